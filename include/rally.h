@@ -1,0 +1,159 @@
+/*
+ * rally.h — phase synchronisation for threads and processes on Linux.
+ *
+ * rally gives C programs the barrier of Python's threading.Barrier — an
+ * arrival index, an action run once per phase, timeouts, abort, reset and a
+ * broken state — at the speed of a few atomic operations per phase. It is
+ * built on atomics and futexes; there is no mutex anywhere.
+ *
+ * This header is the manual. Every declaration states its contract.
+ *
+ * Conventions
+ *   - Functions that can fail return int: 0 (or a non-negative result) on
+ *     success, a negative errno-style code on failure. They never set errno
+ *     and never print. rally_strerror() names every code.
+ *   - Times are int64_t nanoseconds, relative, measured on CLOCK_MONOTONIC.
+ *     RALLY_FOREVER (-1) means no timeout, 0 means "do not block"; any other
+ *     negative value is -EINVAL.
+ *   - Objects live in memory the caller owns, as pthread_barrier_t does. Their
+ *     size is part of the ABI, their fields are private. Zeroed memory is not
+ *     an initialised object: every call on it returns -EINVAL, as does every
+ *     call after destroy.
+ *   - The objects need only 8-byte alignment (malloc is enough); 64-byte
+ *     alignment keeps neighbouring data off their cache lines.
+ *   - Signals never end a wait: handlers run and the wait goes on; no call
+ *     returns EINTR, and a timed wait still ends at its deadline.
+ */
+#ifndef RALLY_H
+#define RALLY_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- error codes (values fixed) --------------------------------------- */
+
+/* The barrier is broken, or became broken while this caller waited: another
+ * caller timed out, the action failed, or abort/reset was called. */
+#define RALLY_BROKEN (-EPIPE)
+/* This caller's own timeout expired before its phase completed; the barrier
+ * is now broken for everyone else in the phase. */
+#define RALLY_TIMEDOUT (-ETIMEDOUT)
+/* A participant process of a RALLY_ROBUST barrier died. */
+#define RALLY_OWNERDEAD (-EOWNERDEAD)
+
+/* Returns a static English text for any code a rally function returns (and
+ * for 0). Never NULL. */
+const char *rally_strerror(int code);
+
+/* ---- timeouts ------------------------------------------------------------ */
+
+#define RALLY_FOREVER ((int64_t)-1)
+
+/* ---- barrier ------------------------------------------------------------- */
+
+/* The largest number of parties a barrier accepts. */
+#define RALLY_PARTIES_MAX (1u << 30)
+
+/* attr.flags */
+#define RALLY_SHARED 0x1u /* usable from several processes (shared mapping) */
+#define RALLY_ROBUST 0x2u /* with RALLY_SHARED: a dead participant breaks it */
+
+/* attr.spin */
+#define RALLY_SPIN_AUTO 0   /* spin briefly only while it can pay off */
+#define RALLY_SPIN_NEVER -1 /* sleep on the futex at once */
+
+typedef struct rally_barrier_attr {
+	/* Run once per phase by the last caller to arrive, before anyone is
+	 * released. A non-zero return breaks the barrier: the others of the
+	 * phase get RALLY_BROKEN, the caller that ran it gets the returned
+	 * code if it is negative, else RALLY_BROKEN. NULL: no action. The
+	 * action may call rally_barrier_abort(); rally_barrier_reset() and
+	 * rally_barrier_destroy() on its own barrier return -EDEADLK / -EBUSY. */
+	int (*action)(void *arg);
+	void *action_arg;
+	/* Default timeout of rally_barrier_wait(); 0 (the zero value) and
+	 * RALLY_FOREVER mean none. */
+	int64_t timeout_ns;
+	/* RALLY_SHARED, RALLY_ROBUST. */
+	unsigned flags;
+	/* RALLY_SPIN_AUTO (0), RALLY_SPIN_NEVER (-1), or a budget of spin
+	 * iterations before sleeping. With RALLY_SPIN_AUTO the environment
+	 * variable RALLY_SPIN (auto, never, or a number) decides for the run. */
+	int spin;
+} rally_barrier_attr_t;
+
+/* 1024 bytes: configuration, the outcome of recent resets, the arrival
+ * counter and the futex word each on a cache line of its own, and room for
+ * robust mode. */
+typedef struct rally_barrier {
+	uint64_t opaque_[128];
+} rally_barrier_t;
+
+/* Initialises *b for `parties` callers per phase (1 ..= RALLY_PARTIES_MAX).
+ * attr may be NULL (no action, no default timeout, private, auto spin).
+ * -EINVAL: b NULL, parties out of range, unknown flags, RALLY_ROBUST without
+ * RALLY_SHARED, a negative timeout other than RALLY_FOREVER, a spin below
+ * RALLY_SPIN_NEVER. -ENOTSUP: RALLY_ROBUST (not available yet). */
+int rally_barrier_init(rally_barrier_t *b, unsigned parties,
+                       const rally_barrier_attr_t *attr);
+
+/* Destroys *b. -EBUSY while callers are blocked in a phase that has not
+ * completed (or while its action runs); the barrier stays usable. Callers
+ * released by a completed phase, or by a broken one, may still be on their way
+ * out: destroy waits for them, so that the memory may be freed as soon as it
+ * returns 0. After that every call on *b returns -EINVAL. */
+int rally_barrier_destroy(rally_barrier_t *b);
+
+/* Waits until `parties` callers have arrived in this caller's phase, with
+ * the attr's default timeout. Returns the caller's arrival index in its
+ * phase, 0 for the first to arrive and parties - 1 for the last (which ran
+ * the action); or RALLY_BROKEN, RALLY_TIMEDOUT, RALLY_OWNERDEAD, the
+ * action's negative code, or -EINVAL.
+ *
+ * A caller that arrives once a phase is complete belongs to the next phase,
+ * so more callers than parties may share a barrier; nobody blocks while the
+ * callers of an earlier phase are leaving. Once the last caller has completed
+ * a phase, every caller of that phase returns its index, even if its own
+ * timeout expires at the same moment. */
+int rally_barrier_wait(rally_barrier_t *b);
+
+/* rally_barrier_wait() with this call's own timeout instead of the default:
+ * RALLY_FOREVER waits without one, 0 does not block (unless this caller
+ * completes the phase it breaks it, as threading.Barrier.wait(0) does).
+ * While the action of the caller's phase runs, its timeout cannot expire. */
+int rally_barrier_timedwait(rally_barrier_t *b, int64_t timeout_ns);
+
+/* Breaks the barrier: current waiters return RALLY_BROKEN, and so does
+ * every wait until rally_barrier_reset(). Called while an action runs, the
+ * phase of that action still completes and the next one is broken.
+ * Returns 0, or -EINVAL. */
+int rally_barrier_abort(rally_barrier_t *b);
+
+/* Returns the barrier to its empty, unbroken state. Callers that were
+ * waiting in the phase it ends return RALLY_BROKEN; callers that arrive
+ * after it returns belong to the fresh phase. Waits for a running action to
+ * end and, on the rare reset that finds callers from 8 resets ago still on
+ * their way out of a wait, for them to leave. Returns 0, -EINVAL, or
+ * -EDEADLK when called from the barrier's own action. */
+int rally_barrier_reset(rally_barrier_t *b);
+
+/* The number of parties, or 0 if b is not a barrier. */
+unsigned rally_barrier_parties(const rally_barrier_t *b);
+
+/* The number of callers that have arrived in the current, incomplete phase
+ * (0 while broken, or if b is not a barrier). A snapshot. */
+unsigned rally_barrier_n_waiting(const rally_barrier_t *b);
+
+/* Whether the barrier is broken (false if b is not a barrier). */
+bool rally_barrier_broken(const rally_barrier_t *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RALLY_H */

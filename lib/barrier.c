@@ -1,0 +1,590 @@
+/* barrier.c — the barrier: arrival, release, timeout, abort, reset, destroy.
+ *
+ * Words (layout in barrier_impl.h; each hot word on a cache line of its own)
+ *
+ *   arrivals  64 bits: phase (29) | epoch (3) | count (32). Every caller's
+ *             fetch_add gives it a token: count c in phase P means phase
+ *             P + c / parties, index c % parties — so callers beyond
+ *             `parties` (arriving while the last one still runs the action)
+ *             belong to later phases at once and never wait for an earlier
+ *             phase to drain.
+ *   gen       32-bit futex word: the sequence number of the phase not yet
+ *             completed (29 bits) above SLEEPERS, BROKEN and BUSY.
+ *   epoch_end, leaving[]: see Epochs.
+ *
+ * A phase q
+ *   - Each caller fetch_adds `arrivals` (acq_rel: releases its own writes,
+ *     and the last one acquires everyone's). Whoever gets index
+ *     parties - 1 completes q, once gen says q (an earlier phase may still
+ *     be completing when callers outnumber parties).
+ *   - Without an action the completer moves `arrivals` to phase q + 1
+ *     (count - parties, by CAS: a reset may have taken the word), adds
+ *     parties - 1 to `leaving`, then CASes gen from q to q + 1 (release,
+ *     paired with the waiters' acquire loads of gen). The CAS fails if a
+ *     timeout or abort set BROKEN first: the phase is then broken for all.
+ *   - With an action it first claims gen with BUSY (CAS from q, unbroken).
+ *     While BUSY, timeouts cannot break the phase and reset waits, as in
+ *     CPython, where the action runs under the barrier's lock. It then
+ *     advances `arrivals`, runs the action, and stores q + 1 (keeping a
+ *     BROKEN an abort set meanwhile: the next phase is broken) or, if the
+ *     action failed, q | BROKEN.
+ *   - The others wait until gen's seq passes q (done: return the index) or
+ *     BROKEN is set while seq <= q (broken). Waiting is wait.c's loop:
+ *     spin, yield, then set SLEEPERS and futex-wait; whoever changes gen
+ *     with an RMW wakes all if SLEEPERS was set. No syscall while nobody
+ *     sleeps.
+ *   - A waiter whose deadline passes CASes BROKEN into the exact gen value
+ *     it last saw. If gen moved, the phase completed (or broke) first and
+ *     the timeout loses.
+ *
+ * Epochs. Completion and reset both move seq on, so a caller that sees seq
+ * past its phase must still learn which of the two happened — possibly long
+ * after, having slept through further phases and resets. A reset therefore
+ * closes the current epoch: it records in epoch_end[e] the seq at which it
+ * cut the epoch (phases of e before it completed, the rest are cancelled)
+ * and starts epoch e + 1 (mod EPOCHS). A caller's token names its epoch, so
+ * it reads its outcome from epoch_end[e] exactly. The record stays valid
+ * while the caller needs it: `leaving[e]` counts epoch e's callers still
+ * inside, and a reset reuses a slot only once its count is zero. Those
+ * callers' outcomes are decided, so they leave promptly; only a reset
+ * eight resets after theirs can wait for them.
+ *
+ * Leaving. destroy() may return only when no caller will touch the object
+ * again. leaving[e] + the count in `arrivals` (current epoch) is the number
+ * of callers inside wait() other than completers: the completer moves
+ * parties - 1 from the count to leaving[e] when it advances `arrivals`,
+ * reset moves the whole count, and every other caller decrements leaving[e]
+ * (release) as its last touch of the object. A completer touches nothing
+ * after its gen CAS but the futex wake, harmless on freed memory.
+ *
+ * Wrap-around. Sequence numbers are compared modulo 2^29 within a window of
+ * 2^28: "passed" means 1 <= seq - q < 2^28. Participants never see more than
+ * one phase of distance; only a caller that sleeps through 2^28 phases that
+ * completed without it (possible only with more callers than parties) could
+ * misjudge, so wrap-around is harmless in practice, as in glibc. */
+#define _GNU_SOURCE
+#include "barrier_impl.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "export.h"
+#include "futex.h"
+#include "hooks.h"
+#include "rally.h"
+#include "spin.h"
+#include "wait.h"
+
+#define MAGIC_DYING 0x64656164u /* destroy in progress */
+
+struct token {
+	uint32_t phase; /* sequence number, SEQ_MASK bits */
+	uint32_t epoch;
+	uint32_t index;
+};
+
+enum outcome { PHASE_DONE, PHASE_BROKEN, PHASE_BUSY, PHASE_PENDING };
+
+/* The barrier whose action this thread is running, if any. */
+static _Thread_local struct rally__barrier *in_action;
+
+static struct rally__barrier *barrier_of(const rally_barrier_t *pub)
+{
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	if (!b || atomic_load_explicit(&b->magic, memory_order_acquire) !=
+	              RALLY__BARRIER_MAGIC)
+		return NULL;
+	return b;
+}
+
+static uint32_t seq_of(uint32_t g) { return g >> GEN_SEQ_SHIFT; }
+
+static uint32_t gen_of(uint32_t seq) { return (seq & SEQ_MASK) << GEN_SEQ_SHIFT; }
+
+static uint32_t phase_of(uint64_t a) { return (uint32_t)(a >> ARR_PHASE_SHIFT); }
+
+static uint32_t epoch_of(uint64_t a)
+{
+	return (uint32_t)(a >> ARR_EPOCH_SHIFT) & (EPOCHS - 1);
+}
+
+static uint32_t count_of(uint64_t a) { return (uint32_t)a; }
+
+static uint64_t arrivals_at(uint32_t phase, uint32_t epoch)
+{
+	return (uint64_t)phase << ARR_PHASE_SHIFT | (uint64_t)epoch << ARR_EPOCH_SHIFT;
+}
+
+/* What the completer adds to `arrivals`: one phase on, parties fewer. */
+static uint64_t advance(uint32_t parties)
+{
+	return (1ull << ARR_PHASE_SHIFT) - parties;
+}
+
+/* q strictly precedes s, within the comparison window. */
+static bool before(uint32_t q, uint32_t s)
+{
+	uint32_t d = (s - q) & SEQ_MASK;
+	return d != 0 && d < SEQ_HALF;
+}
+
+static bool shared_of(const struct rally__barrier *b)
+{
+	return b->flags & RALLY_SHARED;
+}
+
+static int broken_code(const struct rally__barrier *b)
+{
+	(void)b;
+	return RALLY_BROKEN;
+}
+
+static struct token token_of(const struct rally__barrier *b, uint64_t a)
+{
+	uint32_t c = count_of(a), p = b->parties;
+	if (c < p)
+		return (struct token){phase_of(a), epoch_of(a), c};
+	return (struct token){(phase_of(a) + c / p) & SEQ_MASK, epoch_of(a),
+	                      c % p};
+}
+
+/* The caller's last touch of the object. Release: destroy() and reset
+ * acquire `leaving` before they free the memory or reuse the epoch. */
+static void leave(struct rally__barrier *b, struct token t)
+{
+	atomic_fetch_sub_explicit(&b->leaving[t.epoch], 1, memory_order_release);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+/* g was loaded with acquire, so the epoch_end written before it is seen. */
+static enum outcome classify(struct rally__barrier *b, struct token t,
+                             uint32_t g)
+{
+	uint32_t end = atomic_load_explicit(&b->epoch_end[t.epoch],
+	                                    memory_order_relaxed);
+	if (end != EPOCH_OPEN)
+		return before(t.phase, end) ? PHASE_DONE : PHASE_BROKEN;
+	if (before(t.phase, seq_of(g)))
+		return PHASE_DONE;
+	if (g & GEN_BUSY)
+		return PHASE_BUSY;
+	if (g & GEN_BROKEN)
+		return PHASE_BROKEN;
+	return PHASE_PENDING;
+}
+
+static void wake_if_sleepers(struct rally__barrier *b, uint32_t old, bool shared)
+{
+	if (old & GEN_SLEEPERS)
+		rally__futex_wake_all(&b->gen, shared);
+}
+
+/* Breaks the phase if gen still holds *g; else loads the new value. */
+static bool try_break(struct rally__barrier *b, uint32_t *g)
+{
+	uint32_t old = *g;
+	if (!atomic_compare_exchange_strong_explicit(
+	        &b->gen, g, (old | GEN_BROKEN) & ~GEN_SLEEPERS,
+	        memory_order_acq_rel, memory_order_acquire))
+		return false;
+	wake_if_sleepers(b, old, shared_of(b));
+	return true;
+}
+
+/* Waits for gen to change from *g: with the caller's deadline, or without
+ * one while an action or reset runs. Returns true if the deadline passed
+ * and this caller broke the barrier. */
+static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
+                          const struct rally__deadline *dl,
+                          const struct rally__spin_plan *plan)
+{
+	if (*g & GEN_BUSY)
+		dl = &rally__no_deadline;
+	if (rally__wait_change(&b->gen, *g, GEN_SLEEPERS, dl, plan,
+	                       shared_of(b), g) == 0)
+		return false;
+	return try_break(b, g);
+}
+
+static int await_release(struct rally__barrier *b, struct token t,
+                         const struct rally__deadline *dl)
+{
+	struct rally__spin_plan plan;
+	rally__spin_plan(b->spin, b->parties, &plan);
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	for (;;) {
+		int code;
+		switch (classify(b, t, g)) {
+		case PHASE_DONE:
+			leave(b, t);
+			return (int)t.index;
+		case PHASE_BROKEN:
+			code = broken_code(b);
+			leave(b, t);
+			return code;
+		default:
+			if (wait_or_break(b, &g, dl, &plan)) {
+				leave(b, t);
+				return RALLY_TIMEDOUT;
+			}
+		}
+	}
+}
+
+/* ---- completing a phase ------------------------------------------------- */
+
+static int run_action(struct rally__barrier *b, struct token t)
+{
+	uint32_t parties = b->parties;
+	bool shared = shared_of(b);
+	/* GEN_BUSY excludes resets: a plain add is safe. */
+	atomic_fetch_add_explicit(&b->arrivals, advance(parties),
+	                          memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->leaving[t.epoch], (int32_t)parties - 1,
+	                          memory_order_relaxed);
+
+	struct rally__barrier *outer = in_action;
+	in_action = b;
+	int rc = b->action(b->action_arg);
+	in_action = outer;
+
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed), next;
+	do {
+		next = rc == 0 ? gen_of(t.phase + 1) | (g & GEN_BROKEN)
+		               : gen_of(t.phase) | GEN_BROKEN;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->gen, &g, next, memory_order_release, memory_order_relaxed));
+	wake_if_sleepers(b, g, shared);
+	if (rc == 0)
+		return (int)parties - 1;
+	return rc < 0 ? rc : RALLY_BROKEN;
+}
+
+/* Completes phase t.phase without an action; g: gen, holding seq t.phase,
+ * neither broken nor busy. */
+static int release(struct rally__barrier *b, struct token t, uint32_t g)
+{
+	uint32_t parties = b->parties;
+	bool shared = shared_of(b);
+	int code = broken_code(b); /* computed now: see below */
+
+	uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_relaxed);
+	uint64_t mine = arrivals_at(t.phase, t.epoch);
+	do {
+		if ((a & ~0xffffffffull) != mine) {
+			/* A reset swapped `arrivals` and counted us: leave. */
+			leave(b, t);
+			return code;
+		}
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->arrivals, &a, a + advance(parties), memory_order_relaxed,
+	    memory_order_relaxed));
+	atomic_fetch_add_explicit(&b->leaving[t.epoch], (int32_t)parties - 1,
+	                          memory_order_relaxed);
+
+	uint32_t old = g;
+	while (!atomic_compare_exchange_weak_explicit(
+	    &b->gen, &old, gen_of(t.phase + 1), memory_order_release,
+	    memory_order_relaxed)) {
+		/* Broken by a timeout or abort, or taken by a reset: the
+		 * waiters may all leave and destroy the barrier now, so touch
+		 * nothing more. */
+		if (seq_of(old) != t.phase || (old & (GEN_BROKEN | GEN_BUSY)))
+			return code;
+	}
+	wake_if_sleepers(b, old, shared);
+	return (int)parties - 1;
+}
+
+static int complete(struct rally__barrier *b, struct token t,
+                    const struct rally__deadline *dl)
+{
+	struct rally__spin_plan plan;
+	rally__spin_plan(b->spin, b->parties, &plan);
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	for (;;) {
+		enum outcome o = classify(b, t, g);
+		if (o == PHASE_DONE || o == PHASE_BROKEN) {
+			/* Decided without us: only a reset or a break does that. */
+			int code = broken_code(b);
+			leave(b, t);
+			return code;
+		}
+		if (o == PHASE_PENDING && seq_of(g) == t.phase) {
+			if (!b->action)
+				return release(b, t, g);
+			if (atomic_compare_exchange_weak_explicit(
+			        &b->gen, &g, g | GEN_BUSY, memory_order_acquire,
+			        memory_order_acquire))
+				return run_action(b, t);
+			continue;
+		}
+		/* An earlier phase is completing, or an action or reset runs. */
+		if (wait_or_break(b, &g, dl, &plan)) {
+			leave(b, t);
+			return RALLY_TIMEDOUT;
+		}
+	}
+}
+
+static int barrier_wait(struct rally__barrier *b, const struct rally__deadline *dl)
+{
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
+	if ((g & (GEN_BROKEN | GEN_BUSY)) == GEN_BROKEN)
+		return broken_code(b); /* broken: do not even arrive */
+	uint64_t a = atomic_fetch_add_explicit(&b->arrivals, 1,
+	                                       memory_order_acq_rel);
+	struct token t = token_of(b, a);
+	if (t.index == b->parties - 1)
+		return complete(b, t, dl);
+	return await_release(b, t, dl);
+}
+
+/* ---- reset -------------------------------------------------------------- */
+
+/* Claims gen for a reset; false if there is nothing to reset. */
+static bool claim_for_reset(struct rally__barrier *b, uint32_t *g,
+                            const struct rally__spin_plan *plan)
+{
+	*g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	for (;;) {
+		if (*g & GEN_BUSY) {
+			rally__wait_change(&b->gen, *g, GEN_SLEEPERS,
+			                   &rally__no_deadline, plan,
+			                   shared_of(b), g);
+			continue;
+		}
+		uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_acquire);
+		if (!(*g & GEN_BROKEN) && count_of(a) == 0 &&
+		    phase_of(a) == seq_of(*g))
+			return false; /* empty and whole already */
+		if (atomic_compare_exchange_weak_explicit(
+		        &b->gen, g, *g | GEN_BUSY | GEN_BROKEN,
+		        memory_order_acquire, memory_order_acquire))
+			return true;
+	}
+}
+
+/* Waits (briefly: their outcome is decided) until the callers of the epoch
+ * that last used slot e have left. */
+static void wait_epoch_free(struct rally__barrier *b, uint32_t e)
+{
+	for (unsigned i = 0; atomic_load_explicit(&b->leaving[e],
+	                                          memory_order_acquire) != 0;
+	     i++) {
+		if (i < 64)
+			rally__cpu_relax();
+		else if (i < 1024)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+	}
+}
+
+static int reset(struct rally__barrier *b)
+{
+	struct rally__spin_plan plan;
+	rally__spin_plan(b->spin, b->parties, &plan);
+	uint32_t g;
+	if (!claim_for_reset(b, &g, &plan))
+		return 0;
+	/* gen is ours (BUSY): no completer, no other reset until we store. */
+	uint32_t seq = seq_of(g), fresh = (seq + 1) & SEQ_MASK;
+	uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_relaxed);
+	uint32_t e = epoch_of(a), next = (e + 1) % EPOCHS;
+	wait_epoch_free(b, next);
+	atomic_store_explicit(&b->epoch_end[next], EPOCH_OPEN,
+	                      memory_order_relaxed);
+	/* acq_rel: new arrivals in epoch `next` see its slot open. */
+	a = atomic_exchange_explicit(&b->arrivals, arrivals_at(fresh, next),
+	                             memory_order_acq_rel);
+	/* Everyone still counted in epoch e will leave it. */
+	atomic_fetch_add_explicit(&b->leaving[e], (int32_t)count_of(a),
+	                          memory_order_relaxed);
+	atomic_store_explicit(&b->epoch_end[e], seq, memory_order_relaxed);
+	/* Release: publishes epoch_end[e] to whoever sees the new gen. */
+	uint32_t old = atomic_exchange_explicit(&b->gen, gen_of(fresh),
+	                                        memory_order_release);
+	wake_if_sleepers(b, old, shared_of(b));
+	return 0;
+}
+
+/* ---- destroy ------------------------------------------------------------ */
+
+/* Waits (briefly: they are running) for released callers to leave: every
+ * epoch's count at 0 but the current one's, which reaches `target`. */
+static void wait_for_leavers(struct rally__barrier *b, uint32_t current,
+                             int32_t target)
+{
+	for (uint32_t e = 0; e < EPOCHS; e++) {
+		int32_t want = e == current ? target : 0;
+		for (unsigned i = 0; atomic_load_explicit(&b->leaving[e],
+		                                          memory_order_acquire) !=
+		                     want;
+		     i++) {
+			if (i < 64)
+				rally__cpu_relax();
+			else if (i < 1024)
+				sched_yield();
+			else
+				nanosleep(&(struct timespec){.tv_nsec = 50000},
+				          NULL);
+		}
+	}
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+static int check_attr(const rally_barrier_attr_t *attr)
+{
+	if (attr->flags & ~(RALLY_SHARED | RALLY_ROBUST))
+		return -EINVAL;
+	if ((attr->flags & RALLY_ROBUST) && !(attr->flags & RALLY_SHARED))
+		return -EINVAL;
+	if (attr->timeout_ns < RALLY_FOREVER || attr->spin < RALLY_SPIN_NEVER)
+		return -EINVAL;
+	if (attr->flags & RALLY_ROBUST)
+		return -ENOTSUP;
+	return 0;
+}
+
+RALLY_EXPORT int rally_barrier_init(rally_barrier_t *pub, unsigned parties,
+                                    const rally_barrier_attr_t *attr)
+{
+	static const rally_barrier_attr_t defaults;
+	if (!pub || parties == 0 || parties > RALLY_PARTIES_MAX)
+		return -EINVAL;
+	if (!attr)
+		attr = &defaults;
+	int rc = check_attr(attr);
+	if (rc)
+		return rc;
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	memset(b, 0, sizeof *b);
+	b->parties = parties;
+	b->flags = attr->flags;
+	b->spin = attr->spin;
+	b->timeout_ns = attr->timeout_ns > 0 ? attr->timeout_ns : 0;
+	b->action = attr->action;
+	b->action_arg = attr->action_arg;
+	for (uint32_t e = 0; e < EPOCHS; e++)
+		atomic_store_explicit(&b->epoch_end[e], EPOCH_OPEN,
+		                      memory_order_relaxed);
+	atomic_store_explicit(&b->magic, RALLY__BARRIER_MAGIC,
+	                      memory_order_release);
+	return 0;
+}
+
+RALLY_EXPORT int rally_barrier_wait(rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b)
+		return -EINVAL;
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, b->timeout_ns ? b->timeout_ns : RALLY_FOREVER);
+	return barrier_wait(b, &dl);
+}
+
+RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
+                                         int64_t timeout_ns)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b || timeout_ns < RALLY_FOREVER)
+		return -EINVAL;
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, timeout_ns);
+	return barrier_wait(b, &dl);
+}
+
+RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b)
+		return -EINVAL;
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
+	do {
+		if (g & GEN_BROKEN)
+			return 0;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->gen, &g, (g | GEN_BROKEN) & ~GEN_SLEEPERS, memory_order_release,
+	    memory_order_relaxed));
+	wake_if_sleepers(b, g, shared_of(b));
+	return 0;
+}
+
+RALLY_EXPORT int rally_barrier_reset(rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b)
+		return -EINVAL;
+	if (in_action == b)
+		return -EDEADLK;
+	return reset(b);
+}
+
+RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b)
+		return -EINVAL;
+	if (in_action == b)
+		return -EBUSY;
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_acquire);
+	bool broken = g & GEN_BROKEN;
+	if ((g & GEN_BUSY) ||
+	    (!broken && (count_of(a) || phase_of(a) != seq_of(g))))
+		return -EBUSY;
+	uint32_t magic = RALLY__BARRIER_MAGIC;
+	if (!atomic_compare_exchange_strong_explicit(&b->magic, &magic, MAGIC_DYING,
+	                                             memory_order_acq_rel,
+	                                             memory_order_relaxed))
+		return -EINVAL; /* destroyed concurrently */
+	/* Broken: the callers still counted in `arrivals` leave on their own,
+	 * taking `leaving` down to minus their count. */
+	wait_for_leavers(b, epoch_of(a), broken ? -(int32_t)count_of(a) : 0);
+	atomic_store_explicit(&b->magic, 0, memory_order_release);
+	return 0;
+}
+
+RALLY_EXPORT unsigned rally_barrier_parties(const rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	return b ? b->parties : 0;
+}
+
+RALLY_EXPORT unsigned rally_barrier_n_waiting(const rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b)
+		return 0;
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	if (g & GEN_BROKEN)
+		return 0;
+	uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_acquire);
+	return count_of(a) % b->parties;
+}
+
+RALLY_EXPORT bool rally_barrier_broken(const rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	return b && (atomic_load_explicit(&b->gen, memory_order_acquire) &
+	             GEN_BROKEN);
+}
+
+int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b)
+		return -EINVAL;
+	uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_relaxed);
+	atomic_store_explicit(&b->arrivals,
+	                      arrivals_at(phase & SEQ_MASK, epoch_of(a)),
+	                      memory_order_relaxed);
+	atomic_store_explicit(&b->gen, gen_of(phase), memory_order_release);
+	return 0;
+}

@@ -1,0 +1,79 @@
+/* barrier_impl.h — the private layout of rally_barrier_t, shared by the
+ * files that implement the barrier. The protocol is described at the top of
+ * barrier.c. */
+#ifndef RALLY_BARRIER_IMPL_H
+#define RALLY_BARRIER_IMPL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rally.h"
+
+#define RALLY__BARRIER_MAGIC 0x72616c62u /* "ralb" */
+
+/* The futex word `gen`: the phase sequence number above three state bits. */
+#define GEN_SLEEPERS 0x1u /* someone sleeps on gen: wake on change */
+#define GEN_BROKEN 0x2u   /* the phase `seq` (and all later) is broken */
+#define GEN_BUSY 0x4u     /* an action or a reset runs: wait, do not break */
+#define GEN_SEQ_SHIFT 3
+#define SEQ_BITS (32 - GEN_SEQ_SHIFT)
+#define SEQ_MASK ((1u << SEQ_BITS) - 1)
+#define SEQ_HALF (1u << (SEQ_BITS - 1))
+
+/* `arrivals`: phase (29 bits) | epoch (3) | count (32). An epoch is the span
+ * between two resets; EPOCHS of them are tracked at once. */
+#define EPOCH_BITS 3
+#define EPOCHS (1u << EPOCH_BITS)
+#define ARR_EPOCH_SHIFT 32
+#define ARR_PHASE_SHIFT (32 + EPOCH_BITS)
+
+/* epoch_end[e] while epoch e is the current one. */
+#define EPOCH_OPEN 0xffffffffu
+
+struct rally__barrier {
+	/* Line 0 (bytes 0-63): configuration, read by every call. */
+	_Atomic uint32_t magic;
+	uint32_t parties;
+	uint32_t flags;
+	int32_t spin;
+	int64_t timeout_ns;
+	int (*action)(void *);
+	void *action_arg;
+	uint64_t pad0_[3];
+
+	/* Line 1 (64-127): where each epoch ended: its phases before
+	 * epoch_end[e] completed, the rest were cancelled by the reset that
+	 * closed it. Written by reset only, read by every wait. */
+	_Atomic uint32_t epoch_end[EPOCHS];
+	uint64_t pad1_[4];
+
+	/* Line 2: padding, so that with 8-byte alignment the arrivals' cache
+	 * line never reaches into lines 0-1. */
+	uint64_t pad2_[8];
+
+	/* Line 3 (192-255): arrivals. */
+	_Atomic uint64_t arrivals;
+	/* Per epoch: callers released (or cancelled) but not yet out of the
+	 * call, minus callers of broken phases that already left. An epoch's
+	 * slot is reused only once its count is zero. See "Epochs". */
+	_Atomic int32_t leaving[EPOCHS];
+	uint64_t pad3_[3];
+
+	/* Line 4: padding. Line 5 (320-383): the futex word, alone. */
+	uint64_t pad4_[8];
+	_Atomic uint32_t gen;
+	uint32_t pad5_[15];
+
+	/* Lines 6-15: reserved (robust mode). */
+	uint64_t reserved_[80];
+};
+
+_Static_assert(sizeof(struct rally__barrier) == sizeof(rally_barrier_t),
+               "rally_barrier_t is 1024 bytes");
+_Static_assert(offsetof(struct rally__barrier, arrivals) == 192,
+               "arrivals on their own line");
+_Static_assert(offsetof(struct rally__barrier, gen) == 320,
+               "gen on its own line");
+
+#endif

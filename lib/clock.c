@@ -1,0 +1,51 @@
+/* clock.c — deadlines on CLOCK_MONOTONIC. */
+#include "clock.h"
+
+#include "rally.h"
+
+#define NS_PER_S 1000000000LL
+
+const struct rally__deadline rally__no_deadline = {.forever = true};
+
+int64_t rally__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+void rally__deadline_init(struct rally__deadline *d, int64_t timeout_ns)
+{
+	d->forever = timeout_ns == RALLY_FOREVER;
+	if (d->forever)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &d->at);
+	/* Saturate rather than overflow: INT64_MAX ns is 292 years. */
+	int64_t sec = timeout_ns / NS_PER_S;
+	int64_t nsec = d->at.tv_nsec + timeout_ns % NS_PER_S;
+	if (nsec >= NS_PER_S) {
+		nsec -= NS_PER_S;
+		sec++;
+	}
+	if (d->at.tv_sec > INT64_MAX - sec) {
+		d->forever = true;
+		return;
+	}
+	d->at.tv_sec += sec;
+	d->at.tv_nsec = nsec;
+}
+
+bool rally__deadline_passed(const struct rally__deadline *d)
+{
+	if (d->forever)
+		return false;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > d->at.tv_sec ||
+	       (now.tv_sec == d->at.tv_sec && now.tv_nsec >= d->at.tv_nsec);
+}
+
+const struct timespec *rally__deadline_ts(const struct rally__deadline *d)
+{
+	return d->forever ? NULL : &d->at;
+}

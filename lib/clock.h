@@ -1,0 +1,28 @@
+/* clock.h — relative timeouts become absolute CLOCK_MONOTONIC deadlines,
+ * once, at the start of a call. */
+#ifndef RALLY_CLOCK_H
+#define RALLY_CLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct rally__deadline {
+	bool forever;
+	struct timespec at; /* CLOCK_MONOTONIC, when !forever */
+};
+
+/* timeout_ns: RALLY_FOREVER or >= 0 (the caller has checked). */
+void rally__deadline_init(struct rally__deadline *d, int64_t timeout_ns);
+
+/* The forever deadline, for waits that must not time out. */
+extern const struct rally__deadline rally__no_deadline;
+
+bool rally__deadline_passed(const struct rally__deadline *d);
+
+/* NULL when forever: the form rally__futex_wait() takes. */
+const struct timespec *rally__deadline_ts(const struct rally__deadline *d);
+
+int64_t rally__now_ns(void);
+
+#endif

@@ -1,0 +1,42 @@
+/* strerror.c — a static English text for every code rally returns. */
+#include <errno.h>
+
+#include "export.h"
+#include "rally.h"
+
+RALLY_EXPORT const char *rally_strerror(int code)
+{
+	if (code >= 0)
+		return "success";
+	switch (code) {
+	case RALLY_BROKEN:
+		return "the barrier is broken (a timeout, abort, reset or failed action)";
+	case RALLY_TIMEDOUT:
+		return "the timeout expired";
+	case RALLY_OWNERDEAD:
+		return "a participant process died";
+	case -EINVAL:
+		return "invalid argument, or not an initialised rally object";
+	case -EBUSY:
+		return "the object is in use: callers are waiting on it";
+	case -EDEADLK:
+		return "called from the barrier's own action: it would deadlock";
+	case -ENOTSUP:
+		return "not supported";
+	case -ENOENT:
+		return "no such named object";
+	case -EEXIST:
+		return "a named object of that name exists already";
+	case -EACCES:
+		return "permission denied";
+	case -ENOMEM:
+		return "out of memory";
+	case -ENAMETOOLONG:
+		return "name too long";
+	case -EMFILE:
+	case -ENFILE:
+		return "too many open files";
+	default:
+		return "unknown error code";
+	}
+}

@@ -1,0 +1,690 @@
+/* test_barrier.c — the barrier's contract, threads of one process.
+ * Every scenario runs with 1, 2, 4, 16 and 64 threads. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "common.h"
+#include "rally.h"
+
+#define ROUNDS 200
+
+/* ---- bad input ----------------------------------------------------------- */
+
+Test(args, init_rejects_bad_input, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {0};
+	cr_expect_eq(rally_barrier_init(NULL, 2, NULL), -EINVAL);
+	cr_expect_eq(rally_barrier_init(&b, 0, NULL), -EINVAL);
+	cr_expect_eq(rally_barrier_init(&b, RALLY_PARTIES_MAX + 1, NULL), -EINVAL);
+	cr_expect_eq(rally_barrier_init(&b, UINT32_MAX, NULL), -EINVAL);
+	attr.flags = 0x80;
+	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -EINVAL);
+	attr.flags = RALLY_ROBUST;
+	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -EINVAL);
+	attr.flags = RALLY_ROBUST | RALLY_SHARED;
+	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -ENOTSUP);
+	attr = (rally_barrier_attr_t){.timeout_ns = -2};
+	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -EINVAL);
+	attr = (rally_barrier_attr_t){.spin = -2};
+	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -EINVAL);
+	attr = (rally_barrier_attr_t){.timeout_ns = RALLY_FOREVER, .spin = 1000};
+	cr_expect_eq(rally_barrier_init(&b, RALLY_PARTIES_MAX, &attr), 0);
+	cr_expect_eq(rally_barrier_parties(&b), RALLY_PARTIES_MAX);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+static void expect_all_einval(rally_barrier_t *b)
+{
+	cr_expect_eq(rally_barrier_wait(b), -EINVAL);
+	cr_expect_eq(rally_barrier_timedwait(b, 0), -EINVAL);
+	cr_expect_eq(rally_barrier_abort(b), -EINVAL);
+	cr_expect_eq(rally_barrier_reset(b), -EINVAL);
+	cr_expect_eq(rally_barrier_destroy(b), -EINVAL);
+	cr_expect_eq(rally_barrier_parties(b), 0);
+	cr_expect_eq(rally_barrier_n_waiting(b), 0);
+	cr_expect_not(rally_barrier_broken(b));
+}
+
+Test(args, null_zeroed_and_destroyed_objects, .timeout = 10)
+{
+	expect_all_einval(NULL);
+	rally_barrier_t b;
+	memset(&b, 0, sizeof b);
+	expect_all_einval(&b);
+	memset(&b, 0xa5, sizeof b);
+	expect_all_einval(&b);
+	cr_assert_eq(rally_barrier_init(&b, 1, NULL), 0);
+	cr_expect_eq(rally_barrier_wait(&b), 0);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+	expect_all_einval(&b);
+}
+
+Test(args, negative_timeouts, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_expect_eq(rally_barrier_timedwait(&b, -2), -EINVAL);
+	cr_expect_eq(rally_barrier_timedwait(&b, INT64_MIN), -EINVAL);
+	/* A rejected call neither arrived nor broke anything. */
+	cr_expect_eq(rally_barrier_n_waiting(&b), 0);
+	cr_expect_not(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(args, strerror_names_every_code, .timeout = 10)
+{
+	const int codes[] = {RALLY_BROKEN, RALLY_TIMEDOUT, RALLY_OWNERDEAD,
+	                     -EINVAL, -EBUSY, -EDEADLK, -ENOTSUP};
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		const char *s = rally_strerror(codes[i]);
+		cr_assert_not_null(s);
+		cr_expect_str_neq(s, "unknown error code");
+		for (size_t j = 0; j < i; j++)
+			cr_expect_str_neq(s, rally_strerror(codes[j]));
+	}
+	cr_expect_str_eq(rally_strerror(-9999), "unknown error code");
+	cr_expect_str_eq(rally_strerror(0), "success");
+	cr_expect_str_eq(rally_strerror(7), "success");
+	cr_expect_eq(RALLY_BROKEN, -EPIPE);
+	cr_expect_eq(RALLY_TIMEDOUT, -ETIMEDOUT);
+	cr_expect_eq(RALLY_OWNERDEAD, -EOWNERDEAD);
+	cr_expect_eq(RALLY_FOREVER, -1);
+}
+
+/* ---- indices, action ----------------------------------------------------- */
+
+struct phase_check {
+	rally_barrier_t b;
+	unsigned n;
+	_Atomic unsigned seen[ROUNDS][64]; /* per round: how often each index */
+	_Atomic unsigned actions;
+	unsigned action_round; /* plain: written by the action only */
+	unsigned arrived_plain[64]; /* plain: each thread's round, pre-wait */
+	_Atomic unsigned early;
+};
+
+static int count_action(void *arg)
+{
+	struct phase_check *pc = arg;
+	/* Everyone's pre-wait writes are visible to the action. */
+	for (unsigned j = 0; j < pc->n; j++)
+		if (pc->arrived_plain[j] != pc->action_round)
+			atomic_fetch_add(&pc->early, 1);
+	pc->action_round++;
+	atomic_fetch_add(&pc->actions, 1);
+	return 0;
+}
+
+/* Two phases per round: 2r (checked) and 2r + 1 (which keeps round r+1's
+ * writes from racing the action's reads of round r). */
+static void phase_worker(unsigned i, void *arg)
+{
+	struct phase_check *pc = arg;
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		pc->arrived_plain[i] = 2 * r;
+		int idx = rally_barrier_wait(&pc->b);
+		cr_assert(idx >= 0 && (unsigned)idx < pc->n,
+		          "round %u: wait returned %d", r, idx);
+		/* The action of this phase ran before anyone was released. */
+		cr_assert_eq(pc->action_round, 2 * r + 1);
+		atomic_fetch_add(&pc->seen[r][idx], 1);
+		pc->arrived_plain[i] = 2 * r + 1;
+		cr_assert_geq(rally_barrier_wait(&pc->b), 0);
+		cr_assert_eq(pc->action_round, 2 * r + 2);
+	}
+}
+
+Test(semantics, each_index_once_per_phase_and_action_once, .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct phase_check *pc = calloc(1, sizeof *pc);
+		pc->n = n;
+		rally_barrier_attr_t attr = {.action = count_action,
+		                             .action_arg = pc};
+		cr_assert_eq(rally_barrier_init(&pc->b, n, &attr), 0);
+		test_run_threads(n, phase_worker, pc);
+		for (unsigned r = 0; r < ROUNDS; r++)
+			for (unsigned i = 0; i < n; i++)
+				cr_assert_eq(pc->seen[r][i], 1,
+				             "%u threads, round %u: index %u seen %u times",
+				             n, r, i, pc->seen[r][i]);
+		cr_expect_eq(pc->actions, 2 * ROUNDS, "%u threads", n);
+		cr_expect_eq(pc->early, 0, "%u threads: action ran early", n);
+		cr_expect_eq(rally_barrier_destroy(&pc->b), 0);
+		free(pc);
+	}
+}
+
+struct last_check {
+	rally_barrier_t b;
+	_Atomic unsigned action_tid; /* thread that ran the action, + 1 */
+	_Atomic unsigned wrong;
+};
+
+static _Thread_local unsigned my_tid;
+
+static int note_tid(void *arg)
+{
+	struct last_check *lc = arg;
+	atomic_store(&lc->action_tid, my_tid + 1);
+	return 0;
+}
+
+static void last_worker(unsigned i, void *arg)
+{
+	struct last_check *lc = arg;
+	my_tid = i;
+	unsigned parties = rally_barrier_parties(&lc->b);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		int idx = rally_barrier_wait(&lc->b);
+		/* The caller that ran the action got parties - 1. */
+		bool ran = atomic_load(&lc->action_tid) == i + 1;
+		if (ran != ((unsigned)idx == parties - 1))
+			atomic_fetch_add(&lc->wrong, 1);
+		/* A second phase before the next check's action. */
+		rally_barrier_wait(&lc->b);
+	}
+}
+
+Test(semantics, last_arrival_runs_action_and_gets_parties_minus_1,
+     .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct last_check lc = {0};
+		rally_barrier_attr_t attr = {.action = note_tid, .action_arg = &lc};
+		cr_assert_eq(rally_barrier_init(&lc.b, n, &attr), 0);
+		test_run_threads(n, last_worker, &lc);
+		cr_expect_eq(lc.wrong, 0, "%u threads", n);
+		cr_expect_eq(rally_barrier_destroy(&lc.b), 0);
+	}
+}
+
+/* ---- failing action -------------------------------------------------------- */
+
+struct fail_check {
+	rally_barrier_t b;
+	int action_rc;
+	_Atomic unsigned broken, action_code, other;
+};
+
+static int failing_action(void *arg)
+{
+	return ((struct fail_check *)arg)->action_rc;
+}
+
+static void fail_worker(unsigned i, void *arg)
+{
+	struct fail_check *fc = arg;
+	int rc = rally_barrier_wait(&fc->b);
+	if (rc == RALLY_BROKEN)
+		atomic_fetch_add(&fc->broken, 1);
+	else if (rc == (fc->action_rc < 0 ? fc->action_rc : RALLY_BROKEN))
+		atomic_fetch_add(&fc->action_code, 1);
+	else
+		atomic_fetch_add(&fc->other, 1);
+}
+
+Test(semantics, failing_action_breaks_the_barrier, .timeout = 120)
+{
+	const int rcs[] = {-42, 1};
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		for (unsigned j = 0; j < 2; j++) {
+			unsigned n = test_thread_counts[k];
+			struct fail_check fc = {.action_rc = rcs[j]};
+			rally_barrier_attr_t attr = {.action = failing_action,
+			                             .action_arg = &fc};
+			cr_assert_eq(rally_barrier_init(&fc.b, n, &attr), 0);
+			test_run_threads(n, fail_worker, &fc);
+			if (rcs[j] < 0) {
+				cr_expect_eq(fc.action_code, 1, "%u threads", n);
+				cr_expect_eq(fc.broken, n - 1, "%u threads", n);
+			} else {
+				/* Positive code: everyone gets RALLY_BROKEN. */
+				cr_expect_eq(fc.action_code + fc.broken, n);
+			}
+			cr_expect_eq(fc.other, 0);
+			cr_expect(rally_barrier_broken(&fc.b));
+			cr_expect_eq(rally_barrier_wait(&fc.b), RALLY_BROKEN);
+			cr_expect_eq(rally_barrier_reset(&fc.b), 0);
+			cr_expect_not(rally_barrier_broken(&fc.b));
+			cr_expect_eq(rally_barrier_destroy(&fc.b), 0);
+		}
+	}
+}
+
+/* ---- timeouts -------------------------------------------------------------- */
+
+struct timeout_check {
+	rally_barrier_t b;
+	_Atomic unsigned timedout, broken, other;
+	_Atomic int64_t timedout_elapsed;
+};
+
+static void timeout_worker(unsigned i, void *arg)
+{
+	struct timeout_check *tc = arg;
+	int64_t t0 = test_now_ns();
+	/* Thread 0 has a short timeout, the others wait forever: the
+	 * barrier has one party more than there are threads. */
+	int rc = i == 0 ? rally_barrier_timedwait(&tc->b, 20000000)
+	                : rally_barrier_timedwait(&tc->b, RALLY_FOREVER);
+	if (rc == RALLY_TIMEDOUT) {
+		atomic_fetch_add(&tc->timedout, 1);
+		atomic_store(&tc->timedout_elapsed, test_now_ns() - t0);
+	} else if (rc == RALLY_BROKEN) {
+		atomic_fetch_add(&tc->broken, 1);
+	} else {
+		atomic_fetch_add(&tc->other, 1);
+	}
+}
+
+Test(semantics, timeout_breaks_for_everyone, .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct timeout_check tc = {0};
+		cr_assert_eq(rally_barrier_init(&tc.b, n + 1, NULL), 0);
+		test_run_threads(n, timeout_worker, &tc);
+		cr_expect_eq(tc.timedout, 1, "%u threads", n);
+		cr_expect_eq(tc.broken, n - 1, "%u threads", n);
+		cr_expect_eq(tc.other, 0);
+		cr_expect_geq(tc.timedout_elapsed, 20000000);
+		cr_expect_lt(tc.timedout_elapsed, 2000000000);
+		cr_expect(rally_barrier_broken(&tc.b));
+		/* Broken: every wait returns at once. */
+		int64_t t0 = test_now_ns();
+		cr_expect_eq(rally_barrier_timedwait(&tc.b, RALLY_FOREVER),
+		             RALLY_BROKEN);
+		cr_expect_lt(test_now_ns() - t0, 100000000);
+		cr_expect_eq(rally_barrier_reset(&tc.b), 0);
+		cr_expect_eq(rally_barrier_destroy(&tc.b), 0);
+	}
+}
+
+Test(semantics, default_timeout_and_forever_override, .timeout = 30)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.timeout_ns = 10000000};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_wait(&b), RALLY_TIMEDOUT);
+	int64_t dt = test_now_ns() - t0;
+	cr_expect_geq(dt, 10000000);
+	cr_expect_lt(dt, 1000000000);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+struct late_partner {
+	rally_barrier_t b;
+	int delay_ms;
+	_Atomic int rc;
+};
+
+static void late_worker(unsigned i, void *arg)
+{
+	struct late_partner *lp = arg;
+	if (i == 1) {
+		test_sleep_ms(lp->delay_ms);
+		rally_barrier_wait(&lp->b);
+	} else {
+		/* Forever overrides the 5 ms default. */
+		atomic_store(&lp->rc, rally_barrier_timedwait(&lp->b, RALLY_FOREVER));
+	}
+}
+
+Test(semantics, forever_ignores_the_default_timeout, .timeout = 30)
+{
+	struct late_partner lp = {.delay_ms = 50};
+	rally_barrier_attr_t attr = {.timeout_ns = 5000000};
+	cr_assert_eq(rally_barrier_init(&lp.b, 2, &attr), 0);
+	test_run_threads(2, late_worker, &lp);
+	cr_expect_eq(lp.rc, 0);
+	cr_expect_not(rally_barrier_broken(&lp.b));
+	cr_expect_eq(rally_barrier_destroy(&lp.b), 0);
+}
+
+Test(semantics, zero_timeout_does_not_block, .timeout = 30)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), RALLY_TIMEDOUT);
+	cr_expect_lt(test_now_ns() - t0, 50000000);
+	cr_expect(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+	/* The caller that completes the phase does not time out. */
+	cr_assert_eq(rally_barrier_init(&b, 1, NULL), 0);
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* ---- abort, reset ---------------------------------------------------------- */
+
+struct break_check {
+	rally_barrier_t b;
+	bool use_reset;
+	_Atomic unsigned broken, other, waiting;
+};
+
+static void break_worker(unsigned i, void *arg)
+{
+	struct break_check *bc = arg;
+	int rc = rally_barrier_wait(&bc->b);
+	if (rc == RALLY_BROKEN)
+		atomic_fetch_add(&bc->broken, 1);
+	else
+		atomic_fetch_add(&bc->other, 1);
+}
+
+static void *breaker(void *arg)
+{
+	struct break_check *bc = arg;
+	unsigned want = bc->waiting;
+	while (rally_barrier_n_waiting(&bc->b) < want)
+		test_sleep_ms(1);
+	if (bc->use_reset)
+		rally_barrier_reset(&bc->b);
+	else
+		rally_barrier_abort(&bc->b);
+	return NULL;
+}
+
+static void run_break(unsigned n, bool use_reset)
+{
+	struct break_check bc = {.use_reset = use_reset, .waiting = n};
+	cr_assert_eq(rally_barrier_init(&bc.b, n + 1, NULL), 0);
+	pthread_t t;
+	pthread_create(&t, NULL, breaker, &bc);
+	test_run_threads(n, break_worker, &bc);
+	pthread_join(t, NULL);
+	cr_expect_eq(bc.broken, n, "%u threads, reset %d", n, use_reset);
+	cr_expect_eq(bc.other, 0);
+	if (use_reset) {
+		/* Empty and whole again (barrier_works_after_reset shows a
+		 * full phase completing after a reset). */
+		cr_expect_not(rally_barrier_broken(&bc.b));
+		cr_expect_eq(rally_barrier_n_waiting(&bc.b), 0);
+	} else {
+		cr_expect(rally_barrier_broken(&bc.b));
+		cr_expect_eq(rally_barrier_n_waiting(&bc.b), 0);
+		cr_expect_eq(rally_barrier_wait(&bc.b), RALLY_BROKEN);
+		cr_expect_eq(rally_barrier_abort(&bc.b), 0);
+		cr_expect_eq(rally_barrier_reset(&bc.b), 0);
+		cr_expect_not(rally_barrier_broken(&bc.b));
+	}
+	cr_expect_eq(rally_barrier_destroy(&bc.b), 0);
+}
+
+Test(semantics, abort_breaks_waiters_until_reset, .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++)
+		run_break(test_thread_counts[k], false);
+}
+
+Test(semantics, reset_breaks_waiters_and_starts_fresh, .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++)
+		run_break(test_thread_counts[k], true);
+}
+
+static void fresh_worker(unsigned i, void *arg)
+{
+	struct phase_check *pc = arg;
+	int idx = rally_barrier_wait(&pc->b);
+	cr_assert(idx >= 0);
+	atomic_fetch_add(&pc->seen[0][idx], 1);
+}
+
+Test(semantics, barrier_works_after_reset, .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct phase_check *pc = calloc(1, sizeof *pc);
+		cr_assert_eq(rally_barrier_init(&pc->b, n, NULL), 0);
+		if (n > 1)
+			cr_expect_eq(rally_barrier_timedwait(&pc->b, 0),
+			             RALLY_TIMEDOUT);
+		cr_expect_eq(rally_barrier_reset(&pc->b), 0);
+		test_run_threads(n, fresh_worker, pc);
+		for (unsigned i = 0; i < n; i++)
+			cr_expect_eq(pc->seen[0][i], 1, "%u threads, index %u", n, i);
+		cr_expect_eq(rally_barrier_destroy(&pc->b), 0);
+		free(pc);
+	}
+}
+
+Test(semantics, reset_of_empty_barrier_is_a_no_op, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 1, NULL), 0);
+	for (int i = 0; i < 100; i++) {
+		cr_expect_eq(rally_barrier_reset(&b), 0);
+		cr_expect_eq(rally_barrier_wait(&b), 0);
+	}
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* ---- the action and the barrier's own calls ---------------------------- */
+
+struct self_calls {
+	rally_barrier_t b;
+	int reset_rc, destroy_rc, abort_rc;
+	bool do_abort;
+};
+
+static int self_calling_action(void *arg)
+{
+	struct self_calls *sc = arg;
+	sc->reset_rc = rally_barrier_reset(&sc->b);
+	sc->destroy_rc = rally_barrier_destroy(&sc->b);
+	if (sc->do_abort)
+		sc->abort_rc = rally_barrier_abort(&sc->b);
+	return 0;
+}
+
+static void self_worker(unsigned i, void *arg)
+{
+	struct self_calls *sc = arg;
+	/* The phase of the action completes even though it aborted. */
+	cr_expect_geq(rally_barrier_wait(&sc->b), 0);
+}
+
+Test(semantics, action_calling_its_own_barrier, .timeout = 60)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct self_calls sc = {.do_abort = true};
+		rally_barrier_attr_t attr = {.action = self_calling_action,
+		                             .action_arg = &sc};
+		cr_assert_eq(rally_barrier_init(&sc.b, n, &attr), 0);
+		test_run_threads(n, self_worker, &sc);
+		cr_expect_eq(sc.reset_rc, -EDEADLK);
+		cr_expect_eq(sc.destroy_rc, -EBUSY);
+		cr_expect_eq(sc.abort_rc, 0);
+		/* The abort broke the next phase. */
+		cr_expect(rally_barrier_broken(&sc.b));
+		cr_expect_eq(rally_barrier_wait(&sc.b), RALLY_BROKEN);
+		cr_expect_eq(rally_barrier_reset(&sc.b), 0);
+		cr_expect_eq(rally_barrier_destroy(&sc.b), 0);
+	}
+}
+
+/* ---- more callers than parties ------------------------------------------- */
+
+struct many_check {
+	rally_barrier_t b;
+	unsigned parties;
+	unsigned long total;      /* calls to make, a multiple of parties */
+	_Atomic unsigned long tickets;
+	_Atomic unsigned long seen[64];
+	_Atomic unsigned long actions;
+};
+
+static int many_action(void *arg)
+{
+	atomic_fetch_add(&((struct many_check *)arg)->actions, 1);
+	return 0;
+}
+
+/* Threads share a pool of calls: a thread that ran out of its own would
+ * leave fewer than `parties` callers for the calls still to make. */
+static void many_worker(unsigned i, void *arg)
+{
+	struct many_check *mc = arg;
+	while (atomic_fetch_add(&mc->tickets, 1) < mc->total) {
+		int idx = rally_barrier_wait(&mc->b);
+		cr_assert(idx >= 0 && (unsigned)idx < mc->parties, "got %d", idx);
+		atomic_fetch_add(&mc->seen[idx], 1);
+	}
+}
+
+Test(semantics, more_callers_than_parties, .timeout = 120)
+{
+	for (unsigned k = 1; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		/* n threads, parties dividing n * ROUNDS, fewer than n */
+		unsigned parties = n == 2 ? 1 : n / 2;
+		struct many_check mc = {.parties = parties,
+		                        .total = (unsigned long)n * ROUNDS};
+		rally_barrier_attr_t attr = {.action = many_action,
+		                             .action_arg = &mc};
+		cr_assert_eq(rally_barrier_init(&mc.b, parties, &attr), 0);
+		test_run_threads(n, many_worker, &mc);
+		unsigned long phases = (unsigned long)n * ROUNDS / parties;
+		for (unsigned i = 0; i < parties; i++)
+			cr_expect_eq(mc.seen[i], phases, "%u threads, index %u",
+			             n, i);
+		cr_expect_eq(mc.actions, phases);
+		cr_expect_eq(rally_barrier_n_waiting(&mc.b), 0);
+		cr_expect_eq(rally_barrier_destroy(&mc.b), 0);
+	}
+}
+
+/* ---- n_waiting, destroy ---------------------------------------------------- */
+
+static void one_wait(unsigned i, void *arg)
+{
+	rally_barrier_wait(arg);
+}
+
+struct destroy_busy {
+	rally_barrier_t b;
+	unsigned n;
+	int busy_rc;
+	unsigned seen_waiting;
+};
+
+static void *destroy_while_waiting(void *arg)
+{
+	struct destroy_busy *db = arg;
+	while (rally_barrier_n_waiting(&db->b) < db->n)
+		test_sleep_ms(1);
+	db->seen_waiting = rally_barrier_n_waiting(&db->b);
+	db->busy_rc = rally_barrier_destroy(&db->b);
+	/* Still usable: complete the phase. */
+	rally_barrier_wait(&db->b);
+	return NULL;
+}
+
+Test(semantics, destroy_with_waiters_is_ebusy, .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct destroy_busy db = {.n = n};
+		cr_assert_eq(rally_barrier_init(&db.b, n + 1, NULL), 0);
+		pthread_t t;
+		pthread_create(&t, NULL, destroy_while_waiting, &db);
+		test_run_threads(n, one_wait, &db.b);
+		pthread_join(t, NULL);
+		cr_expect_eq(db.busy_rc, -EBUSY, "%u threads", n);
+		cr_expect_eq(db.seen_waiting, n);
+		cr_expect_eq(rally_barrier_n_waiting(&db.b), 0);
+		cr_expect_eq(rally_barrier_destroy(&db.b), 0);
+	}
+}
+
+static void destroy_and_free_worker(unsigned i, void *arg)
+{
+	rally_barrier_t **slot = arg;
+	rally_barrier_t *b = *slot;
+	int idx = rally_barrier_wait(b);
+	if (idx == 0) {
+		/* The others may still be on their way out. */
+		cr_assert_eq(rally_barrier_destroy(b), 0);
+		memset(b, 0xdd, sizeof *b);
+		free(b);
+	}
+}
+
+Test(semantics, destroy_and_free_right_after_wait, .timeout = 300)
+{
+	for (unsigned k = 1; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		unsigned iters = n >= 16 ? 100 : 2000;
+		for (unsigned it = 0; it < iters; it++) {
+			rally_barrier_t *b = malloc(sizeof *b);
+			cr_assert_eq(rally_barrier_init(b, n, NULL), 0);
+			test_run_threads(n, destroy_and_free_worker, &b);
+		}
+	}
+}
+
+/* ---- spin policies ---------------------------------------------------------- */
+
+static void spin_worker(unsigned i, void *arg)
+{
+	struct phase_check *pc = arg;
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		int idx = rally_barrier_wait(&pc->b);
+		cr_assert(idx >= 0);
+		atomic_fetch_add(&pc->seen[r][idx], 1);
+	}
+}
+
+static void run_spin_policy(int spin)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct phase_check *pc = calloc(1, sizeof *pc);
+		rally_barrier_attr_t attr = {.spin = spin};
+		cr_assert_eq(rally_barrier_init(&pc->b, n, &attr), 0);
+		test_run_threads(n, spin_worker, pc);
+		for (unsigned r = 0; r < ROUNDS; r++)
+			for (unsigned i = 0; i < n; i++)
+				cr_assert_eq(pc->seen[r][i], 1);
+		cr_expect_eq(rally_barrier_destroy(&pc->b), 0);
+		free(pc);
+	}
+}
+
+Test(spin, never, .timeout = 120) { run_spin_policy(RALLY_SPIN_NEVER); }
+
+Test(spin, budget, .timeout = 120) { run_spin_policy(500); }
+
+Test(spin, env_never, .timeout = 120)
+{
+	/* Criterion runs each test in its own process: the variable is read
+	 * once per process, at the first wait. */
+	setenv("RALLY_SPIN", "never", 1);
+	run_spin_policy(RALLY_SPIN_AUTO);
+}
+
+Test(spin, env_number, .timeout = 120)
+{
+	setenv("RALLY_SPIN", "2000", 1);
+	run_spin_policy(RALLY_SPIN_AUTO);
+}
+
+Test(spin, env_garbage_falls_back_to_auto, .timeout = 120)
+{
+	setenv("RALLY_SPIN", "fast please", 1);
+	run_spin_policy(RALLY_SPIN_AUTO);
+}

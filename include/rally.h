@@ -61,10 +61,11 @@ const char *rally_strerror(int code);
 
 /* attr.flags */
 #define RALLY_SHARED 0x1u /* usable from several processes (shared mapping) */
-#define RALLY_ROBUST 0x2u /* with RALLY_SHARED: a dead participant breaks it */
+#define RALLY_ROBUST 0x2u /* with RALLY_SHARED: a dead participant breaks it   \
+	                   */
 
 /* attr.spin */
-#define RALLY_SPIN_AUTO 0   /* spin briefly only while it can pay off */
+#define RALLY_SPIN_AUTO  0  /* spin briefly only while it can pay off */
 #define RALLY_SPIN_NEVER -1 /* sleep on the futex at once */
 
 typedef struct rally_barrier_attr {
@@ -73,7 +74,8 @@ typedef struct rally_barrier_attr {
 	 * phase get RALLY_BROKEN, the caller that ran it gets the returned
 	 * code if it is negative, else RALLY_BROKEN. NULL: no action. The
 	 * action may call rally_barrier_abort(); rally_barrier_reset() and
-	 * rally_barrier_destroy() on its own barrier return -EDEADLK / -EBUSY. */
+	 * rally_barrier_destroy() on its own barrier return -EDEADLK / -EBUSY.
+	 */
 	int (*action)(void *arg);
 	void *action_arg;
 	/* Default timeout of rally_barrier_wait(); 0 (the zero value) and
@@ -83,7 +85,8 @@ typedef struct rally_barrier_attr {
 	unsigned flags;
 	/* RALLY_SPIN_AUTO (0), RALLY_SPIN_NEVER (-1), or a budget of spin
 	 * iterations before sleeping. With RALLY_SPIN_AUTO the environment
-	 * variable RALLY_SPIN (auto, never, or a number) decides for the run. */
+	 * variable RALLY_SPIN (auto, never, or a number) decides for the run.
+	 */
 	int spin;
 } rally_barrier_attr_t;
 

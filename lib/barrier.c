@@ -102,9 +102,15 @@ static struct rally__barrier *barrier_of(const rally_barrier_t *pub)
 
 static uint32_t seq_of(uint32_t g) { return g >> GEN_SEQ_SHIFT; }
 
-static uint32_t gen_of(uint32_t seq) { return (seq & SEQ_MASK) << GEN_SEQ_SHIFT; }
+static uint32_t gen_of(uint32_t seq)
+{
+	return (seq & SEQ_MASK) << GEN_SEQ_SHIFT;
+}
 
-static uint32_t phase_of(uint64_t a) { return (uint32_t)(a >> ARR_PHASE_SHIFT); }
+static uint32_t phase_of(uint64_t a)
+{
+	return (uint32_t)(a >> ARR_PHASE_SHIFT);
+}
 
 static uint32_t epoch_of(uint64_t a)
 {
@@ -115,7 +121,8 @@ static uint32_t count_of(uint64_t a) { return (uint32_t)a; }
 
 static uint64_t arrivals_at(uint32_t phase, uint32_t epoch)
 {
-	return (uint64_t)phase << ARR_PHASE_SHIFT | (uint64_t)epoch << ARR_EPOCH_SHIFT;
+	return (uint64_t)phase << ARR_PHASE_SHIFT | (uint64_t)epoch
+	                                                << ARR_EPOCH_SHIFT;
 }
 
 /* What the completer adds to `arrivals`: one phase on, parties fewer. */
@@ -155,7 +162,8 @@ static struct token token_of(const struct rally__barrier *b, uint64_t a)
  * acquire `leaving` before they free the memory or reuse the epoch. */
 static void leave(struct rally__barrier *b, struct token t)
 {
-	atomic_fetch_sub_explicit(&b->leaving[t.epoch], 1, memory_order_release);
+	atomic_fetch_sub_explicit(&b->leaving[t.epoch], 1,
+	                          memory_order_release);
 }
 
 /* ---- waiting ------------------------------------------------------------ */
@@ -164,8 +172,8 @@ static void leave(struct rally__barrier *b, struct token t)
 static enum outcome classify(struct rally__barrier *b, struct token t,
                              uint32_t g)
 {
-	uint32_t end = atomic_load_explicit(&b->epoch_end[t.epoch],
-	                                    memory_order_relaxed);
+	uint32_t end =
+	    atomic_load_explicit(&b->epoch_end[t.epoch], memory_order_relaxed);
 	if (end != EPOCH_OPEN)
 		return before(t.phase, end) ? PHASE_DONE : PHASE_BROKEN;
 	if (before(t.phase, seq_of(g)))
@@ -177,7 +185,8 @@ static enum outcome classify(struct rally__barrier *b, struct token t,
 	return PHASE_PENDING;
 }
 
-static void wake_if_sleepers(struct rally__barrier *b, uint32_t old, bool shared)
+static void wake_if_sleepers(struct rally__barrier *b, uint32_t old,
+                             bool shared)
 {
 	if (old & GEN_SLEEPERS)
 		rally__futex_wake_all(&b->gen, shared);
@@ -309,7 +318,8 @@ static int complete(struct rally__barrier *b, struct token t,
 	for (;;) {
 		enum outcome o = classify(b, t, g);
 		if (o == PHASE_DONE || o == PHASE_BROKEN) {
-			/* Decided without us: only a reset or a break does that. */
+			/* Decided without us: only a reset or a break does
+			 * that. */
 			int code = broken_code(b);
 			leave(b, t);
 			return code;
@@ -323,7 +333,8 @@ static int complete(struct rally__barrier *b, struct token t,
 				return run_action(b, t);
 			continue;
 		}
-		/* An earlier phase is completing, or an action or reset runs. */
+		/* An earlier phase is completing, or an action or reset runs.
+		 */
 		if (wait_or_break(b, &g, dl, &plan)) {
 			leave(b, t);
 			return RALLY_TIMEDOUT;
@@ -331,13 +342,14 @@ static int complete(struct rally__barrier *b, struct token t,
 	}
 }
 
-static int barrier_wait(struct rally__barrier *b, const struct rally__deadline *dl)
+static int barrier_wait(struct rally__barrier *b,
+                        const struct rally__deadline *dl)
 {
 	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
 	if ((g & (GEN_BROKEN | GEN_BUSY)) == GEN_BROKEN)
 		return broken_code(b); /* broken: do not even arrive */
-	uint64_t a = atomic_fetch_add_explicit(&b->arrivals, 1,
-	                                       memory_order_acq_rel);
+	uint64_t a =
+	    atomic_fetch_add_explicit(&b->arrivals, 1, memory_order_acq_rel);
 	struct token t = token_of(b, a);
 	if (t.index == b->parties - 1)
 		return complete(b, t, dl);
@@ -358,7 +370,8 @@ static bool claim_for_reset(struct rally__barrier *b, uint32_t *g,
 			                   shared_of(b), g);
 			continue;
 		}
-		uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_acquire);
+		uint64_t a =
+		    atomic_load_explicit(&b->arrivals, memory_order_acquire);
 		if (!(*g & GEN_BROKEN) && count_of(a) == 0 &&
 		    phase_of(a) == seq_of(*g))
 			return false; /* empty and whole already */
@@ -373,8 +386,8 @@ static bool claim_for_reset(struct rally__barrier *b, uint32_t *g,
  * that last used slot e have left. */
 static void wait_epoch_free(struct rally__barrier *b, uint32_t e)
 {
-	for (unsigned i = 0; atomic_load_explicit(&b->leaving[e],
-	                                          memory_order_acquire) != 0;
+	for (unsigned i = 0;
+	     atomic_load_explicit(&b->leaving[e], memory_order_acquire) != 0;
 	     i++) {
 		if (i < 64)
 			rally__cpu_relax();
@@ -422,9 +435,9 @@ static void wait_for_leavers(struct rally__barrier *b, uint32_t current,
 {
 	for (uint32_t e = 0; e < EPOCHS; e++) {
 		int32_t want = e == current ? target : 0;
-		for (unsigned i = 0; atomic_load_explicit(&b->leaving[e],
-		                                          memory_order_acquire) !=
-		                     want;
+		for (unsigned i = 0;
+		     atomic_load_explicit(&b->leaving[e],
+		                          memory_order_acquire) != want;
 		     i++) {
 			if (i < 64)
 				rally__cpu_relax();
@@ -485,7 +498,8 @@ RALLY_EXPORT int rally_barrier_wait(rally_barrier_t *pub)
 	if (!b)
 		return -EINVAL;
 	struct rally__deadline dl;
-	rally__deadline_init(&dl, b->timeout_ns ? b->timeout_ns : RALLY_FOREVER);
+	rally__deadline_init(&dl,
+	                     b->timeout_ns ? b->timeout_ns : RALLY_FOREVER);
 	return barrier_wait(b, &dl);
 }
 
@@ -540,9 +554,9 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 	    (!broken && (count_of(a) || phase_of(a) != seq_of(g))))
 		return -EBUSY;
 	uint32_t magic = RALLY__BARRIER_MAGIC;
-	if (!atomic_compare_exchange_strong_explicit(&b->magic, &magic, MAGIC_DYING,
-	                                             memory_order_acq_rel,
-	                                             memory_order_relaxed))
+	if (!atomic_compare_exchange_strong_explicit(
+	        &b->magic, &magic, MAGIC_DYING, memory_order_acq_rel,
+	        memory_order_relaxed))
 		return -EINVAL; /* destroyed concurrently */
 	/* Broken: the callers still counted in `arrivals` leave on their own,
 	 * taking `leaving` down to minus their count. */

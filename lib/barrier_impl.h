@@ -13,18 +13,18 @@
 #define RALLY__BARRIER_MAGIC 0x72616c62u /* "ralb" */
 
 /* The futex word `gen`: the phase sequence number above three state bits. */
-#define GEN_SLEEPERS 0x1u /* someone sleeps on gen: wake on change */
-#define GEN_BROKEN 0x2u   /* the phase `seq` (and all later) is broken */
-#define GEN_BUSY 0x4u     /* an action or a reset runs: wait, do not break */
+#define GEN_SLEEPERS  0x1u /* someone sleeps on gen: wake on change */
+#define GEN_BROKEN    0x2u /* the phase `seq` (and all later) is broken */
+#define GEN_BUSY      0x4u /* an action or a reset runs: wait, do not break */
 #define GEN_SEQ_SHIFT 3
-#define SEQ_BITS (32 - GEN_SEQ_SHIFT)
-#define SEQ_MASK ((1u << SEQ_BITS) - 1)
-#define SEQ_HALF (1u << (SEQ_BITS - 1))
+#define SEQ_BITS      (32 - GEN_SEQ_SHIFT)
+#define SEQ_MASK      ((1u << SEQ_BITS) - 1)
+#define SEQ_HALF      (1u << (SEQ_BITS - 1))
 
 /* `arrivals`: phase (29 bits) | epoch (3) | count (32). An epoch is the span
  * between two resets; EPOCHS of them are tracked at once. */
-#define EPOCH_BITS 3
-#define EPOCHS (1u << EPOCH_BITS)
+#define EPOCH_BITS      3
+#define EPOCHS          (1u << EPOCH_BITS)
 #define ARR_EPOCH_SHIFT 32
 #define ARR_PHASE_SHIFT (32 + EPOCH_BITS)
 

@@ -24,8 +24,8 @@ int rally__futex_wait(_Atomic uint32_t *word, uint32_t expected,
 	/* WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a retry
 	 * after EINTR or a spurious wake-up never extends the wait. */
 	long r = syscall(SYS_futex, (uint32_t *)word,
-	                 futex_op(shared, FUTEX_WAIT_BITSET), expected, deadline,
-	                 NULL, FUTEX_BITSET_MATCH_ANY);
+	                 futex_op(shared, FUTEX_WAIT_BITSET), expected,
+	                 deadline, NULL, FUTEX_BITSET_MATCH_ANY);
 	if (r == 0)
 		return 0;
 	switch (errno) {

@@ -10,7 +10,8 @@ RALLY_EXPORT const char *rally_strerror(int code)
 		return "success";
 	switch (code) {
 	case RALLY_BROKEN:
-		return "the barrier is broken (a timeout, abort, reset or failed action)";
+		return "the barrier is broken (a timeout, abort, reset or "
+		       "failed action)";
 	case RALLY_TIMEDOUT:
 		return "the timeout expired";
 	case RALLY_OWNERDEAD:
@@ -20,7 +21,8 @@ RALLY_EXPORT const char *rally_strerror(int code)
 	case -EBUSY:
 		return "the object is in use: callers are waiting on it";
 	case -EDEADLK:
-		return "called from the barrier's own action: it would deadlock";
+		return "called from the barrier's own action: it would "
+		       "deadlock";
 	case -ENOTSUP:
 		return "not supported";
 	case -ENOENT:

@@ -76,8 +76,9 @@ int rally__wait_change(_Atomic uint32_t *word, uint32_t seen,
 		if (rally__deadline_passed(dl))
 			return RALLY_TIMEDOUT;
 		if (!(v & sleep_bit)) {
-			/* Relaxed: the waker's RMW on this word is what must see
-			 * the bit, and RMWs on one word are totally ordered. */
+			/* Relaxed: the waker's RMW on this word is what must
+			 * see the bit, and RMWs on one word are totally
+			 * ordered. */
 			if (!atomic_compare_exchange_weak_explicit(
 			        word, &v, v | sleep_bit, memory_order_relaxed,
 			        memory_order_relaxed))

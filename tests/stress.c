@@ -34,7 +34,7 @@
 #include "rally.h"
 
 #define MAX_THREADS 64
-#define SLOTS 16
+#define SLOTS       16
 
 struct config {
 	unsigned threads, parties;
@@ -43,11 +43,11 @@ struct config {
 };
 
 static const struct config configs[] = {
-	{2, 2, true, false},   {2, 2, false, false}, {3, 3, true, false},
-	{4, 4, false, false},  {8, 8, true, false},  {16, 16, false, false},
-	{64, 64, true, false}, {4, 2, true, false},  {9, 3, false, false},
-	{16, 4, true, false},  {64, 8, false, false}, {3, 1, true, false},
-	{4, 2, true, true},    {9, 3, false, true},  {8, 8, true, true},
+    {2, 2, true, false},   {2, 2, false, false},  {3, 3, true, false},
+    {4, 4, false, false},  {8, 8, true, false},   {16, 16, false, false},
+    {64, 64, true, false}, {4, 2, true, false},   {9, 3, false, false},
+    {16, 4, true, false},  {64, 8, false, false}, {3, 1, true, false},
+    {4, 2, true, true},    {9, 3, false, true},   {8, 8, true, true},
 };
 #define N_CONFIGS (sizeof configs / sizeof configs[0])
 
@@ -66,7 +66,7 @@ static struct {
 	_Atomic uint64_t progress; /* calls returned */
 	/* action */
 	_Atomic bool in_action;
-	uint64_t phase_no;      /* plain: written by the action only */
+	uint64_t phase_no; /* plain: written by the action only */
 	_Atomic uint64_t actions_ok, actions_failed;
 	struct slot slots[SLOTS];
 	/* no-release-early check (threads == parties) */
@@ -83,8 +83,9 @@ static uint64_t totals_phases, totals_timeouts, totals_aborts, totals_resets;
 static void fail(const char *what, uint64_t a, uint64_t b)
 {
 	if (atomic_fetch_add(&S.failures, 1) < 10)
-		fprintf(stderr, "FAIL [%u threads, %u parties, action %d%s]: %s "
-		                "(%" PRIu64 ", %" PRIu64 ")\n",
+		fprintf(stderr,
+		        "FAIL [%u threads, %u parties, action %d%s]: %s "
+		        "(%" PRIu64 ", %" PRIu64 ")\n",
 		        S.cfg.threads, S.cfg.parties, S.cfg.action,
 		        S.cfg.storm ? ", storm" : "", what, a, b);
 }
@@ -176,8 +177,8 @@ static int one_call(uint64_t *rng)
 		return rally_barrier_reset(&S.barrier) == 0 ? NOT_A_WAIT : -EIO;
 	}
 	if (dice < 8 && rally_barrier_n_waiting(&S.barrier) >= S.cfg.parties)
-		fail("n_waiting >= parties", rally_barrier_n_waiting(&S.barrier),
-		     S.cfg.parties);
+		fail("n_waiting >= parties",
+		     rally_barrier_n_waiting(&S.barrier), S.cfg.parties);
 	if (dice < 16)
 		return rally_barrier_timedwait(&S.barrier, 0);
 	if (dice < 16 + 50 * t)
@@ -205,7 +206,8 @@ static void *worker(void *arg)
 			atomic_fetch_add(&S.released, 1);
 			if (S.cfg.action &&
 			    atomic_load(&S.actions_ok) == before_actions)
-				fail("released without its phase's action", 0, 0);
+				fail("released without its phase's action", 0,
+				     0);
 			record_index((unsigned)rc);
 			if (lockstep)
 				check_round(self, rounds);
@@ -279,8 +281,9 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 			last_progress_t = now_s();
 		} else if (now_s() - last_progress_t > hang_s) {
 			fail("no call returned: hang", p, 0);
-			fprintf(stderr, "stress: hang detected, n_waiting %u, "
-			                "broken %d\n",
+			fprintf(stderr,
+			        "stress: hang detected, n_waiting %u, "
+			        "broken %d\n",
 			        rally_barrier_n_waiting(&S.barrier),
 			        rally_barrier_broken(&S.barrier));
 			fflush(stderr);
@@ -334,14 +337,15 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 
 static void usage(FILE *to)
 {
-	fprintf(to,
-	        "usage: stress [--seconds S] [--seed N] [--hang S] [--quiet]\n"
-	        "Drives rally barriers through millions of phases with random\n"
-	        "timeouts, aborts, resets and failing actions, in %zu\n"
-	        "configurations sharing S seconds (default 20), and checks the\n"
-	        "invariants. --hang: seconds without progress that count as a\n"
-	        "hang (default 10). Exit 0 when every configuration passed.\n",
-	        N_CONFIGS);
+	fprintf(
+	    to,
+	    "usage: stress [--seconds S] [--seed N] [--hang S] [--quiet]\n"
+	    "Drives rally barriers through millions of phases with random\n"
+	    "timeouts, aborts, resets and failing actions, in %zu\n"
+	    "configurations sharing S seconds (default 20), and checks the\n"
+	    "invariants. --hang: seconds without progress that count as a\n"
+	    "hang (default 10). Exit 0 when every configuration passed.\n",
+	    N_CONFIGS);
 }
 
 int main(int argc, char **argv)

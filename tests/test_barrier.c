@@ -19,7 +19,8 @@ Test(args, init_rejects_bad_input, .timeout = 10)
 	rally_barrier_attr_t attr = {0};
 	cr_expect_eq(rally_barrier_init(NULL, 2, NULL), -EINVAL);
 	cr_expect_eq(rally_barrier_init(&b, 0, NULL), -EINVAL);
-	cr_expect_eq(rally_barrier_init(&b, RALLY_PARTIES_MAX + 1, NULL), -EINVAL);
+	cr_expect_eq(rally_barrier_init(&b, RALLY_PARTIES_MAX + 1, NULL),
+	             -EINVAL);
 	cr_expect_eq(rally_barrier_init(&b, UINT32_MAX, NULL), -EINVAL);
 	attr.flags = 0x80;
 	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -EINVAL);
@@ -31,7 +32,8 @@ Test(args, init_rejects_bad_input, .timeout = 10)
 	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -EINVAL);
 	attr = (rally_barrier_attr_t){.spin = -2};
 	cr_expect_eq(rally_barrier_init(&b, 2, &attr), -EINVAL);
-	attr = (rally_barrier_attr_t){.timeout_ns = RALLY_FOREVER, .spin = 1000};
+	attr =
+	    (rally_barrier_attr_t){.timeout_ns = RALLY_FOREVER, .spin = 1000};
 	cr_expect_eq(rally_barrier_init(&b, RALLY_PARTIES_MAX, &attr), 0);
 	cr_expect_eq(rally_barrier_parties(&b), RALLY_PARTIES_MAX);
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
@@ -78,7 +80,8 @@ Test(args, negative_timeouts, .timeout = 10)
 Test(args, strerror_names_every_code, .timeout = 10)
 {
 	const int codes[] = {RALLY_BROKEN, RALLY_TIMEDOUT, RALLY_OWNERDEAD,
-	                     -EINVAL, -EBUSY, -EDEADLK, -ENOTSUP};
+	                     -EINVAL,      -EBUSY,         -EDEADLK,
+	                     -ENOTSUP};
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
 		const char *s = rally_strerror(codes[i]);
 		cr_assert_not_null(s);
@@ -102,7 +105,7 @@ struct phase_check {
 	unsigned n;
 	_Atomic unsigned seen[ROUNDS][64]; /* per round: how often each index */
 	_Atomic unsigned actions;
-	unsigned action_round; /* plain: written by the action only */
+	unsigned action_round;      /* plain: written by the action only */
 	unsigned arrived_plain[64]; /* plain: each thread's round, pre-wait */
 	_Atomic unsigned early;
 };
@@ -151,7 +154,8 @@ Test(semantics, each_index_once_per_phase_and_action_once, .timeout = 120)
 		for (unsigned r = 0; r < ROUNDS; r++)
 			for (unsigned i = 0; i < n; i++)
 				cr_assert_eq(pc->seen[r][i], 1,
-				             "%u threads, round %u: index %u seen %u times",
+				             "%u threads, round %u: index %u "
+				             "seen %u times",
 				             n, r, i, pc->seen[r][i]);
 		cr_expect_eq(pc->actions, 2 * ROUNDS, "%u threads", n);
 		cr_expect_eq(pc->early, 0, "%u threads: action ran early", n);
@@ -197,7 +201,8 @@ Test(semantics, last_arrival_runs_action_and_gets_parties_minus_1,
 	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
 		unsigned n = test_thread_counts[k];
 		struct last_check lc = {0};
-		rally_barrier_attr_t attr = {.action = note_tid, .action_arg = &lc};
+		rally_barrier_attr_t attr = {.action = note_tid,
+		                             .action_arg = &lc};
 		cr_assert_eq(rally_barrier_init(&lc.b, n, &attr), 0);
 		test_run_threads(n, last_worker, &lc);
 		cr_expect_eq(lc.wrong, 0, "%u threads", n);
@@ -205,7 +210,8 @@ Test(semantics, last_arrival_runs_action_and_gets_parties_minus_1,
 	}
 }
 
-/* ---- failing action -------------------------------------------------------- */
+/* ---- failing action --------------------------------------------------------
+ */
 
 struct fail_check {
 	rally_barrier_t b;
@@ -242,7 +248,8 @@ Test(semantics, failing_action_breaks_the_barrier, .timeout = 120)
 			cr_assert_eq(rally_barrier_init(&fc.b, n, &attr), 0);
 			test_run_threads(n, fail_worker, &fc);
 			if (rcs[j] < 0) {
-				cr_expect_eq(fc.action_code, 1, "%u threads", n);
+				cr_expect_eq(fc.action_code, 1, "%u threads",
+				             n);
 				cr_expect_eq(fc.broken, n - 1, "%u threads", n);
 			} else {
 				/* Positive code: everyone gets RALLY_BROKEN. */
@@ -258,7 +265,8 @@ Test(semantics, failing_action_breaks_the_barrier, .timeout = 120)
 	}
 }
 
-/* ---- timeouts -------------------------------------------------------------- */
+/* ---- timeouts --------------------------------------------------------------
+ */
 
 struct timeout_check {
 	rally_barrier_t b;
@@ -335,7 +343,8 @@ static void late_worker(unsigned i, void *arg)
 		rally_barrier_wait(&lp->b);
 	} else {
 		/* Forever overrides the 5 ms default. */
-		atomic_store(&lp->rc, rally_barrier_timedwait(&lp->b, RALLY_FOREVER));
+		atomic_store(&lp->rc,
+		             rally_barrier_timedwait(&lp->b, RALLY_FOREVER));
 	}
 }
 
@@ -366,7 +375,8 @@ Test(semantics, zero_timeout_does_not_block, .timeout = 30)
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
 
-/* ---- abort, reset ---------------------------------------------------------- */
+/* ---- abort, reset ----------------------------------------------------------
+ */
 
 struct break_check {
 	rally_barrier_t b;
@@ -455,7 +465,8 @@ Test(semantics, barrier_works_after_reset, .timeout = 120)
 		cr_expect_eq(rally_barrier_reset(&pc->b), 0);
 		test_run_threads(n, fresh_worker, pc);
 		for (unsigned i = 0; i < n; i++)
-			cr_expect_eq(pc->seen[0][i], 1, "%u threads, index %u", n, i);
+			cr_expect_eq(pc->seen[0][i], 1, "%u threads, index %u",
+			             n, i);
 		cr_expect_eq(rally_barrier_destroy(&pc->b), 0);
 		free(pc);
 	}
@@ -522,7 +533,7 @@ Test(semantics, action_calling_its_own_barrier, .timeout = 60)
 struct many_check {
 	rally_barrier_t b;
 	unsigned parties;
-	unsigned long total;      /* calls to make, a multiple of parties */
+	unsigned long total; /* calls to make, a multiple of parties */
 	_Atomic unsigned long tickets;
 	_Atomic unsigned long seen[64];
 	_Atomic unsigned long actions;
@@ -541,7 +552,8 @@ static void many_worker(unsigned i, void *arg)
 	struct many_check *mc = arg;
 	while (atomic_fetch_add(&mc->tickets, 1) < mc->total) {
 		int idx = rally_barrier_wait(&mc->b);
-		cr_assert(idx >= 0 && (unsigned)idx < mc->parties, "got %d", idx);
+		cr_assert(idx >= 0 && (unsigned)idx < mc->parties, "got %d",
+		          idx);
 		atomic_fetch_add(&mc->seen[idx], 1);
 	}
 }
@@ -568,12 +580,10 @@ Test(semantics, more_callers_than_parties, .timeout = 120)
 	}
 }
 
-/* ---- n_waiting, destroy ---------------------------------------------------- */
+/* ---- n_waiting, destroy ----------------------------------------------------
+ */
 
-static void one_wait(unsigned i, void *arg)
-{
-	rally_barrier_wait(arg);
-}
+static void one_wait(unsigned i, void *arg) { rally_barrier_wait(arg); }
 
 struct destroy_busy {
 	rally_barrier_t b;
@@ -637,7 +647,8 @@ Test(semantics, destroy_and_free_right_after_wait, .timeout = 300)
 	}
 }
 
-/* ---- spin policies ---------------------------------------------------------- */
+/* ---- spin policies ----------------------------------------------------------
+ */
 
 static void spin_worker(unsigned i, void *arg)
 {

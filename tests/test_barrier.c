@@ -699,3 +699,83 @@ Test(spin, env_garbage_falls_back_to_auto, .timeout = 120)
 	setenv("RALLY_SPIN", "fast please", 1);
 	run_spin_policy(RALLY_SPIN_AUTO);
 }
+
+/* ---- signals ------------------------------------------------------------- */
+
+#include <signal.h>
+#include <sys/time.h>
+
+static _Atomic unsigned alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&alarms, 1);
+}
+
+/* SIGALRM every millisecond, without SA_RESTART: futex waits see EINTR. */
+static void alarm_every_ms(void)
+{
+	struct sigaction sa = {.sa_handler = on_alarm};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {{0, 1000}, {0, 1000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+struct sig_check {
+	rally_barrier_t b;
+	_Atomic unsigned errors;
+};
+
+static void sig_worker(unsigned i, void *arg)
+{
+	struct sig_check *sc = arg;
+	uint64_t rng = i + 1;
+	for (unsigned r = 0; r < 300; r++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		if (i == 0) /* the other one sleeps through signals meanwhile */
+			test_sleep_ms((int)(rng >> 62));
+		int rc = rally_barrier_wait(&sc->b);
+		if (rc < 0)
+			atomic_fetch_add(&sc->errors, 1);
+	}
+}
+
+Test(signals, do_not_end_waits, .timeout = 60)
+{
+	struct sig_check sc = {0};
+	rally_barrier_attr_t attr = {.spin = RALLY_SPIN_NEVER};
+	cr_assert_eq(rally_barrier_init(&sc.b, 2, &attr), 0);
+	alarm_every_ms();
+	test_run_threads(2, sig_worker, &sc);
+	cr_expect_eq(sc.errors, 0);
+	cr_expect_gt(alarms, 100, "only %u signals arrived", alarms);
+	cr_expect_eq(rally_barrier_destroy(&sc.b), 0);
+}
+
+Test(signals, timed_waits_end_at_their_deadline, .timeout = 60)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	alarm_every_ms();
+	const int64_t timeout = 20000000;
+	int64_t worst = 0;
+	for (int i = 0; i < 20; i++) {
+		int64_t t0 = test_now_ns();
+		cr_assert_eq(rally_barrier_timedwait(&b, timeout),
+		             RALLY_TIMEDOUT);
+		int64_t dt = test_now_ns() - t0;
+		cr_assert_geq(dt, timeout, "returned %lld ns early",
+		              (long long)(timeout - dt));
+		if (dt - timeout > worst)
+			worst = dt - timeout;
+		cr_assert_eq(rally_barrier_reset(&b), 0);
+	}
+	/* Bounded, not lengthened by the 20 signals each wait took: a shared,
+	 * noisy machine gets a generous bound. */
+	cr_expect_lt(worst, timeout, "worst overshoot %lld ns",
+	             (long long)worst);
+	cr_expect_gt(alarms, 200);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}

@@ -1,0 +1,78 @@
+#!/bin/sh
+# tools/test.sh — every test of rally, as CI runs it.
+#
+# On Debian 12 as root it first installs what is missing. Then it builds
+# rally three ways and runs Meson's suites:
+#   plain        every suite (unit, shared, stress, install)
+#   asan-ubsan   every suite under AddressSanitizer + UBSan
+#   tsan         the stress program under ThreadSanitizer (Criterion cannot
+#                run under TSan)
+# It ends with one line "N passed, N failed" counted from Meson's test logs
+# and exits non-zero if any test failed.
+#
+# Environment: STRESS_SECONDS (default 20) for each stress run.
+set -eu
+cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+-h | --help)
+	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+"") ;;
+*)
+	echo "usage: tools/test.sh [--help]" >&2
+	exit 1
+	;;
+esac
+
+# shellcheck source=tools/deps.sh
+. tools/deps.sh
+deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev
+
+stress=${STRESS_SECONDS:-20}
+run_build() { # dir meson-options...
+	dir=$1
+	shift
+	echo "== $dir: meson setup $*"
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" -Dstress_seconds="$stress" >"$dir.setup.log" 2>&1 ||
+			{ cat "$dir.setup.log"; return 1; }
+	else
+		mkdir -p "$(dirname "$dir")"
+		meson setup "$dir" "$@" -Dstress_seconds="$stress" >"$dir.setup.log" 2>&1 ||
+			{ cat "$dir.setup.log"; return 1; }
+	fi
+	ninja -C "$dir" >/dev/null
+	echo "== $dir: meson test"
+	meson test -C "$dir" --print-errorlogs || true
+}
+
+status=0
+run_build build-ci/plain -Dbenchmarks=disabled || status=1
+run_build build-ci/asan-ubsan -Dbenchmarks=disabled \
+	-Db_sanitize=address,undefined -Db_lundef=false || status=1
+run_build build-ci/tsan -Dbenchmarks=disabled \
+	-Db_sanitize=thread -Db_lundef=false || status=1
+
+python3 - build-ci/plain build-ci/asan-ubsan build-ci/tsan <<'PY' || status=1
+import json, sys
+passed = failed = 0
+for d in sys.argv[1:]:
+    try:
+        lines = open(d + "/meson-logs/testlog.json").read().splitlines()
+    except OSError:
+        print(f"{d}: no test log", file=sys.stderr)
+        failed += 1
+        continue
+    for line in lines:
+        t = json.loads(line)
+        if t["result"] in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif t["result"] != "SKIP":
+            failed += 1
+            print(f"FAILED: {d}: {t['name']} ({t['result']})")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
+exit $status

@@ -214,7 +214,7 @@ static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
 	if (*g & GEN_BUSY)
 		dl = &rally__no_deadline;
 	if (rally__wait_change(&b->gen, *g, GEN_SLEEPERS, dl, plan,
-	                       shared_of(b), g) == 0)
+	                       &b->arrivals, shared_of(b), g) == 0)
 		return false;
 	return try_break(b, g);
 }
@@ -366,7 +366,7 @@ static bool claim_for_reset(struct rally__barrier *b, uint32_t *g,
 	for (;;) {
 		if (*g & GEN_BUSY) {
 			rally__wait_change(&b->gen, *g, GEN_SLEEPERS,
-			                   &rally__no_deadline, plan,
+			                   &rally__no_deadline, plan, NULL,
 			                   shared_of(b), g);
 			continue;
 		}

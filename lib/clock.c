@@ -33,16 +33,19 @@ void rally__deadline_init(struct rally__deadline *d, int64_t timeout_ns)
 	}
 	d->at.tv_sec += sec;
 	d->at.tv_nsec = nsec;
+	d->at_ns = d->at.tv_sec > INT64_MAX / NS_PER_S - 1
+	               ? INT64_MAX
+	               : d->at.tv_sec * NS_PER_S + d->at.tv_nsec;
 }
 
 bool rally__deadline_passed(const struct rally__deadline *d)
 {
-	if (d->forever)
-		return false;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > d->at.tv_sec ||
-	       (now.tv_sec == d->at.tv_sec && now.tv_nsec >= d->at.tv_nsec);
+	return !d->forever && rally__now_ns() >= d->at_ns;
+}
+
+bool rally__deadline_passed_at(const struct rally__deadline *d, int64_t now)
+{
+	return !d->forever && now >= d->at_ns;
 }
 
 const struct timespec *rally__deadline_ts(const struct rally__deadline *d)

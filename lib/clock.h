@@ -10,6 +10,7 @@
 struct rally__deadline {
 	bool forever;
 	struct timespec at; /* CLOCK_MONOTONIC, when !forever */
+	int64_t at_ns;      /* the same in nanoseconds */
 };
 
 /* timeout_ns: RALLY_FOREVER or >= 0 (the caller has checked). */
@@ -19,6 +20,9 @@ void rally__deadline_init(struct rally__deadline *d, int64_t timeout_ns);
 extern const struct rally__deadline rally__no_deadline;
 
 bool rally__deadline_passed(const struct rally__deadline *d);
+
+/* The same, given the time (rally__now_ns()) the caller just read. */
+bool rally__deadline_passed_at(const struct rally__deadline *d, int64_t now);
 
 /* NULL when forever: the form rally__futex_wait() takes. */
 const struct timespec *rally__deadline_ts(const struct rally__deadline *d);

@@ -2,12 +2,19 @@
 #ifndef RALLY_SPIN_H
 #define RALLY_SPIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+/* How a waiter waits before it sleeps: it polls (an explicit number of
+ * times, or while arrivals keep coming), then yields while arrivals keep
+ * coming, then sleeps on the futex. */
 struct rally__spin_plan {
-	uint32_t iters;  /* at most this many polls of the word */
-	uint32_t max_ns; /* ... and for at most this long (0: no time cap) */
-	uint32_t yields; /* then this many sched_yield()s, then sleep */
+	uint32_t iters;       /* an explicit budget of polls (attr, RALLY_SPIN);
+	                         0: poll by spin_ns instead */
+	uint32_t spin_ns;     /* poll while an arrival came within this long */
+	uint32_t spin_cap_ns; /* ... but never poll longer than this */
+	bool yield;           /* then sched_yield() while every yield finds a
+	                         new arrival */
 };
 
 /* The plan for a waiter on an object of `parties` callers whose attr asked

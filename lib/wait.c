@@ -21,52 +21,106 @@ static bool changed(uint32_t v, uint32_t seen, uint32_t sleep_bit)
 	return ((v ^ seen) & ~sleep_bit) != 0;
 }
 
-/* Polls for at most plan->iters iterations and plan->max_ns. */
+/* Patience renewed by progress: an arrival since the last look. */
+struct patience {
+	_Atomic uint64_t *progress;
+	uint64_t mark;
+	int64_t start, last;
+};
+
+static void patience_start(struct patience *p, _Atomic uint64_t *progress,
+                           int64_t now)
+{
+	p->progress = progress;
+	p->mark =
+	    progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
+	p->start = p->last = now;
+}
+
+/* Time since the last progress seen at `now`. */
+static int64_t patience_idle(struct patience *p, int64_t now)
+{
+	if (p->progress) {
+		uint64_t m =
+		    atomic_load_explicit(p->progress, memory_order_relaxed);
+		if (m != p->mark) {
+			p->mark = m;
+			p->last = now;
+		}
+	}
+	return now - p->last;
+}
+
+/* Polls: plan->iters times, or while progress comes (plan->spin_ns of
+ * patience, plan->spin_cap_ns at most). The clock is first read after
+ * POLLS_PER_CLOCK_READ polls: most waits end before. */
 static bool spin_until_change(_Atomic uint32_t *word, uint32_t seen,
                               uint32_t sleep_bit,
                               const struct rally__deadline *dl,
                               const struct rally__spin_plan *plan,
-                              uint32_t *now)
+                              _Atomic uint64_t *progress, uint32_t *now)
 {
-	int64_t stop = plan->max_ns ? rally__now_ns() + plan->max_ns : 0;
-	for (uint32_t i = 1; i <= plan->iters; i++) {
+	struct patience p = {0};
+	uint32_t limit = plan->iters ? plan->iters : (plan->spin_ns ? ~0u : 0);
+	for (uint32_t i = 1; i <= limit; i++) {
 		*now = atomic_load_explicit(word, memory_order_acquire);
 		if (changed(*now, seen, sleep_bit))
 			return true;
 		rally__cpu_relax();
-		if (i % POLLS_PER_CLOCK_READ == 0 &&
-		    ((stop && rally__now_ns() >= stop) ||
-		     rally__deadline_passed(dl)))
+		if (i % POLLS_PER_CLOCK_READ != 0)
+			continue;
+		int64_t t = rally__now_ns();
+		if (rally__deadline_passed_at(dl, t))
+			break;
+		if (plan->iters)
+			continue;
+		if (i == POLLS_PER_CLOCK_READ)
+			patience_start(&p, progress, t);
+		else if (patience_idle(&p, t) >= plan->spin_ns ||
+		         t - p.start >= plan->spin_cap_ns)
 			break;
 	}
 	return false;
 }
 
+/* Yields the CPU as long as someone arrived (*progress changed) while this
+ * waiter was away; without a progress word, yields once. */
 static bool yield_until_change(_Atomic uint32_t *word, uint32_t seen,
                                uint32_t sleep_bit,
                                const struct rally__deadline *dl,
-                               uint32_t yields, uint32_t *now)
+                               const struct rally__spin_plan *plan,
+                               _Atomic uint64_t *progress, uint32_t *now)
 {
-	for (uint32_t i = 0; i < yields; i++) {
+	if (!plan->yield)
+		return false;
+	uint64_t mark =
+	    progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
+	for (;;) {
 		sched_yield();
 		*now = atomic_load_explicit(word, memory_order_acquire);
 		if (changed(*now, seen, sleep_bit))
 			return true;
-		if (rally__deadline_passed(dl))
-			break;
+		if (!progress || rally__deadline_passed(dl))
+			return false;
+		uint64_t m =
+		    atomic_load_explicit(progress, memory_order_relaxed);
+		if (m == mark)
+			return false;
+		mark = m;
 	}
-	return false;
 }
 
 int rally__wait_change(_Atomic uint32_t *word, uint32_t seen,
                        uint32_t sleep_bit, const struct rally__deadline *dl,
-                       const struct rally__spin_plan *plan, bool shared,
-                       uint32_t *now)
+                       const struct rally__spin_plan *plan,
+                       _Atomic uint64_t *progress, bool shared, uint32_t *now)
 {
 	/* A timeout of 0 ("do not block") must not spin either. */
 	if (!rally__deadline_passed(dl) &&
-	    (spin_until_change(word, seen, sleep_bit, dl, plan, now) ||
-	     yield_until_change(word, seen, sleep_bit, dl, plan->yields, now)))
+	    (spin_until_change(word, seen, sleep_bit, dl, plan, progress,
+	                       now) ||
+	     yield_until_change(word, seen, sleep_bit, dl, plan, progress,
+	                        now)))
 		return 0;
 	for (;;) {
 		uint32_t v = atomic_load_explicit(word, memory_order_acquire);

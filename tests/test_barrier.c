@@ -779,3 +779,51 @@ Test(signals, timed_waits_end_at_their_deadline, .timeout = 60)
 	cr_expect_gt(alarms, 200);
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
+
+/* ---- a late party costs the waiters no CPU ------------------------------- */
+
+struct late_cpu {
+	rally_barrier_t b;
+	_Atomic int64_t worst_cpu_ns;
+};
+
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void late_cpu_worker(unsigned i, void *arg)
+{
+	struct late_cpu *lc = arg;
+	if (i == 0) { /* the late party */
+		test_sleep_ms(200);
+		rally_barrier_wait(&lc->b);
+		return;
+	}
+	int64_t c0 = thread_cpu_ns();
+	rally_barrier_wait(&lc->b);
+	int64_t used = thread_cpu_ns() - c0;
+	int64_t w = atomic_load(&lc->worst_cpu_ns);
+	while (used > w &&
+	       !atomic_compare_exchange_weak(&lc->worst_cpu_ns, &w, used))
+		;
+}
+
+/* Waiters spin or yield only while arrivals keep coming: 200 ms of waiting
+ * for a late party must not cost them 200 ms of CPU. The bound is loose (a
+ * shared machine): spinning for the whole wait would use ~200 ms. */
+Test(spin, late_party_costs_waiters_no_cpu, .timeout = 60)
+{
+	const unsigned counts[] = {2, 16};
+	for (unsigned k = 0; k < 2; k++) {
+		struct late_cpu lc = {0};
+		cr_assert_eq(rally_barrier_init(&lc.b, counts[k], NULL), 0);
+		test_run_threads(counts[k], late_cpu_worker, &lc);
+		cr_expect_lt(lc.worst_cpu_ns, 20000000,
+		             "%u threads: a waiter used %lld us of CPU",
+		             counts[k], (long long)lc.worst_cpu_ns / 1000);
+		cr_expect_eq(rally_barrier_destroy(&lc.b), 0);
+	}
+}

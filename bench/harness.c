@@ -1,0 +1,241 @@
+/* harness.c — rally and its C peers behind one interface. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifdef HAVE_CK
+#include <ck_barrier.h>
+#endif
+
+#include "hooks.h"
+#include "rally.h"
+
+/* The sleep-at-once futex barrier: what a careful first futex barrier looks
+ * like. Arrivals count up; the last resets the count, bumps the generation
+ * and wakes everyone with one FUTEX_WAKE; the others sleep on the
+ * generation at once, without spinning. */
+struct futex_barrier {
+	_Atomic uint32_t count;
+	_Atomic uint32_t gen;
+	uint32_t parties;
+	int private_flag;
+};
+
+static void futex_barrier_wait(struct futex_barrier *f)
+{
+	uint32_t g = atomic_load_explicit(&f->gen, memory_order_acquire);
+	if (atomic_fetch_add_explicit(&f->count, 1, memory_order_acq_rel) + 1 ==
+	    f->parties) {
+		atomic_store_explicit(&f->count, 0, memory_order_relaxed);
+		atomic_fetch_add_explicit(&f->gen, 1, memory_order_release);
+		syscall(SYS_futex, &f->gen, FUTEX_WAKE | f->private_flag,
+		        INT_MAX, NULL, NULL, 0);
+		return;
+	}
+	while (atomic_load_explicit(&f->gen, memory_order_acquire) == g)
+		syscall(SYS_futex, &f->gen, FUTEX_WAIT | f->private_flag, g,
+		        NULL, NULL, 0);
+}
+
+/* The yield floor: sense reversal, waiters sched_yield() until the sense
+ * flips. One syscall per waiter turn and nothing else: the least any
+ * barrier can pay per party and phase when threads outnumber CPUs. */
+struct yield_barrier {
+	_Atomic uint32_t count;
+	_Atomic uint32_t sense;
+	uint32_t parties;
+};
+
+static void yield_barrier_wait(struct yield_barrier *y)
+{
+	uint32_t s = atomic_load_explicit(&y->sense, memory_order_acquire);
+	if (atomic_fetch_add_explicit(&y->count, 1, memory_order_acq_rel) + 1 ==
+	    y->parties) {
+		atomic_store_explicit(&y->count, 0, memory_order_relaxed);
+		atomic_store_explicit(&y->sense, s + 1, memory_order_release);
+		return;
+	}
+	while (atomic_load_explicit(&y->sense, memory_order_acquire) == s)
+		sched_yield();
+}
+
+struct bench_barrier {
+	enum bench_peer peer;
+	bool shared;
+	unsigned n;
+	union {
+		rally_barrier_t rally;
+		pthread_barrier_t pthread;
+		struct futex_barrier futex;
+		struct yield_barrier yield;
+#ifdef HAVE_CK
+		ck_barrier_centralized_t ck;
+#endif
+	} u;
+#ifdef HAVE_CK
+	ck_barrier_centralized_state_t ck_state[];
+#endif
+};
+
+bool bench_peer_available(enum bench_peer p)
+{
+#ifndef HAVE_CK
+	if (p == PEER_CK)
+		return false;
+#endif
+	return p < PEER_C_COUNT;
+}
+
+const char *bench_peer_name(enum bench_peer p)
+{
+	static const char *const names[] = {
+	    [PEER_RALLY] = "rally",
+	    [PEER_RALLY_NOSPIN] = "rally_nospin",
+	    [PEER_PTHREAD] = "pthread",
+	    [PEER_PTHREAD_SHARED] = "pthread_pshared",
+	    [PEER_FUTEX] = "futex_sleep",
+	    [PEER_CK] = "ck_centralized",
+	    [PEER_YIELD] = "yield_floor",
+	};
+	return p < PEER_C_COUNT ? names[p] : "?";
+}
+
+static size_t barrier_size(unsigned n)
+{
+	size_t size = sizeof(struct bench_barrier);
+#ifdef HAVE_CK
+	size += n * sizeof(ck_barrier_centralized_state_t);
+#endif
+	return size;
+}
+
+static int init_peer(struct bench_barrier *b)
+{
+	switch (b->peer) {
+	case PEER_RALLY:
+	case PEER_RALLY_NOSPIN: {
+		rally_barrier_attr_t attr = {
+		    .flags = b->shared ? RALLY_SHARED : 0,
+		    .spin = b->peer == PEER_RALLY_NOSPIN ? RALLY_SPIN_NEVER
+		                                         : RALLY_SPIN_AUTO};
+		return rally_barrier_init(&b->u.rally, b->n, &attr);
+	}
+	case PEER_PTHREAD:
+	case PEER_PTHREAD_SHARED: {
+		pthread_barrierattr_t attr;
+		pthread_barrierattr_init(&attr);
+		if (b->shared || b->peer == PEER_PTHREAD_SHARED)
+			pthread_barrierattr_setpshared(&attr,
+			                               PTHREAD_PROCESS_SHARED);
+		int rc = pthread_barrier_init(&b->u.pthread, &attr, b->n);
+		pthread_barrierattr_destroy(&attr);
+		return -rc;
+	}
+	case PEER_FUTEX:
+		b->u.futex.parties = b->n;
+		b->u.futex.private_flag = b->shared ? 0 : FUTEX_PRIVATE_FLAG;
+		return 0;
+	case PEER_YIELD:
+		b->u.yield.parties = b->n;
+		return 0;
+	case PEER_CK:
+#ifdef HAVE_CK
+		for (unsigned i = 0; i < b->n; i++)
+			b->ck_state[i].sense = 0;
+		return 0;
+#endif
+	default:
+		return -EINVAL;
+	}
+}
+
+struct bench_barrier *bench_barrier_new(enum bench_peer p, unsigned n,
+                                        bool shared)
+{
+	if (!bench_peer_available(p) || n == 0)
+		return NULL;
+	size_t size = barrier_size(n);
+	struct bench_barrier *b =
+	    mmap(NULL, size, PROT_READ | PROT_WRITE,
+	         (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED)
+		return NULL;
+	b->peer = p;
+	b->shared = shared;
+	b->n = n;
+	if (init_peer(b) != 0) {
+		munmap(b, size);
+		return NULL;
+	}
+	return b;
+}
+
+int bench_barrier_wait(struct bench_barrier *b, unsigned self)
+{
+	switch (b->peer) {
+	case PEER_RALLY:
+	case PEER_RALLY_NOSPIN:
+		return rally_barrier_wait(&b->u.rally);
+	case PEER_PTHREAD:
+	case PEER_PTHREAD_SHARED: {
+		int rc = pthread_barrier_wait(&b->u.pthread);
+		return rc == PTHREAD_BARRIER_SERIAL_THREAD ? 0 : -rc;
+	}
+	case PEER_FUTEX:
+		futex_barrier_wait(&b->u.futex);
+		return 0;
+	case PEER_YIELD:
+		yield_barrier_wait(&b->u.yield);
+		return 0;
+	case PEER_CK:
+#ifdef HAVE_CK
+		ck_barrier_centralized(&b->u.ck, &b->ck_state[self], b->n);
+		return 0;
+#endif
+	default:
+		return -EINVAL;
+	}
+}
+
+void bench_barrier_free(struct bench_barrier *b)
+{
+	if (!b)
+		return;
+	if (b->peer == PEER_RALLY || b->peer == PEER_RALLY_NOSPIN)
+		rally_barrier_destroy(&b->u.rally);
+	else if (b->peer == PEER_PTHREAD || b->peer == PEER_PTHREAD_SHARED)
+		pthread_barrier_destroy(&b->u.pthread);
+	munmap(b, barrier_size(b->n));
+}
+
+uint64_t bench_rally_futex_calls(void) { return rally__futex_calls(); }
+
+struct bench_usage bench_usage_now(bool children)
+{
+	struct rusage r;
+	getrusage(RUSAGE_SELF, &r);
+	struct bench_usage u = {r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 +
+	                            r.ru_stime.tv_sec +
+	                            r.ru_stime.tv_usec / 1e6,
+	                        r.ru_nvcsw, r.ru_nvcsw + r.ru_nivcsw};
+	if (children) {
+		getrusage(RUSAGE_CHILDREN, &r);
+		u.cpu_s += r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 +
+		           r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+		u.vcsw += r.ru_nvcsw;
+		u.csw += r.ru_nvcsw + r.ru_nivcsw;
+	}
+	return u;
+}

@@ -155,6 +155,39 @@ unsigned rally_barrier_n_waiting(const rally_barrier_t *b);
 /* Whether the barrier is broken (false if b is not a barrier). */
 bool rally_barrier_broken(const rally_barrier_t *b);
 
+/* ---- event ---------------------------------------------------------------- */
+
+/* threading.Event in C: a flag that callers wait for. 64 bytes. */
+typedef struct rally_event {
+	uint64_t opaque_[8];
+} rally_event_t;
+
+/* Initialises *e, clear. flags: 0 or RALLY_SHARED (the event may live in a
+ * MAP_SHARED mapping and be used from several processes). -EINVAL: e NULL
+ * or unknown flags. */
+int rally_event_init(rally_event_t *e, unsigned flags);
+
+/* -EBUSY while callers are blocked in rally_event_wait() on the clear
+ * event; once it is set, waits (briefly) for the woken ones to leave, so
+ * that the memory may be freed when it returns 0. */
+int rally_event_destroy(rally_event_t *e);
+
+/* Sets the flag and wakes every waiter. No system call when nobody sleeps;
+ * async-signal-safe. Returns 0 or -EINVAL. */
+int rally_event_set(rally_event_t *e);
+
+/* Clears the flag. A waiter that was blocked when the flag was set still
+ * returns 0, however soon the clear follows. Returns 0 or -EINVAL. */
+int rally_event_clear(rally_event_t *e);
+
+/* Whether the flag is set (false if e is not an event). */
+bool rally_event_is_set(const rally_event_t *e);
+
+/* Returns 0 once the flag is set (at once — a load and a branch — if it
+ * already is), RALLY_TIMEDOUT when timeout_ns passes first (0: do not
+ * block; RALLY_FOREVER: no timeout), or -EINVAL. */
+int rally_event_wait(rally_event_t *e, int64_t timeout_ns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -335,6 +335,94 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 	return atomic_load(&S.failures);
 }
 
+/* ---- events -------------------------------------------------------------- */
+
+/* A setter publishes a round number (plain), sets the event; waiters wait
+ * with random timeouts (retrying), check the number, and meet the setter at
+ * a barrier; the setter clears and they meet again. A lost wake-up hangs
+ * (the watchdog), a missing happens-before is a TSan race. */
+enum { EVENT_WAITERS = 4 };
+
+static struct {
+	rally_event_t ev;
+	rally_barrier_t meet;
+	uint64_t round; /* plain */
+	_Atomic bool stop;
+	_Atomic uint64_t progress, timeouts, rounds;
+} E;
+
+static void *event_waiter(void *arg)
+{
+	uint64_t rng = (uintptr_t)arg * 7919 + S.seed;
+	for (uint64_t r = 0;; r++) {
+		int rc;
+		do {
+			int64_t t = rnd(&rng) % 4
+			                ? RALLY_FOREVER
+			                : (int64_t)(rnd(&rng) % 50000);
+			rc = rally_event_wait(&E.ev, t);
+			if (rc == RALLY_TIMEDOUT)
+				atomic_fetch_add(&E.timeouts, 1);
+		} while (rc == RALLY_TIMEDOUT);
+		if (rc != 0)
+			fail("event wait failed", (uint64_t)-rc, 0);
+		if (E.round == UINT64_MAX)
+			return NULL;
+		if (E.round != r)
+			fail("event woke a waiter before its round", r,
+			     E.round);
+		atomic_fetch_add(&E.progress, 1);
+		rally_barrier_wait(&E.meet);
+		rally_barrier_wait(&E.meet);
+	}
+}
+
+static unsigned run_events(double seconds, double hang_s, bool quiet)
+{
+	S.cfg =
+	    (struct config){EVENT_WAITERS + 1, EVENT_WAITERS + 1, false, false};
+	atomic_store(&S.failures, 0);
+	rally_event_init(&E.ev, 0);
+	rally_barrier_init(&E.meet, EVENT_WAITERS + 1, NULL);
+	pthread_t th[EVENT_WAITERS];
+	for (uintptr_t i = 0; i < EVENT_WAITERS; i++)
+		pthread_create(&th[i], NULL, event_waiter, (void *)i);
+	double start = now_s(), last_t = start;
+	uint64_t last = 0;
+	for (uint64_t r = 0; now_s() - start < seconds; r++) {
+		E.round = r;
+		rally_event_set(&E.ev);
+		rally_barrier_wait(&E.meet);
+		rally_event_clear(&E.ev);
+		rally_barrier_wait(&E.meet);
+		atomic_fetch_add(&E.rounds, 1);
+		if (r % 256 == 0) {
+			uint64_t p = atomic_load(&E.progress);
+			if (p != last) {
+				last = p;
+				last_t = now_s();
+			} else if (now_s() - last_t > hang_s) {
+				fail("event: no progress: hang", p, 0);
+				_exit(1);
+			}
+		}
+	}
+	E.round = UINT64_MAX;
+	rally_event_set(&E.ev);
+	for (unsigned i = 0; i < EVENT_WAITERS; i++)
+		pthread_join(th[i], NULL);
+	if (rally_event_destroy(&E.ev) != 0 ||
+	    rally_barrier_destroy(&E.meet) != 0)
+		fail("event/barrier destroy at the end", 0, 0);
+	if (!quiet)
+		printf("events, %u waiters: %9" PRIu64 " rounds, %7" PRIu64
+		       " timeouts%s\n",
+		       EVENT_WAITERS, atomic_load(&E.rounds),
+		       atomic_load(&E.timeouts),
+		       atomic_load(&S.failures) ? "  FAILED" : "");
+	return atomic_load(&S.failures);
+}
+
 static void usage(FILE *to)
 {
 	fprintf(
@@ -388,15 +476,19 @@ int main(int argc, char **argv)
 		i++;
 	}
 	printf("stress: seed %u, %.1f s over %zu configurations\n", S.seed,
-	       seconds, N_CONFIGS);
+	       seconds, N_CONFIGS + 1);
 	unsigned passed = 0, failed = 0;
 	for (size_t i = 0; i < N_CONFIGS; i++) {
-		if (run(&configs[i], seconds / N_CONFIGS, hang, quiet))
+		if (run(&configs[i], seconds / (N_CONFIGS + 1), hang, quiet))
 			failed++;
 		else
 			passed++;
 		fflush(stdout);
 	}
+	if (run_events(seconds / (N_CONFIGS + 1), hang, quiet))
+		failed++;
+	else
+		passed++;
 	printf("stress: %" PRIu64 " phases completed; injected %" PRIu64
 	       " timeouts, %" PRIu64 " aborts, %" PRIu64 " resets\n",
 	       totals_phases, totals_timeouts, totals_aborts, totals_resets);

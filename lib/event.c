@@ -1,0 +1,156 @@
+/* event.c — threading.Event: a flag, set and cleared, that callers wait for.
+ *
+ * One futex word: a generation (30 bits, + 1 at every set of a clear flag)
+ * above SET and SLEEPERS. set() is one CAS — and one FUTEX_WAKE only if
+ * SLEEPERS was set (the sleeper's CAS and the setter's RMW on one word
+ * cannot miss each other; see wait.c). A waiter that saw the flag clear
+ * waits for the word to change in any bit but SLEEPERS: only a set changes
+ * a clear word, and the generation keeps the change visible even if a
+ * clear follows at once, so no wake-up is lost. `waiters` counts callers
+ * blocked or leaving, for destroy(). */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "export.h"
+#include "futex.h"
+#include "rally.h"
+#include "spin.h"
+#include "wait.h"
+
+#define EVENT_MAGIC 0x72616c65u /* "rale" */
+#define EV_SLEEPERS 0x1u
+#define EV_SET      0x2u
+#define EV_GEN      0x4u /* one generation */
+
+struct rally__event {
+	_Atomic uint32_t magic;
+	uint32_t flags;
+	_Atomic uint32_t word;
+	_Atomic uint32_t waiters;
+	uint64_t reserved_[6];
+};
+
+_Static_assert(sizeof(struct rally__event) == sizeof(rally_event_t),
+               "rally_event_t is 64 bytes");
+
+static struct rally__event *event_of(const rally_event_t *pub)
+{
+	struct rally__event *e = (struct rally__event *)pub;
+	if (!e || atomic_load_explicit(&e->magic, memory_order_acquire) !=
+	              EVENT_MAGIC)
+		return NULL;
+	return e;
+}
+
+static bool shared_of(const struct rally__event *e)
+{
+	return e->flags & RALLY_SHARED;
+}
+
+RALLY_EXPORT int rally_event_init(rally_event_t *pub, unsigned flags)
+{
+	if (!pub || (flags & ~RALLY_SHARED))
+		return -EINVAL;
+	struct rally__event *e = (struct rally__event *)pub;
+	memset(e, 0, sizeof *e);
+	e->flags = flags;
+	atomic_store_explicit(&e->magic, EVENT_MAGIC, memory_order_release);
+	return 0;
+}
+
+RALLY_EXPORT int rally_event_set(rally_event_t *pub)
+{
+	struct rally__event *e = event_of(pub);
+	if (!e)
+		return -EINVAL;
+	uint32_t w = atomic_load_explicit(&e->word, memory_order_relaxed);
+	do {
+		if (w & EV_SET)
+			return 0;
+		/* Release: the setter's writes before set() are seen by
+		 * whoever sees the flag. */
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &e->word, &w, ((w + EV_GEN) | EV_SET) & ~EV_SLEEPERS,
+	    memory_order_release, memory_order_relaxed));
+	if (w & EV_SLEEPERS)
+		rally__futex_wake_all(&e->word, shared_of(e));
+	return 0;
+}
+
+RALLY_EXPORT int rally_event_clear(rally_event_t *pub)
+{
+	struct rally__event *e = event_of(pub);
+	if (!e)
+		return -EINVAL;
+	atomic_fetch_and_explicit(&e->word, ~EV_SET, memory_order_relaxed);
+	return 0;
+}
+
+RALLY_EXPORT bool rally_event_is_set(const rally_event_t *pub)
+{
+	struct rally__event *e = event_of(pub);
+	return e &&
+	       (atomic_load_explicit(&e->word, memory_order_acquire) & EV_SET);
+}
+
+static int wait_for_set(struct rally__event *e, uint32_t seen,
+                        const struct rally__deadline *dl)
+{
+	struct rally__spin_plan plan;
+	/* A setter is some other running thread: poll a little if there is
+	 * a CPU for it, as for a barrier of two. */
+	rally__spin_plan(RALLY_SPIN_AUTO, 2, &plan);
+	uint32_t now;
+	atomic_fetch_add_explicit(&e->waiters, 1, memory_order_relaxed);
+	int rc = rally__wait_change(&e->word, seen, EV_SLEEPERS, dl, &plan,
+	                            NULL, shared_of(e), &now);
+	/* Release: destroy() acquires `waiters` before the memory goes. */
+	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_release);
+	return rc;
+}
+
+RALLY_EXPORT int rally_event_wait(rally_event_t *pub, int64_t timeout_ns)
+{
+	struct rally__event *e = event_of(pub);
+	if (!e || timeout_ns < RALLY_FOREVER)
+		return -EINVAL;
+	uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+	if (w & EV_SET)
+		return 0;
+	if (timeout_ns == 0)
+		return RALLY_TIMEDOUT;
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, timeout_ns);
+	return wait_for_set(e, w, &dl);
+}
+
+RALLY_EXPORT int rally_event_destroy(rally_event_t *pub)
+{
+	struct rally__event *e = event_of(pub);
+	if (!e)
+		return -EINVAL;
+	for (unsigned i = 0;
+	     atomic_load_explicit(&e->waiters, memory_order_acquire) != 0;
+	     i++) {
+		/* Waiters on a clear event are blocked; on a set one they
+		 * are leaving. */
+		if (!(atomic_load_explicit(&e->word, memory_order_acquire) &
+		      EV_SET))
+			return -EBUSY;
+		if (i < 1024)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+	}
+	uint32_t magic = EVENT_MAGIC;
+	if (!atomic_compare_exchange_strong_explicit(&e->magic, &magic, 0,
+	                                             memory_order_acq_rel,
+	                                             memory_order_relaxed))
+		return -EINVAL;
+	return 0;
+}

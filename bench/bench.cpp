@@ -11,7 +11,8 @@
 // Our flags (before Google Benchmark's own):
 //   --threads LIST   thread counts (default 1,2,C,2C,4C,8C,16C; C = CPUs)
 //   --procs LIST     process counts (default 2,C,2C,4C; "none" to skip)
-//   --peers LIST     peers to run (default: all built in)
+//   --peers LIST     peers (and families: event, stencil) to run (default:
+//                    all built in)
 //   --quick          short runs (the `meson test --benchmark` version)
 #include <benchmark/benchmark.h>
 
@@ -35,6 +36,7 @@
 #include <omp.h>
 #endif
 
+#include "extra.h"
 #include "harness.h"
 
 namespace
@@ -248,7 +250,7 @@ void usage(FILE *to)
 	    "switches per phase.\nDefaults: threads 1,2,C,2C,4C,8C,16C and "
 	    "processes 2,C,2C,4C (C = CPUs).\nPeers: rally rally_nospin "
 	    "pthread pthread_pshared futex_sleep ck_centralized yield_floor\n"
-	    "       std_barrier openmp\n");
+	    "       std_barrier openmp; and the families event, stencil.\n");
 }
 
 Options parse_options(int *argc, char **argv)
@@ -346,6 +348,8 @@ void register_all(const Options &o)
 				    BM_procs, peer, n)
 				    ->UseRealTime()
 				    ->MinTime(min_time);
+	register_extra(o.quick, o.threads, o.wants("event"),
+	               o.wants("stencil"));
 #ifdef HAVE_OPENMP
 	// Last: libgomp's idle threads spin a while after their region.
 	if (o.wants("openmp"))

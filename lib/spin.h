@@ -13,8 +13,8 @@ struct rally__spin_plan {
 	                         0: poll by spin_ns instead */
 	uint32_t spin_ns;     /* poll while an arrival came within this long */
 	uint32_t spin_cap_ns; /* ... but never poll longer than this */
-	bool yield;           /* then sched_yield() while every yield finds a
-	                         new arrival */
+	uint32_t yields;      /* then sched_yield() while every yield finds a
+	                         new arrival, at most this many times */
 };
 
 /* The plan for a waiter on an object of `parties` callers whose attr asked

@@ -91,11 +91,9 @@ static bool yield_until_change(_Atomic uint32_t *word, uint32_t seen,
                                const struct rally__spin_plan *plan,
                                _Atomic uint64_t *progress, uint32_t *now)
 {
-	if (!plan->yield)
-		return false;
 	uint64_t mark =
 	    progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
-	for (;;) {
+	for (uint32_t i = 0; i < plan->yields; i++) {
 		sched_yield();
 		*now = atomic_load_explicit(word, memory_order_acquire);
 		if (changed(*now, seen, sleep_bit))
@@ -108,6 +106,7 @@ static bool yield_until_change(_Atomic uint32_t *word, uint32_t seen,
 			return false;
 		mark = m;
 	}
+	return false;
 }
 
 int rally__wait_change(_Atomic uint32_t *word, uint32_t seen,

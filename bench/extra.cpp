@@ -1,0 +1,190 @@
+// extra.cpp — events and the stencil workload.
+//
+//   event/wait_set/<impl>            a wait on an event already set
+//   event/pingpong/<impl>/threads:2  two threads bounce two events; the
+//                                    counter ns_per_wake is half a round
+//   event/wake_sleeping/<impl>       set -> the sleeping waiter running
+//                                    (the waiter has slept 200 us first;
+//                                    counter ns_per_wake)
+//   stencil/<impl>/n:N/threads:T     heat diffusion; counter ns_per_step
+#include "extra.h"
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <time.h>
+
+#include "events.h"
+#include "stencil.h"
+
+namespace
+{
+
+double now_s()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+void BM_event_wait_set(benchmark::State &state, event_impl impl)
+{
+	bench_event *e = bench_event_new(impl);
+	bench_event_set(e);
+	for (auto _ : state)
+		bench_event_wait(e);
+	state.counters["ns_per_wait"] = benchmark::Counter(
+	    double(state.iterations()),
+	    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+	bench_event_free(e);
+}
+
+bench_event *g_ping, *g_pong;
+
+void BM_event_pingpong(benchmark::State &state, event_impl impl)
+{
+	if (state.thread_index() == 0) {
+		g_ping = bench_event_new(impl);
+		g_pong = bench_event_new(impl);
+	}
+	double t0 = now_s();
+	for (auto _ : state) {
+		if (state.thread_index() == 0) {
+			bench_event_set(g_ping);
+			bench_event_wait(g_pong);
+			bench_event_clear(g_pong);
+		} else {
+			bench_event_wait(g_ping);
+			bench_event_clear(g_ping);
+			bench_event_set(g_pong);
+		}
+	}
+	if (state.thread_index() == 0) {
+		state.counters["ns_per_wake"] =
+		    (now_s() - t0) * 1e9 / double(state.iterations()) / 2;
+		bench_event_free(g_ping);
+		bench_event_free(g_pong);
+	}
+}
+
+// The waiter has gone to sleep (200 us after its last wake-up) when the
+// setter sets: this is the futex wake-up path, not the spinning one. The
+// setter then keeps its CPU (it polls a plain flag for the acknowledgement),
+// as a controller that sets an event and goes on working does; the same
+// for every implementation.
+void BM_event_wake_sleeping(benchmark::State &state, event_impl impl)
+{
+	bench_event *go = bench_event_new(impl);
+	std::atomic<double> woke_at{0};
+	std::atomic<bool> acked{false}, stop{false};
+	std::thread waiter([&] {
+		for (;;) {
+			bench_event_wait(go);
+			woke_at.store(now_s());
+			bench_event_clear(go);
+			acked.store(true);
+			if (stop.load())
+				return;
+		}
+	});
+	double total = 0;
+	for (auto _ : state) {
+		timespec pause = {0, 200000};
+		nanosleep(&pause, nullptr);
+		double t_set = now_s();
+		bench_event_set(go);
+		while (!acked.load())
+			;
+		acked.store(false);
+		total += woke_at.load() - t_set;
+	}
+	stop.store(true);
+	bench_event_set(go);
+	waiter.join();
+	state.counters["ns_per_wake"] =
+	    total * 1e9 / double(state.iterations() ? state.iterations() : 1);
+	bench_event_free(go);
+}
+
+void BM_stencil(benchmark::State &state, stencil_impl impl, unsigned n,
+                unsigned steps, unsigned threads)
+{
+	// An iteration is a whole run (its time is what Google Benchmark
+	// sizes the run by); the time per step is the counter.
+	double total = 0;
+	for (auto _ : state) {
+		double s = stencil_run(impl, threads, n, steps, nullptr);
+		if (s < 0) {
+			state.SkipWithError("stencil run failed");
+			return;
+		}
+		total += s;
+		state.SetIterationTime(s);
+	}
+	state.counters["ns_per_step"] =
+	    total * 1e9 / double(state.iterations()) / steps;
+}
+
+} // namespace
+
+void register_extra(bool quick, const std::vector<unsigned> &threads,
+                    bool events, bool stencil)
+{
+	double min_time = quick ? 0.01 : 0.2;
+	if (events)
+		for (int i = 0; i < EVENT_IMPL_COUNT; i++) {
+			auto impl = event_impl(i);
+			std::string name = bench_event_name(impl);
+			benchmark::RegisterBenchmark(
+			    ("event/wait_set/" + name).c_str(),
+			    BM_event_wait_set, impl)
+			    ->MinTime(min_time);
+			benchmark::RegisterBenchmark(
+			    ("event/pingpong/" + name).c_str(),
+			    BM_event_pingpong, impl)
+			    ->Threads(2)
+			    ->UseRealTime()
+			    ->MinTime(min_time);
+			benchmark::RegisterBenchmark(
+			    ("event/wake_sleeping/" + name).c_str(),
+			    BM_event_wake_sleeping, impl)
+			    ->UseRealTime()
+			    ->MinTime(min_time);
+		}
+	if (!stencil)
+		return;
+	// Small: synchronisation dominates. Large: computation does.
+	struct {
+		unsigned n, steps;
+	} const sizes[] = {{64, quick ? 200u : 4000u},
+	                   {512, quick ? 10u : 200u}};
+	bool checked = true;
+	for (auto sz : sizes)
+		for (unsigned t : threads) {
+			if (t < 2 || t > sz.n - 2)
+				continue;
+			checked = checked && stencil_check(t, sz.n, 20);
+			for (int i = 0; i <= STENCIL_OPENMP; i++) {
+				auto impl = stencil_impl(i);
+				if (!stencil_impl_available(impl))
+					continue;
+				benchmark::RegisterBenchmark(
+				    ("stencil/" +
+				     std::string(stencil_impl_name(impl)) +
+				     "/n:" + std::to_string(sz.n) +
+				     "/threads:" + std::to_string(t))
+				        .c_str(),
+				    BM_stencil, impl, sz.n, sz.steps, t)
+				    ->UseManualTime()
+				    ->MinTime(min_time);
+			}
+		}
+	std::printf("stencil: results identical across rally, pthread and "
+	            "OpenMP: %s\n",
+	            checked ? "yes" : "NO");
+	if (!checked)
+		std::exit(1);
+}

@@ -1,0 +1,12 @@
+// extra.h — the event and stencil families of rally-bench.
+#ifndef RALLY_BENCH_EXTRA_H
+#define RALLY_BENCH_EXTRA_H
+
+#include <vector>
+
+// Registers event/... (if `events`) and stencil/... (if `stencil`) for
+// the given thread counts; `quick` shortens them.
+void register_extra(bool quick, const std::vector<unsigned> &threads,
+                    bool events, bool stencil);
+
+#endif

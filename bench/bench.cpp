@@ -38,6 +38,7 @@
 
 #include "extra.h"
 #include "harness.h"
+#include "progress.h"
 
 namespace
 {
@@ -156,12 +157,17 @@ void BM_openmp(benchmark::State &state, int n)
 // ---------------------------------------------------------------
 
 struct ProcShared {
-	std::atomic<int> stop;
+	// The number of the last phase, once the parent knows it (0 before).
+	std::atomic<uint64_t> last_phase;
 	std::atomic<uint64_t> futex_calls;
 };
 
-// Parent is party 0; n - 1 children loop until told to stop. The parent sets
-// `stop` before one last phase, after which every child sees it.
+// Parent is party 0; n - 1 children run phases until the last one. The
+// parent learns how many phases it ran only after its loop: it publishes
+// the number of one more, final phase before arriving at it. A child that
+// reads the number early keeps going until it has run that many, so every
+// party joins every phase (a plain "stop" flag read between two phases
+// would let some children skip the final one and the rest hang).
 void BM_procs(benchmark::State &state, bench_peer peer, unsigned n)
 {
 	auto *sh = static_cast<ProcShared *>(
@@ -174,9 +180,12 @@ void BM_procs(benchmark::State &state, bench_peer peer, unsigned n)
 		pid_t pid = fork();
 		if (pid == 0) {
 			uint64_t f0 = bench_rally_futex_calls();
-			do
+			for (uint64_t phase = 1;; phase++) {
 				bench_barrier_wait(b, i);
-			while (!sh->stop.load(std::memory_order_relaxed));
+				uint64_t last = sh->last_phase.load();
+				if (last != 0 && phase >= last)
+					break;
+			}
 			sh->futex_calls += bench_rally_futex_calls() - f0;
 			_exit(0);
 		}
@@ -186,7 +195,7 @@ void BM_procs(benchmark::State &state, bench_peer peer, unsigned n)
 	m.start(true);
 	for (auto _ : state)
 		bench_barrier_wait(b, 0);
-	sh->stop.store(1, std::memory_order_relaxed);
+	sh->last_phase.store(state.iterations() + 1);
 	bench_barrier_wait(b, 0);
 	for (pid_t pid : kids)
 		waitpid(pid, nullptr, 0);
@@ -310,21 +319,27 @@ void register_all(const Options &o)
 {
 	unsigned c = cpus();
 	double min_time = o.quick ? 0.01 : 0.2;
+	auto threads_label = [](const std::string &name, unsigned n) {
+		return name + "/threads:" + std::to_string(n);
+	};
 	for (int p = 0; p < PEER_C_COUNT; p++) {
 		auto peer = bench_peer(p);
-		std::string name = bench_peer_name(peer);
-		if (!bench_peer_available(peer) || !o.wants(name))
+		std::string name =
+		    "phase/" + std::string(bench_peer_name(peer));
+		if (!bench_peer_available(peer) ||
+		    !o.wants(bench_peer_name(peer)))
 			continue;
 		for (unsigned n : o.threads) {
 			// Pure spin collapses when threads outnumber CPUs
-			// (milliseconds a phase): it is the floor only below.
-			if (peer == PEER_CK && n > c)
+			// (milliseconds a phase): it is the floor only below,
+			// and the yield floor one only above.
+			if ((peer == PEER_CK && n > c) ||
+			    (peer == PEER_YIELD && n <= c))
 				continue;
-			// ... and the yield floor is one only above.
-			if (peer == PEER_YIELD && n <= c)
-				continue;
-			benchmark::RegisterBenchmark(("phase/" + name).c_str(),
-			                             BM_c_peer, peer)
+			register_announced(name, threads_label(name, n),
+			                   [peer](benchmark::State &st) {
+				                   BM_c_peer(st, peer);
+			                   })
 			    ->Threads(int(n))
 			    ->UseRealTime()
 			    ->MinTime(min_time);
@@ -332,34 +347,41 @@ void register_all(const Options &o)
 	}
 	if (o.wants("std_barrier"))
 		for (unsigned n : o.threads)
-			benchmark::RegisterBenchmark("phase/std_barrier",
-			                             BM_std_barrier)
+			register_announced(
+			    "phase/std_barrier",
+			    threads_label("phase/std_barrier", n),
+			    BM_std_barrier)
 			    ->Threads(int(n))
 			    ->UseRealTime()
 			    ->MinTime(min_time);
 	for (unsigned n : o.procs)
-		for (bench_peer peer : {PEER_RALLY, PEER_PTHREAD_SHARED})
-			if (o.wants(bench_peer_name(peer)))
-				benchmark::RegisterBenchmark(
-				    ("procs/" +
-				     std::string(bench_peer_name(peer)) +
-				     "/procs:" + std::to_string(n))
-				        .c_str(),
-				    BM_procs, peer, n)
-				    ->UseRealTime()
-				    ->MinTime(min_time);
-	register_extra(o.quick, o.threads, o.wants("event"),
+		for (bench_peer peer : {PEER_RALLY, PEER_PTHREAD_SHARED}) {
+			if (!o.wants(bench_peer_name(peer)))
+				continue;
+			std::string name = "procs/" +
+			                   std::string(bench_peer_name(peer)) +
+			                   "/procs:" + std::to_string(n);
+			register_announced(name, name,
+			                   [peer, n](benchmark::State &st) {
+				                   BM_procs(st, peer, n);
+			                   })
+			    ->UseRealTime()
+			    ->MinTime(min_time);
+		}
+	register_extra(o.quick, o.threads, 4 * c, o.wants("event"),
 	               o.wants("stencil"));
 #ifdef HAVE_OPENMP
 	// Last: libgomp's idle threads spin a while after their region.
 	if (o.wants("openmp"))
-		for (unsigned n : o.threads)
-			benchmark::RegisterBenchmark(
-			    ("phase/openmp/threads:" + std::to_string(n))
-			        .c_str(),
-			    BM_openmp, int(n))
+		for (unsigned n : o.threads) {
+			std::string name = threads_label("phase/openmp", n);
+			register_announced(name, name,
+			                   [n](benchmark::State &st) {
+				                   BM_openmp(st, int(n));
+			                   })
 			    ->UseRealTime()
 			    ->MinTime(min_time);
+		}
 #endif
 }
 

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "events.h"
+#include "progress.h"
 #include "stencil.h"
 
 namespace
@@ -34,11 +35,11 @@ void BM_event_wait_set(benchmark::State &state, event_impl impl)
 {
 	bench_event *e = bench_event_new(impl);
 	bench_event_set(e);
+	double t0 = now_s();
 	for (auto _ : state)
 		bench_event_wait(e);
-	state.counters["ns_per_wait"] = benchmark::Counter(
-	    double(state.iterations()),
-	    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+	state.counters["ns_per_wait"] =
+	    (now_s() - t0) * 1e9 / double(state.iterations());
 	bench_event_free(e);
 }
 
@@ -131,26 +132,33 @@ void BM_stencil(benchmark::State &state, stencil_impl impl, unsigned n,
 } // namespace
 
 void register_extra(bool quick, const std::vector<unsigned> &threads,
-                    bool events, bool stencil)
+                    unsigned stencil_max, bool events, bool stencil)
 {
 	double min_time = quick ? 0.01 : 0.2;
 	if (events)
 		for (int i = 0; i < EVENT_IMPL_COUNT; i++) {
 			auto impl = event_impl(i);
-			std::string name = bench_event_name(impl);
-			benchmark::RegisterBenchmark(
-			    ("event/wait_set/" + name).c_str(),
-			    BM_event_wait_set, impl)
+			std::string suffix = bench_event_name(impl);
+			register_announced("event/wait_set/" + suffix,
+			                   "event/wait_set/" + suffix,
+			                   [impl](benchmark::State &st) {
+				                   BM_event_wait_set(st, impl);
+			                   })
 			    ->MinTime(min_time);
-			benchmark::RegisterBenchmark(
-			    ("event/pingpong/" + name).c_str(),
-			    BM_event_pingpong, impl)
+			register_announced("event/pingpong/" + suffix,
+			                   "event/pingpong/" + suffix,
+			                   [impl](benchmark::State &st) {
+				                   BM_event_pingpong(st, impl);
+			                   })
 			    ->Threads(2)
 			    ->UseRealTime()
 			    ->MinTime(min_time);
-			benchmark::RegisterBenchmark(
-			    ("event/wake_sleeping/" + name).c_str(),
-			    BM_event_wake_sleeping, impl)
+			register_announced("event/wake_sleeping/" + suffix,
+			                   "event/wake_sleeping/" + suffix,
+			                   [impl](benchmark::State &st) {
+				                   BM_event_wake_sleeping(st,
+				                                          impl);
+			                   })
 			    ->UseRealTime()
 			    ->MinTime(min_time);
 		}
@@ -164,20 +172,24 @@ void register_extra(bool quick, const std::vector<unsigned> &threads,
 	bool checked = true;
 	for (auto sz : sizes)
 		for (unsigned t : threads) {
-			if (t < 2 || t > sz.n - 2)
+			if (t < 2 || t > stencil_max || t > sz.n - 2)
 				continue;
 			checked = checked && stencil_check(t, sz.n, 20);
 			for (int i = 0; i <= STENCIL_OPENMP; i++) {
 				auto impl = stencil_impl(i);
 				if (!stencil_impl_available(impl))
 					continue;
-				benchmark::RegisterBenchmark(
-				    ("stencil/" +
-				     std::string(stencil_impl_name(impl)) +
-				     "/n:" + std::to_string(sz.n) +
-				     "/threads:" + std::to_string(t))
-				        .c_str(),
-				    BM_stencil, impl, sz.n, sz.steps, t)
+				std::string name =
+				    "stencil/" +
+				    std::string(stencil_impl_name(impl)) +
+				    "/n:" + std::to_string(sz.n) +
+				    "/threads:" + std::to_string(t);
+				unsigned n = sz.n, steps = sz.steps;
+				register_announced(
+				    name, name,
+				    [impl, n, steps, t](benchmark::State &st) {
+					    BM_stencil(st, impl, n, steps, t);
+				    })
 				    ->UseManualTime()
 				    ->MinTime(min_time);
 			}

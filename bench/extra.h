@@ -5,8 +5,9 @@
 #include <vector>
 
 // Registers event/... (if `events`) and stencil/... (if `stencil`) for
-// the given thread counts; `quick` shortens them.
+// the given thread counts up to `stencil_max` threads; `quick` shortens
+// them.
 void register_extra(bool quick, const std::vector<unsigned> &threads,
-                    bool events, bool stencil);
+                    unsigned stencil_max, bool events, bool stencil);
 
 #endif

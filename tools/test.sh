@@ -28,6 +28,10 @@ esac
 
 # shellcheck source=tools/deps.sh
 . tools/deps.sh
+# Debian's interpreter, where Debian's python3-* packages are (another
+# python3 may come first in PATH).
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
 deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev
 
 stress=${STRESS_SECONDS:-20}
@@ -55,7 +59,7 @@ run_build build-ci/asan-ubsan -Dbenchmarks=disabled \
 run_build build-ci/tsan -Dbenchmarks=disabled \
 	-Db_sanitize=thread -Db_lundef=false || status=1
 
-python3 - build-ci/plain build-ci/asan-ubsan build-ci/tsan <<'PY' || status=1
+"$py" - build-ci/plain build-ci/asan-ubsan build-ci/tsan <<'PY' || status=1
 import json, sys
 passed = failed = 0
 for d in sys.argv[1:]:

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""report.py — turn rally-bench's JSON into Markdown tables and a plot.
+
+usage: tools/report.py RESULTS.json [--md OUT.md] [--png OUT.png]
+
+Prints the report (Markdown) on stdout: time per phase for every peer and
+thread count with each peer's ratio to rally (how many times slower it is),
+processes, events, the stencil workload, and the targets of the benchmark
+issue checked against the numbers. With --png, plots time per phase against
+threads (log scales), one line per peer. Medians are used when the run had
+repetitions. Depends on python3 and, for the plot, python3-matplotlib.
+"""
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+PEER_ORDER = ["rally", "rally_nospin", "ck_centralized", "yield_floor",
+              "std_barrier", "openmp", "pthread", "pthread_pshared",
+              "futex_sleep"]
+
+
+def load(path):
+    """{run_name: {counter: value}}, medians over repetitions."""
+    with open(path) as f:
+        data = json.load(f)
+    runs = defaultdict(list)
+    medians = {}
+    for b in data.get("benchmarks", []):
+        if b.get("error_occurred"):
+            continue
+        name = b.get("run_name", b["name"])
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = b
+        else:
+            runs[name].append(b)
+    out = {}
+    for name, rs in runs.items():
+        if name in medians:
+            out[name] = medians[name]
+        else:
+            keys = set().union(*(r.keys() for r in rs))
+            out[name] = {k: statistics.median(r[k] for r in rs if k in r)
+                         for k in keys
+                         if all(isinstance(r.get(k, 0), (int, float))
+                                for r in rs)}
+    for name, m in medians.items():
+        out.setdefault(name, m)
+    return data.get("context", {}), out
+
+
+def parse(results):
+    """Splits results into families keyed by (peer, n) etc."""
+    phase, procs, events, stencil = {}, {}, {}, {}
+    for name, r in results.items():
+        m = re.match(r"phase/([a-z_]+)/.*?threads:(\d+)", name)
+        if m and "ns_per_phase" in r:
+            phase[(m.group(1), int(m.group(2)))] = r
+            continue
+        m = re.match(r"procs/([a-z_]+)/procs:(\d+)", name)
+        if m and "ns_per_phase" in r:
+            procs[(m.group(1), int(m.group(2)))] = r
+            continue
+        m = re.match(r"event/([a-z_]+)/([a-z_]+)", name)
+        if m:
+            key = "ns_per_wait" if m.group(1) == "wait_set" else "ns_per_wake"
+            if key in r:
+                events[(m.group(1), m.group(2))] = r[key]
+            continue
+        m = re.match(r"stencil/([a-z_]+)/n:(\d+)/threads:(\d+)", name)
+        if m and "ns_per_step" in r:
+            stencil[(m.group(1), int(m.group(2)), int(m.group(3)))] = \
+                r["ns_per_step"]
+    return phase, procs, events, stencil
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.0f} ns" if ns >= 10 else f"{ns:.1f} ns"
+
+
+def cell(ns, ref):
+    if ns is None:
+        return "—"
+    if ref is None or ref <= 0:
+        return fmt_ns(ns)
+    return f"{fmt_ns(ns)} ({ns / ref:.1f}×)"
+
+
+def phase_table(phase):
+    peers = [p for p in PEER_ORDER if any(k[0] == p for k in phase)]
+    peers += sorted({k[0] for k in phase} - set(peers))
+    ns = sorted({k[1] for k in phase})
+    lines = ["| threads | " + " | ".join(peers) + " |",
+             "|---" * (len(peers) + 1) + "|"]
+    for n in ns:
+        ref = phase.get(("rally", n), {}).get("ns_per_phase")
+        row = [str(n)]
+        for p in peers:
+            r = phase.get((p, n))
+            v = r["ns_per_phase"] if r else None
+            row.append(fmt_ns(v) if p == "rally" and v else cell(v, ref))
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("Per phase for rally: CPU time of all parties, futex "
+                 "calls, context switches (all kinds).")
+    lines.append("")
+    lines.append("| threads | wall | CPU | futex calls | context switches |")
+    lines.append("|---|---|---|---|---|")
+    for n in ns:
+        r = phase.get(("rally", n))
+        if r:
+            lines.append(f"| {n} | {fmt_ns(r['ns_per_phase'])} | "
+                         f"{fmt_ns(r.get('cpu_ns', 0))} | "
+                         f"{r.get('futex', 0):.3f} | {r.get('csw', 0):.2f} |")
+    return "\n".join(lines)
+
+
+def procs_table(procs, phase):
+    ns = sorted({k[1] for k in procs})
+    lines = ["| processes | rally | pthread_pshared | rally, as threads | "
+             "rally processes / threads |", "|---|---|---|---|---|"]
+    for n in ns:
+        r = procs.get(("rally", n), {}).get("ns_per_phase")
+        p = procs.get(("pthread_pshared", n), {}).get("ns_per_phase")
+        t = phase.get(("rally", n), {}).get("ns_per_phase")
+        lines.append(f"| {n} | {fmt_ns(r) if r else '—'} | {cell(p, r)} | "
+                     f"{fmt_ns(t) if t else '—'} | "
+                     f"{f'{r / t:.2f}' if r and t else '—'} |")
+    return "\n".join(lines)
+
+
+def events_table(events):
+    what = {"wait_set": "wait on a set event",
+            "pingpong": "set → waiter running (waiter spinning), ping-pong",
+            "wake_sleeping": "set → waiter running (waiter asleep)"}
+    lines = ["| measure | rally | condvar |", "|---|---|---|"]
+    for kind, text in what.items():
+        r = events.get((kind, "rally"))
+        c = events.get((kind, "condvar"))
+        if r is None and c is None:
+            continue
+        lines.append(f"| {text} | {fmt_ns(r) if r else '—'} | {cell(c, r)} |")
+    return "\n".join(lines)
+
+
+def stencil_table(stencil):
+    keys = sorted({(k[1], k[2]) for k in stencil})
+    lines = ["| grid | threads | rally | pthread | openmp |",
+             "|---|---|---|---|---|"]
+    for n, t in keys:
+        r = stencil.get(("rally", n, t))
+        lines.append(f"| {n}×{n} | {t} | {fmt_ns(r) if r else '—'} | "
+                     f"{cell(stencil.get(('pthread', n, t)), r)} | "
+                     f"{cell(stencil.get(('openmp', n, t)), r)} |")
+    return "\n".join(lines)
+
+
+def targets(phase, procs, cpus):
+    """The benchmark issue's targets, each as (holds, text)."""
+    out = []
+
+    def ns(p, n, fam=phase):
+        r = fam.get((p, n))
+        return r["ns_per_phase"] if r else None
+
+    under = sorted(n for (p, n) in phase if p == "rally" and 2 <= n <= cpus)
+    over = sorted(n for (p, n) in phase if p == "rally" and n > cpus)
+    for n in under:
+        r = ns("rally", n)
+        for peer, op, bound in (("ck_centralized", "<=", 1.3),
+                                ("pthread", ">=", 30), ("std_barrier", ">=", 3),
+                                ("openmp", ">=", 3)):
+            v = ns(peer, n)
+            if v is None:
+                continue
+            ratio = r / v if peer == "ck_centralized" else v / r
+            ok = ratio <= bound if op == "<=" else ratio >= bound
+            what = ("rally / spin floor" if peer == "ck_centralized"
+                    else f"{peer} / rally")
+            out.append((ok, f"{n} threads: {what} = {ratio:.2f} "
+                            f"(target {op} {bound})"))
+        f = phase[("rally", n)].get("futex", 0)
+        out.append((f < 0.01, f"{n} threads: {f:.4f} futex calls per phase "
+                              f"(target: none)"))
+    for n in over:
+        r = ns("rally", n)
+        for peer, bound, strict in (("pthread", 2.5, False),
+                                    ("std_barrier", 1.0, True)):
+            v = ns(peer, n)
+            if v is None:
+                continue
+            ratio = v / r
+            ok = ratio > bound if strict else ratio >= bound
+            out.append((ok, f"{n} threads ({n // cpus}× CPUs): {peer} / rally "
+                            f"= {ratio:.2f} (target {'>' if strict else '>='} "
+                            f"{bound})"))
+    for (p, n) in sorted(procs):
+        if p != "rally":
+            continue
+        t = ns("rally", n)
+        if t:
+            ratio = procs[(p, n)]["ns_per_phase"] / t
+            out.append((ratio <= 1.3, f"{n} processes: rally processes / "
+                                      f"threads = {ratio:.2f} "
+                                      f"(target <= 1.3)"))
+    return out
+
+
+def plot(phase, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5))
+    peers = [p for p in PEER_ORDER if any(k[0] == p for k in phase)]
+    for p in peers:
+        pts = sorted((n, r["ns_per_phase"]) for (q, n), r in phase.items()
+                     if q == p)
+        if not pts:
+            continue
+        ax.plot([x for x, _ in pts], [y / 1e3 for _, y in pts], marker="o",
+                linewidth=2.5 if p == "rally" else 1.2, label=p)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("threads")
+    ax.set_ylabel("time per phase (µs)")
+    ax.set_title("Barrier phase time against threads")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("json", help="rally-bench --benchmark_out JSON file")
+    ap.add_argument("--md", help="also write the report to this file")
+    ap.add_argument("--png", help="write the plot to this PNG file")
+    args = ap.parse_args()
+    try:
+        context, results = load(args.json)
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"report.py: cannot read {args.json}: {e}")
+    phase, procs, events, stencil = parse(results)
+    if not (phase or procs or events or stencil):
+        sys.exit(f"report.py: no rally-bench results in {args.json}")
+    cpus = int(context.get("num_cpus", 1))
+    parts = [f"Machine: {context.get('host_name', '?')}, {cpus} CPUs at "
+             f"{context.get('mhz_per_cpu', '?')} MHz; {context.get('date', '')}."
+             " Ratios are each peer's time over rally's, measured in the "
+             "same run (higher: rally is faster)."]
+    if phase:
+        parts += ["", "### Barrier: time per phase", "", phase_table(phase)]
+    if procs:
+        parts += ["", "### Processes (fork()ed, process-shared barrier)", "",
+                  procs_table(procs, phase)]
+    if events:
+        parts += ["", "### Events", "", events_table(events)]
+    if stencil:
+        parts += ["", "### Heat-diffusion stencil: time per step", "",
+                  stencil_table(stencil)]
+    checks = targets(phase, procs, cpus)
+    if checks:
+        held = sum(ok for ok, _ in checks)
+        parts += ["", f"### Targets: {held} of {len(checks)} hold", ""]
+        parts += [f"- {'✓' if ok else '✗'} {text}" for ok, text in checks]
+    report = "\n".join(parts) + "\n"
+    sys.stdout.write(report)
+    if args.md:
+        with open(args.md, "w") as f:
+            f.write(report)
+    if args.png and phase:
+        try:
+            plot(phase, args.png)
+        except ImportError:
+            sys.exit("report.py: python3-matplotlib is needed for --png")
+
+
+if __name__ == "__main__":
+    main()

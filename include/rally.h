@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,8 +62,9 @@ const char *rally_strerror(int code);
 
 /* attr.flags */
 #define RALLY_SHARED 0x1u /* usable from several processes (shared mapping) */
-#define RALLY_ROBUST 0x2u /* with RALLY_SHARED: a dead participant breaks it   \
-	                   */
+#define RALLY_ROBUST                                                           \
+	0x2u /* with RALLY_SHARED: a dead participant breaks it                \
+	      */
 
 /* attr.spin */
 #define RALLY_SPIN_AUTO  0  /* spin briefly only while it can pay off */
@@ -101,15 +103,16 @@ typedef struct rally_barrier {
  * attr may be NULL (no action, no default timeout, private, auto spin).
  * -EINVAL: b NULL, parties out of range, unknown flags, RALLY_ROBUST without
  * RALLY_SHARED, a negative timeout other than RALLY_FOREVER, a spin below
- * RALLY_SPIN_NEVER. -ENOTSUP: RALLY_ROBUST (not available yet). */
+ * RALLY_SPIN_NEVER. */
 int rally_barrier_init(rally_barrier_t *b, unsigned parties,
                        const rally_barrier_attr_t *attr);
 
-/* Destroys *b. -EBUSY while callers are blocked in a phase that has not
- * completed (or while its action runs); the barrier stays usable. Callers
- * released by a completed phase, or by a broken one, may still be on their way
- * out: destroy waits for them, so that the memory may be freed as soon as it
- * returns 0. After that every call on *b returns -EINVAL. */
+/* Destroys a barrier initialised in place (a handle from rally_barrier_open()
+ * is closed instead: -EINVAL). -EBUSY while callers are blocked in a phase that
+ * has not completed (or while its action runs); the barrier stays usable.
+ * Callers released by a completed phase, or by a broken one, may still be on
+ * their way out: destroy waits for them, so that the memory may be freed as
+ * soon as it returns 0. After that every call on *b returns -EINVAL. */
 int rally_barrier_destroy(rally_barrier_t *b);
 
 /* Waits until `parties` callers have arrived in this caller's phase, with
@@ -155,7 +158,60 @@ unsigned rally_barrier_n_waiting(const rally_barrier_t *b);
 /* Whether the barrier is broken (false if b is not a barrier). */
 bool rally_barrier_broken(const rally_barrier_t *b);
 
-/* ---- event ---------------------------------------------------------------- */
+/* ---- named barriers (POSIX shared memory) ------------------------------ */
+
+/* Opens the barrier called `name` (1..200 characters, no '/' but an
+ * optional leading one), as sem_open() opens a semaphore: independent
+ * programs meet on the name. oflag: 0, O_CREAT or O_CREAT | O_EXCL (from
+ * <fcntl.h>); mode: the permissions of a new object (with the umask).
+ * Stores a handle, private to this process, in *out. Named barriers are
+ * always RALLY_SHARED; attr (may be NULL) sets the object's flags, timeout
+ * and spin when this call creates it, and this process's own action in any
+ * case: it runs if this process arrives last. `parties` must match the
+ * existing object's; 0 means "as created" (without O_CREAT).
+ * Returns 0, -ENOENT (no such name, no O_CREAT), -EEXIST (O_EXCL),
+ * -EINVAL (bad name, oflag or attr, other parties, or an object that is not
+ * a rally barrier), -ENAMETOOLONG, -EACCES, -ENOSPC (robust: 32 processes
+ * take part already), -ENOMEM. Two processes creating one name at once both
+ * succeed with one object. */
+int rally_barrier_open(rally_barrier_t **out, const char *name,
+                       unsigned parties, const rally_barrier_attr_t *attr,
+                       int oflag, mode_t mode);
+
+/* Closes a handle from rally_barrier_open() (the object stays until
+ * unlinked and closed by all). 0 or -EINVAL. */
+int rally_barrier_close(rally_barrier_t *b);
+
+/* Removes the name; processes that have it open keep using it. 0, -ENOENT,
+ * -EINVAL, -EACCES. */
+int rally_barrier_unlink(const char *name);
+
+/* ---- robust barriers ---------------------------------------------------- */
+
+/* A process is a participant of a RALLY_ROBUST barrier from
+ * rally_barrier_open() — or rally_barrier_attach(), for one placed in shared
+ * memory by other means (e.g. before fork(): each process attaches) — until
+ * close or rally_barrier_detach(). If a participant dies — before arriving,
+ * while waiting, between phases — the barrier breaks: waits return
+ * RALLY_OWNERDEAD (detected within 100 ms by the waiters) until
+ * rally_barrier_reset(), which forgets the dead. Up to 32 participant
+ * processes. A stopped process (SIGSTOP) is not dead: timeouts cover that.
+ * attach/detach: 0, -EINVAL, -ENOSPC; no-ops on a barrier that is not
+ * robust. */
+int rally_barrier_attach(rally_barrier_t *b);
+int rally_barrier_detach(rally_barrier_t *b);
+
+/* Who is late: the participants (pids) that have not yet arrived in the
+ * current phase. Stores up to max of them in pids and returns how many
+ * there are (more than max: call again with room for all), or -EINVAL, or
+ * -ENOTSUP if the barrier is not robust. A snapshot, meant for a phase that
+ * is stuck: a participant notes its arrival once it has waited 0.1 ms (a
+ * note on every phase would cost every phase), so one that arrived just
+ * now may still be listed. */
+int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
+
+/* ---- event ----------------------------------------------------------------
+ */
 
 /* threading.Event in C: a flag that callers wait for. 64 bytes. */
 typedef struct rally_event {
@@ -187,6 +243,15 @@ bool rally_event_is_set(const rally_event_t *e);
  * already is), RALLY_TIMEDOUT when timeout_ns passes first (0: do not
  * block; RALLY_FOREVER: no timeout), or -EINVAL. */
 int rally_event_wait(rally_event_t *e, int64_t timeout_ns);
+
+/* Named events, as rally_barrier_open/close/unlink: a handle in *out on
+ * the event `name` in POSIX shared memory (always RALLY_SHARED; flags: 0 or
+ * RALLY_SHARED). The same codes. rally_event_destroy() is for events in
+ * place; a handle is closed. */
+int rally_event_open(rally_event_t **out, const char *name, unsigned flags,
+                     int oflag, mode_t mode);
+int rally_event_close(rally_event_t *e);
+int rally_event_unlink(const char *name);
 
 #ifdef __cplusplus
 }

@@ -16,34 +16,31 @@
 #include <time.h>
 
 #include "clock.h"
+#include "event_impl.h"
 #include "export.h"
 #include "futex.h"
 #include "rally.h"
 #include "spin.h"
 #include "wait.h"
 
-#define EVENT_MAGIC   0x72616c65u /* "rale" */
 #define EV_SLEEPERS   0x1u
 #define EV_SET        0x2u
 #define EV_GEN        0x4u /* one generation */
 #define EVENT_SPIN_NS 5000 /* see wait_for_set() */
 
-struct rally__event {
-	_Atomic uint32_t magic;
-	uint32_t flags;
-	_Atomic uint32_t word;
-	_Atomic uint32_t waiters;
-	uint64_t reserved_[6];
-};
-
-_Static_assert(sizeof(struct rally__event) == sizeof(rally_event_t),
-               "rally_event_t is 64 bytes");
-
+/* The event itself, or the one a handle from rally_event_open() names. */
 static struct rally__event *event_of(const rally_event_t *pub)
 {
 	struct rally__event *e = (struct rally__event *)pub;
-	if (!e || atomic_load_explicit(&e->magic, memory_order_acquire) !=
-	              EVENT_MAGIC)
+	if (!e)
+		return NULL;
+	uint32_t magic = atomic_load_explicit(&e->magic, memory_order_acquire);
+	if (magic == RALLY__EVENT_PROXY_MAGIC)
+		e = ((const struct rally__event_proxy *)pub)->shared;
+	else if (magic != RALLY__EVENT_MAGIC)
+		return NULL;
+	if (atomic_load_explicit(&e->magic, memory_order_acquire) !=
+	    RALLY__EVENT_MAGIC)
 		return NULL;
 	return e;
 }
@@ -60,7 +57,8 @@ RALLY_EXPORT int rally_event_init(rally_event_t *pub, unsigned flags)
 	struct rally__event *e = (struct rally__event *)pub;
 	memset(e, 0, sizeof *e);
 	e->flags = flags;
-	atomic_store_explicit(&e->magic, EVENT_MAGIC, memory_order_release);
+	atomic_store_explicit(&e->magic, RALLY__EVENT_MAGIC,
+	                      memory_order_release);
 	return 0;
 }
 
@@ -136,10 +134,13 @@ RALLY_EXPORT int rally_event_wait(rally_event_t *pub, int64_t timeout_ns)
 	return wait_for_set(e, w, &dl);
 }
 
+/* Destroys an event in place; handles from rally_event_open() are closed
+ * instead. */
 RALLY_EXPORT int rally_event_destroy(rally_event_t *pub)
 {
-	struct rally__event *e = event_of(pub);
-	if (!e)
+	struct rally__event *e = (struct rally__event *)pub;
+	if (!e || atomic_load_explicit(&e->magic, memory_order_acquire) !=
+	              RALLY__EVENT_MAGIC)
 		return -EINVAL;
 	for (unsigned i = 0;
 	     atomic_load_explicit(&e->waiters, memory_order_acquire) != 0;
@@ -154,7 +155,7 @@ RALLY_EXPORT int rally_event_destroy(rally_event_t *pub)
 		else
 			nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
 	}
-	uint32_t magic = EVENT_MAGIC;
+	uint32_t magic = RALLY__EVENT_MAGIC;
 	if (!atomic_compare_exchange_strong_explicit(&e->magic, &magic, 0,
 	                                             memory_order_acq_rel,
 	                                             memory_order_relaxed))

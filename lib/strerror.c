@@ -35,6 +35,9 @@ RALLY_EXPORT const char *rally_strerror(int code)
 		return "out of memory";
 	case -ENAMETOOLONG:
 		return "name too long";
+	case -ENOSPC:
+		return "no room: a robust barrier takes 32 participant "
+		       "processes";
 	case -EMFILE:
 	case -ENFILE:
 		return "too many open files";

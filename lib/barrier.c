@@ -91,6 +91,46 @@ enum outcome { PHASE_DONE, PHASE_BROKEN, PHASE_BUSY, PHASE_PENDING };
 /* The barrier whose action this thread is running, if any. */
 static _Thread_local struct rally__barrier *in_action;
 
+/* What a call works on: the barrier — in place, or in a named mapping behind
+ * this process's proxy — with this process's action and robust slot. */
+struct view {
+	struct rally__barrier *b;
+	int (*action)(void *);
+	void *action_arg;
+	int slot; /* robust participant slot, or -1 */
+};
+
+static bool is_robust(const struct rally__barrier *b)
+{
+	return b->flags & RALLY_ROBUST;
+}
+
+/* Fills *v; false if pub is neither a barrier nor a handle on one. */
+static bool view_of(const rally_barrier_t *pub, struct view *v)
+{
+	if (!pub)
+		return false;
+	uint32_t magic = atomic_load_explicit(
+	    &((struct rally__barrier *)pub)->magic, memory_order_acquire);
+	if (magic == RALLY__PROXY_MAGIC) {
+		const struct rally__barrier_proxy *px =
+		    (const struct rally__barrier_proxy *)pub;
+		*v = (struct view){px->shared, px->action, px->action_arg,
+		                   px->slot};
+		return atomic_load_explicit(&v->b->magic,
+		                            memory_order_acquire) ==
+		       RALLY__BARRIER_MAGIC;
+	}
+	if (magic != RALLY__BARRIER_MAGIC)
+		return false;
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	*v =
+	    (struct view){b, b->action, b->action_arg,
+	                  is_robust(b) ? rally__attached_slot(&b->robust) : -1};
+	return true;
+}
+
+/* An initialised barrier in place (not a handle), or NULL. */
 static struct rally__barrier *barrier_of(const rally_barrier_t *pub)
 {
 	struct rally__barrier *b = (struct rally__barrier *)pub;
@@ -145,8 +185,10 @@ static bool shared_of(const struct rally__barrier *b)
 
 static int broken_code(const struct rally__barrier *b)
 {
-	(void)b;
-	return RALLY_BROKEN;
+	return is_robust(b) && atomic_load_explicit(&b->robust.dead,
+	                                            memory_order_acquire)
+	           ? RALLY_OWNERDEAD
+	           : RALLY_BROKEN;
 }
 
 static struct token token_of(const struct rally__barrier *b, uint64_t a)
@@ -207,21 +249,117 @@ static bool try_break(struct rally__barrier *b, uint32_t *g)
 /* Waits for gen to change from *g: with the caller's deadline, or without
  * one while an action or reset runs. Returns true if the deadline passed
  * and this caller broke the barrier. */
+/* Sets BROKEN (kept into the next phase if an action runs) and wakes. */
+static void break_barrier(struct rally__barrier *b)
+{
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
+	do {
+		if (g & GEN_BROKEN)
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->gen, &g, (g | GEN_BROKEN) & ~GEN_SLEEPERS, memory_order_release,
+	    memory_order_relaxed));
+	wake_if_sleepers(b, g, shared_of(b));
+}
+
+/* How often a sleeping waiter of a robust barrier looks for dead
+ * participants: detection within 100 ms. */
+#define ROBUST_CHECK_NS 50000000
+
+/* A dead process held GEN_BUSY: nobody will clear it. Clear it, broken. */
+static void take_over_busy(struct rally__barrier *b)
+{
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(
+	    &b->gen, &g, (g | GEN_BROKEN) & ~(GEN_BUSY | GEN_SLEEPERS),
+	    memory_order_release, memory_order_relaxed))
+		;
+	wake_if_sleepers(b, g, shared_of(b));
+}
+
+/* A robust waiter's check: if a participant died, break the barrier (and
+ * free it from a GEN_BUSY the dead one held). */
+static void robust_rescue(struct rally__barrier *b)
+{
+	if (!rally__robust_check(&b->robust))
+		return;
+	if (rally__robust_busy_orphaned(&b->robust))
+		take_over_busy(b);
+	else
+		break_barrier(b);
+}
+
+/* Robust barriers only: busy_pid before GEN_BUSY, so that a holder that
+ * dies can be found. */
+static void busy_enter(struct rally__barrier *b)
+{
+	if (!is_robust(b))
+		return;
+	for (unsigned i = 0; rally__robust_busy_try(&b->robust) != 0; i++) {
+		if (rally__robust_busy_orphaned(&b->robust))
+			take_over_busy(b);
+		else if (i < 64)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
+	}
+}
+
+static void busy_leave(struct rally__barrier *b)
+{
+	if (is_robust(b))
+		rally__robust_busy_leave(&b->robust);
+}
+
+/* A robust waiter notes its arrival in its participant slot (for
+ * rally_barrier_late) once it has waited ROBUST_NOTE_NS: a store per phase
+ * on a line the participants share would cost every phase. */
+#define ROBUST_NOTE_NS 100000
+
+struct note {
+	int slot; /* -1: nothing to note */
+	uint32_t phase;
+};
+
 static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
                           const struct rally__deadline *dl,
-                          const struct rally__spin_plan *plan)
+                          const struct rally__spin_plan *plan,
+                          struct note *note)
 {
 	if (*g & GEN_BUSY)
 		dl = &rally__no_deadline;
-	if (rally__wait_change(&b->gen, *g, GEN_SLEEPERS, dl, plan,
+	struct rally__deadline slice;
+	const struct rally__deadline *until = dl;
+	if (is_robust(b)) {
+		rally__deadline_within(&slice, dl,
+		                       note->slot >= 0 ? ROBUST_NOTE_NS
+		                                       : ROBUST_CHECK_NS);
+		until = &slice;
+	}
+	if (rally__wait_change(&b->gen, *g, GEN_SLEEPERS, until, plan,
 	                       &b->arrivals, shared_of(b), g) == 0)
 		return false;
+	if (until != dl && !rally__deadline_passed(dl)) {
+		/* A slice of a robust wait ended: note the arrival, or look
+		 * for the dead. */
+		if (note->slot >= 0) {
+			rally__robust_arrived(&b->robust, note->slot,
+			                      note->phase);
+			note->slot = -1;
+		} else {
+			robust_rescue(b);
+		}
+		*g = atomic_load_explicit(&b->gen, memory_order_acquire);
+		return false;
+	}
 	return try_break(b, g);
 }
 
-static int await_release(struct rally__barrier *b, struct token t,
+static int await_release(const struct view *v, struct token t,
                          const struct rally__deadline *dl)
 {
+	struct rally__barrier *b = v->b;
+	struct note note = {v->slot, t.phase};
 	struct rally__spin_plan plan;
 	rally__spin_plan(b->spin, b->parties, &plan);
 	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
@@ -236,7 +374,7 @@ static int await_release(struct rally__barrier *b, struct token t,
 			leave(b, t);
 			return code;
 		default:
-			if (wait_or_break(b, &g, dl, &plan)) {
+			if (wait_or_break(b, &g, dl, &plan, &note)) {
 				leave(b, t);
 				return RALLY_TIMEDOUT;
 			}
@@ -246,8 +384,9 @@ static int await_release(struct rally__barrier *b, struct token t,
 
 /* ---- completing a phase ------------------------------------------------- */
 
-static int run_action(struct rally__barrier *b, struct token t)
+static int run_action(const struct view *v, struct token t)
 {
+	struct rally__barrier *b = v->b;
 	uint32_t parties = b->parties;
 	bool shared = shared_of(b);
 	/* GEN_BUSY excludes resets: a plain add is safe. */
@@ -258,7 +397,7 @@ static int run_action(struct rally__barrier *b, struct token t)
 
 	struct rally__barrier *outer = in_action;
 	in_action = b;
-	int rc = b->action(b->action_arg);
+	int rc = v->action(v->action_arg);
 	in_action = outer;
 
 	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed), next;
@@ -268,6 +407,7 @@ static int run_action(struct rally__barrier *b, struct token t)
 	} while (!atomic_compare_exchange_weak_explicit(
 	    &b->gen, &g, next, memory_order_release, memory_order_relaxed));
 	wake_if_sleepers(b, g, shared);
+	busy_leave(b);
 	if (rc == 0)
 		return (int)parties - 1;
 	return rc < 0 ? rc : RALLY_BROKEN;
@@ -309,9 +449,11 @@ static int release(struct rally__barrier *b, struct token t, uint32_t g)
 	return (int)parties - 1;
 }
 
-static int complete(struct rally__barrier *b, struct token t,
+static int complete(const struct view *v, struct token t,
                     const struct rally__deadline *dl)
 {
+	struct rally__barrier *b = v->b;
+	struct note note = {v->slot, t.phase};
 	struct rally__spin_plan plan;
 	rally__spin_plan(b->spin, b->parties, &plan);
 	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
@@ -325,26 +467,27 @@ static int complete(struct rally__barrier *b, struct token t,
 			return code;
 		}
 		if (o == PHASE_PENDING && seq_of(g) == t.phase) {
-			if (!b->action)
+			if (!v->action)
 				return release(b, t, g);
+			busy_enter(b);
 			if (atomic_compare_exchange_weak_explicit(
 			        &b->gen, &g, g | GEN_BUSY, memory_order_acquire,
 			        memory_order_acquire))
-				return run_action(b, t);
+				return run_action(v, t);
+			busy_leave(b);
 			continue;
 		}
-		/* An earlier phase is completing, or an action or reset runs.
-		 */
-		if (wait_or_break(b, &g, dl, &plan)) {
+		/* An earlier phase completes, or an action or reset runs. */
+		if (wait_or_break(b, &g, dl, &plan, &note)) {
 			leave(b, t);
 			return RALLY_TIMEDOUT;
 		}
 	}
 }
 
-static int barrier_wait(struct rally__barrier *b,
-                        const struct rally__deadline *dl)
+static int barrier_wait(const struct view *v, const struct rally__deadline *dl)
 {
+	struct rally__barrier *b = v->b;
 	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
 	if ((g & (GEN_BROKEN | GEN_BUSY)) == GEN_BROKEN)
 		return broken_code(b); /* broken: do not even arrive */
@@ -352,8 +495,8 @@ static int barrier_wait(struct rally__barrier *b,
 	    atomic_fetch_add_explicit(&b->arrivals, 1, memory_order_acq_rel);
 	struct token t = token_of(b, a);
 	if (t.index == b->parties - 1)
-		return complete(b, t, dl);
-	return await_release(b, t, dl);
+		return complete(v, t, dl);
+	return await_release(v, t, dl);
 }
 
 /* ---- reset -------------------------------------------------------------- */
@@ -365,9 +508,18 @@ static bool claim_for_reset(struct rally__barrier *b, uint32_t *g,
 	*g = atomic_load_explicit(&b->gen, memory_order_acquire);
 	for (;;) {
 		if (*g & GEN_BUSY) {
-			rally__wait_change(&b->gen, *g, GEN_SLEEPERS,
-			                   &rally__no_deadline, plan, NULL,
-			                   shared_of(b), g);
+			/* An action or another reset runs: wait (in slices on a
+			 * robust barrier, whose holder may die). */
+			struct rally__deadline slice;
+			rally__deadline_within(&slice, &rally__no_deadline,
+			                       ROBUST_CHECK_NS);
+			if (rally__wait_change(
+			        &b->gen, *g, GEN_SLEEPERS,
+			        is_robust(b) ? &slice : &rally__no_deadline,
+			        plan, NULL, shared_of(b), g) != 0)
+				robust_rescue(b);
+			*g =
+			    atomic_load_explicit(&b->gen, memory_order_acquire);
 			continue;
 		}
 		uint64_t a =
@@ -375,24 +527,30 @@ static bool claim_for_reset(struct rally__barrier *b, uint32_t *g,
 		if (!(*g & GEN_BROKEN) && count_of(a) == 0 &&
 		    phase_of(a) == seq_of(*g))
 			return false; /* empty and whole already */
+		busy_enter(b);
 		if (atomic_compare_exchange_weak_explicit(
 		        &b->gen, g, *g | GEN_BUSY | GEN_BROKEN,
 		        memory_order_acquire, memory_order_acquire))
 			return true;
+		busy_leave(b);
 	}
 }
 
-/* Waits (briefly: their outcome is decided) until the callers of the epoch
- * that last used slot e have left. */
-static void wait_epoch_free(struct rally__barrier *b, uint32_t e)
+/* Waits until *count reaches `want`: its callers are running (their outcome
+ * is decided), so briefly. A robust barrier's participant may have died
+ * inside a call and never leave: there the wait ends after 100 ms. */
+static void wait_count(const struct rally__barrier *b, _Atomic int32_t *count,
+                       int32_t want)
 {
+	int64_t give_up = is_robust(b) ? rally__now_ns() + 100000000 : 0;
 	for (unsigned i = 0;
-	     atomic_load_explicit(&b->leaving[e], memory_order_acquire) != 0;
-	     i++) {
+	     atomic_load_explicit(count, memory_order_acquire) != want; i++) {
 		if (i < 64)
 			rally__cpu_relax();
 		else if (i < 1024)
 			sched_yield();
+		else if (give_up && rally__now_ns() > give_up)
+			return;
 		else
 			nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
 	}
@@ -409,45 +567,29 @@ static int reset(struct rally__barrier *b)
 	uint32_t seq = seq_of(g), fresh = (seq + 1) & SEQ_MASK;
 	uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_relaxed);
 	uint32_t e = epoch_of(a), next = (e + 1) % EPOCHS;
-	wait_epoch_free(b, next);
+	wait_count(b, &b->leaving[next], 0);
+	atomic_store_explicit(&b->leaving[next], 0, memory_order_relaxed);
 	atomic_store_explicit(&b->epoch_end[next], EPOCH_OPEN,
 	                      memory_order_relaxed);
+	/* Close epoch e before moving `arrivals` on: whatever prefix of this
+	 * reset a dead process leaves done, a later reset completes it (it
+	 * closes the epoch `arrivals` names, at the same seq). Callers that
+	 * arrive in e meanwhile have phases >= seq: cancelled. */
+	atomic_store_explicit(&b->epoch_end[e], seq, memory_order_release);
 	/* acq_rel: new arrivals in epoch `next` see its slot open. */
 	a = atomic_exchange_explicit(&b->arrivals, arrivals_at(fresh, next),
 	                             memory_order_acq_rel);
 	/* Everyone still counted in epoch e will leave it. */
 	atomic_fetch_add_explicit(&b->leaving[e], (int32_t)count_of(a),
 	                          memory_order_relaxed);
-	atomic_store_explicit(&b->epoch_end[e], seq, memory_order_relaxed);
+	if (is_robust(b))
+		rally__robust_forget_dead(&b->robust);
 	/* Release: publishes epoch_end[e] to whoever sees the new gen. */
 	uint32_t old = atomic_exchange_explicit(&b->gen, gen_of(fresh),
 	                                        memory_order_release);
 	wake_if_sleepers(b, old, shared_of(b));
+	busy_leave(b);
 	return 0;
-}
-
-/* ---- destroy ------------------------------------------------------------ */
-
-/* Waits (briefly: they are running) for released callers to leave: every
- * epoch's count at 0 but the current one's, which reaches `target`. */
-static void wait_for_leavers(struct rally__barrier *b, uint32_t current,
-                             int32_t target)
-{
-	for (uint32_t e = 0; e < EPOCHS; e++) {
-		int32_t want = e == current ? target : 0;
-		for (unsigned i = 0;
-		     atomic_load_explicit(&b->leaving[e],
-		                          memory_order_acquire) != want;
-		     i++) {
-			if (i < 64)
-				rally__cpu_relax();
-			else if (i < 1024)
-				sched_yield();
-			else
-				nanosleep(&(struct timespec){.tv_nsec = 50000},
-				          NULL);
-		}
-	}
 }
 
 /* ---- public API --------------------------------------------------------- */
@@ -460,23 +602,20 @@ static int check_attr(const rally_barrier_attr_t *attr)
 		return -EINVAL;
 	if (attr->timeout_ns < RALLY_FOREVER || attr->spin < RALLY_SPIN_NEVER)
 		return -EINVAL;
-	if (attr->flags & RALLY_ROBUST)
-		return -ENOTSUP;
 	return 0;
 }
 
-RALLY_EXPORT int rally_barrier_init(rally_barrier_t *pub, unsigned parties,
-                                    const rally_barrier_attr_t *attr)
+int rally__barrier_init(struct rally__barrier *b, unsigned parties,
+                        const rally_barrier_attr_t *attr)
 {
 	static const rally_barrier_attr_t defaults;
-	if (!pub || parties == 0 || parties > RALLY_PARTIES_MAX)
+	if (!b || parties == 0 || parties > RALLY_PARTIES_MAX)
 		return -EINVAL;
 	if (!attr)
 		attr = &defaults;
 	int rc = check_attr(attr);
 	if (rc)
 		return rc;
-	struct rally__barrier *b = (struct rally__barrier *)pub;
 	memset(b, 0, sizeof *b);
 	b->parties = parties;
 	b->flags = attr->flags;
@@ -492,54 +631,55 @@ RALLY_EXPORT int rally_barrier_init(rally_barrier_t *pub, unsigned parties,
 	return 0;
 }
 
+RALLY_EXPORT int rally_barrier_init(rally_barrier_t *pub, unsigned parties,
+                                    const rally_barrier_attr_t *attr)
+{
+	return rally__barrier_init((struct rally__barrier *)pub, parties, attr);
+}
+
 RALLY_EXPORT int rally_barrier_wait(rally_barrier_t *pub)
 {
-	struct rally__barrier *b = barrier_of(pub);
-	if (!b)
+	struct view v;
+	if (!view_of(pub, &v))
 		return -EINVAL;
 	struct rally__deadline dl;
 	rally__deadline_init(&dl,
-	                     b->timeout_ns ? b->timeout_ns : RALLY_FOREVER);
-	return barrier_wait(b, &dl);
+	                     v.b->timeout_ns ? v.b->timeout_ns : RALLY_FOREVER);
+	return barrier_wait(&v, &dl);
 }
 
 RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
                                          int64_t timeout_ns)
 {
-	struct rally__barrier *b = barrier_of(pub);
-	if (!b || timeout_ns < RALLY_FOREVER)
+	struct view v;
+	if (!view_of(pub, &v) || timeout_ns < RALLY_FOREVER)
 		return -EINVAL;
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
-	return barrier_wait(b, &dl);
+	return barrier_wait(&v, &dl);
 }
 
 RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)
 {
-	struct rally__barrier *b = barrier_of(pub);
-	if (!b)
+	struct view v;
+	if (!view_of(pub, &v))
 		return -EINVAL;
-	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
-	do {
-		if (g & GEN_BROKEN)
-			return 0;
-	} while (!atomic_compare_exchange_weak_explicit(
-	    &b->gen, &g, (g | GEN_BROKEN) & ~GEN_SLEEPERS, memory_order_release,
-	    memory_order_relaxed));
-	wake_if_sleepers(b, g, shared_of(b));
+	break_barrier(v.b);
 	return 0;
 }
 
 RALLY_EXPORT int rally_barrier_reset(rally_barrier_t *pub)
 {
-	struct rally__barrier *b = barrier_of(pub);
-	if (!b)
+	struct view v;
+	if (!view_of(pub, &v))
 		return -EINVAL;
-	if (in_action == b)
+	if (in_action == v.b)
 		return -EDEADLK;
-	return reset(b);
+	return reset(v.b);
 }
 
+/* Destroys a barrier in place; handles from rally_barrier_open() are
+ * closed instead (and their barrier unlinked). */
 RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 {
 	struct rally__barrier *b = barrier_of(pub);
@@ -558,36 +698,85 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 	        &b->magic, &magic, MAGIC_DYING, memory_order_acq_rel,
 	        memory_order_relaxed))
 		return -EINVAL; /* destroyed concurrently */
-	/* Broken: the callers still counted in `arrivals` leave on their own,
-	 * taking `leaving` down to minus their count. */
-	wait_for_leavers(b, epoch_of(a), broken ? -(int32_t)count_of(a) : 0);
+	/* Released callers leave on their own: every epoch's count goes to 0,
+	 * but if broken the current one's goes to minus the callers still
+	 * counted in `arrivals`, who leave too. */
+	uint32_t cur = epoch_of(a);
+	for (uint32_t e = 0; e < EPOCHS; e++)
+		wait_count(b, &b->leaving[e],
+		           e == cur && broken ? -(int32_t)count_of(a) : 0);
 	atomic_store_explicit(&b->magic, 0, memory_order_release);
 	return 0;
 }
 
 RALLY_EXPORT unsigned rally_barrier_parties(const rally_barrier_t *pub)
 {
-	struct rally__barrier *b = barrier_of(pub);
-	return b ? b->parties : 0;
+	struct view v;
+	return view_of(pub, &v) ? v.b->parties : 0;
 }
 
 RALLY_EXPORT unsigned rally_barrier_n_waiting(const rally_barrier_t *pub)
 {
-	struct rally__barrier *b = barrier_of(pub);
-	if (!b)
+	struct view v;
+	if (!view_of(pub, &v))
 		return 0;
-	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	uint32_t g = atomic_load_explicit(&v.b->gen, memory_order_acquire);
 	if (g & GEN_BROKEN)
 		return 0;
-	uint64_t a = atomic_load_explicit(&b->arrivals, memory_order_acquire);
-	return count_of(a) % b->parties;
+	uint64_t a = atomic_load_explicit(&v.b->arrivals, memory_order_acquire);
+	return count_of(a) % v.b->parties;
 }
 
 RALLY_EXPORT bool rally_barrier_broken(const rally_barrier_t *pub)
 {
+	struct view v;
+	return view_of(pub, &v) &&
+	       (atomic_load_explicit(&v.b->gen, memory_order_acquire) &
+	        GEN_BROKEN);
+}
+
+/* ---- robust participants ------------------------------------------------ */
+
+RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)
+{
 	struct rally__barrier *b = barrier_of(pub);
-	return b && (atomic_load_explicit(&b->gen, memory_order_acquire) &
-	             GEN_BROKEN);
+	if (!b)
+		return -EINVAL;
+	if (!is_robust(b))
+		return 0; /* nothing to track */
+	int slot = rally__robust_register(&b->robust);
+	if (slot < 0)
+		return slot;
+	if (rally__attach_note(&b->robust, slot) != 0) {
+		rally__robust_unregister(&b->robust, slot);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+RALLY_EXPORT int rally_barrier_detach(rally_barrier_t *pub)
+{
+	struct rally__barrier *b = barrier_of(pub);
+	if (!b)
+		return -EINVAL;
+	if (!is_robust(b))
+		return 0;
+	rally__robust_unregister(&b->robust, rally__attach_forget(&b->robust));
+	return 0;
+}
+
+RALLY_EXPORT int rally_barrier_late(const rally_barrier_t *pub, pid_t *pids,
+                                    unsigned max)
+{
+	struct view v;
+	if (!view_of(pub, &v) || (max && !pids))
+		return -EINVAL;
+	if (!is_robust(v.b))
+		return -ENOTSUP;
+	/* gen's seq is the phase not yet complete — also while its action
+	 * runs, when `arrivals` has moved on already. */
+	uint32_t g = atomic_load_explicit(&v.b->gen, memory_order_acquire);
+	return rally__robust_late(&v.b->robust, seq_of(g), pids, max);
 }
 
 int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)

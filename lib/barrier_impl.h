@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "rally.h"
+#include "robust.h"
 
 #define RALLY__BARRIER_MAGIC 0x72616c62u /* "ralb" */
 
@@ -65,8 +66,9 @@ struct rally__barrier {
 	_Atomic uint32_t gen;
 	uint32_t pad5_[15];
 
-	/* Lines 6-15: reserved (robust mode). */
-	uint64_t reserved_[80];
+	/* Lines 6-14: robust mode's participants; line 15: reserved. */
+	struct rally__robust robust;
+	uint64_t reserved_[8];
 };
 
 _Static_assert(sizeof(struct rally__barrier) == sizeof(rally_barrier_t),
@@ -75,5 +77,28 @@ _Static_assert(offsetof(struct rally__barrier, arrivals) == 192,
                "arrivals on their own line");
 _Static_assert(offsetof(struct rally__barrier, gen) == 320,
                "gen on its own line");
+
+/* rally_barrier_init() on the object itself (named.c initialises one in a
+ * mapping). */
+int rally__barrier_init(struct rally__barrier *b, unsigned parties,
+                        const rally_barrier_attr_t *attr);
+
+/* What rally_barrier_open() returns: a per-process handle on a barrier in a
+ * shared mapping, with this process's own action (the shared object holds
+ * none: each opener's runs if that process arrives last). */
+#define RALLY__PROXY_MAGIC 0x72616c70u /* "ralp" */
+
+struct rally__barrier_proxy {
+	_Atomic uint32_t magic;
+	int32_t slot; /* robust participant slot, or -1 */
+	struct rally__barrier *shared;
+	void *map;
+	size_t map_len;
+	int (*action)(void *);
+	void *action_arg;
+};
+
+_Static_assert(sizeof(struct rally__barrier_proxy) <= sizeof(rally_barrier_t),
+               "a proxy fits in a rally_barrier_t");
 
 #endif

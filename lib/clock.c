@@ -52,3 +52,11 @@ const struct timespec *rally__deadline_ts(const struct rally__deadline *d)
 {
 	return d->forever ? NULL : &d->at;
 }
+
+void rally__deadline_within(struct rally__deadline *out,
+                            const struct rally__deadline *d, int64_t within_ns)
+{
+	rally__deadline_init(out, within_ns);
+	if (!d->forever && d->at_ns < out->at_ns)
+		*out = *d;
+}

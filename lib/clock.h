@@ -29,4 +29,8 @@ const struct timespec *rally__deadline_ts(const struct rally__deadline *d);
 
 int64_t rally__now_ns(void);
 
+/* *out = the earlier of *d and `within_ns` from now. */
+void rally__deadline_within(struct rally__deadline *out,
+                            const struct rally__deadline *d, int64_t within_ns);
+
 #endif

@@ -259,7 +259,8 @@ void usage(FILE *to)
 	    "switches per phase.\nDefaults: threads 1,2,C,2C,4C,8C,16C and "
 	    "processes 2,C,2C,4C (C = CPUs).\nPeers: rally rally_nospin "
 	    "pthread pthread_pshared futex_sleep ck_centralized yield_floor\n"
-	    "       std_barrier openmp; and the families event, stencil.\n");
+	    "       std_barrier openmp; and the families event, stencil, "
+	    "overlap.\n");
 }
 
 Options parse_options(int *argc, char **argv)
@@ -369,7 +370,7 @@ void register_all(const Options &o)
 			    ->MinTime(min_time);
 		}
 	register_extra(o.quick, o.threads, 4 * c, o.wants("event"),
-	               o.wants("stencil"));
+	               o.wants("stencil"), o.wants("overlap"));
 #ifdef HAVE_OPENMP
 	// Last: libgomp's idle threads spin a while after their region.
 	if (o.wants("openmp"))

@@ -7,6 +7,11 @@
 //                                    (the waiter has slept 200 us first;
 //                                    counter ns_per_wake)
 //   stencil/<impl>/n:N/threads:T     heat diffusion; counter ns_per_step
+//   overlap/<wait|split>/compute_ns:C/threads:T
+//                                    per phase each thread computes C ns of
+//                                    work that does not need the others
+//                                    (the next step's): before wait(), or
+//                                    between arrive() and await()
 #include "extra.h"
 
 #include <benchmark/benchmark.h>
@@ -18,6 +23,7 @@
 #include <time.h>
 
 #include "events.h"
+#include "rally.h"
 #include "progress.h"
 #include "stencil.h"
 
@@ -129,10 +135,67 @@ void BM_stencil(benchmark::State &state, stencil_impl impl, unsigned n,
 	    total * 1e9 / double(state.iterations()) / steps;
 }
 
+// A deterministic busy loop calibrated to nanoseconds once.
+volatile uint64_t g_sink;
+double g_loops_per_ns;
+
+void work_ns(double ns)
+{
+	uint64_t x = 1, n = uint64_t(ns * g_loops_per_ns);
+	for (uint64_t i = 0; i < n; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	g_sink = x;
+}
+
+void calibrate_work()
+{
+	g_loops_per_ns = 1;
+	double t0 = now_s();
+	work_ns(2e7);
+	g_loops_per_ns = 2e7 / ((now_s() - t0) * 1e9);
+}
+
+rally_barrier_t g_overlap;
+
+void BM_overlap(benchmark::State &state, bool split, double compute_ns)
+{
+	if (state.thread_index() == 0)
+		rally_barrier_init(&g_overlap, unsigned(state.threads()),
+		                   nullptr);
+	double t0 = now_s();
+	rally_token_t token;
+	if (split) {
+		// Each iteration computes the next step while the others
+		// arrive, then awaits. The first arrival happens in the loop:
+		// only there have all threads passed Google Benchmark's start
+		// (thread 0 initialises the barrier before it).
+		bool first = true;
+		for (auto _ : state) {
+			if (first) {
+				rally_barrier_arrive(&g_overlap, &token);
+				first = false;
+			}
+			work_ns(compute_ns);
+			rally_barrier_await(&g_overlap, token, RALLY_FOREVER);
+			rally_barrier_arrive(&g_overlap, &token);
+		}
+		rally_barrier_await(&g_overlap, token, RALLY_FOREVER);
+	} else {
+		for (auto _ : state) {
+			work_ns(compute_ns);
+			rally_barrier_wait(&g_overlap);
+		}
+	}
+	if (state.thread_index() == 0)
+		state.counters["ns_per_phase"] =
+		    (now_s() - t0) * 1e9 / double(state.iterations());
+}
+
 } // namespace
 
 void register_extra(bool quick, const std::vector<unsigned> &threads,
-                    unsigned stencil_max, bool events, bool stencil)
+                    unsigned stencil_max, bool events, bool stencil,
+                    bool overlap)
 {
 	double min_time = quick ? 0.01 : 0.2;
 	if (events)
@@ -162,6 +225,28 @@ void register_extra(bool quick, const std::vector<unsigned> &threads,
 			    ->UseRealTime()
 			    ->MinTime(min_time);
 		}
+	if (overlap) {
+		calibrate_work();
+		for (unsigned t : {2u, 4u})
+			for (double c : {0.0, 250.0, 1000.0, 4000.0, 16000.0})
+				for (bool split : {false, true}) {
+					std::string name =
+					    std::string("overlap/") +
+					    (split ? "split" : "wait") +
+					    "/compute_ns:" +
+					    std::to_string(int(c));
+					register_announced(
+					    name,
+					    name +
+					        "/threads:" + std::to_string(t),
+					    [split, c](benchmark::State &st) {
+						    BM_overlap(st, split, c);
+					    })
+					    ->Threads(int(t))
+					    ->UseRealTime()
+					    ->MinTime(min_time);
+				}
+	}
 	if (!stencil)
 		return;
 	// Small: synchronisation dominates. Large: computation does.

@@ -4,10 +4,11 @@
 
 #include <vector>
 
-// Registers event/... (if `events`) and stencil/... (if `stencil`) for
-// the given thread counts up to `stencil_max` threads; `quick` shortens
-// them.
+// Registers event/... (if `events`), stencil/... (if `stencil`, for the
+// given thread counts up to `stencil_max`) and overlap/... (if `overlap`);
+// `quick` shortens them.
 void register_extra(bool quick, const std::vector<unsigned> &threads,
-                    unsigned stencil_max, bool events, bool stencil);
+                    unsigned stencil_max, bool events, bool stencil,
+                    bool overlap);
 
 #endif

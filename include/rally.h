@@ -158,6 +158,52 @@ unsigned rally_barrier_n_waiting(const rally_barrier_t *b);
 /* Whether the barrier is broken (false if b is not a barrier). */
 bool rally_barrier_broken(const rally_barrier_t *b);
 
+/* The number of the current, incomplete phase (0 at init; completions and
+ * resets move it on; it wraps at 2^29). For logs and status displays. */
+unsigned rally_barrier_phase(const rally_barrier_t *b);
+
+/* ---- split-phase waiting (asyncio.Barrier, C++20 arrive/wait) ----------- */
+
+/* Names a caller's arrival in a phase. 16 bytes, passed by value. */
+typedef struct rally_token {
+	uint64_t opaque_[2];
+} rally_token_t;
+
+/* Arrives without waiting for the others: returns the arrival index and
+ * stores a token for rally_barrier_await()/rally_barrier_test(). The last
+ * arrival runs the action and completes the phase here, and returns as
+ * rally_barrier_wait() would (parties - 1, or the action's code, or
+ * RALLY_BROKEN). It does not wait for the other parties; only when callers
+ * outnumber parties and the previous phase is still completing does the
+ * last arrival wait for that (microseconds) before completing its own.
+ * Between arrive and await the caller computes: the overlap HPC codes get
+ * from MPI_Ibarrier. arrive + await behaves as one wait: action, timeouts,
+ * abort, reset and the broken state alike. -EINVAL: bad arguments. */
+int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);
+
+/* Waits for the token's phase: 0 once it completed; RALLY_BROKEN or
+ * RALLY_OWNERDEAD; RALLY_TIMEDOUT when timeout_ns passes first (which
+ * breaks the barrier, as in wait); -EINVAL. Await every token before the
+ * barrier is destroyed; a token awaited after 8 further resets gets
+ * RALLY_BROKEN. Calling it again gives the same answer. */
+int rally_barrier_await(rally_barrier_t *b, rally_token_t token,
+                        int64_t timeout_ns);
+
+/* Does not wait: 1 when the token's phase completed, 0 not yet, or a
+ * negative code (as rally_barrier_await()). */
+int rally_barrier_test(rally_barrier_t *b, rally_token_t token);
+
+/* For an event loop that waits without a thread of its own (futex_waitv,
+ * io_uring's futex wait): the 32-bit futex word to sleep on and the value
+ * it holds while the token's phase is pending. Returns 0 and sets *word,
+ * *value and *shared (false: use the private futex flag, FUTEX2_PRIVATE);
+ * or, without touching them, what rally_barrier_test() returns if the
+ * phase is no longer pending. Sleep while *word == *value, then call
+ * rally_barrier_test(): wake-ups may be spurious, and other phases wake
+ * the word too. */
+int rally_barrier_futex(rally_barrier_t *b, rally_token_t token,
+                        const uint32_t **word, uint32_t *value, bool *shared);
+
 /* ---- named barriers (POSIX shared memory) ------------------------------ */
 
 /* Opens the barrier called `name` (1..200 characters, no '/' but an
@@ -197,7 +243,9 @@ int rally_barrier_unlink(const char *name);
  * rally_barrier_reset(), which forgets the dead. Up to 32 participant
  * processes. A stopped process (SIGSTOP) is not dead: timeouts cover that.
  * attach/detach: 0, -EINVAL, -ENOSPC; no-ops on a barrier that is not
- * robust. */
+ * robust. rally_barrier_detach() also takes a handle from
+ * rally_barrier_open(): a monitor that opens a barrier to watch, abort or
+ * reset it stops being a participant (and is not listed as late). */
 int rally_barrier_attach(rally_barrier_t *b);
 int rally_barrier_detach(rally_barrier_t *b);
 
@@ -243,6 +291,11 @@ bool rally_event_is_set(const rally_event_t *e);
  * already is), RALLY_TIMEDOUT when timeout_ns passes first (0: do not
  * block; RALLY_FOREVER: no timeout), or -EINVAL. */
 int rally_event_wait(rally_event_t *e, int64_t timeout_ns);
+
+/* As rally_barrier_futex(), for an event: returns 1 if the event is set,
+ * else 0 with the word to sleep on while it holds *value. */
+int rally_event_futex(rally_event_t *e, const uint32_t **word, uint32_t *value,
+                      bool *shared);
 
 /* Named events, as rally_barrier_open/close/unlink: a handle in *out on
  * the event `name` in POSIX shared memory (always RALLY_SHARED; flags: 0 or

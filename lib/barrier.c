@@ -355,8 +355,10 @@ static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
 	return try_break(b, g);
 }
 
+/* Waits for t's phase; returns t.index or a code. A caller of wait() is
+ * pinned (counted until it leaves); a split-phase token is not. */
 static int await_release(const struct view *v, struct token t,
-                         const struct rally__deadline *dl)
+                         const struct rally__deadline *dl, bool pinned)
 {
 	struct rally__barrier *b = v->b;
 	struct note note = {v->slot, t.phase};
@@ -367,15 +369,18 @@ static int await_release(const struct view *v, struct token t,
 		int code;
 		switch (classify(b, t, g)) {
 		case PHASE_DONE:
-			leave(b, t);
+			if (pinned)
+				leave(b, t);
 			return (int)t.index;
 		case PHASE_BROKEN:
 			code = broken_code(b);
-			leave(b, t);
+			if (pinned)
+				leave(b, t);
 			return code;
 		default:
 			if (wait_or_break(b, &g, dl, &plan, &note)) {
-				leave(b, t);
+				if (pinned)
+					leave(b, t);
 				return RALLY_TIMEDOUT;
 			}
 		}
@@ -496,7 +501,7 @@ static int barrier_wait(const struct view *v, const struct rally__deadline *dl)
 	struct token t = token_of(b, a);
 	if (t.index == b->parties - 1)
 		return complete(v, t, dl);
-	return await_release(v, t, dl);
+	return await_release(v, t, dl, true);
 }
 
 /* ---- reset -------------------------------------------------------------- */
@@ -571,6 +576,8 @@ static int reset(struct rally__barrier *b)
 	atomic_store_explicit(&b->leaving[next], 0, memory_order_relaxed);
 	atomic_store_explicit(&b->epoch_end[next], EPOCH_OPEN,
 	                      memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->epoch_serial[next], 1,
+	                          memory_order_relaxed);
 	/* Close epoch e before moving `arrivals` on: whatever prefix of this
 	 * reset a dead process leaves done, a later reset completes it (it
 	 * closes the epoch `arrivals` names, at the same seq). Callers that
@@ -735,6 +742,175 @@ RALLY_EXPORT bool rally_barrier_broken(const rally_barrier_t *pub)
 	        GEN_BROKEN);
 }
 
+RALLY_EXPORT unsigned rally_barrier_phase(const rally_barrier_t *pub)
+{
+	struct view v;
+	return view_of(pub, &v) ? seq_of(atomic_load_explicit(
+	                              &v.b->gen, memory_order_acquire))
+	                        : 0;
+}
+
+/* ---- split phase ----------------------------------------------------------
+ *
+ * Tokens. arrive() counts the caller as wait() does, and completes the phase
+ * if it is the last; then it leaves at once, while still pinned, having
+ * noted its epoch's serial: a token is passed by value, so await() and
+ * test() can only observe, never unpin. If eight resets reuse the epoch's
+ * slot before the token is awaited, the serial no longer matches and the
+ * outcome is RALLY_BROKEN rather than another epoch's. */
+
+enum token_kind {
+	TOKEN_WAITER = 0x5a1, /* result: the epoch serial */
+	TOKEN_RESOLVED,       /* the last arrival's: result is its outcome */
+};
+
+struct token_repr {
+	uint32_t phase;
+	uint16_t epoch;
+	uint16_t kind;
+	uint32_t index;
+	int32_t result;
+};
+
+_Static_assert(sizeof(struct token_repr) == sizeof(rally_token_t),
+               "a token is 16 bytes");
+
+static rally_token_t pack(struct token t, enum token_kind kind, int32_t result)
+{
+	struct token_repr r = {t.phase, (uint16_t)t.epoch, (uint16_t)kind,
+	                       t.index, result};
+	rally_token_t out;
+	memcpy(&out, &r, sizeof out);
+	return out;
+}
+
+static bool unpack(rally_token_t in, struct token *t, struct token_repr *r)
+{
+	memcpy(r, &in, sizeof *r);
+	if ((r->kind != TOKEN_WAITER && r->kind != TOKEN_RESOLVED) ||
+	    r->epoch >= EPOCHS || r->phase > SEQ_MASK)
+		return false;
+	*t = (struct token){r->phase, r->epoch, r->index};
+	return true;
+}
+
+RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
+                                      rally_token_t *token)
+{
+	struct view v;
+	if (!view_of(pub, &v) || !token)
+		return -EINVAL;
+	struct rally__barrier *b = v.b;
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, RALLY_FOREVER);
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_relaxed);
+	if ((g & (GEN_BROKEN | GEN_BUSY)) == GEN_BROKEN) {
+		int code = broken_code(b);
+		*token = pack((struct token){0, 0, 0}, TOKEN_RESOLVED, code);
+		return code;
+	}
+	uint64_t a =
+	    atomic_fetch_add_explicit(&b->arrivals, 1, memory_order_acq_rel);
+	struct token t = token_of(b, a);
+	if (v.slot >= 0)
+		rally__robust_arrived(&b->robust, v.slot, t.phase);
+	if (t.index == b->parties - 1) {
+		/* Completes now (waiting only if callers outnumber parties and
+		 * the previous phase is still completing). */
+		int rc = complete(&v, t, &dl);
+		*token = pack(t, TOKEN_RESOLVED, rc < 0 ? rc : 0);
+		return rc;
+	}
+	uint32_t serial = atomic_load_explicit(&b->epoch_serial[t.epoch],
+	                                       memory_order_relaxed);
+	*token = pack(t, TOKEN_WAITER, (int32_t)serial);
+	leave(b, t);
+	return (int)t.index;
+}
+
+/* The token's outcome if known without waiting: 1 done, a negative code,
+ * or 0 (pending). */
+static int token_state(struct rally__barrier *b, struct token t,
+                       const struct token_repr *r)
+{
+	if (r->kind == TOKEN_RESOLVED)
+		return r->result < 0
+		           ? (r->result == RALLY_OWNERDEAD ? RALLY_OWNERDEAD
+		                                           : RALLY_BROKEN)
+		           : 1;
+	if (atomic_load_explicit(&b->epoch_serial[t.epoch],
+	                         memory_order_acquire) != (uint32_t)r->result)
+		return RALLY_BROKEN; /* its epoch is long gone */
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	switch (classify(b, t, g)) {
+	case PHASE_DONE:
+		return 1;
+	case PHASE_BROKEN:
+		return broken_code(b);
+	default:
+		return 0;
+	}
+}
+
+RALLY_EXPORT int rally_barrier_test(rally_barrier_t *pub, rally_token_t token)
+{
+	struct view v;
+	struct token t;
+	struct token_repr r;
+	if (!view_of(pub, &v) || !unpack(token, &t, &r))
+		return -EINVAL;
+	return token_state(v.b, t, &r);
+}
+
+RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
+                                     int64_t timeout_ns)
+{
+	struct view v;
+	struct token t;
+	struct token_repr r;
+	if (!view_of(pub, &v) || !unpack(token, &t, &r) ||
+	    timeout_ns < RALLY_FOREVER)
+		return -EINVAL;
+	int st = token_state(v.b, t, &r);
+	if (st != 0)
+		return st > 0 ? 0 : st;
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, timeout_ns);
+	v.slot = -1; /* arrival noted by arrive() */
+	int rc = await_release(&v, t, &dl, false);
+	return rc >= 0 ? 0 : rc;
+}
+
+RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
+                                     const uint32_t **word, uint32_t *value,
+                                     bool *shared)
+{
+	struct view v;
+	struct token t;
+	struct token_repr r;
+	if (!view_of(pub, &v) || !unpack(token, &t, &r) || !word || !value ||
+	    !shared)
+		return -EINVAL;
+	struct rally__barrier *b = v.b;
+	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
+	for (;;) {
+		int st = token_state(b, t, &r);
+		if (st != 0)
+			return st;
+		/* Announce a sleeper, as wait.c does, so that whoever changes
+		 * gen next wakes this one too. */
+		if ((g & GEN_SLEEPERS) ||
+		    atomic_compare_exchange_weak_explicit(
+		        &b->gen, &g, g | GEN_SLEEPERS, memory_order_acquire,
+		        memory_order_acquire))
+			break;
+	}
+	*word = (const uint32_t *)&b->gen;
+	*value = g | GEN_SLEEPERS;
+	*shared = shared_of(b);
+	return 0;
+}
+
 /* ---- robust participants ------------------------------------------------ */
 
 RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)
@@ -756,6 +932,14 @@ RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)
 
 RALLY_EXPORT int rally_barrier_detach(rally_barrier_t *pub)
 {
+	struct rally__barrier_proxy *px = (struct rally__barrier_proxy *)pub;
+	if (px && atomic_load_explicit(&px->magic, memory_order_acquire) ==
+	              RALLY__PROXY_MAGIC) {
+		/* A handle from open(): this process stops taking part. */
+		rally__robust_unregister(&px->shared->robust, px->slot);
+		px->slot = -1;
+		return 0;
+	}
 	struct rally__barrier *b = barrier_of(pub);
 	if (!b)
 		return -EINVAL;

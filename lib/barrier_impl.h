@@ -47,7 +47,10 @@ struct rally__barrier {
 	 * epoch_end[e] completed, the rest were cancelled by the reset that
 	 * closed it. Written by reset only, read by every wait. */
 	_Atomic uint32_t epoch_end[EPOCHS];
-	uint64_t pad1_[4];
+	/* Bumped each time a reset opens slot e for a new epoch: a token
+	 * (split-phase) names its epoch by slot and serial, and holds no pin
+	 * on it (see barrier.c, Tokens). */
+	_Atomic uint32_t epoch_serial[EPOCHS];
 
 	/* Line 2: padding, so that with 8-byte alignment the arrivals' cache
 	 * line never reaches into lines 0-1. */

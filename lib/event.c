@@ -162,3 +162,24 @@ RALLY_EXPORT int rally_event_destroy(rally_event_t *pub)
 		return -EINVAL;
 	return 0;
 }
+
+RALLY_EXPORT int rally_event_futex(rally_event_t *pub, const uint32_t **word,
+                                   uint32_t *value, bool *shared)
+{
+	struct rally__event *e = event_of(pub);
+	if (!e || !word || !value || !shared)
+		return -EINVAL;
+	uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+	do {
+		if (w & EV_SET)
+			return 1;
+		/* Announce a sleeper, as wait.c does, so that set() wakes. */
+	} while (!(w & EV_SLEEPERS) &&
+	         !atomic_compare_exchange_weak_explicit(
+	             &e->word, &w, w | EV_SLEEPERS, memory_order_acquire,
+	             memory_order_acquire));
+	*word = (const uint32_t *)&e->word;
+	*value = w | EV_SLEEPERS;
+	*shared = shared_of(e);
+	return 0;
+}

@@ -1,0 +1,114 @@
+#!/bin/sh
+# cli_test.sh SOURCE BUILD — the `rally` tool as installed (meson install
+# into a temporary root): processes released together, timeouts exit 2,
+# bad arguments exit 1 with a message, events, abort, status, rm. TAP out.
+set -u
+build=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+meson install -C "$build" --no-rebuild --quiet --destdir "$tmp/root" ||
+	{ echo "Bail out! meson install failed"; exit 1; }
+rally=$(find "$tmp/root" -type f -name rally -perm -u+x | head -n 1)
+LD_LIBRARY_PATH=$(dirname "$(find "$tmp/root" -name 'librally.so.0' | head -n 1)")
+export LD_LIBRARY_PATH
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { # description expected-status command...
+	desc=$1 want=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then ok "$desc"; else
+		not_ok "$desc (exit $got, wanted $want)"
+		sed 's/^/# /' "$tmp/err"
+	fi
+}
+says() { # description pattern file
+	if grep -q "$2" "$3"; then ok "$1"; else not_ok "$1"; sed 's/^/# /' "$3"; fi
+}
+now_ms() { date +%s%3N; }
+id="cli-$$"
+
+check "--help" 0 "$rally" --help
+says "--help lists the commands" "event set|clear|wait" "$tmp/out"
+check "help wait reads like a manual" 0 "$rally" help wait
+says "help wait has an example" "for i in" "$tmp/out"
+check "wait --help" 0 "$rally" wait --help
+check "no command: usage error" 1 "$rally"
+check "unknown command" 1 "$rally" frobnicate
+says "unknown command is named" "unknown command 'frobnicate'" "$tmp/err"
+check "wait without parties" 1 "$rally" wait "$id"
+check "wait with parties 0" 1 "$rally" wait "$id" 0
+says "parties error explains" "PARTIES must be a number" "$tmp/err"
+check "wait with a bad timeout" 1 "$rally" wait "$id" 2 --timeout soon
+says "timeout error explains" "needs seconds" "$tmp/err"
+check "bad name" 1 "$rally" wait "a/b" 2
+check "event without op" 1 "$rally" event
+check "event bad op" 1 "$rally" event toggle "$id"
+
+# Four processes released together.
+for i in 1 2 3 4; do
+	("$rally" wait "$id-go" 4 --timeout 20 && now_ms >"$tmp/t$i") &
+done
+wait
+if [ -s "$tmp/t1" ] && [ -s "$tmp/t2" ] && [ -s "$tmp/t3" ] && [ -s "$tmp/t4" ]; then
+	spread=$(cat "$tmp"/t? | sort -n | awk 'NR==1{a=$1} END{print $1-a}')
+	if [ "$spread" -lt 500 ]; then ok "4 waiters released together (${spread} ms apart)"
+	else not_ok "4 waiters released ${spread} ms apart"; fi
+else
+	not_ok "4 waiters released"
+fi
+check "status of a whole barrier" 0 "$rally" status "$id-go"
+says "status shows parties" "parties  4" "$tmp/out"
+says "status shows the phase" "phase    1" "$tmp/out"
+
+t0=$(now_ms)
+check "a lone waiter times out with exit 2" 2 "$rally" wait "$id-lone" 2 --timeout 0.2
+t1=$(now_ms)
+says "timeout message on stderr" "timeout expired" "$tmp/err"
+if [ $((t1 - t0)) -ge 200 ] && [ $((t1 - t0)) -lt 5000 ]; then ok "timeout after $((t1 - t0)) ms"
+else not_ok "timeout after $((t1 - t0)) ms"; fi
+check "after a timeout the barrier is broken" 2 "$rally" wait "$id-lone" 2 --timeout 1
+check "other parties for an existing name" 1 "$rally" wait "$id-lone" 3
+
+# abort breaks a waiter
+"$rally" wait "$id-ab" 2 --timeout 20 2>/dev/null &
+w=$!
+sleep 0.3
+check "status while waiting" 0 "$rally" status "$id-ab"
+says "status counts the waiter" "waiting  1" "$tmp/out"
+check "abort" 0 "$rally" abort "$id-ab"
+wait $w
+st=$?
+if [ $st -eq 2 ]; then ok "an aborted waiter exits 2"; else not_ok "aborted waiter exit $st"; fi
+check "abort of nothing" 2 "$rally" abort "$id-none"
+
+# events
+"$rally" event wait "$id-ev" --timeout 20 &
+w=$!
+sleep 0.2
+check "event set" 0 "$rally" event set "$id-ev"
+wait $w
+st=$?
+if [ $st -eq 0 ]; then ok "event waiter released"; else not_ok "event waiter exit $st"; fi
+check "wait on a set event" 0 "$rally" event wait "$id-ev" --timeout 0
+check "event clear" 0 "$rally" event clear "$id-ev"
+check "wait on a clear event times out" 2 "$rally" event wait "$id-ev" --timeout 0.1
+
+# robust: the late list
+"$rally" wait "$id-rb" 2 --robust --timeout 20 2>/dev/null &
+w=$!
+sleep 0.3
+check "status of a robust barrier" 0 "$rally" status "$id-rb"
+says "the waiter arrived: nobody late" "late     (none)" "$tmp/out"
+kill $w 2>/dev/null
+wait $w 2>/dev/null
+
+for x in go lone ab ev rb; do "$rally" rm "$id-$x" >/dev/null 2>&1; done
+check "rm of nothing" 2 "$rally" rm "$id-go"
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,288 @@
+/* test_split.c — split-phase waiting: arrive + await behaves as one wait. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "common.h"
+#include "rally.h"
+
+#define ROUNDS 100
+
+Test(split_args, bad_input, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, NULL), -EINVAL);
+	cr_expect_eq(rally_barrier_arrive(NULL, &t), -EINVAL);
+	memset(&t, 0xee, sizeof t);
+	cr_expect_eq(rally_barrier_test(&b, t), -EINVAL);
+	cr_expect_eq(rally_barrier_await(&b, t, 0), -EINVAL);
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_expect_eq(rally_barrier_await(&b, t, -2), -EINVAL);
+	const uint32_t *w;
+	uint32_t v;
+	bool sh;
+	cr_expect_eq(rally_barrier_futex(&b, t, NULL, &v, &sh), -EINVAL);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_futex(&b, t, &w, &v, &sh), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+struct split_check {
+	rally_barrier_t b;
+	unsigned n;
+	_Atomic unsigned seen[ROUNDS][64];
+	_Atomic unsigned actions, early, errors;
+	unsigned action_round; /* plain, written by the action */
+};
+
+static int split_action(void *arg)
+{
+	struct split_check *sc = arg;
+	sc->action_round++;
+	atomic_fetch_add(&sc->actions, 1);
+	return 0;
+}
+
+static void split_worker(unsigned i, void *arg)
+{
+	struct split_check *sc = arg;
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		rally_token_t t;
+		int idx = rally_barrier_arrive(&sc->b, &t);
+		if (idx < 0 || (unsigned)idx >= sc->n) {
+			atomic_fetch_add(&sc->errors, 1);
+			return;
+		}
+		atomic_fetch_add(&sc->seen[r][idx], 1);
+		/* Odd threads mix in a test() before the await. */
+		if (i % 2 && rally_barrier_test(&sc->b, t) < 0)
+			atomic_fetch_add(&sc->errors, 1);
+		if (rally_barrier_await(&sc->b, t, RALLY_FOREVER) != 0 ||
+		    rally_barrier_test(&sc->b, t) != 1 ||
+		    rally_barrier_await(&sc->b, t, 0) != 0)
+			atomic_fetch_add(&sc->errors, 1);
+		if (sc->action_round < r + 1) /* released before the action */
+			atomic_fetch_add(&sc->early, 1);
+		/* A plain wait separates rounds (its action counts too). */
+		rally_barrier_wait(&sc->b);
+	}
+}
+
+Test(split, arrive_await_is_one_wait, .timeout = 120)
+{
+	for (unsigned k = 0; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct split_check *sc = calloc(1, sizeof *sc);
+		sc->n = n;
+		rally_barrier_attr_t attr = {.action = split_action,
+		                             .action_arg = sc};
+		cr_assert_eq(rally_barrier_init(&sc->b, n, &attr), 0);
+		test_run_threads(n, split_worker, sc);
+		cr_expect_eq(sc->errors, 0, "%u threads", n);
+		cr_expect_eq(sc->early, 0, "%u threads", n);
+		cr_expect_eq(sc->actions, 2 * ROUNDS);
+		for (unsigned r = 0; r < ROUNDS; r++)
+			for (unsigned i = 0; i < n; i++)
+				cr_assert_eq(sc->seen[r][i], 1,
+				             "%u threads, round %u, index %u",
+				             n, r, i);
+		cr_expect_eq(rally_barrier_destroy(&sc->b), 0);
+		free(sc);
+	}
+}
+
+Test(split, test_before_and_after, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t t0, t1;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t0), 0);
+	cr_expect_eq(rally_barrier_test(&b, t0), 0);
+	cr_expect_eq(rally_barrier_n_waiting(&b), 1);
+	/* The last arrival completes the phase inside arrive. */
+	cr_expect_eq(rally_barrier_arrive(&b, &t1), 1);
+	cr_expect_eq(rally_barrier_test(&b, t0), 1);
+	cr_expect_eq(rally_barrier_test(&b, t1), 1);
+	cr_expect_eq(rally_barrier_await(&b, t0, 0), 0);
+	cr_expect_eq(rally_barrier_await(&b, t1, 0), 0);
+	cr_expect_eq(rally_barrier_n_waiting(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(split, await_timeout_breaks, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t t0, t1;
+	cr_assert_eq(rally_barrier_init(&b, 3, NULL), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t0), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t1), 1);
+	int64_t start = test_now_ns();
+	cr_expect_eq(rally_barrier_await(&b, t0, 10000000), RALLY_TIMEDOUT);
+	cr_expect_geq(test_now_ns() - start, 10000000);
+	cr_expect(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_await(&b, t1, RALLY_FOREVER), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_test(&b, t1), RALLY_BROKEN);
+	/* Broken: arrive fails at once. */
+	rally_token_t t2;
+	cr_expect_eq(rally_barrier_arrive(&b, &t2), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_await(&b, t2, RALLY_FOREVER), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(split, abort_and_reset_between_arrive_and_await, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_expect_eq(rally_barrier_abort(&b), 0);
+	cr_expect_eq(rally_barrier_await(&b, t, RALLY_FOREVER), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	/* Cancelled by the reset, though the barrier is whole again. */
+	cr_expect_eq(rally_barrier_await(&b, t, RALLY_FOREVER), RALLY_BROKEN);
+	cr_expect_not(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+static int failing(void *arg)
+{
+	(void)arg;
+	return -42;
+}
+
+Test(split, failing_action_at_arrive, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t t0, t1;
+	rally_barrier_attr_t attr = {.action = failing};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t0), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t1), -42);
+	cr_expect_eq(rally_barrier_await(&b, t0, 0), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_await(&b, t1, 0), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* A completed phase's token stays good over 7 resets; from the 8th its
+ * epoch's record is reused and the answer is RALLY_BROKEN, never a wrong
+ * "done" for another epoch. */
+Test(split, stale_tokens, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t done, last, dummy;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_barrier_arrive(&b, &done);
+	rally_barrier_arrive(&b, &last);
+	for (int r = 0; r < 9; r++) {
+		int want = r < 8 ? 1 : RALLY_BROKEN;
+		cr_expect_eq(rally_barrier_test(&b, done), want, "after %d", r);
+		rally_barrier_arrive(&b, &dummy); /* something to cancel */
+		cr_expect_eq(rally_barrier_reset(&b), 0);
+	}
+	cr_expect_eq(rally_barrier_await(&b, done, 0), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+static void mixed_worker(unsigned i, void *arg)
+{
+	struct split_check *sc = arg;
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		int idx;
+		if (i % 2) {
+			rally_token_t t;
+			idx = rally_barrier_arrive(&sc->b, &t);
+			if (idx >= 0 &&
+			    rally_barrier_await(&sc->b, t, RALLY_FOREVER) != 0)
+				idx = -1;
+		} else {
+			idx = rally_barrier_wait(&sc->b);
+		}
+		if (idx < 0)
+			atomic_fetch_add(&sc->errors, 1);
+		else
+			atomic_fetch_add(&sc->seen[r][idx], 1);
+	}
+}
+
+Test(split, mixed_with_wait, .timeout = 60)
+{
+	for (unsigned k = 1; k < N_THREAD_COUNTS; k++) {
+		unsigned n = test_thread_counts[k];
+		struct split_check *sc = calloc(1, sizeof *sc);
+		sc->n = n;
+		cr_assert_eq(rally_barrier_init(&sc->b, n, NULL), 0);
+		test_run_threads(n, mixed_worker, sc);
+		cr_expect_eq(sc->errors, 0);
+		for (unsigned r = 0; r < ROUNDS; r++)
+			for (unsigned i = 0; i < n; i++)
+				cr_assert_eq(sc->seen[r][i], 1);
+		cr_expect_eq(rally_barrier_destroy(&sc->b), 0);
+		free(sc);
+	}
+}
+
+struct many_split {
+	rally_barrier_t b;
+	unsigned long total;
+	_Atomic unsigned long tickets, count[8], errors;
+};
+
+static void many_split_worker(unsigned i, void *arg)
+{
+	struct many_split *m = arg;
+	while (atomic_fetch_add(&m->tickets, 1) < m->total) {
+		rally_token_t t;
+		int idx = rally_barrier_arrive(&m->b, &t);
+		if (idx < 0 ||
+		    rally_barrier_await(&m->b, t, RALLY_FOREVER) != 0)
+			atomic_fetch_add(&m->errors, 1);
+		else
+			atomic_fetch_add(&m->count[idx], 1);
+	}
+}
+
+Test(split, more_callers_than_parties, .timeout = 60)
+{
+	struct many_split m = {.total = 16 * ROUNDS};
+	cr_assert_eq(rally_barrier_init(&m.b, 4, NULL), 0);
+	test_run_threads(16, many_split_worker, &m);
+	cr_expect_eq(m.errors, 0);
+	for (int i = 0; i < 4; i++)
+		cr_expect_eq(m.count[i], 16 * ROUNDS / 4);
+	cr_expect_eq(rally_barrier_destroy(&m.b), 0);
+}
+
+Test(split, futex_word_for_event_loops, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t t0, t1;
+	const uint32_t *word;
+	uint32_t value;
+	bool shared = true;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_arrive(&b, &t0), 0);
+	cr_assert_eq(rally_barrier_futex(&b, t0, &word, &value, &shared), 0);
+	cr_expect_not(shared);
+	cr_expect_eq(__atomic_load_n(word, __ATOMIC_ACQUIRE), value);
+	cr_assert_eq(rally_barrier_arrive(&b, &t1), 1);
+	cr_expect_neq(__atomic_load_n(word, __ATOMIC_ACQUIRE), value);
+	cr_expect_eq(rally_barrier_futex(&b, t0, &word, &value, &shared), 1);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+
+	rally_event_t e;
+	cr_assert_eq(rally_event_init(&e, 0), 0);
+	cr_assert_eq(rally_event_futex(&e, &word, &value, &shared), 0);
+	cr_expect_eq(__atomic_load_n(word, __ATOMIC_ACQUIRE), value);
+	rally_event_set(&e);
+	cr_expect_neq(__atomic_load_n(word, __ATOMIC_ACQUIRE), value);
+	cr_expect_eq(rally_event_futex(&e, &word, &value, &shared), 1);
+	cr_expect_eq(rally_event_destroy(&e), 0);
+}

@@ -1,0 +1,357 @@
+/* rally — shell scripts and benchmark runs meet at a named barrier.
+ *
+ *   rally wait NAME PARTIES [--timeout SECONDS] [--robust]
+ *   rally event set|clear|wait NAME [--timeout SECONDS]
+ *   rally abort NAME | rally status NAME | rally rm NAME
+ *   rally bench [rally-bench options]
+ *
+ * Exit status: 0 released (or done), 1 usage error, 2 timed out or broken.
+ * Messages go to stderr. `rally help COMMAND` or `rally COMMAND --help`
+ * prints the manual of a command. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rally.h"
+
+enum { EXIT_RELEASED = 0, EXIT_USAGE = 1, EXIT_FAILED = 2 };
+
+static const char *const manual[][2] = {
+    {"", "usage: rally COMMAND [ARGS]\n"
+         "\n"
+         "Processes and shell scripts meet at named barriers and events\n"
+         "(POSIX shared memory, /dev/shm/rally.*).\n"
+         "\n"
+         "  wait NAME PARTIES [--timeout S] [--robust]\n"
+         "                           wait until PARTIES callers arrived\n"
+         "  event set|clear|wait NAME [--timeout S]\n"
+         "                           a flag that callers wait for\n"
+         "  abort NAME               break the barrier: its waiters fail\n"
+         "  status NAME              parties, waiting, broken, late pids\n"
+         "  rm NAME                  remove the barrier and event NAME\n"
+         "  bench [OPTIONS]          rally against its peers (rally-bench)\n"
+         "\n"
+         "Exit status: 0 released, 1 usage error, 2 timed out or broken.\n"
+         "rally help COMMAND (or rally COMMAND --help) for a command.\n"},
+    {"wait", "usage: rally wait NAME PARTIES [--timeout SECONDS] [--robust]\n"
+             "\n"
+             "Opens the barrier NAME for PARTIES callers (creating it if\n"
+             "needed) and waits until PARTIES callers have arrived; then\n"
+             "all are released together. Prints nothing; exits 0 when\n"
+             "released, 2 when the timeout (fractional seconds) expired —\n"
+             "which breaks the barrier for the others too — or when it is\n"
+             "broken (rally abort, another caller's timeout, a dead robust\n"
+             "participant). --robust: a participant that dies breaks the\n"
+             "barrier (given at creation). A broken barrier stays broken\n"
+             "until removed with rally rm.\n"
+             "\n"
+             "Example: start 4 benchmark processes at the same instant:\n"
+             "  for i in 1 2 3 4; do\n"
+             "    (rally wait start 4 && exec ./bench --id $i) &\n"
+             "  done; wait; rally rm start\n"},
+    {"event", "usage: rally event set|clear|wait NAME [--timeout SECONDS]\n"
+              "\n"
+              "The event NAME (created if needed): set wakes every waiter\n"
+              "and stays set until cleared; wait returns (exit 0) once it is\n"
+              "set, or exits 2 when the timeout expires first.\n"},
+    {"abort", "usage: rally abort NAME\n"
+              "\n"
+              "Breaks the barrier NAME: its waiters exit 2, and so does every\n"
+              "wait until it is removed (rally rm) and created again.\n"},
+    {"status",
+     "usage: rally status NAME\n"
+     "\n"
+     "Prints the barrier's parties, the callers waiting in the\n"
+     "current phase, whether it is broken, the phase number, and for\n"
+     "a robust one the pids of participants that have not arrived\n"
+     "(who is late).\n"
+     "Exit 2 if there is no barrier NAME.\n"},
+    {"rm", "usage: rally rm NAME\n"
+           "\n"
+           "Removes the barrier and the event NAME (processes that have them\n"
+           "open keep using them). Exit 2 if neither existed.\n"},
+    {"bench", "usage: rally bench [--threads LIST] [--json FILE] [OPTIONS]\n"
+              "\n"
+              "Runs rally-bench: rally against pthread_barrier_t,\n"
+              "std::barrier, OpenMP and more, side by side. --json FILE\n"
+              "writes the results as JSON (turn them into tables and a plot\n"
+              "with tools/report.py). Other options go to rally-bench\n"
+              "(rally bench --help lists them).\n"},
+};
+
+static int usage(const char *cmd, int status)
+{
+	for (size_t i = 0; i < sizeof manual / sizeof manual[0]; i++)
+		if (strcmp(manual[i][0], cmd) == 0) {
+			fputs(manual[i][1], status ? stderr : stdout);
+			return status;
+		}
+	fprintf(stderr, "rally: unknown command '%s' (rally help)\n", cmd);
+	return EXIT_USAGE;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+/* Parses "--timeout S" out of argv; *ns = RALLY_FOREVER without it. */
+static bool parse_timeout(int *argc, char **argv, int64_t *ns)
+{
+	*ns = RALLY_FOREVER;
+	for (int i = 0; i < *argc; i++) {
+		if (strcmp(argv[i], "--timeout") != 0)
+			continue;
+		char *end;
+		double s = i + 1 < *argc ? strtod(argv[i + 1], &end) : -1;
+		if (i + 1 >= *argc || *end || end == argv[i + 1] || !(s >= 0) ||
+		    s > 1e9) {
+			fprintf(stderr,
+			        "rally: --timeout needs seconds >= 0\n");
+			return false;
+		}
+		*ns = (int64_t)llround(s * 1e9);
+		memmove(&argv[i], &argv[i + 2], (*argc - i - 2) * sizeof *argv);
+		*argc -= 2;
+		return true;
+	}
+	return true;
+}
+
+static bool take_flag(int *argc, char **argv, const char *flag)
+{
+	for (int i = 0; i < *argc; i++)
+		if (strcmp(argv[i], flag) == 0) {
+			memmove(&argv[i], &argv[i + 1],
+			        (*argc - i - 1) * sizeof *argv);
+			(*argc)--;
+			return true;
+		}
+	return false;
+}
+
+static int failed(const char *what, const char *name, int rc)
+{
+	fprintf(stderr, "rally: %s %s: %s\n", what, name, rally_strerror(rc));
+	return rc == RALLY_TIMEDOUT || rc == RALLY_BROKEN ||
+	               rc == RALLY_OWNERDEAD || rc == -ENOENT
+	           ? EXIT_FAILED
+	           : EXIT_USAGE;
+}
+
+static int cmd_wait(int argc, char **argv)
+{
+	int64_t timeout;
+	bool robust = take_flag(&argc, argv, "--robust");
+	if (!parse_timeout(&argc, argv, &timeout))
+		return EXIT_USAGE;
+	if (argc != 2)
+		return usage("wait", EXIT_USAGE);
+	char *end;
+	long parties = strtol(argv[1], &end, 10);
+	if (*end || end == argv[1] || parties < 1 ||
+	    parties > RALLY_PARTIES_MAX) {
+		fprintf(stderr,
+		        "rally: PARTIES must be a number from 1 to %u\n",
+		        RALLY_PARTIES_MAX);
+		return EXIT_USAGE;
+	}
+	rally_barrier_t *b;
+	rally_barrier_attr_t attr = {.flags = robust ? RALLY_ROBUST : 0};
+	int rc = rally_barrier_open(&b, argv[0], (unsigned)parties, &attr,
+	                            O_CREAT, 0666);
+	if (rc == -EINVAL)
+		fprintf(stderr,
+		        "rally: barrier %s: exists with other parties, or "
+		        "a bad name\n",
+		        argv[0]);
+	if (rc)
+		return rc == -EINVAL ? EXIT_USAGE : failed("open", argv[0], rc);
+	rc = rally_barrier_timedwait(b, timeout);
+	rally_barrier_close(b);
+	return rc >= 0 ? EXIT_RELEASED : failed("wait", argv[0], rc);
+}
+
+static int cmd_event(int argc, char **argv)
+{
+	int64_t timeout;
+	if (!parse_timeout(&argc, argv, &timeout))
+		return EXIT_USAGE;
+	if (argc != 2)
+		return usage("event", EXIT_USAGE);
+	const char *op = argv[0], *name = argv[1];
+	if (strcmp(op, "set") && strcmp(op, "clear") && strcmp(op, "wait")) {
+		fprintf(stderr, "rally: event %s: not set, clear or wait\n",
+		        op);
+		return EXIT_USAGE;
+	}
+	rally_event_t *e;
+	int rc = rally_event_open(&e, name, 0, O_CREAT, 0666);
+	if (rc)
+		return failed("event", name, rc);
+	if (strcmp(op, "set") == 0)
+		rc = rally_event_set(e);
+	else if (strcmp(op, "clear") == 0)
+		rc = rally_event_clear(e);
+	else
+		rc = rally_event_wait(e, timeout);
+	rally_event_close(e);
+	return rc ? failed("event wait", name, rc) : EXIT_RELEASED;
+}
+
+/* Opens NAME to watch or act on it, not to take part: detached from a
+ * robust barrier's participants. */
+static int open_existing(const char *name, rally_barrier_t **b)
+{
+	int rc = rally_barrier_open(b, name, 0, NULL, 0, 0);
+	if (rc)
+		fprintf(stderr, "rally: barrier %s: %s\n", name,
+		        rally_strerror(rc));
+	else
+		rally_barrier_detach(*b);
+	return rc;
+}
+
+static int cmd_abort(int argc, char **argv)
+{
+	if (argc != 1)
+		return usage("abort", EXIT_USAGE);
+	rally_barrier_t *b;
+	if (open_existing(argv[0], &b))
+		return EXIT_FAILED;
+	rally_barrier_abort(b);
+	rally_barrier_close(b);
+	return EXIT_RELEASED;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	if (argc != 1)
+		return usage("status", EXIT_USAGE);
+	rally_barrier_t *b;
+	if (open_existing(argv[0], &b))
+		return EXIT_FAILED;
+	printf("barrier %s\n  parties  %u\n  waiting  %u\n  broken   %s\n"
+	       "  phase    %u\n",
+	       argv[0], rally_barrier_parties(b), rally_barrier_n_waiting(b),
+	       rally_barrier_broken(b) ? "yes" : "no", rally_barrier_phase(b));
+	pid_t late[64];
+	int n = rally_barrier_late(b, late, 64);
+	if (n >= 0) {
+		printf("  late    ");
+		for (int i = 0; i < n && i < 64; i++)
+			printf(" %d", (int)late[i]);
+		printf(n ? "\n" : " (none)\n");
+	} else {
+		printf("  late     (not a robust barrier: participants "
+		       "unknown)\n");
+	}
+	rally_barrier_close(b);
+	return EXIT_RELEASED;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+	if (argc != 1)
+		return usage("rm", EXIT_USAGE);
+	int b = rally_barrier_unlink(argv[0]), e = rally_event_unlink(argv[0]);
+	if (b == -EINVAL || b == -ENAMETOOLONG) {
+		fprintf(stderr, "rally: rm %s: %s\n", argv[0],
+		        rally_strerror(b));
+		return EXIT_USAGE;
+	}
+	if (b && e) {
+		fprintf(stderr,
+		        "rally: rm %s: no barrier or event of that name\n",
+		        argv[0]);
+		return EXIT_FAILED;
+	}
+	return EXIT_RELEASED;
+}
+
+/* rally-bench next to this program (installed together), else on PATH. */
+static int cmd_bench(int argc, char **argv, const char *self)
+{
+	char path[PATH_MAX + 32], exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	const char *prog = "rally-bench";
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, sizeof path, "%s/rally-bench", exe);
+			if (access(path, X_OK) == 0)
+				prog = path;
+			else {
+				snprintf(path, sizeof path,
+				         "%s/../bench/rally-bench", exe);
+				if (access(path, X_OK) == 0)
+					prog = path;
+			}
+		}
+	}
+	char **args = calloc((size_t)argc + 4, sizeof *args);
+	int k = 0;
+	args[k++] = (char *)prog;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "rally: --json needs a file\n");
+				return EXIT_USAGE;
+			}
+			static char out[PATH_MAX + 32];
+			snprintf(out, sizeof out, "--benchmark_out=%s",
+			         argv[++i]);
+			args[k++] = out;
+			args[k++] = "--benchmark_out_format=json";
+		} else {
+			args[k++] = argv[i];
+		}
+	}
+	execvp(prog, args);
+	fprintf(stderr,
+	        "%s: cannot run rally-bench: %s (was rally built with "
+	        "benchmarks?)\n",
+	        self, strerror(errno));
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage("", EXIT_USAGE);
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0)
+		return usage(argc > 2 && strcmp(cmd, "help") == 0 ? argv[2]
+		                                                  : "",
+		             EXIT_RELEASED);
+	argc -= 2;
+	argv += 2;
+	if (strcmp(cmd, "bench") == 0)
+		return cmd_bench(argc, argv, "rally");
+	if (wants_help(argc, argv))
+		return usage(cmd, EXIT_RELEASED);
+	if (strcmp(cmd, "wait") == 0)
+		return cmd_wait(argc, argv);
+	if (strcmp(cmd, "event") == 0)
+		return cmd_event(argc, argv);
+	if (strcmp(cmd, "abort") == 0)
+		return cmd_abort(argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc, argv);
+	if (strcmp(cmd, "rm") == 0)
+		return cmd_rm(argc, argv);
+	return usage(cmd, EXIT_USAGE);
+}

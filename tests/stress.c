@@ -2,6 +2,8 @@
  * failing actions, checking the barrier's invariants. A plain C program (no
  * Criterion) so that it runs under ThreadSanitizer.
  *
+ * A fifth of the waits are split (arrive + await), mixed with the others.
+ *
  * Invariants checked
  *   - Every completed phase hands out each index 0..parties-1 exactly once
  *     (per phase, with an action that numbers the phases; in total, without).
@@ -161,6 +163,25 @@ static void check_round(unsigned self, uint64_t r)
 /* one_call's result for an abort or reset (not a wait). */
 #define NOT_A_WAIT 0x7fffffff
 
+/* A wait as arrive + await (sometimes with a test in between, sometimes a
+ * timeout): it must behave as one wait, so the same checks apply. */
+static int split_wait(uint64_t *rng)
+{
+	rally_token_t t;
+	int idx = rally_barrier_arrive(&S.barrier, &t);
+	if (idx < 0)
+		return idx;
+	if (rnd(rng) % 2)
+		(void)rally_barrier_test(&S.barrier, t);
+	int64_t timeout = rnd(rng) % 8
+	                      ? RALLY_FOREVER
+	                      : (int64_t)(rnd(rng) % (100000 * S.cfg.threads));
+	int rc = rally_barrier_await(&S.barrier, t, timeout);
+	if (rc == 0 && rally_barrier_test(&S.barrier, t) != 1)
+		fail("test disagrees with await", 0, 0);
+	return rc == 0 ? idx : rc;
+}
+
 /* Per call, with T threads: an abort or a reset each with probability
  * 0.3%/T, a zero timeout 1%/T, a timed wait (up to T x 100 us) 5%: so that
  * about one fault in a few hundred phases hits, whatever T. */
@@ -184,6 +205,8 @@ static int one_call(uint64_t *rng)
 	if (dice < 16 + 50 * t)
 		return rally_barrier_timedwait(&S.barrier,
 		                               rnd(rng) % (100000 * t));
+	if (dice % 5 == 0)
+		return split_wait(rng);
 	return rally_barrier_wait(&S.barrier);
 }
 

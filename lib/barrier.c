@@ -355,11 +355,23 @@ static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
 	return try_break(b, g);
 }
 
-/* Waits for t's phase; returns t.index or a code. A caller of wait() is
- * pinned (counted until it leaves); a split-phase token is not. */
-static int await_release(const struct view *v, struct token t,
-                         const struct rally__deadline *dl, bool pinned)
+/* A token's epoch slot may be reused while it is not pinned: an outcome
+ * read from a slot whose serial moved is not its own. */
+static bool serial_moved(const struct rally__barrier *b, struct token t,
+                         const uint32_t *serial)
 {
+	return serial && atomic_load_explicit(&b->epoch_serial[t.epoch],
+	                                      memory_order_relaxed) != *serial;
+}
+
+/* Waits for t's phase; returns t.index or a code. A caller of wait() is
+ * pinned (counted until it leaves); a split-phase token is not, and passes
+ * the serial of its epoch, checked after every look. */
+static int await_release(const struct view *v, struct token t,
+                         const struct rally__deadline *dl,
+                         const uint32_t *serial)
+{
+	bool pinned = !serial;
 	struct rally__barrier *b = v->b;
 	struct note note = {v->slot, t.phase};
 	struct rally__spin_plan plan;
@@ -367,7 +379,10 @@ static int await_release(const struct view *v, struct token t,
 	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
 	for (;;) {
 		int code;
-		switch (classify(b, t, g)) {
+		enum outcome o = classify(b, t, g);
+		if (serial_moved(b, t, serial))
+			return RALLY_BROKEN; /* its epoch is long gone */
+		switch (o) {
 		case PHASE_DONE:
 			if (pinned)
 				leave(b, t);
@@ -501,7 +516,7 @@ static int barrier_wait(const struct view *v, const struct rally__deadline *dl)
 	struct token t = token_of(b, a);
 	if (t.index == b->parties - 1)
 		return complete(v, t, dl);
-	return await_release(v, t, dl, true);
+	return await_release(v, t, dl, NULL);
 }
 
 /* ---- reset -------------------------------------------------------------- */
@@ -574,10 +589,11 @@ static int reset(struct rally__barrier *b)
 	uint32_t e = epoch_of(a), next = (e + 1) % EPOCHS;
 	wait_count(b, &b->leaving[next], 0);
 	atomic_store_explicit(&b->leaving[next], 0, memory_order_relaxed);
-	atomic_store_explicit(&b->epoch_end[next], EPOCH_OPEN,
-	                      memory_order_relaxed);
+	/* Serial first, then the slot open (release): see classify(). */
 	atomic_fetch_add_explicit(&b->epoch_serial[next], 1,
 	                          memory_order_relaxed);
+	atomic_store_explicit(&b->epoch_end[next], EPOCH_OPEN,
+	                      memory_order_release);
 	/* Close epoch e before moving `arrivals` on: whatever prefix of this
 	 * reset a dead process leaves done, a later reset completes it (it
 	 * closes the epoch `arrivals` names, at the same seq). Callers that
@@ -838,11 +854,12 @@ static int token_state(struct rally__barrier *b, struct token t,
 		           ? (r->result == RALLY_OWNERDEAD ? RALLY_OWNERDEAD
 		                                           : RALLY_BROKEN)
 		           : 1;
-	if (atomic_load_explicit(&b->epoch_serial[t.epoch],
-	                         memory_order_acquire) != (uint32_t)r->result)
-		return RALLY_BROKEN; /* its epoch is long gone */
 	uint32_t g = atomic_load_explicit(&b->gen, memory_order_acquire);
-	switch (classify(b, t, g)) {
+	enum outcome o = classify(b, t, g);
+	uint32_t serial = (uint32_t)r->result;
+	if (serial_moved(b, t, &serial))
+		return RALLY_BROKEN; /* its epoch is long gone */
+	switch (o) {
 	case PHASE_DONE:
 		return 1;
 	case PHASE_BROKEN:
@@ -877,7 +894,8 @@ RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
 	v.slot = -1; /* arrival noted by arrive() */
-	int rc = await_release(&v, t, &dl, false);
+	uint32_t serial = (uint32_t)r.result;
+	int rc = await_release(&v, t, &dl, &serial);
 	return rc >= 0 ? 0 : rc;
 }
 

@@ -184,8 +184,11 @@ int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);
 /* Waits for the token's phase: 0 once it completed; RALLY_BROKEN or
  * RALLY_OWNERDEAD; RALLY_TIMEDOUT when timeout_ns passes first (which
  * breaks the barrier, as in wait); -EINVAL. Await every token before the
- * barrier is destroyed; a token awaited after 8 further resets gets
- * RALLY_BROKEN. Calling it again gives the same answer. */
+ * barrier is destroyed. A token is light (it pins nothing between arrive
+ * and await), so its outcome is kept for 8 resets: should 8 resets pass
+ * between its arrive and its await, it gets RALLY_BROKEN even if its phase
+ * had completed (resets during the await do not count). Calling it again
+ * gives the same answer. */
 int rally_barrier_await(rally_barrier_t *b, rally_token_t token,
                         int64_t timeout_ns);
 

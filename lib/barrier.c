@@ -589,9 +589,11 @@ static int reset(struct rally__barrier *b)
 	uint32_t e = epoch_of(a), next = (e + 1) % EPOCHS;
 	wait_count(b, &b->leaving[next], 0);
 	atomic_store_explicit(&b->leaving[next], 0, memory_order_relaxed);
-	/* Serial first, then the slot open (release): see classify(). */
+	/* Serial first, then the slot open (release): see classify(). And
+	 * seq_cst, against an await that pins the slot and then checks the
+	 * serial: either we saw its pin (and waited), or it sees our bump. */
 	atomic_fetch_add_explicit(&b->epoch_serial[next], 1,
-	                          memory_order_relaxed);
+	                          memory_order_seq_cst);
 	atomic_store_explicit(&b->epoch_end[next], EPOCH_OPEN,
 	                      memory_order_release);
 	/* Close epoch e before moving `arrivals` on: whatever prefix of this
@@ -895,7 +897,16 @@ RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
 	rally__deadline_init(&dl, timeout_ns);
 	v.slot = -1; /* arrival noted by arrive() */
 	uint32_t serial = (uint32_t)r.result;
-	int rc = await_release(&v, t, &dl, &serial);
+	/* Pin the epoch while waiting (a reuse would lose the outcome), then
+	 * check it is still the token's: seq_cst pairs with reset's check of
+	 * `leaving` and bump of the serial. */
+	atomic_fetch_add_explicit(&v.b->leaving[t.epoch], 1,
+	                          memory_order_seq_cst);
+	int rc = atomic_load_explicit(&v.b->epoch_serial[t.epoch],
+	                              memory_order_seq_cst) == serial
+	             ? await_release(&v, t, &dl, &serial)
+	             : RALLY_BROKEN;
+	leave(v.b, t);
 	return rc >= 0 ? 0 : rc;
 }
 
@@ -927,6 +938,18 @@ RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
 	*value = g | GEN_SLEEPERS;
 	*shared = shared_of(b);
 	return 0;
+}
+
+bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)
+{
+	struct view v;
+	struct token t;
+	struct token_repr r;
+	if (!view_of(pub, &v) || !unpack(token, &t, &r) ||
+	    r.kind != TOKEN_WAITER)
+		return false;
+	uint32_t serial = (uint32_t)r.result;
+	return serial_moved(v.b, t, &serial);
 }
 
 /* ---- robust participants ------------------------------------------------ */

@@ -15,6 +15,10 @@ extern "C" {
  * so that tests cross the wrap-around of the generation quickly. */
 int rally__barrier_set_phase(rally_barrier_t *b, uint32_t phase);
 
+/* Whether a split-phase token's epoch record was reused (8 resets since its
+ * arrival): its outcome is then unknown and reported as RALLY_BROKEN. */
+bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
+
 /* Futex system calls (wait + wake) this process has made. */
 uint64_t rally__futex_calls(void);
 

@@ -2,7 +2,8 @@
  * failing actions, checking the barrier's invariants. A plain C program (no
  * Criterion) so that it runs under ThreadSanitizer.
  *
- * A fifth of the waits are split (arrive + await), mixed with the others.
+ * A fifth of the waits are split (arrive + await), mixed with the others,
+ * where threads outnumber parties.
  *
  * Invariants checked
  *   - Every completed phase hands out each index 0..parties-1 exactly once
@@ -50,6 +51,7 @@ static const struct config configs[] = {
     {64, 64, true, false}, {4, 2, true, false},   {9, 3, false, false},
     {16, 4, true, false},  {64, 8, false, false}, {3, 1, true, false},
     {4, 2, true, true},    {9, 3, false, true},   {8, 8, true, true},
+    {64, 32, true, false},
 };
 #define N_CONFIGS (sizeof configs / sizeof configs[0])
 
@@ -75,6 +77,7 @@ static struct {
 	uint64_t round[2][MAX_THREADS]; /* plain on purpose */
 	/* totals */
 	_Atomic uint64_t index_count[MAX_THREADS];
+	_Atomic uint64_t stale[MAX_THREADS]; /* split waits, outcome unknown */
 	_Atomic uint64_t timeouts, aborts, resets, broken, released;
 	_Atomic unsigned failures;
 	unsigned seed;
@@ -164,7 +167,11 @@ static void check_round(unsigned self, uint64_t r)
 #define NOT_A_WAIT 0x7fffffff
 
 /* A wait as arrive + await (sometimes with a test in between, sometimes a
- * timeout): it must behave as one wait, so the same checks apply. */
+ * timeout): it must behave as one wait, so the same checks apply — except
+ * for a token whose epoch record eight resets reused before it was awaited
+ * (the documented limit): its outcome is unknown, counted per index. Only
+ * configurations with more threads than parties use split waits: there the
+ * check is per index, and the unknown outcomes are exactly accounted. */
 static int split_wait(uint64_t *rng)
 {
 	rally_token_t t;
@@ -177,6 +184,10 @@ static int split_wait(uint64_t *rng)
 	                      ? RALLY_FOREVER
 	                      : (int64_t)(rnd(rng) % (100000 * S.cfg.threads));
 	int rc = rally_barrier_await(&S.barrier, t, timeout);
+	if (rc == RALLY_BROKEN && rally__token_stale(&S.barrier, t)) {
+		atomic_fetch_add(&S.stale[idx], 1);
+		return RALLY_BROKEN;
+	}
 	if (rc == 0 && rally_barrier_test(&S.barrier, t) != 1)
 		fail("test disagrees with await", 0, 0);
 	return rc == 0 ? idx : rc;
@@ -205,7 +216,7 @@ static int one_call(uint64_t *rng)
 	if (dice < 16 + 50 * t)
 		return rally_barrier_timedwait(&S.barrier,
 		                               rnd(rng) % (100000 * t));
-	if (dice % 5 == 0)
+	if (dice % 5 == 0 && S.cfg.threads > S.cfg.parties)
 		return split_wait(rng);
 	return rally_barrier_wait(&S.barrier);
 }
@@ -261,6 +272,14 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static uint64_t stale_total(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < MAX_THREADS; i++)
+		n += atomic_load(&S.stale[i]);
+	return n;
+}
+
 /* Runs one configuration for `seconds`; returns the failures seen. */
 static unsigned run(const struct config *cfg, double seconds, double hang_s,
                     bool quiet)
@@ -279,8 +298,10 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 	atomic_store(&S.broken, 0);
 	atomic_store(&S.released, 0);
 	atomic_store(&S.failures, 0);
-	for (unsigned i = 0; i < MAX_THREADS; i++)
+	for (unsigned i = 0; i < MAX_THREADS; i++) {
 		atomic_store(&S.index_count[i], 0);
+		atomic_store(&S.stale[i], 0);
+	}
 
 	rally_barrier_attr_t attr = {.action = cfg->action ? action : NULL};
 	if (rally_barrier_init(&S.barrier, cfg->parties, &attr) != 0) {
@@ -330,7 +351,11 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 	/* Every completed phase handed out each index exactly once. */
 	uint64_t completed = atomic_load(&S.index_count[cfg->parties - 1]);
 	for (unsigned i = 0; i < cfg->parties; i++)
-		if (atomic_load(&S.index_count[i]) != completed)
+		if (atomic_load(&S.index_count[i]) +
+		            (i < cfg->parties - 1 ? atomic_load(&S.stale[i])
+		                                  : 0) <
+		        completed ||
+		    atomic_load(&S.index_count[i]) > completed)
 			fail("index counts differ across indices", i,
 			     atomic_load(&S.index_count[i]));
 	if (cfg->action && atomic_load(&S.actions_ok) != completed)
@@ -344,12 +369,13 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 		printf("%2u threads %2u parties action %d%s: %9" PRIu64
 		       " phases, %7" PRIu64 " timeouts, %6" PRIu64
 		       " aborts, %7" PRIu64 " resets, %5" PRIu64
-		       " failed actions, %8" PRIu64 " broken returns%s\n",
+		       " failed actions, %8" PRIu64 " broken returns, %" PRIu64
+		       " stale tokens%s\n",
 		       cfg->threads, cfg->parties, cfg->action,
 		       cfg->storm ? " storm" : "", completed,
 		       atomic_load(&S.timeouts), atomic_load(&S.aborts),
 		       atomic_load(&S.resets), atomic_load(&S.actions_failed),
-		       atomic_load(&S.broken),
+		       atomic_load(&S.broken), stale_total(),
 		       atomic_load(&S.failures) ? "  FAILED" : "");
 	totals_phases += completed;
 	totals_timeouts += atomic_load(&S.timeouts);

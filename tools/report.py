@@ -54,7 +54,7 @@ def load(path):
 
 def parse(results):
     """Splits results into families keyed by (peer, n) etc."""
-    phase, procs, events, stencil = {}, {}, {}, {}
+    phase, procs, events, stencil, overlap = {}, {}, {}, {}, {}
     for name, r in results.items():
         m = re.match(r"phase/([a-z_]+)/.*?threads:(\d+)", name)
         if m and "ns_per_phase" in r:
@@ -74,7 +74,13 @@ def parse(results):
         if m and "ns_per_step" in r:
             stencil[(m.group(1), int(m.group(2)), int(m.group(3)))] = \
                 r["ns_per_step"]
-    return phase, procs, events, stencil
+            continue
+        m = re.match(r"overlap/([a-z]+)/compute_ns:(\d+).*?threads:(\d+)",
+                     name)
+        if m and "ns_per_phase" in r:
+            overlap[(m.group(1), int(m.group(2)), int(m.group(3)))] = \
+                r["ns_per_phase"]
+    return phase, procs, events, stencil, overlap
 
 
 def fmt_ns(ns):
@@ -159,6 +165,19 @@ def stencil_table(stencil):
         lines.append(f"| {n}×{n} | {t} | {fmt_ns(r) if r else '—'} | "
                      f"{cell(stencil.get(('pthread', n, t)), r)} | "
                      f"{cell(stencil.get(('openmp', n, t)), r)} |")
+    return "\n".join(lines)
+
+
+def overlap_table(overlap):
+    keys = sorted({(k[2], k[1]) for k in overlap})
+    lines = ["| threads | compute per phase | wait after compute | "
+             "arrive, compute, await |", "|---|---|---|---|"]
+    for t, c in keys:
+        w = overlap.get(("wait", c, t))
+        sp = overlap.get(("split", c, t))
+        lines.append(f"| {t} | {fmt_ns(c) if c else '0'} | "
+                     f"{fmt_ns(w) if w else '—'} | "
+                     f"{cell(sp, w) if sp else '—'} |")
     return "\n".join(lines)
 
 
@@ -247,8 +266,8 @@ def main():
         context, results = load(args.json)
     except (OSError, ValueError, KeyError) as e:
         sys.exit(f"report.py: cannot read {args.json}: {e}")
-    phase, procs, events, stencil = parse(results)
-    if not (phase or procs or events or stencil):
+    phase, procs, events, stencil, overlap = parse(results)
+    if not (phase or procs or events or stencil or overlap):
         sys.exit(f"report.py: no rally-bench results in {args.json}")
     cpus = int(context.get("num_cpus", 1))
     parts = [f"Machine: {context.get('host_name', '?')}, {cpus} CPUs at "
@@ -265,6 +284,10 @@ def main():
     if stencil:
         parts += ["", "### Heat-diffusion stencil: time per step", "",
                   stencil_table(stencil)]
+    if overlap:
+        parts += ["", "### Split phase: time per phase, computing between "
+                  "arrive and await (ratio: split over wait)", "",
+                  overlap_table(overlap)]
     checks = targets(phase, procs, cpus)
     if checks:
         held = sum(ok for ok, _ in checks)

@@ -3,7 +3,8 @@
 #
 # On Debian 12 as root it first installs what is missing. Then it builds
 # rally three ways and runs Meson's suites:
-#   plain        every suite (unit, shared, stress, install)
+#   plain        every suite (unit, stress, races, fuzz, model, cli,
+#                install)
 #   asan-ubsan   every suite under AddressSanitizer + UBSan
 #   tsan         the stress program under ThreadSanitizer (Criterion cannot
 #                run under TSan)
@@ -32,7 +33,8 @@ esac
 # python3 may come first in PATH).
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev
+deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev \
+	clang libclang-rt-14-dev spin
 
 stress=${STRESS_SECONDS:-20}
 run_build() { # dir meson-options...

@@ -196,6 +196,16 @@ int rally_barrier_await(rally_barrier_t *b, rally_token_t token,
  * negative code (as rally_barrier_await()). */
 int rally_barrier_test(rally_barrier_t *b, rally_token_t token);
 
+/* rally_barrier_test() that waits up to timeout_ns for an answer other than
+ * 0, as rally_barrier_await() waits, but breaks nothing when the time is up:
+ * it returns 0 and the token is still pending. For callers that must look
+ * up now and then — a language runtime checking for Ctrl-C between slices
+ * of a long wait — and then end it: rally_barrier_await() with the time
+ * left (0 breaks the barrier if the phase is still pending, as a timeout
+ * does). Unlike a timed wait, its time can run out while an action runs. */
+int rally_barrier_poll(rally_barrier_t *b, rally_token_t token,
+                       int64_t timeout_ns);
+
 /* For an event loop that waits without a thread of its own (futex_waitv,
  * io_uring's futex wait): the 32-bit futex word to sleep on and the value
  * it holds while the token's phase is pending. Returns 0 and sets *word,

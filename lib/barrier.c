@@ -321,12 +321,16 @@ struct note {
 	uint32_t phase;
 };
 
+/* Waits for gen to move from *g. At the deadline: breaks the barrier and
+ * returns true, or, with a soft deadline (rally_barrier_poll), returns true
+ * and changes nothing. A hard deadline cannot expire while an action runs
+ * (BUSY); a soft one can, as it breaks nothing. */
 static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
-                          const struct rally__deadline *dl,
+                          const struct rally__deadline *dl, bool soft,
                           const struct rally__spin_plan *plan,
                           struct note *note)
 {
-	if (*g & GEN_BUSY)
+	if ((*g & GEN_BUSY) && !soft)
 		dl = &rally__no_deadline;
 	struct rally__deadline slice;
 	const struct rally__deadline *until = dl;
@@ -352,7 +356,7 @@ static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
 		*g = atomic_load_explicit(&b->gen, memory_order_acquire);
 		return false;
 	}
-	return try_break(b, g);
+	return soft || try_break(b, g);
 }
 
 /* A token's epoch slot may be reused while it is not pinned: an outcome
@@ -364,11 +368,12 @@ static bool serial_moved(const struct rally__barrier *b, struct token t,
 	                                      memory_order_relaxed) != *serial;
 }
 
-/* Waits for t's phase; returns t.index or a code. A caller of wait() is
- * pinned (counted until it leaves); a split-phase token is not, and passes
- * the serial of its epoch, checked after every look. */
+/* Waits for t's phase; returns t.index or a code (RALLY_TIMEDOUT at a soft
+ * deadline too, with nothing broken). A caller of wait() is pinned (counted
+ * until it leaves); a split-phase token is not, and passes the serial of its
+ * epoch, checked after every look. */
 static int await_release(const struct view *v, struct token t,
-                         const struct rally__deadline *dl,
+                         const struct rally__deadline *dl, bool soft,
                          const uint32_t *serial)
 {
 	bool pinned = !serial;
@@ -393,7 +398,7 @@ static int await_release(const struct view *v, struct token t,
 				leave(b, t);
 			return code;
 		default:
-			if (wait_or_break(b, &g, dl, &plan, &note)) {
+			if (wait_or_break(b, &g, dl, soft, &plan, &note)) {
 				if (pinned)
 					leave(b, t);
 				return RALLY_TIMEDOUT;
@@ -498,7 +503,7 @@ static int complete(const struct view *v, struct token t,
 			continue;
 		}
 		/* An earlier phase completes, or an action or reset runs. */
-		if (wait_or_break(b, &g, dl, &plan, &note)) {
+		if (wait_or_break(b, &g, dl, false, &plan, &note)) {
 			leave(b, t);
 			return RALLY_TIMEDOUT;
 		}
@@ -516,7 +521,7 @@ static int barrier_wait(const struct view *v, const struct rally__deadline *dl)
 	struct token t = token_of(b, a);
 	if (t.index == b->parties - 1)
 		return complete(v, t, dl);
-	return await_release(v, t, dl, NULL);
+	return await_release(v, t, dl, false, NULL);
 }
 
 /* ---- reset -------------------------------------------------------------- */
@@ -881,8 +886,10 @@ RALLY_EXPORT int rally_barrier_test(rally_barrier_t *pub, rally_token_t token)
 	return token_state(v.b, t, &r);
 }
 
-RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
-                                     int64_t timeout_ns)
+/* await (soft false) and poll (soft true): 1 once the token's phase
+ * completed, 0 when a soft deadline passed first, or a code. */
+static int await_token(rally_barrier_t *pub, rally_token_t token,
+                       int64_t timeout_ns, bool soft)
 {
 	struct view v;
 	struct token t;
@@ -892,7 +899,7 @@ RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
 		return -EINVAL;
 	int st = token_state(v.b, t, &r);
 	if (st != 0)
-		return st > 0 ? 0 : st;
+		return st;
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
 	v.slot = -1; /* arrival noted by arrive() */
@@ -904,10 +911,25 @@ RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
 	                          memory_order_seq_cst);
 	int rc = atomic_load_explicit(&v.b->epoch_serial[t.epoch],
 	                              memory_order_seq_cst) == serial
-	             ? await_release(&v, t, &dl, &serial)
+	             ? await_release(&v, t, &dl, soft, &serial)
 	             : RALLY_BROKEN;
 	leave(v.b, t);
-	return rc >= 0 ? 0 : rc;
+	if (rc >= 0)
+		return 1;
+	return soft && rc == RALLY_TIMEDOUT ? 0 : rc;
+}
+
+RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
+                                     int64_t timeout_ns)
+{
+	int rc = await_token(pub, token, timeout_ns, false);
+	return rc > 0 ? 0 : rc;
+}
+
+RALLY_EXPORT int rally_barrier_poll(rally_barrier_t *pub, rally_token_t token,
+                                    int64_t timeout_ns)
+{
+	return await_token(pub, token, timeout_ns, true);
 }
 
 RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,

@@ -180,6 +180,15 @@ static int split_wait(uint64_t *rng)
 		return idx;
 	if (rnd(rng) % 2)
 		(void)rally_barrier_test(&S.barrier, t);
+	/* Sometimes first a few polls, as the Python binding waits: their
+	 * time running out must break nothing, and "done" must stay done. */
+	int polled = 0;
+	for (int k = rnd(rng) % 4 ? 3 : 0; k < 3 && polled == 0; k++) {
+		polled = rally_barrier_poll(&S.barrier, t,
+		                            (int64_t)(rnd(rng) % 50000));
+		if (polled < 0 && polled != RALLY_BROKEN)
+			fail("poll failed", (uint64_t)-polled, 0);
+	}
 	int64_t timeout = rnd(rng) % 8
 	                      ? RALLY_FOREVER
 	                      : (int64_t)(rnd(rng) % (100000 * S.cfg.threads));
@@ -190,6 +199,8 @@ static int split_wait(uint64_t *rng)
 	}
 	if (rc == 0 && rally_barrier_test(&S.barrier, t) != 1)
 		fail("test disagrees with await", 0, 0);
+	if (polled == 1 && rc != 0)
+		fail("poll said done, await did not", (uint64_t)-rc, 0);
 	return rc == 0 ? idx : rc;
 }
 

@@ -2,6 +2,10 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -132,6 +136,79 @@ Test(split, await_timeout_breaks, .timeout = 10)
 	cr_expect_eq(rally_barrier_await(&b, t2, RALLY_FOREVER), RALLY_BROKEN);
 	cr_expect_eq(rally_barrier_reset(&b), 0);
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* poll's time running out breaks nothing; it answers as test does. */
+Test(split, poll_breaks_nothing, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_token_t t0, t1, t2;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	memset(&t0, 0xee, sizeof t0);
+	cr_expect_eq(rally_barrier_poll(&b, t0, 0), -EINVAL); /* garbage */
+	cr_expect_eq(rally_barrier_arrive(&b, &t0), 0);
+	cr_expect_eq(rally_barrier_poll(&b, t0, -2), -EINVAL);
+	cr_expect_eq(rally_barrier_poll(&b, t0, 0), 0);
+	int64_t start = test_now_ns();
+	cr_expect_eq(rally_barrier_poll(&b, t0, 5000000), 0);
+	cr_expect_geq(test_now_ns() - start, 5000000);
+	cr_expect_not(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_n_waiting(&b), 1);
+	cr_expect_eq(rally_barrier_arrive(&b, &t1), 1);
+	cr_expect_eq(rally_barrier_poll(&b, t0, RALLY_FOREVER), 1);
+	cr_expect_eq(rally_barrier_poll(&b, t1, 0), 1);
+	cr_expect_eq(rally_barrier_await(&b, t0, 0), 0);
+	/* Ending a pending token after polls: await 0 breaks, as a timeout. */
+	cr_expect_eq(rally_barrier_arrive(&b, &t2), 0);
+	cr_expect_eq(rally_barrier_poll(&b, t2, 1000000), 0);
+	cr_expect_eq(rally_barrier_await(&b, t2, 0), RALLY_TIMEDOUT);
+	cr_expect(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_poll(&b, t2, 0), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+struct poll_action {
+	rally_barrier_t b;
+	_Atomic int in_action;
+};
+
+static int slow_action(void *arg)
+{
+	struct poll_action *pa = arg;
+	atomic_store(&pa->in_action, 1);
+	struct timespec ts = {0, 30000000};
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
+static void *arrive_last(void *arg)
+{
+	struct poll_action *pa = arg;
+	rally_token_t t;
+	return (void *)(intptr_t)rally_barrier_arrive(&pa->b, &t);
+}
+
+/* While an action runs, a timed wait cannot expire, but a poll can: its
+ * answer is "pending", and the phase then completes. */
+Test(split, poll_during_action, .timeout = 10)
+{
+	struct poll_action pa = {0};
+	rally_barrier_attr_t attr = {.action = slow_action, .action_arg = &pa};
+	cr_assert_eq(rally_barrier_init(&pa.b, 2, &attr), 0);
+	rally_token_t t;
+	cr_expect_eq(rally_barrier_arrive(&pa.b, &t), 0);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_last, &pa), 0);
+	while (!atomic_load(&pa.in_action))
+		sched_yield();
+	cr_expect_eq(rally_barrier_poll(&pa.b, t, 1000000), 0);
+	cr_expect_eq(rally_barrier_await(&pa.b, t, 0), 0);
+	void *ret;
+	pthread_join(th, &ret);
+	cr_expect_eq((intptr_t)ret, 1);
+	cr_expect_not(rally_barrier_broken(&pa.b));
+	cr_expect_eq(rally_barrier_destroy(&pa.b), 0);
 }
 
 Test(split, abort_and_reset_between_arrive_and_await, .timeout = 10)

@@ -258,7 +258,10 @@ int rally_barrier_unlink(const char *name);
  * attach/detach: 0, -EINVAL, -ENOSPC; no-ops on a barrier that is not
  * robust. rally_barrier_detach() also takes a handle from
  * rally_barrier_open(): a monitor that opens a barrier to watch, abort or
- * reset it stops being a participant (and is not listed as late). */
+ * reset it stops being a participant (and is not listed as late). A
+ * fork()ed child's copy of a handle is not a participant (closing it there
+ * leaves the parent's participation alone): the child opens the name
+ * itself to take part. */
 int rally_barrier_attach(rally_barrier_t *b);
 int rally_barrier_detach(rally_barrier_t *b);
 

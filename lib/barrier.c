@@ -69,6 +69,7 @@
 #include <sched.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "export.h"
@@ -998,8 +999,10 @@ RALLY_EXPORT int rally_barrier_detach(rally_barrier_t *pub)
 	struct rally__barrier_proxy *px = (struct rally__barrier_proxy *)pub;
 	if (px && atomic_load_explicit(&px->magic, memory_order_acquire) ==
 	              RALLY__PROXY_MAGIC) {
-		/* A handle from open(): this process stops taking part. */
-		rally__robust_unregister(&px->shared->robust, px->slot);
+		/* A handle from open(): this process stops taking part (a
+		 * fork()ed child's copy of it never took part). */
+		if (px->slot >= 0 && px->pid == getpid())
+			rally__robust_unregister(&px->shared->robust, px->slot);
 		px->slot = -1;
 		return 0;
 	}

@@ -94,6 +94,7 @@ int rally__barrier_init(struct rally__barrier *b, unsigned parties,
 struct rally__barrier_proxy {
 	_Atomic uint32_t magic;
 	int32_t slot; /* robust participant slot, or -1 */
+	pid_t pid;    /* the opener: a fork()ed child's copy owns no slot */
 	struct rally__barrier *shared;
 	void *map;
 	size_t map_len;

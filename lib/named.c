@@ -190,6 +190,7 @@ RALLY_EXPORT int rally_barrier_open(rally_barrier_t **out, const char *name,
 			rc = -EINVAL;
 	}
 	px->slot = -1;
+	px->pid = getpid();
 	if (rc == 0 && (b->flags & RALLY_ROBUST)) {
 		px->slot = rally__robust_register(&b->robust);
 		rc = px->slot < 0 ? px->slot : 0;
@@ -216,7 +217,9 @@ RALLY_EXPORT int rally_barrier_close(rally_barrier_t *pub)
 	uint32_t magic = RALLY__PROXY_MAGIC;
 	if (!px || !atomic_compare_exchange_strong(&px->magic, &magic, 0))
 		return -EINVAL;
-	if (px->slot >= 0)
+	/* A fork()ed child's copy of the handle must not end the parent's
+	 * participation. */
+	if (px->slot >= 0 && px->pid == getpid())
 		rally__robust_unregister(&px->shared->robust, px->slot);
 	munmap(px->map, px->map_len);
 	free(px);

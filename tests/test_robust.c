@@ -173,7 +173,8 @@ Test(robust, late_lists_who_has_not_arrived, .timeout = 30)
 			_exit(rally_barrier_wait(&s->b) >= 0 ? 0 : 1);
 		}
 	}
-	while (rally_barrier_n_waiting(&s->b) < 2)
+	while (atomic_load(&s->attached) < 3 ||
+	       rally_barrier_n_waiting(&s->b) < 2)
 		test_sleep_ms(1);
 	/* A stuck phase: the waiters note arriving once they have waited
 	 * 0.1 ms (later on a loaded machine); the late one sleeps 300 ms. */

@@ -357,7 +357,14 @@ static bool wait_or_break(struct rally__barrier *b, uint32_t *g,
 		*g = atomic_load_explicit(&b->gen, memory_order_acquire);
 		return false;
 	}
-	return soft || try_break(b, g);
+	if (soft) {
+		/* A poll's slices may all be shorter than the robust one:
+		 * look for the dead at their end too (rate limited). */
+		if (is_robust(b))
+			robust_rescue(b);
+		return true;
+	}
+	return try_break(b, g);
 }
 
 /* A token's epoch slot may be reused while it is not pinned: an outcome

@@ -6,7 +6,8 @@
  * /proc/PID/stat is gone, a zombie, or a process with another start time
  * (the pid was reused) means the participant died. The scan costs a few
  * microseconds per participant and runs only on waiters that sleep, every
- * 50 ms, one waiter at a time. SIGSTOP is not death: the timeout stays the
+ * 50 ms, and at most once per 25 ms whatever the number of waiters (or the
+ * length of their rally_barrier_poll slices). SIGSTOP is not death: the timeout stays the
  * backstop for a stopped participant. */
 #define _GNU_SOURCE
 #include "robust.h"
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 /* The state letter and start time (field 22) of /proc/PID/stat; false if
  * the process does not exist. */
@@ -145,6 +148,13 @@ bool rally__robust_check(struct rally__robust *r)
 {
 	if (atomic_load(&r->dead))
 		return true;
+	/* One scan per RALLY__ROBUST_SCAN_NS: the waiter whose CAS moves
+	 * scanned_at runs it. */
+	int64_t now = rally__now_ns();
+	int64_t last = atomic_load_explicit(&r->scanned_at, memory_order_relaxed);
+	if (now - last < RALLY__ROBUST_SCAN_NS ||
+	    !atomic_compare_exchange_strong(&r->scanned_at, &last, now))
+		return false;
 	pid_t me = rally__self_pid();
 	bool dead = false;
 	for (int i = 0; i < RALLY__ROBUST_SLOTS && !dead; i++) {

@@ -24,7 +24,12 @@ struct rally__robust {
 	 * before GEN_BUSY and given back after, so that when it dies holding
 	 * it a survivor takes over instead of everyone waiting for ever. */
 	_Atomic int32_t busy_pid;
-	uint32_t pad_[13];
+	uint32_t pad0_;
+	/* When a waiter last scanned (CLOCK_MONOTONIC ns): scans are rate
+	 * limited, whatever the number of waiters and however short their
+	 * slices (rally_barrier_poll). 0 in a fresh barrier. */
+	_Atomic int64_t scanned_at;
+	uint32_t pad_[10];
 	struct rally__participant p[RALLY__ROBUST_SLOTS];
 };
 
@@ -36,7 +41,10 @@ void rally__robust_unregister(struct rally__robust *r, int slot);
 /* Notes that slot's process arrived in phase `phase`. */
 void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase);
 
-/* Scans the participants; returns true (and records it) if one is dead. */
+/* Scans the participants — unless a scan ran less than
+ * RALLY__ROBUST_SCAN_NS ago — and returns true (and records it) if one is
+ * dead. */
+#define RALLY__ROBUST_SCAN_NS 25000000
 bool rally__robust_check(struct rally__robust *r);
 
 /* This process's pid, cached (getpid() is a system call). */

@@ -227,6 +227,36 @@ Test(robust, named_separate_programs, .timeout = 60)
 	rally_barrier_unlink(name);
 }
 
+/* A waiter that polls in slices shorter than the robust check still finds
+ * the dead (the Python binding polls in 50 ms slices). */
+Test(robust, poll_slices_find_the_dead, .timeout = 30)
+{
+	struct shm *s = new_shm(2);
+	pid_t victim = fork();
+	if (victim == 0) {
+		rally_barrier_attach(&s->b);
+		atomic_fetch_add(&s->attached, 1);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	while (atomic_load(&s->attached) < 1)
+		test_sleep_ms(1);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&s->b, &t), 0);
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	int64_t t0 = test_now_ns();
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < 5000; i++)
+		rc = rally_barrier_poll(&s->b, t, 1000000);
+	cr_expect_eq(rc, RALLY_OWNERDEAD);
+	cr_expect_lt(test_now_ns() - t0, 200000000);
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_eq(rally_barrier_detach(&s->b), 0);
+	cr_expect_eq(rally_barrier_destroy(&s->b), 0);
+}
+
 /* A fork()ed child's copy of a handle is not a participant: closing it in
  * the child leaves the parent a participant (listed as late), and the
  * child's own open makes the child one. */

@@ -1,0 +1,510 @@
+/* barrier.c — rally.Barrier: threading.Barrier's API over a named rally
+ * barrier, so that the same object also works across processes.
+ *
+ * Every Barrier lives in POSIX shared memory under a fresh name; the creator
+ * unlinks it when the object goes (or at close()). Pickling gives the name:
+ * a child process opens it. Waits arrive with the GIL held — no action means
+ * nothing in arrive can block, and the last arrival completes the phase and
+ * goes on without giving the GIL up — then wait for the phase without the
+ * GIL, in slices that break nothing (rally_barrier_poll), taking the GIL
+ * between slices to run signal handlers (Ctrl-C). */
+#include "pyrally.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* What the action callback returns when the Python action raised: the
+ * exception stays set in the thread that ran it. */
+#define ACTION_RAISED (-ECANCELED)
+
+typedef struct {
+	PyObject_HEAD
+	rally_barrier_t *b; /* a handle from rally_barrier_open(), or NULL */
+	PyObject *action;   /* callable or NULL */
+	PyObject *timeout;  /* the default, as given (None or seconds) */
+	int64_t timeout_ns;
+	unsigned parties;
+	bool robust;
+	bool shared;       /* pickled by its creator: resource-tracked */
+	pid_t creator;     /* the pid that unlinks the name, or 0 */
+	pid_t handle_pid;  /* the process that opened b */
+	unsigned fork_gen; /* pyrally_fork_generation() when b was opened */
+	char name[64];
+} BarrierObject;
+
+static int call_action(void *arg)
+{
+	BarrierObject *self = arg;
+	PyGILState_STATE st = PyGILState_Ensure();
+	PyObject *r = PyObject_CallNoArgs(self->action);
+	Py_XDECREF(r);
+	PyGILState_Release(st);
+	return r ? 0 : ACTION_RAISED;
+}
+
+static int open_handle(BarrierObject *self, int oflag)
+{
+	rally_barrier_attr_t attr = {
+	    .flags = RALLY_SHARED | (self->robust ? RALLY_ROBUST : 0),
+	    .action = self->action ? call_action : NULL,
+	    .action_arg = self,
+	};
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = rally_barrier_open(&self->b, self->name, self->parties, &attr,
+	                        oflag, 0600);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		self->b = NULL;
+		pyrally_raise(rc, self->name);
+		return -1;
+	}
+	self->handle_pid = getpid();
+	self->fork_gen = pyrally_fork_generation();
+	return 0;
+}
+
+/* The handle this process may use; NULL with ValueError once closed. In a
+ * fork()ed child, a robust barrier's inherited handle is not a participant:
+ * the child opens the name for a handle of its own. */
+static rally_barrier_t *handle(BarrierObject *self)
+{
+	if (!self->b) {
+		PyErr_SetString(PyExc_ValueError, "the barrier is closed");
+		return NULL;
+	}
+	if (self->robust && self->fork_gen != pyrally_fork_generation() &&
+	    self->handle_pid != getpid()) {
+		rally_barrier_t *inherited = self->b;
+		if (open_handle(self, 0) < 0)
+			return NULL;
+		rally_barrier_close(inherited);
+		self->creator = 0;
+		if (pyrally_call_helper("_on_participant", (PyObject *)self) < 0)
+			return NULL;
+	}
+	return self->b;
+}
+
+static int set_action(BarrierObject *self, PyObject *action)
+{
+	if (action != Py_None && !PyCallable_Check(action)) {
+		PyErr_SetString(PyExc_TypeError, "action must be callable or None");
+		return -1;
+	}
+	self->action = action == Py_None ? NULL : Py_NewRef(action);
+	return 0;
+}
+
+static int set_timeout(BarrierObject *self, PyObject *timeout)
+{
+	if (pyrally_timeout(timeout, &self->timeout_ns) < 0)
+		return -1;
+	self->timeout = Py_NewRef(timeout);
+	return 0;
+}
+
+static int set_parties(BarrierObject *self, PyObject *parties)
+{
+	long n = PyLong_AsLong(parties);
+	if (n == -1 && PyErr_Occurred())
+		return -1;
+	if (n < 1 || n > (long)RALLY_PARTIES_MAX) {
+		PyErr_Format(PyExc_ValueError,
+		             "parties must be between 1 and %u", RALLY_PARTIES_MAX);
+		return -1;
+	}
+	self->parties = (unsigned)n;
+	return 0;
+}
+
+static PyObject *barrier_new(PyTypeObject *type, PyObject *args,
+                             PyObject *kwds)
+{
+	static char *kwlist[] = {"parties", "action", "timeout", "robust", NULL};
+	PyObject *parties, *action = Py_None, *timeout = Py_None;
+	int robust = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$p:Barrier", kwlist,
+	                                 &parties, &action, &timeout, &robust))
+		return NULL;
+	BarrierObject *self = (BarrierObject *)type->tp_alloc(type, 0);
+	if (!self)
+		return NULL;
+	self->robust = robust;
+	if (set_parties(self, parties) < 0 || set_action(self, action) < 0 ||
+	    set_timeout(self, timeout) < 0)
+		goto fail;
+	pyrally_new_name(self->name, sizeof self->name);
+	if (open_handle(self, O_CREAT | O_EXCL) < 0)
+		goto fail;
+	self->creator = getpid();
+	pyrally_own('b', self->name);
+	return (PyObject *)self;
+fail:
+	Py_DECREF(self);
+	return NULL;
+}
+
+/* Barrier._open(name, parties, action, timeout, robust): the unpickler. */
+static PyObject *barrier_open(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	PyObject *parties, *action, *timeout;
+	int robust;
+	if (!PyArg_ParseTuple(args, "sOOOp:_open", &name, &parties, &action,
+	                      &timeout, &robust))
+		return NULL;
+	if (strlen(name) >= sizeof ((BarrierObject *)0)->name)
+		return pyrally_raise(-ENAMETOOLONG, name);
+	BarrierObject *self = (BarrierObject *)type->tp_alloc(type, 0);
+	if (!self)
+		return NULL;
+	self->robust = robust;
+	snprintf(self->name, sizeof self->name, "%s", name);
+	if (set_parties(self, parties) < 0 || set_action(self, action) < 0 ||
+	    set_timeout(self, timeout) < 0 || open_handle(self, 0) < 0)
+		goto fail;
+	if (robust &&
+	    pyrally_call_helper("_on_participant", (PyObject *)self) < 0)
+		goto fail;
+	return (PyObject *)self;
+fail:
+	Py_DECREF(self);
+	return NULL;
+}
+
+static void close_handle(BarrierObject *self)
+{
+	if (!self->b)
+		return;
+	rally_barrier_close(self->b);
+	self->b = NULL;
+	if (self->creator == getpid()) {
+		rally_barrier_unlink(self->name);
+		pyrally_disown('b', self->name);
+		if (self->shared)
+			pyrally_untrack('b', self->name);
+	}
+}
+
+static void barrier_dealloc(BarrierObject *self)
+{
+	close_handle(self);
+	Py_CLEAR(self->action);
+	Py_CLEAR(self->timeout);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* ---- wait ---------------------------------------------------------------- */
+
+/* One slice of a wait, without the GIL: 1 done, a code, or 0 (the slice
+ * ended: look for signals). At the deadline, await with 0 ends the wait as
+ * a timeout does (breaking the barrier if the phase is still pending). */
+static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t deadline)
+{
+	int64_t left = PYRALLY_SLICE_NS;
+	if (deadline != INT64_MAX) {
+		left = deadline - pyrally_now_ns();
+		if (left > PYRALLY_SLICE_NS)
+			left = PYRALLY_SLICE_NS;
+	}
+	int rc = left > 0 ? rally_barrier_poll(b, tok, left) : 0;
+	if (rc == 0 && deadline != INT64_MAX &&
+	    pyrally_now_ns() >= deadline) {
+		rc = rally_barrier_await(b, tok, 0);
+		return rc == 0 ? 1 : rc;
+	}
+	return rc;
+}
+
+/* Waits for the token's phase: 1, a rally code, or -EINTR with the
+ * exception a signal handler raised (the phase, if still pending, is
+ * broken, as by a timeout). */
+static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
+                 unsigned long mark)
+{
+	int64_t deadline = timeout_ns == RALLY_FOREVER
+	                       ? INT64_MAX
+	                       : pyrally_now_ns() + timeout_ns;
+	for (;;) {
+		int rc;
+		Py_BEGIN_ALLOW_THREADS
+		pyrally_gil_released();
+		rc = wait_slice(b, tok, deadline);
+		if (rc != 0)
+			pyrally_gil_wait(mark);
+		Py_END_ALLOW_THREADS
+		if (rc != 0)
+			return rc;
+		if (PyErr_CheckSignals() < 0) {
+			Py_BEGIN_ALLOW_THREADS
+			(void)rally_barrier_await(b, tok, 0);
+			Py_END_ALLOW_THREADS
+			return -EINTR;
+		}
+	}
+}
+
+static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
+                              PyObject *kwds)
+{
+	static char *kwlist[] = {"timeout", NULL};
+	PyObject *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
+	                                 &timeout))
+		return NULL;
+	int64_t ns = self->timeout_ns;
+	if (timeout != Py_None && pyrally_timeout(timeout, &ns) < 0)
+		return NULL;
+	rally_barrier_t *b = handle(self);
+	if (!b)
+		return NULL;
+	unsigned long mark = pyrally_arrivals_mark();
+	rally_token_t tok;
+	int idx;
+	if (self->action) {
+		/* The action takes the GIL itself; without the GIL here, an
+		 * arrival that waits for an earlier phase's action cannot
+		 * deadlock with it. */
+		Py_INCREF(self);
+		Py_BEGIN_ALLOW_THREADS
+		idx = rally_barrier_arrive(b, &tok);
+		Py_END_ALLOW_THREADS
+		Py_DECREF(self);
+	} else {
+		idx = rally_barrier_arrive(b, &tok);
+	}
+	if (idx < 0) {
+		if (idx == ACTION_RAISED && PyErr_Occurred())
+			return NULL;
+		return pyrally_raise(idx, "wait");
+	}
+	if ((unsigned)idx == self->parties - 1)
+		return PyLong_FromLong(idx);
+	int rc = rally_barrier_test(b, tok);
+	if (rc == 0)
+		rc = block(b, tok, ns, mark);
+	if (rc == 1)
+		return PyLong_FromLong(idx);
+	if (rc == -EINTR)
+		return NULL;
+	return pyrally_raise(rc, "wait");
+}
+
+/* ---- the rest of the API ------------------------------------------------ */
+
+static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
+{
+	rally_barrier_t *b = handle(self);
+	if (!b)
+		return NULL;
+	int rc;
+	/* reset waits for a running action, which needs the GIL. */
+	Py_BEGIN_ALLOW_THREADS
+	rc = rally_barrier_reset(b);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return pyrally_raise(rc, "reset");
+	Py_RETURN_NONE;
+}
+
+static PyObject *barrier_abort(BarrierObject *self, PyObject *unused)
+{
+	rally_barrier_t *b = handle(self);
+	if (!b)
+		return NULL;
+	int rc = rally_barrier_abort(b);
+	if (rc < 0)
+		return pyrally_raise(rc, "abort");
+	Py_RETURN_NONE;
+}
+
+static PyObject *barrier_close(BarrierObject *self, PyObject *unused)
+{
+	close_handle(self);
+	Py_RETURN_NONE;
+}
+
+static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
+{
+	if (!handle(self))
+		return NULL;
+	if (self->creator == getpid() &&
+	    pyrally_call_helper("_on_share", (PyObject *)self) < 0)
+		return NULL;
+	self->shared = self->shared || self->creator == getpid();
+	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
+	                                        "_open");
+	if (!open)
+		return NULL;
+	return Py_BuildValue("N(sIOOO)", open, self->name, self->parties,
+	                     self->action ? self->action : Py_None,
+	                     self->timeout, self->robust ? Py_True : Py_False);
+}
+
+static PyObject *barrier_repr(BarrierObject *self)
+{
+	PyObject *mod = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
+	                                       "__module__");
+	if (!mod)
+		return NULL;
+	const char *qual = _PyType_Name(Py_TYPE(self));
+	PyObject *r;
+	if (!self->b)
+		r = PyUnicode_FromFormat("<%U.%s at %p: closed>", mod, qual,
+		                         self);
+	else if (rally_barrier_broken(self->b))
+		r = PyUnicode_FromFormat("<%U.%s at %p: broken>", mod, qual,
+		                         self);
+	else
+		r = PyUnicode_FromFormat("<%U.%s at %p: waiters=%u/%u>", mod,
+		                         qual, self,
+		                         rally_barrier_n_waiting(self->b),
+		                         self->parties);
+	Py_DECREF(mod);
+	return r;
+}
+
+static PyObject *get_parties(BarrierObject *self, void *c)
+{
+	return PyLong_FromUnsignedLong(self->parties);
+}
+
+static PyObject *get_n_waiting(BarrierObject *self, void *c)
+{
+	return PyLong_FromUnsignedLong(
+	    self->b ? rally_barrier_n_waiting(self->b) : 0);
+}
+
+static PyObject *get_broken(BarrierObject *self, void *c)
+{
+	return PyBool_FromLong(self->b && rally_barrier_broken(self->b));
+}
+
+static PyObject *get_name(BarrierObject *self, void *c)
+{
+	return PyUnicode_FromString(self->name);
+}
+
+static PyObject *get_robust(BarrierObject *self, void *c)
+{
+	return PyBool_FromLong(self->robust);
+}
+
+static PyObject *get_closed(BarrierObject *self, void *c)
+{
+	return PyBool_FromLong(self->b == NULL);
+}
+
+static PyMethodDef barrier_methods[] = {
+    {"wait", (PyCFunction)(void (*)(void))barrier_wait,
+     METH_VARARGS | METH_KEYWORDS,
+     "wait(timeout=None) -> int\n\n"
+     "Waits until `parties` callers have called wait() in this phase and\n"
+     "returns this caller's arrival index: 0 for the first, parties - 1 for\n"
+     "the last, which runs the action before anyone is released.\n\n"
+     "timeout: seconds (a float), or None for the barrier's default. A\n"
+     "timeout of 0 or less does not block (as in threading). When it\n"
+     "passes before the phase completes the barrier breaks: this caller and\n"
+     "every other waiter get threading.BrokenBarrierError, and so does every\n"
+     "wait until reset(). Once the last caller has completed the phase,\n"
+     "every caller of it returns its index, whatever its own timeout.\n\n"
+     "Raises threading.BrokenBarrierError if the barrier is or becomes\n"
+     "broken (timeout, abort(), reset() during the wait, or an action that\n"
+     "raised; the caller that ran the action gets the action's exception);\n"
+     "rally.OwnerDeadError (a BrokenBarrierError) if a participant process\n"
+     "of a robust barrier died; ValueError if the barrier is closed.\n\n"
+     "The GIL is released while waiting. A signal handler that raises\n"
+     "(Ctrl-C: KeyboardInterrupt) ends the wait within 50 ms with its\n"
+     "exception; if the phase had not completed the barrier is then broken,\n"
+     "as by a timeout (threading.Barrier instead withdraws the caller)."},
+    {"reset", (PyCFunction)barrier_reset, METH_NOARGS,
+     "reset()\n\n"
+     "Returns the barrier to its empty, unbroken state. Callers waiting in\n"
+     "the phase it ends get threading.BrokenBarrierError; callers that\n"
+     "arrive after it returns belong to the fresh phase. Waits for a running\n"
+     "action to end. RuntimeError when called from the barrier's action."},
+    {"abort", (PyCFunction)barrier_abort, METH_NOARGS,
+     "abort()\n\n"
+     "Breaks the barrier: current waiters get threading.BrokenBarrierError,\n"
+     "and so does every wait until reset(). Called from the action, the\n"
+     "phase of that action still completes and the next one is broken."},
+    {"close", (PyCFunction)barrier_close, METH_NOARGS,
+     "close()\n\n"
+     "Lets go of the shared memory now rather than when the object goes:\n"
+     "this process stops taking part (robust barriers), and in the process\n"
+     "that created the barrier its name is removed (processes that have it\n"
+     "open keep it). Any later call raises ValueError; close() again does\n"
+     "nothing. Do not close a barrier other threads are waiting on."},
+    {"__reduce__", (PyCFunction)barrier_reduce, METH_NOARGS,
+     "Pickles to the shared name: the process that unpickles opens the\n"
+     "same barrier (multiprocessing, fork and spawn)."},
+    {"_open", (PyCFunction)barrier_open, METH_VARARGS | METH_CLASS,
+     "_open(name, parties, action, timeout, robust): opens a shared\n"
+     "barrier by name (the unpickler)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef barrier_getset[] = {
+    {"parties", (getter)get_parties, NULL,
+     "The number of callers needed to complete a phase.", NULL},
+    {"n_waiting", (getter)get_n_waiting, NULL,
+     "The number of callers waiting in the current phase (0 while broken).\n"
+     "A snapshot.",
+     NULL},
+    {"broken", (getter)get_broken, NULL,
+     "True if the barrier is broken (until reset()).", NULL},
+    {"name", (getter)get_name, NULL,
+     "The barrier's name in shared memory (/dev/shm/rally.b.NAME); the\n"
+     "rally command line tool can wait on it, show or abort it.",
+     NULL},
+    {"robust", (getter)get_robust, NULL,
+     "True if a participant process that dies breaks the barrier.", NULL},
+    {"closed", (getter)get_closed, NULL, "True after close().", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(barrier_doc,
+"Barrier(parties, action=None, timeout=None, *, robust=False)\n"
+"\n"
+"threading.Barrier's API on rally's barrier: a phase completes when\n"
+"`parties` callers have called wait(); the last to arrive runs `action`\n"
+"(any callable, no arguments) before anyone is released; timeouts, abort(),\n"
+"reset() and the broken state behave as in threading.Barrier, and the\n"
+"same exception, threading.BrokenBarrierError, is raised.\n"
+"\n"
+"parties: 1 .. 2**30. action: a callable or None; if it raises, the\n"
+"barrier breaks, the others get BrokenBarrierError and the caller that\n"
+"ran it gets its exception. timeout: the default for wait(), in seconds,\n"
+"or None (no timeout).\n"
+"\n"
+"One object works for threads and for processes: it lives in POSIX\n"
+"shared memory, and passing it to a multiprocessing.Process (fork or\n"
+"spawn) or pickling it gives the other process the same barrier; the\n"
+"action is pickled with it and runs in whichever process arrives last.\n"
+"The creating process owns the name and removes it when the object goes,\n"
+"at close(), or, if it dies once the barrier was shared, through\n"
+"multiprocessing's resource tracker.\n"
+"\n"
+"robust=True: a participant process (the creator, and every process that\n"
+"unpickles the barrier or inherits it through fork) that dies before\n"
+"close() breaks the barrier within 100 ms: waits raise\n"
+"rally.OwnerDeadError until reset(). A multiprocessing child stops taking\n"
+"part as it exits normally. Up to 32 participant processes.\n"
+"\n"
+"Waits release the GIL; crossing a barrier costs a few atomic operations\n"
+"while nobody has to sleep.");
+
+PyTypeObject PyRally_BarrierType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rally.Barrier",
+    .tp_basicsize = sizeof(BarrierObject),
+    .tp_dealloc = (destructor)barrier_dealloc,
+    .tp_repr = (reprfunc)barrier_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = barrier_doc,
+    .tp_methods = barrier_methods,
+    .tp_getset = barrier_getset,
+    .tp_new = barrier_new,
+};

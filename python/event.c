@@ -1,0 +1,260 @@
+/* event.c — rally.Event: threading.Event's API over a named rally event,
+ * usable across processes as multiprocessing.Event is. Waits release the
+ * GIL and run in slices (an event's timeout breaks nothing), taking the GIL
+ * between slices to run signal handlers (Ctrl-C). */
+#include "pyrally.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+typedef struct {
+	PyObject_HEAD
+	rally_event_t *e; /* a handle from rally_event_open(), or NULL */
+	bool shared;      /* pickled by its creator: resource-tracked */
+	pid_t creator;    /* the pid that unlinks the name, or 0 */
+	char name[64];
+} EventObject;
+
+static int open_handle(EventObject *self, int oflag)
+{
+	int rc = rally_event_open(&self->e, self->name, RALLY_SHARED, oflag,
+	                          0600);
+	if (rc < 0) {
+		self->e = NULL;
+		pyrally_raise(rc, self->name);
+		return -1;
+	}
+	return 0;
+}
+
+static rally_event_t *handle(EventObject *self)
+{
+	if (!self->e)
+		PyErr_SetString(PyExc_ValueError, "the event is closed");
+	return self->e;
+}
+
+static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = {NULL};
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, ":Event", kwlist))
+		return NULL;
+	EventObject *self = (EventObject *)type->tp_alloc(type, 0);
+	if (!self)
+		return NULL;
+	pyrally_new_name(self->name, sizeof self->name);
+	if (open_handle(self, O_CREAT | O_EXCL) < 0) {
+		Py_DECREF(self);
+		return NULL;
+	}
+	self->creator = getpid();
+	pyrally_own('e', self->name);
+	return (PyObject *)self;
+}
+
+static PyObject *event_open(PyTypeObject *type, PyObject *args)
+{
+	const char *name;
+	if (!PyArg_ParseTuple(args, "s:_open", &name))
+		return NULL;
+	if (strlen(name) >= sizeof ((EventObject *)0)->name)
+		return pyrally_raise(-ENAMETOOLONG, name);
+	EventObject *self = (EventObject *)type->tp_alloc(type, 0);
+	if (!self)
+		return NULL;
+	snprintf(self->name, sizeof self->name, "%s", name);
+	if (open_handle(self, 0) < 0) {
+		Py_DECREF(self);
+		return NULL;
+	}
+	return (PyObject *)self;
+}
+
+static void close_handle(EventObject *self)
+{
+	if (!self->e)
+		return;
+	rally_event_close(self->e);
+	self->e = NULL;
+	if (self->creator == getpid()) {
+		rally_event_unlink(self->name);
+		pyrally_disown('e', self->name);
+		if (self->shared)
+			pyrally_untrack('e', self->name);
+	}
+}
+
+static void event_dealloc(EventObject *self)
+{
+	close_handle(self);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *event_is_set(EventObject *self, PyObject *unused)
+{
+	rally_event_t *e = handle(self);
+	return e ? PyBool_FromLong(rally_event_is_set(e)) : NULL;
+}
+
+static PyObject *event_set(EventObject *self, PyObject *unused)
+{
+	rally_event_t *e = handle(self);
+	if (!e)
+		return NULL;
+	rally_event_set(e);
+	Py_RETURN_NONE;
+}
+
+static PyObject *event_clear(EventObject *self, PyObject *unused)
+{
+	rally_event_t *e = handle(self);
+	if (!e)
+		return NULL;
+	rally_event_clear(e);
+	Py_RETURN_NONE;
+}
+
+static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = {"timeout", NULL};
+	PyObject *timeout = Py_None;
+	int64_t ns;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
+	                                 &timeout) ||
+	    pyrally_timeout(timeout, &ns) < 0)
+		return NULL;
+	rally_event_t *e = handle(self);
+	if (!e)
+		return NULL;
+	if (rally_event_is_set(e))
+		Py_RETURN_TRUE;
+	if (ns == 0)
+		Py_RETURN_FALSE;
+	int64_t deadline =
+	    ns == RALLY_FOREVER ? INT64_MAX : pyrally_now_ns() + ns;
+	for (;;) {
+		int64_t left = PYRALLY_SLICE_NS;
+		if (deadline != INT64_MAX && deadline - pyrally_now_ns() < left)
+			left = deadline - pyrally_now_ns();
+		int rc = RALLY_TIMEDOUT;
+		if (left > 0) {
+			Py_BEGIN_ALLOW_THREADS
+			rc = rally_event_wait(e, left);
+			Py_END_ALLOW_THREADS
+		}
+		if (rc == 0)
+			Py_RETURN_TRUE;
+		if (rc != RALLY_TIMEDOUT)
+			return pyrally_raise(rc, "wait");
+		if (deadline != INT64_MAX && pyrally_now_ns() >= deadline)
+			Py_RETURN_FALSE;
+		if (PyErr_CheckSignals() < 0)
+			return NULL;
+	}
+}
+
+static PyObject *event_close(EventObject *self, PyObject *unused)
+{
+	close_handle(self);
+	Py_RETURN_NONE;
+}
+
+static PyObject *event_reduce(EventObject *self, PyObject *unused)
+{
+	if (!handle(self))
+		return NULL;
+	if (self->creator == getpid() &&
+	    pyrally_call_helper("_on_share", (PyObject *)self) < 0)
+		return NULL;
+	self->shared = self->shared || self->creator == getpid();
+	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
+	                                        "_open");
+	return open ? Py_BuildValue("N(s)", open, self->name) : NULL;
+}
+
+static PyObject *event_repr(EventObject *self)
+{
+	PyObject *mod = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
+	                                       "__module__");
+	if (!mod)
+		return NULL;
+	const char *state = !self->e                   ? "closed"
+	                    : rally_event_is_set(self->e) ? "set"
+	                                                  : "unset";
+	PyObject *r = PyUnicode_FromFormat("<%U.%s at %p: %s>", mod,
+	                                   _PyType_Name(Py_TYPE(self)), self,
+	                                   state);
+	Py_DECREF(mod);
+	return r;
+}
+
+static PyObject *get_name(EventObject *self, void *c)
+{
+	return PyUnicode_FromString(self->name);
+}
+
+static PyObject *get_closed(EventObject *self, void *c)
+{
+	return PyBool_FromLong(self->e == NULL);
+}
+
+static PyMethodDef event_methods[] = {
+    {"is_set", (PyCFunction)event_is_set, METH_NOARGS,
+     "is_set() -> bool\n\nTrue if the flag is set."},
+    {"set", (PyCFunction)event_set, METH_NOARGS,
+     "set()\n\nSets the flag and wakes every waiter (no system call when\n"
+     "nobody sleeps)."},
+    {"clear", (PyCFunction)event_clear, METH_NOARGS,
+     "clear()\n\nClears the flag. A waiter that was blocked when the flag\n"
+     "was set still returns True, however soon the clear follows."},
+    {"wait", (PyCFunction)(void (*)(void))event_wait,
+     METH_VARARGS | METH_KEYWORDS,
+     "wait(timeout=None) -> bool\n\n"
+     "Returns True once the flag is set (at once if it is), False if\n"
+     "`timeout` seconds pass first. None: no timeout; 0 or less: do not\n"
+     "block (as in threading). The GIL is released while waiting; a signal\n"
+     "handler that raises (Ctrl-C) ends the wait within 50 ms with its\n"
+     "exception, and the event is left as it is."},
+    {"close", (PyCFunction)event_close, METH_NOARGS,
+     "close()\n\nLets go of the shared memory now; in the creating process\n"
+     "the name is removed. Any later call raises ValueError."},
+    {"__reduce__", (PyCFunction)event_reduce, METH_NOARGS,
+     "Pickles to the shared name: the process that unpickles opens the\n"
+     "same event."},
+    {"_open", (PyCFunction)event_open, METH_VARARGS | METH_CLASS,
+     "_open(name): opens a shared event by name (the unpickler)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef event_getset[] = {
+    {"name", (getter)get_name, NULL,
+     "The event's name in shared memory (/dev/shm/rally.e.NAME).", NULL},
+    {"closed", (getter)get_closed, NULL, "True after close().", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(event_doc,
+"Event()\n"
+"\n"
+"threading.Event's API on rally's event: a flag that callers wait for.\n"
+"set() wakes every waiter; a waiter blocked when the flag was set returns\n"
+"True even if clear() follows at once.\n"
+"\n"
+"One object works for threads and for processes: it lives in POSIX\n"
+"shared memory, and passing it to a multiprocessing.Process (fork or\n"
+"spawn) or pickling it gives the other process the same event. The\n"
+"creating process removes the name when the object goes or at close().");
+
+PyTypeObject PyRally_EventType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rally.Event",
+    .tp_basicsize = sizeof(EventObject),
+    .tp_dealloc = (destructor)event_dealloc,
+    .tp_repr = (reprfunc)event_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = event_doc,
+    .tp_methods = event_methods,
+    .tp_getset = event_getset,
+    .tp_new = event_new,
+};

@@ -1,0 +1,325 @@
+/* module.c — the rally._rally extension: exceptions, timeouts, names, and
+ * the GIL handoff that makes Python threads cross a barrier fast. */
+#include "pyrally.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+PyObject *PyRally_OwnerDeadError;
+PyObject *PyRally_BrokenBarrierError;
+
+int64_t pyrally_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int pyrally_timeout(PyObject *obj, int64_t *ns)
+{
+	if (obj == NULL || obj == Py_None) {
+		*ns = RALLY_FOREVER;
+		return 0;
+	}
+	double s = PyFloat_AsDouble(obj);
+	if (s == -1.0 && PyErr_Occurred())
+		return -1;
+	if (isnan(s)) {
+		PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+		return -1;
+	}
+	if (s <= 0) {
+		*ns = 0;
+	} else if (s >= 9.2e9) { /* INT64_MAX ns is 292 years: forever */
+		*ns = RALLY_FOREVER;
+	} else {
+		double n = ceil(s * 1e9);
+		*ns = n < 1 ? 1 : (int64_t)n;
+	}
+	return 0;
+}
+
+PyObject *pyrally_raise(int code, const char *what)
+{
+	if (code == RALLY_BROKEN || code == RALLY_TIMEDOUT) {
+		PyErr_SetNone(PyRally_BrokenBarrierError);
+	} else if (code == RALLY_OWNERDEAD) {
+		PyErr_SetString(PyRally_OwnerDeadError,
+		                "a participant process died");
+	} else if (code == -ENOENT || code == -EEXIST || code == -EACCES ||
+	           code == -ENOMEM || code == -ENOSPC ||
+	           code == -ENAMETOOLONG) {
+		errno = -code;
+		PyErr_SetFromErrnoWithFilename(PyExc_OSError, what);
+	} else if (code == -EDEADLK) {
+		PyErr_Format(PyExc_RuntimeError,
+		             "%s: not allowed from the barrier's own action",
+		             what);
+	} else {
+		PyErr_Format(PyExc_ValueError, "%s: %s", what,
+		             rally_strerror(code));
+	}
+	return NULL;
+}
+
+int pyrally_new_name(char *buf, size_t len)
+{
+	static _Atomic unsigned counter;
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+		r = (uint32_t)pyrally_now_ns();
+	snprintf(buf, len, "py.%ld.%u.%08x", (long)getpid(),
+	         atomic_fetch_add(&counter, 1), r);
+	return 0;
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+static _Atomic unsigned fork_generation;
+
+/* ---- names this process created ----------------------------------------
+ *
+ * The creator removes a name when its object goes, but Python does not
+ * promise to free every object at exit (a traceback can hold them): the
+ * names still owned are removed when the process exits normally. Changed
+ * with the GIL held. */
+
+struct owned {
+	struct owned *next;
+	char kind;
+	char name[64];
+};
+
+static struct owned *owned_list;
+
+void pyrally_own(char kind, const char *name)
+{
+	struct owned *o = calloc(1, sizeof *o);
+	if (!o)
+		return; /* then only the object's end removes the name */
+	o->kind = kind;
+	snprintf(o->name, sizeof o->name, "%s", name);
+	o->next = owned_list;
+	owned_list = o;
+}
+
+void pyrally_disown(char kind, const char *name)
+{
+	for (struct owned **p = &owned_list; *p; p = &(*p)->next) {
+		if ((*p)->kind == kind && strcmp((*p)->name, name) == 0) {
+			struct owned *o = *p;
+			*p = o->next;
+			free(o);
+			return;
+		}
+	}
+}
+
+static void unlink_owned_at_exit(void)
+{
+	for (struct owned *o = owned_list; o; o = o->next) {
+		if (o->kind == 'b')
+			rally_barrier_unlink(o->name);
+		else
+			rally_event_unlink(o->name);
+	}
+}
+
+static void after_fork_in_child(void)
+{
+	atomic_fetch_add(&fork_generation, 1);
+	owned_list = NULL; /* the parent's names: not the child's to remove */
+}
+
+unsigned pyrally_fork_generation(void)
+{
+	return atomic_load_explicit(&fork_generation, memory_order_relaxed);
+}
+
+/* ---- GIL handoff -------------------------------------------------------
+ *
+ * Python threads on one barrier run one at a time (the GIL), so every phase
+ * hands the GIL from thread to thread. Taken the plain way — the released
+ * waiter calls PyEval_RestoreThread() while the completer still runs —
+ * the waiter sleeps on the GIL's condition variable and the handoff costs
+ * a futex wake-up (~6 us here), more than the barrier. So a waiter whose
+ * phase completed, if another thread of this process arrived after it (and
+ * may hold the GIL), first polls for a "GIL dropped" permit that a thread
+ * posts right after releasing the GIL in a rally wait, claims it, and only
+ * then takes the GIL: usually free, no sleep. The poll is bounded (50 us,
+ * yielding the CPU); a stale or stolen permit only means the plain, slower
+ * path. Correctness never depends on it. */
+
+enum { HANDOFF_POLL_NS = 50000, HANDOFF_SPINS = 200 };
+
+static _Atomic unsigned gil_permit;  /* 1: a rally waiter dropped the GIL */
+static _Atomic unsigned long arrivals; /* rally waits begun in the process */
+
+unsigned long pyrally_arrivals_mark(void)
+{
+	return atomic_fetch_add_explicit(&arrivals, 1, memory_order_relaxed) +
+	       1;
+}
+
+void pyrally_gil_released(void)
+{
+	atomic_store_explicit(&gil_permit, 1, memory_order_release);
+}
+
+static bool claim_permit(void)
+{
+	unsigned one = 1;
+	return atomic_load_explicit(&gil_permit, memory_order_relaxed) &&
+	       atomic_compare_exchange_strong_explicit(
+	           &gil_permit, &one, 0, memory_order_acquire,
+	           memory_order_relaxed);
+}
+
+void pyrally_gil_wait(unsigned long mark)
+{
+	if (atomic_load_explicit(&arrivals, memory_order_relaxed) == mark)
+		return; /* nobody here arrived after us: the GIL is likely free */
+	int64_t start = 0;
+	for (unsigned i = 1;; i++) {
+		if (claim_permit())
+			return;
+		if (i < HANDOFF_SPINS) {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
+			continue;
+		}
+		sched_yield();
+		int64_t now = pyrally_now_ns();
+		if (start == 0)
+			start = now;
+		else if (now - start > HANDOFF_POLL_NS)
+			return;
+	}
+}
+
+/* ---- module ------------------------------------------------------------ */
+
+int pyrally_call_helper(const char *helper, PyObject *obj)
+{
+	PyObject *mod = PyImport_ImportModule("rally");
+	if (!mod)
+		return -1;
+	PyObject *r = PyObject_CallMethod(mod, helper, "O", obj);
+	Py_DECREF(mod);
+	if (!r)
+		return -1;
+	Py_DECREF(r);
+	return 0;
+}
+
+void pyrally_untrack(char kind, const char *name)
+{
+	PyObject *exc_type, *exc, *tb;
+	PyErr_Fetch(&exc_type, &exc, &tb); /* dealloc may run mid-exception */
+	PyObject *mod = PyImport_ImportModule("rally");
+	PyObject *r = NULL;
+	if (mod) {
+		char path[96];
+		snprintf(path, sizeof path, "/rally.%c.%s", kind, name);
+		r = PyObject_CallMethod(mod, "_on_unlink", "s", path);
+		Py_DECREF(mod);
+	}
+	if (!r && !_Py_IsFinalizing())
+		PyErr_WriteUnraisable(NULL);
+	PyErr_Clear();
+	Py_XDECREF(r);
+	PyErr_Restore(exc_type, exc, tb);
+}
+
+static PyObject *strerror_py(PyObject *self, PyObject *arg)
+{
+	long code = PyLong_AsLong(arg);
+	if (code == -1 && PyErr_Occurred())
+		return NULL;
+	return PyUnicode_FromString(rally_strerror((int)code));
+}
+
+static PyObject *unlink_py(PyObject *self, PyObject *args)
+{
+	const char *kind, *name;
+	if (!PyArg_ParseTuple(args, "ss", &kind, &name))
+		return NULL;
+	int rc = kind[0] == 'b' ? rally_barrier_unlink(name)
+	                        : rally_event_unlink(name);
+	if (rc < 0 && rc != -ENOENT)
+		return pyrally_raise(rc, name);
+	return PyBool_FromLong(rc == 0);
+}
+
+static PyMethodDef module_methods[] = {
+    {"strerror", strerror_py, METH_O,
+     "strerror(code) -> str\n\nThe text rally_strerror() gives a code."},
+    {"_unlink", unlink_py, METH_VARARGS,
+     "_unlink(kind, name): removes a shared name ('b' barrier, 'e' "
+     "event); False if it was gone."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef rally_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "rally._rally",
+    .m_doc = "The C extension under the rally package (see help(rally)).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__rally(void)
+{
+	PyObject *m = PyModule_Create(&rally_module);
+	if (!m)
+		return NULL;
+	PyObject *threading = PyImport_ImportModule("threading");
+	if (!threading)
+		goto fail;
+	PyRally_BrokenBarrierError =
+	    PyObject_GetAttrString(threading, "BrokenBarrierError");
+	Py_DECREF(threading);
+	if (!PyRally_BrokenBarrierError)
+		goto fail;
+	PyRally_OwnerDeadError = PyErr_NewExceptionWithDoc(
+	    "rally.OwnerDeadError",
+	    "A participant process of a robust barrier died: the barrier is "
+	    "broken until reset().\nA subclass of threading.BrokenBarrierError.",
+	    PyRally_BrokenBarrierError, NULL);
+	if (!PyRally_OwnerDeadError)
+		goto fail;
+	if (PyType_Ready(&PyRally_BarrierType) < 0 ||
+	    PyType_Ready(&PyRally_EventType) < 0)
+		goto fail;
+	Py_INCREF(&PyRally_BarrierType);
+	Py_INCREF(&PyRally_EventType);
+	Py_INCREF(PyRally_OwnerDeadError);
+	Py_INCREF(PyRally_BrokenBarrierError);
+	if (PyModule_AddObject(m, "Barrier", (PyObject *)&PyRally_BarrierType) ||
+	    PyModule_AddObject(m, "Event", (PyObject *)&PyRally_EventType) ||
+	    PyModule_AddObject(m, "OwnerDeadError", PyRally_OwnerDeadError) ||
+	    PyModule_AddObject(m, "BrokenBarrierError",
+	                       PyRally_BrokenBarrierError) ||
+	    PyModule_AddIntConstant(m, "PARTIES_MAX", RALLY_PARTIES_MAX))
+		goto fail;
+	static bool atfork_done;
+	if (!atfork_done) {
+		pthread_atfork(NULL, NULL, after_fork_in_child);
+		atexit(unlink_owned_at_exit);
+		atfork_done = true;
+	}
+	return m;
+fail:
+	Py_DECREF(m);
+	return NULL;
+}

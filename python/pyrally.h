@@ -1,0 +1,63 @@
+/* pyrally.h — the Python binding's shared pieces (module.c). */
+#ifndef PYRALLY_H
+#define PYRALLY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rally.h"
+
+/* Slices of a blocking wait: between two, the waiter takes the GIL and runs
+ * the signal handlers (Ctrl-C). 50 ms keeps KeyboardInterrupt prompt and
+ * costs a long wait 20 GIL round trips a second. */
+#define PYRALLY_SLICE_NS 50000000LL
+
+extern PyTypeObject PyRally_BarrierType;
+extern PyTypeObject PyRally_EventType;
+
+/* rally.OwnerDeadError (a subclass of threading.BrokenBarrierError) and
+ * threading.BrokenBarrierError itself. */
+extern PyObject *PyRally_OwnerDeadError;
+extern PyObject *PyRally_BrokenBarrierError;
+
+/* A timeout argument as threading takes it: None -> RALLY_FOREVER, a real
+ * number of seconds -> nanoseconds, a negative one -> 0 (CPython treats it
+ * as "do not block"), NaN -> ValueError, other types -> TypeError.
+ * Returns 0 or -1 with an exception set. */
+int pyrally_timeout(PyObject *obj, int64_t *ns);
+
+/* Raises the Python exception for a rally error code; returns NULL. */
+PyObject *pyrally_raise(int code, const char *what);
+
+/* A fresh shared-memory name, "py.<pid>.<n>.<random>". */
+int pyrally_new_name(char *buf, size_t len);
+
+/* The names this process created and has not removed yet: removed at a
+ * normal exit if their objects are still alive then. */
+void pyrally_own(char kind, const char *name);
+void pyrally_disown(char kind, const char *name);
+
+/* Bumped in the child after every fork(): handles opened before the fork
+ * re-register as participants of robust barriers in the child. */
+unsigned pyrally_fork_generation(void);
+
+/* The GIL handoff (module.c): a mark taken as a wait begins (with the
+ * GIL); a permit posted right after releasing the GIL to wait; and the
+ * bounded poll for a permit before taking the GIL back. */
+unsigned long pyrally_arrivals_mark(void);
+void pyrally_gil_released(void);
+void pyrally_gil_wait(unsigned long mark);
+
+/* Calls the rally package's helper rally.<helper>(obj) (_on_share,
+ * _on_participant); returns 0 or -1 with an exception set. */
+int pyrally_call_helper(const char *helper, PyObject *obj);
+
+/* The creator removed a name it had shared: rally._on_unlink(path) tells
+ * the resource tracker. Errors are reported as unraisable. */
+void pyrally_untrack(char kind, const char *name);
+
+int64_t pyrally_now_ns(void);
+
+#endif

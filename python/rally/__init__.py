@@ -1,0 +1,63 @@
+"""rally: fast, dependable barriers and events for threads and processes.
+
+rally.Barrier and rally.Event have the API of threading.Barrier and
+threading.Event (CPython's own test.lock_tests is their judge) and work
+across processes as multiprocessing's do: pass one to a
+multiprocessing.Process, with the fork or the spawn start method, and the
+child uses the same object. Underneath is librally, a C library built on
+atomics and futexes: crossing a barrier costs a few atomic operations while
+nobody has to sleep, and waits release the GIL.
+
+    import rally, threading
+    b = rally.Barrier(4, action=lambda: print("phase done"), timeout=5.0)
+    def worker():
+        for _ in range(1000):
+            b.wait()
+    ts = [threading.Thread(target=worker) for _ in range(4)]
+
+Errors: threading.BrokenBarrierError (re-exported as
+rally.BrokenBarrierError) where threading raises it, and
+rally.OwnerDeadError, a subclass, when a participant process of a robust
+barrier died.
+"""
+
+from ._rally import Barrier, BrokenBarrierError, Event, OwnerDeadError
+
+__all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError"]
+__version__ = "0.1.0"
+
+
+def _shm_path(obj):
+    kind = "b" if isinstance(obj, Barrier) else "e"
+    return f"/rally.{kind}.{obj.name}"
+
+
+def _on_share(obj):
+    """Called (from C) when the creator pickles obj for another process:
+    from now on multiprocessing's resource tracker removes the name should
+    this process die before it does."""
+    from multiprocessing import resource_tracker
+    path = _shm_path(obj)
+    if path not in _shared:
+        resource_tracker.register(path, "shared_memory")
+        _shared.add(path)
+
+
+def _on_unlink(path):
+    """Called (from C) when the creator removed a shared name."""
+    if path in _shared:
+        _shared.discard(path)
+        from multiprocessing import resource_tracker
+        resource_tracker.unregister(path, "shared_memory")
+
+
+def _on_participant(obj):
+    """Called (from C) when this process became a participant of a robust
+    barrier it did not create (unpickled, or inherited through fork): a
+    multiprocessing child ends its participation as it exits normally (it
+    leaves through os._exit, after multiprocessing's exit finalizers)."""
+    from multiprocessing import util
+    util.Finalize(None, obj.close, exitpriority=10)
+
+
+_shared = set()

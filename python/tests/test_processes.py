@@ -1,0 +1,224 @@
+"""rally.Barrier and rally.Event across multiprocessing processes, with the
+fork and the spawn start methods: pickled to their shared names, the creator
+owning the name, and robust barriers that break when a child is killed."""
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import unittest
+
+import rally
+
+N = 4
+
+
+def _cross(barrier, rounds, out):
+    """Crosses `barrier` `rounds` times, recording each index per round."""
+    for r in range(rounds):
+        out.put((r, barrier.wait()))
+
+
+def _count_action_child(barrier, counter, rounds):
+    for _ in range(rounds):
+        barrier.wait()
+
+
+def _bump(counter):
+    with counter.get_lock():
+        counter.value += 1
+
+
+class _Bump:
+    """A picklable action: counts completed phases in shared memory."""
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    def __call__(self):
+        _bump(self.counter)
+
+
+def _event_child(ready, go, out):
+    ready.set()
+    out.put(go.wait(30))
+
+
+def _robust_child(barrier, mode):
+    barrier.wait()  # phase 1: everyone
+    if mode == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    try:
+        barrier.wait(30)
+        sys.exit(0)
+    except rally.OwnerDeadError:
+        sys.exit(3)
+    except threading.BrokenBarrierError:
+        sys.exit(4)
+
+
+def _robust_finisher(barrier, rounds):
+    for _ in range(rounds):
+        barrier.wait(30)
+
+
+class ProcessTests:
+    method = None
+
+    def setUp(self):
+        self.ctx = multiprocessing.get_context(self.method)
+
+    def start(self, target, *args):
+        p = self.ctx.Process(target=target, args=args)
+        p.start()
+        return p
+
+    def test_barrier_across_processes(self):
+        """N processes, 20 rounds: each round's indices are 0..N-1."""
+        b = rally.Barrier(N)
+        out = self.ctx.Queue()
+        ps = [self.start(_cross, b, 20, out) for _ in range(N)]
+        seen = {}
+        for _ in range(20 * N):
+            r, i = out.get(timeout=60)
+            seen.setdefault(r, []).append(i)
+        for p in ps:
+            p.join(30)
+            self.assertEqual(p.exitcode, 0)
+        for r in range(20):
+            self.assertEqual(sorted(seen[r]), list(range(N)))
+        self.assertFalse(b.broken)
+
+    def test_action_runs_once_per_phase_in_some_process(self):
+        counter = self.ctx.Value("i", 0)
+        b = rally.Barrier(N, action=_Bump(counter))
+        ps = [self.start(_count_action_child, b, counter, 25)
+              for _ in range(N)]
+        for p in ps:
+            p.join(60)
+            self.assertEqual(p.exitcode, 0)
+        self.assertEqual(counter.value, 25)
+
+    def test_parent_and_children_mixed(self):
+        b = rally.Barrier(N)
+        out = self.ctx.Queue()
+        ps = [self.start(_cross, b, 5, out) for _ in range(N - 1)]
+        mine = [b.wait(30) for _ in range(5)]
+        for p in ps:
+            p.join(30)
+            self.assertEqual(p.exitcode, 0)
+        got = [out.get(timeout=10) for _ in range(5 * (N - 1))]
+        for r in range(5):
+            idx = sorted([i for rr, i in got if rr == r] + [mine[r]])
+            self.assertEqual(idx, list(range(N)))
+
+    def test_event_across_processes(self):
+        ready, go = rally.Event(), rally.Event()
+        out = self.ctx.Queue()
+        ps = [self.start(_event_child, ready, go, out) for _ in range(3)]
+        self.assertTrue(ready.wait(60))
+        time.sleep(0.05)
+        go.set()
+        self.assertEqual([out.get(timeout=30) for _ in ps], [True] * 3)
+        for p in ps:
+            p.join(30)
+
+    def test_robust_killed_child_breaks_the_barrier(self):
+        """A child SIGKILLed mid-phase: the others get OwnerDeadError
+        within a fraction of a second instead of hanging."""
+        b = rally.Barrier(3, robust=True)
+        victim = self.start(_robust_child, b, "die")
+        survivor = self.start(_robust_child, b, "live")
+        b.wait(60)  # phase 1 with both children
+        t0 = time.monotonic()
+        with self.assertRaises(rally.OwnerDeadError):
+            b.wait(30)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        victim.join(30)
+        survivor.join(30)
+        self.assertEqual(victim.exitcode, -signal.SIGKILL)
+        self.assertEqual(survivor.exitcode, 3)
+        self.assertTrue(b.broken)
+        b.reset()
+        self.assertFalse(b.broken)
+
+    def test_robust_children_that_exit_normally_break_nothing(self):
+        b = rally.Barrier(2, robust=True)
+        p = self.start(_robust_finisher, b, 10)
+        for _ in range(10):
+            b.wait(30)
+        p.join(30)
+        self.assertEqual(p.exitcode, 0)
+        time.sleep(0.3)  # past robust detection: still whole
+        self.assertFalse(b.broken)
+        p = self.start(_robust_finisher, b, 3)
+        for _ in range(3):
+            b.wait(30)
+        p.join(30)
+        self.assertEqual(p.exitcode, 0)
+
+
+class ForkTests(ProcessTests, unittest.TestCase):
+    method = "fork"
+
+
+class SpawnTests(ProcessTests, unittest.TestCase):
+    method = "spawn"
+
+
+class NameTests(unittest.TestCase):
+    def shm(self, obj):
+        kind = "b" if isinstance(obj, rally.Barrier) else "e"
+        return f"/dev/shm/rally.{kind}.{obj.name}"
+
+    def test_pickles_to_the_name(self):
+        b = rally.Barrier(3, timeout=1.5)
+        c = pickle.loads(pickle.dumps(b))
+        self.assertEqual((c.name, c.parties), (b.name, 3))
+        e = rally.Event()
+        f = pickle.loads(pickle.dumps(e))
+        e.set()
+        self.assertTrue(f.is_set())
+        c.abort()
+        self.assertTrue(b.broken)
+
+    def test_creator_removes_the_name(self):
+        b, e = rally.Barrier(2), rally.Event()
+        paths = [self.shm(b), self.shm(e)]
+        self.assertTrue(all(os.path.exists(p) for p in paths))
+        c = pickle.loads(pickle.dumps(b))
+        c.close()  # not the creator: the name stays
+        self.assertTrue(os.path.exists(paths[0]))
+        del b, e
+        self.assertFalse(any(os.path.exists(p) for p in paths))
+
+    def test_close(self):
+        b = rally.Barrier(2)
+        path = self.shm(b)
+        b.close()
+        b.close()
+        self.assertTrue(b.closed)
+        self.assertFalse(os.path.exists(path))
+        for call in (b.wait, b.reset, b.abort):
+            self.assertRaises(ValueError, call)
+        self.assertIn("closed", repr(b))
+        e = rally.Event()
+        e.close()
+        self.assertRaises(ValueError, e.wait)
+
+    def test_unpickling_a_removed_name(self):
+        b = rally.Barrier(2)
+        data = pickle.dumps(b)
+        b.close()
+        with self.assertRaises(FileNotFoundError):
+            pickle.loads(data)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed - len(result.skipped)} passed, "
+          f"{failed} failed")
+    sys.exit(0 if result.wasSuccessful() else 1)

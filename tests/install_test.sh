@@ -1,6 +1,7 @@
 #!/bin/sh
 # install_test.sh SOURCE BUILD — `meson install` gives a header, libraries
-# and rally.pc that a program builds against; rally also builds as a Meson
+# and rally.pc that a program builds against, and the Python package when
+# it was built (RALLY_PYTHON: its interpreter); rally also builds as a Meson
 # subproject found with dependency('rally').
 set -eu
 src=$1
@@ -35,7 +36,8 @@ int main(void)
 }
 C
 
-echo "1..4"
+py=${RALLY_PYTHON:-}
+[ -n "$py" ] && echo "1..5" || echo "1..4"
 check "meson install" meson install -C "$build" --no-rebuild --quiet \
 	--destdir "$tmp/root"
 
@@ -49,6 +51,17 @@ check "build against rally.pc" sh -c "
 	export PKG_CONFIG_PATH=\$(dirname '$pc') PKG_CONFIG_SYSROOT_DIR='$tmp/root'
 	cc '$tmp/consumer.c' -o '$tmp/consumer' \$(pkg-config --cflags --libs rally)
 	LD_LIBRARY_PATH=\$(dirname \$(find '$tmp/root' -name librally.so.0)) '$tmp/consumer'"
+
+if [ -n "$py" ]; then
+	check "the installed Python package imports and works" sh -c "
+		init=\$(find '$tmp/root' -path '*/rally/__init__.py' | head -n 1)
+		test -n \"\$init\" && find \$(dirname \"\$init\") -name '_rally*.so' | grep -q . &&
+		cd '$tmp' && PYTHONPATH=\$(dirname \$(dirname \"\$init\")) '$py' -c '
+import rally
+b = rally.Barrier(1)
+assert b.wait() == 0 and rally.Event().wait(0) is False
+print(rally.__file__)'"
+fi
 
 mkdir -p "$tmp/sub/subprojects"
 ln -s "$(cd "$src" && pwd)" "$tmp/sub/subprojects/rally"

@@ -8,7 +8,10 @@
 # starts, then prints the Markdown report (time per phase and each peer's
 # ratio to rally, targets checked) and writes the plot.
 #
-# Output: bench-results/results.json, report.md, phase.png.
+# Then bench/python_bench.py: rally.Barrier against threading.Barrier and
+# multiprocessing.Barrier at 2, 4, 8 threads and processes.
+#
+# Output: bench-results/results.json, python.json, report.md, phase.png.
 # Arguments are passed to rally-bench (e.g. --threads 2,8 --peers
 # rally,pthread --quick); tools/bench.sh --help lists them.
 set -eu
@@ -16,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 case "${1:-}" in
 -h | --help)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -eu/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
 	echo
 	[ -x build-bench/bench/rally-bench ] &&
 		build-bench/bench/rally-bench --help
@@ -30,15 +33,15 @@ esac
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 deps_install meson ninja-build pkg-config gcc g++ python3 \
-	libbenchmark-dev libck-dev python3-matplotlib
+	libbenchmark-dev libck-dev python3-matplotlib python3-dev
 
 if [ -d build-bench ]; then
 	meson setup --reconfigure build-bench --buildtype=release \
-		-Dtests=false >build-bench.setup.log 2>&1 ||
+		-Dtests=false -Dpython="$py" >build-bench.setup.log 2>&1 ||
 		{ cat build-bench.setup.log; exit 1; }
 else
 	meson setup build-bench --buildtype=release -Dtests=false \
-		>build-bench.setup.log 2>&1 ||
+		-Dpython="$py" >build-bench.setup.log 2>&1 ||
 		{ cat build-bench.setup.log; exit 1; }
 fi
 echo "== building (release)"
@@ -53,8 +56,11 @@ build-bench/bench/rally-bench \
 	--benchmark_report_aggregates_only=true \
 	--benchmark_out="$out/results.json" --benchmark_out_format=json \
 	"$@" >"$out/console.txt"
+echo "== Python: rally.Barrier against threading and multiprocessing"
+PYTHONPATH=build-bench/python "$py" bench/python_bench.py \
+	--json "$out/python.json" | tee "$out/python.txt"
 echo
 "$py" tools/report.py "$out/results.json" --md "$out/report.md" \
-	--png "$out/phase.png"
+	--png "$out/phase.png" --python "$out/python.json"
 echo
 echo "report: $out/report.md   plot: $out/phase.png   raw: $out/results.json"

@@ -2,6 +2,7 @@
 """report.py — turn rally-bench's JSON into Markdown tables and a plot.
 
 usage: tools/report.py RESULTS.json [--md OUT.md] [--png OUT.png]
+                       [--python PYTHON.json]
 
 Prints the report (Markdown) on stdout: time per phase for every peer and
 thread count with each peer's ratio to rally (how many times slower it is),
@@ -256,11 +257,36 @@ def plot(phase, path):
     fig.savefig(path, dpi=110)
 
 
+def python_section(path):
+    """The Python table (bench/python_bench.py --json) and its targets."""
+    with open(path) as f:
+        data = json.load(f)
+    rows = ["| workers | rally.Barrier | peer | peer / rally |",
+            "|---|---|---|---|"]
+    checks = []
+    for r in data["results"]:
+        kind, n = r["kind"], r["workers"]
+        rows.append(f"| {n} {kind} | {r['rally_phases_per_s']:,.0f}/s "
+                    f"({1e6 / r['rally_phases_per_s']:.2f} µs) | "
+                    f"{r['peer']} {r['peer_phases_per_s']:,.0f}/s "
+                    f"({1e6 / r['peer_phases_per_s']:.1f} µs) | "
+                    f"{r['ratio']:.1f}× |")
+        bound = 30 if kind == "threads" else 100
+        checks.append((r["ratio"] >= bound,
+                       f"Python, {n} {kind}: {r['peer']} / rally.Barrier = "
+                       f"{r['ratio']:.1f} (target >= {bound})"))
+    head = (f"Python {data['python']}, start method {data['start_method']}"
+            "; phases per second (time per phase).")
+    return [head, "", "\n".join(rows)], checks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("json", help="rally-bench --benchmark_out JSON file")
     ap.add_argument("--md", help="also write the report to this file")
     ap.add_argument("--png", help="write the plot to this PNG file")
+    ap.add_argument("--python", metavar="JSON",
+                    help="bench/python_bench.py --json output to include")
     args = ap.parse_args()
     try:
         context, results = load(args.json)
@@ -289,6 +315,14 @@ def main():
                   "arrive and await (ratio: split over wait)", "",
                   overlap_table(overlap)]
     checks = targets(phase, procs, cpus)
+    if args.python:
+        try:
+            section, py_checks = python_section(args.python)
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"report.py: cannot read {args.python}: {e}")
+        parts += ["", "### Python: rally.Barrier against threading.Barrier "
+                  "and multiprocessing.Barrier", ""] + section
+        checks += py_checks
     if checks:
         held = sum(ok for ok, _ in checks)
         parts += ["", f"### Targets: {held} of {len(checks)} hold", ""]

@@ -3,8 +3,8 @@
 #
 # On Debian 12 as root it first installs what is missing. Then it builds
 # rally three ways and runs Meson's suites:
-#   plain        every suite (unit, stress, races, fuzz, model, cli,
-#                install)
+#   plain        every suite (unit, stress, races, fuzz, model, python,
+#                cli, install)
 #   asan-ubsan   every suite under AddressSanitizer + UBSan
 #   tsan         the stress program under ThreadSanitizer (Criterion cannot
 #                run under TSan)
@@ -34,7 +34,10 @@ esac
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev \
-	clang libclang-rt-14-dev spin
+	clang libclang-rt-14-dev spin python3-dev
+# CPython's own test.lock_tests, for the Python package's suite.
+pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+deps_install "libpython$pyver-testsuite"
 
 stress=${STRESS_SECONDS:-20}
 run_build() { # dir meson-options...
@@ -55,7 +58,7 @@ run_build() { # dir meson-options...
 }
 
 status=0
-run_build build-ci/plain -Dbenchmarks=disabled || status=1
+run_build build-ci/plain -Dbenchmarks=disabled -Dpython="$py" || status=1
 run_build build-ci/asan-ubsan -Dbenchmarks=disabled \
 	-Db_sanitize=address,undefined -Db_lundef=false || status=1
 run_build build-ci/tsan -Dbenchmarks=disabled \

@@ -1,0 +1,205 @@
+"""rally.Barrier and rally.Event beyond CPython's lock tests: the action's
+exception, timeouts as threading takes them, bad arguments, the GIL released
+while waiting, Ctrl-C, help text, and more threads than CPUs."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import unittest
+
+import rally
+
+BBE = threading.BrokenBarrierError
+
+
+def run_threads(n, f):
+    ts = [threading.Thread(target=f, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+        assert not t.is_alive(), "a thread hung"
+
+
+class ActionTests(unittest.TestCase):
+    def test_action_exception_breaks_and_propagates(self):
+        """As in CPython: the caller that ran the action gets its
+        exception, the others BrokenBarrierError, the barrier is broken."""
+        def action():
+            raise ZeroDivisionError("in the action")
+        b = rally.Barrier(3, action=action)
+        got = []
+
+        def f(i):
+            try:
+                b.wait(10)
+                got.append("index")
+            except ZeroDivisionError:
+                got.append("action")
+            except BBE:
+                got.append("broken")
+        run_threads(3, f)
+        self.assertEqual(sorted(got), ["action", "broken", "broken"])
+        self.assertTrue(b.broken)
+        self.assertRaises(BBE, b.wait, 0)
+        b.reset()
+        self.assertFalse(b.broken)
+
+    def test_action_runs_before_release(self):
+        log = []
+        b = rally.Barrier(4, action=lambda: log.append("action"))
+
+        def f(i):
+            for r in range(50):
+                b.wait(10)
+                # the action of this phase ran; nobody has completed
+                # the next one, which needs this thread
+                self.assertEqual(log.count("action"), 2 * r + 1)
+                b.wait(10)
+        run_threads(4, f)
+        self.assertEqual(len(log), 100)
+
+    def test_action_may_abort(self):
+        b = rally.Barrier(2)
+        b2 = rally.Barrier(2, action=b.abort)
+        run_threads(2, lambda i: b2.wait(5))
+        self.assertTrue(b.broken)
+
+    def test_action_not_callable(self):
+        self.assertRaises(TypeError, rally.Barrier, 2, action=42)
+
+
+class ArgumentTests(unittest.TestCase):
+    def test_parties(self):
+        for bad in (0, -1, 2**31):
+            self.assertRaises(ValueError, rally.Barrier, bad)
+        self.assertRaises(TypeError, rally.Barrier, "2")
+        self.assertRaises(TypeError, rally.Barrier, 2.0)
+        self.assertEqual(rally.Barrier(1).parties, 1)
+
+    def test_timeouts_as_threading_takes_them(self):
+        """A negative or zero timeout does not block (CPython accepts it and
+        treats it as 0: a lone waiter breaks the barrier); NaN and
+        non-numbers are rejected."""
+        for t in (0, 0.0, -1, -0.5):
+            b, tb = rally.Barrier(2), threading.Barrier(2)
+            self.assertRaises(BBE, tb.wait, t)
+            self.assertRaises(BBE, b.wait, t)
+            self.assertTrue(b.broken and tb.broken)
+        e = rally.Event()
+        self.assertFalse(e.wait(-1))
+        self.assertFalse(e.wait(0))
+        self.assertRaises(ValueError, e.wait, float("nan"))
+        self.assertRaises(TypeError, e.wait, "1")
+        self.assertRaises(ValueError, rally.Barrier(2).wait, float("nan"))
+        self.assertRaises(TypeError, rally.Barrier(2).wait, "1")
+        self.assertRaises(TypeError, rally.Barrier, 2, None, "1")
+        self.assertFalse(e.wait(timeout=0.01))  # keyword, as threading
+
+    def test_timed_wait_is_not_early(self):
+        b = rally.Barrier(2)
+        t0 = time.monotonic()
+        self.assertRaises(BBE, b.wait, 0.2)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.2)
+        e = rally.Event()
+        t0 = time.monotonic()
+        self.assertFalse(e.wait(0.2))
+        self.assertGreaterEqual(time.monotonic() - t0, 0.2)
+
+    def test_huge_timeout_is_forever(self):
+        b = rally.Barrier(2, timeout=1e300)
+        run_threads(2, lambda i: b.wait())
+        self.assertFalse(b.broken)
+
+    def test_help_reads_like_the_contract(self):
+        for text in (rally.Barrier.__doc__, rally.Barrier.wait.__doc__,
+                     rally.Barrier.reset.__doc__, rally.Event.__doc__,
+                     rally.Event.wait.__doc__):
+            self.assertGreater(len(text), 100)
+        self.assertIn("BrokenBarrierError", rally.Barrier.wait.__doc__)
+        self.assertIn("GIL", rally.Barrier.wait.__doc__)
+        self.assertTrue(issubclass(rally.OwnerDeadError, BBE))
+        self.assertIs(rally.BrokenBarrierError, BBE)
+
+
+class GilTests(unittest.TestCase):
+    def test_waits_release_the_gil(self):
+        """While one thread waits (barrier or event), another runs Python
+        code: it counts well past what a GIL-holding wait would allow."""
+        for kind in ("barrier", "event"):
+            b, e = rally.Barrier(2), rally.Event()
+            done = threading.Event()
+            count = [0]
+
+            def spinner():
+                while not done.is_set():
+                    count[0] += 1
+            t = threading.Thread(target=spinner)
+            t.start()
+            try:
+                if kind == "barrier":
+                    self.assertRaises(BBE, b.wait, 0.3)
+                else:
+                    self.assertFalse(e.wait(0.3))
+            finally:
+                done.set()
+                t.join()
+            self.assertGreater(count[0], 10000, kind)
+
+    def test_more_threads_than_cpus(self):
+        n = 4 * (os.cpu_count() or 1)
+        b = rally.Barrier(n)
+        seen = [[0] * n for _ in range(200)]
+
+        def f(i):
+            for r in range(200):
+                seen[r][b.wait(30)] += 1
+        run_threads(n, f)
+        self.assertTrue(all(row == [1] * n for row in seen))
+
+
+CTRL_C_CHILD = textwrap.dedent("""
+    import sys, threading, time, rally
+    kind = sys.argv[1]
+    b, e = rally.Barrier(2), rally.Event()
+    print("waiting", flush=True)
+    t0 = time.monotonic()
+    try:
+        b.wait() if kind == "barrier" else e.wait()
+        print("returned")
+    except KeyboardInterrupt:
+        print(f"interrupted {time.monotonic() - t0:.3f} broken={b.broken}")
+""")
+
+
+class CtrlCTests(unittest.TestCase):
+    def ctrl_c(self, kind):
+        p = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, kind],
+                             stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ))
+        self.assertEqual(p.stdout.readline().strip(), "waiting")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=10)
+        latency = time.monotonic() - t0
+        self.assertTrue(out.startswith("interrupted"), out)
+        self.assertLess(latency, 0.5)
+        return out
+
+    def test_ctrl_c_ends_a_barrier_wait_and_breaks_it(self):
+        self.assertIn("broken=True", self.ctrl_c("barrier"))
+
+    def test_ctrl_c_ends_an_event_wait(self):
+        self.ctrl_c("event")
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed - len(result.skipped)} passed, "
+          f"{failed} failed")
+    sys.exit(0 if result.wasSuccessful() else 1)

@@ -21,7 +21,11 @@ rally.OwnerDeadError, a subclass, when a participant process of a robust
 barrier died.
 """
 
+import atexit
+import os
+
 from ._rally import Barrier, BrokenBarrierError, Event, OwnerDeadError
+from ._rally import _unlink
 
 __all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError"]
 __version__ = "0.1.0"
@@ -40,15 +44,26 @@ def _on_share(obj):
     path = _shm_path(obj)
     if path not in _shared:
         resource_tracker.register(path, "shared_memory")
-        _shared.add(path)
+        _shared[path] = os.getpid()
 
 
 def _on_unlink(path):
     """Called (from C) when the creator removed a shared name."""
-    if path in _shared:
-        _shared.discard(path)
+    if _shared.get(path) == os.getpid():
+        del _shared[path]
         from multiprocessing import resource_tracker
         resource_tracker.unregister(path, "shared_memory")
+
+
+@atexit.register
+def _unlink_shared_at_exit():
+    """Objects may outlive the interpreter's exit handlers: remove the names
+    this process shared while the resource tracker can still be told (a
+    fork()ed child's copy of the table is not its own)."""
+    for path, pid in list(_shared.items()):
+        if pid == os.getpid():
+            _unlink(path[7], path[9:])  # "/rally.b.NAME"
+            _on_unlink(path)
 
 
 def _on_participant(obj):
@@ -60,4 +75,4 @@ def _on_participant(obj):
     util.Finalize(None, obj.close, exitpriority=10)
 
 
-_shared = set()
+_shared = {}  # shm path -> the pid that registered it

@@ -208,6 +208,31 @@ class NameTests(unittest.TestCase):
         e.close()
         self.assertRaises(ValueError, e.wait)
 
+    def test_exit_with_shared_objects_alive(self):
+        """A creator that shared its objects and exits with them alive
+        removes the names, and the resource tracker finds nothing to clean
+        up (no warning)."""
+        import subprocess
+        code = ("import multiprocessing as mp, rally, sys\n"
+                "def f(b, e): b.wait(10); e.set()\n"
+                "if __name__ == '__main__':\n"
+                "    b, e = rally.Barrier(2), rally.Event()\n"
+                "    p = mp.get_context('spawn').Process(target=f, args=(b, e))\n"
+                "    p.start(); b.wait(10); e.wait(10); p.join()\n"
+                "    print(b.name, e.name)\n")
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".py") as script:
+            script.write(code)
+            script.flush()
+            r = subprocess.run([sys.executable, script.name],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("leaked", r.stderr)
+        self.assertNotIn("Warning", r.stderr)
+        bname, ename = r.stdout.split()
+        self.assertFalse(os.path.exists(f"/dev/shm/rally.b.{bname}"))
+        self.assertFalse(os.path.exists(f"/dev/shm/rally.e.{ename}"))
+
     def test_unpickling_a_removed_name(self):
         b = rally.Barrier(2)
         data = pickle.dumps(b)

@@ -20,14 +20,20 @@ pan_run() {
 	shift 2
 	n=$((n + 1))
 	start=$(date +%s)
+	# Safety (asserts, invalid end states); or, with LIVENESS=1,
+	# non-progress cycles under weak fairness: with no progress labels,
+	# any infinite run in which every process that can move moves.
+	mode="-DSAFETY" flags=""
+	[ "${LIVENESS:-0}" = 1 ] && mode="-DNP" flags="-l -f"
 	if ! spin -a "$@" barrier.pml >spin.log 2>&1 ||
-		! cc -O2 -w -DSAFETY -DCOLLAPSE -o pan pan.c >cc.log 2>&1; then
+		! cc -O2 -w $mode -DCOLLAPSE -o pan pan.c >cc.log 2>&1; then
 		failed=$((failed + 1))
 		echo "not ok $n - $name: model does not build"
 		sed 's/^/# /' spin.log cc.log
 		return
 	fi
-	./pan -m3000000 -w27 >pan.log 2>&1
+	# shellcheck disable=SC2086
+	./pan $flags -m3000000 -w27 >pan.log 2>&1
 	secs=$(($(date +%s) - start))
 	errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' pan.log | head -n 1)
 	states=$(sed -n 's/^ *\([0-9e+.]*\) states, stored.*/\1/p' pan.log | head -n 1)
@@ -52,6 +58,10 @@ pan_run "3 processes with an action: failing action, abort, spurious wake-up" \
 	pass -DN=3 -DROUNDS=1 -DACTION=1 -DTIMEOUTS=0 -DRESETS=0
 pan_run "4 processes: waits, spurious wake-up, destroy" \
 	pass -DN=4 -DROUNDS=0 -DACTION=0 -DGHOSTS=4
+LIVENESS=1
+pan_run "liveness, 2 processes, 2 faulty rounds: no fair infinite run (-l -f)" \
+	pass -DN=2
+LIVENESS=0
 if [ "${3:-}" = long ]; then
 	pan_run "4 processes with an action" pass -DN=4 -DROUNDS=0 -DACTION=1 -DGHOSTS=4
 	pan_run "5 processes: waits, spurious wake-up, destroy" \

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* What the action callback returns when the Python action raised: the
@@ -180,12 +181,8 @@ static void close_handle(BarrierObject *self)
 		return;
 	rally_barrier_close(self->b);
 	self->b = NULL;
-	if (self->creator == getpid()) {
-		rally_barrier_unlink(self->name);
-		pyrally_disown('b', self->name);
-		if (self->shared)
-			pyrally_untrack('b', self->name);
-	}
+	if (self->creator == getpid())
+		pyrally_remove_name('b', self->name, self->shared);
 }
 
 static void barrier_dealloc(BarrierObject *self)
@@ -345,25 +342,15 @@ static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
 
 static PyObject *barrier_repr(BarrierObject *self)
 {
-	PyObject *mod = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
-	                                       "__module__");
-	if (!mod)
-		return NULL;
-	const char *qual = _PyType_Name(Py_TYPE(self));
-	PyObject *r;
+	char state[64];
 	if (!self->b)
-		r = PyUnicode_FromFormat("<%U.%s at %p: closed>", mod, qual,
-		                         self);
+		snprintf(state, sizeof state, "closed");
 	else if (rally_barrier_broken(self->b))
-		r = PyUnicode_FromFormat("<%U.%s at %p: broken>", mod, qual,
-		                         self);
+		snprintf(state, sizeof state, "broken");
 	else
-		r = PyUnicode_FromFormat("<%U.%s at %p: waiters=%u/%u>", mod,
-		                         qual, self,
-		                         rally_barrier_n_waiting(self->b),
-		                         self->parties);
-	Py_DECREF(mod);
-	return r;
+		snprintf(state, sizeof state, "waiters=%u/%u",
+		         rally_barrier_n_waiting(self->b), self->parties);
+	return pyrally_repr((PyObject *)self, state);
 }
 
 static PyObject *get_parties(BarrierObject *self, void *c)

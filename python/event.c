@@ -77,12 +77,8 @@ static void close_handle(EventObject *self)
 		return;
 	rally_event_close(self->e);
 	self->e = NULL;
-	if (self->creator == getpid()) {
-		rally_event_unlink(self->name);
-		pyrally_disown('e', self->name);
-		if (self->shared)
-			pyrally_untrack('e', self->name);
-	}
+	if (self->creator == getpid())
+		pyrally_remove_name('e', self->name, self->shared);
 }
 
 static void event_dealloc(EventObject *self)
@@ -175,18 +171,10 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 
 static PyObject *event_repr(EventObject *self)
 {
-	PyObject *mod = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
-	                                       "__module__");
-	if (!mod)
-		return NULL;
-	const char *state = !self->e                   ? "closed"
+	return pyrally_repr((PyObject *)self,
+	                    !self->e                      ? "closed"
 	                    : rally_event_is_set(self->e) ? "set"
-	                                                  : "unset";
-	PyObject *r = PyUnicode_FromFormat("<%U.%s at %p: %s>", mod,
-	                                   _PyType_Name(Py_TYPE(self)), self,
-	                                   state);
-	Py_DECREF(mod);
-	return r;
+	                                                  : "unset");
 }
 
 static PyObject *get_name(EventObject *self, void *c)

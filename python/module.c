@@ -241,6 +241,30 @@ void pyrally_untrack(char kind, const char *name)
 	PyErr_Restore(exc_type, exc, tb);
 }
 
+void pyrally_remove_name(char kind, const char *name, bool tracked)
+{
+	if (kind == 'b')
+		rally_barrier_unlink(name);
+	else
+		rally_event_unlink(name);
+	pyrally_disown(kind, name);
+	if (tracked)
+		pyrally_untrack(kind, name);
+}
+
+PyObject *pyrally_repr(PyObject *self, const char *state)
+{
+	PyObject *mod =
+	    PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__module__");
+	if (!mod)
+		return NULL;
+	PyObject *r = PyUnicode_FromFormat("<%U.%s at %p: %s>", mod,
+	                                   _PyType_Name(Py_TYPE(self)), self,
+	                                   state);
+	Py_DECREF(mod);
+	return r;
+}
+
 static PyObject *strerror_py(PyObject *self, PyObject *arg)
 {
 	long code = PyLong_AsLong(arg);

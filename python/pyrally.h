@@ -58,6 +58,13 @@ int pyrally_call_helper(const char *helper, PyObject *obj);
  * the resource tracker. Errors are reported as unraisable. */
 void pyrally_untrack(char kind, const char *name);
 
+/* The creator lets go of a name: removes it from the system, from the
+ * names owned, and (if it was shared) from the resource tracker. */
+void pyrally_remove_name(char kind, const char *name, bool tracked);
+
+/* "<module.Class at 0x...: state>", as threading's reprs. */
+PyObject *pyrally_repr(PyObject *self, const char *state);
+
 int64_t pyrally_now_ns(void);
 
 #endif

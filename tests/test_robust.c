@@ -118,21 +118,31 @@ Test(robust, kill_breaks_within_100ms, .timeout = 240)
 	cr_expect_leq(times[KILLS - 1], 250000000);
 }
 
-/* After a death, reset forgets the dead participant; a newcomer takes its
- * place and phases complete again. */
-Test(robust, reset_makes_it_usable_again, .timeout = 60)
+/* Forks a child that attaches to s->b and sleeps until killed; returns
+ * once it has attached. */
+static pid_t fork_participant(struct shm *s)
 {
-	struct shm *s = new_shm(2);
-	pid_t victim = fork();
-	if (victim == 0) {
+	unsigned before = atomic_load(&s->attached);
+	pid_t pid = fork();
+	if (pid == 0) {
 		rally_barrier_attach(&s->b);
 		atomic_fetch_add(&s->attached, 1);
 		pause();
 		_exit(0);
 	}
-	cr_assert_eq(rally_barrier_attach(&s->b), 0);
-	while (atomic_load(&s->attached) < 1)
+	cr_assert_geq(pid, 0);
+	while (atomic_load(&s->attached) == before)
 		test_sleep_ms(1);
+	return pid;
+}
+
+/* After a death, reset forgets the dead participant; a newcomer takes its
+ * place and phases complete again. */
+Test(robust, reset_makes_it_usable_again, .timeout = 60)
+{
+	struct shm *s = new_shm(2);
+	pid_t victim = fork_participant(s);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
 	kill(victim, SIGKILL);
 	int64_t t0 = test_now_ns();
 	cr_expect_eq(rally_barrier_wait(&s->b), RALLY_OWNERDEAD);
@@ -232,16 +242,8 @@ Test(robust, named_separate_programs, .timeout = 60)
 Test(robust, poll_slices_find_the_dead, .timeout = 30)
 {
 	struct shm *s = new_shm(2);
-	pid_t victim = fork();
-	if (victim == 0) {
-		rally_barrier_attach(&s->b);
-		atomic_fetch_add(&s->attached, 1);
-		pause();
-		_exit(0);
-	}
+	pid_t victim = fork_participant(s);
 	cr_assert_eq(rally_barrier_attach(&s->b), 0);
-	while (atomic_load(&s->attached) < 1)
-		test_sleep_ms(1);
 	rally_token_t t;
 	cr_assert_eq(rally_barrier_arrive(&s->b, &t), 0);
 	kill(victim, SIGKILL);

@@ -198,8 +198,5 @@ class CtrlCTests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    result = unittest.main(exit=False, verbosity=2).result
-    failed = len(result.failures) + len(result.errors)
-    print(f"{result.testsRun - failed - len(result.skipped)} passed, "
-          f"{failed} failed")
-    sys.exit(0 if result.wasSuccessful() else 1)
+    import runner
+    runner.main()

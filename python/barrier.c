@@ -264,11 +264,9 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 		/* The action takes the GIL itself; without the GIL here, an
 		 * arrival that waits for an earlier phase's action cannot
 		 * deadlock with it. */
-		Py_INCREF(self);
 		Py_BEGIN_ALLOW_THREADS
 		idx = rally_barrier_arrive(b, &tok);
 		Py_END_ALLOW_THREADS
-		Py_DECREF(self);
 	} else {
 		idx = rally_barrier_arrive(b, &tok);
 	}

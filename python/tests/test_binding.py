@@ -68,6 +68,24 @@ class ActionTests(unittest.TestCase):
         run_threads(2, lambda i: b2.wait(5))
         self.assertTrue(b.broken)
 
+    def test_more_threads_than_parties_with_a_slow_action(self):
+        """The action gives the GIL up (sleep) while callers of the next
+        phase arrive: nobody deadlocks, each phase runs it once."""
+        count = [0]
+
+        def action():
+            count[0] += 1
+            time.sleep(0.0005)
+        b = rally.Barrier(2, action=action)
+        run_threads(6, lambda i: [b.wait(30) for _ in range(40)])
+        self.assertEqual(count[0], 6 * 40 // 2)
+        self.assertFalse(b.broken)
+
+    def test_reset_from_the_action(self):
+        b = rally.Barrier(1, action=lambda: b.reset())
+        self.assertRaises(RuntimeError, b.wait)
+        self.assertTrue(b.broken)
+
     def test_action_not_callable(self):
         self.assertRaises(TypeError, rally.Barrier, 2, action=42)
 

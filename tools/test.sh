@@ -5,7 +5,8 @@
 # rally three ways and runs Meson's suites:
 #   plain        every suite (unit, stress, races, fuzz, model, python,
 #                cli, install)
-#   asan-ubsan   every suite under AddressSanitizer + UBSan
+#   asan-ubsan   every suite under AddressSanitizer + UBSan (the Python
+#                suites with the sanitizers preloaded)
 #   tsan         the stress program under ThreadSanitizer (Criterion cannot
 #                run under TSan)
 # It ends with one line "N passed, N failed" counted from Meson's test logs
@@ -59,7 +60,7 @@ run_build() { # dir meson-options...
 
 status=0
 run_build build-ci/plain -Dbenchmarks=disabled -Dpython="$py" || status=1
-run_build build-ci/asan-ubsan -Dbenchmarks=disabled \
+run_build build-ci/asan-ubsan -Dbenchmarks=disabled -Dpython="$py" \
 	-Db_sanitize=address,undefined -Db_lundef=false || status=1
 run_build build-ci/tsan -Dbenchmarks=disabled \
 	-Db_sanitize=thread -Db_lundef=false || status=1

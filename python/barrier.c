@@ -51,16 +51,16 @@ static int open_handle(BarrierObject *self, int oflag)
 	    .action = self->action ? call_action : NULL,
 	    .action_arg = self,
 	};
-	int rc;
-	Py_BEGIN_ALLOW_THREADS
-	rc = rally_barrier_open(&self->b, self->name, self->parties, &attr,
-	                        oflag, 0600);
-	Py_END_ALLOW_THREADS
+	/* With the GIL held (a few system calls): a fork()ed child's
+	 * threads must not reopen a robust barrier twice at once. */
+	rally_barrier_t *b;
+	int rc = rally_barrier_open(&b, self->name, self->parties, &attr,
+	                            oflag, 0600);
 	if (rc < 0) {
-		self->b = NULL;
 		pyrally_raise(rc, self->name);
 		return -1;
 	}
+	self->b = b;
 	self->handle_pid = getpid();
 	self->fork_gen = pyrally_fork_generation();
 	return 0;

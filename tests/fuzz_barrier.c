@@ -160,12 +160,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			got = rally_barrier_arrive(&b, &mt->t);
 			check(got == want, "arrive", got, want);
 			break;
-		case 3: /* test */
+		case 3: /* test, or poll with 0: the same answer, nothing broken */
 			if (!mt)
 				break;
 			want = model_test(mt);
-			got = rally_barrier_test(&b, mt->t);
-			check(got == want, "test", got, want);
+			got = arg % 2 ? rally_barrier_poll(&b, mt->t, 0)
+			              : rally_barrier_test(&b, mt->t);
+			check(got == want, arg % 2 ? "poll" : "test", got, want);
 			break;
 		case 4: /* await, timeout 0: a pending one times out, breaking
 		         */

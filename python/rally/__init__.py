@@ -14,6 +14,8 @@ nobody has to sleep, and waits release the GIL.
         for _ in range(1000):
             b.wait()
     ts = [threading.Thread(target=worker) for _ in range(4)]
+    for t in ts: t.start()
+    for t in ts: t.join()
 
 Errors: threading.BrokenBarrierError (re-exported as
 rally.BrokenBarrierError) where threading raises it, and

@@ -179,7 +179,7 @@ static void test_signals(long waits)
 
 	/* Timed waits alone: each must time out at its deadline, not before,
 	 * and not much after. */
-	enum { TIMED = 100 };
+	enum { TIMED = 200 };
 	const int64_t timeout = 20000000;
 	int64_t over[TIMED];
 	bool early = false, errors = false;
@@ -195,7 +195,9 @@ static void test_signals(long waits)
 	struct itimerval off = {{0, 0}, {0, 0}};
 	setitimer(ITIMER_REAL, &off, NULL);
 	qsort(over, TIMED, sizeof over[0], cmp64);
-	int64_t p50 = over[TIMED / 2], p99 = over[TIMED * 99 / 100];
+	/* over[TIMED - 1] is the maximum: the p99 is the value below the
+	 * top 1%, so that one hiccup of a shared machine is not a failure. */
+	int64_t p50 = over[TIMED / 2], p99 = over[TIMED * 99 / 100 - 1];
 	snprintf(
 	    what, sizeof what,
 	    "%d timed waits of 20 ms under SIGALRM: none early, p99 "

@@ -70,16 +70,30 @@ class ActionTests(unittest.TestCase):
 
     def test_more_threads_than_parties_with_a_slow_action(self):
         """The action gives the GIL up (sleep) while callers of the next
-        phase arrive: nobody deadlocks, each phase runs it once."""
-        count = [0]
+        phase arrive: nobody deadlocks, each phase runs it once. (Threads
+        do not split the phases evenly, so a fixed number of waits each
+        could leave one thread to pair with itself: the 60th action
+        aborts instead, and everyone leaves with BrokenBarrierError.)"""
+        count, passed = [0], []
 
         def action():
             count[0] += 1
             time.sleep(0.0005)
+            if count[0] == 60:
+                b.abort()  # this phase completes, the next one breaks
         b = rally.Barrier(2, action=action)
-        run_threads(6, lambda i: [b.wait(30) for _ in range(40)])
-        self.assertEqual(count[0], 6 * 40 // 2)
-        self.assertFalse(b.broken)
+
+        def f(i):
+            try:
+                while True:
+                    b.wait(30)
+                    passed.append(1)  # atomic, unlike += 1
+            except BBE:
+                pass
+        run_threads(6, f)
+        self.assertEqual(count[0], 60)
+        self.assertEqual(len(passed), 120)
+        self.assertTrue(b.broken)
 
     def test_reset_from_the_action(self):
         b = rally.Barrier(1, action=lambda: b.reset())

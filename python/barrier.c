@@ -325,12 +325,8 @@ static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
 {
 	if (!handle(self))
 		return NULL;
-	if (self->creator == getpid() &&
-	    pyrally_call_helper("_on_share", (PyObject *)self) < 0)
-		return NULL;
-	self->shared = self->shared || self->creator == getpid();
-	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
-	                                        "_open");
+	PyObject *open =
+	    pyrally_reducer((PyObject *)self, self->creator, &self->shared);
 	if (!open)
 		return NULL;
 	return Py_BuildValue("N(sIOOO)", open, self->name, self->parties,

@@ -160,12 +160,8 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 {
 	if (!handle(self))
 		return NULL;
-	if (self->creator == getpid() &&
-	    pyrally_call_helper("_on_share", (PyObject *)self) < 0)
-		return NULL;
-	self->shared = self->shared || self->creator == getpid();
-	PyObject *open = PyObject_GetAttrString((PyObject *)Py_TYPE(self),
-	                                        "_open");
+	PyObject *open =
+	    pyrally_reducer((PyObject *)self, self->creator, &self->shared);
 	return open ? Py_BuildValue("N(s)", open, self->name) : NULL;
 }
 

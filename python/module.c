@@ -226,19 +226,24 @@ void pyrally_untrack(char kind, const char *name)
 {
 	PyObject *exc_type, *exc, *tb;
 	PyErr_Fetch(&exc_type, &exc, &tb); /* dealloc may run mid-exception */
-	PyObject *mod = PyImport_ImportModule("rally");
-	PyObject *r = NULL;
-	if (mod) {
-		char path[96];
-		snprintf(path, sizeof path, "/rally.%c.%s", kind, name);
-		r = PyObject_CallMethod(mod, "_on_unlink", "s", path);
-		Py_DECREF(mod);
+	PyObject *path = PyUnicode_FromFormat("/rally.%c.%s", kind, name);
+	if (!path || pyrally_call_helper("_on_unlink", path) < 0) {
+		if (!_Py_IsFinalizing())
+			PyErr_WriteUnraisable(NULL);
+		PyErr_Clear();
 	}
-	if (!r && !_Py_IsFinalizing())
-		PyErr_WriteUnraisable(NULL);
-	PyErr_Clear();
-	Py_XDECREF(r);
+	Py_XDECREF(path);
 	PyErr_Restore(exc_type, exc, tb);
+}
+
+PyObject *pyrally_reducer(PyObject *self, pid_t creator, bool *shared)
+{
+	if (creator == getpid()) {
+		if (pyrally_call_helper("_on_share", self) < 0)
+			return NULL;
+		*shared = true;
+	}
+	return PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_open");
 }
 
 void pyrally_remove_name(char kind, const char *name, bool tracked)

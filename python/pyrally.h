@@ -6,6 +6,7 @@
 #include <Python.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rally.h"
 
@@ -64,6 +65,11 @@ void pyrally_remove_name(char kind, const char *name, bool tracked);
 
 /* "<module.Class at 0x...: state>", as threading's reprs. */
 PyObject *pyrally_repr(PyObject *self, const char *state);
+
+/* For __reduce__: Type._open (a new reference), after telling the
+ * resource tracker (rally._on_share) if this process created the object,
+ * which *shared then records. NULL with an exception set on failure. */
+PyObject *pyrally_reducer(PyObject *self, pid_t creator, bool *shared);
 
 int64_t pyrally_now_ns(void);
 

@@ -274,6 +274,12 @@ int rally_barrier_detach(rally_barrier_t *b);
  * now may still be listed. */
 int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
 
+/* Who died: participants (pids) found dead and not yet forgotten by
+ * rally_barrier_reset() — they are not listed as late. Stores up to max of
+ * them in pids and returns how many there are, or -EINVAL, or -ENOTSUP if
+ * the barrier is not robust. */
+int rally_barrier_dead(const rally_barrier_t *b, pid_t *pids, unsigned max);
+
 /* ---- event ----------------------------------------------------------------
  */
 

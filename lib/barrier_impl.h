@@ -1,39 +1,166 @@
-/* barrier_impl.h — the private layout of rally_barrier_t, shared by the
- * files that implement the barrier. The protocol is described at the top of
- * barrier.c. */
+/* barrier_impl.h — rally_barrier_t's private layout, the encoding of its
+ * words, and what the files of the barrier share:
+ *
+ *   phase.c      a phase: arrival, waiting, completion, timeouts, abort
+ *   holder.c     BUSY: who runs an action, a completion or a reset, and
+ *                taking over from a holder that died
+ *   reset.c      reset: epochs, their records, draining
+ *   token.c      split phase: tokens, arrive/await/test/poll
+ *   lifecycle.c  init, destroy, handles, the state accessors
+ *   robust.c     participant processes of a RALLY_ROBUST barrier
+ *
+ * phase.c opens with the protocol as a whole; each file with its own part.
+ * lib/barrier.pml models them. */
 #ifndef RALLY_BARRIER_IMPL_H
 #define RALLY_BARRIER_IMPL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+#include "points.h"
 #include "rally.h"
 #include "robust.h"
+#include "spin.h"
 
 #define RALLY__BARRIER_MAGIC 0x72616c62u /* "ralb" */
+#define RALLY__PROXY_MAGIC   0x72616c70u /* "ralp": a handle from open() */
+#define RALLY__DYING_MAGIC   0x64656164u /* destroy in progress */
 
-/* The futex word `gen`: the phase sequence number above three state bits. */
-#define GEN_SLEEPERS  0x1u /* someone sleeps on gen: wake on change */
-#define GEN_BROKEN    0x2u /* the phase `seq` (and all later) is broken */
-#define GEN_BUSY      0x4u /* an action or a reset runs: wait, do not break */
-#define GEN_SEQ_SHIFT 3
-#define SEQ_BITS      (32 - GEN_SEQ_SHIFT)
-#define SEQ_MASK      ((1u << SEQ_BITS) - 1)
-#define SEQ_HALF      (1u << (SEQ_BITS - 1))
+/* ---- state: the futex word `gen` (low half) and its owner (high half) ---
+ *
+ *   bit 0      SLEEPERS  someone sleeps on gen: whoever changes it wakes
+ *   bit 1      BROKEN    phase seq is broken, and every later one
+ *   bit 2      BUSY      an action, a robust completion or a reset runs
+ *                        (with BROKEN: a reset of the epoch of EPOCH)
+ *   bit 3      EPOCH     the parity of the epoch that seq belongs to
+ *   bits 4-31  seq       the first phase not yet complete (mod 2^28)
+ *   bits 32-53 holder    the pid holding BUSY (0: none)
+ *   bits 54-63 ahead     k > 0: phase seq + k is broken (and every later
+ *                        one); seq .. seq + k - 1 are not, yet
+ *
+ * One 64-bit CAS changes all of it, so that BUSY and its holder are taken
+ * and given back together: no window in which a holder that dies leaves
+ * BUSY ownerless, and nothing to write after the release. The kernel's
+ * futex sees only the low half. */
+#define ST_SLEEPERS  0x1u
+#define ST_BROKEN    0x2u
+#define ST_BUSY      0x4u
+#define ST_EPOCH     0x8u
+#define SEQ_SHIFT    4
+#define SEQ_BITS     28
+#define SEQ_MASK     ((1u << SEQ_BITS) - 1)
+#define SEQ_HALF     (1u << (SEQ_BITS - 1))
+#define GEN_MASK     0xffffffffull
+#define HOLDER_SHIFT 32
+#define HOLDER_MASK  ((1ull << 22) - 1)
+#define AHEAD_SHIFT  54
+#define AHEAD_MAX    1023u
 
-/* `arrivals`: phase (29 bits) | epoch (3) | count (32). An epoch is the span
- * between two resets; EPOCHS of them are tracked at once. */
-#define EPOCH_BITS      3
-#define EPOCHS          (1u << EPOCH_BITS)
+_Static_assert(SEQ_BITS == 28, "hooks.h says RALLY__SEQ_BITS 28");
+
+static inline uint32_t st_seq(uint64_t s)
+{
+	return (uint32_t)(s >> SEQ_SHIFT) & SEQ_MASK;
+}
+static inline uint32_t st_parity(uint64_t s) { return (s & ST_EPOCH) != 0; }
+static inline uint32_t st_holder(uint64_t s)
+{
+	return (uint32_t)(s >> HOLDER_SHIFT & HOLDER_MASK);
+}
+static inline uint32_t st_ahead(uint64_t s)
+{
+	return (uint32_t)(s >> AHEAD_SHIFT);
+}
+/* An idle state: phase seq of the epoch of parity `parity`, nothing set. */
+static inline uint64_t st_make(uint32_t seq, uint32_t parity)
+{
+	return (uint64_t)(seq & SEQ_MASK) << SEQ_SHIFT |
+	       (parity & 1 ? ST_EPOCH : 0);
+}
+static inline uint64_t st_with_holder(uint64_t s, uint32_t pid)
+{
+	return (s & ~(HOLDER_MASK << HOLDER_SHIFT)) |
+	       (uint64_t)(pid & HOLDER_MASK) << HOLDER_SHIFT;
+}
+static inline uint64_t st_with_ahead(uint64_t s, uint32_t k)
+{
+	return (s & ((1ull << AHEAD_SHIFT) - 1)) | (uint64_t)k << AHEAD_SHIFT;
+}
+
+/* d = p - seq in the comparison window: negative if p is before seq. */
+static inline int32_t seq_diff(uint32_t p, uint32_t seq)
+{
+	uint32_t d = (p - seq) & SEQ_MASK;
+	return d < SEQ_HALF ? (int32_t)d
+	                    : (int32_t)d - (int32_t)(1u << SEQ_BITS);
+}
+
+/* ---- arr: phase | epoch | count --------------------------------------------
+ *
+ *   bits 0-31  count  callers arrived beyond the phases moved past
+ *   bits 32-35 epoch  the epoch's number mod 16
+ *   bits 36-63 phase  the first phase whose arrivals are incomplete
+ *
+ * A caller's fetch_add gives count c in phase P: its phase is
+ * P + c / parties, its index c % parties. The last arrival of a phase moves
+ * arr on by one phase and `parties` fewer (one fetch_add). */
+#define ARR_COUNT_MASK  0xffffffffull
 #define ARR_EPOCH_SHIFT 32
-#define ARR_PHASE_SHIFT (32 + EPOCH_BITS)
+#define ARR_EPOCH_MASK  0xfu
+#define ARR_PHASE_SHIFT 36
 
-/* epoch_end[e] while epoch e is the current one. */
-#define EPOCH_OPEN 0xffffffffu
+static inline uint32_t arr_count(uint64_t a) { return (uint32_t)a; }
+static inline uint32_t arr_epoch(uint64_t a)
+{
+	return (uint32_t)(a >> ARR_EPOCH_SHIFT) & ARR_EPOCH_MASK;
+}
+static inline uint32_t arr_phase(uint64_t a)
+{
+	return (uint32_t)(a >> ARR_PHASE_SHIFT) & SEQ_MASK;
+}
+static inline uint64_t arr_make(uint32_t phase, uint32_t epoch)
+{
+	return (uint64_t)(phase & SEQ_MASK) << ARR_PHASE_SHIFT |
+	       (uint64_t)(epoch & ARR_EPOCH_MASK) << ARR_EPOCH_SHIFT;
+}
+/* What the last arrival adds: one phase on, `parties` fewer. */
+static inline uint64_t arr_advance(uint32_t parties)
+{
+	return (1ull << ARR_PHASE_SHIFT) - parties;
+}
 
+/* ---- epochs (reset.c) ------------------------------------------------------
+ *
+ * An epoch runs from one reset to the next. Each reset writes the record of
+ * the epoch it closes: rec[id % RECORDS] = id | cut << 32, where phases of
+ * the epoch before `cut` completed and the rest were cancelled. Only tokens
+ * read records (a token can outlive its epoch). */
+#define RECORDS 8u
+
+static inline uint32_t rec_id(uint64_t r) { return (uint32_t)r; }
+static inline uint32_t rec_cut(uint64_t r) { return (uint32_t)(r >> 32); }
+static inline uint64_t rec_make(uint32_t id, uint32_t cut)
+{
+	return id | (uint64_t)cut << 32;
+}
+
+/* The full id of the epoch whose number mod 16 is `field`, given the id of
+ * the newest epoch (which is that one, or the next). */
+static inline uint32_t epoch_full(uint32_t newest, uint32_t field)
+{
+	return newest - ((newest - field) & ARR_EPOCH_MASK);
+}
+
+/* ---- the object ----------------------------------------------------------
+ *
+ * 1024 bytes in 64-byte lines. With only 8-byte alignment a line may begin
+ * up to 56 bytes early: the pad lines keep arr and state off any line
+ * another word lives on. */
 struct rally__barrier {
-	/* Line 0 (bytes 0-63): configuration, read by every call. */
+	/* Line 0: configuration, written by init only. */
 	_Atomic uint32_t magic;
 	uint32_t parties;
 	uint32_t flags;
@@ -41,60 +168,64 @@ struct rally__barrier {
 	int64_t timeout_ns;
 	int (*action)(void *);
 	void *action_arg;
-	uint64_t pad0_[3];
+	uint64_t tag; /* random: tells barriers apart (tokens, in_action) */
+	uint64_t pad0_[2];
 
-	/* Line 1 (64-127): where each epoch ended: its phases before
-	 * epoch_end[e] completed, the rest were cancelled by the reset that
-	 * closed it. Written by reset only, read by every wait. */
-	_Atomic uint32_t epoch_end[EPOCHS];
-	/* Bumped each time a reset opens slot e for a new epoch: a token
-	 * (split-phase) names its epoch by slot and serial, and holds no pin
-	 * on it (see barrier.c, Tokens). */
-	_Atomic uint32_t epoch_serial[EPOCHS];
+	/* Line 1: the records of the last RECORDS epochs. */
+	_Atomic uint64_t rec[RECORDS];
 
-	/* Line 2: padding, so that with 8-byte alignment the arrivals' cache
-	 * line never reaches into lines 0-1. */
-	uint64_t pad2_[8];
+	/* Line 2: reset's bookkeeping, and the pins of awaited tokens. */
+	_Atomic uint32_t epoch_id;      /* the newest epoch's id */
+	_Atomic uint32_t base_phase[2]; /* by parity: an epoch's first phase */
+	_Atomic uint32_t out_base[2];   /* by parity: `out` as it began */
+	_Atomic uint32_t pins[RECORDS]; /* awaits reading rec[i] */
+	uint32_t pad2_[3];
 
-	/* Line 3 (192-255): arrivals. */
-	_Atomic uint64_t arrivals;
-	/* Per epoch: callers released (or cancelled) but not yet out of the
-	 * call, minus callers of broken phases that already left. An epoch's
-	 * slot is reused only once its count is zero. See "Epochs". */
-	_Atomic int32_t leaving[EPOCHS];
-	uint64_t pad3_[3];
+	uint64_t pad3_[8];
 
-	/* Line 4: padding. Line 5 (320-383): the futex word, alone. */
-	uint64_t pad4_[8];
-	_Atomic uint32_t gen;
-	uint32_t pad5_[15];
+	/* Line 4: arrivals, and the callers that have left. */
+	_Atomic uint64_t arr;
+	_Atomic uint32_t out;
+	uint32_t pad4_[13];
 
-	/* Lines 6-14: robust mode's participants; line 15: reserved. */
+	uint64_t pad5_[8];
+
+	/* Line 6: the state word. */
+	_Atomic uint64_t state;
+	uint64_t pad6_[7];
+
+	/* Lines 7-15: robust mode's participants. */
 	struct rally__robust robust;
-	uint64_t reserved_[8];
 };
 
 _Static_assert(sizeof(struct rally__barrier) == sizeof(rally_barrier_t),
                "rally_barrier_t is 1024 bytes");
-_Static_assert(offsetof(struct rally__barrier, arrivals) == 192,
-               "arrivals on their own line");
-_Static_assert(offsetof(struct rally__barrier, gen) == 320,
-               "gen on its own line");
+_Static_assert(offsetof(struct rally__barrier, arr) == 256, "arr on line 4");
+_Static_assert(offsetof(struct rally__barrier, state) == 384,
+               "state on line 6");
+_Static_assert(offsetof(struct rally__barrier, robust) == 448,
+               "robust from line 7");
 
-/* rally_barrier_init() on the object itself (named.c initialises one in a
- * mapping). */
-int rally__barrier_init(struct rally__barrier *b, unsigned parties,
-                        const rally_barrier_attr_t *attr);
+/* The futex word: the low half of state. */
+static inline _Atomic uint32_t *gen_word(struct rally__barrier *b)
+{
+	return (_Atomic uint32_t *)&b->state +
+	       (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+}
 
 /* What rally_barrier_open() returns: a per-process handle on a barrier in a
- * shared mapping, with this process's own action (the shared object holds
- * none: each opener's runs if that process arrives last). */
-#define RALLY__PROXY_MAGIC 0x72616c70u /* "ralp" */
-
+ * shared mapping, with this process's own action and a private copy of the
+ * configuration, checked when it was opened: a corrupt object in shared
+ * memory cannot make a call divide by zero or index out of bounds. */
 struct rally__barrier_proxy {
 	_Atomic uint32_t magic;
 	int32_t slot; /* robust participant slot, or -1 */
 	pid_t pid;    /* the opener: a fork()ed child's copy owns no slot */
+	uint32_t parties;
+	uint32_t flags;
+	int32_t spin;
+	int64_t timeout_ns;
+	uint64_t tag;
 	struct rally__barrier *shared;
 	void *map;
 	size_t map_len;
@@ -104,5 +235,120 @@ struct rally__barrier_proxy {
 
 _Static_assert(sizeof(struct rally__barrier_proxy) <= sizeof(rally_barrier_t),
                "a proxy fits in a rally_barrier_t");
+
+/* What a call works on, read once at its start: after the release nothing
+ * of the object is read again — not even its configuration. */
+struct view {
+	struct rally__barrier *b;
+	uint32_t parties;
+	uint32_t flags;
+	int32_t spin;
+	int64_t timeout_ns;
+	uint64_t tag;
+	int (*action)(void *);
+	void *action_arg;
+	int slot; /* robust participant slot, or -1 */
+};
+
+static inline bool view_shared(const struct view *v)
+{
+	return v->flags & RALLY_SHARED;
+}
+static inline bool view_robust(const struct view *v)
+{
+	return v->flags & RALLY_ROBUST;
+}
+
+/* lifecycle.c: fills *v from a barrier or a handle; false if neither. */
+bool rally__view(const rally_barrier_t *pub, struct view *v);
+int rally__barrier_init(struct rally__barrier *b, unsigned parties,
+                        const rally_barrier_attr_t *attr);
+/* -EINVAL unless attr is valid (NULL is). */
+int rally__check_attr(const rally_barrier_attr_t *attr);
+
+/* ---- phase.c --------------------------------------------------------------
+ */
+
+/* A caller's arrival: its phase, index and epoch (field of arr). */
+struct arrival {
+	uint32_t phase;
+	uint32_t index;
+	uint32_t epoch; /* arr's epoch field (the id mod 16) */
+};
+
+enum outcome { DONE, BROKEN, PENDING, COMPLETING };
+
+/* Counts the caller in (robust trackers, arr); the last one moves arr on. */
+struct arrival rally__arrive(const struct view *v);
+/* The outcome of phase p of an epoch of parity `parity`, as state s says. */
+enum outcome rally__classify(uint64_t s, uint32_t p, uint32_t parity);
+/* Completes t's phase: parties - 1, or a code; the caller has left. */
+int rally__complete(const struct view *v, struct arrival t,
+                    const struct rally__deadline *dl);
+/* Waits for t's phase (t not the last): its index or a code; has left. */
+int rally__await_phase(const struct view *v, struct arrival t,
+                       const struct rally__deadline *dl);
+/* The caller's last touch of the object. */
+void rally__leave(const struct view *v);
+/* RALLY_OWNERDEAD if a robust participant died, else RALLY_BROKEN. */
+int rally__broken_code(const struct view *v);
+/* Breaks phase p (of the epoch of parity `parity`) at its caller's
+ * deadline: BRK_DONE if it did; BRK_CHANGED with *s fresh if the state
+ * moved first; BRK_TOO_FAR if p is more than AHEAD_MAX phases ahead of gen
+ * (the caller waits for gen to come closer). */
+enum brk { BRK_DONE, BRK_CHANGED, BRK_TOO_FAR };
+enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
+                            uint32_t parity);
+/* The state that publishes the phases of s's epoch before `next` as
+ * complete, with `ahead` carried down (reset.c publishes with it too). */
+uint64_t rally__published(uint64_t s, uint32_t next, uint32_t parity);
+
+/* A caller's waiting: its spin plan (worked out when first needed) and its
+ * robust arrival note. */
+struct waiting {
+	struct rally__spin_plan plan;
+	bool planned;
+	bool noted;
+	uint32_t note_phase;
+};
+/* Waits for state to change from *s (updated): spin, yield, sleep. On a
+ * shared barrier it sleeps in slices of ROBUST_CHECK_NS, after each of
+ * which a BUSY is checked for a dead holder (taken over if so) and a robust
+ * waiter notes its arrival and scans for dead participants. Returns false
+ * when dl passed first. */
+bool rally__wait_state(const struct view *v, uint64_t *s,
+                       const struct rally__deadline *dl, struct waiting *w);
+void rally__wake_if(struct rally__barrier *b, uint64_t old, bool shared);
+int rally__abort(const struct view *v);
+
+/* The barrier whose action this thread runs (its tag), or 0. */
+uint64_t rally__in_action(void);
+
+/* ---- holder.c -------------------------------------------------------------
+ */
+
+/* How often a wait that lasts looks for a dead holder or participant. */
+#define ROBUST_CHECK_NS 50000000
+
+/* This process's pid as a holder (pids fit in 22 bits on Linux). */
+uint32_t rally__holder_self(void);
+/* Whether the process holding BUSY in s died (shared barriers only). */
+bool rally__holder_dead(const struct view *v, uint64_t s);
+/* If BUSY in *s is held by a dead process, takes it over: the barrier is
+ * left broken (a dead completer's arrival counted as left). Returns true if
+ * state changed (then *s is stale: reload). */
+bool rally__take_over(const struct view *v, uint64_t *s);
+
+/* ---- reset.c --------------------------------------------------------------
+ */
+
+int rally__reset(const struct view *v);
+/* The record read for epoch id (token.c): DONE, BROKEN, or PENDING (open:
+ * ask the state). */
+enum outcome rally__record_outcome(const struct rally__barrier *b, uint32_t id,
+                                   uint32_t phase);
+/* Whether callers remain inside the epoch (parity p) that began with
+ * phase `base`, given arr and state: destroy and drain use it. */
+bool rally__callers_inside(const struct view *v, uint64_t a, uint32_t cut);
 
 #endif

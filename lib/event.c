@@ -19,6 +19,7 @@
 #include "event_impl.h"
 #include "export.h"
 #include "futex.h"
+#include "points.h"
 #include "rally.h"
 #include "spin.h"
 #include "wait.h"
@@ -28,26 +29,27 @@
 #define EV_GEN        0x4u /* one generation */
 #define EVENT_SPIN_NS 5000 /* see wait_for_set() */
 
-/* The event itself, or the one a handle from rally_event_open() names. */
-static struct rally__event *event_of(const rally_event_t *pub)
+/* The event itself, or the one a handle from rally_event_open() names;
+ * *shared says whether its futex is shared, read now: after set()'s CAS the
+ * event may be freed, and its flags with it. */
+static struct rally__event *event_of(const rally_event_t *pub, bool *shared)
 {
 	struct rally__event *e = (struct rally__event *)pub;
 	if (!e)
 		return NULL;
 	uint32_t magic = atomic_load_explicit(&e->magic, memory_order_acquire);
-	if (magic == RALLY__EVENT_PROXY_MAGIC)
+	if (magic == RALLY__EVENT_PROXY_MAGIC) {
+		*shared = true;
 		e = ((const struct rally__event_proxy *)pub)->shared;
-	else if (magic != RALLY__EVENT_MAGIC)
+	} else if (magic == RALLY__EVENT_MAGIC) {
+		*shared = e->flags & RALLY_SHARED;
+	} else {
 		return NULL;
+	}
 	if (atomic_load_explicit(&e->magic, memory_order_acquire) !=
 	    RALLY__EVENT_MAGIC)
 		return NULL;
 	return e;
-}
-
-static bool shared_of(const struct rally__event *e)
-{
-	return e->flags & RALLY_SHARED;
 }
 
 RALLY_EXPORT int rally_event_init(rally_event_t *pub, unsigned flags)
@@ -64,10 +66,11 @@ RALLY_EXPORT int rally_event_init(rally_event_t *pub, unsigned flags)
 
 RALLY_EXPORT int rally_event_set(rally_event_t *pub)
 {
-	struct rally__event *e = event_of(pub);
+	bool shared;
+	struct rally__event *e = event_of(pub, &shared);
 	if (!e)
 		return -EINVAL;
-	uint32_t w = atomic_load_explicit(&e->word, memory_order_relaxed);
+	uint64_t w = atomic_load_explicit(&e->word, memory_order_relaxed);
 	do {
 		if (w & EV_SET)
 			return 0;
@@ -76,29 +79,33 @@ RALLY_EXPORT int rally_event_set(rally_event_t *pub)
 	} while (!atomic_compare_exchange_weak_explicit(
 	    &e->word, &w, ((w + EV_GEN) | EV_SET) & ~EV_SLEEPERS,
 	    memory_order_release, memory_order_relaxed));
+	RALLY_POINT(EVENT_SET);
 	if (w & EV_SLEEPERS)
-		rally__futex_wake_all(&e->word, shared_of(e));
+		rally__futex_wake_all(rally__low_half(&e->word), shared);
 	return 0;
 }
 
 RALLY_EXPORT int rally_event_clear(rally_event_t *pub)
 {
-	struct rally__event *e = event_of(pub);
+	bool shared;
+	struct rally__event *e = event_of(pub, &shared);
 	if (!e)
 		return -EINVAL;
-	atomic_fetch_and_explicit(&e->word, ~EV_SET, memory_order_relaxed);
+	atomic_fetch_and_explicit(&e->word, ~(uint64_t)EV_SET,
+	                          memory_order_relaxed);
 	return 0;
 }
 
 RALLY_EXPORT bool rally_event_is_set(const rally_event_t *pub)
 {
-	struct rally__event *e = event_of(pub);
+	bool shared;
+	struct rally__event *e = event_of(pub, &shared);
 	return e &&
 	       (atomic_load_explicit(&e->word, memory_order_acquire) & EV_SET);
 }
 
-static int wait_for_set(struct rally__event *e, uint32_t seen,
-                        const struct rally__deadline *dl)
+static int wait_for_set(struct rally__event *e, uint64_t seen,
+                        const struct rally__deadline *dl, bool shared)
 {
 	struct rally__spin_plan plan;
 	/* A setter is some other running thread: poll a little if there is a
@@ -110,10 +117,10 @@ static int wait_for_set(struct rally__event *e, uint32_t seen,
 		plan.spin_ns = EVENT_SPIN_NS;
 		plan.spin_cap_ns = 2 * EVENT_SPIN_NS;
 	}
-	uint32_t now;
+	uint64_t now;
 	atomic_fetch_add_explicit(&e->waiters, 1, memory_order_relaxed);
 	int rc = rally__wait_change(&e->word, seen, EV_SLEEPERS, dl, &plan,
-	                            NULL, shared_of(e), &now);
+	                            NULL, shared, &now);
 	/* Release: destroy() acquires `waiters` before the memory goes. */
 	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_release);
 	return rc;
@@ -121,17 +128,18 @@ static int wait_for_set(struct rally__event *e, uint32_t seen,
 
 RALLY_EXPORT int rally_event_wait(rally_event_t *pub, int64_t timeout_ns)
 {
-	struct rally__event *e = event_of(pub);
+	bool shared;
+	struct rally__event *e = event_of(pub, &shared);
 	if (!e || timeout_ns < RALLY_FOREVER)
 		return -EINVAL;
-	uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+	uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
 	if (w & EV_SET)
 		return 0;
 	if (timeout_ns == 0)
 		return RALLY_TIMEDOUT;
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
-	return wait_for_set(e, w, &dl);
+	return wait_for_set(e, w, &dl, shared);
 }
 
 /* Destroys an event in place; handles from rally_event_open() are closed
@@ -166,10 +174,11 @@ RALLY_EXPORT int rally_event_destroy(rally_event_t *pub)
 RALLY_EXPORT int rally_event_futex(rally_event_t *pub, const uint32_t **word,
                                    uint32_t *value, bool *shared)
 {
-	struct rally__event *e = event_of(pub);
+	bool sh;
+	struct rally__event *e = event_of(pub, &sh);
 	if (!e || !word || !value || !shared)
 		return -EINVAL;
-	uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+	uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
 	do {
 		if (w & EV_SET)
 			return 1;
@@ -178,8 +187,8 @@ RALLY_EXPORT int rally_event_futex(rally_event_t *pub, const uint32_t **word,
 	         !atomic_compare_exchange_weak_explicit(
 	             &e->word, &w, w | EV_SLEEPERS, memory_order_acquire,
 	             memory_order_acquire));
-	*word = (const uint32_t *)&e->word;
-	*value = w | EV_SLEEPERS;
-	*shared = shared_of(e);
+	*word = (const uint32_t *)rally__low_half(&e->word);
+	*value = (uint32_t)(w | EV_SLEEPERS);
+	*shared = sh;
 	return 0;
 }

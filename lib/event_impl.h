@@ -15,9 +15,11 @@
 struct rally__event {
 	_Atomic uint32_t magic;
 	uint32_t flags;
-	_Atomic uint32_t word;
+	/* The futex word is its low half (wait.c); the high half is unused. */
+	_Atomic uint64_t word;
 	_Atomic uint32_t waiters;
-	uint64_t reserved_[6];
+	uint32_t pad_;
+	uint64_t reserved_[5];
 };
 
 _Static_assert(sizeof(struct rally__event) == sizeof(rally_event_t),
@@ -25,7 +27,7 @@ _Static_assert(sizeof(struct rally__event) == sizeof(rally_event_t),
 
 struct rally__event_proxy {
 	_Atomic uint32_t magic;
-	uint32_t pad_;
+	uint32_t flags; /* the object's, checked at open */
 	struct rally__event *shared;
 	void *map;
 	size_t map_len;

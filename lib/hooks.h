@@ -1,10 +1,12 @@
-/* hooks.h — internal entry points for tests and benchmarks, which link the
+/* hooks.h — internal entry points for tests and benchmarks, which link a
  * static library. Not part of the API. */
 #ifndef RALLY_HOOKS_H
 #define RALLY_HOOKS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "points.h"
 #include "rally.h"
 
 #ifdef __cplusplus
@@ -12,8 +14,12 @@ extern "C" {
 #endif
 
 /* Starts an idle, freshly initialised barrier at sequence number `phase`,
- * so that tests cross the wrap-around of the generation quickly. */
+ * so that tests cross the wrap-around of the sequence quickly. Returns 0, or
+ * -EINVAL (not a barrier in place, or not idle). */
 int rally__barrier_set_phase(rally_barrier_t *b, uint32_t phase);
+
+/* The sequence numbers wrap at 2^RALLY__SEQ_BITS. */
+#define RALLY__SEQ_BITS 28
 
 /* Whether a split-phase token's epoch record was reused (8 resets since its
  * arrival): its outcome is then unknown and reported as RALLY_BROKEN. */
@@ -21,6 +27,39 @@ bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
 
 /* Futex system calls (wait + wake) this process has made. */
 uint64_t rally__futex_calls(void);
+
+/* ---- delay points: only in the test variant (librally_test.a) ---------- */
+
+/* Called by a thread that reaches point p (see points.h), before it parks. */
+typedef void (*rally__point_fn)(enum rally__point p, void *arg);
+
+/* Runs fn(p, arg) in every thread that reaches p; fn NULL: none. */
+void rally__point_on(enum rally__point p, rally__point_fn fn, void *arg);
+
+/* This thread's tag (0 at start): pauses can be armed for one tag. */
+void rally__point_tag(int tag);
+
+/* The next `threads` threads with tag `tag` (0: any) that reach p park
+ * there until rally__pause_release(p). */
+void rally__pause_arm(enum rally__point p, unsigned threads, int tag);
+
+/* Waits until `threads` threads are parked at p; false after timeout_ns. */
+bool rally__pause_wait(enum rally__point p, unsigned threads,
+                       int64_t timeout_ns);
+
+/* Releases every thread parked at p and disarms it. */
+void rally__pause_release(enum rally__point p);
+
+/* Threads parked at p now. */
+unsigned rally__pause_parked(enum rally__point p);
+
+/* At every point, with probability per_mille / 1000, a yield, a sleep of
+ * 1-64 us or a short spin (0: off). */
+void rally__delay_random(unsigned per_mille, uint64_t seed);
+
+/* Threads that reached p so far. */
+uint64_t rally__point_hits(enum rally__point p);
+const char *rally__point_name(enum rally__point p);
 
 #ifdef __cplusplus
 }

@@ -4,15 +4,25 @@
  * "/rally.e.NAME" (events): a 64-byte header, then the object. Exactly one
  * opener creates it — the one whose shm_open(O_CREAT | O_EXCL) succeeds —
  * and moves the header's `state` from NEW to READY once the object is
- * initialised; others wait (a second at most) for READY, then check kind,
- * version and size, so that something that is not a rally object of that
- * kind is an error, never a crash. Each opener gets a handle of its own
- * (a proxy) holding the mapping and, for a barrier, its own action. */
+ * initialised; others wait (a second at most, sleeping) for READY, then
+ * check kind, version and size and every field a call will trust (parties,
+ * flags, spin, timeout), so that something that is not a sound rally object
+ * of that kind is -EINVAL, never a crash. Each opener gets a handle of its
+ * own (a proxy) holding the mapping, a private copy of the checked
+ * configuration, and for a barrier its own action.
+ *
+ * O_CREAT without O_EXCL creates or opens, whatever else happens
+ * meanwhile: if the name exists when we create but is gone when we open
+ * (unlinked in between), we try again.
+ *
+ * Not guarded against: a process that truncates the file under live
+ * mappings (every access then raises SIGBUS, as for any shared mapping),
+ * or writes garbage into the words a live barrier uses (calls then return
+ * wrong results or wait, but never index or divide by what they read). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,38 +85,48 @@ struct mapping {
 	bool created;
 };
 
-/* Creates and maps the object, or opens and maps the existing one. */
-static int map_object(const char *path, uint32_t size, int oflag, mode_t mode,
-                      struct mapping *m)
+/* Creates the object (fd, m->created) or opens the existing one. */
+static int open_object(const char *path, uint32_t size, int oflag, mode_t mode,
+                       struct mapping *m)
 {
-	int fd = -1;
-	m->created = false;
-	if (oflag & O_CREAT) {
-		fd =
-		    shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-		if (fd >= 0) {
-			m->created = true;
-			if (ftruncate(fd, size) != 0) {
+	for (;;) {
+		if (oflag & O_CREAT) {
+			int fd = shm_open(
+			    path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+			if (fd >= 0) {
+				m->created = true;
+				if (ftruncate(fd, size) == 0)
+					return fd;
 				int err = errno;
 				close(fd);
 				shm_unlink(path);
 				return -err;
 			}
-		} else if (errno != EEXIST || (oflag & O_EXCL)) {
-			return -errno;
+			if (errno != EEXIST || (oflag & O_EXCL))
+				return -errno;
 		}
+		int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+		if (fd >= 0 || errno != ENOENT || !(oflag & O_CREAT))
+			return fd >= 0 ? fd : -errno;
+		/* Unlinked between our two calls: create it again. */
 	}
-	if (fd < 0) {
-		fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-	}
-	/* Another creator may not have sized it yet: give it a moment. */
+}
+
+/* Creates and maps the object, or opens and maps the existing one. */
+static int map_object(const char *path, uint32_t size, int oflag, mode_t mode,
+                      struct mapping *m)
+{
+	m->created = false;
+	int fd = open_object(path, size, oflag, mode, m);
+	if (fd < 0)
+		return fd;
+	/* Another creator may not have sized it yet: give it a moment (a
+	 * file that stays empty is not a rally object). */
 	struct stat st;
 	int64_t give_up = rally__now_ns() + READY_WAIT_NS;
 	while (fstat(fd, &st) == 0 && st.st_size < (off_t)size &&
 	       rally__now_ns() < give_up)
-		sched_yield();
+		nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
 	if (st.st_size != (off_t)size) {
 		close(fd);
 		return -EINVAL; /* not a rally object of this kind */
@@ -152,6 +172,18 @@ static void unmap(struct mapping *m, const char *path)
 /* ---- barriers --------------------------------------------------------------
  */
 
+/* An existing barrier that calls may trust: -EINVAL if it is not one. */
+static int check_barrier(const struct rally__barrier *b, unsigned parties)
+{
+	if (atomic_load(&b->magic) != RALLY__BARRIER_MAGIC || b->parties == 0 ||
+	    b->parties > RALLY_PARTIES_MAX || b->timeout_ns < 0 ||
+	    b->spin < RALLY_SPIN_NEVER || !(b->flags & RALLY_SHARED) ||
+	    (b->flags & ~(RALLY_SHARED | RALLY_ROBUST)) || b->action ||
+	    b->tag == 0)
+		return -EINVAL;
+	return parties != 0 && parties != b->parties ? -EINVAL : 0;
+}
+
 RALLY_EXPORT int rally_barrier_open(rally_barrier_t **out, const char *name,
                                     unsigned parties,
                                     const rally_barrier_attr_t *attr, int oflag,
@@ -161,10 +193,11 @@ RALLY_EXPORT int rally_barrier_open(rally_barrier_t **out, const char *name,
 	int rc = shm_path('b', name, path, sizeof path);
 	if (rc || !out || check_oflag(oflag))
 		return rc ? rc : -EINVAL;
-	if ((oflag & O_CREAT) && (parties == 0 || parties > RALLY_PARTIES_MAX))
-		return -EINVAL;
 	rally_barrier_attr_t a = attr ? *attr : (rally_barrier_attr_t){0};
-	a.flags |= RALLY_SHARED;
+	a.flags |= RALLY_SHARED; /* named barriers always are */
+	if (((oflag & O_CREAT) && parties == 0) ||
+	    parties > RALLY_PARTIES_MAX || rally__check_attr(&a))
+		return -EINVAL;
 	struct rally__barrier_proxy *px = calloc(1, sizeof(rally_barrier_t));
 	if (!px)
 		return -ENOMEM;
@@ -186,12 +219,21 @@ RALLY_EXPORT int rally_barrier_open(rally_barrier_t **out, const char *name,
 			publish_ready(&m, KIND_BARRIER);
 	} else {
 		rc = check_ready(&m, KIND_BARRIER);
-		if (rc == 0 && parties != 0 && parties != b->parties)
-			rc = -EINVAL;
+		if (rc == 0)
+			rc = check_barrier(b, parties);
 	}
 	px->slot = -1;
-	px->pid = getpid();
-	if (rc == 0 && (b->flags & RALLY_ROBUST)) {
+	px->pid = rally__self_pid();
+	if (rc == 0) {
+		/* The configuration as checked: calls never read the
+		 * shared copy again. */
+		px->parties = b->parties;
+		px->flags = b->flags;
+		px->spin = b->spin;
+		px->timeout_ns = b->timeout_ns;
+		px->tag = b->tag;
+	}
+	if (rc == 0 && (px->flags & RALLY_ROBUST)) {
 		px->slot = rally__robust_register(&b->robust);
 		rc = px->slot < 0 ? px->slot : 0;
 	}
@@ -219,8 +261,11 @@ RALLY_EXPORT int rally_barrier_close(rally_barrier_t *pub)
 		return -EINVAL;
 	/* A fork()ed child's copy of the handle must not end the parent's
 	 * participation. */
-	if (px->slot >= 0 && px->pid == getpid())
-		rally__robust_unregister(&px->shared->robust, px->slot);
+	if (px->slot >= 0 && px->pid == rally__self_pid() &&
+	    rally__robust_unregister(&px->shared->robust, px->slot) != 0) {
+		atomic_store(&px->magic, RALLY__PROXY_MAGIC);
+		return -EBUSY; /* this process's callers are inside */
+	}
 	munmap(px->map, px->map_len);
 	free(px);
 	return 0;
@@ -262,12 +307,17 @@ RALLY_EXPORT int rally_event_open(rally_event_t **out, const char *name,
 			publish_ready(&m, KIND_EVENT);
 	} else {
 		rc = check_ready(&m, KIND_EVENT);
+		const struct rally__event *ev = (const struct rally__event *)e;
+		if (rc == 0 && (atomic_load(&ev->magic) != RALLY__EVENT_MAGIC ||
+		                ev->flags != RALLY_SHARED))
+			rc = -EINVAL;
 	}
 	if (rc) {
 		unmap(&m, path);
 		free(px);
 		return rc;
 	}
+	px->flags = RALLY_SHARED;
 	px->shared = (struct rally__event *)e;
 	px->map = m.h;
 	px->map_len = m.len;

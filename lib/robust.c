@@ -2,30 +2,45 @@
  *
  * A participant is a process (open() or attach() to close() or detach()),
  * recorded in a slot of the barrier's shared table with its pid and start
- * time. A waiter that has slept for a while scans the table: a pid whose
- * /proc/PID/stat is gone, a zombie, or a process with another start time
- * (the pid was reused) means the participant died. The scan costs a few
- * microseconds per participant and runs only on waiters that sleep, every
- * 50 ms, and at most once per 25 ms whatever the number of waiters (or the
- * length of their rally_barrier_poll slices). SIGSTOP is not death: the timeout stays the
- * backstop for a stopped participant. */
+ * time (one word). A process that opens twice holds one slot twice
+ * (refcounted); slots are handed out spread over the table's lines, so that
+ * the first eight processes write their counts on lines of their own.
+ *
+ * Death. A scan reads /proc/PID/stat of each participant: gone, a zombie, or
+ * another start time (the pid was reused) means dead. Scans cost a few
+ * microseconds per participant; sleeping waiters run them every 50 ms and
+ * completers before they publish, at most one per 25 ms per barrier. A dead
+ * participant sets `dead`: every wait returns RALLY_OWNERDEAD until reset.
+ * SIGSTOP is not death: timeouts stay the backstop.
+ *
+ * Inside. Each participant counts its callers inside the barrier (non-
+ * participants share one count): up before arriving, down as their last
+ * touch. A reset drains, and destroy waits for, every live process's count
+ * to reach zero; a dead process's callers never leave and are not waited
+ * for — nor is any live one ever given up on. */
 #define _GNU_SOURCE
 #include "robust.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "points.h"
+
+#define INSIDE_MASK 0xffffu
+#define REF_ONE     0x10000u
+#define CLAIMING    (~0ull) /* a slot being taken: skipped by scans */
 
 /* The state letter and start time (field 22) of /proc/PID/stat; false if
  * the process does not exist. */
 static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 {
+	if (pid <= 0)
+		return false;
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -43,7 +58,6 @@ static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 		return false;
 	*state = p[2];
 	unsigned long long st = 0;
-	/* field 3 is the state; the start time is field 22 */
 	if (sscanf(p + 2,
 	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
 	           "%*d %*d %*d %*d %*d %*d %llu",
@@ -53,55 +67,27 @@ static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 	return true;
 }
 
-static bool alive(pid_t pid, uint64_t start)
+bool rally__pid_alive(pid_t pid)
 {
 	char state;
-	uint64_t st;
-	if (!proc_stat(pid, &state, &st))
-		return false;
-	return state != 'Z' && state != 'X' && st == start;
+	uint64_t start;
+	return proc_stat(pid, &state, &start) && state != 'Z' && state != 'X';
 }
 
-int rally__robust_register(struct rally__robust *r)
+static uint64_t id_of(pid_t pid, uint64_t start)
 {
-	pid_t me = rally__self_pid();
-	char state;
-	uint64_t start = 0;
-	proc_stat(me, &state, &start);
-	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++)
-		if (atomic_load(&r->p[i].pid) == me)
-			return i;
-	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
-		int32_t zero = 0;
-		if (atomic_compare_exchange_strong(&r->p[i].pid, &zero, me)) {
-			atomic_store(&r->p[i].arrived, 0);
-			atomic_store(&r->p[i].start, start);
-			return i;
-		}
-	}
-	return -ENOSPC;
+	return (uint32_t)pid | (start & 0xffffffffu) << 32;
 }
 
-void rally__robust_unregister(struct rally__robust *r, int slot)
-{
-	if (slot < 0 || slot >= RALLY__ROBUST_SLOTS)
-		return;
-	atomic_store(&r->p[slot].arrived, 0);
-	atomic_store(&r->p[slot].pid, 0);
-}
+static pid_t pid_of(uint64_t id) { return (pid_t)(uint32_t)id; }
 
-void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase)
-{
-	atomic_store_explicit(&r->p[slot].arrived, phase + 1,
-	                      memory_order_relaxed);
-}
-
-/* A pid without a start time to compare: exists and is not a zombie. */
-static bool pid_alive(pid_t pid)
+/* Whether the participant with this id lives (the same process). */
+static bool id_alive(uint64_t id)
 {
 	char state;
-	uint64_t st;
-	return proc_stat(pid, &state, &st) && state != 'Z' && state != 'X';
+	uint64_t start;
+	return proc_stat(pid_of(id), &state, &start) && state != 'Z' &&
+	       state != 'X' && (uint32_t)start == (uint32_t)(id >> 32);
 }
 
 static _Atomic pid_t self_pid;
@@ -121,156 +107,262 @@ pid_t rally__self_pid(void)
 	return p;
 }
 
-int32_t rally__robust_busy_try(struct rally__robust *r)
+static uint64_t self_id(void)
 {
-	int32_t me = rally__self_pid(), holder = 0;
-	if (atomic_compare_exchange_strong(&r->busy_pid, &holder, me) ||
-	    holder == me)
-		return 0; /* another thread of ours holds it: GEN_BUSY decides
-		           */
-	return holder;
+	char state;
+	uint64_t start = 0;
+	pid_t me = rally__self_pid();
+	proc_stat(me, &state, &start);
+	return id_of(me, start);
 }
 
-void rally__robust_busy_leave(struct rally__robust *r)
+/* Slot i of the order in which slots are handed out: 0, 4, 8 .. 28, 1, 5
+ * .. — four slots share a line, so spread the first eight. */
+static int spread(int i) { return (i * 4) % RALLY__ROBUST_SLOTS + i / 8; }
+
+int rally__robust_register(struct rally__robust *r)
 {
-	int32_t me = rally__self_pid();
-	atomic_compare_exchange_strong(&r->busy_pid, &me, 0);
+	uint64_t me = self_id();
+	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
+		if (atomic_load(&r->p[i].id) != me)
+			continue;
+		/* Ours already: one more reference, unless the last one is
+		 * being dropped (refs 0), in which case take another slot. */
+		uint32_t c = atomic_load(&r->p[i].count);
+		while (c >= REF_ONE)
+			if (atomic_compare_exchange_weak(&r->p[i].count, &c,
+			                                 c + REF_ONE))
+				return i;
+	}
+	RALLY_POINT(REGISTERING);
+	for (int j = 0; j < RALLY__ROBUST_SLOTS; j++) {
+		int i = spread(j);
+		uint64_t none = 0;
+		if (atomic_load(&r->p[i].id) != 0 ||
+		    !atomic_compare_exchange_strong(&r->p[i].id, &none,
+		                                    CLAIMING))
+			continue;
+		/* Ours; its count and note fresh before anyone sees our id. */
+		atomic_store(&r->p[i].arrived, 0);
+		atomic_store(&r->p[i].count, REF_ONE);
+		atomic_store_explicit(&r->p[i].id, me, memory_order_release);
+		return i;
+	}
+	return -ENOSPC;
 }
 
-bool rally__robust_busy_orphaned(struct rally__robust *r)
+int rally__robust_unregister(struct rally__robust *r, int slot)
 {
-	int32_t holder = atomic_load(&r->busy_pid);
-	return holder != 0 && !pid_alive(holder) &&
-	       atomic_compare_exchange_strong(&r->busy_pid, &holder, 0);
+	if (slot < 0 || slot >= RALLY__ROBUST_SLOTS)
+		return 0;
+	struct rally__participant *p = &r->p[slot];
+	uint32_t c = atomic_load(&p->count);
+	for (;;) {
+		if (c < REF_ONE)
+			return 0; /* not ours any more (forgotten as dead) */
+		if (c < 2 * REF_ONE && (c & INSIDE_MASK))
+			return -EBUSY; /* the last reference, callers inside */
+		if (atomic_compare_exchange_weak(&p->count, &c, c - REF_ONE))
+			break;
+	}
+	if (c < 2 * REF_ONE) {
+		atomic_store(&p->arrived, 0);
+		atomic_store(&p->id, 0);
+	}
+	return 0;
+}
+
+void rally__robust_enter(struct rally__robust *r, int slot)
+{
+	/* Relaxed: the caller's acq_rel fetch_add on arr follows, and a drain
+	 * that could miss this count fails its CAS on arr and looks again. */
+	if (slot >= 0)
+		atomic_fetch_add_explicit(&r->p[slot].count, 1,
+		                          memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&r->anon, 1, memory_order_relaxed);
+}
+
+void rally__robust_leave(struct rally__robust *r, int slot)
+{
+	if (slot >= 0)
+		atomic_fetch_sub_explicit(&r->p[slot].count, 1,
+		                          memory_order_release);
+	else
+		atomic_fetch_sub_explicit(&r->anon, 1, memory_order_release);
+}
+
+bool rally__robust_inside(struct rally__robust *r)
+{
+	if (atomic_load_explicit(&r->anon, memory_order_acquire))
+		return true;
+	pid_t me = rally__self_pid();
+	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
+		uint32_t c =
+		    atomic_load_explicit(&r->p[i].count, memory_order_acquire);
+		if (!(c & INSIDE_MASK))
+			continue;
+		uint64_t id = atomic_load(&r->p[i].id);
+		if (id == CLAIMING || pid_of(id) == me || id_alive(id))
+			return true;
+	}
+	return false;
+}
+
+void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase)
+{
+	atomic_store_explicit(&r->p[slot].arrived, phase + 1,
+	                      memory_order_relaxed);
+}
+
+static void record_dead(struct rally__robust *r, pid_t pid)
+{
+	int32_t none = 0;
+	atomic_compare_exchange_strong(&r->dead_pid, &none, pid);
+	atomic_store(&r->dead, 1);
+}
+
+void rally__robust_holder_died(struct rally__robust *r, pid_t pid)
+{
+	record_dead(r, pid);
 }
 
 bool rally__robust_check(struct rally__robust *r)
 {
 	if (atomic_load(&r->dead))
 		return true;
-	/* One scan per RALLY__ROBUST_SCAN_NS: the waiter whose CAS moves
+	/* One scan per RALLY__ROBUST_SCAN_NS: the caller whose CAS moves
 	 * scanned_at runs it. */
 	int64_t now = rally__now_ns();
-	int64_t last = atomic_load_explicit(&r->scanned_at, memory_order_relaxed);
+	int64_t last =
+	    atomic_load_explicit(&r->scanned_at, memory_order_relaxed);
 	if (now - last < RALLY__ROBUST_SCAN_NS ||
 	    !atomic_compare_exchange_strong(&r->scanned_at, &last, now))
 		return false;
 	pid_t me = rally__self_pid();
-	bool dead = false;
-	for (int i = 0; i < RALLY__ROBUST_SLOTS && !dead; i++) {
-		pid_t pid = atomic_load(&r->p[i].pid);
-		if (pid == 0 || pid == me)
+	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
+		uint64_t id = atomic_load(&r->p[i].id);
+		if (id == 0 || id == CLAIMING || pid_of(id) == me ||
+		    id_alive(id))
 			continue;
-		/* A slot being registered has no start time yet. */
-		uint64_t start = atomic_load(&r->p[i].start);
-		if (start == 0 || alive(pid, start))
-			continue;
-		int32_t none = 0;
-		atomic_compare_exchange_strong(&r->dead_pid, &none, pid);
-		atomic_store(&r->dead, 1);
-		dead = true;
+		record_dead(r, pid_of(id));
+		return true;
 	}
-	return dead;
+	return false;
 }
 
 void rally__robust_forget_dead(struct rally__robust *r)
 {
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
-		pid_t pid = atomic_load(&r->p[i].pid);
-		uint64_t start = atomic_load(&r->p[i].start);
-		if (pid != 0 && start != 0 && !alive(pid, start))
-			rally__robust_unregister(r, i);
+		uint64_t id = atomic_load(&r->p[i].id);
+		if (id == 0 || id == CLAIMING || id_alive(id))
+			continue;
+		atomic_store(&r->p[i].count, 0);
+		atomic_store(&r->p[i].arrived, 0);
+		atomic_compare_exchange_strong(&r->p[i].id, &id, 0);
 	}
 	atomic_store(&r->dead_pid, 0);
 	atomic_store(&r->dead, 0);
 }
 
-int rally__robust_late(const struct rally__robust *r, uint32_t phase,
-                       pid_t *pids, unsigned max)
+static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
+                unsigned max)
 {
 	int n = 0;
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
-		pid_t pid = atomic_load(&r->p[i].pid);
-		if (pid == 0 || atomic_load(&r->p[i].arrived) == phase + 1)
+		uint64_t id = atomic_load(&r->p[i].id);
+		if (id == 0 || id == CLAIMING || id_alive(id) == dead)
+			continue;
+		if (!dead && atomic_load(&r->p[i].arrived) == phase + 1)
 			continue;
 		if ((unsigned)n < max && pids)
-			pids[n] = pid;
+			pids[n] = pid_of(id);
 		n++;
 	}
 	return n;
 }
 
-/* ---- attach registry ------------------------------------------------------
- */
+int rally__robust_late(struct rally__robust *r, uint32_t phase, pid_t *pids,
+                       unsigned max)
+{
+	return list(r, false, phase, pids, max);
+}
 
-/* Which robust barriers this process attached, and its slot in each: a few
- * entries, looked up by waits on attached barriers only. slot1 is the slot
- * + 1, 0 until written, so a lookup racing a claim finds no slot. */
+int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max)
+{
+	return list(r, true, 0, pids, max);
+}
+
+/* ---- attach registry ------------------------------------------------------
+ *
+ * Which barriers in place this process attached, by tag, with its slot in
+ * each and the pid that attached: a few entries, read by waits on attached
+ * barriers only. An entry's fields are written before its tag (release),
+ * so a lookup that finds the tag finds the rest. */
 #define ATTACH_MAX 64
 
 static struct {
-	_Atomic(const struct rally__robust *) r;
-	_Atomic int slot1;
+	_Atomic uint64_t tag;
+	_Atomic pid_t pid;
+	_Atomic int slot;
+	_Atomic unsigned count; /* attaches not yet detached */
 } attached[ATTACH_MAX];
 
-/* Bumped by every attach and detach: a thread's cached lookup is good while
- * it has not moved. */
-static _Atomic uint32_t attach_generation;
-static _Thread_local struct {
-	const struct rally__robust *r;
-	uint32_t generation;
-	int slot;
-} cached;
-
-static int lookup(const struct rally__robust *r)
+static int find(uint64_t tag, pid_t me)
 {
 	for (int i = 0; i < ATTACH_MAX; i++)
-		if (atomic_load_explicit(&attached[i].r,
-		                         memory_order_acquire) == r)
-			return atomic_load_explicit(&attached[i].slot1,
-			                            memory_order_acquire) -
-			       1;
+		if (atomic_load_explicit(&attached[i].tag,
+		                         memory_order_acquire) == tag &&
+		    atomic_load(&attached[i].pid) == me)
+			return i;
 	return -1;
 }
 
-int rally__attached_slot(const struct rally__robust *r)
+int rally__attached_slot(uint64_t tag)
 {
-	uint32_t gen =
-	    atomic_load_explicit(&attach_generation, memory_order_acquire);
-	if (cached.r != r || cached.generation != gen) {
-		cached.slot = lookup(r);
-		cached.r = r;
-		cached.generation = gen;
-	}
-	return cached.slot;
+	int i = find(tag, rally__self_pid());
+	return i < 0 ? -1 : atomic_load(&attached[i].slot);
 }
 
-int rally__attach_note(const struct rally__robust *r, int slot)
+int rally__attach(struct rally__robust *r, uint64_t tag)
 {
-	for (int i = 0; i < ATTACH_MAX; i++) {
-		const struct rally__robust *none = NULL;
-		if (atomic_load(&attached[i].r) == r ||
-		    atomic_compare_exchange_strong(&attached[i].r, &none, r)) {
-			atomic_store_explicit(&attached[i].slot1, slot + 1,
-			                      memory_order_release);
-			atomic_fetch_add_explicit(&attach_generation, 1,
-			                          memory_order_release);
-			return 0;
-		}
+	pid_t me = rally__self_pid();
+	int slot = rally__robust_register(r);
+	if (slot < 0)
+		return slot;
+	int i = find(tag, me);
+	if (i >= 0) {
+		atomic_fetch_add(&attached[i].count, 1);
+		return 0;
 	}
+	for (i = 0; i < ATTACH_MAX; i++) {
+		uint64_t t = atomic_load(&attached[i].tag);
+		/* Free, or inherited from a parent process. */
+		if (t != 0 && atomic_load(&attached[i].pid) == me)
+			continue;
+		if (!atomic_compare_exchange_strong(&attached[i].tag, &t,
+		                                    ~0ull))
+			continue;
+		atomic_store(&attached[i].pid, me);
+		atomic_store(&attached[i].slot, slot);
+		atomic_store(&attached[i].count, 1);
+		atomic_store_explicit(&attached[i].tag, tag,
+		                      memory_order_release);
+		return 0;
+	}
+	rally__robust_unregister(r, slot);
 	return -ENOSPC;
 }
 
-int rally__attach_forget(const struct rally__robust *r)
+int rally__detach(struct rally__robust *r, uint64_t tag)
 {
-	for (int i = 0; i < ATTACH_MAX; i++) {
-		if (atomic_load(&attached[i].r) != r)
-			continue;
-		int slot = atomic_exchange(&attached[i].slot1, 0) - 1;
-		atomic_store(&attached[i].r, NULL);
-		atomic_fetch_add_explicit(&attach_generation, 1,
-		                          memory_order_release);
-		return slot;
-	}
-	return -1;
+	int i = find(tag, rally__self_pid());
+	if (i < 0)
+		return 0; /* not attached here (or only in a parent) */
+	int rc = rally__robust_unregister(r, atomic_load(&attached[i].slot));
+	if (rc)
+		return rc;
+	if (atomic_fetch_sub(&attached[i].count, 1) == 1)
+		atomic_store(&attached[i].tag, 0);
+	return 0;
 }

@@ -1,5 +1,5 @@
 /* robust.h — participant processes of a RALLY_ROBUST barrier: who they are,
- * whether they still live, which of them are late. */
+ * whether they live, how many of their callers are inside, who is late. */
 #ifndef RALLY_ROBUST_H
 #define RALLY_ROBUST_H
 
@@ -11,32 +11,49 @@
 #define RALLY__ROBUST_SLOTS 32
 
 struct rally__participant {
-	_Atomic int32_t pid;      /* 0: free */
-	_Atomic uint32_t arrived; /* 1 + phase of its latest arrival, 0: none */
-	_Atomic uint64_t start;   /* its start time (/proc/PID/stat), against
-	                             pid reuse */
+	/* pid | start time << 32 (its low half, against pid reuse), set and
+	 * cleared in one store: a scan never pairs one process's pid with
+	 * another's start time. 0: free. */
+	_Atomic uint64_t id;
+	_Atomic uint32_t arrived; /* 1 + phase of its latest noted arrival */
+	/* Callers of this process inside the barrier (low 16 bits) and its
+	 * handles and attaches on it (high 16). */
+	_Atomic uint32_t count;
 };
 
 struct rally__robust {
 	_Atomic uint32_t dead; /* a participant died: OWNERDEAD until reset */
 	_Atomic int32_t dead_pid; /* the first one found dead */
-	/* The process that holds GEN_BUSY (runs an action or a reset): taken
-	 * before GEN_BUSY and given back after, so that when it dies holding
-	 * it a survivor takes over instead of everyone waiting for ever. */
-	_Atomic int32_t busy_pid;
-	uint32_t pad0_;
-	/* When a waiter last scanned (CLOCK_MONOTONIC ns): scans are rate
-	 * limited, whatever the number of waiters and however short their
-	 * slices (rally_barrier_poll). 0 in a fresh barrier. */
+	/* When a scan last ran (CLOCK_MONOTONIC ns): scans are rate limited,
+	 * whatever the number of waiters and however short their slices. */
 	_Atomic int64_t scanned_at;
-	uint32_t pad_[10];
+	/* Callers inside from processes that are not participants. */
+	_Atomic uint32_t anon;
+	uint32_t pad_[11];
 	struct rally__participant p[RALLY__ROBUST_SLOTS];
 };
 
-/* Registers the calling process; returns its slot, or -ENOSPC. A process
- * registered already gets its slot again. */
+_Static_assert(sizeof(struct rally__robust) == 576, "nine lines");
+
+/* This process's pid, cached (getpid() is a system call; reset at fork). */
+pid_t rally__self_pid(void);
+/* Whether pid names a process that is neither gone nor a zombie. */
+bool rally__pid_alive(pid_t pid);
+
+/* Registers the calling process: its slot (another reference to it if it
+ * has one already), or -ENOSPC. */
 int rally__robust_register(struct rally__robust *r);
-void rally__robust_unregister(struct rally__robust *r, int slot);
+/* Drops a reference; the last frees the slot: 0, or -EBUSY while this
+ * process's callers are inside (the slot is kept). */
+int rally__robust_unregister(struct rally__robust *r, int slot);
+
+/* A caller of this process (slot, or -1 for a process that takes no part)
+ * comes in or goes out; the going out is its last touch (release). */
+void rally__robust_enter(struct rally__robust *r, int slot);
+void rally__robust_leave(struct rally__robust *r, int slot);
+/* Whether a caller of a live process is inside: a reset's drain and
+ * destroy wait on it; the dead do not count. */
+bool rally__robust_inside(struct rally__robust *r);
 
 /* Notes that slot's process arrived in phase `phase`. */
 void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase);
@@ -46,30 +63,24 @@ void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase);
  * dead. */
 #define RALLY__ROBUST_SCAN_NS 25000000
 bool rally__robust_check(struct rally__robust *r);
-
-/* This process's pid, cached (getpid() is a system call). */
-pid_t rally__self_pid(void);
-
-/* Takes busy_pid for this process: returns 0, or the pid that holds it. */
-int32_t rally__robust_busy_try(struct rally__robust *r);
-void rally__robust_busy_leave(struct rally__robust *r);
-
-/* If busy_pid names a dead process, clears it and returns true: the caller
- * then owns the GEN_BUSY that process left behind. */
-bool rally__robust_busy_orphaned(struct rally__robust *r);
-
+/* The holder of BUSY died (holder.c): record it as the dead one. */
+void rally__robust_holder_died(struct rally__robust *r, pid_t pid);
 /* Frees the slots of dead participants and clears the dead flag. */
 void rally__robust_forget_dead(struct rally__robust *r);
 
-/* Participants (pids) whose latest arrival is not in `phase`; stores up to
- * max of them and returns how many there are. */
-int rally__robust_late(const struct rally__robust *r, uint32_t phase,
-                       pid_t *pids, unsigned max);
+/* Live participants whose latest arrival is not in `phase`; dead ones not
+ * yet forgotten. Each stores up to max pids and returns how many there are. */
+int rally__robust_late(struct rally__robust *r, uint32_t phase, pid_t *pids,
+                       unsigned max);
+int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max);
 
-/* The process-local registry of attach(): this process's slot in the
- * barrier whose robust table is r, or -1. */
-int rally__attached_slot(const struct rally__robust *r);
-int rally__attach_note(const struct rally__robust *r, int slot);
-int rally__attach_forget(const struct rally__robust *r);
+/* attach()/detach() of a barrier in place, known by its tag: this process
+ * takes part (registered once per attach) until the matching detach. The
+ * process-local record of them is keyed by tag and pid, so that a fork()ed
+ * child, which inherits it, neither uses nor ends its parent's part. */
+int rally__attach(struct rally__robust *r, uint64_t tag);
+int rally__detach(struct rally__robust *r, uint64_t tag);
+/* This process's slot in the barrier with that tag, or -1. */
+int rally__attached_slot(uint64_t tag);
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rally.h"
 
@@ -92,4 +93,15 @@ void rally__spin_plan(int attr_spin, unsigned parties,
 		unsigned c = rally__cpus();
 		plan->yields = YIELD_ROTATIONS * ((parties + c - 1) / c);
 	}
+}
+
+void rally__backoff(unsigned *i)
+{
+	if (*i < 64)
+		rally__cpu_relax();
+	else if (*i < 1024)
+		sched_yield();
+	else
+		nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+	(*i)++;
 }

@@ -1,5 +1,7 @@
 /* strerror.c — a static English text for every code rally returns. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <string.h>
 
 #include "export.h"
 #include "rally.h"
@@ -19,7 +21,11 @@ RALLY_EXPORT const char *rally_strerror(int code)
 	case -EINVAL:
 		return "invalid argument, or not an initialised rally object";
 	case -EBUSY:
-		return "the object is in use: callers are waiting on it";
+		return "the object is in use: callers are inside it (waiting, "
+		       "leaving, or running its action)";
+	case -EAGAIN:
+		return "not decided yet: every party has arrived and the "
+		       "phase's action is still running (ask again)";
 	case -EDEADLK:
 		return "called from the barrier's own action: it would "
 		       "deadlock";
@@ -41,7 +47,12 @@ RALLY_EXPORT const char *rally_strerror(int code)
 	case -EMFILE:
 	case -ENFILE:
 		return "too many open files";
-	default:
-		return "unknown error code";
+	default: {
+		/* Named objects pass on what shm_open, ftruncate and mmap
+		 * report (ELOOP, EPERM, EROFS ...): the C library names them,
+		 * in English and thread-safely. */
+		const char *text = strerrordesc_np(-code);
+		return text ? text : "unknown error code";
+	}
 	}
 }

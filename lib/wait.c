@@ -5,7 +5,10 @@
  * changes the word with a read-modify-write and wakes only if the value it
  * replaced had sleep_bit. Both are RMWs on one word, so one of them sees the
  * other: either the waker sees the bit and wakes, or the sleeper's CAS fails
- * (or the kernel's compare does) and it re-reads the word. */
+ * (or the kernel's compare does) and it re-reads the word. The words are
+ * 64-bit atomics whose low half is the futex word: user space only ever
+ * touches them whole (ThreadSanitizer and C11 see one atomic object), the
+ * kernel only the low half. */
 #define _GNU_SOURCE
 #include "wait.h"
 
@@ -16,9 +19,9 @@
 
 enum { POLLS_PER_CLOCK_READ = 64 };
 
-static bool changed(uint32_t v, uint32_t seen, uint32_t sleep_bit)
+static bool changed(uint64_t v, uint64_t seen, uint32_t sleep_bit)
 {
-	return ((v ^ seen) & ~sleep_bit) != 0;
+	return (uint32_t)(v ^ seen) & ~sleep_bit;
 }
 
 /* Patience renewed by progress: an arrival since the last look. */
@@ -54,11 +57,11 @@ static int64_t patience_idle(struct patience *p, int64_t now)
 /* Polls: plan->iters times, or while progress comes (plan->spin_ns of
  * patience, plan->spin_cap_ns at most). The clock is first read after
  * POLLS_PER_CLOCK_READ polls: most waits end before. */
-static bool spin_until_change(_Atomic uint32_t *word, uint32_t seen,
+static bool spin_until_change(_Atomic uint64_t *word, uint64_t seen,
                               uint32_t sleep_bit,
                               const struct rally__deadline *dl,
                               const struct rally__spin_plan *plan,
-                              _Atomic uint64_t *progress, uint32_t *now)
+                              _Atomic uint64_t *progress, uint64_t *now)
 {
 	struct patience p = {0};
 	uint32_t limit = plan->iters ? plan->iters : (plan->spin_ns ? ~0u : 0);
@@ -85,11 +88,11 @@ static bool spin_until_change(_Atomic uint32_t *word, uint32_t seen,
 
 /* Yields the CPU as long as someone arrived (*progress changed) while this
  * waiter was away; without a progress word, yields once. */
-static bool yield_until_change(_Atomic uint32_t *word, uint32_t seen,
+static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
                                uint32_t sleep_bit,
                                const struct rally__deadline *dl,
                                const struct rally__spin_plan *plan,
-                               _Atomic uint64_t *progress, uint32_t *now)
+                               _Atomic uint64_t *progress, uint64_t *now)
 {
 	uint64_t mark =
 	    progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
@@ -109,10 +112,10 @@ static bool yield_until_change(_Atomic uint32_t *word, uint32_t seen,
 	return false;
 }
 
-int rally__wait_change(_Atomic uint32_t *word, uint32_t seen,
+int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                        uint32_t sleep_bit, const struct rally__deadline *dl,
                        const struct rally__spin_plan *plan,
-                       _Atomic uint64_t *progress, bool shared, uint32_t *now)
+                       _Atomic uint64_t *progress, bool shared, uint64_t *now)
 {
 	/* A timeout of 0 ("do not block") must not spin either. */
 	if (!rally__deadline_passed(dl) &&
@@ -122,7 +125,7 @@ int rally__wait_change(_Atomic uint32_t *word, uint32_t seen,
 	                        now)))
 		return 0;
 	for (;;) {
-		uint32_t v = atomic_load_explicit(word, memory_order_acquire);
+		uint64_t v = atomic_load_explicit(word, memory_order_acquire);
 		*now = v;
 		if (changed(v, seen, sleep_bit))
 			return 0;
@@ -140,6 +143,7 @@ int rally__wait_change(_Atomic uint32_t *word, uint32_t seen,
 		}
 		/* Any return (woken, spurious, EAGAIN, EINTR, ETIMEDOUT) leads
 		 * back to re-reading the word and the deadline. */
-		rally__futex_wait(word, v, rally__deadline_ts(dl), shared);
+		rally__futex_wait(rally__low_half(word), (uint32_t)v,
+		                  rally__deadline_ts(dl), shared);
 	}
 }

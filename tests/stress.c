@@ -219,8 +219,9 @@ static int one_call(uint64_t *rng)
 		atomic_fetch_add(&S.resets, 1);
 		return rally_barrier_reset(&S.barrier) == 0 ? NOT_A_WAIT : -EIO;
 	}
-	if (dice < 8 && rally_barrier_n_waiting(&S.barrier) >= S.cfg.parties)
-		fail("n_waiting >= parties",
+	/* parties while a phase's action runs (as in CPython), never more. */
+	if (dice < 8 && rally_barrier_n_waiting(&S.barrier) > S.cfg.parties)
+		fail("n_waiting > parties",
 		     rally_barrier_n_waiting(&S.barrier), S.cfg.parties);
 	if (dice < 16)
 		return rally_barrier_timedwait(&S.barrier, 0);

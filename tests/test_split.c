@@ -190,7 +190,9 @@ static void *arrive_last(void *arg)
 }
 
 /* While an action runs, a timed wait cannot expire, but a poll can: its
- * answer is "pending", and the phase then completes. */
+ * answer is "pending", and the phase then completes. An await that must not
+ * block answers -EAGAIN (undecided, nothing broken) instead of waiting for
+ * the action (hardening A8: it used to block until the action ended). */
 Test(split, poll_during_action, .timeout = 10)
 {
 	struct poll_action pa = {0};
@@ -203,7 +205,10 @@ Test(split, poll_during_action, .timeout = 10)
 	while (!atomic_load(&pa.in_action))
 		sched_yield();
 	cr_expect_eq(rally_barrier_poll(&pa.b, t, 1000000), 0);
-	cr_expect_eq(rally_barrier_await(&pa.b, t, 0), 0);
+	int64_t start = test_now_ns();
+	cr_expect_eq(rally_barrier_await(&pa.b, t, 0), -EAGAIN);
+	cr_expect_lt(test_now_ns() - start, 10000000, "await(0) blocked");
+	cr_expect_eq(rally_barrier_await(&pa.b, t, RALLY_FOREVER), 0);
 	void *ret;
 	pthread_join(th, &ret);
 	cr_expect_eq((intptr_t)ret, 1);
@@ -248,9 +253,9 @@ Test(split, failing_action_at_arrive, .timeout = 10)
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
 
-/* A completed phase's token stays good over 7 resets; from the 8th its
- * epoch's record is reused and the answer is RALLY_BROKEN, never a wrong
- * "done" for another epoch. */
+/* A completed phase's token stays good over 8 resets (its epoch's record
+ * is kept until the 9th): then the slot holds a newer epoch's record and
+ * the answer is RALLY_BROKEN, never a wrong "done" or "pending". */
 Test(split, stale_tokens, .timeout = 10)
 {
 	rally_barrier_t b;
@@ -258,8 +263,8 @@ Test(split, stale_tokens, .timeout = 10)
 	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
 	rally_barrier_arrive(&b, &done);
 	rally_barrier_arrive(&b, &last);
-	for (int r = 0; r < 9; r++) {
-		int want = r < 8 ? 1 : RALLY_BROKEN;
+	for (int r = 0; r < 10; r++) {
+		int want = r < 9 ? 1 : RALLY_BROKEN;
 		cr_expect_eq(rally_barrier_test(&b, done), want, "after %d", r);
 		rally_barrier_arrive(&b, &dummy); /* something to cancel */
 		cr_expect_eq(rally_barrier_reset(&b), 0);

@@ -1,0 +1,296 @@
+/* lifecycle.c — a barrier's life: init, the views calls work on, destroy,
+ * the state accessors, robust attach/detach.
+ *
+ * destroy() may return only when no caller will touch the object again.
+ * It refuses (-EBUSY) while callers wait in a phase that has not completed,
+ * or while BUSY is held. Otherwise every caller still inside is on its way
+ * out, and destroy waits for them: for gen to publish every phase whose
+ * parties have all arrived, and for the callers inside the epoch (arrivals
+ * minus completed phases minus `out`; robust: the live trackers) and the
+ * awaits' pins to reach zero. A completer touches nothing after its
+ * publishing CAS, a leaver nothing after its count: then the memory may go. */
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "barrier_impl.h"
+#include "export.h"
+#include "hooks.h"
+#include "points.h"
+
+static bool parties_ok(uint32_t parties)
+{
+	return parties >= 1 && parties <= RALLY_PARTIES_MAX;
+}
+
+bool rally__view(const rally_barrier_t *pub, struct view *v)
+{
+	if (!pub)
+		return false;
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	uint32_t magic = atomic_load_explicit(&b->magic, memory_order_acquire);
+	if (magic == RALLY__PROXY_MAGIC) {
+		const struct rally__barrier_proxy *px =
+		    (const struct rally__barrier_proxy *)pub;
+		/* A fork()ed child's copy of a handle takes no part. */
+		int slot = px->pid == rally__self_pid() ? px->slot : -1;
+		*v = (struct view){px->shared, px->parties,    px->flags,
+		                   px->spin,   px->timeout_ns, px->tag,
+		                   px->action, px->action_arg, slot};
+		return atomic_load_explicit(&px->shared->magic,
+		                            memory_order_acquire) ==
+		       RALLY__BARRIER_MAGIC;
+	}
+	if (magic != RALLY__BARRIER_MAGIC)
+		return false;
+	*v = (struct view){b,         b->parties,    b->flags,
+	                   b->spin,   b->timeout_ns, b->tag,
+	                   b->action, b->action_arg, -1};
+	/* In memory others can write (RALLY_SHARED): never divide by 0. */
+	if (!parties_ok(v->parties))
+		return false;
+	if (view_robust(v))
+		v->slot = rally__attached_slot(v->tag);
+	return true;
+}
+
+int rally__check_attr(const rally_barrier_attr_t *attr)
+{
+	if (!attr)
+		return 0;
+	if (attr->flags & ~(RALLY_SHARED | RALLY_ROBUST))
+		return -EINVAL;
+	if ((attr->flags & RALLY_ROBUST) && !(attr->flags & RALLY_SHARED))
+		return -EINVAL;
+	if (attr->timeout_ns < RALLY_FOREVER || attr->spin < RALLY_SPIN_NEVER)
+		return -EINVAL;
+	return 0;
+}
+
+/* Tells barriers apart, in a process and across them (a named barrier has
+ * one tag in every process): random, with a fallback that is unique. */
+static uint64_t new_tag(const void *where)
+{
+	uint64_t t = 0;
+	if (getrandom(&t, sizeof t, GRND_NONBLOCK) != (ssize_t)sizeof t) {
+		static _Atomic uint64_t counter;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^
+		    (uint64_t)(uintptr_t)where ^ (uint64_t)getpid() << 40 ^
+		    atomic_fetch_add(&counter, 0x9e3779b97f4a7c15ull);
+	}
+	return t ? t : 1;
+}
+
+int rally__barrier_init(struct rally__barrier *b, unsigned parties,
+                        const rally_barrier_attr_t *attr)
+{
+	static const rally_barrier_attr_t defaults;
+	if (!b || !parties_ok(parties))
+		return -EINVAL;
+	if (!attr)
+		attr = &defaults;
+	int rc = rally__check_attr(attr);
+	if (rc)
+		return rc;
+	memset(b, 0, sizeof *b);
+	b->parties = parties;
+	b->flags = attr->flags;
+	b->spin = attr->spin;
+	b->timeout_ns = attr->timeout_ns > 0 ? attr->timeout_ns : 0;
+	b->action = attr->action;
+	b->action_arg = attr->action_arg;
+	b->tag = new_tag(b);
+	/* No epoch has ended: each slot holds an id from before epoch 0. */
+	for (uint32_t i = 0; i < RECORDS; i++)
+		atomic_store_explicit(&b->rec[i], rec_make(i - RECORDS, 0),
+		                      memory_order_relaxed);
+	atomic_store_explicit(&b->magic, RALLY__BARRIER_MAGIC,
+	                      memory_order_release);
+	return 0;
+}
+
+RALLY_EXPORT int rally_barrier_init(rally_barrier_t *pub, unsigned parties,
+                                    const rally_barrier_attr_t *attr)
+{
+	return rally__barrier_init((struct rally__barrier *)pub, parties, attr);
+}
+
+/* ---- destroy ---------------------------------------------------------------
+ */
+
+static bool pinned(struct rally__barrier *b)
+{
+	for (uint32_t i = 0; i < RECORDS; i++)
+		if (atomic_load_explicit(&b->pins[i], memory_order_acquire))
+			return true;
+	return false;
+}
+
+/* Whether a caller may still touch the barrier: see the top. */
+static bool busy_inside(const struct view *v)
+{
+	struct rally__barrier *b = v->b;
+	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+	if (s & ST_BUSY)
+		return true;
+	if (!(s & ST_BROKEN) &&
+	    (st_seq(s) != arr_phase(a) || st_parity(s) != (arr_epoch(a) & 1)))
+		return true; /* a completer has yet to publish */
+	return rally__callers_inside(v, a, st_seq(s)) || pinned(b);
+}
+
+RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
+{
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	struct view v;
+	if (!b ||
+	    atomic_load_explicit(&b->magic, memory_order_acquire) !=
+	        RALLY__BARRIER_MAGIC ||
+	    !rally__view(pub, &v))
+		return -EINVAL; /* a handle is closed, not destroyed */
+	if (rally__in_action() == v.tag)
+		return -EBUSY;
+	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+	if ((s & ST_BUSY) || (!(s & ST_BROKEN) && arr_count(a) != 0))
+		return -EBUSY;
+	uint32_t magic = RALLY__BARRIER_MAGIC;
+	if (!atomic_compare_exchange_strong_explicit(
+	        &b->magic, &magic, RALLY__DYING_MAGIC, memory_order_acq_rel,
+	        memory_order_relaxed))
+		return -EINVAL; /* destroyed concurrently */
+	RALLY_POINT(DESTROYING);
+	for (unsigned i = 0; busy_inside(&v);)
+		rally__backoff(&i);
+	atomic_store_explicit(&b->magic, 0, memory_order_release);
+	return 0;
+}
+
+/* ---- the state
+ * --------------------------------------------------------------- */
+
+RALLY_EXPORT unsigned rally_barrier_parties(const rally_barrier_t *pub)
+{
+	struct view v;
+	return rally__view(pub, &v) ? v.parties : 0;
+}
+
+RALLY_EXPORT unsigned rally_barrier_n_waiting(const rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return 0;
+	uint64_t s = atomic_load_explicit(&v.b->state, memory_order_acquire);
+	if (s & ST_BROKEN)
+		return 0;
+	uint64_t a = atomic_load_explicit(&v.b->arr, memory_order_acquire);
+	/* Phase seq complete in arrivals (its action runs, or it is being
+	 * published): all its parties wait, as in CPython's action. */
+	if ((arr_epoch(a) & 1) == st_parity(s) &&
+	    seq_diff(arr_phase(a), st_seq(s)) > 0)
+		return v.parties;
+	return arr_count(a) < v.parties ? arr_count(a) : v.parties;
+}
+
+RALLY_EXPORT bool rally_barrier_broken(const rally_barrier_t *pub)
+{
+	struct view v;
+	return rally__view(pub, &v) &&
+	       (atomic_load_explicit(&v.b->state, memory_order_acquire) &
+	        ST_BROKEN);
+}
+
+RALLY_EXPORT unsigned rally_barrier_phase(const rally_barrier_t *pub)
+{
+	struct view v;
+	return rally__view(pub, &v) ? st_seq(atomic_load_explicit(
+	                                  &v.b->state, memory_order_acquire))
+	                            : 0;
+}
+
+int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
+{
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	struct view v;
+	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
+	    !rally__view(pub, &v))
+		return -EINVAL;
+	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
+	uint32_t parity = arr_epoch(a) & 1;
+	if (s != st_make(st_seq(s), parity) || arr_count(a) != 0 ||
+	    arr_phase(a) != st_seq(s) || pinned(b))
+		return -EINVAL; /* not idle */
+	phase &= SEQ_MASK;
+	/* The epoch now begins at `phase`, with nobody inside. */
+	atomic_store(&b->base_phase[parity], phase);
+	atomic_store(&b->out_base[parity], atomic_load(&b->out));
+	atomic_store(&b->arr, arr_make(phase, arr_epoch(a)));
+	atomic_store(&b->state, st_make(phase, parity));
+	return 0;
+}
+
+/* ---- robust participants --------------------------------------------------
+ */
+
+RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return -EINVAL;
+	if (!view_robust(&v))
+		return 0; /* nothing to track */
+	if (atomic_load(&((struct rally__barrier *)pub)->magic) ==
+	    RALLY__PROXY_MAGIC)
+		return 0; /* a handle takes part from open() */
+	return rally__attach(&v.b->robust, v.tag);
+}
+
+RALLY_EXPORT int rally_barrier_detach(rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return -EINVAL;
+	struct rally__barrier_proxy *px = (struct rally__barrier_proxy *)pub;
+	if (atomic_load(&px->magic) == RALLY__PROXY_MAGIC) {
+		/* A handle from open(): this process stops taking part (a
+		 * fork()ed child's copy of it never took part). */
+		int rc = 0;
+		if (px->slot >= 0 && px->pid == rally__self_pid())
+			rc = rally__robust_unregister(&px->shared->robust,
+			                              px->slot);
+		if (rc == 0)
+			px->slot = -1;
+		return rc;
+	}
+	return view_robust(&v) ? rally__detach(&v.b->robust, v.tag) : 0;
+}
+
+RALLY_EXPORT int rally_barrier_late(const rally_barrier_t *pub, pid_t *pids,
+                                    unsigned max)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || (max && !pids))
+		return -EINVAL;
+	if (!view_robust(&v))
+		return -ENOTSUP;
+	/* seq is the phase not yet complete — also while its action runs,
+	 * when arr has moved on already. */
+	uint64_t s = atomic_load_explicit(&v.b->state, memory_order_acquire);
+	return rally__robust_late(&v.b->robust, st_seq(s), pids, max);
+}
+
+RALLY_EXPORT int rally_barrier_dead(const rally_barrier_t *pub, pid_t *pids,
+                                    unsigned max)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || (max && !pids))
+		return -EINVAL;
+	if (!view_robust(&v))
+		return -ENOTSUP;
+	return rally__robust_dead(&v.b->robust, pids, max);
+}

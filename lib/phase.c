@@ -1,0 +1,445 @@
+/* phase.c — a phase of the barrier: arrival, waiting, completion, timeouts,
+ * abort. The protocol as a whole (words in barrier_impl.h):
+ *
+ *   arr    phase | epoch | count: every caller's fetch_add
+ *   state  gen (seq of the first incomplete phase, SLEEPERS, BROKEN, BUSY,
+ *          EPOCH) with the BUSY holder and `ahead` beside it, one CAS
+ *   out    callers that have left
+ *
+ * A phase q
+ *   - Each caller fetch_adds arr (acq_rel: the last acquires everyone's
+ *     writes). The one with index parties - 1 completes q. It first moves
+ *     arr on by one phase (a second fetch_add), so that callers beyond
+ *     `parties` belong to later phases at once and never wait for q to drain.
+ *   - Without an action it publishes q + 1 with one CAS on state from the
+ *     idle value naming q (release, paired with the waiters' acquire loads).
+ *     With an action, or on a robust barrier, it first claims BUSY with its
+ *     pid as holder, then runs the action (robust: counts itself out), then
+ *     publishes q + 1 — or q | BROKEN if the action failed. While BUSY,
+ *     timeouts cannot break q (as in CPython, where the action runs under
+ *     the barrier's lock); destroy and reset wait.
+ *   - A later phase can be fully arrived before q is published: its
+ *     completer waits until gen names its phase.
+ *   - The others wait until seq passes their phase (done) or it breaks.
+ *     Waiting is wait.c's loop: spin, yield, then set SLEEPERS and futex-wait
+ *     on the exact value; whoever changes gen with an RMW wakes all if the
+ *     value it replaced had SLEEPERS. No syscall while nobody sleeps.
+ *   - A caller whose deadline passes breaks its own phase: by a CAS of
+ *     BROKEN into the exact state it saw if gen names its phase, else — gen
+ *     still names an earlier phase, all of whose parties have arrived — by
+ *     setting `ahead` to the distance, which each publish carries one phase
+ *     down until it becomes BROKEN on the caller's phase. If gen moved first
+ *     the phase completed or broke, and the timeout loses.
+ *   - Leaving. Every caller but a completer that published counts itself in
+ *     `out` as its last touch (release). A completer's last touch is its
+ *     publishing CAS — after it only the futex wake, harmless on freed memory
+ *     — so it reads all it needs (sharedness, codes) before. So the callers
+ *     inside an epoch are its arrivals minus its completed phases minus
+ *     `out`: what destroy (lifecycle.c) and reset (reset.c) wait on. A robust
+ *     barrier counts per process instead (robust.c): the dead do not leave.
+ *
+ * Wrap-around: seq is compared modulo 2^28 within a window of 2^27; only a
+ * caller that sleeps through 2^27 phases could misjudge. */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <string.h>
+
+#include "barrier_impl.h"
+#include "export.h"
+#include "futex.h"
+#include "points.h"
+#include "wait.h"
+
+/* A robust waiter notes its arrival in its participant slot (for
+ * rally_barrier_late) once it has waited this long: a store per phase on a
+ * line the participants share would cost every phase. */
+#define ROBUST_NOTE_NS 100000
+
+static _Thread_local uint64_t in_action_tag;
+
+uint64_t rally__in_action(void) { return in_action_tag; }
+
+int rally__broken_code(const struct view *v)
+{
+	return view_robust(v) && atomic_load_explicit(&v->b->robust.dead,
+	                                              memory_order_acquire)
+	           ? RALLY_OWNERDEAD
+	           : RALLY_BROKEN;
+}
+
+/* Only the address of the word is computed here: after the release the
+ * object may be freed, and FUTEX_WAKE on freed memory is harmless. */
+void rally__wake_if(struct rally__barrier *b, uint64_t old, bool shared)
+{
+	if (old & ST_SLEEPERS)
+		rally__futex_wake_all(gen_word(b), shared);
+}
+
+void rally__leave(const struct view *v)
+{
+	RALLY_POINT(DECIDED);
+	if (view_robust(v))
+		rally__robust_leave(&v->b->robust, v->slot);
+	else /* release: destroy and reset acquire `out` */
+		atomic_fetch_add_explicit(&v->b->out, 1, memory_order_release);
+}
+
+struct arrival rally__arrive(const struct view *v)
+{
+	struct rally__barrier *b = v->b;
+	if (view_robust(v)) {
+		rally__robust_enter(&b->robust, v->slot);
+		RALLY_POINT(ROBUST_ENTERED);
+	}
+	uint64_t a =
+	    atomic_fetch_add_explicit(&b->arr, 1, memory_order_acq_rel);
+	RALLY_POINT(ARRIVED);
+	uint32_t c = arr_count(a), n = v->parties;
+	struct arrival t = {arr_phase(a), c, arr_epoch(a)};
+	if (c >= n) {
+		t.phase = (t.phase + c / n) & SEQ_MASK;
+		t.index = c % n;
+	}
+	if (t.index == n - 1) {
+		/* Relaxed: whoever reads arr to count callers (destroy, reset)
+		 * first acquires this completer's publish or its leaving. */
+		atomic_fetch_add_explicit(&b->arr, arr_advance(n),
+		                          memory_order_relaxed);
+		RALLY_POINT(ADVANCED);
+	}
+	return t;
+}
+
+enum outcome rally__classify(uint64_t s, uint32_t p, uint32_t parity)
+{
+	uint32_t k = st_ahead(s);
+	bool broken = s & ST_BROKEN, busy = s & ST_BUSY;
+	int32_t d = seq_diff(p, st_seq(s));
+	if (st_parity(s) != parity) {
+		/* gen still names the previous epoch: the reset that opened
+		 * ours has yet to publish (BUSY), or died doing it (then
+		 * everything from seq on is broken). Our phases all come after
+		 * seq. */
+		if (broken && !busy)
+			return BROKEN;
+		return k && d >= (int32_t)k ? BROKEN : PENDING;
+	}
+	if (d < 0)
+		return DONE;
+	if (broken) /* with BUSY: a reset of this epoch, which cancels all */
+		return BROKEN;
+	if (d == 0)
+		return busy ? COMPLETING : PENDING;
+	return k && d >= (int32_t)k ? BROKEN : PENDING;
+}
+
+/* The state that publishes phase `seq` of s's epoch (parity) as complete
+ * and `next` as the first incomplete phase: no BUSY, no holder, SLEEPERS
+ * cleared (the publisher wakes), and `ahead` carried down by the phases
+ * passed — when it reaches the new seq, that phase is born broken. */
+static uint64_t published(uint64_t s, uint32_t next, uint32_t parity)
+{
+	uint64_t n = st_make(next, parity);
+	uint32_t k = st_ahead(s), m = (next - st_seq(s)) & SEQ_MASK;
+	if (k == 0 || k < m)
+		return n;
+	return k == m ? n | ST_BROKEN : st_with_ahead(n, k - m);
+}
+
+uint64_t rally__published(uint64_t s, uint32_t next, uint32_t parity)
+{
+	return published(s, next, parity);
+}
+
+/* ---- waiting ------------------------------------------------------------- */
+
+/* A robust waiter that has waited ROBUST_NOTE_NS notes its arrival; every
+ * ROBUST_CHECK_NS it scans for dead participants. */
+static void robust_slice_ended(const struct view *v, struct waiting *w)
+{
+	struct rally__robust *r = &v->b->robust;
+	if (v->slot >= 0 && !w->noted) {
+		rally__robust_arrived(r, v->slot, w->note_phase);
+		w->noted = true;
+		return;
+	}
+	if (rally__robust_check(r))
+		rally__abort(v);
+}
+
+bool rally__wait_state(const struct view *v, uint64_t *s,
+                       const struct rally__deadline *dl, struct waiting *w)
+{
+	struct rally__barrier *b = v->b;
+	if (!w->planned) {
+		rally__spin_plan(v->spin, v->parties, &w->plan);
+		w->planned = true;
+	}
+	/* Slices on a shared barrier: a BUSY that lasts may have a dead
+	 * holder (a sleeper is not woken when BUSY is claimed: it must look);
+	 * a robust waiter notes its arrival and scans for the dead. */
+	bool robust = view_robust(v);
+	struct rally__deadline slice;
+	const struct rally__deadline *until = dl;
+	if (view_shared(v)) {
+		rally__deadline_within(&slice, dl,
+		                       robust && v->slot >= 0 && !w->noted
+		                           ? ROBUST_NOTE_NS
+		                           : ROBUST_CHECK_NS);
+		until = &slice;
+	}
+	if (rally__wait_change(&b->state, *s, ST_SLEEPERS, until, &w->plan,
+	                       &b->arr, view_shared(v), s) == 0)
+		return true;
+	/* A slice or the deadline ended: look around first — a poll's short
+	 * slices (rally_barrier_poll) must find the dead too. */
+	if (view_shared(v)) {
+		if (robust)
+			robust_slice_ended(v, w);
+		if (*s & ST_BUSY)
+			rally__take_over(v, s);
+		*s = atomic_load_explicit(&b->state, memory_order_acquire);
+	}
+	return until != dl && !rally__deadline_passed(dl);
+}
+
+enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
+                            uint32_t parity)
+{
+	uint64_t old = *s, next;
+	int32_t d = seq_diff(p, st_seq(old));
+	if (st_parity(old) == parity && d == 0) {
+		next = st_with_ahead((old | ST_BROKEN) & ~(uint64_t)ST_SLEEPERS,
+		                     0);
+	} else {
+		if (d <= 0 || d > (int32_t)AHEAD_MAX)
+			return BRK_TOO_FAR;
+		uint32_t k = st_ahead(old);
+		if (k && k <= (uint32_t)d)
+			return BRK_CHANGED; /* broken already: classify says so
+			                     */
+		next = st_with_ahead(old, (uint32_t)d);
+	}
+	if (!atomic_compare_exchange_strong_explicit(&v->b->state, s, next,
+	                                             memory_order_acq_rel,
+	                                             memory_order_acquire))
+		return BRK_CHANGED;
+	RALLY_POINT(BROKE);
+	if (next & ST_BROKEN)
+		rally__wake_if(v->b, old, view_shared(v));
+	return BRK_DONE;
+}
+
+/* The caller's deadline passed with its phase pending: breaks it (true), or
+ * returns false with *s fresh to classify again. */
+static bool expire(const struct view *v, uint64_t *s, struct arrival t,
+                   struct waiting *w)
+{
+	RALLY_POINT(DEADLINE);
+	switch (rally__break_phase(v, s, t.phase, t.epoch & 1)) {
+	case BRK_DONE:
+		return true;
+	case BRK_TOO_FAR:
+		/* More than AHEAD_MAX phases ahead of gen, all fully arrived:
+		 * wait for them to complete, then break ours. */
+		rally__wait_state(v, s, &rally__no_deadline, w);
+		return false;
+	default:
+		return false;
+	}
+}
+
+int rally__await_phase(const struct view *v, struct arrival t,
+                       const struct rally__deadline *dl)
+{
+	struct waiting w = {.note_phase = t.phase};
+	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	for (;;) {
+		int code;
+		switch (rally__classify(s, t.phase, t.epoch & 1)) {
+		case DONE:
+			rally__leave(v);
+			return (int)t.index;
+		case BROKEN:
+			code = rally__broken_code(v);
+			rally__leave(v);
+			return code;
+		case COMPLETING:
+			/* Every party has arrived: a timeout cannot break the
+			 * phase any more; wait for its holder to publish. */
+			rally__wait_state(v, &s, &rally__no_deadline, &w);
+			break;
+		default:
+			if (rally__wait_state(v, &s, dl, &w))
+				break;
+			if (expire(v, &s, t, &w)) {
+				rally__leave(v);
+				return RALLY_TIMEDOUT;
+			}
+		}
+	}
+}
+
+/* ---- completing ---------------------------------------------------------- */
+
+/* Holds BUSY (claimed from s): runs the action, then publishes. */
+static int run_busy(const struct view *v, struct arrival t, uint64_t s)
+{
+	struct rally__barrier *b = v->b;
+	bool shared = view_shared(v), robust = view_robust(v);
+	RALLY_POINT(CLAIMED);
+	/* BUSY covers this caller from now on — destroy and reset wait for
+	 * it, and if its process dies a survivor takes over — so a robust one
+	 * counts itself out here, while it may still touch the object. */
+	bool dead = false;
+	if (robust) {
+		rally__robust_leave(&b->robust, v->slot);
+		dead = rally__robust_check(&b->robust);
+	}
+	int rc = 0;
+	if (v->action) {
+		uint64_t outer = in_action_tag;
+		in_action_tag = v->tag;
+		rc = v->action(v->action_arg);
+		in_action_tag = outer;
+	}
+	RALLY_POINT(ACTION_RAN);
+	int ret = rc == 0 ? (int)v->parties - 1 : rc < 0 ? rc : RALLY_BROKEN;
+	/* A failed phase does not complete: its completer counts as left. */
+	if (rc != 0 && !robust)
+		atomic_fetch_add_explicit(&b->out, 1, memory_order_relaxed);
+	uint64_t next;
+	do {
+		if (rc != 0)
+			next = st_make(t.phase, t.epoch & 1) | ST_BROKEN;
+		else
+			next = published(s, t.phase + 1, t.epoch & 1) |
+			       (dead ? ST_BROKEN : 0);
+		/* Release: the action's writes, and the completion. */
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->state, &s, next, memory_order_release, memory_order_relaxed));
+	rally__wake_if(b, s, shared);
+	return ret;
+}
+
+int rally__complete(const struct view *v, struct arrival t,
+                    const struct rally__deadline *dl)
+{
+	struct rally__barrier *b = v->b;
+	uint32_t parity = t.epoch & 1;
+	bool shared = view_shared(v);
+	bool busy_path = v->action || view_robust(v);
+	int last = (int)v->parties - 1;
+	struct waiting w = {.note_phase = t.phase};
+	/* Guess the idle state naming our phase: right unless someone sleeps,
+	 * a later phase timed out, or it broke. The CAS then costs one transfer
+	 * of the line, where a load before it would cost two. */
+	uint64_t s = st_make(t.phase, parity);
+	for (;;) {
+		enum outcome o = rally__classify(s, t.phase, parity);
+		if (o == BROKEN || o == DONE) {
+			int code = rally__broken_code(v);
+			rally__leave(v);
+			return code;
+		}
+		if (o == PENDING && st_parity(s) == parity &&
+		    st_seq(s) == t.phase) {
+			uint64_t old = s;
+			if (busy_path) {
+				uint64_t claim = st_with_holder(
+				    s | ST_BUSY, rally__holder_self());
+				if (atomic_compare_exchange_strong_explicit(
+				        &b->state, &s, claim,
+				        memory_order_acquire,
+				        memory_order_acquire))
+					return run_busy(v, t, claim);
+				continue;
+			}
+			if (atomic_compare_exchange_strong_explicit(
+			        &b->state, &s,
+			        published(s, t.phase + 1, parity),
+			        memory_order_release, memory_order_acquire)) {
+				rally__wake_if(b, old, shared);
+				return last;
+			}
+			continue;
+		}
+		/* An earlier phase is still completing, or the reset that
+		 * opened our epoch is publishing. */
+		if (rally__wait_state(v, &s, dl, &w))
+			continue;
+		if (expire(v, &s, t, &w)) {
+			rally__leave(v);
+			return RALLY_TIMEDOUT;
+		}
+	}
+}
+
+/* ---- abort -----------------------------------------------------------------
+ */
+
+int rally__abort(const struct view *v)
+{
+	struct rally__barrier *b = v->b;
+	bool shared = view_shared(v);
+	uint64_t s = atomic_load_explicit(&b->state, memory_order_relaxed);
+	uint64_t next;
+	do {
+		RALLY_POINT(ABORTING);
+		if ((s & ST_BROKEN) && !(s & ST_BUSY))
+			return 0;
+		if (s & ST_BUSY) {
+			/* An action, a completion or a reset runs: its phase
+			 * still completes (or is reset); the next one breaks.
+			 */
+			if (st_ahead(s) == 1)
+				return 0;
+			next = st_with_ahead(s, 1);
+		} else {
+			next = st_with_ahead(
+			    (s | ST_BROKEN) & ~(uint64_t)ST_SLEEPERS, 0);
+		}
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->state, &s, next, memory_order_release, memory_order_relaxed));
+	if (next & ST_BROKEN)
+		rally__wake_if(b, s, shared);
+	return 0;
+}
+
+/* ---- the public calls
+ * -------------------------------------------------------- */
+
+static int barrier_wait(const struct view *v, int64_t timeout_ns)
+{
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, timeout_ns);
+	struct arrival t = rally__arrive(v);
+	if (t.index == v->parties - 1)
+		return rally__complete(v, t, &dl);
+	return rally__await_phase(v, t, &dl);
+}
+
+RALLY_EXPORT int rally_barrier_wait(rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return -EINVAL;
+	return barrier_wait(&v, v.timeout_ns ? v.timeout_ns : RALLY_FOREVER);
+}
+
+RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
+                                         int64_t timeout_ns)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || timeout_ns < RALLY_FOREVER)
+		return -EINVAL;
+	return barrier_wait(&v, timeout_ns);
+}
+
+RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return -EINVAL;
+	return rally__abort(&v);
+}

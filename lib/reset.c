@@ -1,0 +1,197 @@
+/* reset.c — reset, and the epochs that make it exact.
+ *
+ * An epoch runs from one reset to the next; arr carries its number mod 16,
+ * gen (EPOCH) its parity. A reset ends the current epoch E and starts E + 1:
+ *
+ *   1. claim: CAS state from any value without BUSY to seq | BUSY | BROKEN
+ *      with our pid as holder and arr's epoch parity. Phase seq is broken:
+ *      its waiters wake and leave, and so do callers of E beyond seq. The
+ *      cut of E is seq — or E's first phase, if a reset that died before us
+ *      had already moved arr into E (gen never named E then).
+ *   2. record: rec[E % 8] = E | cut, once no await reads that slot (pins).
+ *      A token that outlives its epoch finds its outcome there: phases of E
+ *      before the cut completed, the rest were cancelled.
+ *   3. drain: wait until every caller of E has left: arrivals minus
+ *      completed phases minus `out` since E began; on a robust barrier,
+ *      every live process's tracker at 0 (the dead never leave). Callers
+ *      racing the claim arrive in E, see it broken and leave too.
+ *   4. swap arr to E + 1 (phase cut + 1, count 0) by CAS from the value the
+ *      drain counted — an arrival since makes it fail, and we drain again.
+ *      E + 1's first phase, its `out` at the start and the newest epoch id
+ *      are written first, for its callers (acquire on arr) and for the next
+ *      reset.
+ *   5. publish: seq cut + 1 with E + 1's parity, BUSY and holder cleared;
+ *      an `ahead` set meanwhile by a caller of E + 1 whose deadline passed is
+ *      carried down as a completion carries it.
+ *
+ * Every caller of E has left before 5, so a wait() never sees its epoch end
+ * and never reads a record; only tokens do. A reset that dies at any step
+ * leaves BUSY to be taken over (the barrier stays broken) and its work to
+ * the next reset, which starts again at 1 with the epoch arr names: each
+ * step is idempotent or re-done from the words. */
+#define _GNU_SOURCE
+#include "barrier_impl.h"
+#include "export.h"
+#include "points.h"
+#include "wait.h"
+
+static bool nothing_to_reset(uint64_t s, uint64_t a)
+{
+	return !(s & ST_BROKEN) && st_ahead(s) == 0 && arr_count(a) == 0 &&
+	       arr_phase(a) == st_seq(s) && (arr_epoch(a) & 1) == st_parity(s);
+}
+
+/* Step 1; false if the barrier is empty and whole already. */
+static bool claim(const struct view *v, uint64_t *s)
+{
+	struct rally__barrier *b = v->b;
+	struct waiting w = {.noted = true}; /* not an arrival */
+	*s = atomic_load_explicit(&b->state, memory_order_acquire);
+	for (;;) {
+		if (*s & ST_BUSY) {
+			/* An action, a completion or another reset runs (or
+			 * its holder died: wait_state takes over). */
+			rally__wait_state(v, s, &rally__no_deadline, &w);
+			continue;
+		}
+		/* arr's epoch changes only under a reset's BUSY: it stays
+		 * what we read here if our CAS succeeds. */
+		uint64_t a =
+		    atomic_load_explicit(&b->arr, memory_order_acquire);
+		if (nothing_to_reset(*s, a))
+			return false;
+		uint64_t old = *s;
+		uint64_t next = st_with_holder(
+		    st_make(st_seq(old), arr_epoch(a)) | ST_BUSY | ST_BROKEN,
+		    rally__holder_self());
+		if (atomic_compare_exchange_weak_explicit(
+		        &b->state, s, next, memory_order_acq_rel,
+		        memory_order_acquire)) {
+			rally__wake_if(b, old, view_shared(v));
+			*s = next;
+			return true;
+		}
+	}
+}
+
+/* Step 2. seq_cst, against an await that pins the slot and then reads the
+ * record: either we see its pin and wait for it, or it sees our record. */
+static void record(const struct view *v, uint32_t id, uint32_t cut)
+{
+	struct rally__barrier *b = v->b;
+	_Atomic uint32_t *pins = &b->pins[id % RECORDS];
+	for (unsigned i = 0; atomic_load(pins) != 0;)
+		rally__backoff(&i);
+	atomic_store(&b->rec[id % RECORDS], rec_make(id, cut));
+}
+
+bool rally__callers_inside(const struct view *v, uint64_t a, uint32_t cut)
+{
+	struct rally__barrier *b = v->b;
+	if (view_robust(v))
+		return rally__robust_inside(&b->robust);
+	uint32_t parity = arr_epoch(a) & 1;
+	uint32_t base =
+	    atomic_load_explicit(&b->base_phase[parity], memory_order_relaxed);
+	/* Modulo 2^32: fewer callers than that are ever inside at once. */
+	uint32_t in = (uint32_t)((uint64_t)((arr_phase(a) - base) & SEQ_MASK) *
+	                             v->parties +
+	                         arr_count(a));
+	uint32_t completed = (cut - base) & SEQ_MASK;
+	uint32_t left =
+	    atomic_load_explicit(&b->out, memory_order_acquire) -
+	    atomic_load_explicit(&b->out_base[parity], memory_order_relaxed);
+	return in - completed != left;
+}
+
+/* Steps 3 and 4: drains epoch `id` and moves arr into the next. */
+static void drain_and_swap(const struct view *v, uint32_t id, uint32_t cut)
+{
+	struct rally__barrier *b = v->b;
+	uint32_t parity = id & 1, next = id + 1;
+	unsigned i = 0;
+	for (;;) {
+		uint64_t a =
+		    atomic_load_explicit(&b->arr, memory_order_acquire);
+		if (rally__callers_inside(v, a, cut)) {
+			rally__backoff(&i);
+			continue;
+		}
+		RALLY_POINT(RESET_DRAINED);
+		/* Everyone left: `out` stands where the count says. */
+		uint32_t base = atomic_load_explicit(&b->base_phase[parity],
+		                                     memory_order_relaxed);
+		uint32_t in =
+		    (uint32_t)((uint64_t)((arr_phase(a) - base) & SEQ_MASK) *
+		                   v->parties +
+		               arr_count(a));
+		uint32_t out_now = atomic_load_explicit(&b->out_base[parity],
+		                                        memory_order_relaxed) +
+		                   in - ((cut - base) & SEQ_MASK);
+		atomic_store_explicit(&b->base_phase[next & 1],
+		                      (cut + 1) & SEQ_MASK,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&b->out_base[next & 1], out_now,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&b->epoch_id, next, memory_order_relaxed);
+		/* Release: E + 1's callers acquire arr, then read the above. */
+		if (atomic_compare_exchange_strong_explicit(
+		        &b->arr, &a, arr_make(cut + 1, next),
+		        memory_order_acq_rel, memory_order_acquire))
+			return;
+	}
+}
+
+int rally__reset(const struct view *v)
+{
+	struct rally__barrier *b = v->b;
+	uint64_t s;
+	if (!claim(v, &s))
+		return 0;
+	RALLY_POINT(RESET_CLAIMED);
+	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+	uint32_t id =
+	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_acquire),
+	               arr_epoch(a));
+	uint32_t base =
+	    atomic_load_explicit(&b->base_phase[id & 1], memory_order_relaxed);
+	uint32_t cut = seq_diff(base, st_seq(s)) > 0 ? base : st_seq(s);
+	if (!view_robust(v))
+		record(v, id, cut);
+	else /* robust awaits count in their tracker, not in pins */
+		atomic_store(&b->rec[id % RECORDS], rec_make(id, cut));
+	RALLY_POINT(RESET_RECORDED);
+	drain_and_swap(v, id, cut);
+	RALLY_POINT(RESET_SWAPPED);
+	if (view_robust(v))
+		rally__robust_forget_dead(&b->robust);
+	/* Release: publishes the new epoch to whoever sees the new gen. */
+	uint64_t next;
+	do {
+		next = rally__published(s, cut + 1, (id + 1) & 1);
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &b->state, &s, next, memory_order_release, memory_order_relaxed));
+	rally__wake_if(b, s, view_shared(v));
+	return 0;
+}
+
+enum outcome rally__record_outcome(const struct rally__barrier *b, uint32_t id,
+                                   uint32_t phase)
+{
+	uint64_t r =
+	    atomic_load_explicit(&b->rec[id % RECORDS], memory_order_acquire);
+	if (rec_id(r) == id)
+		return seq_diff(phase, rec_cut(r)) < 0 ? DONE : BROKEN;
+	/* A newer epoch's record: this one is 8 resets gone (stale). */
+	return (int32_t)(rec_id(r) - id) > 0 ? BROKEN : PENDING;
+}
+
+RALLY_EXPORT int rally_barrier_reset(rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return -EINVAL;
+	if (rally__in_action() == v.tag)
+		return -EDEADLK;
+	return rally__reset(&v);
+}

@@ -1,0 +1,277 @@
+/* token.c — split-phase waiting: arrive now, await later.
+ *
+ * arrive() counts the caller as wait() does, and completes the phase if it
+ * is the last. Otherwise it leaves at once, with a token naming the barrier
+ * (its tag), the caller's epoch (the full id), phase and index. Between
+ * arrive and await the caller is not inside the barrier: a reset does not
+ * wait for it, and its epoch may end. So a token is judged by its epoch's
+ * record once the epoch has ended (reset.c), and by the state while it is
+ * open — state first, then the record: a reset writes the record before it
+ * publishes. Eight resets later the record's slot holds another epoch's:
+ * the token is stale and reports RALLY_BROKEN.
+ *
+ * While it waits, await pins its epoch's record slot (seq_cst, then reads
+ * the record; reset waits for the pins before it writes: see record()), so
+ * that resets during the await do not count toward the eight. On a robust
+ * barrier it counts itself in its process's tracker instead: the reset
+ * drains it, and a dead awaiter holds nothing. */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "barrier_impl.h"
+#include "export.h"
+#include "hooks.h"
+#include "points.h"
+
+#define KIND_SHIFT 28
+enum token_kind {
+	KIND_WAITER = 0x5,   /* value: the arrival index */
+	KIND_RESOLVED = 0xa, /* the last arrival's: value is its outcome */
+};
+
+struct token_repr {
+	uint32_t tag;        /* the barrier's tag, low half */
+	uint32_t epoch;      /* the full epoch id (waiters) */
+	uint32_t phase_kind; /* kind << KIND_SHIFT | phase */
+	int32_t value;
+};
+
+_Static_assert(sizeof(struct token_repr) == sizeof(rally_token_t),
+               "a token is 16 bytes");
+
+static rally_token_t pack(const struct view *v, uint32_t epoch, uint32_t phase,
+                          enum token_kind kind, int32_t value)
+{
+	struct token_repr r = {(uint32_t)v->tag, epoch,
+	                       (uint32_t)kind << KIND_SHIFT | phase, value};
+	rally_token_t out;
+	memcpy(&out, &r, sizeof out);
+	return out;
+}
+
+/* A token of this barrier (A token of another is -EINVAL). */
+static bool unpack(const struct view *v, rally_token_t in, struct token_repr *r)
+{
+	memcpy(r, &in, sizeof *r);
+	uint32_t kind = r->phase_kind >> KIND_SHIFT;
+	return r->tag == (uint32_t)v->tag &&
+	       (kind == KIND_WAITER || kind == KIND_RESOLVED);
+}
+
+static bool resolved(const struct token_repr *r)
+{
+	return r->phase_kind >> KIND_SHIFT == KIND_RESOLVED;
+}
+
+/* The last arrival's token: its arrive() returned the action's own code;
+ * the token answers as the phase did for everyone. */
+static int resolved_answer(const struct token_repr *r)
+{
+	if (r->value >= 0)
+		return 1;
+	return r->value == RALLY_OWNERDEAD ? RALLY_OWNERDEAD : RALLY_BROKEN;
+}
+
+static uint32_t phase_of(const struct token_repr *r)
+{
+	return r->phase_kind & SEQ_MASK;
+}
+
+RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
+                                      rally_token_t *token)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || !token)
+		return -EINVAL;
+	struct arrival t = rally__arrive(&v);
+	if (t.index == v.parties - 1) {
+		int rc = rally__complete(&v, t, &rally__no_deadline);
+		*token = pack(&v, 0, t.phase, KIND_RESOLVED, rc < 0 ? rc : 0);
+		return rc;
+	}
+	struct rally__barrier *b = v.b;
+	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	if (rally__classify(s, t.phase, t.epoch & 1) == BROKEN) {
+		int code = rally__broken_code(&v);
+		rally__leave(&v);
+		*token = pack(&v, 0, t.phase, KIND_RESOLVED, code);
+		return code;
+	}
+	/* While we are inside, no reset can move past our epoch: the newest
+	 * id is ours or the next. */
+	uint32_t id = epoch_full(
+	    atomic_load_explicit(&b->epoch_id, memory_order_acquire), t.epoch);
+	*token = pack(&v, id, t.phase, KIND_WAITER, (int32_t)t.index);
+	rally__leave(&v);
+	return (int)t.index;
+}
+
+/* The token's outcome now; *s: the state it was judged by. */
+static enum outcome judge(const struct view *v, const struct token_repr *r,
+                          uint64_t *s)
+{
+	*s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	enum outcome o = rally__record_outcome(v->b, r->epoch, phase_of(r));
+	return o != PENDING ? o
+	                    : rally__classify(*s, phase_of(r), r->epoch & 1);
+}
+
+RALLY_EXPORT int rally_barrier_test(rally_barrier_t *pub, rally_token_t token)
+{
+	struct view v;
+	struct token_repr r;
+	if (!rally__view(pub, &v) || !unpack(&v, token, &r))
+		return -EINVAL;
+	if (resolved(&r))
+		return resolved_answer(&r);
+	uint64_t s;
+	switch (judge(&v, &r, &s)) {
+	case DONE:
+		return 1;
+	case BROKEN:
+		return rally__broken_code(&v);
+	default:
+		return 0;
+	}
+}
+
+static void pin(const struct view *v, uint32_t id)
+{
+	if (view_robust(v))
+		rally__robust_enter(&v->b->robust, v->slot);
+	else
+		atomic_fetch_add(&v->b->pins[id % RECORDS], 1);
+	RALLY_POINT(TOKEN_PINNED);
+}
+
+static void unpin(const struct view *v, uint32_t id)
+{
+	RALLY_POINT(DECIDED);
+	if (view_robust(v))
+		rally__robust_leave(&v->b->robust, v->slot);
+	else /* release: reset acquires the pins before it writes */
+		atomic_fetch_sub_explicit(&v->b->pins[id % RECORDS], 1,
+		                          memory_order_release);
+}
+
+/* await (soft false) and poll (soft true) of a waiter's token: 1 once its
+ * phase completed, 0 when a soft deadline passed first, -EAGAIN when a
+ * timeout of 0 finds the phase's action running, or a code. */
+static int await_waiter(const struct view *v, const struct token_repr *r,
+                        int64_t timeout_ns, bool soft)
+{
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, timeout_ns);
+	struct arrival t = {phase_of(r), (uint32_t)r->value, r->epoch};
+	struct waiting w = {.note_phase = t.phase, .noted = true};
+	pin(v, r->epoch);
+	int rc = 0;
+	for (;;) {
+		uint64_t s;
+		enum outcome o = judge(v, r, &s);
+		if (o == DONE) {
+			rc = 1;
+			break;
+		}
+		if (o == BROKEN) {
+			rc = rally__broken_code(v);
+			break;
+		}
+		if (o == COMPLETING && !soft) {
+			/* Every party arrived; the action runs. A timeout
+			 * cannot break the phase now: wait for it — unless
+			 * told not to block at all. */
+			if (timeout_ns == 0) {
+				rc = -EAGAIN;
+				break;
+			}
+			rally__wait_state(v, &s, &rally__no_deadline, &w);
+			continue;
+		}
+		if (rally__wait_state(v, &s, &dl, &w))
+			continue;
+		if (soft) {
+			rc = 0;
+			break;
+		}
+		RALLY_POINT(DEADLINE);
+		enum brk k = rally__break_phase(v, &s, t.phase, t.epoch & 1);
+		if (k == BRK_DONE) {
+			rc = RALLY_TIMEDOUT;
+			break;
+		}
+		if (k == BRK_TOO_FAR)
+			rally__wait_state(v, &s, &rally__no_deadline, &w);
+	}
+	unpin(v, r->epoch);
+	return rc;
+}
+
+static int await_token(rally_barrier_t *pub, rally_token_t token,
+                       int64_t timeout_ns, bool soft)
+{
+	struct view v;
+	struct token_repr r;
+	if (!rally__view(pub, &v) || !unpack(&v, token, &r) ||
+	    timeout_ns < RALLY_FOREVER)
+		return -EINVAL;
+	if (resolved(&r))
+		return resolved_answer(&r);
+	return await_waiter(&v, &r, timeout_ns, soft);
+}
+
+RALLY_EXPORT int rally_barrier_await(rally_barrier_t *pub, rally_token_t token,
+                                     int64_t timeout_ns)
+{
+	int rc = await_token(pub, token, timeout_ns, false);
+	return rc > 0 ? 0 : rc;
+}
+
+RALLY_EXPORT int rally_barrier_poll(rally_barrier_t *pub, rally_token_t token,
+                                    int64_t timeout_ns)
+{
+	return await_token(pub, token, timeout_ns, true);
+}
+
+RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
+                                     const uint32_t **word, uint32_t *value,
+                                     bool *shared)
+{
+	struct view v;
+	struct token_repr r;
+	if (!rally__view(pub, &v) || !unpack(&v, token, &r) || !word ||
+	    !value || !shared)
+		return -EINVAL;
+	if (resolved(&r))
+		return resolved_answer(&r);
+	struct rally__barrier *b = v.b;
+	uint64_t s;
+	for (;;) {
+		enum outcome o = judge(&v, &r, &s);
+		if (o == DONE)
+			return 1;
+		if (o == BROKEN)
+			return rally__broken_code(&v);
+		/* Announce a sleeper, as wait.c does, so that whoever changes
+		 * gen next wakes this one too. */
+		if ((s & ST_SLEEPERS) ||
+		    atomic_compare_exchange_weak_explicit(
+		        &b->state, &s, s | ST_SLEEPERS, memory_order_acquire,
+		        memory_order_acquire))
+			break;
+	}
+	*word = (const uint32_t *)gen_word(b);
+	*value = (uint32_t)(s | ST_SLEEPERS);
+	*shared = view_shared(&v);
+	return 0;
+}
+
+bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)
+{
+	struct view v;
+	struct token_repr r;
+	if (!rally__view(pub, &v) || !unpack(&v, token, &r) || resolved(&r))
+		return false;
+	uint64_t rec = atomic_load(&v.b->rec[r.epoch % RECORDS]);
+	return (int32_t)(rec_id(rec) - r.epoch) > 0;
+}

@@ -29,6 +29,15 @@ says() { # description pattern file
 	if grep -q "$2" "$3"; then ok "$1"; else not_ok "$1"; sed 's/^/# /' "$3"; fi
 }
 now_ms() { date +%s%3N; }
+until_waiting() { # name n: until n callers wait at the barrier (5 s at most)
+	i=0
+	while [ $i -lt 100 ]; do
+		"$rally" status "$1" 2>/dev/null | grep -q "waiting  $2\$" && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
+	return 1
+}
 id="cli-$$"
 
 check "--help" 0 "$rally" --help
@@ -84,6 +93,39 @@ wait $w
 st=$?
 if [ $st -eq 2 ]; then ok "an aborted waiter exits 2"; else not_ok "aborted waiter exit $st"; fi
 check "abort of nothing" 2 "$rally" abort "$id-none"
+
+# An interrupted waiter leaves no phantom arrival behind: it ends its wait
+# (breaking the phase it was waiting in) and dies of the signal, so the next
+# lone waiter is not released by a party that is gone.
+for s in INT:2 TERM:15 HUP:1; do
+	sig=${s%:*} num=${s#*:}
+	# A script's background job starts with SIGINT ignored, and rally
+	# leaves an ignored signal ignored: give the waiter the default.
+	env --default-signal="$sig" "$rally" wait "$id-sig$sig" 2 --timeout 20 2>"$tmp/sigerr" &
+	w=$!
+	until_waiting "$id-sig$sig" 1
+	kill -s "$sig" $w
+	wait $w
+	st=$?
+	if [ $st -eq $((128 + num)) ]; then ok "SIG$sig: the waiter exits $st"
+	else not_ok "SIG$sig: the waiter exits $st, wanted $((128 + num))"; fi
+	says "SIG$sig: the waiter says it broke the barrier" "interrupted by SIG$sig: the barrier is broken" "$tmp/sigerr"
+	check "SIG$sig: the next lone waiter finds the barrier broken" 2 \
+		"$rally" wait "$id-sig$sig" 2 --timeout 1
+	"$rally" rm "$id-sig$sig" 2>/dev/null
+done
+# An ignored SIGINT (a script's background job) stays ignored: the waiter
+# still takes part.
+"$rally" wait "$id-ign" 2 --timeout 20 2>/dev/null &
+w=$!
+until_waiting "$id-ign" 1
+kill -s INT $w
+sleep 0.2
+check "an ignored SIGINT is ignored: its partner is released" 0 "$rally" wait "$id-ign" 2 --timeout 5
+wait $w
+st=$?
+if [ $st -eq 0 ]; then ok "the waiter that ignored SIGINT is released"; else not_ok "the waiter that ignored SIGINT exits $st"; fi
+"$rally" rm "$id-ign"
 
 # events
 "$rally" event wait "$id-ev" --timeout 20 &

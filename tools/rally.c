@@ -13,9 +13,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rally.h"
@@ -50,6 +52,17 @@ static const char *const manual[][2] = {
              "participant). --robust: a participant that dies breaks the\n"
              "barrier (given at creation). A broken barrier stays broken\n"
              "until removed with rally rm.\n"
+             "\n"
+             "SIGINT, SIGTERM or SIGHUP ends the wait (within 50 ms): if\n"
+             "the phase is still waiting for parties, it breaks the\n"
+             "barrier (the others exit 2) — an arrival cannot be taken\n"
+             "back, and a party that is gone must not count; if the phase\n"
+             "completed, it breaks nothing. Then rally dies of the signal\n"
+             "(exit status 128+N for signal N). A signal ignored when rally\n"
+             "starts (nohup; SIGINT in a script's background job) stays\n"
+             "ignored. SIGKILL cannot be handled: a waiter killed by it\n"
+             "still counts as arrived, and only a --robust barrier notices\n"
+             "(it breaks).\n"
              "\n"
              "Example: start 4 benchmark processes at the same instant:\n"
              "  for i in 1 2 3 4; do\n"
@@ -140,13 +153,123 @@ static bool take_flag(int *argc, char **argv, const char *flag)
 	return false;
 }
 
+/* rally_strerror(), or the system's text for a code the library passes on
+ * from the system without naming it (e.g. -EPERM from shm_unlink). */
+static const char *errtext(int rc)
+{
+	const char *s = rally_strerror(rc);
+	return rc < 0 && strcmp(s, rally_strerror(INT_MIN)) == 0 ? strerror(-rc)
+	                                                         : s;
+}
+
 static int failed(const char *what, const char *name, int rc)
 {
-	fprintf(stderr, "rally: %s %s: %s\n", what, name, rally_strerror(rc));
+	fprintf(stderr, "rally: %s %s: %s\n", what, name, errtext(rc));
 	return rc == RALLY_TIMEDOUT || rc == RALLY_BROKEN ||
 	               rc == RALLY_OWNERDEAD || rc == -ENOENT
 	           ? EXIT_FAILED
 	           : EXIT_USAGE;
+}
+
+/* ---- waiting that a signal can end --------------------------------------
+ *
+ * A waiter killed while it waits has arrived and stays counted: the next
+ * lone caller would be released by a party that is gone. The library cannot
+ * take an arrival back, so a signal that ends the wait breaks the phase
+ * instead: the wait is arrive + poll in slices, and between slices a caught
+ * signal ends it with await(0), which breaks the barrier if the phase still
+ * waits for parties, and breaks nothing if it completed. */
+
+#define SLICE_NS 50000000 /* how late a signal may be noticed */
+
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig) { caught = sig; }
+
+static const int ending_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static const char *signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+}
+
+/* Catches the signals that end a wait, except those ignored from the start:
+ * nohup ignores SIGHUP and a script's background job SIGINT on purpose. */
+static void catch_ending_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal}, old;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof ending_signals / sizeof *ending_signals;
+	     i++)
+		if (sigaction(ending_signals[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(ending_signals[i], &sa, NULL);
+}
+
+/* Dies of sig, as it would have without the handler: a shell that runs
+ * rally sees it killed by the signal ($? is 128 + sig) and, for SIGINT,
+ * stops a script rather than going on to its next command. */
+static int die_of(int sig)
+{
+	sigset_t set;
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	return 128 + sig; /* not reached */
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Waits at b as rally_barrier_timedwait(b, timeout) would: 0 released, or
+ * a negative code. A caught signal ends the wait: *sig is set and the
+ * result is that of the await(0) that settled the phase (-EINTR if the
+ * signal came before the arrival). */
+static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
+{
+	/* The deadline counts from the start, computed once: slices do not
+	 * stretch it. */
+	int64_t deadline =
+	    timeout == RALLY_FOREVER ? INT64_MAX : now_ns() + timeout;
+	rally_token_t tok;
+	if ((*sig = caught))
+		return -EINTR;
+	int rc = rally_barrier_arrive(b, &tok);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		if ((*sig = caught)) {
+			/* -EAGAIN (a library whose await(0) does not wait for
+			 * a running action): every party has arrived, so the
+			 * phase completes: nothing to break. */
+			return rally_barrier_await(b, tok, 0);
+		}
+		int64_t slice = SLICE_NS;
+		if (deadline != INT64_MAX) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0) {
+				rc = rally_barrier_await(b, tok, 0);
+				if (rc != -EAGAIN)
+					return rc;
+				/* All have arrived and an action runs: a
+				 * timed wait cannot expire now (as in
+				 * rally_barrier_timedwait); wait it out. */
+				deadline = INT64_MAX;
+				continue;
+			}
+			if (left < slice)
+				slice = left;
+		}
+		rc = rally_barrier_poll(b, tok, slice);
+		if (rc != 0)
+			return rc > 0 ? 0 : rc;
+	}
 }
 
 static int cmd_wait(int argc, char **argv)
@@ -166,6 +289,9 @@ static int cmd_wait(int argc, char **argv)
 		        RALLY_PARTIES_MAX);
 		return EXIT_USAGE;
 	}
+	/* Before the open, so that a signal that comes during it is seen
+	 * before the arrival, and the caller never arrives. */
+	catch_ending_signals();
 	rally_barrier_t *b;
 	rally_barrier_attr_t attr = {.flags = robust ? RALLY_ROBUST : 0};
 	int rc = rally_barrier_open(&b, argv[0], (unsigned)parties, &attr,
@@ -177,8 +303,32 @@ static int cmd_wait(int argc, char **argv)
 		        argv[0]);
 	if (rc)
 		return rc == -EINVAL ? EXIT_USAGE : failed("open", argv[0], rc);
-	rc = rally_barrier_timedwait(b, timeout);
+	int sig = 0;
+	rc = wait_in_slices(b, timeout, &sig);
 	rally_barrier_close(b);
+	if (sig) {
+		if (rc == 0 || rc == -EAGAIN)
+			fprintf(stderr,
+			        "rally: wait %s: interrupted by %s after the "
+			        "phase completed: nothing broken\n",
+			        argv[0], signal_name(sig));
+		else if (rc == RALLY_TIMEDOUT)
+			fprintf(
+			    stderr,
+			    "rally: wait %s: interrupted by %s: the barrier "
+			    "is broken (its other waiters exit 2)\n",
+			    argv[0], signal_name(sig));
+		else if (rc == -EINTR)
+			fprintf(stderr,
+			        "rally: wait %s: interrupted by %s before "
+			        "arriving: nothing broken\n",
+			        argv[0], signal_name(sig));
+		else
+			fprintf(stderr,
+			        "rally: wait %s: interrupted by %s: %s\n",
+			        argv[0], signal_name(sig), errtext(rc));
+		return die_of(sig);
+	}
 	return rc >= 0 ? EXIT_RELEASED : failed("wait", argv[0], rc);
 }
 

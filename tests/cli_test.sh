@@ -57,12 +57,23 @@ check "bad name" 1 "$rally" wait "a/b" 2
 check "event without op" 1 "$rally" event
 check "event bad op" 1 "$rally" event toggle "$id"
 
-# Four processes released together.
-for i in 1 2 3 4; do
+# Four processes released together, the fourth 0.5 s late: the others
+# must wait for it. (Released close together alone would also pass for a
+# wait that never blocks.)
+for i in 1 2 3; do
 	("$rally" wait "$id-go" 4 --timeout 20 && now_ms >"$tmp/t$i") &
 done
+(sleep 0.5; now_ms >"$tmp/late"
+	"$rally" wait "$id-go" 4 --timeout 20 && now_ms >"$tmp/t4") &
 wait
 if [ -s "$tmp/t1" ] && [ -s "$tmp/t2" ] && [ -s "$tmp/t3" ] && [ -s "$tmp/t4" ]; then
+	late=$(cat "$tmp/late")
+	first=$(cat "$tmp/t1" "$tmp/t2" "$tmp/t3" | sort -n | head -n 1)
+	if [ "$first" -ge "$late" ]; then
+		ok "3 waiters waited for the late one (released $((first - late)) ms after it started)"
+	else
+		not_ok "a waiter was released $((late - first)) ms before the late one started"
+	fi
 	spread=$(cat "$tmp"/t? | sort -n | awk 'NR==1{a=$1} END{print $1-a}')
 	if [ "$spread" -lt 500 ]; then ok "4 waiters released together (${spread} ms apart)"
 	else not_ok "4 waiters released ${spread} ms apart"; fi

@@ -5,10 +5,10 @@
 # rally three ways and runs Meson's suites:
 #   plain        every suite (unit, stress, races, fuzz, model, python,
 #                cli, install)
-#   asan-ubsan   every suite under AddressSanitizer + UBSan (the Python
-#                suites with the sanitizers preloaded)
-#   tsan         the stress program under ThreadSanitizer (Criterion cannot
-#                run under TSan)
+#   asan-ubsan   unit, stress, races and python under AddressSanitizer +
+#                UBSan (the Python suites with the sanitizers preloaded)
+#   tsan         the stress program and the plain C unit tests under
+#                ThreadSanitizer (Criterion cannot run under TSan)
 # It ends with one line "N passed, N failed, N skipped" counted from this
 # run's Meson test logs, after a line for each failure and each skip, and
 # exits non-zero if anything failed. A failure is: a test that failed; a

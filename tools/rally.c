@@ -355,6 +355,8 @@ static int cmd_wait(int argc, char **argv)
 	int sig = 0;
 	rc = wait_in_slices(b, timeout, &sig);
 	rally_barrier_close(b);
+	if (!sig && caught && rc >= 0)
+		sig = caught; /* after the release: honour it all the same */
 	if (sig) {
 		if (rc == 0 || rc == -EAGAIN)
 			fprintf(stderr,

@@ -29,6 +29,15 @@ says() { # description pattern file
 	if grep -q "$2" "$3"; then ok "$1"; else not_ok "$1"; sed 's/^/# /' "$3"; fi
 }
 now_ms() { date +%s%3N; }
+until_waiting() { # name n: until n callers wait at the barrier (5 s at most)
+	i=0
+	while [ $i -lt 100 ]; do
+		"$rally" status "$1" 2>/dev/null | grep -q "waiting  $2\$" && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
+	return 1
+}
 id="cli-$$"
 
 check "--help" 0 "$rally" --help
@@ -48,12 +57,23 @@ check "bad name" 1 "$rally" wait "a/b" 2
 check "event without op" 1 "$rally" event
 check "event bad op" 1 "$rally" event toggle "$id"
 
-# Four processes released together.
-for i in 1 2 3 4; do
+# Four processes released together, the fourth 0.5 s late: the others
+# must wait for it. (Released close together alone would also pass for a
+# wait that never blocks.)
+for i in 1 2 3; do
 	("$rally" wait "$id-go" 4 --timeout 20 && now_ms >"$tmp/t$i") &
 done
+(sleep 0.5; now_ms >"$tmp/late"
+	"$rally" wait "$id-go" 4 --timeout 20 && now_ms >"$tmp/t4") &
 wait
 if [ -s "$tmp/t1" ] && [ -s "$tmp/t2" ] && [ -s "$tmp/t3" ] && [ -s "$tmp/t4" ]; then
+	late=$(cat "$tmp/late")
+	first=$(cat "$tmp/t1" "$tmp/t2" "$tmp/t3" | sort -n | head -n 1)
+	if [ "$first" -ge "$late" ]; then
+		ok "3 waiters waited for the late one (released $((first - late)) ms after it started)"
+	else
+		not_ok "a waiter was released $((late - first)) ms before the late one started"
+	fi
 	spread=$(cat "$tmp"/t? | sort -n | awk 'NR==1{a=$1} END{print $1-a}')
 	if [ "$spread" -lt 500 ]; then ok "4 waiters released together (${spread} ms apart)"
 	else not_ok "4 waiters released ${spread} ms apart"; fi
@@ -85,6 +105,39 @@ st=$?
 if [ $st -eq 2 ]; then ok "an aborted waiter exits 2"; else not_ok "aborted waiter exit $st"; fi
 check "abort of nothing" 2 "$rally" abort "$id-none"
 
+# An interrupted waiter leaves no phantom arrival behind: it ends its wait
+# (breaking the phase it was waiting in) and dies of the signal, so the next
+# lone waiter is not released by a party that is gone.
+for s in INT:2 TERM:15 HUP:1; do
+	sig=${s%:*} num=${s#*:}
+	# A script's background job starts with SIGINT ignored, and rally
+	# leaves an ignored signal ignored: give the waiter the default.
+	env --default-signal="$sig" "$rally" wait "$id-sig$sig" 2 --timeout 20 2>"$tmp/sigerr" &
+	w=$!
+	until_waiting "$id-sig$sig" 1
+	kill -s "$sig" $w
+	wait $w
+	st=$?
+	if [ $st -eq $((128 + num)) ]; then ok "SIG$sig: the waiter exits $st"
+	else not_ok "SIG$sig: the waiter exits $st, wanted $((128 + num))"; fi
+	says "SIG$sig: the waiter says it broke the barrier" "interrupted by SIG$sig: the barrier is broken" "$tmp/sigerr"
+	check "SIG$sig: the next lone waiter finds the barrier broken" 2 \
+		"$rally" wait "$id-sig$sig" 2 --timeout 1
+	"$rally" rm "$id-sig$sig" 2>/dev/null
+done
+# An ignored SIGINT (a script's background job) stays ignored: the waiter
+# still takes part.
+"$rally" wait "$id-ign" 2 --timeout 20 2>/dev/null &
+w=$!
+until_waiting "$id-ign" 1
+kill -s INT $w
+sleep 0.2
+check "an ignored SIGINT is ignored: its partner is released" 0 "$rally" wait "$id-ign" 2 --timeout 5
+wait $w
+st=$?
+if [ $st -eq 0 ]; then ok "the waiter that ignored SIGINT is released"; else not_ok "the waiter that ignored SIGINT exits $st"; fi
+"$rally" rm "$id-ign"
+
 # events
 "$rally" event wait "$id-ev" --timeout 20 &
 w=$!
@@ -106,7 +159,74 @@ says "the waiter arrived: nobody late" "late     (none)" "$tmp/out"
 kill $w 2>/dev/null
 wait $w 2>/dev/null
 
-for x in go lone ab ev rb; do "$rally" rm "$id-$x" >/dev/null 2>&1; done
+# Exit statuses as the help gives them: 1 for an error (bad arguments,
+# permission, not a rally object), 2 for timed out, broken or missing.
+for c in "wait a/b 2" "abort a/b" "status a/b" "rm a/b" "event set a/b" "wait / 2"; do
+	# shellcheck disable=SC2086
+	check "bad name: rally $c exits 1" 1 "$rally" $c
+	says "bad name: rally $c says so" "bad name" "$tmp/err"
+done
+check "status of nothing" 2 "$rally" status "$id-none"
+
+# --timeout: any number of seconds >= 0; huge means none; tiny is not 0.
+for t in -1 nan "" 1s; do
+	check "--timeout '$t' is refused" 1 "$rally" wait "$id-t" 2 --timeout "$t"
+	says "--timeout '$t': the message says why" "needs seconds" "$tmp/err"
+done
+"$rally" wait "$id-huge" 2 --timeout 1e300 2>"$tmp/hugeerr" &
+w=$!
+until_waiting "$id-huge" 1
+check "--timeout inf waits" 0 "$rally" wait "$id-huge" 2 --timeout inf
+wait $w
+st=$?
+if [ $st -eq 0 ]; then ok "--timeout 1e300 means no timeout"; else
+	not_ok "--timeout 1e300: exit $st"; sed 's/^/# /' "$tmp/hugeerr"; fi
+check "--timeout 1e-10 is a (tiny) timeout" 2 "$rally" wait "$id-tiny" 2 --timeout 1e-10
+says "--timeout 1e-10 expires" "timeout expired" "$tmp/err"
+
+# Not a rally object (its bytes zeroed past the 64-byte shm header): every
+# call fails, and the commands say so.
+check "a barrier of one" 0 "$rally" wait "$id-z" 1
+dd if=/dev/zero of="/dev/shm/rally.b.$id-z" bs=64 seek=1 count=16 conv=notrunc 2>/dev/null
+check "abort of a garbage barrier fails" 1 "$rally" abort "$id-z"
+says "abort says why" "abort $id-z: invalid argument" "$tmp/err"
+check "status of a garbage barrier fails" 1 "$rally" status "$id-z"
+check "event set" 0 "$rally" event set "$id-ze"
+dd if=/dev/zero of="/dev/shm/rally.e.$id-ze" bs=64 seek=1 count=1 conv=notrunc 2>/dev/null
+check "event clear of a garbage event fails" 1 "$rally" event clear "$id-ze"
+says "the error is labelled event clear" "event clear $id-ze: invalid" "$tmp/err"
+check "event set of a garbage event fails" 1 "$rally" event set "$id-ze"
+says "the error is labelled event set" "event set $id-ze: invalid" "$tmp/err"
+
+# Permissions: another user's objects (mode 0600). Root bypasses the
+# permissions, so the caller is nobody (as root), else the owner itself
+# with mode 000.
+check "a barrier to protect" 0 "$rally" wait "$id-perm" 1
+check "an event to protect" 0 "$rally" event set "$id-perm"
+if [ "$(id -u)" -eq 0 ]; then
+	chmod 0600 "/dev/shm/rally.b.$id-perm" "/dev/shm/rally.e.$id-perm"
+	chmod 0755 "$tmp" # nobody runs the rally installed in it
+	other="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+else
+	chmod 0000 "/dev/shm/rally.b.$id-perm" "/dev/shm/rally.e.$id-perm"
+	other=""
+fi
+for c in "wait $id-perm 1" "abort $id-perm" "status $id-perm" "event set $id-perm" "event wait $id-perm --timeout 0"; do
+	# shellcheck disable=SC2086
+	check "permission denied: rally $c exits 1" 1 $other "$rally" $c
+	says "permission denied: rally $c says so" "permission denied" "$tmp/err"
+done
+if [ -n "$other" ]; then
+	# shellcheck disable=SC2086
+	check "rm of another user's objects fails" 1 $other "$rally" rm "$id-perm"
+	says "rm says why, not that nothing is there" "not permitted\|permission denied" "$tmp/err"
+	if [ -e "/dev/shm/rally.b.$id-perm" ]; then ok "the barrier is still there"
+	else not_ok "the barrier is gone"; fi
+else
+	ok "# SKIP rm of another user's objects: not root"
+fi
+
+for x in go lone ab ev rb t huge tiny z ze perm; do "$rally" rm "$id-$x" >/dev/null 2>&1; done
 check "rm of nothing" 2 "$rally" rm "$id-go"
 
 echo "1..$n"

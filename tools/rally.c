@@ -5,7 +5,9 @@
  *   rally abort NAME | rally status NAME | rally rm NAME
  *   rally bench [rally-bench options]
  *
- * Exit status: 0 released (or done), 1 usage error, 2 timed out or broken.
+ * Exit status: 0 released (or done); 1 an error (bad arguments, permission,
+ * not a rally object); 2 timed out, broken, or no such object; 128+N killed
+ * by signal N (rally help wait).
  * Messages go to stderr. `rally help COMMAND` or `rally COMMAND --help`
  * prints the manual of a command. */
 #define _GNU_SOURCE
@@ -13,14 +15,18 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rally.h"
 
-enum { EXIT_RELEASED = 0, EXIT_USAGE = 1, EXIT_FAILED = 2 };
+/* 1 is every error that is not 2's: a script tells "the rendezvous did not
+ * happen" (2) from "this call was wrong or could not be made" (1). */
+enum { EXIT_RELEASED = 0, EXIT_ERROR = 1, EXIT_FAILED = 2 };
 
 static const char *const manual[][2] = {
     {"", "usage: rally COMMAND [ARGS]\n"
@@ -37,7 +43,10 @@ static const char *const manual[][2] = {
          "  rm NAME                  remove the barrier and event NAME\n"
          "  bench [OPTIONS]          rally against its peers (rally-bench)\n"
          "\n"
-         "Exit status: 0 released, 1 usage error, 2 timed out or broken.\n"
+         "Exit status: 0 released (or done); 1 an error (bad arguments,\n"
+         "no permission, not a rally object), with a message; 2 timed\n"
+         "out, broken, or no such barrier or event; 128+N killed by\n"
+         "signal N (see rally help wait).\n"
          "rally help COMMAND (or rally COMMAND --help) for a command.\n"},
     {"wait", "usage: rally wait NAME PARTIES [--timeout SECONDS] [--robust]\n"
              "\n"
@@ -51,6 +60,21 @@ static const char *const manual[][2] = {
              "barrier (given at creation). A broken barrier stays broken\n"
              "until removed with rally rm.\n"
              "\n"
+             "SECONDS: any number >= 0 (0.25, 1e-3); 0 does not block;\n"
+             "more than 1e9 (or inf) means no timeout; a positive value\n"
+             "is at least 1 ns, never 0.\n"
+             "\n"
+             "SIGINT, SIGTERM or SIGHUP ends the wait (within 50 ms): if\n"
+             "the phase is still waiting for parties, it breaks the\n"
+             "barrier (the others exit 2) — an arrival cannot be taken\n"
+             "back, and a party that is gone must not count; if the phase\n"
+             "completed, it breaks nothing. Then rally dies of the signal\n"
+             "(exit status 128+N for signal N). A signal ignored when rally\n"
+             "starts (nohup; SIGINT in a script's background job) stays\n"
+             "ignored. SIGKILL cannot be handled: a waiter killed by it\n"
+             "still counts as arrived, and only a --robust barrier notices\n"
+             "(it breaks).\n"
+             "\n"
              "Example: start 4 benchmark processes at the same instant:\n"
              "  for i in 1 2 3 4; do\n"
              "    (rally wait start 4 && exec ./bench --id $i) &\n"
@@ -59,11 +83,14 @@ static const char *const manual[][2] = {
               "\n"
               "The event NAME (created if needed): set wakes every waiter\n"
               "and stays set until cleared; wait returns (exit 0) once it is\n"
-              "set, or exits 2 when the timeout expires first.\n"},
+              "set, or exits 2 when the timeout expires first (SECONDS as\n"
+              "in rally help wait).\n"},
     {"abort", "usage: rally abort NAME\n"
               "\n"
               "Breaks the barrier NAME: its waiters exit 2, and so does every\n"
-              "wait until it is removed (rally rm) and created again.\n"},
+              "wait until it is removed (rally rm) and created again.\n"
+              "Exit 2 if there is no barrier NAME, 1 if it cannot be broken\n"
+              "(no permission, not a rally barrier).\n"},
     {"status",
      "usage: rally status NAME\n"
      "\n"
@@ -71,11 +98,13 @@ static const char *const manual[][2] = {
      "current phase, whether it is broken, the phase number, and for\n"
      "a robust one the pids of participants that have not arrived\n"
      "(who is late).\n"
-     "Exit 2 if there is no barrier NAME.\n"},
+     "Exit 2 if there is no barrier NAME, 1 if it cannot be read\n"
+     "(no permission, not a rally barrier).\n"},
     {"rm", "usage: rally rm NAME\n"
            "\n"
            "Removes the barrier and the event NAME (processes that have them\n"
-           "open keep using them). Exit 2 if neither existed.\n"},
+           "open keep using them). Exit 2 if neither existed, 1 if one\n"
+           "cannot be removed (no permission: the error is named).\n"},
     {"bench", "usage: rally bench [--threads LIST] [--json FILE] [OPTIONS]\n"
               "\n"
               "Runs rally-bench: rally against pthread_barrier_t,\n"
@@ -93,7 +122,7 @@ static int usage(const char *cmd, int status)
 			return status;
 		}
 	fprintf(stderr, "rally: unknown command '%s' (rally help)\n", cmd);
-	return EXIT_USAGE;
+	return EXIT_ERROR;
 }
 
 static bool wants_help(int argc, char **argv)
@@ -105,7 +134,15 @@ static bool wants_help(int argc, char **argv)
 	return false;
 }
 
-/* Parses "--timeout S" out of argv; *ns = RALLY_FOREVER without it. */
+/* No wait is meant to last longer: above it, a timeout is none at all
+ * (and its nanoseconds, added to the clock, could not overflow). */
+#define TIMEOUT_MAX_S 1e9 /* 31 years */
+
+/* Parses "--timeout S" out of argv; *ns = RALLY_FOREVER without it. S is
+ * any number >= 0 strtod() reads (fractions, exponents, "inf"): 0 does not
+ * block; above TIMEOUT_MAX_S it means no timeout; a positive value rounds
+ * to the nearest nanosecond but never down to 0, which would mean "do not
+ * block" — not what a tiny timeout asks for. */
 static bool parse_timeout(int *argc, char **argv, int64_t *ns)
 {
 	*ns = RALLY_FOREVER;
@@ -113,19 +150,40 @@ static bool parse_timeout(int *argc, char **argv, int64_t *ns)
 		if (strcmp(argv[i], "--timeout") != 0)
 			continue;
 		char *end;
-		double s = i + 1 < *argc ? strtod(argv[i + 1], &end) : -1;
-		if (i + 1 >= *argc || *end || end == argv[i + 1] || !(s >= 0) ||
-		    s > 1e9) {
+		const char *arg = i + 1 < *argc ? argv[i + 1] : "";
+		double s = strtod(arg, &end);
+		if (*end || end == arg || !(s >= 0)) {
 			fprintf(stderr,
-			        "rally: --timeout needs seconds >= 0\n");
+			        "rally: --timeout needs seconds (a number >= "
+			        "0), not '%s'\n",
+			        arg);
 			return false;
 		}
-		*ns = (int64_t)llround(s * 1e9);
+		if (s > TIMEOUT_MAX_S)
+			*ns = RALLY_FOREVER;
+		else if ((*ns = (int64_t)llround(s * 1e9)) == 0 && s > 0)
+			*ns = 1;
 		memmove(&argv[i], &argv[i + 2], (*argc - i - 2) * sizeof *argv);
 		*argc -= 2;
 		return true;
 	}
 	return true;
+}
+
+/* A name as rally.h takes it: not empty, no '/' but an optional leading
+ * one. Checked here so that a bad name is named as such, whatever else the
+ * library's -EINVAL could mean; its length is left to the library
+ * (-ENAMETOOLONG). */
+static bool name_ok(const char *name)
+{
+	const char *n = name[0] == '/' ? name + 1 : name;
+	if (*n && !strchr(n, '/'))
+		return true;
+	fprintf(stderr,
+	        "rally: bad name '%s': not empty, and no '/' but an "
+	        "optional leading one\n",
+	        name);
+	return false;
 }
 
 static bool take_flag(int *argc, char **argv, const char *flag)
@@ -140,13 +198,123 @@ static bool take_flag(int *argc, char **argv, const char *flag)
 	return false;
 }
 
+/* rally_strerror(), or the system's text for a code the library passes on
+ * from the system without naming it (e.g. -EPERM from shm_unlink). */
+static const char *errtext(int rc)
+{
+	const char *s = rally_strerror(rc);
+	return rc < 0 && strcmp(s, rally_strerror(INT_MIN)) == 0 ? strerror(-rc)
+	                                                         : s;
+}
+
 static int failed(const char *what, const char *name, int rc)
 {
-	fprintf(stderr, "rally: %s %s: %s\n", what, name, rally_strerror(rc));
+	fprintf(stderr, "rally: %s %s: %s\n", what, name, errtext(rc));
 	return rc == RALLY_TIMEDOUT || rc == RALLY_BROKEN ||
 	               rc == RALLY_OWNERDEAD || rc == -ENOENT
 	           ? EXIT_FAILED
-	           : EXIT_USAGE;
+	           : EXIT_ERROR;
+}
+
+/* ---- waiting that a signal can end --------------------------------------
+ *
+ * A waiter killed while it waits has arrived and stays counted: the next
+ * lone caller would be released by a party that is gone. The library cannot
+ * take an arrival back, so a signal that ends the wait breaks the phase
+ * instead: the wait is arrive + poll in slices, and between slices a caught
+ * signal ends it with await(0), which breaks the barrier if the phase still
+ * waits for parties, and breaks nothing if it completed. */
+
+#define SLICE_NS 50000000 /* how late a signal may be noticed */
+
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig) { caught = sig; }
+
+static const int ending_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static const char *signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+}
+
+/* Catches the signals that end a wait, except those ignored from the start:
+ * nohup ignores SIGHUP and a script's background job SIGINT on purpose. */
+static void catch_ending_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal}, old;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof ending_signals / sizeof *ending_signals;
+	     i++)
+		if (sigaction(ending_signals[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(ending_signals[i], &sa, NULL);
+}
+
+/* Dies of sig, as it would have without the handler: a shell that runs
+ * rally sees it killed by the signal ($? is 128 + sig) and, for SIGINT,
+ * stops a script rather than going on to its next command. */
+static int die_of(int sig)
+{
+	sigset_t set;
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	return 128 + sig; /* not reached */
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Waits at b as rally_barrier_timedwait(b, timeout) would: 0 released, or
+ * a negative code. A caught signal ends the wait: *sig is set and the
+ * result is that of the await(0) that settled the phase (-EINTR if the
+ * signal came before the arrival). */
+static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
+{
+	/* The deadline counts from the start, computed once: slices do not
+	 * stretch it. */
+	int64_t deadline =
+	    timeout == RALLY_FOREVER ? INT64_MAX : now_ns() + timeout;
+	rally_token_t tok;
+	if ((*sig = caught))
+		return -EINTR;
+	int rc = rally_barrier_arrive(b, &tok);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		if ((*sig = caught)) {
+			/* -EAGAIN (a library whose await(0) does not wait for
+			 * a running action): every party has arrived, so the
+			 * phase completes: nothing to break. */
+			return rally_barrier_await(b, tok, 0);
+		}
+		int64_t slice = SLICE_NS;
+		if (deadline != INT64_MAX) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0) {
+				rc = rally_barrier_await(b, tok, 0);
+				if (rc != -EAGAIN)
+					return rc;
+				/* All have arrived and an action runs: a
+				 * timed wait cannot expire now (as in
+				 * rally_barrier_timedwait); wait it out. */
+				deadline = INT64_MAX;
+				continue;
+			}
+			if (left < slice)
+				slice = left;
+		}
+		rc = rally_barrier_poll(b, tok, slice);
+		if (rc != 0)
+			return rc > 0 ? 0 : rc;
+	}
 }
 
 static int cmd_wait(int argc, char **argv)
@@ -154,9 +322,9 @@ static int cmd_wait(int argc, char **argv)
 	int64_t timeout;
 	bool robust = take_flag(&argc, argv, "--robust");
 	if (!parse_timeout(&argc, argv, &timeout))
-		return EXIT_USAGE;
+		return EXIT_ERROR;
 	if (argc != 2)
-		return usage("wait", EXIT_USAGE);
+		return usage("wait", EXIT_ERROR);
 	char *end;
 	long parties = strtol(argv[1], &end, 10);
 	if (*end || end == argv[1] || parties < 1 ||
@@ -164,21 +332,54 @@ static int cmd_wait(int argc, char **argv)
 		fprintf(stderr,
 		        "rally: PARTIES must be a number from 1 to %u\n",
 		        RALLY_PARTIES_MAX);
-		return EXIT_USAGE;
+		return EXIT_ERROR;
 	}
+	if (!name_ok(argv[0]))
+		return EXIT_ERROR;
+	/* Before the open, so that a signal that comes during it is seen
+	 * before the arrival, and the caller never arrives. */
+	catch_ending_signals();
 	rally_barrier_t *b;
 	rally_barrier_attr_t attr = {.flags = robust ? RALLY_ROBUST : 0};
 	int rc = rally_barrier_open(&b, argv[0], (unsigned)parties, &attr,
 	                            O_CREAT, 0666);
-	if (rc == -EINVAL)
+	if (rc == -EINVAL) {
 		fprintf(stderr,
-		        "rally: barrier %s: exists with other parties, or "
-		        "a bad name\n",
+		        "rally: wait %s: exists with other parties, or is not "
+		        "a rally barrier\n",
 		        argv[0]);
+		return EXIT_ERROR;
+	}
 	if (rc)
-		return rc == -EINVAL ? EXIT_USAGE : failed("open", argv[0], rc);
-	rc = rally_barrier_timedwait(b, timeout);
+		return failed("wait", argv[0], rc);
+	int sig = 0;
+	rc = wait_in_slices(b, timeout, &sig);
 	rally_barrier_close(b);
+	if (!sig && caught && rc >= 0)
+		sig = caught; /* after the release: honour it all the same */
+	if (sig) {
+		if (rc == 0 || rc == -EAGAIN)
+			fprintf(stderr,
+			        "rally: wait %s: interrupted by %s after the "
+			        "phase completed: nothing broken\n",
+			        argv[0], signal_name(sig));
+		else if (rc == RALLY_TIMEDOUT)
+			fprintf(
+			    stderr,
+			    "rally: wait %s: interrupted by %s: the barrier "
+			    "is broken (its other waiters exit 2)\n",
+			    argv[0], signal_name(sig));
+		else if (rc == -EINTR)
+			fprintf(stderr,
+			        "rally: wait %s: interrupted by %s before "
+			        "arriving: nothing broken\n",
+			        argv[0], signal_name(sig));
+		else
+			fprintf(stderr,
+			        "rally: wait %s: interrupted by %s: %s\n",
+			        argv[0], signal_name(sig), errtext(rc));
+		return die_of(sig);
+	}
 	return rc >= 0 ? EXIT_RELEASED : failed("wait", argv[0], rc);
 }
 
@@ -186,19 +387,25 @@ static int cmd_event(int argc, char **argv)
 {
 	int64_t timeout;
 	if (!parse_timeout(&argc, argv, &timeout))
-		return EXIT_USAGE;
+		return EXIT_ERROR;
 	if (argc != 2)
-		return usage("event", EXIT_USAGE);
+		return usage("event", EXIT_ERROR);
 	const char *op = argv[0], *name = argv[1];
 	if (strcmp(op, "set") && strcmp(op, "clear") && strcmp(op, "wait")) {
 		fprintf(stderr, "rally: event %s: not set, clear or wait\n",
 		        op);
-		return EXIT_USAGE;
+		return EXIT_ERROR;
 	}
+	if (!name_ok(name))
+		return EXIT_ERROR;
+	/* Every error is labelled with the operation asked for: "event set
+	 * NAME: permission denied". */
+	char what[16];
+	snprintf(what, sizeof what, "event %s", op);
 	rally_event_t *e;
 	int rc = rally_event_open(&e, name, 0, O_CREAT, 0666);
 	if (rc)
-		return failed("event", name, rc);
+		return failed(what, name, rc);
 	if (strcmp(op, "set") == 0)
 		rc = rally_event_set(e);
 	else if (strcmp(op, "clear") == 0)
@@ -206,41 +413,51 @@ static int cmd_event(int argc, char **argv)
 	else
 		rc = rally_event_wait(e, timeout);
 	rally_event_close(e);
-	return rc ? failed("event wait", name, rc) : EXIT_RELEASED;
+	return rc ? failed(what, name, rc) : EXIT_RELEASED;
 }
 
 /* Opens NAME to watch or act on it, not to take part: detached from a
- * robust barrier's participants. */
-static int open_existing(const char *name, rally_barrier_t **b)
+ * robust barrier's participants. Returns 0, or the exit status after the
+ * message. */
+static int open_existing(const char *what, const char *name,
+                         rally_barrier_t **b)
 {
+	if (!name_ok(name))
+		return EXIT_ERROR;
 	int rc = rally_barrier_open(b, name, 0, NULL, 0, 0);
 	if (rc)
-		fprintf(stderr, "rally: barrier %s: %s\n", name,
-		        rally_strerror(rc));
-	else
-		rally_barrier_detach(*b);
-	return rc;
+		return failed(what, name, rc);
+	rally_barrier_detach(*b);
+	return 0;
 }
 
 static int cmd_abort(int argc, char **argv)
 {
 	if (argc != 1)
-		return usage("abort", EXIT_USAGE);
+		return usage("abort", EXIT_ERROR);
 	rally_barrier_t *b;
-	if (open_existing(argv[0], &b))
-		return EXIT_FAILED;
-	rally_barrier_abort(b);
+	int st = open_existing("abort", argv[0], &b);
+	if (st)
+		return st;
+	int rc = rally_barrier_abort(b);
 	rally_barrier_close(b);
-	return EXIT_RELEASED;
+	return rc ? failed("abort", argv[0], rc) : EXIT_RELEASED;
 }
 
 static int cmd_status(int argc, char **argv)
 {
 	if (argc != 1)
-		return usage("status", EXIT_USAGE);
+		return usage("status", EXIT_ERROR);
 	rally_barrier_t *b;
-	if (open_existing(argv[0], &b))
-		return EXIT_FAILED;
+	int st = open_existing("status", argv[0], &b);
+	if (st)
+		return st;
+	if (rally_barrier_parties(b) == 0) {
+		/* The getters answer 0 for what is not a barrier: a status
+		 * of zeros would pass for one. */
+		rally_barrier_close(b);
+		return failed("status", argv[0], -EINVAL);
+	}
 	printf("barrier %s\n  parties  %u\n  waiting  %u\n  broken   %s\n"
 	       "  phase    %u\n",
 	       argv[0], rally_barrier_parties(b), rally_barrier_n_waiting(b),
@@ -263,20 +480,24 @@ static int cmd_status(int argc, char **argv)
 static int cmd_rm(int argc, char **argv)
 {
 	if (argc != 1)
-		return usage("rm", EXIT_USAGE);
+		return usage("rm", EXIT_ERROR);
+	if (!name_ok(argv[0]))
+		return EXIT_ERROR;
 	int b = rally_barrier_unlink(argv[0]), e = rally_event_unlink(argv[0]);
-	if (b == -EINVAL || b == -ENAMETOOLONG) {
-		fprintf(stderr, "rally: rm %s: %s\n", argv[0],
-		        rally_strerror(b));
-		return EXIT_USAGE;
-	}
-	if (b && e) {
+	if (b == -ENOENT && e == -ENOENT) {
 		fprintf(stderr,
 		        "rally: rm %s: no barrier or event of that name\n",
 		        argv[0]);
 		return EXIT_FAILED;
 	}
-	return EXIT_RELEASED;
+	/* Anything but "not there" is an error to report as it is: without
+	 * permission the object stays, and must not pass for missing. */
+	int st = EXIT_RELEASED;
+	if (b && b != -ENOENT)
+		st = failed("rm barrier", argv[0], b);
+	if (e && e != -ENOENT)
+		st = failed("rm event", argv[0], e);
+	return st;
 }
 
 /* rally-bench next to this program (installed together), else on PATH. */
@@ -308,7 +529,7 @@ static int cmd_bench(int argc, char **argv, const char *self)
 		if (strcmp(argv[i], "--json") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "rally: --json needs a file\n");
-				return EXIT_USAGE;
+				return EXIT_ERROR;
 			}
 			static char out[PATH_MAX + 32];
 			snprintf(out, sizeof out, "--benchmark_out=%s",
@@ -324,13 +545,13 @@ static int cmd_bench(int argc, char **argv, const char *self)
 	        "%s: cannot run rally-bench: %s (was rally built with "
 	        "benchmarks?)\n",
 	        self, strerror(errno));
-	return EXIT_USAGE;
+	return EXIT_ERROR;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage("", EXIT_USAGE);
+		return usage("", EXIT_ERROR);
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
 	    strcmp(cmd, "-h") == 0)
@@ -353,5 +574,5 @@ int main(int argc, char **argv)
 		return cmd_status(argc, argv);
 	if (strcmp(cmd, "rm") == 0)
 		return cmd_rm(argc, argv);
-	return usage(cmd, EXIT_USAGE);
+	return usage(cmd, EXIT_ERROR);
 }

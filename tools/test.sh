@@ -5,12 +5,17 @@
 # rally three ways and runs Meson's suites:
 #   plain        every suite (unit, stress, races, fuzz, model, python,
 #                cli, install)
-#   asan-ubsan   every suite under AddressSanitizer + UBSan (the Python
-#                suites with the sanitizers preloaded)
-#   tsan         the stress program under ThreadSanitizer (Criterion cannot
-#                run under TSan)
-# It ends with one line "N passed, N failed" counted from Meson's test logs
-# and exits non-zero if any test failed.
+#   asan-ubsan   unit, stress, races and python under AddressSanitizer +
+#                UBSan (the Python suites with the sanitizers preloaded)
+#   tsan         the stress program and the plain C unit tests under
+#                ThreadSanitizer (Criterion cannot run under TSan)
+# It ends with one line "N passed, N failed, N skipped" counted from this
+# run's Meson test logs, after a line for each failure and each skip, and
+# exits non-zero if anything failed. A failure is: a test that failed; a
+# setup, build or `meson test` that failed (nothing of that build is
+# counted as passed); a test that was skipped or did not run at all (a
+# missing dependency), unless the README's "Tests allowed to skip" line
+# names it.
 #
 # Environment: STRESS_SECONDS (default 20) for each stress run.
 set -eu
@@ -41,21 +46,42 @@ pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 deps_install "libpython$pyver-testsuite"
 
 stress=${STRESS_SECONDS:-20}
+mkdir -p build-ci
+# Each build's last step and its exit status ("DIR STEP STATUS"), for the
+# tally: a build that stopped before its tests must count as a failure.
+steps=build-ci/steps
+: >"$steps"
+
+# Runs every step of one build. Not under `set -e`: it is called in an
+# `||` list, where the shell ignores -e, so each step is checked here.
 run_build() { # dir meson-options...
 	dir=$1
 	shift
+	# A test log from an earlier run must not be counted as this one's.
+	rm -f "$dir"/meson-logs/testlog*.json
 	echo "== $dir: meson setup $*"
-	if [ -d "$dir" ]; then
-		meson setup --reconfigure "$dir" "$@" -Dstress_seconds="$stress" >"$dir.setup.log" 2>&1 ||
-			{ cat "$dir.setup.log"; return 1; }
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		set -- --reconfigure "$dir" "$@"
 	else
-		mkdir -p "$(dirname "$dir")"
-		meson setup "$dir" "$@" -Dstress_seconds="$stress" >"$dir.setup.log" 2>&1 ||
-			{ cat "$dir.setup.log"; return 1; }
+		mkdir -p "$dir"
+		set -- "$dir" "$@"
 	fi
-	ninja -C "$dir" >/dev/null
+	if ! meson setup "$@" -Dstress_seconds="$stress" >"$dir.setup.log" 2>&1; then
+		tail -n 40 "$dir.setup.log"
+		echo "$dir setup 1" >>"$steps"
+		return 1
+	fi
+	echo "== $dir: ninja"
+	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+		tail -n 40 "$dir.build.log"
+		echo "$dir build 1" >>"$steps"
+		return 1
+	fi
 	echo "== $dir: meson test"
-	meson test -C "$dir" --print-errorlogs || true
+	rc=0
+	meson test -C "$dir" --print-errorlogs || rc=$?
+	echo "$dir test $rc" >>"$steps"
+	[ "$rc" -eq 0 ]
 }
 
 status=0
@@ -65,24 +91,80 @@ run_build build-ci/asan-ubsan -Dbenchmarks=disabled -Dpython="$py" \
 run_build build-ci/tsan -Dbenchmarks=disabled \
 	-Db_sanitize=thread -Db_lundef=false || status=1
 
-"$py" - build-ci/plain build-ci/asan-ubsan build-ci/tsan <<'PY' || status=1
-import json, sys
-passed = failed = 0
-for d in sys.argv[1:]:
+"$py" - "$steps" README.md <<'PY' || status=1
+import json, re, sys
+
+# The tests each build must run: one that is not registered (Meson leaves
+# out a suite whose dependency it does not find: Criterion, spin, clang,
+# Python's headers) has not passed.
+unit = ["waitv_example", "cxx_header"]
+criterion = ["barrier", "shared", "event", "named", "robust", "split"]
+python = ["python-lock_tests", "python-processes", "python-binding"]
+expected = {
+    "build-ci/plain": unit + criterion + python
+    + ["stress", "races", "model", "fuzz", "cli", "install"],
+    "build-ci/asan-ubsan": unit + criterion + python + ["stress", "races"],
+    "build-ci/tsan": unit + ["stress"],
+}
+
+steps_file, readme = sys.argv[1:3]
+last = {}
+for line in open(steps_file):
+    d, step, rc = line.split()
+    last[d] = (step, int(rc))
+# The README's bullet "- Tests allowed to skip:": the test names in
+# backquotes in it, up to the next bullet or blank line.
+allowed, bullet = set(), False
+for line in open(readme):
+    if line.startswith("- ") or not line.strip():
+        bullet = line.startswith("- Tests allowed to skip:")
+    if bullet:
+        allowed.update(re.findall(r"`([\w-]+)`", line))
+
+passed = failed = skipped = 0
+def fail(d, why):
+    global failed
+    failed += 1
+    print(f"FAILED: {d}: {why}")
+
+for d, tests in expected.items():
+    step, rc = last.get(d, ("setup", 1))
+    if step != "test":
+        fail(d, f"{step} failed: its tests did not run (see above)")
+        continue
+    if rc not in (0, 1):  # 1: tests failed, counted below
+        fail(d, f"meson test exited {rc}: it could not run the tests")
     try:
         lines = open(d + "/meson-logs/testlog.json").read().splitlines()
     except OSError:
-        print(f"{d}: no test log", file=sys.stderr)
-        failed += 1
+        if rc in (0, 1):  # else counted above
+            fail(d, "no test log")
         continue
+    ran, failed_here = set(), failed
     for line in lines:
         t = json.loads(line)
+        name = t["name"].split(" / ", 1)[-1]
+        ran.add(name)
         if t["result"] in ("OK", "EXPECTEDFAIL"):
             passed += 1
-        elif t["result"] != "SKIP":
-            failed += 1
-            print(f"FAILED: {d}: {t['name']} ({t['result']})")
-print(f"{passed} passed, {failed} failed")
+        elif t["result"] == "SKIP":
+            why = (t.get("stdout") or "").strip().splitlines()[-1:]
+            why = f" ({why[0]})" if why else ""
+            if name in allowed:
+                skipped += 1
+                print(f"SKIPPED: {d}: {name}{why}")
+            else:
+                fail(d, f"{name} skipped{why}, and the README does not "
+                        "allow it to skip")
+        else:
+            fail(d, f"{name} ({t['result']})")
+    for name in tests:
+        if name not in ran:
+            fail(d, f"{name} did not run (not built: a missing dependency?)")
+    if rc == 1 and failed == failed_here:
+        fail(d, "meson test failed, but its log shows no failed test")
+
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY
 exit $status

@@ -163,7 +163,7 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
 	struct arrival t = {phase_of(r), (uint32_t)r->value, r->epoch};
-	struct waiting w = {.note_phase = t.phase, .noted = true};
+	struct waiting w = {.note_phase = t.phase};
 	pin(v, r->epoch);
 	int rc = 0;
 	for (;;) {

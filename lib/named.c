@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "event_impl.h"
 #include "export.h"
+#include "points.h"
 #include "rally.h"
 
 #define SHM_VERSION   1
@@ -104,6 +105,7 @@ static int open_object(const char *path, uint32_t size, int oflag, mode_t mode,
 			}
 			if (errno != EEXIST || (oflag & O_EXCL))
 				return -errno;
+			RALLY_POINT(OPEN_EXISTING);
 		}
 		int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 		if (fd >= 0 || errno != ENOENT || !(oflag & O_CREAT))

@@ -71,6 +71,7 @@ int rally__broken_code(const struct view *v)
  * object may be freed, and FUTEX_WAKE on freed memory is harmless. */
 void rally__wake_if(struct rally__barrier *b, uint64_t old, bool shared)
 {
+	RALLY_POINT(RELEASED);
 	if (old & ST_SLEEPERS)
 		rally__futex_wake_all(gen_word(b), shared);
 }

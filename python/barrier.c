@@ -54,8 +54,8 @@ static int open_handle(BarrierObject *self, int oflag)
 	/* With the GIL held (a few system calls): a fork()ed child's
 	 * threads must not reopen a robust barrier twice at once. */
 	rally_barrier_t *b;
-	int rc = rally_barrier_open(&b, self->name, self->parties, &attr,
-	                            oflag, 0600);
+	int rc = rally_barrier_open(&b, self->name, self->parties, &attr, oflag,
+	                            0600);
 	if (rc < 0) {
 		pyrally_raise(rc, self->name);
 		return -1;
@@ -82,7 +82,8 @@ static rally_barrier_t *handle(BarrierObject *self)
 			return NULL;
 		rally_barrier_close(inherited);
 		self->creator = 0;
-		if (pyrally_call_helper("_on_participant", (PyObject *)self) < 0)
+		if (pyrally_call_helper("_on_participant", (PyObject *)self) <
+		    0)
 			return NULL;
 	}
 	return self->b;
@@ -91,7 +92,8 @@ static rally_barrier_t *handle(BarrierObject *self)
 static int set_action(BarrierObject *self, PyObject *action)
 {
 	if (action != Py_None && !PyCallable_Check(action)) {
-		PyErr_SetString(PyExc_TypeError, "action must be callable or None");
+		PyErr_SetString(PyExc_TypeError,
+		                "action must be callable or None");
 		return -1;
 	}
 	self->action = action == Py_None ? NULL : Py_NewRef(action);
@@ -113,17 +115,18 @@ static int set_parties(BarrierObject *self, PyObject *parties)
 		return -1;
 	if (n < 1 || n > (long)RALLY_PARTIES_MAX) {
 		PyErr_Format(PyExc_ValueError,
-		             "parties must be between 1 and %u", RALLY_PARTIES_MAX);
+		             "parties must be between 1 and %u",
+		             RALLY_PARTIES_MAX);
 		return -1;
 	}
 	self->parties = (unsigned)n;
 	return 0;
 }
 
-static PyObject *barrier_new(PyTypeObject *type, PyObject *args,
-                             PyObject *kwds)
+static PyObject *barrier_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = {"parties", "action", "timeout", "robust", NULL};
+	static char *kwlist[] = {"parties", "action", "timeout", "robust",
+	                         NULL};
 	PyObject *parties, *action = Py_None, *timeout = Py_None;
 	int robust = 0;
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$p:Barrier", kwlist,
@@ -156,7 +159,7 @@ static PyObject *barrier_open(PyTypeObject *type, PyObject *args)
 	if (!PyArg_ParseTuple(args, "sOOOp:_open", &name, &parties, &action,
 	                      &timeout, &robust))
 		return NULL;
-	if (strlen(name) >= sizeof ((BarrierObject *)0)->name)
+	if (strlen(name) >= sizeof((BarrierObject *)0)->name)
 		return pyrally_raise(-ENAMETOOLONG, name);
 	BarrierObject *self = (BarrierObject *)type->tp_alloc(type, 0);
 	if (!self)
@@ -207,8 +210,7 @@ static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t deadline)
 			left = PYRALLY_SLICE_NS;
 	}
 	int rc = left > 0 ? rally_barrier_poll(b, tok, left) : 0;
-	if (rc == 0 && deadline != INT64_MAX &&
-	    pyrally_now_ns() >= deadline) {
+	if (rc == 0 && deadline != INT64_MAX && pyrally_now_ns() >= deadline) {
 		rc = rally_barrier_await(b, tok, 0);
 		return rc == 0 ? 1 : rc;
 	}
@@ -236,7 +238,7 @@ static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
 			return rc;
 		if (PyErr_CheckSignals() < 0) {
 			Py_BEGIN_ALLOW_THREADS
-			(void)rally_barrier_await(b, tok, 0);
+			rally_barrier_await(b, tok, 0);
 			Py_END_ALLOW_THREADS
 			return -EINTR;
 		}
@@ -446,40 +448,44 @@ static PyGetSetDef barrier_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(barrier_doc,
-"Barrier(parties, action=None, timeout=None, *, robust=False)\n"
-"\n"
-"threading.Barrier's API on rally's barrier: a phase completes when\n"
-"`parties` callers have called wait(); the last to arrive runs `action`\n"
-"(any callable, no arguments) before anyone is released; timeouts, abort(),\n"
-"reset() and the broken state behave as in threading.Barrier, and the\n"
-"same exception, threading.BrokenBarrierError, is raised.\n"
-"\n"
-"parties: 1 .. 2**30. action: a callable or None; if it raises, the\n"
-"barrier breaks, the others get BrokenBarrierError and the caller that\n"
-"ran it gets its exception. timeout: the default for wait(), in seconds,\n"
-"or None (no timeout).\n"
-"\n"
-"One object works for threads and for processes: it lives in POSIX\n"
-"shared memory, and passing it to a multiprocessing.Process (fork or\n"
-"spawn) or pickling it gives the other process the same barrier; the\n"
-"action is pickled with it and runs in whichever process arrives last.\n"
-"The creating process owns the name and removes it when the object goes,\n"
-"at close(), or, if it dies once the barrier was shared, through\n"
-"multiprocessing's resource tracker.\n"
-"\n"
-"robust=True: a participant process (the creator, and every process that\n"
-"unpickles the barrier or inherits it through fork) that dies before\n"
-"close() breaks the barrier within 100 ms: waits raise\n"
-"rally.OwnerDeadError until reset(). A multiprocessing child stops taking\n"
-"part as it exits normally. Up to 32 participant processes.\n"
-"\n"
-"Waits release the GIL; crossing a barrier costs a few atomic operations\n"
-"while nobody has to sleep.");
+PyDoc_STRVAR(
+    barrier_doc,
+    "Barrier(parties, action=None, timeout=None, *, robust=False)\n"
+    "\n"
+    "threading.Barrier's API on rally's barrier: a phase completes when\n"
+    "`parties` callers have called wait(); the last to arrive runs `action`\n"
+    "(any callable, no arguments) before anyone is released; timeouts,\n"
+    "abort(), reset() and the broken state behave as in threading.Barrier,\n"
+    "and the same exception, threading.BrokenBarrierError, is raised.\n"
+    "\n"
+    "parties: 1 .. 2**30. action: a callable or None; if it raises, the\n"
+    "barrier breaks, the others get BrokenBarrierError and the caller that\n"
+    "ran it gets its exception. timeout: the default for wait(), in seconds,\n"
+    "or None (no timeout).\n"
+    "\n"
+    "One object works for threads and for processes: it lives in POSIX\n"
+    "shared memory, and passing it to a multiprocessing.Process (fork or\n"
+    "spawn) or pickling it gives the other process the same barrier; the\n"
+    "action is pickled with it and runs in whichever process arrives last.\n"
+    "The creating process owns the name and removes it when the object goes,\n"
+    "at close(), or, if it dies once the barrier was shared, through\n"
+    "multiprocessing's resource tracker.\n"
+    "\n"
+    "robust=True: a participant process (the creator, and every process that\n"
+    "unpickles the barrier or inherits it through fork) that dies before\n"
+    "close() breaks the barrier within 100 ms: waits raise\n"
+    "rally.OwnerDeadError until reset(). A multiprocessing child stops taking\n"
+    "part as it exits normally. Up to 32 participant processes.\n"
+    "\n"
+    "Waits release the GIL; crossing a barrier costs a few atomic operations\n"
+    "while nobody has to sleep.");
 
 PyTypeObject PyRally_BarrierType = {
+    /* The macro brings its own comma: */
+    /* clang-format off */
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rally.Barrier",
+    /* clang-format on */
     .tp_basicsize = sizeof(BarrierObject),
     .tp_dealloc = (destructor)barrier_dealloc,
     .tp_repr = (reprfunc)barrier_repr,

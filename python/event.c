@@ -18,8 +18,8 @@ typedef struct {
 
 static int open_handle(EventObject *self, int oflag)
 {
-	int rc = rally_event_open(&self->e, self->name, RALLY_SHARED, oflag,
-	                          0600);
+	int rc =
+	    rally_event_open(&self->e, self->name, RALLY_SHARED, oflag, 0600);
 	if (rc < 0) {
 		self->e = NULL;
 		pyrally_raise(rc, self->name);
@@ -58,7 +58,7 @@ static PyObject *event_open(PyTypeObject *type, PyObject *args)
 	const char *name;
 	if (!PyArg_ParseTuple(args, "s:_open", &name))
 		return NULL;
-	if (strlen(name) >= sizeof ((EventObject *)0)->name)
+	if (strlen(name) >= sizeof((EventObject *)0)->name)
 		return pyrally_raise(-ENAMETOOLONG, name);
 	EventObject *self = (EventObject *)type->tp_alloc(type, 0);
 	if (!self)
@@ -167,10 +167,10 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 
 static PyObject *event_repr(EventObject *self)
 {
-	return pyrally_repr((PyObject *)self,
-	                    !self->e                      ? "closed"
-	                    : rally_event_is_set(self->e) ? "set"
-	                                                  : "unset");
+	return pyrally_repr((PyObject *)self, !self->e ? "closed"
+	                                      : rally_event_is_set(self->e)
+	                                          ? "set"
+	                                          : "unset");
 }
 
 static PyObject *get_name(EventObject *self, void *c)
@@ -218,21 +218,25 @@ static PyGetSetDef event_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(event_doc,
-"Event()\n"
-"\n"
-"threading.Event's API on rally's event: a flag that callers wait for.\n"
-"set() wakes every waiter; a waiter blocked when the flag was set returns\n"
-"True even if clear() follows at once.\n"
-"\n"
-"One object works for threads and for processes: it lives in POSIX\n"
-"shared memory, and passing it to a multiprocessing.Process (fork or\n"
-"spawn) or pickling it gives the other process the same event. The\n"
-"creating process removes the name when the object goes or at close().");
+PyDoc_STRVAR(
+    event_doc,
+    "Event()\n"
+    "\n"
+    "threading.Event's API on rally's event: a flag that callers wait for.\n"
+    "set() wakes every waiter; a waiter blocked when the flag was set returns\n"
+    "True even if clear() follows at once.\n"
+    "\n"
+    "One object works for threads and for processes: it lives in POSIX\n"
+    "shared memory, and passing it to a multiprocessing.Process (fork or\n"
+    "spawn) or pickling it gives the other process the same event. The\n"
+    "creating process removes the name when the object goes or at close().");
 
 PyTypeObject PyRally_EventType = {
+    /* The macro brings its own comma: */
+    /* clang-format off */
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rally.Event",
+    /* clang-format on */
     .tp_basicsize = sizeof(EventObject),
     .tp_dealloc = (destructor)event_dealloc,
     .tp_repr = (reprfunc)event_repr,

@@ -34,7 +34,8 @@ int pyrally_timeout(PyObject *obj, int64_t *ns)
 	if (s == -1.0 && PyErr_Occurred())
 		return -1;
 	if (isnan(s)) {
-		PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+		PyErr_SetString(PyExc_ValueError,
+		                "Invalid value NaN (not a number)");
 		return -1;
 	}
 	if (s <= 0) {
@@ -161,7 +162,7 @@ unsigned pyrally_fork_generation(void)
 
 enum { HANDOFF_POLL_NS = 50000, HANDOFF_SPINS = 200 };
 
-static _Atomic unsigned gil_permit;  /* 1: a rally waiter dropped the GIL */
+static _Atomic unsigned gil_permit;    /* 1: a rally waiter dropped the GIL */
 static _Atomic unsigned long arrivals; /* rally waits begun in the process */
 
 unsigned long pyrally_arrivals_mark(void)
@@ -179,15 +180,16 @@ static bool claim_permit(void)
 {
 	unsigned one = 1;
 	return atomic_load_explicit(&gil_permit, memory_order_relaxed) &&
-	       atomic_compare_exchange_strong_explicit(
-	           &gil_permit, &one, 0, memory_order_acquire,
-	           memory_order_relaxed);
+	       atomic_compare_exchange_strong_explicit(&gil_permit, &one, 0,
+	                                               memory_order_acquire,
+	                                               memory_order_relaxed);
 }
 
 void pyrally_gil_wait(unsigned long mark)
 {
 	if (atomic_load_explicit(&arrivals, memory_order_relaxed) == mark)
-		return; /* nobody here arrived after us: the GIL is likely free */
+		return; /* nobody here arrived after us: the GIL is likely free
+		         */
 	int64_t start = 0;
 	for (unsigned i = 1;; i++) {
 		if (claim_permit())
@@ -263,9 +265,8 @@ PyObject *pyrally_repr(PyObject *self, const char *state)
 	    PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__module__");
 	if (!mod)
 		return NULL;
-	PyObject *r = PyUnicode_FromFormat("<%U.%s at %p: %s>", mod,
-	                                   _PyType_Name(Py_TYPE(self)), self,
-	                                   state);
+	PyObject *r = PyUnicode_FromFormat(
+	    "<%U.%s at %p: %s>", mod, _PyType_Name(Py_TYPE(self)), self, state);
 	Py_DECREF(mod);
 	return r;
 }
@@ -323,7 +324,8 @@ PyMODINIT_FUNC PyInit__rally(void)
 	PyRally_OwnerDeadError = PyErr_NewExceptionWithDoc(
 	    "rally.OwnerDeadError",
 	    "A participant process of a robust barrier died: the barrier is "
-	    "broken until reset().\nA subclass of threading.BrokenBarrierError.",
+	    "broken until reset().\nA subclass of "
+	    "threading.BrokenBarrierError.",
 	    PyRally_BrokenBarrierError, NULL);
 	if (!PyRally_OwnerDeadError)
 		goto fail;
@@ -334,7 +336,8 @@ PyMODINIT_FUNC PyInit__rally(void)
 	Py_INCREF(&PyRally_EventType);
 	Py_INCREF(PyRally_OwnerDeadError);
 	Py_INCREF(PyRally_BrokenBarrierError);
-	if (PyModule_AddObject(m, "Barrier", (PyObject *)&PyRally_BarrierType) ||
+	if (PyModule_AddObject(m, "Barrier",
+	                       (PyObject *)&PyRally_BarrierType) ||
 	    PyModule_AddObject(m, "Event", (PyObject *)&PyRally_EventType) ||
 	    PyModule_AddObject(m, "OwnerDeadError", PyRally_OwnerDeadError) ||
 	    PyModule_AddObject(m, "BrokenBarrierError",

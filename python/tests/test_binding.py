@@ -16,12 +16,36 @@ BBE = threading.BrokenBarrierError
 
 
 def run_threads(n, f):
-    ts = [threading.Thread(target=f, args=(i,)) for i in range(n)]
+    """Runs f(0) .. f(n - 1) in n threads and raises, in the caller, the
+    first exception a worker raised: unittest sees only the main thread's
+    (a worker's assertion would only be printed)."""
+    errors = []
+
+    def worker(i):
+        try:
+            f(i)
+        except BaseException as e:
+            errors.append(e)
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
     for t in ts:
         t.start()
     for t in ts:
         t.join(60)
-        assert not t.is_alive(), "a thread hung"
+        if t.is_alive():
+            raise AssertionError("a thread hung")
+    if errors:
+        raise errors[0]
+
+
+class HarnessTests(unittest.TestCase):
+    def test_a_failing_worker_fails_the_test(self):
+        """unittest sees only the main thread's exceptions: run_threads
+        hands a worker's on."""
+        def f(i):
+            if i == 1:
+                raise AssertionError("worker 1 failed")
+        with self.assertRaisesRegex(AssertionError, "worker 1 failed"):
+            run_threads(3, f)
 
 
 class ActionTests(unittest.TestCase):

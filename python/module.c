@@ -265,8 +265,10 @@ PyObject *pyrally_repr(PyObject *self, const char *state)
 	    PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__module__");
 	if (!mod)
 		return NULL;
+	/* %S: a class may set __module__ to anything, and threading's repr
+	 * formats it with str(). */
 	PyObject *r = PyUnicode_FromFormat(
-	    "<%U.%s at %p: %s>", mod, _PyType_Name(Py_TYPE(self)), self, state);
+	    "<%S.%s at %p: %s>", mod, _PyType_Name(Py_TYPE(self)), self, state);
 	Py_DECREF(mod);
 	return r;
 }

@@ -37,6 +37,17 @@ def run_threads(n, f):
         raise errors[0]
 
 
+def run_python(code, timeout=30):
+    """Runs code in a fresh interpreter and returns its output: for the
+    defects that crashed the interpreter, a crash fails one test, not the
+    run."""
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"exit status {r.returncode}\n{r.stderr}")
+    return r.stdout
+
+
 class HarnessTests(unittest.TestCase):
     def test_a_failing_worker_fails_the_test(self):
         """unittest sees only the main thread's exceptions: run_threads
@@ -215,6 +226,24 @@ class GilTests(unittest.TestCase):
                 seen[r][b.wait(30)] += 1
         run_threads(n, f)
         self.assertTrue(all(row == [1] * n for row in seen))
+
+
+class SubclassTests(unittest.TestCase):
+    def test_repr_with_a_module_that_is_not_a_str(self):
+        """The class's __module__ is whatever the class says; threading's
+        repr formats it with str()."""
+        out = run_python("""
+            import rally
+            class B(rally.Barrier):
+                __module__ = 42
+            class E(rally.Event):
+                __module__ = 42
+            print(repr(B(2)))
+            print(repr(E()))
+        """)
+        b, e = out.splitlines()
+        self.assertRegex(b, r"^<42\.B at 0x[0-9a-f]+: waiters=0/2>$")
+        self.assertRegex(e, r"^<42\.E at 0x[0-9a-f]+: unset>$")
 
 
 CTRL_C_CHILD = textwrap.dedent("""

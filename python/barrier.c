@@ -66,13 +66,21 @@ static int open_handle(BarrierObject *self, int oflag)
 	return 0;
 }
 
+/* A barrier whose __init__ did not run (a subclass's may skip it) has no
+ * name: it is unusable, as a closed one is. */
+static const char *unusable(BarrierObject *self)
+{
+	return self->name[0] ? "closed" : "not initialised";
+}
+
 /* The handle this process may use; NULL with ValueError once closed. In a
  * fork()ed child, a robust barrier's inherited handle is not a participant:
  * the child opens the name for a handle of its own. */
 static rally_barrier_t *handle(BarrierObject *self)
 {
 	if (!self->b) {
-		PyErr_SetString(PyExc_ValueError, "the barrier is closed");
+		PyErr_Format(PyExc_ValueError, "the barrier is %s",
+		             unusable(self));
 		return NULL;
 	}
 	if (self->robust && self->fork_gen != pyrally_fork_generation() &&
@@ -89,26 +97,10 @@ static rally_barrier_t *handle(BarrierObject *self)
 	return self->b;
 }
 
-static int set_action(BarrierObject *self, PyObject *action)
-{
-	if (action != Py_None && !PyCallable_Check(action)) {
-		PyErr_SetString(PyExc_TypeError,
-		                "action must be callable or None");
-		return -1;
-	}
-	self->action = action == Py_None ? NULL : Py_NewRef(action);
-	return 0;
-}
-
-static int set_timeout(BarrierObject *self, PyObject *timeout)
-{
-	if (pyrally_timeout(timeout, &self->timeout_ns) < 0)
-		return -1;
-	self->timeout = Py_NewRef(timeout);
-	return 0;
-}
-
-static int set_parties(BarrierObject *self, PyObject *parties)
+/* Checks the constructor's arguments, then stores them all (none if one
+ * is wrong). */
+static int configure(BarrierObject *self, PyObject *parties, PyObject *action,
+                     PyObject *timeout, int robust)
 {
 	long n = PyLong_AsLong(parties);
 	if (n == -1 && PyErr_Occurred())
@@ -119,11 +111,25 @@ static int set_parties(BarrierObject *self, PyObject *parties)
 		             RALLY_PARTIES_MAX);
 		return -1;
 	}
+	if (action != Py_None && !PyCallable_Check(action)) {
+		PyErr_SetString(PyExc_TypeError,
+		                "action must be callable or None");
+		return -1;
+	}
+	int64_t timeout_ns;
+	if (pyrally_timeout(timeout, &timeout_ns) < 0)
+		return -1;
 	self->parties = (unsigned)n;
+	self->robust = robust;
+	self->timeout_ns = timeout_ns;
+	Py_XSETREF(self->action, action == Py_None ? NULL : Py_NewRef(action));
+	Py_XSETREF(self->timeout, Py_NewRef(timeout));
 	return 0;
 }
 
-static PyObject *barrier_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* The arguments are parsed here, not in tp_new, as threading.Barrier
+ * parses them in __init__: a subclass's __init__ may take others. */
+static int barrier_init(BarrierObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"parties", "action", "timeout", "robust",
 	                         NULL};
@@ -131,23 +137,24 @@ static PyObject *barrier_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 	int robust = 0;
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$p:Barrier", kwlist,
 	                                 &parties, &action, &timeout, &robust))
-		return NULL;
-	BarrierObject *self = (BarrierObject *)type->tp_alloc(type, 0);
-	if (!self)
-		return NULL;
-	self->robust = robust;
-	if (set_parties(self, parties) < 0 || set_action(self, action) < 0 ||
-	    set_timeout(self, timeout) < 0)
-		goto fail;
+		return -1;
+	if (self->name[0]) {
+		/* Other threads and processes may be using this barrier:
+		 * __init__ again would pull it from under them. */
+		PyErr_SetString(PyExc_RuntimeError,
+		                "the barrier is initialised already");
+		return -1;
+	}
+	if (configure(self, parties, action, timeout, robust) < 0)
+		return -1;
 	pyrally_new_name(self->name, sizeof self->name);
-	if (open_handle(self, O_CREAT | O_EXCL) < 0)
-		goto fail;
+	if (open_handle(self, O_CREAT | O_EXCL) < 0) {
+		self->name[0] = '\0';
+		return -1;
+	}
 	self->creator = getpid();
 	pyrally_own('b', self->name);
-	return (PyObject *)self;
-fail:
-	Py_DECREF(self);
-	return NULL;
+	return 0;
 }
 
 /* Barrier._open(name, parties, action, timeout, robust): the unpickler. */
@@ -164,10 +171,9 @@ static PyObject *barrier_open(PyTypeObject *type, PyObject *args)
 	BarrierObject *self = (BarrierObject *)type->tp_alloc(type, 0);
 	if (!self)
 		return NULL;
-	self->robust = robust;
 	snprintf(self->name, sizeof self->name, "%s", name);
-	if (set_parties(self, parties) < 0 || set_action(self, action) < 0 ||
-	    set_timeout(self, timeout) < 0 || open_handle(self, 0) < 0)
+	if (configure(self, parties, action, timeout, robust) < 0 ||
+	    open_handle(self, 0) < 0)
 		goto fail;
 	if (robust &&
 	    pyrally_call_helper("_on_participant", (PyObject *)self) < 0)
@@ -340,7 +346,7 @@ static PyObject *barrier_repr(BarrierObject *self)
 {
 	char state[64];
 	if (!self->b)
-		snprintf(state, sizeof state, "closed");
+		snprintf(state, sizeof state, "%s", unusable(self));
 	else if (rally_barrier_broken(self->b))
 		snprintf(state, sizeof state, "broken");
 	else
@@ -493,5 +499,6 @@ PyTypeObject PyRally_BarrierType = {
     .tp_doc = barrier_doc,
     .tp_methods = barrier_methods,
     .tp_getset = barrier_getset,
-    .tp_new = barrier_new,
+    .tp_init = (initproc)barrier_init,
+    .tp_new = PyType_GenericNew,
 };

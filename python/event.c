@@ -28,29 +28,43 @@ static int open_handle(EventObject *self, int oflag)
 	return 0;
 }
 
+/* An event whose __init__ did not run (a subclass's may skip it) has no
+ * name: it is unusable, as a closed one is. */
+static const char *unusable(EventObject *self)
+{
+	return self->name[0] ? "closed" : "not initialised";
+}
+
 static rally_event_t *handle(EventObject *self)
 {
 	if (!self->e)
-		PyErr_SetString(PyExc_ValueError, "the event is closed");
+		PyErr_Format(PyExc_ValueError, "the event is %s",
+		             unusable(self));
 	return self->e;
 }
 
-static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* Parsed in __init__, as threading.Event's: a subclass's __init__ may take
+ * arguments. */
+static int event_init(EventObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {NULL};
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, ":Event", kwlist))
-		return NULL;
-	EventObject *self = (EventObject *)type->tp_alloc(type, 0);
-	if (!self)
-		return NULL;
+		return -1;
+	if (self->name[0]) {
+		/* Other threads and processes may be using this event:
+		 * __init__ again would pull it from under them. */
+		PyErr_SetString(PyExc_RuntimeError,
+		                "the event is initialised already");
+		return -1;
+	}
 	pyrally_new_name(self->name, sizeof self->name);
 	if (open_handle(self, O_CREAT | O_EXCL) < 0) {
-		Py_DECREF(self);
-		return NULL;
+		self->name[0] = '\0';
+		return -1;
 	}
 	self->creator = getpid();
 	pyrally_own('e', self->name);
-	return (PyObject *)self;
+	return 0;
 }
 
 static PyObject *event_open(PyTypeObject *type, PyObject *args)
@@ -167,10 +181,10 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 
 static PyObject *event_repr(EventObject *self)
 {
-	return pyrally_repr((PyObject *)self, !self->e ? "closed"
-	                                      : rally_event_is_set(self->e)
-	                                          ? "set"
-	                                          : "unset");
+	const char *state = !self->e                      ? unusable(self)
+	                    : rally_event_is_set(self->e) ? "set"
+	                                                  : "unset";
+	return pyrally_repr((PyObject *)self, state);
 }
 
 static PyObject *get_name(EventObject *self, void *c)
@@ -244,5 +258,6 @@ PyTypeObject PyRally_EventType = {
     .tp_doc = event_doc,
     .tp_methods = event_methods,
     .tp_getset = event_getset,
-    .tp_new = event_new,
+    .tp_init = (initproc)event_init,
+    .tp_new = PyType_GenericNew,
 };

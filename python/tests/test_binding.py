@@ -229,6 +229,58 @@ class GilTests(unittest.TestCase):
 
 
 class SubclassTests(unittest.TestCase):
+    def test_subclass_init_with_other_arguments(self):
+        """As with threading's classes (checked side by side), a
+        subclass's __init__ takes its own arguments and passes on what the
+        base needs: the arguments are parsed by __init__, not __new__."""
+        for base in (threading.Barrier, rally.Barrier):
+            class B(base):
+                def __init__(self, n, tag):
+                    super().__init__(n, timeout=5)
+                    self.tag = tag
+            b = B(1, "x")
+            self.assertEqual((b.parties, b.tag, b.wait()), (1, "x", 0))
+
+            class B1(base):
+                def __init__(self, n):
+                    super().__init__(n)
+            self.assertEqual(B1(2).parties, 2)
+        for base in (threading.Event, rally.Event):
+            class E(base):
+                def __init__(self, flag):
+                    super().__init__()
+                    if flag:
+                        self.set()
+            self.assertTrue(E(True).is_set())
+            self.assertFalse(E(False).wait(0))
+        self.assertRaises(TypeError, rally.Barrier)
+        self.assertRaises(TypeError, rally.Event, 1)
+
+    def test_subclass_that_skips_the_base_init(self):
+        """Not initialised: every call raises ValueError, nothing crashes;
+        and __init__ cannot replace a barrier or event in use."""
+        class B(rally.Barrier):
+            def __init__(self):
+                pass
+
+        class E(rally.Event):
+            def __init__(self):
+                pass
+        b, e = B(), E()
+        for call in (b.wait, b.reset, b.abort, e.wait, e.set, e.clear,
+                     e.is_set, b.__reduce__, e.__reduce__):
+            self.assertRaises(ValueError, call)
+        self.assertFalse(b.broken)
+        self.assertEqual(b.n_waiting, 0)
+        self.assertIn("not initialised", repr(b))
+        self.assertIn("not initialised", repr(e))
+        b.close()
+        e.close()
+        b, e = rally.Barrier(2), rally.Event()
+        self.assertRaises(RuntimeError, b.__init__, 3)
+        self.assertRaises(RuntimeError, e.__init__)
+        self.assertEqual(b.parties, 2)
+
     def test_repr_with_a_module_that_is_not_a_str(self):
         """The class's __module__ is whatever the class says; threading's
         repr formats it with str()."""

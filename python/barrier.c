@@ -194,11 +194,28 @@ static void close_handle(BarrierObject *self)
 		pyrally_remove_name('b', self->name, self->shared);
 }
 
-static void barrier_dealloc(BarrierObject *self)
+/* The action may refer to its barrier (b = Barrier(2, action=lambda:
+ * b.abort())): without these, such a cycle and its shared name would live
+ * until exit. */
+static int barrier_traverse(BarrierObject *self, visitproc visit, void *arg)
 {
-	close_handle(self);
+	Py_VISIT(self->action);
+	Py_VISIT(self->timeout);
+	return 0;
+}
+
+static int barrier_clear(BarrierObject *self)
+{
 	Py_CLEAR(self->action);
 	Py_CLEAR(self->timeout);
+	return 0;
+}
+
+static void barrier_dealloc(BarrierObject *self)
+{
+	PyObject_GC_UnTrack(self);
+	close_handle(self);
+	barrier_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -495,10 +512,13 @@ PyTypeObject PyRally_BarrierType = {
     .tp_basicsize = sizeof(BarrierObject),
     .tp_dealloc = (destructor)barrier_dealloc,
     .tp_repr = (reprfunc)barrier_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = barrier_doc,
+    .tp_traverse = (traverseproc)barrier_traverse,
+    .tp_clear = (inquiry)barrier_clear,
     .tp_methods = barrier_methods,
     .tp_getset = barrier_getset,
     .tp_init = (initproc)barrier_init,
     .tp_new = PyType_GenericNew,
+    .tp_free = PyObject_GC_Del,
 };

@@ -1,6 +1,7 @@
 """rally.Barrier and rally.Event beyond CPython's lock tests: the action's
 exception, timeouts as threading takes them, bad arguments, the GIL released
 while waiting, Ctrl-C, help text, and more threads than CPUs."""
+import gc
 import os
 import signal
 import subprocess
@@ -296,6 +297,20 @@ class SubclassTests(unittest.TestCase):
         b, e = out.splitlines()
         self.assertRegex(b, r"^<42\.B at 0x[0-9a-f]+: waiters=0/2>$")
         self.assertRegex(e, r"^<42\.E at 0x[0-9a-f]+: unset>$")
+
+
+class GcTests(unittest.TestCase):
+    def test_a_cycle_through_the_action_is_collected(self):
+        """An action that refers to its barrier makes a cycle: the
+        collector must see it, and the barrier's name goes with it."""
+        def make():
+            b = rally.Barrier(2, action=lambda: b.abort())
+            return f"/dev/shm/rally.b.{b.name}"
+        gc.collect()
+        path = make()
+        self.assertTrue(os.path.exists(path))
+        gc.collect()
+        self.assertFalse(os.path.exists(path))
 
 
 CTRL_C_CHILD = textwrap.dedent("""

@@ -26,6 +26,8 @@ typedef struct {
 	PyObject *timeout;  /* the default, as given (None or seconds) */
 	int64_t timeout_ns;
 	unsigned parties;
+	unsigned calls; /* calls in flight that use b (see enter()) */
+	bool closed;    /* close() was called (b may still be open) */
 	bool robust;
 	bool shared;       /* pickled by its creator: resource-tracked */
 	pid_t creator;     /* the pid that unlinks the name, or 0 */
@@ -66,11 +68,13 @@ static int open_handle(BarrierObject *self, int oflag)
 	return 0;
 }
 
-/* A barrier whose __init__ did not run (a subclass's may skip it) has no
- * name: it is unusable, as a closed one is. */
+static bool usable(BarrierObject *self) { return self->b && !self->closed; }
+
+/* Why a barrier is not usable: closed, or its __init__ did not run (a
+ * subclass's may skip it). */
 static const char *unusable(BarrierObject *self)
 {
-	return self->name[0] ? "closed" : "not initialised";
+	return self->closed ? "closed" : "not initialised";
 }
 
 /* The handle this process may use; NULL with ValueError once closed. In a
@@ -78,23 +82,50 @@ static const char *unusable(BarrierObject *self)
  * the child opens the name for a handle of its own. */
 static rally_barrier_t *handle(BarrierObject *self)
 {
-	if (!self->b) {
-		PyErr_Format(PyExc_ValueError, "the barrier is %s",
-		             unusable(self));
-		return NULL;
-	}
-	if (self->robust && self->fork_gen != pyrally_fork_generation() &&
+	if (usable(self) && self->robust &&
+	    self->fork_gen != pyrally_fork_generation() &&
 	    self->handle_pid != getpid()) {
 		rally_barrier_t *inherited = self->b;
 		if (open_handle(self, 0) < 0)
 			return NULL;
-		rally_barrier_close(inherited);
+		/* A call counted in flight here is the forking thread's own
+		 * (it forked from the action) or one of the parent's other
+		 * threads, which are not here: the first may still use the
+		 * inherited handle, so it then stays mapped until exit. */
+		if (self->calls == 0)
+			rally_barrier_close(inherited);
 		self->creator = 0;
 		if (pyrally_call_helper("_on_participant", (PyObject *)self) <
 		    0)
 			return NULL;
 	}
+	if (!usable(self)) {
+		PyErr_Format(PyExc_ValueError, "the barrier is %s",
+		             unusable(self));
+		return NULL;
+	}
 	return self->b;
+}
+
+/* close() may come while calls use the handle without the GIL — another
+ * thread's wait or reset, or the wait that runs the action that closes:
+ * unmapped under them, they would crash. Such calls enter and leave
+ * (counted with the GIL held); close() marks the barrier closed, so that
+ * no call enters again, and the last call to leave closes the handle. */
+static rally_barrier_t *enter(BarrierObject *self)
+{
+	rally_barrier_t *b = handle(self);
+	if (b)
+		self->calls++;
+	return b;
+}
+
+static void leave(BarrierObject *self)
+{
+	if (--self->calls == 0 && self->closed) {
+		rally_barrier_close(self->b);
+		self->b = NULL;
+	}
 }
 
 /* Checks the constructor's arguments, then stores them all (none if one
@@ -184,14 +215,20 @@ fail:
 	return NULL;
 }
 
+/* The name goes at once (processes that have the barrier open keep it);
+ * the handle once no call is in flight. The caller of a call holds a
+ * reference, so dealloc never finds one in flight. */
 static void close_handle(BarrierObject *self)
 {
-	if (!self->b)
+	if (!usable(self))
 		return;
-	rally_barrier_close(self->b);
-	self->b = NULL;
+	self->closed = true;
 	if (self->creator == getpid())
 		pyrally_remove_name('b', self->name, self->shared);
+	if (self->calls == 0) {
+		rally_barrier_close(self->b);
+		self->b = NULL;
+	}
 }
 
 /* The action may refer to its barrier (b = Barrier(2, action=lambda:
@@ -268,20 +305,8 @@ static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
 	}
 }
 
-static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
-                              PyObject *kwds)
+static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 {
-	static char *kwlist[] = {"timeout", NULL};
-	PyObject *timeout = Py_None;
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
-	                                 &timeout))
-		return NULL;
-	int64_t ns = self->timeout_ns;
-	if (timeout != Py_None && pyrally_timeout(timeout, &ns) < 0)
-		return NULL;
-	rally_barrier_t *b = handle(self);
-	if (!b)
-		return NULL;
 	unsigned long mark = pyrally_arrivals_mark();
 	rally_token_t tok;
 	int idx;
@@ -312,11 +337,30 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 	return pyrally_raise(rc, "wait");
 }
 
+static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
+                              PyObject *kwds)
+{
+	static char *kwlist[] = {"timeout", NULL};
+	PyObject *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
+	                                 &timeout))
+		return NULL;
+	int64_t ns = self->timeout_ns;
+	if (timeout != Py_None && pyrally_timeout(timeout, &ns) < 0)
+		return NULL;
+	rally_barrier_t *b = enter(self);
+	if (!b)
+		return NULL;
+	PyObject *r = wait_on(self, b, ns);
+	leave(self);
+	return r;
+}
+
 /* ---- the rest of the API ------------------------------------------------ */
 
 static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 {
-	rally_barrier_t *b = handle(self);
+	rally_barrier_t *b = enter(self);
 	if (!b)
 		return NULL;
 	int rc;
@@ -324,6 +368,7 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 	Py_BEGIN_ALLOW_THREADS
 	rc = rally_barrier_reset(b);
 	Py_END_ALLOW_THREADS
+	leave(self);
 	if (rc < 0)
 		return pyrally_raise(rc, "reset");
 	Py_RETURN_NONE;
@@ -362,7 +407,7 @@ static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
 static PyObject *barrier_repr(BarrierObject *self)
 {
 	char state[64];
-	if (!self->b)
+	if (!usable(self))
 		snprintf(state, sizeof state, "%s", unusable(self));
 	else if (rally_barrier_broken(self->b))
 		snprintf(state, sizeof state, "broken");
@@ -380,12 +425,12 @@ static PyObject *get_parties(BarrierObject *self, void *c)
 static PyObject *get_n_waiting(BarrierObject *self, void *c)
 {
 	return PyLong_FromUnsignedLong(
-	    self->b ? rally_barrier_n_waiting(self->b) : 0);
+	    usable(self) ? rally_barrier_n_waiting(self->b) : 0);
 }
 
 static PyObject *get_broken(BarrierObject *self, void *c)
 {
-	return PyBool_FromLong(self->b && rally_barrier_broken(self->b));
+	return PyBool_FromLong(usable(self) && rally_barrier_broken(self->b));
 }
 
 static PyObject *get_name(BarrierObject *self, void *c)
@@ -400,7 +445,7 @@ static PyObject *get_robust(BarrierObject *self, void *c)
 
 static PyObject *get_closed(BarrierObject *self, void *c)
 {
-	return PyBool_FromLong(self->b == NULL);
+	return PyBool_FromLong(!usable(self));
 }
 
 static PyMethodDef barrier_methods[] = {
@@ -442,7 +487,9 @@ static PyMethodDef barrier_methods[] = {
      "this process stops taking part (robust barriers), and in the process\n"
      "that created the barrier its name is removed (processes that have it\n"
      "open keep it). Any later call raises ValueError; close() again does\n"
-     "nothing. Do not close a barrier other threads are waiting on."},
+     "nothing. Calls in progress (other threads' waits, the wait that\n"
+     "runs the action that closes) go on on the barrier, and the memory\n"
+     "goes when the last returns."},
     {"__reduce__", (PyCFunction)barrier_reduce, METH_NOARGS,
      "Pickles to the shared name: the process that unpickles opens the\n"
      "same barrier (multiprocessing, fork and spawn)."},

@@ -11,6 +11,8 @@
 typedef struct {
 	PyObject_HEAD
 	rally_event_t *e; /* a handle from rally_event_open(), or NULL */
+	unsigned calls;   /* waits in flight (see enter()) */
+	bool closed;      /* close() was called (e may still be open) */
 	bool shared;      /* pickled by its creator: resource-tracked */
 	pid_t creator;    /* the pid that unlinks the name, or 0 */
 	char name[64];
@@ -28,19 +30,43 @@ static int open_handle(EventObject *self, int oflag)
 	return 0;
 }
 
-/* An event whose __init__ did not run (a subclass's may skip it) has no
- * name: it is unusable, as a closed one is. */
+static bool usable(EventObject *self) { return self->e && !self->closed; }
+
+/* Why an event is not usable: closed, or its __init__ did not run (a
+ * subclass's may skip it). */
 static const char *unusable(EventObject *self)
 {
-	return self->name[0] ? "closed" : "not initialised";
+	return self->closed ? "closed" : "not initialised";
 }
 
 static rally_event_t *handle(EventObject *self)
 {
-	if (!self->e)
+	if (!usable(self)) {
 		PyErr_Format(PyExc_ValueError, "the event is %s",
 		             unusable(self));
+		return NULL;
+	}
 	return self->e;
+}
+
+/* close() may come while other threads wait without the GIL: unmapped
+ * under them, they would crash. A wait enters and leaves (counted with the
+ * GIL held); close() marks the event closed, so that no call enters
+ * again, and the last wait to leave closes the handle. */
+static rally_event_t *enter(EventObject *self)
+{
+	rally_event_t *e = handle(self);
+	if (e)
+		self->calls++;
+	return e;
+}
+
+static void leave(EventObject *self)
+{
+	if (--self->calls == 0 && self->closed) {
+		rally_event_close(self->e);
+		self->e = NULL;
+	}
 }
 
 /* Parsed in __init__, as threading.Event's: a subclass's __init__ may take
@@ -85,14 +111,20 @@ static PyObject *event_open(PyTypeObject *type, PyObject *args)
 	return (PyObject *)self;
 }
 
+/* The name goes at once (processes that have the event open keep it); the
+ * handle once no wait is in flight. A caller holds a reference, so dealloc
+ * never finds one in flight. */
 static void close_handle(EventObject *self)
 {
-	if (!self->e)
+	if (!usable(self))
 		return;
-	rally_event_close(self->e);
-	self->e = NULL;
+	self->closed = true;
 	if (self->creator == getpid())
 		pyrally_remove_name('e', self->name, self->shared);
+	if (self->calls == 0) {
+		rally_event_close(self->e);
+		self->e = NULL;
+	}
 }
 
 static void event_dealloc(EventObject *self)
@@ -125,18 +157,8 @@ static PyObject *event_clear(EventObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
+static PyObject *wait_on(rally_event_t *e, int64_t ns)
 {
-	static char *kwlist[] = {"timeout", NULL};
-	PyObject *timeout = Py_None;
-	int64_t ns;
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
-	                                 &timeout) ||
-	    pyrally_timeout(timeout, &ns) < 0)
-		return NULL;
-	rally_event_t *e = handle(self);
-	if (!e)
-		return NULL;
 	if (rally_event_is_set(e))
 		Py_RETURN_TRUE;
 	if (ns == 0)
@@ -164,6 +186,23 @@ static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
 	}
 }
 
+static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = {"timeout", NULL};
+	PyObject *timeout = Py_None;
+	int64_t ns;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
+	                                 &timeout) ||
+	    pyrally_timeout(timeout, &ns) < 0)
+		return NULL;
+	rally_event_t *e = enter(self);
+	if (!e)
+		return NULL;
+	PyObject *r = wait_on(e, ns);
+	leave(self);
+	return r;
+}
+
 static PyObject *event_close(EventObject *self, PyObject *unused)
 {
 	close_handle(self);
@@ -181,7 +220,7 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 
 static PyObject *event_repr(EventObject *self)
 {
-	const char *state = !self->e                      ? unusable(self)
+	const char *state = !usable(self)                 ? unusable(self)
 	                    : rally_event_is_set(self->e) ? "set"
 	                                                  : "unset";
 	return pyrally_repr((PyObject *)self, state);
@@ -194,7 +233,7 @@ static PyObject *get_name(EventObject *self, void *c)
 
 static PyObject *get_closed(EventObject *self, void *c)
 {
-	return PyBool_FromLong(self->e == NULL);
+	return PyBool_FromLong(!usable(self));
 }
 
 static PyMethodDef event_methods[] = {
@@ -216,7 +255,9 @@ static PyMethodDef event_methods[] = {
      "exception, and the event is left as it is."},
     {"close", (PyCFunction)event_close, METH_NOARGS,
      "close()\n\nLets go of the shared memory now; in the creating process\n"
-     "the name is removed. Any later call raises ValueError."},
+     "the name is removed. Any later call raises ValueError. Waits in\n"
+     "progress in other threads go on until the event is set or they time\n"
+     "out; the memory goes when the last returns."},
     {"__reduce__", (PyCFunction)event_reduce, METH_NOARGS,
      "Pickles to the shared name: the process that unpickles opens the\n"
      "same event."},

@@ -299,6 +299,75 @@ class SubclassTests(unittest.TestCase):
         self.assertRegex(e, r"^<42\.E at 0x[0-9a-f]+: unset>$")
 
 
+class CloseTests(unittest.TestCase):
+    """close() while calls are in flight on the object: they go on on the
+    barrier or event (the memory stays until the last leaves); later calls
+    raise ValueError. Each runs in a child: the defect was a segfault."""
+
+    def test_close_while_another_thread_waits_on_the_barrier(self):
+        out = run_python("""
+            import os, pickle, threading, time, rally
+            b = rally.Barrier(2)
+            path = f"/dev/shm/rally.b.{b.name}"
+            other = pickle.loads(pickle.dumps(b))  # a second handle
+            def closer():
+                time.sleep(0.2)
+                b.close()  # the main thread waits on b
+                print("closed", b.closed, os.path.exists(path), repr(b))
+                time.sleep(0.2)
+                other.wait(5)  # completes the main thread's phase
+            t = threading.Thread(target=closer)
+            t.start()
+            print("index", b.wait(5))
+            t.join()
+            try:
+                b.wait(0)
+            except ValueError as e:
+                print("then", e)
+        """)
+        self.assertRegex(out, r"^closed True False <rally\.Barrier at "
+                              r"0x[0-9a-f]+: closed>\n"
+                              r"index 0\nthen the barrier is closed\n$")
+
+    def test_close_from_the_action(self):
+        out = run_python("""
+            import threading, rally
+            b = rally.Barrier(2, action=lambda: b.close())
+            got = []
+            t = threading.Thread(target=lambda: got.append(b.wait(5)))
+            t.start()
+            got.append(b.wait(5))
+            t.join()
+            print(sorted(got), b.closed)
+            c = rally.Barrier(1, action=lambda: c.close())
+            print(c.wait(), c.closed)
+        """)
+        self.assertEqual(out, "[0, 1] True\n0 True\n")
+
+    def test_close_while_another_thread_waits_on_the_event(self):
+        out = run_python("""
+            import pickle, threading, time, rally
+            e = rally.Event()
+            other = pickle.loads(pickle.dumps(e))
+            def closer():
+                time.sleep(0.2)
+                e.close()
+                print("closed", e.closed)
+                time.sleep(0.2)
+                other.set()
+            t = threading.Thread(target=closer)
+            t.start()
+            print("waited", e.wait(5))
+            t.join()
+            try:
+                e.is_set()
+            except ValueError as x:
+                print("then", x)
+        """)
+        self.assertEqual(out, "closed True\nwaited True\n"
+                              "then the event is closed\n")
+
+
 class GcTests(unittest.TestCase):
     def test_a_cycle_through_the_action_is_collected(self):
         """An action that refers to its barrier makes a cycle: the

@@ -148,7 +148,7 @@ static int configure(BarrierObject *self, PyObject *parties, PyObject *action,
 		return -1;
 	}
 	int64_t timeout_ns;
-	if (pyrally_timeout(timeout, &timeout_ns) < 0)
+	if (pyrally_timeout(timeout, true, &timeout_ns) < 0)
 		return -1;
 	self->parties = (unsigned)n;
 	self->robust = robust;
@@ -283,9 +283,7 @@ static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t deadline)
 static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
                  unsigned long mark)
 {
-	int64_t deadline = timeout_ns == RALLY_FOREVER
-	                       ? INT64_MAX
-	                       : pyrally_now_ns() + timeout_ns;
+	int64_t deadline = pyrally_deadline(timeout_ns);
 	for (;;) {
 		int rc;
 		Py_BEGIN_ALLOW_THREADS
@@ -346,7 +344,7 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 	                                 &timeout))
 		return NULL;
 	int64_t ns = self->timeout_ns;
-	if (timeout != Py_None && pyrally_timeout(timeout, &ns) < 0)
+	if (timeout != Py_None && pyrally_timeout(timeout, true, &ns) < 0)
 		return NULL;
 	rally_barrier_t *b = enter(self);
 	if (!b)
@@ -456,11 +454,13 @@ static PyMethodDef barrier_methods[] = {
      "returns this caller's arrival index: 0 for the first, parties - 1 for\n"
      "the last, which runs the action before anyone is released.\n\n"
      "timeout: seconds (a float), or None for the barrier's default. A\n"
-     "timeout of 0 or less does not block (as in threading). When it\n"
-     "passes before the phase completes the barrier breaks: this caller and\n"
-     "every other waiter get threading.BrokenBarrierError, and so does every\n"
-     "wait until reset(). Once the last caller has completed the phase,\n"
-     "every caller of it returns its index, whatever its own timeout.\n\n"
+     "timeout of 0 or less does not block (as in threading); one that\n"
+     "threading rejects raises its exception (OverflowError, TypeError)\n"
+     "before this caller arrives. When the timeout passes before the phase\n"
+     "completes the barrier breaks: this caller and every other waiter get\n"
+     "threading.BrokenBarrierError, and so does every wait until reset().\n"
+     "Once the last caller has completed the phase, every caller of it\n"
+     "returns its index, whatever its own timeout.\n\n"
      "Raises threading.BrokenBarrierError if the barrier is or becomes\n"
      "broken (timeout, abort(), reset() during the wait, or an action that\n"
      "raised; the caller that ran the action gets the action's exception);\n"

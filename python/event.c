@@ -157,14 +157,18 @@ static PyObject *event_clear(EventObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *wait_on(rally_event_t *e, int64_t ns)
+static PyObject *wait_on(rally_event_t *e, PyObject *timeout)
 {
+	/* As threading.Event.wait: a set event returns True whatever the
+	 * timeout. */
 	if (rally_event_is_set(e))
 		Py_RETURN_TRUE;
+	int64_t ns;
+	if (pyrally_timeout(timeout, false, &ns) < 0)
+		return NULL;
 	if (ns == 0)
 		Py_RETURN_FALSE;
-	int64_t deadline =
-	    ns == RALLY_FOREVER ? INT64_MAX : pyrally_now_ns() + ns;
+	int64_t deadline = pyrally_deadline(ns);
 	for (;;) {
 		int64_t left = PYRALLY_SLICE_NS;
 		if (deadline != INT64_MAX && deadline - pyrally_now_ns() < left)
@@ -190,15 +194,13 @@ static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"timeout", NULL};
 	PyObject *timeout = Py_None;
-	int64_t ns;
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
-	                                 &timeout) ||
-	    pyrally_timeout(timeout, &ns) < 0)
+	                                 &timeout))
 		return NULL;
 	rally_event_t *e = enter(self);
 	if (!e)
 		return NULL;
-	PyObject *r = wait_on(e, ns);
+	PyObject *r = wait_on(e, timeout);
 	leave(self);
 	return r;
 }

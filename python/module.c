@@ -24,28 +24,79 @@ int64_t pyrally_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int pyrally_timeout(PyObject *obj, int64_t *ns)
+int64_t pyrally_deadline(int64_t ns)
+{
+	int64_t now = pyrally_now_ns();
+	return ns == RALLY_FOREVER || ns > INT64_MAX - now ? INT64_MAX
+	                                                   : now + ns;
+}
+
+static int too_large(void)
+{
+	PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+	return -1;
+}
+
+/* threading's steps, for the same outcome and exceptions: Barrier.wait
+ * adds the timeout to time.monotonic() first; then both compare it with 0
+ * and convert a positive one as lock.acquire(timeout=) does. */
+int pyrally_timeout(PyObject *obj, bool barrier, int64_t *ns)
 {
 	if (obj == NULL || obj == Py_None) {
 		*ns = RALLY_FOREVER;
 		return 0;
 	}
-	double s = PyFloat_AsDouble(obj);
-	if (s == -1.0 && PyErr_Occurred())
-		return -1;
-	if (isnan(s)) {
+	if (barrier) {
+		/* OverflowError for an int beyond a float's range, TypeError
+		 * for a type a float cannot be added to (Decimal): whatever
+		 * the sign. */
+		PyObject *zero = PyFloat_FromDouble(0.0);
+		PyObject *sum = zero ? PyNumber_Add(zero, obj) : NULL;
+		Py_XDECREF(zero);
+		if (!sum)
+			return -1;
+		Py_DECREF(sum);
+	}
+	if (PyFloat_Check(obj) && isnan(PyFloat_AS_DOUBLE(obj))) {
+		/* Rejected on purpose: threading's Event takes NaN for 0,
+		 * its Barrier for no timeout (and spins). */
 		PyErr_SetString(PyExc_ValueError,
 		                "Invalid value NaN (not a number)");
 		return -1;
 	}
-	if (s <= 0) {
-		*ns = 0;
-	} else if (s >= 9.2e9) { /* INT64_MAX ns is 292 years: forever */
-		*ns = RALLY_FOREVER;
-	} else {
-		double n = ceil(s * 1e9);
-		*ns = n < 1 ? 1 : (int64_t)n;
+	PyObject *zero = PyLong_FromLong(0);
+	int positive = zero ? PyObject_RichCompareBool(obj, zero, Py_GT) : -1;
+	Py_XDECREF(zero);
+	if (positive < 0)
+		return -1;
+	if (!positive) {
+		*ns = 0; /* 0 or less: do not block, as in threading */
+		return 0;
 	}
+	if (PyFloat_Check(obj)) {
+		double n = ceil(PyFloat_AS_DOUBLE(obj) * 1e9);
+		if (!(n < 0x1p63))
+			return too_large();
+		*ns = (int64_t)n;
+	} else {
+		/* Integers only (TypeError for Fraction, Decimal). */
+		PyObject *index = PyNumber_Index(obj);
+		if (!index)
+			return -1;
+		long long s = PyLong_AsLongLong(index);
+		Py_DECREF(index);
+		if (s == -1 && PyErr_Occurred()) {
+			if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+				return -1;
+			PyErr_Clear();
+			return too_large();
+		}
+		if (s > INT64_MAX / 1000000000)
+			return too_large();
+		*ns = (int64_t)s * 1000000000;
+	}
+	if (*ns / 1000 + (*ns % 1000 != 0) > PY_TIMEOUT_MAX)
+		return too_large(); /* lock.acquire's own bound, in us */
 	return 0;
 }
 

@@ -23,11 +23,17 @@ extern PyTypeObject PyRally_EventType;
 extern PyObject *PyRally_OwnerDeadError;
 extern PyObject *PyRally_BrokenBarrierError;
 
-/* A timeout argument as threading takes it: None -> RALLY_FOREVER, a real
- * number of seconds -> nanoseconds, a negative one -> 0 (CPython treats it
- * as "do not block"), NaN -> ValueError, other types -> TypeError.
+/* A timeout argument as threading takes it in a wait that blocks (barrier:
+ * threading.Barrier.wait's, else threading.Event.wait's): None ->
+ * RALLY_FOREVER, 0 or less -> 0 (do not block), else nanoseconds, with
+ * threading's exceptions for the rest (OverflowError beyond
+ * threading.TIMEOUT_MAX, TypeError for Decimal); NaN -> ValueError.
  * Returns 0 or -1 with an exception set. */
-int pyrally_timeout(PyObject *obj, int64_t *ns);
+int pyrally_timeout(PyObject *obj, bool barrier, int64_t *ns);
+
+/* The deadline of a wait of ns (RALLY_FOREVER or more), saturated:
+ * INT64_MAX means none. */
+int64_t pyrally_deadline(int64_t ns);
 
 /* Raises the Python exception for a rally error code; returns NULL. */
 PyObject *pyrally_raise(int code, const char *what);

@@ -2,6 +2,7 @@
 exception, timeouts as threading takes them, bad arguments, the GIL released
 while waiting, Ctrl-C, help text, and more threads than CPUs."""
 import gc
+import math
 import os
 import signal
 import subprocess
@@ -10,6 +11,8 @@ import textwrap
 import threading
 import time
 import unittest
+from decimal import Decimal
+from fractions import Fraction
 
 import rally
 
@@ -177,10 +180,62 @@ class ArgumentTests(unittest.TestCase):
         self.assertFalse(e.wait(0.2))
         self.assertGreaterEqual(time.monotonic() - t0, 0.2)
 
-    def test_huge_timeout_is_forever(self):
-        b = rally.Barrier(2, timeout=1e300)
+    def test_timeouts_side_by_side_with_threading(self):
+        """Each value as threading's own classes take it, in a wait that
+        blocks (a lone barrier waiter, an event not set; a timer ends it)
+        and in one that does not (an event set): the same outcome or the
+        same exception. NaN, rejected, is a difference on purpose."""
+        values = [math.inf, -math.inf, 1e300, -1e300, 2**1000, -2**1000,
+                  2**1100, -2**1100, 10**300, 2**63, 9.3e9,
+                  threading.TIMEOUT_MAX, threading.TIMEOUT_MAX * 1.001,
+                  Decimal("0.1"), Decimal("-1"), Fraction(1, 10),
+                  Fraction(-1, 10), "1", object(), True, -1, -0.5, 0]
+
+        def outcome(make, kind, value):
+            obj = make()
+            if kind == "set":
+                obj.set()
+            end = threading.Timer(0.2, obj.abort if kind == "barrier"
+                                  else obj.set)
+            end.start()
+            t0 = time.monotonic()
+            try:
+                got = ("returned", obj.wait(value))
+            except Exception as e:
+                got = ("raised", type(e))
+            end.cancel()
+            end.join()
+            return got + (time.monotonic() - t0 > 0.1,
+                          getattr(obj, "broken", None))
+        for kind, ours, theirs in [
+                ("barrier", lambda: rally.Barrier(2),
+                 lambda: threading.Barrier(2)),
+                ("event", rally.Event, threading.Event),
+                ("set", rally.Event, threading.Event)]:
+            for v in values:
+                with self.subTest(kind=kind, timeout=repr(v)[:24]):
+                    self.assertEqual(outcome(ours, kind, v),
+                                     outcome(theirs, kind, v))
+
+    def test_a_barrier_checks_its_timeouts_as_given(self):
+        """The difference on purpose: threading looks at a timeout only
+        once a wait blocks, rally as it is given (it could not withdraw an
+        arrival whose timeout turns out wrong)."""
+        self.assertEqual(threading.Barrier(1, timeout=math.inf).wait(), 0)
+        self.assertRaises(OverflowError, rally.Barrier, 1, timeout=math.inf)
+        self.assertRaises(OverflowError, rally.Barrier(1).wait, math.inf)
+        self.assertRaises(TypeError, rally.Barrier(1).wait, Decimal(1))
+
+    def test_the_longest_timeout_never_overflows_the_deadline(self):
+        """threading.TIMEOUT_MAX, 292 years: the deadline saturates."""
+        b = rally.Barrier(2, timeout=threading.TIMEOUT_MAX)
         run_threads(2, lambda i: b.wait())
         self.assertFalse(b.broken)
+        run_threads(2, lambda i: b.wait(threading.TIMEOUT_MAX))
+        self.assertFalse(b.broken)
+        e = rally.Event()
+        threading.Timer(0.1, e.set).start()
+        self.assertTrue(e.wait(threading.TIMEOUT_MAX))
 
     def test_help_reads_like_the_contract(self):
         for text in (rally.Barrier.__doc__, rally.Barrier.wait.__doc__,

@@ -260,26 +260,33 @@ static void barrier_dealloc(BarrierObject *self)
 
 /* One slice of a wait, without the GIL: 1 done, a code, or 0 (the slice
  * ended: look for signals). At the deadline, await with 0 ends the wait as
- * a timeout does (breaking the barrier if the phase is still pending). */
-static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t deadline)
+ * a timeout does (breaking the barrier if the phase still waits for
+ * parties) — unless every party has arrived and the action runs
+ * (-EAGAIN): then, as in threading.Barrier, the timeout can no longer
+ * break the phase, and the wait goes on for its outcome. */
+static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t *deadline)
 {
 	int64_t left = PYRALLY_SLICE_NS;
-	if (deadline != INT64_MAX) {
-		left = deadline - pyrally_now_ns();
+	if (*deadline != INT64_MAX) {
+		left = *deadline - pyrally_now_ns();
 		if (left > PYRALLY_SLICE_NS)
 			left = PYRALLY_SLICE_NS;
 	}
 	int rc = left > 0 ? rally_barrier_poll(b, tok, left) : 0;
-	if (rc == 0 && deadline != INT64_MAX && pyrally_now_ns() >= deadline) {
+	if (rc == 0 && *deadline != INT64_MAX &&
+	    pyrally_now_ns() >= *deadline) {
 		rc = rally_barrier_await(b, tok, 0);
+		if (rc == -EAGAIN) {
+			*deadline = INT64_MAX;
+			return 0;
+		}
 		return rc == 0 ? 1 : rc;
 	}
 	return rc;
 }
 
 /* Waits for the token's phase: 1, a rally code, or -EINTR with the
- * exception a signal handler raised (the phase, if still pending, is
- * broken, as by a timeout). */
+ * exception a signal handler raised. */
 static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
                  unsigned long mark)
 {
@@ -288,13 +295,21 @@ static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
 		int rc;
 		Py_BEGIN_ALLOW_THREADS
 		pyrally_gil_released();
-		rc = wait_slice(b, tok, deadline);
+		rc = wait_slice(b, tok, &deadline);
 		if (rc != 0)
 			pyrally_gil_wait(mark);
 		Py_END_ALLOW_THREADS
 		if (rc != 0)
 			return rc;
 		if (PyErr_CheckSignals() < 0) {
+			/* The caller leaves at once: await with 0 does not
+			 * block. It breaks the phase if it still waits for
+			 * parties, as a timeout does; if every party has
+			 * arrived and the action runs (-EAGAIN), nothing is
+			 * broken and the phase completes without this caller.
+			 * Without the GIL all the same: a library whose await
+			 * waited for the action (which may need the GIL)
+			 * would deadlock with it. */
 			Py_BEGIN_ALLOW_THREADS
 			rally_barrier_await(b, tok, 0);
 			Py_END_ALLOW_THREADS
@@ -459,8 +474,9 @@ static PyMethodDef barrier_methods[] = {
      "before this caller arrives. When the timeout passes before the phase\n"
      "completes the barrier breaks: this caller and every other waiter get\n"
      "threading.BrokenBarrierError, and so does every wait until reset().\n"
-     "Once the last caller has completed the phase, every caller of it\n"
-     "returns its index, whatever its own timeout.\n\n"
+     "Once every party has arrived (the action runs), the timeout can no\n"
+     "longer break the phase: every caller of it returns its index,\n"
+     "whatever its own timeout.\n\n"
      "Raises threading.BrokenBarrierError if the barrier is or becomes\n"
      "broken (timeout, abort(), reset() during the wait, or an action that\n"
      "raised; the caller that ran the action gets the action's exception);\n"
@@ -468,8 +484,11 @@ static PyMethodDef barrier_methods[] = {
      "of a robust barrier died; ValueError if the barrier is closed.\n\n"
      "The GIL is released while waiting. A signal handler that raises\n"
      "(Ctrl-C: KeyboardInterrupt) ends the wait within 50 ms with its\n"
-     "exception; if the phase had not completed the barrier is then broken,\n"
-     "as by a timeout (threading.Barrier instead withdraws the caller)."},
+     "exception, even while another thread or process runs the action. If\n"
+     "the phase still waited for parties the barrier is then broken, as by\n"
+     "a timeout (threading.Barrier instead withdraws the caller); if all had\n"
+     "arrived, nothing is broken and the phase completes without this\n"
+     "caller."},
     {"reset", (PyCFunction)barrier_reset, METH_NOARGS,
      "reset()\n\n"
      "Returns the barrier to its empty, unbroken state. Callers waiting in\n"

@@ -170,6 +170,21 @@ class ArgumentTests(unittest.TestCase):
         self.assertRaises(TypeError, rally.Barrier, 2, None, "1")
         self.assertFalse(e.wait(timeout=0.01))  # keyword, as threading
 
+    def test_a_timeout_cannot_break_a_phase_whose_action_runs(self):
+        """threading.Barrier's rule: once every party has arrived, the
+        phase completes whatever the waiters' timeouts (the action here
+        outlasts the first waiter's)."""
+        b = rally.Barrier(2, action=lambda: time.sleep(0.5))
+
+        def f(i):
+            if i == 0:
+                self.assertEqual(b.wait(0.3), 0)
+            else:
+                time.sleep(0.1)
+                self.assertEqual(b.wait(), 1)
+        run_threads(2, f)
+        self.assertFalse(b.broken)
+
     def test_timed_wait_is_not_early(self):
         b = rally.Barrier(2)
         t0 = time.monotonic()

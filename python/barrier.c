@@ -29,7 +29,6 @@ typedef struct {
 	unsigned calls; /* calls in flight that use b (see enter()) */
 	bool closed;    /* close() was called (b may still be open) */
 	bool robust;
-	bool shared;       /* pickled by its creator: resource-tracked */
 	pid_t creator;     /* the pid that unlinks the name, or 0 */
 	pid_t handle_pid;  /* the process that opened b */
 	unsigned fork_gen; /* pyrally_fork_generation() when b was opened */
@@ -184,8 +183,7 @@ static int barrier_init(BarrierObject *self, PyObject *args, PyObject *kwds)
 		return -1;
 	}
 	self->creator = getpid();
-	pyrally_own('b', self->name);
-	return 0;
+	return pyrally_own((PyObject *)self, 'b', self->name);
 }
 
 /* Barrier._open(name, parties, action, timeout, robust): the unpickler. */
@@ -224,7 +222,7 @@ static void close_handle(BarrierObject *self)
 		return;
 	self->closed = true;
 	if (self->creator == getpid())
-		pyrally_remove_name('b', self->name, self->shared);
+		pyrally_remove_name('b', self->name);
 	if (self->calls == 0) {
 		rally_barrier_close(self->b);
 		self->b = NULL;
@@ -408,8 +406,7 @@ static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
 {
 	if (!handle(self))
 		return NULL;
-	PyObject *open =
-	    pyrally_reducer((PyObject *)self, self->creator, &self->shared);
+	PyObject *open = pyrally_reducer((PyObject *)self, self->creator);
 	if (!open)
 		return NULL;
 	return Py_BuildValue("N(sIOOO)", open, self->name, self->parties,
@@ -557,8 +554,8 @@ PyDoc_STRVAR(
     "spawn) or pickling it gives the other process the same barrier; the\n"
     "action is pickled with it and runs in whichever process arrives last.\n"
     "The creating process owns the name and removes it when the object goes,\n"
-    "at close(), or, if it dies once the barrier was shared, through\n"
-    "multiprocessing's resource tracker.\n"
+    "at close(), or, if it dies once the barrier was shared (pickled, or\n"
+    "inherited through fork), through multiprocessing's resource tracker.\n"
     "\n"
     "robust=True: a participant process (the creator, and every process that\n"
     "unpickles the barrier or inherits it through fork) that dies before\n"

@@ -13,7 +13,6 @@ typedef struct {
 	rally_event_t *e; /* a handle from rally_event_open(), or NULL */
 	unsigned calls;   /* waits in flight (see enter()) */
 	bool closed;      /* close() was called (e may still be open) */
-	bool shared;      /* pickled by its creator: resource-tracked */
 	pid_t creator;    /* the pid that unlinks the name, or 0 */
 	char name[64];
 } EventObject;
@@ -89,8 +88,7 @@ static int event_init(EventObject *self, PyObject *args, PyObject *kwds)
 		return -1;
 	}
 	self->creator = getpid();
-	pyrally_own('e', self->name);
-	return 0;
+	return pyrally_own((PyObject *)self, 'e', self->name);
 }
 
 static PyObject *event_open(PyTypeObject *type, PyObject *args)
@@ -120,7 +118,7 @@ static void close_handle(EventObject *self)
 		return;
 	self->closed = true;
 	if (self->creator == getpid())
-		pyrally_remove_name('e', self->name, self->shared);
+		pyrally_remove_name('e', self->name);
 	if (self->calls == 0) {
 		rally_event_close(self->e);
 		self->e = NULL;
@@ -215,8 +213,7 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 {
 	if (!handle(self))
 		return NULL;
-	PyObject *open =
-	    pyrally_reducer((PyObject *)self, self->creator, &self->shared);
+	PyObject *open = pyrally_reducer((PyObject *)self, self->creator);
 	return open ? Py_BuildValue("N(s)", open, self->name) : NULL;
 }
 
@@ -286,7 +283,9 @@ PyDoc_STRVAR(
     "One object works for threads and for processes: it lives in POSIX\n"
     "shared memory, and passing it to a multiprocessing.Process (fork or\n"
     "spawn) or pickling it gives the other process the same event. The\n"
-    "creating process removes the name when the object goes or at close().");
+    "creating process removes the name when the object goes, at close(), or,\n"
+    "if it dies once the event was shared (pickled, or inherited through\n"
+    "fork), through multiprocessing's resource tracker.");
 
 PyTypeObject PyRally_EventType = {
     /* The macro brings its own comma: */

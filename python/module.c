@@ -153,18 +153,21 @@ struct owned {
 
 static struct owned *owned_list;
 
-void pyrally_own(char kind, const char *name)
+int pyrally_own(PyObject *obj, char kind, const char *name)
 {
 	struct owned *o = calloc(1, sizeof *o);
-	if (!o)
-		return; /* then only the object's end removes the name */
-	o->kind = kind;
-	snprintf(o->name, sizeof o->name, "%s", name);
-	o->next = owned_list;
-	owned_list = o;
+	if (o) { /* else only the object's end removes the name */
+		o->kind = kind;
+		snprintf(o->name, sizeof o->name, "%s", name);
+		o->next = owned_list;
+		owned_list = o;
+	}
+	if (pyrally_fork_generation() != 0)
+		return pyrally_call_helper("_on_share", obj);
+	return 0;
 }
 
-void pyrally_disown(char kind, const char *name)
+static void disown(char kind, const char *name)
 {
 	for (struct owned **p = &owned_list; *p; p = &(*p)->next) {
 		if ((*p)->kind == kind && strcmp((*p)->name, name) == 0) {
@@ -275,39 +278,38 @@ int pyrally_call_helper(const char *helper, PyObject *obj)
 	return 0;
 }
 
-void pyrally_untrack(char kind, const char *name)
+/* rally._on_unlink(path): the resource tracker forgets the name if this
+ * process registered it. Not while the interpreter finalizes: the names
+ * registered were removed by an exit handler before (and the package may
+ * be gone). */
+static void untrack(char kind, const char *name)
 {
+	if (_Py_IsFinalizing())
+		return;
 	PyObject *exc_type, *exc, *tb;
 	PyErr_Fetch(&exc_type, &exc, &tb); /* dealloc may run mid-exception */
 	PyObject *path = PyUnicode_FromFormat("/rally.%c.%s", kind, name);
-	if (!path || pyrally_call_helper("_on_unlink", path) < 0) {
-		if (!_Py_IsFinalizing())
-			PyErr_WriteUnraisable(NULL);
-		PyErr_Clear();
-	}
+	if (!path || pyrally_call_helper("_on_unlink", path) < 0)
+		PyErr_WriteUnraisable(NULL);
 	Py_XDECREF(path);
 	PyErr_Restore(exc_type, exc, tb);
 }
 
-PyObject *pyrally_reducer(PyObject *self, pid_t creator, bool *shared)
+PyObject *pyrally_reducer(PyObject *self, pid_t creator)
 {
-	if (creator == getpid()) {
-		if (pyrally_call_helper("_on_share", self) < 0)
-			return NULL;
-		*shared = true;
-	}
+	if (creator == getpid() && pyrally_call_helper("_on_share", self) < 0)
+		return NULL;
 	return PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_open");
 }
 
-void pyrally_remove_name(char kind, const char *name, bool tracked)
+void pyrally_remove_name(char kind, const char *name)
 {
 	if (kind == 'b')
 		rally_barrier_unlink(name);
 	else
 		rally_event_unlink(name);
-	pyrally_disown(kind, name);
-	if (tracked)
-		pyrally_untrack(kind, name);
+	disown(kind, name);
+	untrack(kind, name);
 }
 
 PyObject *pyrally_repr(PyObject *self, const char *state)
@@ -344,12 +346,27 @@ static PyObject *unlink_py(PyObject *self, PyObject *args)
 	return PyBool_FromLong(rc == 0);
 }
 
+static PyObject *owned_py(PyObject *self, PyObject *unused)
+{
+	PyObject *list = PyList_New(0);
+	for (struct owned *o = owned_list; list && o; o = o->next) {
+		PyObject *item = Py_BuildValue("(Cs)", o->kind, o->name);
+		if (!item || PyList_Append(list, item) < 0)
+			Py_CLEAR(list);
+		Py_XDECREF(item);
+	}
+	return list;
+}
+
 static PyMethodDef module_methods[] = {
     {"strerror", strerror_py, METH_O,
      "strerror(code) -> str\n\nThe text rally_strerror() gives a code."},
     {"_unlink", unlink_py, METH_VARARGS,
      "_unlink(kind, name): removes a shared name ('b' barrier, 'e' "
      "event); False if it was gone."},
+    {"_owned", owned_py, METH_NOARGS,
+     "_owned() -> [(kind, name)]: the names this process created and has "
+     "not removed."},
     {NULL, NULL, 0, NULL},
 };
 

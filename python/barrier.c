@@ -26,8 +26,9 @@ typedef struct {
 	PyObject *timeout;  /* the default, as given (None or seconds) */
 	int64_t timeout_ns;
 	unsigned parties;
+	unsigned calls; /* calls in flight that use b (see enter()) */
+	bool closed;    /* close() was called (b may still be open) */
 	bool robust;
-	bool shared;       /* pickled by its creator: resource-tracked */
 	pid_t creator;     /* the pid that unlinks the name, or 0 */
 	pid_t handle_pid;  /* the process that opened b */
 	unsigned fork_gen; /* pyrally_fork_generation() when b was opened */
@@ -54,8 +55,8 @@ static int open_handle(BarrierObject *self, int oflag)
 	/* With the GIL held (a few system calls): a fork()ed child's
 	 * threads must not reopen a robust barrier twice at once. */
 	rally_barrier_t *b;
-	int rc = rally_barrier_open(&b, self->name, self->parties, &attr,
-	                            oflag, 0600);
+	int rc = rally_barrier_open(&b, self->name, self->parties, &attr, oflag,
+	                            0600);
 	if (rc < 0) {
 		pyrally_raise(rc, self->name);
 		return -1;
@@ -66,85 +67,123 @@ static int open_handle(BarrierObject *self, int oflag)
 	return 0;
 }
 
+static bool usable(BarrierObject *self) { return self->b && !self->closed; }
+
+/* Why a barrier is not usable: closed, or its __init__ did not run (a
+ * subclass's may skip it). */
+static const char *unusable(BarrierObject *self)
+{
+	return self->closed ? "closed" : "not initialised";
+}
+
 /* The handle this process may use; NULL with ValueError once closed. In a
  * fork()ed child, a robust barrier's inherited handle is not a participant:
  * the child opens the name for a handle of its own. */
 static rally_barrier_t *handle(BarrierObject *self)
 {
-	if (!self->b) {
-		PyErr_SetString(PyExc_ValueError, "the barrier is closed");
-		return NULL;
-	}
-	if (self->robust && self->fork_gen != pyrally_fork_generation() &&
+	if (usable(self) && self->robust &&
+	    self->fork_gen != pyrally_fork_generation() &&
 	    self->handle_pid != getpid()) {
 		rally_barrier_t *inherited = self->b;
 		if (open_handle(self, 0) < 0)
 			return NULL;
-		rally_barrier_close(inherited);
+		/* A call counted in flight here is the forking thread's own
+		 * (it forked from the action) or one of the parent's other
+		 * threads, which are not here: the first may still use the
+		 * inherited handle, so it then stays mapped until exit. */
+		if (self->calls == 0)
+			rally_barrier_close(inherited);
 		self->creator = 0;
-		if (pyrally_call_helper("_on_participant", (PyObject *)self) < 0)
+		if (pyrally_call_helper("_on_participant", (PyObject *)self) <
+		    0)
 			return NULL;
+	}
+	if (!usable(self)) {
+		PyErr_Format(PyExc_ValueError, "the barrier is %s",
+		             unusable(self));
+		return NULL;
 	}
 	return self->b;
 }
 
-static int set_action(BarrierObject *self, PyObject *action)
+/* close() may come while calls use the handle without the GIL — another
+ * thread's wait or reset, or the wait that runs the action that closes:
+ * unmapped under them, they would crash. Such calls enter and leave
+ * (counted with the GIL held); close() marks the barrier closed, so that
+ * no call enters again, and the last call to leave closes the handle. */
+static rally_barrier_t *enter(BarrierObject *self)
 {
-	if (action != Py_None && !PyCallable_Check(action)) {
-		PyErr_SetString(PyExc_TypeError, "action must be callable or None");
-		return -1;
+	rally_barrier_t *b = handle(self);
+	if (b)
+		self->calls++;
+	return b;
+}
+
+static void leave(BarrierObject *self)
+{
+	if (--self->calls == 0 && self->closed) {
+		rally_barrier_close(self->b);
+		self->b = NULL;
 	}
-	self->action = action == Py_None ? NULL : Py_NewRef(action);
-	return 0;
 }
 
-static int set_timeout(BarrierObject *self, PyObject *timeout)
-{
-	if (pyrally_timeout(timeout, &self->timeout_ns) < 0)
-		return -1;
-	self->timeout = Py_NewRef(timeout);
-	return 0;
-}
-
-static int set_parties(BarrierObject *self, PyObject *parties)
+/* Checks the constructor's arguments, then stores them all (none if one
+ * is wrong). */
+static int configure(BarrierObject *self, PyObject *parties, PyObject *action,
+                     PyObject *timeout, int robust)
 {
 	long n = PyLong_AsLong(parties);
 	if (n == -1 && PyErr_Occurred())
 		return -1;
 	if (n < 1 || n > (long)RALLY_PARTIES_MAX) {
 		PyErr_Format(PyExc_ValueError,
-		             "parties must be between 1 and %u", RALLY_PARTIES_MAX);
+		             "parties must be between 1 and %u",
+		             RALLY_PARTIES_MAX);
 		return -1;
 	}
+	if (action != Py_None && !PyCallable_Check(action)) {
+		PyErr_SetString(PyExc_TypeError,
+		                "action must be callable or None");
+		return -1;
+	}
+	int64_t timeout_ns;
+	if (pyrally_timeout(timeout, true, &timeout_ns) < 0)
+		return -1;
 	self->parties = (unsigned)n;
+	self->robust = robust;
+	self->timeout_ns = timeout_ns;
+	Py_XSETREF(self->action, action == Py_None ? NULL : Py_NewRef(action));
+	Py_XSETREF(self->timeout, Py_NewRef(timeout));
 	return 0;
 }
 
-static PyObject *barrier_new(PyTypeObject *type, PyObject *args,
-                             PyObject *kwds)
+/* The arguments are parsed here, not in tp_new, as threading.Barrier
+ * parses them in __init__: a subclass's __init__ may take others. */
+static int barrier_init(BarrierObject *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = {"parties", "action", "timeout", "robust", NULL};
+	static char *kwlist[] = {"parties", "action", "timeout", "robust",
+	                         NULL};
 	PyObject *parties, *action = Py_None, *timeout = Py_None;
 	int robust = 0;
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$p:Barrier", kwlist,
 	                                 &parties, &action, &timeout, &robust))
-		return NULL;
-	BarrierObject *self = (BarrierObject *)type->tp_alloc(type, 0);
-	if (!self)
-		return NULL;
-	self->robust = robust;
-	if (set_parties(self, parties) < 0 || set_action(self, action) < 0 ||
-	    set_timeout(self, timeout) < 0)
-		goto fail;
+		return -1;
+	if (self->name[0]) {
+		/* Other threads and processes may be using this barrier:
+		 * __init__ again would pull it from under them. */
+		PyErr_SetString(PyExc_RuntimeError,
+		                "the barrier is initialised already");
+		return -1;
+	}
+	if (configure(self, parties, action, timeout, robust) < 0)
+		return -1;
 	pyrally_new_name(self->name, sizeof self->name);
-	if (open_handle(self, O_CREAT | O_EXCL) < 0)
-		goto fail;
+	if (open_handle(self, O_CREAT | O_EXCL) < 0) {
+		self->name[0] = '\0';
+		return -1;
+	}
 	self->creator = getpid();
-	pyrally_own('b', self->name);
-	return (PyObject *)self;
-fail:
-	Py_DECREF(self);
-	return NULL;
+	return pyrally_own((PyObject *)self, 'b', self->name);
 }
 
 /* Barrier._open(name, parties, action, timeout, robust): the unpickler. */
@@ -156,15 +195,14 @@ static PyObject *barrier_open(PyTypeObject *type, PyObject *args)
 	if (!PyArg_ParseTuple(args, "sOOOp:_open", &name, &parties, &action,
 	                      &timeout, &robust))
 		return NULL;
-	if (strlen(name) >= sizeof ((BarrierObject *)0)->name)
+	if (strlen(name) >= sizeof((BarrierObject *)0)->name)
 		return pyrally_raise(-ENAMETOOLONG, name);
 	BarrierObject *self = (BarrierObject *)type->tp_alloc(type, 0);
 	if (!self)
 		return NULL;
-	self->robust = robust;
 	snprintf(self->name, sizeof self->name, "%s", name);
-	if (set_parties(self, parties) < 0 || set_action(self, action) < 0 ||
-	    set_timeout(self, timeout) < 0 || open_handle(self, 0) < 0)
+	if (configure(self, parties, action, timeout, robust) < 0 ||
+	    open_handle(self, 0) < 0)
 		goto fail;
 	if (robust &&
 	    pyrally_call_helper("_on_participant", (PyObject *)self) < 0)
@@ -175,21 +213,44 @@ fail:
 	return NULL;
 }
 
+/* The name goes at once (processes that have the barrier open keep it);
+ * the handle once no call is in flight. The caller of a call holds a
+ * reference, so dealloc never finds one in flight. */
 static void close_handle(BarrierObject *self)
 {
-	if (!self->b)
+	if (!usable(self))
 		return;
-	rally_barrier_close(self->b);
-	self->b = NULL;
+	self->closed = true;
 	if (self->creator == getpid())
-		pyrally_remove_name('b', self->name, self->shared);
+		pyrally_remove_name('b', self->name);
+	if (self->calls == 0) {
+		rally_barrier_close(self->b);
+		self->b = NULL;
+	}
+}
+
+/* The action may refer to its barrier (b = Barrier(2, action=lambda:
+ * b.abort())): without these, such a cycle and its shared name would live
+ * until exit. */
+static int barrier_traverse(BarrierObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(self->action);
+	Py_VISIT(self->timeout);
+	return 0;
+}
+
+static int barrier_clear(BarrierObject *self)
+{
+	Py_CLEAR(self->action);
+	Py_CLEAR(self->timeout);
+	return 0;
 }
 
 static void barrier_dealloc(BarrierObject *self)
 {
+	PyObject_GC_UnTrack(self);
 	close_handle(self);
-	Py_CLEAR(self->action);
-	Py_CLEAR(self->timeout);
+	barrier_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -197,66 +258,66 @@ static void barrier_dealloc(BarrierObject *self)
 
 /* One slice of a wait, without the GIL: 1 done, a code, or 0 (the slice
  * ended: look for signals). At the deadline, await with 0 ends the wait as
- * a timeout does (breaking the barrier if the phase is still pending). */
-static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t deadline)
+ * a timeout does (breaking the barrier if the phase still waits for
+ * parties) — unless every party has arrived and the action runs
+ * (-EAGAIN): then, as in threading.Barrier, the timeout can no longer
+ * break the phase, and the wait goes on for its outcome. */
+static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t *deadline)
 {
 	int64_t left = PYRALLY_SLICE_NS;
-	if (deadline != INT64_MAX) {
-		left = deadline - pyrally_now_ns();
+	if (*deadline != INT64_MAX) {
+		left = *deadline - pyrally_now_ns();
 		if (left > PYRALLY_SLICE_NS)
 			left = PYRALLY_SLICE_NS;
 	}
 	int rc = left > 0 ? rally_barrier_poll(b, tok, left) : 0;
-	if (rc == 0 && deadline != INT64_MAX &&
-	    pyrally_now_ns() >= deadline) {
+	if (rc == 0 && *deadline != INT64_MAX &&
+	    pyrally_now_ns() >= *deadline) {
 		rc = rally_barrier_await(b, tok, 0);
+		if (rc == -EAGAIN) {
+			*deadline = INT64_MAX;
+			return 0;
+		}
 		return rc == 0 ? 1 : rc;
 	}
 	return rc;
 }
 
 /* Waits for the token's phase: 1, a rally code, or -EINTR with the
- * exception a signal handler raised (the phase, if still pending, is
- * broken, as by a timeout). */
+ * exception a signal handler raised. */
 static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
                  unsigned long mark)
 {
-	int64_t deadline = timeout_ns == RALLY_FOREVER
-	                       ? INT64_MAX
-	                       : pyrally_now_ns() + timeout_ns;
+	int64_t deadline = pyrally_deadline(timeout_ns);
 	for (;;) {
 		int rc;
 		Py_BEGIN_ALLOW_THREADS
 		pyrally_gil_released();
-		rc = wait_slice(b, tok, deadline);
+		rc = wait_slice(b, tok, &deadline);
 		if (rc != 0)
 			pyrally_gil_wait(mark);
 		Py_END_ALLOW_THREADS
 		if (rc != 0)
 			return rc;
 		if (PyErr_CheckSignals() < 0) {
+			/* The caller leaves at once: await with 0 does not
+			 * block. It breaks the phase if it still waits for
+			 * parties, as a timeout does; if every party has
+			 * arrived and the action runs (-EAGAIN), nothing is
+			 * broken and the phase completes without this caller.
+			 * Without the GIL all the same: a library whose await
+			 * waited for the action (which may need the GIL)
+			 * would deadlock with it. */
 			Py_BEGIN_ALLOW_THREADS
-			(void)rally_barrier_await(b, tok, 0);
+			rally_barrier_await(b, tok, 0);
 			Py_END_ALLOW_THREADS
 			return -EINTR;
 		}
 	}
 }
 
-static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
-                              PyObject *kwds)
+static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 {
-	static char *kwlist[] = {"timeout", NULL};
-	PyObject *timeout = Py_None;
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
-	                                 &timeout))
-		return NULL;
-	int64_t ns = self->timeout_ns;
-	if (timeout != Py_None && pyrally_timeout(timeout, &ns) < 0)
-		return NULL;
-	rally_barrier_t *b = handle(self);
-	if (!b)
-		return NULL;
 	unsigned long mark = pyrally_arrivals_mark();
 	rally_token_t tok;
 	int idx;
@@ -287,11 +348,30 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 	return pyrally_raise(rc, "wait");
 }
 
+static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
+                              PyObject *kwds)
+{
+	static char *kwlist[] = {"timeout", NULL};
+	PyObject *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
+	                                 &timeout))
+		return NULL;
+	int64_t ns = self->timeout_ns;
+	if (timeout != Py_None && pyrally_timeout(timeout, true, &ns) < 0)
+		return NULL;
+	rally_barrier_t *b = enter(self);
+	if (!b)
+		return NULL;
+	PyObject *r = wait_on(self, b, ns);
+	leave(self);
+	return r;
+}
+
 /* ---- the rest of the API ------------------------------------------------ */
 
 static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 {
-	rally_barrier_t *b = handle(self);
+	rally_barrier_t *b = enter(self);
 	if (!b)
 		return NULL;
 	int rc;
@@ -299,6 +379,7 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 	Py_BEGIN_ALLOW_THREADS
 	rc = rally_barrier_reset(b);
 	Py_END_ALLOW_THREADS
+	leave(self);
 	if (rc < 0)
 		return pyrally_raise(rc, "reset");
 	Py_RETURN_NONE;
@@ -325,8 +406,7 @@ static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
 {
 	if (!handle(self))
 		return NULL;
-	PyObject *open =
-	    pyrally_reducer((PyObject *)self, self->creator, &self->shared);
+	PyObject *open = pyrally_reducer((PyObject *)self, self->creator);
 	if (!open)
 		return NULL;
 	return Py_BuildValue("N(sIOOO)", open, self->name, self->parties,
@@ -337,8 +417,8 @@ static PyObject *barrier_reduce(BarrierObject *self, PyObject *unused)
 static PyObject *barrier_repr(BarrierObject *self)
 {
 	char state[64];
-	if (!self->b)
-		snprintf(state, sizeof state, "closed");
+	if (!usable(self))
+		snprintf(state, sizeof state, "%s", unusable(self));
 	else if (rally_barrier_broken(self->b))
 		snprintf(state, sizeof state, "broken");
 	else
@@ -355,12 +435,12 @@ static PyObject *get_parties(BarrierObject *self, void *c)
 static PyObject *get_n_waiting(BarrierObject *self, void *c)
 {
 	return PyLong_FromUnsignedLong(
-	    self->b ? rally_barrier_n_waiting(self->b) : 0);
+	    usable(self) ? rally_barrier_n_waiting(self->b) : 0);
 }
 
 static PyObject *get_broken(BarrierObject *self, void *c)
 {
-	return PyBool_FromLong(self->b && rally_barrier_broken(self->b));
+	return PyBool_FromLong(usable(self) && rally_barrier_broken(self->b));
 }
 
 static PyObject *get_name(BarrierObject *self, void *c)
@@ -375,7 +455,7 @@ static PyObject *get_robust(BarrierObject *self, void *c)
 
 static PyObject *get_closed(BarrierObject *self, void *c)
 {
-	return PyBool_FromLong(self->b == NULL);
+	return PyBool_FromLong(!usable(self));
 }
 
 static PyMethodDef barrier_methods[] = {
@@ -386,11 +466,14 @@ static PyMethodDef barrier_methods[] = {
      "returns this caller's arrival index: 0 for the first, parties - 1 for\n"
      "the last, which runs the action before anyone is released.\n\n"
      "timeout: seconds (a float), or None for the barrier's default. A\n"
-     "timeout of 0 or less does not block (as in threading). When it\n"
-     "passes before the phase completes the barrier breaks: this caller and\n"
-     "every other waiter get threading.BrokenBarrierError, and so does every\n"
-     "wait until reset(). Once the last caller has completed the phase,\n"
-     "every caller of it returns its index, whatever its own timeout.\n\n"
+     "timeout of 0 or less does not block (as in threading); one that\n"
+     "threading rejects raises its exception (OverflowError, TypeError)\n"
+     "before this caller arrives. When the timeout passes before the phase\n"
+     "completes the barrier breaks: this caller and every other waiter get\n"
+     "threading.BrokenBarrierError, and so does every wait until reset().\n"
+     "Once every party has arrived (the action runs), the timeout can no\n"
+     "longer break the phase: every caller of it returns its index,\n"
+     "whatever its own timeout.\n\n"
      "Raises threading.BrokenBarrierError if the barrier is or becomes\n"
      "broken (timeout, abort(), reset() during the wait, or an action that\n"
      "raised; the caller that ran the action gets the action's exception);\n"
@@ -398,8 +481,11 @@ static PyMethodDef barrier_methods[] = {
      "of a robust barrier died; ValueError if the barrier is closed.\n\n"
      "The GIL is released while waiting. A signal handler that raises\n"
      "(Ctrl-C: KeyboardInterrupt) ends the wait within 50 ms with its\n"
-     "exception; if the phase had not completed the barrier is then broken,\n"
-     "as by a timeout (threading.Barrier instead withdraws the caller)."},
+     "exception, even while another thread or process runs the action. If\n"
+     "the phase still waited for parties the barrier is then broken, as by\n"
+     "a timeout (threading.Barrier instead withdraws the caller); if all had\n"
+     "arrived, nothing is broken and the phase completes without this\n"
+     "caller."},
     {"reset", (PyCFunction)barrier_reset, METH_NOARGS,
      "reset()\n\n"
      "Returns the barrier to its empty, unbroken state. Callers waiting in\n"
@@ -417,7 +503,9 @@ static PyMethodDef barrier_methods[] = {
      "this process stops taking part (robust barriers), and in the process\n"
      "that created the barrier its name is removed (processes that have it\n"
      "open keep it). Any later call raises ValueError; close() again does\n"
-     "nothing. Do not close a barrier other threads are waiting on."},
+     "nothing. Calls in progress (other threads' waits, the wait that\n"
+     "runs the action that closes) go on on the barrier, and the memory\n"
+     "goes when the last returns."},
     {"__reduce__", (PyCFunction)barrier_reduce, METH_NOARGS,
      "Pickles to the shared name: the process that unpickles opens the\n"
      "same barrier (multiprocessing, fork and spawn)."},
@@ -446,46 +534,54 @@ static PyGetSetDef barrier_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(barrier_doc,
-"Barrier(parties, action=None, timeout=None, *, robust=False)\n"
-"\n"
-"threading.Barrier's API on rally's barrier: a phase completes when\n"
-"`parties` callers have called wait(); the last to arrive runs `action`\n"
-"(any callable, no arguments) before anyone is released; timeouts, abort(),\n"
-"reset() and the broken state behave as in threading.Barrier, and the\n"
-"same exception, threading.BrokenBarrierError, is raised.\n"
-"\n"
-"parties: 1 .. 2**30. action: a callable or None; if it raises, the\n"
-"barrier breaks, the others get BrokenBarrierError and the caller that\n"
-"ran it gets its exception. timeout: the default for wait(), in seconds,\n"
-"or None (no timeout).\n"
-"\n"
-"One object works for threads and for processes: it lives in POSIX\n"
-"shared memory, and passing it to a multiprocessing.Process (fork or\n"
-"spawn) or pickling it gives the other process the same barrier; the\n"
-"action is pickled with it and runs in whichever process arrives last.\n"
-"The creating process owns the name and removes it when the object goes,\n"
-"at close(), or, if it dies once the barrier was shared, through\n"
-"multiprocessing's resource tracker.\n"
-"\n"
-"robust=True: a participant process (the creator, and every process that\n"
-"unpickles the barrier or inherits it through fork) that dies before\n"
-"close() breaks the barrier within 100 ms: waits raise\n"
-"rally.OwnerDeadError until reset(). A multiprocessing child stops taking\n"
-"part as it exits normally. Up to 32 participant processes.\n"
-"\n"
-"Waits release the GIL; crossing a barrier costs a few atomic operations\n"
-"while nobody has to sleep.");
+PyDoc_STRVAR(
+    barrier_doc,
+    "Barrier(parties, action=None, timeout=None, *, robust=False)\n"
+    "\n"
+    "threading.Barrier's API on rally's barrier: a phase completes when\n"
+    "`parties` callers have called wait(); the last to arrive runs `action`\n"
+    "(any callable, no arguments) before anyone is released; timeouts,\n"
+    "abort(), reset() and the broken state behave as in threading.Barrier,\n"
+    "and the same exception, threading.BrokenBarrierError, is raised.\n"
+    "\n"
+    "parties: 1 .. 2**30. action: a callable or None; if it raises, the\n"
+    "barrier breaks, the others get BrokenBarrierError and the caller that\n"
+    "ran it gets its exception. timeout: the default for wait(), in seconds,\n"
+    "or None (no timeout).\n"
+    "\n"
+    "One object works for threads and for processes: it lives in POSIX\n"
+    "shared memory, and passing it to a multiprocessing.Process (fork or\n"
+    "spawn) or pickling it gives the other process the same barrier; the\n"
+    "action is pickled with it and runs in whichever process arrives last.\n"
+    "The creating process owns the name and removes it when the object goes,\n"
+    "at close(), or, if it dies once the barrier was shared (pickled, or\n"
+    "inherited through fork), through multiprocessing's resource tracker.\n"
+    "\n"
+    "robust=True: a participant process (the creator, and every process that\n"
+    "unpickles the barrier or inherits it through fork) that dies before\n"
+    "close() breaks the barrier within 100 ms: waits raise\n"
+    "rally.OwnerDeadError until reset(). A multiprocessing child stops taking\n"
+    "part as it exits normally. Up to 32 participant processes.\n"
+    "\n"
+    "Waits release the GIL; crossing a barrier costs a few atomic operations\n"
+    "while nobody has to sleep.");
 
 PyTypeObject PyRally_BarrierType = {
+    /* The macro brings its own comma: */
+    /* clang-format off */
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rally.Barrier",
+    /* clang-format on */
     .tp_basicsize = sizeof(BarrierObject),
     .tp_dealloc = (destructor)barrier_dealloc,
     .tp_repr = (reprfunc)barrier_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = barrier_doc,
+    .tp_traverse = (traverseproc)barrier_traverse,
+    .tp_clear = (inquiry)barrier_clear,
     .tp_methods = barrier_methods,
     .tp_getset = barrier_getset,
-    .tp_new = barrier_new,
+    .tp_init = (initproc)barrier_init,
+    .tp_new = PyType_GenericNew,
+    .tp_free = PyObject_GC_Del,
 };

@@ -11,15 +11,16 @@
 typedef struct {
 	PyObject_HEAD
 	rally_event_t *e; /* a handle from rally_event_open(), or NULL */
-	bool shared;      /* pickled by its creator: resource-tracked */
+	unsigned calls;   /* waits in flight (see enter()) */
+	bool closed;      /* close() was called (e may still be open) */
 	pid_t creator;    /* the pid that unlinks the name, or 0 */
 	char name[64];
 } EventObject;
 
 static int open_handle(EventObject *self, int oflag)
 {
-	int rc = rally_event_open(&self->e, self->name, RALLY_SHARED, oflag,
-	                          0600);
+	int rc =
+	    rally_event_open(&self->e, self->name, RALLY_SHARED, oflag, 0600);
 	if (rc < 0) {
 		self->e = NULL;
 		pyrally_raise(rc, self->name);
@@ -28,29 +29,66 @@ static int open_handle(EventObject *self, int oflag)
 	return 0;
 }
 
+static bool usable(EventObject *self) { return self->e && !self->closed; }
+
+/* Why an event is not usable: closed, or its __init__ did not run (a
+ * subclass's may skip it). */
+static const char *unusable(EventObject *self)
+{
+	return self->closed ? "closed" : "not initialised";
+}
+
 static rally_event_t *handle(EventObject *self)
 {
-	if (!self->e)
-		PyErr_SetString(PyExc_ValueError, "the event is closed");
+	if (!usable(self)) {
+		PyErr_Format(PyExc_ValueError, "the event is %s",
+		             unusable(self));
+		return NULL;
+	}
 	return self->e;
 }
 
-static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* close() may come while other threads wait without the GIL: unmapped
+ * under them, they would crash. A wait enters and leaves (counted with the
+ * GIL held); close() marks the event closed, so that no call enters
+ * again, and the last wait to leave closes the handle. */
+static rally_event_t *enter(EventObject *self)
+{
+	rally_event_t *e = handle(self);
+	if (e)
+		self->calls++;
+	return e;
+}
+
+static void leave(EventObject *self)
+{
+	if (--self->calls == 0 && self->closed) {
+		rally_event_close(self->e);
+		self->e = NULL;
+	}
+}
+
+/* Parsed in __init__, as threading.Event's: a subclass's __init__ may take
+ * arguments. */
+static int event_init(EventObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {NULL};
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, ":Event", kwlist))
-		return NULL;
-	EventObject *self = (EventObject *)type->tp_alloc(type, 0);
-	if (!self)
-		return NULL;
+		return -1;
+	if (self->name[0]) {
+		/* Other threads and processes may be using this event:
+		 * __init__ again would pull it from under them. */
+		PyErr_SetString(PyExc_RuntimeError,
+		                "the event is initialised already");
+		return -1;
+	}
 	pyrally_new_name(self->name, sizeof self->name);
 	if (open_handle(self, O_CREAT | O_EXCL) < 0) {
-		Py_DECREF(self);
-		return NULL;
+		self->name[0] = '\0';
+		return -1;
 	}
 	self->creator = getpid();
-	pyrally_own('e', self->name);
-	return (PyObject *)self;
+	return pyrally_own((PyObject *)self, 'e', self->name);
 }
 
 static PyObject *event_open(PyTypeObject *type, PyObject *args)
@@ -58,7 +96,7 @@ static PyObject *event_open(PyTypeObject *type, PyObject *args)
 	const char *name;
 	if (!PyArg_ParseTuple(args, "s:_open", &name))
 		return NULL;
-	if (strlen(name) >= sizeof ((EventObject *)0)->name)
+	if (strlen(name) >= sizeof((EventObject *)0)->name)
 		return pyrally_raise(-ENAMETOOLONG, name);
 	EventObject *self = (EventObject *)type->tp_alloc(type, 0);
 	if (!self)
@@ -71,14 +109,20 @@ static PyObject *event_open(PyTypeObject *type, PyObject *args)
 	return (PyObject *)self;
 }
 
+/* The name goes at once (processes that have the event open keep it); the
+ * handle once no wait is in flight. A caller holds a reference, so dealloc
+ * never finds one in flight. */
 static void close_handle(EventObject *self)
 {
-	if (!self->e)
+	if (!usable(self))
 		return;
-	rally_event_close(self->e);
-	self->e = NULL;
+	self->closed = true;
 	if (self->creator == getpid())
-		pyrally_remove_name('e', self->name, self->shared);
+		pyrally_remove_name('e', self->name);
+	if (self->calls == 0) {
+		rally_event_close(self->e);
+		self->e = NULL;
+	}
 }
 
 static void event_dealloc(EventObject *self)
@@ -111,24 +155,18 @@ static PyObject *event_clear(EventObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
+static PyObject *wait_on(rally_event_t *e, PyObject *timeout)
 {
-	static char *kwlist[] = {"timeout", NULL};
-	PyObject *timeout = Py_None;
-	int64_t ns;
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
-	                                 &timeout) ||
-	    pyrally_timeout(timeout, &ns) < 0)
-		return NULL;
-	rally_event_t *e = handle(self);
-	if (!e)
-		return NULL;
+	/* As threading.Event.wait: a set event returns True whatever the
+	 * timeout. */
 	if (rally_event_is_set(e))
 		Py_RETURN_TRUE;
+	int64_t ns;
+	if (pyrally_timeout(timeout, false, &ns) < 0)
+		return NULL;
 	if (ns == 0)
 		Py_RETURN_FALSE;
-	int64_t deadline =
-	    ns == RALLY_FOREVER ? INT64_MAX : pyrally_now_ns() + ns;
+	int64_t deadline = pyrally_deadline(ns);
 	for (;;) {
 		int64_t left = PYRALLY_SLICE_NS;
 		if (deadline != INT64_MAX && deadline - pyrally_now_ns() < left)
@@ -150,6 +188,21 @@ static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
 	}
 }
 
+static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = {"timeout", NULL};
+	PyObject *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
+	                                 &timeout))
+		return NULL;
+	rally_event_t *e = enter(self);
+	if (!e)
+		return NULL;
+	PyObject *r = wait_on(e, timeout);
+	leave(self);
+	return r;
+}
+
 static PyObject *event_close(EventObject *self, PyObject *unused)
 {
 	close_handle(self);
@@ -160,17 +213,16 @@ static PyObject *event_reduce(EventObject *self, PyObject *unused)
 {
 	if (!handle(self))
 		return NULL;
-	PyObject *open =
-	    pyrally_reducer((PyObject *)self, self->creator, &self->shared);
+	PyObject *open = pyrally_reducer((PyObject *)self, self->creator);
 	return open ? Py_BuildValue("N(s)", open, self->name) : NULL;
 }
 
 static PyObject *event_repr(EventObject *self)
 {
-	return pyrally_repr((PyObject *)self,
-	                    !self->e                      ? "closed"
+	const char *state = !usable(self)                 ? unusable(self)
 	                    : rally_event_is_set(self->e) ? "set"
-	                                                  : "unset");
+	                                                  : "unset";
+	return pyrally_repr((PyObject *)self, state);
 }
 
 static PyObject *get_name(EventObject *self, void *c)
@@ -180,7 +232,7 @@ static PyObject *get_name(EventObject *self, void *c)
 
 static PyObject *get_closed(EventObject *self, void *c)
 {
-	return PyBool_FromLong(self->e == NULL);
+	return PyBool_FromLong(!usable(self));
 }
 
 static PyMethodDef event_methods[] = {
@@ -202,7 +254,9 @@ static PyMethodDef event_methods[] = {
      "exception, and the event is left as it is."},
     {"close", (PyCFunction)event_close, METH_NOARGS,
      "close()\n\nLets go of the shared memory now; in the creating process\n"
-     "the name is removed. Any later call raises ValueError."},
+     "the name is removed. Any later call raises ValueError. Waits in\n"
+     "progress in other threads go on until the event is set or they time\n"
+     "out; the memory goes when the last returns."},
     {"__reduce__", (PyCFunction)event_reduce, METH_NOARGS,
      "Pickles to the shared name: the process that unpickles opens the\n"
      "same event."},
@@ -218,21 +272,27 @@ static PyGetSetDef event_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(event_doc,
-"Event()\n"
-"\n"
-"threading.Event's API on rally's event: a flag that callers wait for.\n"
-"set() wakes every waiter; a waiter blocked when the flag was set returns\n"
-"True even if clear() follows at once.\n"
-"\n"
-"One object works for threads and for processes: it lives in POSIX\n"
-"shared memory, and passing it to a multiprocessing.Process (fork or\n"
-"spawn) or pickling it gives the other process the same event. The\n"
-"creating process removes the name when the object goes or at close().");
+PyDoc_STRVAR(
+    event_doc,
+    "Event()\n"
+    "\n"
+    "threading.Event's API on rally's event: a flag that callers wait for.\n"
+    "set() wakes every waiter; a waiter blocked when the flag was set returns\n"
+    "True even if clear() follows at once.\n"
+    "\n"
+    "One object works for threads and for processes: it lives in POSIX\n"
+    "shared memory, and passing it to a multiprocessing.Process (fork or\n"
+    "spawn) or pickling it gives the other process the same event. The\n"
+    "creating process removes the name when the object goes, at close(), or,\n"
+    "if it dies once the event was shared (pickled, or inherited through\n"
+    "fork), through multiprocessing's resource tracker.");
 
 PyTypeObject PyRally_EventType = {
+    /* The macro brings its own comma: */
+    /* clang-format off */
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "rally.Event",
+    /* clang-format on */
     .tp_basicsize = sizeof(EventObject),
     .tp_dealloc = (destructor)event_dealloc,
     .tp_repr = (reprfunc)event_repr,
@@ -240,5 +300,6 @@ PyTypeObject PyRally_EventType = {
     .tp_doc = event_doc,
     .tp_methods = event_methods,
     .tp_getset = event_getset,
-    .tp_new = event_new,
+    .tp_init = (initproc)event_init,
+    .tp_new = PyType_GenericNew,
 };

@@ -24,27 +24,79 @@ int64_t pyrally_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int pyrally_timeout(PyObject *obj, int64_t *ns)
+int64_t pyrally_deadline(int64_t ns)
+{
+	int64_t now = pyrally_now_ns();
+	return ns == RALLY_FOREVER || ns > INT64_MAX - now ? INT64_MAX
+	                                                   : now + ns;
+}
+
+static int too_large(void)
+{
+	PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+	return -1;
+}
+
+/* threading's steps, for the same outcome and exceptions: Barrier.wait
+ * adds the timeout to time.monotonic() first; then both compare it with 0
+ * and convert a positive one as lock.acquire(timeout=) does. */
+int pyrally_timeout(PyObject *obj, bool barrier, int64_t *ns)
 {
 	if (obj == NULL || obj == Py_None) {
 		*ns = RALLY_FOREVER;
 		return 0;
 	}
-	double s = PyFloat_AsDouble(obj);
-	if (s == -1.0 && PyErr_Occurred())
-		return -1;
-	if (isnan(s)) {
-		PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
+	if (barrier) {
+		/* OverflowError for an int beyond a float's range, TypeError
+		 * for a type a float cannot be added to (Decimal): whatever
+		 * the sign. */
+		PyObject *zero = PyFloat_FromDouble(0.0);
+		PyObject *sum = zero ? PyNumber_Add(zero, obj) : NULL;
+		Py_XDECREF(zero);
+		if (!sum)
+			return -1;
+		Py_DECREF(sum);
+	}
+	if (PyFloat_Check(obj) && isnan(PyFloat_AS_DOUBLE(obj))) {
+		/* Rejected on purpose: threading's Event takes NaN for 0,
+		 * its Barrier for no timeout (and spins). */
+		PyErr_SetString(PyExc_ValueError,
+		                "Invalid value NaN (not a number)");
 		return -1;
 	}
-	if (s <= 0) {
-		*ns = 0;
-	} else if (s >= 9.2e9) { /* INT64_MAX ns is 292 years: forever */
-		*ns = RALLY_FOREVER;
+	PyObject *zero = PyLong_FromLong(0);
+	int positive = zero ? PyObject_RichCompareBool(obj, zero, Py_GT) : -1;
+	Py_XDECREF(zero);
+	if (positive < 0)
+		return -1;
+	if (!positive) {
+		*ns = 0; /* 0 or less: do not block, as in threading */
+		return 0;
+	}
+	if (PyFloat_Check(obj)) {
+		double n = ceil(PyFloat_AS_DOUBLE(obj) * 1e9);
+		if (!(n < 0x1p63))
+			return too_large();
+		*ns = (int64_t)n;
 	} else {
-		double n = ceil(s * 1e9);
-		*ns = n < 1 ? 1 : (int64_t)n;
+		/* Integers only (TypeError for Fraction, Decimal). */
+		PyObject *index = PyNumber_Index(obj);
+		if (!index)
+			return -1;
+		long long s = PyLong_AsLongLong(index);
+		Py_DECREF(index);
+		if (s == -1 && PyErr_Occurred()) {
+			if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+				return -1;
+			PyErr_Clear();
+			return too_large();
+		}
+		if (s > INT64_MAX / 1000000000)
+			return too_large();
+		*ns = (int64_t)s * 1000000000;
 	}
+	if (*ns / 1000 + (*ns % 1000 != 0) > PY_TIMEOUT_MAX)
+		return too_large(); /* lock.acquire's own bound, in us */
 	return 0;
 }
 
@@ -101,18 +153,21 @@ struct owned {
 
 static struct owned *owned_list;
 
-void pyrally_own(char kind, const char *name)
+int pyrally_own(PyObject *obj, char kind, const char *name)
 {
 	struct owned *o = calloc(1, sizeof *o);
-	if (!o)
-		return; /* then only the object's end removes the name */
-	o->kind = kind;
-	snprintf(o->name, sizeof o->name, "%s", name);
-	o->next = owned_list;
-	owned_list = o;
+	if (o) { /* else only the object's end removes the name */
+		o->kind = kind;
+		snprintf(o->name, sizeof o->name, "%s", name);
+		o->next = owned_list;
+		owned_list = o;
+	}
+	if (pyrally_fork_generation() != 0)
+		return pyrally_call_helper("_on_share", obj);
+	return 0;
 }
 
-void pyrally_disown(char kind, const char *name)
+static void disown(char kind, const char *name)
 {
 	for (struct owned **p = &owned_list; *p; p = &(*p)->next) {
 		if ((*p)->kind == kind && strcmp((*p)->name, name) == 0) {
@@ -161,7 +216,7 @@ unsigned pyrally_fork_generation(void)
 
 enum { HANDOFF_POLL_NS = 50000, HANDOFF_SPINS = 200 };
 
-static _Atomic unsigned gil_permit;  /* 1: a rally waiter dropped the GIL */
+static _Atomic unsigned gil_permit;    /* 1: a rally waiter dropped the GIL */
 static _Atomic unsigned long arrivals; /* rally waits begun in the process */
 
 unsigned long pyrally_arrivals_mark(void)
@@ -179,15 +234,16 @@ static bool claim_permit(void)
 {
 	unsigned one = 1;
 	return atomic_load_explicit(&gil_permit, memory_order_relaxed) &&
-	       atomic_compare_exchange_strong_explicit(
-	           &gil_permit, &one, 0, memory_order_acquire,
-	           memory_order_relaxed);
+	       atomic_compare_exchange_strong_explicit(&gil_permit, &one, 0,
+	                                               memory_order_acquire,
+	                                               memory_order_relaxed);
 }
 
 void pyrally_gil_wait(unsigned long mark)
 {
 	if (atomic_load_explicit(&arrivals, memory_order_relaxed) == mark)
-		return; /* nobody here arrived after us: the GIL is likely free */
+		return; /* nobody here arrived after us: the GIL is likely free
+		         */
 	int64_t start = 0;
 	for (unsigned i = 1;; i++) {
 		if (claim_permit())
@@ -222,39 +278,38 @@ int pyrally_call_helper(const char *helper, PyObject *obj)
 	return 0;
 }
 
-void pyrally_untrack(char kind, const char *name)
+/* rally._on_unlink(path): the resource tracker forgets the name if this
+ * process registered it. Not while the interpreter finalizes: the names
+ * registered were removed by an exit handler before (and the package may
+ * be gone). */
+static void untrack(char kind, const char *name)
 {
+	if (_Py_IsFinalizing())
+		return;
 	PyObject *exc_type, *exc, *tb;
 	PyErr_Fetch(&exc_type, &exc, &tb); /* dealloc may run mid-exception */
 	PyObject *path = PyUnicode_FromFormat("/rally.%c.%s", kind, name);
-	if (!path || pyrally_call_helper("_on_unlink", path) < 0) {
-		if (!_Py_IsFinalizing())
-			PyErr_WriteUnraisable(NULL);
-		PyErr_Clear();
-	}
+	if (!path || pyrally_call_helper("_on_unlink", path) < 0)
+		PyErr_WriteUnraisable(NULL);
 	Py_XDECREF(path);
 	PyErr_Restore(exc_type, exc, tb);
 }
 
-PyObject *pyrally_reducer(PyObject *self, pid_t creator, bool *shared)
+PyObject *pyrally_reducer(PyObject *self, pid_t creator)
 {
-	if (creator == getpid()) {
-		if (pyrally_call_helper("_on_share", self) < 0)
-			return NULL;
-		*shared = true;
-	}
+	if (creator == getpid() && pyrally_call_helper("_on_share", self) < 0)
+		return NULL;
 	return PyObject_GetAttrString((PyObject *)Py_TYPE(self), "_open");
 }
 
-void pyrally_remove_name(char kind, const char *name, bool tracked)
+void pyrally_remove_name(char kind, const char *name)
 {
 	if (kind == 'b')
 		rally_barrier_unlink(name);
 	else
 		rally_event_unlink(name);
-	pyrally_disown(kind, name);
-	if (tracked)
-		pyrally_untrack(kind, name);
+	disown(kind, name);
+	untrack(kind, name);
 }
 
 PyObject *pyrally_repr(PyObject *self, const char *state)
@@ -263,9 +318,10 @@ PyObject *pyrally_repr(PyObject *self, const char *state)
 	    PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__module__");
 	if (!mod)
 		return NULL;
-	PyObject *r = PyUnicode_FromFormat("<%U.%s at %p: %s>", mod,
-	                                   _PyType_Name(Py_TYPE(self)), self,
-	                                   state);
+	/* %S: a class may set __module__ to anything, and threading's repr
+	 * formats it with str(). */
+	PyObject *r = PyUnicode_FromFormat(
+	    "<%S.%s at %p: %s>", mod, _PyType_Name(Py_TYPE(self)), self, state);
 	Py_DECREF(mod);
 	return r;
 }
@@ -290,12 +346,27 @@ static PyObject *unlink_py(PyObject *self, PyObject *args)
 	return PyBool_FromLong(rc == 0);
 }
 
+static PyObject *owned_py(PyObject *self, PyObject *unused)
+{
+	PyObject *list = PyList_New(0);
+	for (struct owned *o = owned_list; list && o; o = o->next) {
+		PyObject *item = Py_BuildValue("(Cs)", o->kind, o->name);
+		if (!item || PyList_Append(list, item) < 0)
+			Py_CLEAR(list);
+		Py_XDECREF(item);
+	}
+	return list;
+}
+
 static PyMethodDef module_methods[] = {
     {"strerror", strerror_py, METH_O,
      "strerror(code) -> str\n\nThe text rally_strerror() gives a code."},
     {"_unlink", unlink_py, METH_VARARGS,
      "_unlink(kind, name): removes a shared name ('b' barrier, 'e' "
      "event); False if it was gone."},
+    {"_owned", owned_py, METH_NOARGS,
+     "_owned() -> [(kind, name)]: the names this process created and has "
+     "not removed."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -323,7 +394,8 @@ PyMODINIT_FUNC PyInit__rally(void)
 	PyRally_OwnerDeadError = PyErr_NewExceptionWithDoc(
 	    "rally.OwnerDeadError",
 	    "A participant process of a robust barrier died: the barrier is "
-	    "broken until reset().\nA subclass of threading.BrokenBarrierError.",
+	    "broken until reset().\nA subclass of "
+	    "threading.BrokenBarrierError.",
 	    PyRally_BrokenBarrierError, NULL);
 	if (!PyRally_OwnerDeadError)
 		goto fail;
@@ -334,7 +406,8 @@ PyMODINIT_FUNC PyInit__rally(void)
 	Py_INCREF(&PyRally_EventType);
 	Py_INCREF(PyRally_OwnerDeadError);
 	Py_INCREF(PyRally_BrokenBarrierError);
-	if (PyModule_AddObject(m, "Barrier", (PyObject *)&PyRally_BarrierType) ||
+	if (PyModule_AddObject(m, "Barrier",
+	                       (PyObject *)&PyRally_BarrierType) ||
 	    PyModule_AddObject(m, "Event", (PyObject *)&PyRally_EventType) ||
 	    PyModule_AddObject(m, "OwnerDeadError", PyRally_OwnerDeadError) ||
 	    PyModule_AddObject(m, "BrokenBarrierError",

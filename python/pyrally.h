@@ -23,11 +23,17 @@ extern PyTypeObject PyRally_EventType;
 extern PyObject *PyRally_OwnerDeadError;
 extern PyObject *PyRally_BrokenBarrierError;
 
-/* A timeout argument as threading takes it: None -> RALLY_FOREVER, a real
- * number of seconds -> nanoseconds, a negative one -> 0 (CPython treats it
- * as "do not block"), NaN -> ValueError, other types -> TypeError.
+/* A timeout argument as threading takes it in a wait that blocks (barrier:
+ * threading.Barrier.wait's, else threading.Event.wait's): None ->
+ * RALLY_FOREVER, 0 or less -> 0 (do not block), else nanoseconds, with
+ * threading's exceptions for the rest (OverflowError beyond
+ * threading.TIMEOUT_MAX, TypeError for Decimal); NaN -> ValueError.
  * Returns 0 or -1 with an exception set. */
-int pyrally_timeout(PyObject *obj, int64_t *ns);
+int pyrally_timeout(PyObject *obj, bool barrier, int64_t *ns);
+
+/* The deadline of a wait of ns (RALLY_FOREVER or more), saturated:
+ * INT64_MAX means none. */
+int64_t pyrally_deadline(int64_t ns);
 
 /* Raises the Python exception for a rally error code; returns NULL. */
 PyObject *pyrally_raise(int code, const char *what);
@@ -35,10 +41,12 @@ PyObject *pyrally_raise(int code, const char *what);
 /* A fresh shared-memory name, "py.<pid>.<n>.<random>". */
 int pyrally_new_name(char *buf, size_t len);
 
-/* The names this process created and has not removed yet: removed at a
- * normal exit if their objects are still alive then. */
-void pyrally_own(char kind, const char *name);
-void pyrally_disown(char kind, const char *name);
+/* Records a name obj's creation made this process own: removed at a
+ * normal exit if obj is still alive then. In a fork()ed child, which may
+ * end through os._exit (as multiprocessing's do), past every exit
+ * handler, the name goes to the resource tracker at once
+ * (rally._on_share). 0, or -1 with an exception set. */
+int pyrally_own(PyObject *obj, char kind, const char *name);
 
 /* Bumped in the child after every fork(): handles opened before the fork
  * re-register as participants of robust barriers in the child. */
@@ -55,21 +63,18 @@ void pyrally_gil_wait(unsigned long mark);
  * _on_participant); returns 0 or -1 with an exception set. */
 int pyrally_call_helper(const char *helper, PyObject *obj);
 
-/* The creator removed a name it had shared: rally._on_unlink(path) tells
- * the resource tracker. Errors are reported as unraisable. */
-void pyrally_untrack(char kind, const char *name);
-
 /* The creator lets go of a name: removes it from the system, from the
- * names owned, and (if it was shared) from the resource tracker. */
-void pyrally_remove_name(char kind, const char *name, bool tracked);
+ * names owned, and from the resource tracker if it was registered there
+ * (rally._on_unlink: errors are reported as unraisable). */
+void pyrally_remove_name(char kind, const char *name);
 
 /* "<module.Class at 0x...: state>", as threading's reprs. */
 PyObject *pyrally_repr(PyObject *self, const char *state);
 
 /* For __reduce__: Type._open (a new reference), after telling the
- * resource tracker (rally._on_share) if this process created the object,
- * which *shared then records. NULL with an exception set on failure. */
-PyObject *pyrally_reducer(PyObject *self, pid_t creator, bool *shared);
+ * resource tracker (rally._on_share) if this process created the object.
+ * NULL with an exception set on failure. */
+PyObject *pyrally_reducer(PyObject *self, pid_t creator);
 
 int64_t pyrally_now_ns(void);
 

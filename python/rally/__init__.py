@@ -27,7 +27,7 @@ import atexit
 import os
 
 from ._rally import Barrier, BrokenBarrierError, Event, OwnerDeadError
-from ._rally import _unlink
+from ._rally import _owned, _unlink
 
 __all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError"]
 __version__ = "0.1.0"
@@ -38,31 +38,48 @@ def _shm_path(obj):
     return f"/rally.{kind}.{obj.name}"
 
 
-def _on_share(obj):
-    """Called (from C) when the creator pickles obj for another process:
-    from now on multiprocessing's resource tracker removes the name should
-    this process die before it does."""
-    from multiprocessing import resource_tracker
-    path = _shm_path(obj)
-    if path not in _shared:
+def _track(path):
+    """From now on multiprocessing's resource tracker removes the name
+    should this process end before it does (killed, or through os._exit).
+    Only once a name can be reached from another process: a program of
+    threads alone starts no tracker."""
+    if _tracked.get(path) != os.getpid():
+        from multiprocessing import resource_tracker
         resource_tracker.register(path, "shared_memory")
-        _shared[path] = os.getpid()
+        _tracked[path] = os.getpid()
+
+
+def _on_share(obj):
+    """Called (from C) when the creator pickles obj for another process,
+    and when a fork()ed child creates obj (it may end through os._exit)."""
+    _track(_shm_path(obj))
+
+
+def _before_fork():
+    """A fork (multiprocessing's fork start method too, which pickles
+    nothing) gives the child every object of this process: the names it
+    owns become reachable from another process."""
+    for kind, name in _owned():
+        _track(f"/rally.{kind}.{name}")
+
+
+os.register_at_fork(before=_before_fork)
 
 
 def _on_unlink(path):
-    """Called (from C) when the creator removed a shared name."""
-    if _shared.get(path) == os.getpid():
-        del _shared[path]
+    """Called (from C) when the creator removed a name."""
+    if _tracked.get(path) == os.getpid():
+        del _tracked[path]
         from multiprocessing import resource_tracker
         resource_tracker.unregister(path, "shared_memory")
 
 
 @atexit.register
-def _unlink_shared_at_exit():
-    """Objects may outlive the interpreter's exit handlers: remove the names
-    this process shared while the resource tracker can still be told (a
-    fork()ed child's copy of the table is not its own)."""
-    for path, pid in list(_shared.items()):
+def _unlink_tracked_at_exit():
+    """Objects may outlive the interpreter's exit handlers: remove the
+    tracked names while the resource tracker can still be told (a fork()ed
+    child's copy of the table is not its own)."""
+    for path, pid in list(_tracked.items()):
         if pid == os.getpid():
             _unlink(path[7], path[9:])  # "/rally.b.NAME"
             _on_unlink(path)
@@ -77,4 +94,4 @@ def _on_participant(obj):
     util.Finalize(None, obj.close, exitpriority=10)
 
 
-_shared = {}  # shm path -> the pid that registered it
+_tracked = {}  # shm path -> the pid that registered it with the tracker

@@ -1,6 +1,8 @@
 """rally.Barrier and rally.Event beyond CPython's lock tests: the action's
 exception, timeouts as threading takes them, bad arguments, the GIL released
 while waiting, Ctrl-C, help text, and more threads than CPUs."""
+import gc
+import math
 import os
 import signal
 import subprocess
@@ -9,6 +11,8 @@ import textwrap
 import threading
 import time
 import unittest
+from decimal import Decimal
+from fractions import Fraction
 
 import rally
 
@@ -16,12 +20,47 @@ BBE = threading.BrokenBarrierError
 
 
 def run_threads(n, f):
-    ts = [threading.Thread(target=f, args=(i,)) for i in range(n)]
+    """Runs f(0) .. f(n - 1) in n threads and raises, in the caller, the
+    first exception a worker raised: unittest sees only the main thread's
+    (a worker's assertion would only be printed)."""
+    errors = []
+
+    def worker(i):
+        try:
+            f(i)
+        except BaseException as e:
+            errors.append(e)
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
     for t in ts:
         t.start()
     for t in ts:
         t.join(60)
-        assert not t.is_alive(), "a thread hung"
+        if t.is_alive():
+            raise AssertionError("a thread hung")
+    if errors:
+        raise errors[0]
+
+
+def run_python(code, timeout=30):
+    """Runs code in a fresh interpreter and returns its output: for the
+    defects that crashed the interpreter, a crash fails one test, not the
+    run."""
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                       capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"exit status {r.returncode}\n{r.stderr}")
+    return r.stdout
+
+
+class HarnessTests(unittest.TestCase):
+    def test_a_failing_worker_fails_the_test(self):
+        """unittest sees only the main thread's exceptions: run_threads
+        hands a worker's on."""
+        def f(i):
+            if i == 1:
+                raise AssertionError("worker 1 failed")
+        with self.assertRaisesRegex(AssertionError, "worker 1 failed"):
+            run_threads(3, f)
 
 
 class ActionTests(unittest.TestCase):
@@ -131,6 +170,21 @@ class ArgumentTests(unittest.TestCase):
         self.assertRaises(TypeError, rally.Barrier, 2, None, "1")
         self.assertFalse(e.wait(timeout=0.01))  # keyword, as threading
 
+    def test_a_timeout_cannot_break_a_phase_whose_action_runs(self):
+        """threading.Barrier's rule: once every party has arrived, the
+        phase completes whatever the waiters' timeouts (the action here
+        outlasts the first waiter's)."""
+        b = rally.Barrier(2, action=lambda: time.sleep(0.5))
+
+        def f(i):
+            if i == 0:
+                self.assertEqual(b.wait(0.3), 0)
+            else:
+                time.sleep(0.1)
+                self.assertEqual(b.wait(), 1)
+        run_threads(2, f)
+        self.assertFalse(b.broken)
+
     def test_timed_wait_is_not_early(self):
         b = rally.Barrier(2)
         t0 = time.monotonic()
@@ -141,10 +195,62 @@ class ArgumentTests(unittest.TestCase):
         self.assertFalse(e.wait(0.2))
         self.assertGreaterEqual(time.monotonic() - t0, 0.2)
 
-    def test_huge_timeout_is_forever(self):
-        b = rally.Barrier(2, timeout=1e300)
+    def test_timeouts_side_by_side_with_threading(self):
+        """Each value as threading's own classes take it, in a wait that
+        blocks (a lone barrier waiter, an event not set; a timer ends it)
+        and in one that does not (an event set): the same outcome or the
+        same exception. NaN, rejected, is a difference on purpose."""
+        values = [math.inf, -math.inf, 1e300, -1e300, 2**1000, -2**1000,
+                  2**1100, -2**1100, 10**300, 2**63, 9.3e9,
+                  threading.TIMEOUT_MAX, threading.TIMEOUT_MAX * 1.001,
+                  Decimal("0.1"), Decimal("-1"), Fraction(1, 10),
+                  Fraction(-1, 10), "1", object(), True, -1, -0.5, 0]
+
+        def outcome(make, kind, value):
+            obj = make()
+            if kind == "set":
+                obj.set()
+            end = threading.Timer(0.2, obj.abort if kind == "barrier"
+                                  else obj.set)
+            end.start()
+            t0 = time.monotonic()
+            try:
+                got = ("returned", obj.wait(value))
+            except Exception as e:
+                got = ("raised", type(e))
+            end.cancel()
+            end.join()
+            return got + (time.monotonic() - t0 > 0.1,
+                          getattr(obj, "broken", None))
+        for kind, ours, theirs in [
+                ("barrier", lambda: rally.Barrier(2),
+                 lambda: threading.Barrier(2)),
+                ("event", rally.Event, threading.Event),
+                ("set", rally.Event, threading.Event)]:
+            for v in values:
+                with self.subTest(kind=kind, timeout=repr(v)[:24]):
+                    self.assertEqual(outcome(ours, kind, v),
+                                     outcome(theirs, kind, v))
+
+    def test_a_barrier_checks_its_timeouts_as_given(self):
+        """The difference on purpose: threading looks at a timeout only
+        once a wait blocks, rally as it is given (it could not withdraw an
+        arrival whose timeout turns out wrong)."""
+        self.assertEqual(threading.Barrier(1, timeout=math.inf).wait(), 0)
+        self.assertRaises(OverflowError, rally.Barrier, 1, timeout=math.inf)
+        self.assertRaises(OverflowError, rally.Barrier(1).wait, math.inf)
+        self.assertRaises(TypeError, rally.Barrier(1).wait, Decimal(1))
+
+    def test_the_longest_timeout_never_overflows_the_deadline(self):
+        """threading.TIMEOUT_MAX, 292 years: the deadline saturates."""
+        b = rally.Barrier(2, timeout=threading.TIMEOUT_MAX)
         run_threads(2, lambda i: b.wait())
         self.assertFalse(b.broken)
+        run_threads(2, lambda i: b.wait(threading.TIMEOUT_MAX))
+        self.assertFalse(b.broken)
+        e = rally.Event()
+        threading.Timer(0.1, e.set).start()
+        self.assertTrue(e.wait(threading.TIMEOUT_MAX))
 
     def test_help_reads_like_the_contract(self):
         for text in (rally.Barrier.__doc__, rally.Barrier.wait.__doc__,
@@ -191,6 +297,159 @@ class GilTests(unittest.TestCase):
                 seen[r][b.wait(30)] += 1
         run_threads(n, f)
         self.assertTrue(all(row == [1] * n for row in seen))
+
+
+class SubclassTests(unittest.TestCase):
+    def test_subclass_init_with_other_arguments(self):
+        """As with threading's classes (checked side by side), a
+        subclass's __init__ takes its own arguments and passes on what the
+        base needs: the arguments are parsed by __init__, not __new__."""
+        for base in (threading.Barrier, rally.Barrier):
+            class B(base):
+                def __init__(self, n, tag):
+                    super().__init__(n, timeout=5)
+                    self.tag = tag
+            b = B(1, "x")
+            self.assertEqual((b.parties, b.tag, b.wait()), (1, "x", 0))
+
+            class B1(base):
+                def __init__(self, n):
+                    super().__init__(n)
+            self.assertEqual(B1(2).parties, 2)
+        for base in (threading.Event, rally.Event):
+            class E(base):
+                def __init__(self, flag):
+                    super().__init__()
+                    if flag:
+                        self.set()
+            self.assertTrue(E(True).is_set())
+            self.assertFalse(E(False).wait(0))
+        self.assertRaises(TypeError, rally.Barrier)
+        self.assertRaises(TypeError, rally.Event, 1)
+
+    def test_subclass_that_skips_the_base_init(self):
+        """Not initialised: every call raises ValueError, nothing crashes;
+        and __init__ cannot replace a barrier or event in use."""
+        class B(rally.Barrier):
+            def __init__(self):
+                pass
+
+        class E(rally.Event):
+            def __init__(self):
+                pass
+        b, e = B(), E()
+        for call in (b.wait, b.reset, b.abort, e.wait, e.set, e.clear,
+                     e.is_set, b.__reduce__, e.__reduce__):
+            self.assertRaises(ValueError, call)
+        self.assertFalse(b.broken)
+        self.assertEqual(b.n_waiting, 0)
+        self.assertIn("not initialised", repr(b))
+        self.assertIn("not initialised", repr(e))
+        b.close()
+        e.close()
+        b, e = rally.Barrier(2), rally.Event()
+        self.assertRaises(RuntimeError, b.__init__, 3)
+        self.assertRaises(RuntimeError, e.__init__)
+        self.assertEqual(b.parties, 2)
+
+    def test_repr_with_a_module_that_is_not_a_str(self):
+        """The class's __module__ is whatever the class says; threading's
+        repr formats it with str()."""
+        out = run_python("""
+            import rally
+            class B(rally.Barrier):
+                __module__ = 42
+            class E(rally.Event):
+                __module__ = 42
+            print(repr(B(2)))
+            print(repr(E()))
+        """)
+        b, e = out.splitlines()
+        self.assertRegex(b, r"^<42\.B at 0x[0-9a-f]+: waiters=0/2>$")
+        self.assertRegex(e, r"^<42\.E at 0x[0-9a-f]+: unset>$")
+
+
+class CloseTests(unittest.TestCase):
+    """close() while calls are in flight on the object: they go on on the
+    barrier or event (the memory stays until the last leaves); later calls
+    raise ValueError. Each runs in a child: the defect was a segfault."""
+
+    def test_close_while_another_thread_waits_on_the_barrier(self):
+        out = run_python("""
+            import os, pickle, threading, time, rally
+            b = rally.Barrier(2)
+            path = f"/dev/shm/rally.b.{b.name}"
+            other = pickle.loads(pickle.dumps(b))  # a second handle
+            def closer():
+                time.sleep(0.2)
+                b.close()  # the main thread waits on b
+                print("closed", b.closed, os.path.exists(path), repr(b))
+                time.sleep(0.2)
+                other.wait(5)  # completes the main thread's phase
+            t = threading.Thread(target=closer)
+            t.start()
+            print("index", b.wait(5))
+            t.join()
+            try:
+                b.wait(0)
+            except ValueError as e:
+                print("then", e)
+        """)
+        self.assertRegex(out, r"^closed True False <rally\.Barrier at "
+                              r"0x[0-9a-f]+: closed>\n"
+                              r"index 0\nthen the barrier is closed\n$")
+
+    def test_close_from_the_action(self):
+        out = run_python("""
+            import threading, rally
+            b = rally.Barrier(2, action=lambda: b.close())
+            got = []
+            t = threading.Thread(target=lambda: got.append(b.wait(5)))
+            t.start()
+            got.append(b.wait(5))
+            t.join()
+            print(sorted(got), b.closed)
+            c = rally.Barrier(1, action=lambda: c.close())
+            print(c.wait(), c.closed)
+        """)
+        self.assertEqual(out, "[0, 1] True\n0 True\n")
+
+    def test_close_while_another_thread_waits_on_the_event(self):
+        out = run_python("""
+            import pickle, threading, time, rally
+            e = rally.Event()
+            other = pickle.loads(pickle.dumps(e))
+            def closer():
+                time.sleep(0.2)
+                e.close()
+                print("closed", e.closed)
+                time.sleep(0.2)
+                other.set()
+            t = threading.Thread(target=closer)
+            t.start()
+            print("waited", e.wait(5))
+            t.join()
+            try:
+                e.is_set()
+            except ValueError as x:
+                print("then", x)
+        """)
+        self.assertEqual(out, "closed True\nwaited True\n"
+                              "then the event is closed\n")
+
+
+class GcTests(unittest.TestCase):
+    def test_a_cycle_through_the_action_is_collected(self):
+        """An action that refers to its barrier makes a cycle: the
+        collector must see it, and the barrier's name goes with it."""
+        def make():
+            b = rally.Barrier(2, action=lambda: b.abort())
+            return f"/dev/shm/rally.b.{b.name}"
+        gc.collect()
+        path = make()
+        self.assertTrue(os.path.exists(path))
+        gc.collect()
+        self.assertFalse(os.path.exists(path))
 
 
 CTRL_C_CHILD = textwrap.dedent("""

@@ -5,7 +5,9 @@ import multiprocessing
 import os
 import pickle
 import signal
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 import unittest
@@ -232,6 +234,93 @@ class NameTests(unittest.TestCase):
         bname, ename = r.stdout.split()
         self.assertFalse(os.path.exists(f"/dev/shm/rally.b.{bname}"))
         self.assertFalse(os.path.exists(f"/dev/shm/rally.e.{ename}"))
+
+    def run_script(self, code, *args, **kw):
+        return subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            stdout=subprocess.PIPE, text=True, **kw)
+
+    def assertGone(self, *paths, within=10.0):
+        """The resource tracker removes names once it notices that every
+        process holding its pipe ended: poll for that."""
+        deadline = time.monotonic() + within
+        while any(os.path.exists(p) for p in paths):
+            if time.monotonic() > deadline:
+                for p in paths:  # leave no garbage behind a failure
+                    if os.path.exists(p):
+                        rally._unlink(p[len("/dev/shm/rally.")], p[17:])
+                self.fail(f"still there: {paths}")
+            time.sleep(0.05)
+
+    def test_killed_creator_of_a_fork_child_leaves_no_name(self):
+        """With the fork start method the child inherits the barrier (no
+        pickling): the fork itself makes the name reachable from another
+        process, and the resource tracker must know it."""
+        p = self.run_script("""
+            import multiprocessing as mp, os, time, rally
+            def child(b, creator):
+                while os.getppid() == creator:  # until it is killed
+                    time.sleep(0.05)
+            if __name__ == "__main__":
+                b = rally.Barrier(2)
+                mp.get_context("fork").Process(
+                    target=child, args=(b, os.getpid())).start()
+                print(b.name, flush=True)
+                time.sleep(60)
+        """, stderr=subprocess.DEVNULL)
+        path = f"/dev/shm/rally.b.{p.stdout.readline().strip()}"
+        self.assertTrue(os.path.exists(path))
+        p.kill()
+        p.wait()
+        p.stdout.close()
+        self.assertGone(path)
+
+    def test_names_of_a_fork_child_that_ends_by_os_exit(self):
+        """A fork()ed child's objects are not freed when it ends through
+        os._exit (as multiprocessing's children do): their names go
+        through the resource tracker — at once if the child's tracker is
+        its own, once the parent exits too if it shares the parent's."""
+        code = """
+            import os, sys, rally
+            keep = [rally.Event()] if sys.argv[1] == "parent-owns" else []
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                b = rally.Barrier(2)
+                os.write(w, b.name.encode())
+                os._exit(0)
+            os.close(w)
+            name = os.read(r, 100).decode()
+            os.waitpid(pid, 0)
+            print(name, *[e.name for e in keep], flush=True)
+            if not keep:
+                sys.stdin.read()  # alive until the test is done
+        """
+        p = self.run_script(code, "none", stdin=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+        name = p.stdout.readline().strip()
+        self.assertGone(f"/dev/shm/rally.b.{name}")  # the parent lives
+        p.communicate("")
+        p = self.run_script(code, "parent-owns", stderr=subprocess.DEVNULL)
+        bname, ename = p.communicate()[0].split()
+        self.assertEqual(p.returncode, 0)
+        self.assertGone(f"/dev/shm/rally.b.{bname}",
+                        f"/dev/shm/rally.e.{ename}")
+
+    def test_threads_only_programs_start_no_resource_tracker(self):
+        r = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+            import subprocess, sys, threading, rally
+            b, e = rally.Barrier(2), rally.Event()
+            t = threading.Thread(target=lambda: (b.wait(10), e.set()))
+            t.start()
+            b.wait(10)
+            e.wait(10)
+            t.join()
+            subprocess.run(["true"])  # a fork without Python's hooks
+            b.close()
+            print("multiprocessing.resource_tracker" in sys.modules)
+        """)], capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout), (0, "False\n"), r.stderr)
 
     def test_unpickling_a_removed_name(self):
         b = rally.Barrier(2)

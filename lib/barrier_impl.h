@@ -14,6 +14,7 @@
 #ifndef RALLY_BARRIER_IMPL_H
 #define RALLY_BARRIER_IMPL_H
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -288,6 +289,20 @@ int rally__complete(const struct view *v, struct arrival t,
 /* Waits for t's phase (t not the last): its index or a code; has left. */
 int rally__await_phase(const struct view *v, struct arrival t,
                        const struct rally__deadline *dl);
+/* What complete and await_phase return to a caller that arrived while a
+ * reset of its epoch ran (its first look found it): it has left, and
+ * arrives again in the fresh epoch once the reset is done, as CPython's
+ * wait() waits for a reset to finish before it enters. */
+#define RALLY__REARRIVE INT_MIN
+/* True if s is a reset in progress that cancels phase p of the epoch of
+ * parity `parity` (a phase before its cut completed: not cancelled). */
+static inline bool resetting(uint64_t s, uint32_t p, uint32_t parity)
+{
+	return (s & (ST_BUSY | ST_BROKEN)) == (ST_BUSY | ST_BROKEN) &&
+	       st_parity(s) == parity && seq_diff(p, st_seq(s)) >= 0;
+}
+/* Waits until a reset of the epoch of parity `parity` has published. */
+void rally__await_reset(const struct view *v, uint32_t parity);
 /* The caller's last touch of the object. */
 void rally__leave(const struct view *v);
 /* RALLY_OWNERDEAD if a robust participant died, else RALLY_BROKEN. */

@@ -255,6 +255,10 @@ int rally__await_phase(const struct view *v, struct arrival t,
 {
 	struct waiting w = {.note_phase = t.phase};
 	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	if (resetting(s, t.phase, t.epoch & 1)) {
+		rally__leave(v);
+		return RALLY__REARRIVE;
+	}
 	for (;;) {
 		int code;
 		switch (rally__classify(s, t.phase, t.epoch & 1)) {
@@ -323,19 +327,49 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	return ret;
 }
 
+/* One attempt to complete from *s, a state naming our phase with nothing
+ * set but SLEEPERS or `ahead`: true with *ret if it did; else *s is fresh. */
+static bool try_complete(const struct view *v, struct arrival t, uint64_t *s,
+                         int *ret)
+{
+	struct rally__barrier *b = v->b;
+	uint64_t old = *s;
+	if (v->action || view_robust(v)) {
+		uint64_t claim =
+		    st_with_holder(old | ST_BUSY, rally__holder_self());
+		if (!atomic_compare_exchange_strong_explicit(
+		        &b->state, s, claim, memory_order_acquire,
+		        memory_order_acquire))
+			return false;
+		*ret = run_busy(v, t, claim);
+		return true;
+	}
+	if (!atomic_compare_exchange_strong_explicit(
+	        &b->state, s, published(old, t.phase + 1, t.epoch & 1),
+	        memory_order_release, memory_order_acquire))
+		return false;
+	rally__wake_if(b, old, view_shared(v));
+	*ret = (int)v->parties - 1;
+	return true;
+}
+
 int rally__complete(const struct view *v, struct arrival t,
                     const struct rally__deadline *dl)
 {
-	struct rally__barrier *b = v->b;
 	uint32_t parity = t.epoch & 1;
-	bool shared = view_shared(v);
-	bool busy_path = v->action || view_robust(v);
-	int last = (int)v->parties - 1;
 	struct waiting w = {.note_phase = t.phase};
+	int ret;
 	/* Guess the idle state naming our phase: right unless someone sleeps,
 	 * a later phase timed out, or it broke. The CAS then costs one transfer
 	 * of the line, where a load before it would cost two. */
 	uint64_t s = st_make(t.phase, parity);
+	if (try_complete(v, t, &s, &ret))
+		return ret;
+	/* Wrong: s is the state at our first look. */
+	if (resetting(s, t.phase, parity)) {
+		rally__leave(v);
+		return RALLY__REARRIVE;
+	}
 	for (;;) {
 		enum outcome o = rally__classify(s, t.phase, parity);
 		if (o == BROKEN || o == DONE) {
@@ -345,24 +379,8 @@ int rally__complete(const struct view *v, struct arrival t,
 		}
 		if (o == PENDING && st_parity(s) == parity &&
 		    st_seq(s) == t.phase) {
-			uint64_t old = s;
-			if (busy_path) {
-				uint64_t claim = st_with_holder(
-				    s | ST_BUSY, rally__holder_self());
-				if (atomic_compare_exchange_strong_explicit(
-				        &b->state, &s, claim,
-				        memory_order_acquire,
-				        memory_order_acquire))
-					return run_busy(v, t, claim);
-				continue;
-			}
-			if (atomic_compare_exchange_strong_explicit(
-			        &b->state, &s,
-			        published(s, t.phase + 1, parity),
-			        memory_order_release, memory_order_acquire)) {
-				rally__wake_if(b, old, shared);
-				return last;
-			}
+			if (try_complete(v, t, &s, &ret))
+				return ret;
 			continue;
 		}
 		/* An earlier phase is still completing, or the reset that
@@ -410,14 +428,32 @@ int rally__abort(const struct view *v)
 /* ---- the public calls
  * -------------------------------------------------------- */
 
+void rally__await_reset(const struct view *v, uint32_t parity)
+{
+	struct waiting w = {.noted = true}; /* not an arrival */
+	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	while ((s & (ST_BUSY | ST_BROKEN)) == (ST_BUSY | ST_BROKEN) &&
+	       st_parity(s) == parity)
+		rally__wait_state(v, &s, &rally__no_deadline, &w);
+}
+
 static int barrier_wait(const struct view *v, int64_t timeout_ns)
 {
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
-	struct arrival t = rally__arrive(v);
-	if (t.index == v->parties - 1)
-		return rally__complete(v, t, &dl);
-	return rally__await_phase(v, t, &dl);
+	for (;;) {
+		struct arrival t = rally__arrive(v);
+		int rc = t.index == v->parties - 1
+		             ? rally__complete(v, t, &dl)
+		             : rally__await_phase(v, t, &dl);
+		if (rc != RALLY__REARRIVE)
+			return rc;
+		/* Arrived while a reset of our epoch ran: "do not block" must
+		 * not wait for it — the barrier is broken at this instant. */
+		if (timeout_ns == 0)
+			return rally__broken_code(v);
+		rally__await_reset(v, t.epoch & 1);
+	}
 }
 
 RALLY_EXPORT int rally_barrier_wait(rally_barrier_t *pub)

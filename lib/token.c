@@ -83,14 +83,29 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 	struct view v;
 	if (!rally__view(pub, &v) || !token)
 		return -EINVAL;
-	struct arrival t = rally__arrive(&v);
-	if (t.index == v.parties - 1) {
-		int rc = rally__complete(&v, t, &rally__no_deadline);
-		*token = pack(&v, 0, t.phase, KIND_RESOLVED, rc < 0 ? rc : 0);
-		return rc;
-	}
 	struct rally__barrier *b = v.b;
-	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	struct arrival t;
+	uint64_t s;
+	for (;;) {
+		t = rally__arrive(&v);
+		if (t.index == v.parties - 1) {
+			int rc = rally__complete(&v, t, &rally__no_deadline);
+			if (rc == RALLY__REARRIVE) {
+				rally__await_reset(&v, t.epoch & 1);
+				continue;
+			}
+			*token = pack(&v, 0, t.phase, KIND_RESOLVED,
+			              rc < 0 ? rc : 0);
+			return rc;
+		}
+		s = atomic_load_explicit(&b->state, memory_order_acquire);
+		if (!resetting(s, t.phase, t.epoch & 1))
+			break;
+		/* Arrived while a reset of our epoch ran: as wait() does,
+		 * arrive again in the fresh epoch. */
+		rally__leave(&v);
+		rally__await_reset(&v, t.epoch & 1);
+	}
 	if (rally__classify(s, t.phase, t.epoch & 1) == BROKEN) {
 		int code = rally__broken_code(&v);
 		rally__leave(&v);

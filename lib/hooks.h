@@ -39,9 +39,9 @@ void rally__point_on(enum rally__point p, rally__point_fn fn, void *arg);
 /* This thread's tag (0 at start): pauses can be armed for one tag. */
 void rally__point_tag(int tag);
 
-/* The next `threads` threads with tag `tag` (0: any) that reach p park
- * there until rally__pause_release(p). */
-void rally__pause_arm(enum rally__point p, unsigned threads, int tag);
+/* The next thread with tag `tag` (0: any) to reach p, after `skip` such
+ * hits, parks there until rally__pause_release(p). */
+void rally__pause_arm(enum rally__point p, int tag, unsigned skip);
 
 /* Waits until `threads` threads are parked at p; false after timeout_ns. */
 bool rally__pause_wait(enum rally__point p, unsigned threads,

@@ -22,7 +22,8 @@ struct point_state {
 	_Atomic uint64_t hits;
 	_Atomic(rally__point_fn) fn;
 	_Atomic(void *) arg;
-	_Atomic unsigned armed; /* threads still to park here */
+	_Atomic unsigned armed; /* a thread is still to park here */
+	_Atomic unsigned skip;  /* matching hits to let pass first */
 	_Atomic int arm_tag;    /* park only threads with this tag (0: any) */
 	_Atomic unsigned parked;
 	_Atomic unsigned released; /* bumped by rally__pause_release() */
@@ -51,11 +52,12 @@ static bool take_pause(struct point_state *s)
 	int tag = atomic_load(&s->arm_tag);
 	if (tag != 0 && tag != thread_tag)
 		return false;
-	unsigned a = atomic_load(&s->armed);
-	while (a > 0)
-		if (atomic_compare_exchange_weak(&s->armed, &a, a - 1))
-			return true;
-	return false;
+	unsigned k = atomic_load(&s->skip);
+	while (k > 0)
+		if (atomic_compare_exchange_weak(&s->skip, &k, k - 1))
+			return false;
+	unsigned a = 1;
+	return atomic_compare_exchange_strong(&s->armed, &a, 0);
 }
 
 static void park(struct point_state *s)
@@ -119,10 +121,11 @@ void rally__point_on(enum rally__point p, rally__point_fn fn, void *arg)
 
 void rally__point_tag(int tag) { thread_tag = tag; }
 
-void rally__pause_arm(enum rally__point p, unsigned threads, int tag)
+void rally__pause_arm(enum rally__point p, int tag, unsigned skip)
 {
 	atomic_store(&points[p].arm_tag, tag);
-	atomic_store(&points[p].armed, threads);
+	atomic_store(&points[p].skip, skip);
+	atomic_store(&points[p].armed, 1);
 }
 
 bool rally__pause_wait(enum rally__point p, unsigned threads,

@@ -28,7 +28,7 @@
 	X(RESET_SWAPPED)  /* arr in the new epoch, gen not yet published */    \
 	X(TOKEN_PINNED)   /* an await pinned its epoch, record not read */     \
 	X(DESTROYING)     /* destroy marked the barrier, waits for leavers */  \
-	X(REGISTERING)    /* a robust process is about to take a slot */       \
+	X(REGISTERING)    /* a robust process claimed a slot, id not set */       \
 	X(EVENT_SET)      /* an event's set CAS done, before the wake */       \
 	X(OPEN_EXISTING)  /* a create found the name taken, before opening */
 

@@ -134,7 +134,6 @@ int rally__robust_register(struct rally__robust *r)
 			                                 c + REF_ONE))
 				return i;
 	}
-	RALLY_POINT(REGISTERING);
 	for (int j = 0; j < RALLY__ROBUST_SLOTS; j++) {
 		int i = spread(j);
 		uint64_t none = 0;
@@ -142,6 +141,7 @@ int rally__robust_register(struct rally__robust *r)
 		    !atomic_compare_exchange_strong(&r->p[i].id, &none,
 		                                    CLAIMING))
 			continue;
+		RALLY_POINT(REGISTERING);
 		/* Ours; its count and note fresh before anyone sees our id. */
 		atomic_store(&r->p[i].arrived, 0);
 		atomic_store(&r->p[i].count, REF_ONE);

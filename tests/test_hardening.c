@@ -1,0 +1,988 @@
+/* test_hardening.c — a test for each defect of the hardening issue (#11),
+ * named after its item (A1 ... C21). Where the defect lives in a window of
+ * a few instructions, a delay point (lib/points.h) holds a thread there, so
+ * that the test hits it every time rather than by luck. A barrier that a
+ * test destroys lives alone on a page that is then made inaccessible: a
+ * touch after destroy or after the release faults, and the test crashes. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "hooks.h"
+#include "rally.h"
+
+#define PAGE     4096
+#define TAG      7 /* the thread a test holds at a point */
+#define PAUSE_NS 5000000000LL
+
+static void *page_alloc(bool shared)
+{
+	void *p =
+	    mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+	         (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	return p;
+}
+
+/* The page stays reserved (nothing else lands there) but any access
+ * faults. */
+static void page_revoke(void *p)
+{
+	cr_assert_eq(mprotect(p, PAGE, PROT_NONE), 0);
+}
+
+/* A call made on a thread of its own, with a tag for the delay points.
+ * WAIT_POLL and EVENT_POLL look every millisecond instead of sleeping on
+ * the futex: they see a release even while its releaser is held before
+ * the wake. */
+enum op { WAIT, WAIT_POLL, RESET, ABORT, DESTROY, EVENT_SET, EVENT_POLL };
+
+static int wait_polling(rally_barrier_t *b)
+{
+	rally_token_t t;
+	int idx = rally_barrier_arrive(b, &t);
+	if (idx < 0)
+		return idx;
+	int rc;
+	while ((rc = rally_barrier_poll(b, t, 1000000)) == 0)
+		;
+	return rc == 1 ? idx : rc;
+}
+
+struct call {
+	pthread_t th;
+	enum op op;
+	void *obj;
+	int64_t timeout;
+	int tag;
+	int rc;
+	_Atomic bool done;
+};
+
+static void *call_main(void *arg)
+{
+	struct call *c = arg;
+	rally__point_tag(c->tag);
+	switch (c->op) {
+	case WAIT:
+		c->rc = rally_barrier_timedwait(c->obj, c->timeout);
+		break;
+	case WAIT_POLL:
+		c->rc = wait_polling(c->obj);
+		break;
+	case RESET:
+		c->rc = rally_barrier_reset(c->obj);
+		break;
+	case ABORT:
+		c->rc = rally_barrier_abort(c->obj);
+		break;
+	case DESTROY:
+		c->rc = rally_barrier_destroy(c->obj);
+		break;
+	case EVENT_SET:
+		c->rc = rally_event_set(c->obj);
+		break;
+	case EVENT_POLL:
+		while ((c->rc = rally_event_wait(c->obj, 1000000)) ==
+		       RALLY_TIMEDOUT)
+			;
+		break;
+	}
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+static void start(struct call *c, enum op op, void *obj, int64_t timeout,
+                  int tag)
+{
+	*c =
+	    (struct call){.op = op, .obj = obj, .timeout = timeout, .tag = tag};
+	cr_assert_eq(pthread_create(&c->th, NULL, call_main, c), 0);
+}
+
+static int finish(struct call *c)
+{
+	pthread_join(c->th, NULL);
+	return c->rc;
+}
+
+static void await_waiting(rally_barrier_t *b, unsigned n)
+{
+	while (rally_barrier_n_waiting(b) < n)
+		test_sleep_ms(1);
+}
+
+static void parked(enum rally__point p)
+{
+	cr_assert(rally__pause_wait(p, 1, PAUSE_NS), "nobody reached %s",
+	          rally__point_name(p));
+}
+
+static int noop(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* ---- A1: nothing is touched after the release -------------------------- */
+
+/* The last arrival is held right after the CAS that releases the other;
+ * the other destroys the barrier and its page goes; the last one then must
+ * not touch it (it read the flags after its release: a use after free). */
+static void completer_after_release(unsigned flags, bool action)
+{
+	rally_barrier_t *b = page_alloc(flags & RALLY_SHARED);
+	rally_barrier_attr_t attr = {.flags = flags,
+	                             .action = action ? noop : NULL};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	if (flags & RALLY_ROBUST)
+		cr_assert_eq(rally_barrier_attach(b), 0);
+	rally__pause_arm(RALLY__POINT_RELEASED, TAG, 0);
+	struct call w, c;
+	start(&w, WAIT_POLL, b, 0, 0);
+	await_waiting(b, 1);
+	start(&c, WAIT, b, RALLY_FOREVER, TAG);
+	cr_expect_eq(finish(&w), 0);
+	parked(RALLY__POINT_RELEASED);
+	if (flags & RALLY_ROBUST)
+		cr_assert_eq(rally_barrier_detach(b), 0);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
+	rally__pause_release(RALLY__POINT_RELEASED);
+	cr_expect_eq(finish(&c), 1);
+}
+
+Test(hardening, A1_completer_with_action_after_release, .timeout = 20)
+{
+	completer_after_release(0, true);
+}
+
+Test(hardening, A1_completer_after_release, .timeout = 20)
+{
+	completer_after_release(0, false);
+}
+
+Test(hardening, A1_robust_completer_after_release, .timeout = 20)
+{
+	completer_after_release(RALLY_SHARED | RALLY_ROBUST, false);
+}
+
+Test(hardening, A1_aborter_after_release, .timeout = 20)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	struct call w, a;
+	start(&w, WAIT_POLL, b, 0, 0);
+	await_waiting(b, 1);
+	rally__pause_arm(RALLY__POINT_RELEASED, TAG, 0);
+	start(&a, ABORT, b, 0, TAG);
+	cr_expect_eq(finish(&w), RALLY_BROKEN);
+	parked(RALLY__POINT_RELEASED);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
+	rally__pause_release(RALLY__POINT_RELEASED);
+	cr_expect_eq(finish(&a), 0);
+}
+
+/* A reset passes RELEASED at its claim (waking the cancelled phase) and at
+ * its publish: held at the second, the barrier is whole and idle. */
+Test(hardening, A1_resetter_after_release, .timeout = 20)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_abort(b), 0);
+	rally__pause_arm(RALLY__POINT_RELEASED, TAG, 1);
+	struct call r;
+	start(&r, RESET, b, 0, TAG);
+	parked(RALLY__POINT_RELEASED);
+	cr_expect_not(rally_barrier_broken(b));
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
+	rally__pause_release(RALLY__POINT_RELEASED);
+	cr_expect_eq(finish(&r), 0);
+}
+
+Test(hardening, A1_event_setter_after_release, .timeout = 20)
+{
+	rally_event_t *e = page_alloc(false);
+	cr_assert_eq(rally_event_init(e, 0), 0);
+	struct call w, s;
+	start(&w, EVENT_POLL, e, 0, 0);
+	test_sleep_ms(20);
+	rally__pause_arm(RALLY__POINT_EVENT_SET, TAG, 0);
+	start(&s, EVENT_SET, e, 0, TAG);
+	cr_expect_eq(finish(&w), 0);
+	parked(RALLY__POINT_EVENT_SET);
+	cr_expect_eq(rally_event_destroy(e), 0);
+	page_revoke(e);
+	rally__pause_release(RALLY__POINT_EVENT_SET);
+	cr_expect_eq(finish(&s), 0);
+}
+
+/* ---- A2: destroy after a timeout that races the last arrival ---------- */
+
+/* W times out and breaks while C, the last arrival, is held between its
+ * arrival and its completion; W destroys. destroy must neither spin for
+ * ever nor return while C may still touch the barrier. */
+Test(hardening, A2_destroy_waits_for_a_last_arrival_after_a_timeout,
+     .timeout = 20)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	struct call w, c, d;
+	start(&w, WAIT, b, 50000000, 0);
+	await_waiting(b, 1);
+	rally__pause_arm(RALLY__POINT_ARRIVED, TAG, 0);
+	start(&c, WAIT, b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_ARRIVED);
+	cr_expect_eq(finish(&w), RALLY_TIMEDOUT);
+	start(&d, DESTROY, b, 0, 0);
+	test_sleep_ms(100);
+	cr_expect_not(atomic_load(&d.done),
+	              "destroy returned while the last arrival was inside");
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	cr_expect_eq(finish(&c), RALLY_BROKEN);
+	cr_expect_eq(finish(&d), 0);
+	page_revoke(b);
+}
+
+/* ---- A3: a timeout breaks the caller's own phase ------------------------ */
+
+/* Phase 0 has all its parties (C is held before it publishes); B arrives
+ * for phase 1 and times out: phase 1 breaks, phase 0 completes. */
+static void next_phase_timeout(int64_t timeout)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	struct call a, c, p, d;
+	start(&a, WAIT, &b, RALLY_FOREVER, 0);
+	await_waiting(&b, 1);
+	rally__pause_arm(RALLY__POINT_ADVANCED, TAG, 0);
+	start(&c, WAIT, &b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_ADVANCED);
+	start(&p, WAIT, &b, RALLY_FOREVER, 0); /* phase 1, index 0 */
+	test_sleep_ms(5);
+	int64_t t0 = test_now_ns();
+	start(&d, WAIT, &b, timeout, 0); /* phase 1, index 1 */
+	cr_expect_eq(finish(&d), RALLY_TIMEDOUT);
+	cr_expect_lt(test_now_ns() - t0, timeout + 50000000,
+	             "blocked while the earlier phase was completing");
+	rally__pause_release(RALLY__POINT_ADVANCED);
+	cr_expect_eq(finish(&a), 0, "phase 0 broken by a timeout of phase 1");
+	cr_expect_eq(finish(&c), 1);
+	cr_expect_eq(finish(&p), RALLY_BROKEN);
+	cr_expect(rally_barrier_broken(&b));
+}
+
+Test(hardening, A3_a_timeout_of_the_next_phase_breaks_the_next_phase,
+     .timeout = 20)
+{
+	next_phase_timeout(20000000);
+}
+
+Test(hardening, A3_a_last_arrival_with_timeout_0_breaks_its_own_phase,
+     .timeout = 20)
+{
+	next_phase_timeout(0);
+}
+
+/* ---- A4: resets while a completer is between its two steps -------------- */
+
+/* The completer has moved arr on and not yet published when resets come:
+ * the first one cancels the phase and must wait for the completer to
+ * leave before it reuses anything; nobody returns an index. */
+Test(hardening, A4_a_reset_waits_for_a_completer_between_its_steps,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	struct call a, c, r;
+	start(&a, WAIT, b, RALLY_FOREVER, 0);
+	await_waiting(b, 1);
+	rally__pause_arm(RALLY__POINT_ADVANCED, TAG, 0);
+	start(&c, WAIT, b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_ADVANCED);
+	start(&r, RESET, b, 0, 0);
+	cr_expect_eq(finish(&a), RALLY_BROKEN);
+	test_sleep_ms(100);
+	cr_expect_not(atomic_load(&r.done),
+	              "the reset did not wait for the completer");
+	rally__pause_release(RALLY__POINT_ADVANCED);
+	cr_expect_eq(finish(&r), 0);
+	/* C found its phase cancelled as it first looked: it arrived again,
+	 * in the fresh phase. More resets cancel that one (or find C arriving
+	 * again); an abort ends its wait. */
+	for (int i = 0; i < 8; i++)
+		cr_expect_eq(rally_barrier_reset(b), 0);
+	cr_expect_eq(rally_barrier_abort(b), 0);
+	cr_expect_eq(finish(&c), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_reset(b), 0);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
+}
+
+/* ---- A5: a pin taken while a reset records is kept -------------------- */
+
+struct await_call {
+	pthread_t th;
+	rally_barrier_t *b;
+	rally_token_t t;
+	int rc;
+};
+
+static void *await_main(void *arg)
+{
+	struct await_call *c = arg;
+	rally__point_tag(TAG);
+	c->rc = rally_barrier_await(c->b, c->t, RALLY_FOREVER);
+	return NULL;
+}
+
+/* An await of an old token pins its record while the reset that will
+ * overwrite that record runs: the reset waits for it, the await reads its
+ * own record, and the pin leaves no trace (destroy then returns). */
+Test(hardening, A5_a_pin_during_the_reset_that_reuses_its_record, .timeout = 20)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	rally_token_t old, dummy;
+	cr_assert_eq(rally_barrier_arrive(b, &old), 0);
+	for (int i = 0; i < 8; i++) { /* epochs 0 .. 7 end */
+		if (i)
+			rally_barrier_arrive(b, &dummy);
+		cr_assert_eq(rally_barrier_reset(b), 0);
+	}
+	struct await_call p = {.b = b, .t = old};
+	rally__pause_arm(RALLY__POINT_TOKEN_PINNED, TAG, 0);
+	cr_assert_eq(pthread_create(&p.th, NULL, await_main, &p), 0);
+	parked(RALLY__POINT_TOKEN_PINNED);
+	rally_barrier_arrive(b, &dummy);
+	struct call r; /* ends epoch 8, whose record takes old's slot */
+	start(&r, RESET, b, 0, 0);
+	test_sleep_ms(100);
+	cr_expect_not(atomic_load(&r.done), "the reset ignored the pin");
+	rally__pause_release(RALLY__POINT_TOKEN_PINNED);
+	pthread_join(p.th, NULL);
+	cr_expect_eq(p.rc, RALLY_BROKEN); /* cancelled by the first reset */
+	cr_expect_eq(finish(&r), 0);
+	struct call d;
+	start(&d, DESTROY, b, 0, 0);
+	for (int i = 0; i < 100 && !atomic_load(&d.done); i++)
+		test_sleep_ms(10);
+	cr_assert(atomic_load(&d.done), "destroy hangs on a lost pin");
+	cr_expect_eq(finish(&d), 0);
+	page_revoke(b);
+}
+
+/* ---- A6: n_waiting inside the action ------------------------------------ */
+
+static _Atomic unsigned seen_in_action;
+static rally_barrier_t action_barrier;
+
+static int note_n_waiting(void *arg)
+{
+	(void)arg;
+	atomic_store(&seen_in_action, rally_barrier_n_waiting(&action_barrier));
+	return 0;
+}
+
+static void wait_action_barrier(unsigned i, void *arg)
+{
+	(void)i;
+	(void)arg;
+	rally_barrier_wait(&action_barrier);
+}
+
+Test(hardening, A6_n_waiting_inside_the_action_is_parties, .timeout = 20)
+{
+	rally_barrier_attr_t attr = {.action = note_n_waiting};
+	cr_assert_eq(rally_barrier_init(&action_barrier, 3, &attr), 0);
+	test_run_threads(3, wait_action_barrier, NULL);
+	cr_expect_eq(atomic_load(&seen_in_action), 3);
+	cr_expect_eq(rally_barrier_n_waiting(&action_barrier), 0);
+	cr_expect_eq(rally_barrier_destroy(&action_barrier), 0);
+}
+
+/* ---- A7: a token of another barrier ------------------------------------- */
+
+Test(hardening, A7_a_token_of_another_barrier_is_refused, .timeout = 20)
+{
+	rally_barrier_t b1, b2;
+	cr_assert_eq(rally_barrier_init(&b1, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_init(&b2, 2, NULL), 0);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&b1, &t), 0);
+	const uint32_t *word;
+	uint32_t value;
+	bool shared;
+	cr_expect_eq(rally_barrier_await(&b2, t, 0), -EINVAL);
+	cr_expect_eq(rally_barrier_await(&b2, t, RALLY_FOREVER), -EINVAL);
+	cr_expect_eq(rally_barrier_test(&b2, t), -EINVAL);
+	cr_expect_eq(rally_barrier_poll(&b2, t, 1000), -EINVAL);
+	cr_expect_eq(rally_barrier_futex(&b2, t, &word, &value, &shared),
+	             -EINVAL);
+	cr_expect_not(rally_barrier_broken(&b2));
+	cr_expect_eq(rally_barrier_test(&b1, t), 0);
+	cr_expect_eq(rally_barrier_abort(&b1), 0);
+}
+
+/* ---- A8: 0 means do not block ------------------------------------------- */
+
+static int slow(void *arg)
+{
+	_Atomic int *in = arg;
+	atomic_store(in, 1);
+	test_sleep_ms(400);
+	atomic_store(in, 2);
+	return 0;
+}
+
+static void expect_quick(int64_t t0, const char *what)
+{
+	cr_expect_lt(test_now_ns() - t0, 50000000, "%s blocked", what);
+}
+
+Test(hardening, A8_zero_timeouts_do_not_wait_for_an_action, .timeout = 20)
+{
+	_Atomic int in = 0;
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.action = slow, .action_arg = &in};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	rally_token_t mine, next;
+	cr_assert_eq(rally_barrier_arrive(&b, &mine), 0);
+	struct call c;
+	start(&c, WAIT, &b, RALLY_FOREVER, 0); /* the last: runs the action */
+	while (atomic_load(&in) == 0)
+		test_sleep_ms(1);
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_await(&b, mine, 0), -EAGAIN);
+	expect_quick(t0, "await(own phase, 0)");
+	cr_expect_eq(rally_barrier_arrive(&b, &next), 0); /* phase 1 */
+	t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_await(&b, next, 0), RALLY_TIMEDOUT);
+	expect_quick(t0, "await(next phase, 0)");
+	t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN);
+	expect_quick(t0, "timedwait(0)");
+	cr_expect_eq(atomic_load(&in), 1, "the action ended meanwhile");
+	cr_expect_eq(finish(&c), 1); /* phase 0 completed */
+	cr_expect_eq(rally_barrier_await(&b, mine, 0), 0);
+	cr_expect(rally_barrier_broken(&b));
+}
+
+Test(hardening, A8_timedwait_0_of_the_next_phase_does_not_wait_for_an_action,
+     .timeout = 20)
+{
+	_Atomic int in = 0;
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.action = slow, .action_arg = &in};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	struct call a, c;
+	start(&a, WAIT, &b, RALLY_FOREVER, 0);
+	await_waiting(&b, 1);
+	start(&c, WAIT, &b, RALLY_FOREVER, 0);
+	while (atomic_load(&in) == 0)
+		test_sleep_ms(1);
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), RALLY_TIMEDOUT);
+	expect_quick(t0, "timedwait(0)");
+	cr_expect_eq(finish(&a) + finish(&c), 1, "phase 0 completes");
+	cr_expect(rally_barrier_broken(&b), "phase 1 is broken");
+}
+
+Test(hardening, A8_zero_timeouts_do_not_wait_for_a_reset, .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	rally__pause_arm(RALLY__POINT_RESET_RECORDED, TAG, 0);
+	struct call r;
+	start(&r, RESET, &b, 0, TAG);
+	parked(RALLY__POINT_RESET_RECORDED);
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_await(&b, t, 0), RALLY_BROKEN);
+	expect_quick(t0, "a zero timeout during a reset");
+	rally__pause_release(RALLY__POINT_RESET_RECORDED);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_not(rally_barrier_broken(&b));
+}
+
+/* ---- A9: a dead action runner ------------------------------------------- */
+
+struct shared_state {
+	rally_barrier_t b;
+	_Atomic int in_action;
+};
+
+static int sleep_in_action(void *arg)
+{
+	struct shared_state *s = arg;
+	atomic_store(&s->in_action, 1);
+	test_sleep_ms(20000);
+	return 0;
+}
+
+/* The child arrives last and runs the action; it is killed inside. The
+ * parent's waits, timed or not, must not hang on the dead runner. */
+static void dead_runner(int64_t timeout)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {
+	    .flags = RALLY_SHARED, .action = sleep_in_action, .action_arg = s};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	struct call w;
+	start(&w, WAIT, &s->b, timeout, 0);
+	await_waiting(&s->b, 1);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(rally_barrier_wait(&s->b) == 1 ? 0 : 1);
+	while (!atomic_load(&s->in_action))
+		test_sleep_ms(1);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(finish(&w), RALLY_BROKEN);
+	cr_expect_lt(test_now_ns() - t0, 1000000000, "took too long");
+	cr_expect(rally_barrier_broken(&s->b));
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_eq(rally_barrier_abort(&s->b), 0);
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_eq(rally_barrier_destroy(&s->b), 0);
+}
+
+Test(hardening, A9_a_timed_wait_outlives_a_dead_action_runner, .timeout = 20)
+{
+	dead_runner(100000000);
+}
+
+Test(hardening, A9_a_wait_outlives_a_dead_action_runner, .timeout = 20)
+{
+	dead_runner(RALLY_FOREVER);
+}
+
+/* ---- B: robust mode ----------------------------------------------------- */
+
+/* A robust barrier; with `sleepy`, its action sleeps 20 s. */
+static struct shared_state *robust_state(unsigned parties, bool sleepy)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
+	                             .action = sleepy ? sleep_in_action : NULL,
+	                             .action_arg = s};
+	cr_assert_eq(rally_barrier_init(&s->b, parties, &attr), 0);
+	return s;
+}
+
+static void *reset_thread(void *arg)
+{
+	rally_barrier_reset(arg);
+	return NULL;
+}
+
+/* B10: in the child, one thread runs the action while another tries to
+ * reset (and so takes and gives back BUSY's owner, in the old code); the
+ * child then dies: the parent must get RALLY_OWNERDEAD, not hang. */
+Test(hardening, B10_a_second_thread_of_the_holder_does_not_hide_it,
+     .timeout = 20)
+{
+	struct shared_state *s = robust_state(2, true);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	struct call w;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	await_waiting(&s->b, 1);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(&s->b);
+		pthread_t t;
+		pthread_create(&t, NULL, reset_thread, &s->b);
+		_exit(rally_barrier_wait(&s->b) == 1 ? 0 : 1);
+	}
+	while (!atomic_load(&s->in_action))
+		test_sleep_ms(1);
+	test_sleep_ms(50); /* the child's other thread tries its reset */
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(finish(&w), RALLY_OWNERDEAD);
+	cr_expect_lt(test_now_ns() - t0, 1000000000);
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+}
+
+static void die_here(enum rally__point p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	raise(SIGKILL);
+}
+
+/* B11: a monitor — not a participant — dies inside reset() holding BUSY:
+ * the participants' waits must end, and the next reset must work. */
+Test(hardening, B11_a_monitor_that_dies_inside_reset, .timeout = 20)
+{
+	struct shared_state *s = robust_state(2, false);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	struct call w;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	await_waiting(&s->b, 1);
+	pid_t child = fork();
+	if (child == 0) {
+		rally__point_on(RALLY__POINT_RESET_RECORDED, die_here, NULL);
+		rally_barrier_reset(&s->b);
+		_exit(1);
+	}
+	waitpid(child, NULL, 0);
+	cr_expect_eq(finish(&w), RALLY_BROKEN); /* the reset's claim */
+	int64_t t0 = test_now_ns();
+	int rc = rally_barrier_timedwait(&s->b, RALLY_FOREVER);
+	cr_expect(rc == RALLY_OWNERDEAD || rc == RALLY_BROKEN, "rc %d", rc);
+	cr_expect_lt(test_now_ns() - t0, 1000000000, "hung on the dead");
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_not(rally_barrier_broken(&s->b));
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	int mine = rally_barrier_wait(&s->b);
+	cr_expect_eq(mine + finish(&w), 1);
+}
+
+/* B12: destroy waits for a live caller that is slow to leave, however
+ * long; it used to give up after 100 ms and free under it. */
+Test(hardening, B12_destroy_waits_for_a_slow_live_caller, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	rally__pause_arm(RALLY__POINT_DECIDED, TAG, 0);
+	struct call w, d;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, TAG);
+	await_waiting(&s->b, 1);
+	cr_expect_eq(rally_barrier_wait(&s->b), 1);
+	parked(RALLY__POINT_DECIDED);
+	start(&d, DESTROY, &s->b, 0, 0);
+	test_sleep_ms(400);
+	cr_expect_not(atomic_load(&d.done), "destroy gave up on a live caller");
+	rally__pause_release(RALLY__POINT_DECIDED);
+	cr_expect_eq(finish(&w), 0);
+	cr_expect_eq(finish(&d), 0);
+	page_revoke(s);
+}
+
+static bool listed_late(rally_barrier_t *b, pid_t pid)
+{
+	pid_t late[64];
+	int n = rally_barrier_late(b, late, 64);
+	for (int i = 0; i < n && i < 64; i++)
+		if (late[i] == pid)
+			return true;
+	return false;
+}
+
+/* B13: two handles of one process take part once; closing one leaves the
+ * process a participant, and the last close unregisters only it. */
+Test(hardening, B13_two_handles_of_one_process, .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "hard-b13-%d", (int)getpid());
+	rally_barrier_attr_t attr = {.flags = RALLY_ROBUST};
+	rally_barrier_t *h1, *h2, *h3;
+	cr_assert_eq(rally_barrier_open(&h1, name, 2, &attr, O_CREAT, 0600), 0);
+	cr_assert_eq(rally_barrier_open(&h2, name, 2, &attr, O_CREAT, 0600), 0);
+	cr_expect_eq(rally_barrier_close(h1), 0);
+	cr_expect(listed_late(h2, getpid()), "closing one handle ended it");
+	int gate[2];
+	cr_assert_eq(pipe(gate), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_t *c;
+		if (rally_barrier_open(&c, name, 2, NULL, 0, 0) != 0)
+			_exit(1);
+		char x;
+		(void)!read(gate[0], &x, 1); /* until the parent closed */
+		_exit(listed_late(c, getpid()) ? 0 : 2);
+	}
+	for (int i = 0; i < 500 && !listed_late(h2, child); i++)
+		test_sleep_ms(2);
+	cr_expect(listed_late(h2, child));
+	cr_assert_eq(rally_barrier_open(&h3, name, 2, NULL, 0, 0), 0);
+	cr_expect_eq(rally_barrier_close(h2), 0);
+	cr_expect(listed_late(h3, getpid()));
+	cr_expect_eq(rally_barrier_close(h3), 0);
+	(void)!write(gate[1], "x", 1);
+	int st;
+	waitpid(child, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	          "the parent's close unregistered the child (%d)", st);
+	rally_barrier_unlink(name);
+}
+
+/* B14: a fork()ed child inherits the attach record; its detach must not
+ * end the parent's part. */
+Test(hardening, B14_a_forked_childs_detach_leaves_the_parent, .timeout = 20)
+{
+	struct shared_state *s = robust_state(2, false);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	cr_assert(listed_late(&s->b, getpid()));
+	pid_t child = fork();
+	if (child == 0)
+		_exit(rally_barrier_detach(&s->b) == 0 ? 0 : 1);
+	int st;
+	waitpid(child, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_expect(listed_late(&s->b, getpid()), "the child's detach ended it");
+}
+
+static void linger(enum rally__point p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	test_sleep_ms(300);
+}
+
+/* B15: a process registering in a slot another one left: a scan meanwhile
+ * must not pair the new pid with the old start time (spurious death). */
+Test(hardening, B15_no_spurious_death_while_a_slot_is_taken, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	pid_t first = fork();
+	if (first == 0) /* takes a slot, then leaves it */
+		_exit(rally_barrier_attach(&s->b) ||
+		      rally_barrier_detach(&s->b));
+	waitpid(first, NULL, 0);
+	pid_t second = fork(); /* takes the slot the first one left */
+	if (second == 0) {
+		rally__point_on(RALLY__POINT_REGISTERING, linger, NULL);
+		rally_barrier_attach(&s->b);
+		pause(); /* a live participant until killed */
+		_exit(0);
+	}
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&s->b, &t), 0);
+	int rc = 0;
+	for (int i = 0; i < 200 && rc == 0; i++)
+		rc = rally_barrier_poll(&s->b, t, 2000000); /* scans */
+	cr_expect_eq(rc, 0, "a live registrant was taken for dead (%d)", rc);
+	kill(second, SIGKILL);
+	waitpid(second, NULL, 0);
+}
+
+/* B16: a participant dies after it arrived; the fast path (here every wait
+ * completes alone) still learns of it within the detection bound, and the
+ * dead pid is listed as dead, not late. */
+Test(hardening, B16_a_death_is_seen_from_the_fast_path, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(&s->b, 1, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(&s->b);
+		rally_barrier_wait(&s->b);
+		pause();
+		_exit(0);
+	}
+	while (rally_barrier_phase(&s->b) == 0) /* the child crossed */
+		test_sleep_ms(1);
+	test_sleep_ms(20);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	int64_t t0 = test_now_ns();
+	int rc = 0;
+	while (rc >= 0 && test_now_ns() - t0 < 2000000000)
+		rc = rally_barrier_wait(&s->b);
+	cr_expect_eq(rc, RALLY_OWNERDEAD);
+	cr_expect_lt(test_now_ns() - t0, 100000000, "took %lld ms",
+	             (long long)(test_now_ns() - t0) / 1000000);
+	pid_t dead[4];
+	cr_expect_eq(rally_barrier_dead(&s->b, dead, 4), 1);
+	cr_expect_eq(dead[0], child);
+	cr_expect_not(listed_late(&s->b, child), "the dead listed as late");
+}
+
+/* ... and with two parties, the phase the dead one arrived in completes,
+ * and the next one breaks at once, without waiting to scan. */
+Test(hardening, B16_the_phase_after_a_dead_arrival_breaks_at_once,
+     .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(&s->b);
+		rally_barrier_wait(&s->b);
+		_exit(0);
+	}
+	await_waiting(&s->b, 1);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	test_sleep_ms(30); /* past the scans' rate limit */
+	cr_expect_eq(rally_barrier_wait(&s->b), 1, "its phase completes");
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_timedwait(&s->b, 0), RALLY_OWNERDEAD);
+	cr_expect_lt(test_now_ns() - t0, 5000000);
+}
+
+/* ---- C: named objects -----------------------------------------------------
+ */
+
+static void unlink_name(enum rally__point p, void *arg)
+{
+	(void)p;
+	rally_barrier_unlink(arg);
+	rally__point_on(RALLY__POINT_OPEN_EXISTING, NULL, NULL);
+}
+
+/* C17: O_CREAT finds the name taken, and it is unlinked before it opens
+ * it: it must create it again, not fail with -ENOENT. */
+Test(hardening, C17_create_or_open_never_fails_with_enoent, .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "hard-c17-%d", (int)getpid());
+	rally_barrier_t *h0, *h1;
+	cr_assert_eq(rally_barrier_open(&h0, name, 2, NULL, O_CREAT, 0600), 0);
+	rally__point_on(RALLY__POINT_OPEN_EXISTING, unlink_name, name);
+	cr_expect_eq(rally_barrier_open(&h1, name, 2, NULL, O_CREAT, 0600), 0);
+	rally_barrier_close(h1);
+	rally_barrier_close(h0);
+	rally_barrier_unlink(name);
+}
+
+static void *shm_body(const char *path, size_t len)
+{
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "%s", path);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	cr_assert_neq(p, MAP_FAILED);
+	return (char *)p + 64; /* the header */
+}
+
+/* C18: a valid header over a corrupt barrier (parties 0: a division by
+ * zero in the old code): refused at open; corrupted after the open, no
+ * call crashes. */
+Test(hardening, C18_a_corrupt_body_is_refused_not_a_crash, .timeout = 20)
+{
+	char name[64], path[128];
+	snprintf(name, sizeof name, "hard-c18-%d", (int)getpid());
+	snprintf(path, sizeof path, "/dev/shm/rally.b.%s", name);
+	rally_barrier_t *h, *h2;
+	cr_assert_eq(rally_barrier_open(&h, name, 2, NULL, O_CREAT, 0600), 0);
+	uint32_t *words = shm_body(path, 64 + sizeof(rally_barrier_t));
+	words[1] = 0; /* parties */
+	cr_expect_eq(rally_barrier_open(&h2, name, 0, NULL, 0, 0), -EINVAL);
+	cr_expect_eq(rally_barrier_parties(h), 2);
+	(void)rally_barrier_n_waiting(h);
+	(void)rally_barrier_timedwait(h, 0);
+	memset(words + 2, 0xff, sizeof(rally_barrier_t) - 8);
+	(void)rally_barrier_n_waiting(h);
+	(void)rally_barrier_timedwait(h, 0);
+	(void)rally_barrier_abort(h);
+	pid_t late[4];
+	(void)rally_barrier_late(h, late, 4);
+	rally_barrier_close(h);
+	rally_barrier_unlink(name);
+}
+
+/* C19: an invalid attr is refused when opening an existing barrier, as
+ * when creating one. */
+Test(hardening, C19_an_invalid_attr_is_refused_on_an_existing_object,
+     .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "hard-c19-%d", (int)getpid());
+	rally_barrier_t *h, *h2;
+	cr_assert_eq(rally_barrier_open(&h, name, 2, NULL, O_CREAT, 0600), 0);
+	rally_barrier_attr_t bad[] = {
+	    {.timeout_ns = -5}, {.flags = 0x80}, {.spin = -7}};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cr_expect_eq(rally_barrier_open(&h2, name, 0, &bad[i], 0, 0),
+		             -EINVAL, "attr %zu", i);
+		cr_expect_eq(
+		    rally_barrier_open(&h2, name, 2, &bad[i], O_CREAT, 0600),
+		    -EINVAL, "attr %zu with O_CREAT", i);
+	}
+	rally_barrier_close(h);
+	rally_barrier_unlink(name);
+}
+
+static rally_barrier_t *second_handle;
+static _Atomic int reset_from_action;
+
+static int reset_other_handle(void *arg)
+{
+	(void)arg;
+	atomic_store(&reset_from_action, rally_barrier_reset(second_handle));
+	return 0;
+}
+
+/* C20: the action, run through one handle, resets the barrier through
+ * another handle on the same name: -EDEADLK, not a hang. */
+Test(hardening, C20_reset_from_the_action_through_a_second_handle,
+     .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "hard-c20-%d", (int)getpid());
+	rally_barrier_attr_t attr = {.action = reset_other_handle};
+	rally_barrier_t *h1;
+	cr_assert_eq(rally_barrier_open(&h1, name, 1, &attr, O_CREAT, 0600), 0);
+	cr_assert_eq(rally_barrier_open(&second_handle, name, 1, NULL, 0, 0),
+	             0);
+	cr_expect_eq(rally_barrier_wait(h1), 0);
+	cr_expect_eq(atomic_load(&reset_from_action), -EDEADLK);
+	rally_barrier_close(second_handle);
+	rally_barrier_close(h1);
+	rally_barrier_unlink(name);
+}
+
+/* C21: every code a call returns has a text; an empty shm file (a creator
+ * that died before sizing it, or not rally's) is refused without a busy
+ * loop. */
+Test(hardening, C21_codes_of_shm_open_are_named, .timeout = 20)
+{
+	char name[64], path[128];
+	snprintf(name, sizeof name, "hard-c21-%d", (int)getpid());
+	snprintf(path, sizeof path, "/dev/shm/rally.b.%s", name);
+	cr_assert_eq(symlink("/dev/null", path), 0);
+	rally_barrier_t *h;
+	int rc = rally_barrier_open(&h, name, 2, NULL, O_CREAT, 0600);
+	cr_expect_lt(rc, 0);
+	cr_expect_str_neq(rally_strerror(rc), "unknown error code", "rc %d",
+	                  rc);
+	unlink(path);
+}
+
+Test(hardening, C21_an_empty_file_is_refused_without_spinning, .timeout = 20)
+{
+	char name[64], path[128];
+	snprintf(name, sizeof name, "hard-c21e-%d", (int)getpid());
+	snprintf(path, sizeof path, "/dev/shm/rally.b.%s", name);
+	int fd = open(path, O_CREAT | O_RDWR, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	rally_barrier_t *h;
+	cr_expect_eq(rally_barrier_open(&h, name, 2, NULL, 0, 0), -EINVAL);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	double cpu = (c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) / 1e9;
+	cr_expect_lt(cpu, 0.2, "%.2f s of CPU", cpu);
+	unlink(path);
+}

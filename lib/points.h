@@ -20,15 +20,16 @@
 	X(DEADLINE)       /* a caller's deadline passed, before it breaks */   \
 	X(BROKE)          /* a timeout broke its phase, before the wake */     \
 	X(ABORTING)       /* abort read the state, before its CAS */           \
-	X(RELEASED)      /* an RMW let waiters go: only the wake may follow */ \
-	X(TAKING_OVER)   /* the BUSY holder is dead, before taking over */     \
-	X(RESET_CLAIMED) /* reset holds BUSY|BROKEN, record not written */     \
+	X(RELEASED)    /* an RMW let waiters go: only the wake may follow */   \
+	X(TAKING_OVER) /* the BUSY holder is dead, before taking over */       \
+	X(RESET_CLAIMING) /* reset read the state, before its claim CAS */     \
+	X(RESET_CLAIMED)  /* reset holds BUSY|BROKEN, record not written */    \
 	X(RESET_RECORDED) /* the epoch's record written, not drained */        \
 	X(RESET_DRAINED)  /* the epoch drained, arr not yet swapped */         \
 	X(RESET_SWAPPED)  /* arr in the new epoch, gen not yet published */    \
 	X(TOKEN_PINNED)   /* an await pinned its epoch, record not read */     \
 	X(DESTROYING)     /* destroy marked the barrier, waits for leavers */  \
-	X(REGISTERING)    /* a robust process claimed a slot, id not set */       \
+	X(REGISTERING)    /* a robust process claimed a slot, id not set */    \
 	X(EVENT_SET)      /* an event's set CAS done, before the wake */       \
 	X(OPEN_EXISTING)  /* a create found the name taken, before opening */
 

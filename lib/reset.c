@@ -60,6 +60,7 @@ static bool claim(const struct view *v, uint64_t *s)
 		    atomic_load_explicit(&b->arr, memory_order_acquire);
 		if (nothing_to_reset(*s, a))
 			return false;
+		RALLY_POINT(RESET_CLAIMING);
 		uint64_t old = *s;
 		uint64_t next = st_with_holder(
 		    st_make(st_seq(old), arr_epoch(a)) | ST_BUSY | ST_BROKEN,

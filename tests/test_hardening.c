@@ -233,8 +233,8 @@ Test(hardening, A1_event_setter_after_release, .timeout = 20)
 
 /* ---- A2: destroy after a timeout that races the last arrival ---------- */
 
-/* W times out and breaks while C, the last arrival, is held between its
- * arrival and its completion; W destroys. destroy must neither spin for
+/* W times out and breaks while C, the last arrival, is held after it moved
+ * arr on and before it publishes; W destroys. destroy must neither spin for
  * ever nor return while C may still touch the barrier. */
 Test(hardening, A2_destroy_waits_for_a_last_arrival_after_a_timeout,
      .timeout = 20)
@@ -244,15 +244,15 @@ Test(hardening, A2_destroy_waits_for_a_last_arrival_after_a_timeout,
 	struct call w, c, d;
 	start(&w, WAIT, b, 50000000, 0);
 	await_waiting(b, 1);
-	rally__pause_arm(RALLY__POINT_ARRIVED, TAG, 0);
+	rally__pause_arm(RALLY__POINT_ADVANCED, TAG, 0);
 	start(&c, WAIT, b, RALLY_FOREVER, TAG);
-	parked(RALLY__POINT_ARRIVED);
+	parked(RALLY__POINT_ADVANCED);
 	cr_expect_eq(finish(&w), RALLY_TIMEDOUT);
 	start(&d, DESTROY, b, 0, 0);
 	test_sleep_ms(100);
 	cr_expect_not(atomic_load(&d.done),
 	              "destroy returned while the last arrival was inside");
-	rally__pause_release(RALLY__POINT_ARRIVED);
+	rally__pause_release(RALLY__POINT_ADVANCED);
 	cr_expect_eq(finish(&c), RALLY_BROKEN);
 	cr_expect_eq(finish(&d), 0);
 	page_revoke(b);
@@ -576,30 +576,42 @@ Test(hardening, A9_a_wait_outlives_a_dead_action_runner, .timeout = 20)
 
 /* ---- B: robust mode ----------------------------------------------------- */
 
-/* A robust barrier; with `sleepy`, its action sleeps 20 s. */
-static struct shared_state *robust_state(unsigned parties, bool sleepy)
+static struct shared_state *robust_state(unsigned parties)
 {
 	struct shared_state *s = page_alloc(true);
-	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
-	                             .action = sleepy ? sleep_in_action : NULL,
-	                             .action_arg = s};
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
 	cr_assert_eq(rally_barrier_init(&s->b, parties, &attr), 0);
 	return s;
 }
 
 static void *reset_thread(void *arg)
 {
+	rally__point_tag(TAG);
 	rally_barrier_reset(arg);
 	return NULL;
 }
 
-/* B10: in the child, one thread runs the action while another tries to
- * reset (and so takes and gives back BUSY's owner, in the old code); the
- * child then dies: the parent must get RALLY_OWNERDEAD, not hang. */
+/* The action of B10's child: lets the child's resetting thread go on (it
+ * read the state before the claim, and its CAS now fails), then sleeps. */
+static int free_resetter_then_sleep(void *arg)
+{
+	rally__pause_release(RALLY__POINT_RESET_CLAIMING);
+	return sleep_in_action(arg);
+}
+
+/* B10: in the child, a thread about to claim BUSY for a reset is overtaken
+ * by another thread that claims it to run the action; the first one's
+ * failed claim must not hide the holder (it cleared the owner, in the old
+ * code). The child dies inside the action: the parent gets
+ * RALLY_OWNERDEAD, not a hang. */
 Test(hardening, B10_a_second_thread_of_the_holder_does_not_hide_it,
      .timeout = 20)
 {
-	struct shared_state *s = robust_state(2, true);
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
+	                             .action = free_resetter_then_sleep,
+	                             .action_arg = s};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
 	cr_assert_eq(rally_barrier_attach(&s->b), 0);
 	struct call w;
 	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
@@ -607,13 +619,17 @@ Test(hardening, B10_a_second_thread_of_the_holder_does_not_hide_it,
 	pid_t child = fork();
 	if (child == 0) {
 		rally_barrier_attach(&s->b);
+		rally__pause_arm(RALLY__POINT_RESET_CLAIMING, TAG, 0);
 		pthread_t t;
 		pthread_create(&t, NULL, reset_thread, &s->b);
+		if (!rally__pause_wait(RALLY__POINT_RESET_CLAIMING, 1,
+		                       PAUSE_NS))
+			_exit(3);
 		_exit(rally_barrier_wait(&s->b) == 1 ? 0 : 1);
 	}
 	while (!atomic_load(&s->in_action))
 		test_sleep_ms(1);
-	test_sleep_ms(50); /* the child's other thread tries its reset */
+	test_sleep_ms(50); /* the resetter's claim fails meanwhile */
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	int64_t t0 = test_now_ns();
@@ -633,7 +649,7 @@ static void die_here(enum rally__point p, void *arg)
  * the participants' waits must end, and the next reset must work. */
 Test(hardening, B11_a_monitor_that_dies_inside_reset, .timeout = 20)
 {
-	struct shared_state *s = robust_state(2, false);
+	struct shared_state *s = robust_state(2);
 	cr_assert_eq(rally_barrier_attach(&s->b), 0);
 	struct call w;
 	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
@@ -732,7 +748,7 @@ Test(hardening, B13_two_handles_of_one_process, .timeout = 20)
  * end the parent's part. */
 Test(hardening, B14_a_forked_childs_detach_leaves_the_parent, .timeout = 20)
 {
-	struct shared_state *s = robust_state(2, false);
+	struct shared_state *s = robust_state(2);
 	cr_assert_eq(rally_barrier_attach(&s->b), 0);
 	cr_assert(listed_late(&s->b, getpid()));
 	pid_t child = fork();
@@ -764,6 +780,7 @@ Test(hardening, B15_no_spurious_death_while_a_slot_is_taken, .timeout = 20)
 		_exit(rally_barrier_attach(&s->b) ||
 		      rally_barrier_detach(&s->b));
 	waitpid(first, NULL, 0);
+	test_sleep_ms(30);     /* another start time (10 ms ticks) */
 	pid_t second = fork(); /* takes the slot the first one left */
 	if (second == 0) {
 		rally__point_on(RALLY__POINT_REGISTERING, linger, NULL);

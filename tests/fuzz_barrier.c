@@ -16,7 +16,7 @@
 #include "rally.h"
 
 #define MAX_TOKENS  64
-#define EPOCH_SLOTS 8 /* a token's outcome survives 7 resets */
+#define RECORDS_KEPT 8 /* a token's outcome survives 8 resets */
 
 enum state { PENDING, DONE, BROKEN };
 
@@ -71,7 +71,7 @@ static void model_break(void)
 
 static enum state state_of(const struct model_token *mt)
 {
-	if (m.resets - mt->resets >= EPOCH_SLOTS)
+	if (m.resets - mt->resets > RECORDS_KEPT)
 		return BROKEN; /* its epoch record was reused */
 	return m.phase_state[mt->phase % 1024];
 }

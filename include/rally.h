@@ -47,6 +47,14 @@ extern "C" {
 /* A participant process of a RALLY_ROBUST barrier died. */
 #define RALLY_OWNERDEAD (-EOWNERDEAD)
 
+/* Other codes: -EINVAL (bad arguments, not an initialised object), -EBUSY
+ * (in use), -EDEADLK (from the barrier's own action), -EAGAIN (a split-phase
+ * await that must not block found its phase's action still running),
+ * -ENOTSUP, and from named objects -ENOENT, -EEXIST, -EACCES, -ENOMEM,
+ * -ENAMETOOLONG, -ENOSPC or any other errno that shm_open(), ftruncate() or
+ * mmap() reported (-ELOOP for a symlink, -EMFILE ...): rally_strerror()
+ * names each. */
+
 /* Returns a static English text for any code a rally function returns (and
  * for 0). Never NULL. */
 const char *rally_strerror(int code);
@@ -125,13 +133,32 @@ int rally_barrier_destroy(rally_barrier_t *b);
  * so more callers than parties may share a barrier; nobody blocks while the
  * callers of an earlier phase are leaving. Once the last caller has completed
  * a phase, every caller of that phase returns its index, even if its own
- * timeout expires at the same moment. */
+ * timeout expires at the same moment.
+ *
+ * Timeouts. A caller whose timeout expires breaks its own phase, never
+ * another: if an earlier phase is still completing (its parties have all
+ * arrived; its action may run), that one completes and the caller's phase
+ * is born broken. Once every party of the caller's own phase has arrived,
+ * its timeout can no longer expire (as in CPython, where the action runs
+ * under the barrier's lock) — except that on a RALLY_SHARED barrier a
+ * waiter that finds the process running the action (or a reset) dead
+ * breaks the barrier and returns RALLY_BROKEN (RALLY_OWNERDEAD if robust):
+ * no wait hangs on a dead process, timed or not. Waits on a shared barrier
+ * check every 50 ms while an action or a reset lasts.
+ *
+ * A caller that arrives while a reset runs waits for it to finish and joins
+ * the fresh phase, as CPython's does. */
 int rally_barrier_wait(rally_barrier_t *b);
 
 /* rally_barrier_wait() with this call's own timeout instead of the default:
- * RALLY_FOREVER waits without one, 0 does not block (unless this caller
- * completes the phase it breaks it, as threading.Barrier.wait(0) does).
- * While the action of the caller's phase runs, its timeout cannot expire. */
+ * RALLY_FOREVER waits without one. 0 does not block: the last arrival of a
+ * phase completes it (running the action, as threading.Barrier.wait(0)
+ * does), any other caller breaks its phase and returns RALLY_TIMEDOUT at
+ * once — also when an earlier phase's action or a reset is running (during
+ * a reset it returns RALLY_BROKEN: the barrier is broken at that instant).
+ * The one wait of a zero timeout: a caller whose phase gets its last party
+ * between its own arrival and its first look waits for that phase's action,
+ * whose outcome is its own. */
 int rally_barrier_timedwait(rally_barrier_t *b, int64_t timeout_ns);
 
 /* Breaks the barrier: current waiters return RALLY_BROKEN, and so does
@@ -152,7 +179,8 @@ int rally_barrier_reset(rally_barrier_t *b);
 unsigned rally_barrier_parties(const rally_barrier_t *b);
 
 /* The number of callers that have arrived in the current, incomplete phase
- * (0 while broken, or if b is not a barrier). A snapshot. */
+ * (0 while broken, or if b is not a barrier): parties while the phase's
+ * action runs, as in CPython. A snapshot. */
 unsigned rally_barrier_n_waiting(const rally_barrier_t *b);
 
 /* Whether the barrier is broken (false if b is not a barrier). */
@@ -183,17 +211,20 @@ int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);
 
 /* Waits for the token's phase: 0 once it completed; RALLY_BROKEN or
  * RALLY_OWNERDEAD; RALLY_TIMEDOUT when timeout_ns passes first (which
- * breaks the barrier, as in wait); -EINVAL. Await every token before the
- * barrier is destroyed. A token is light (it pins nothing between arrive
- * and await), so its outcome is kept for 8 resets: should 8 resets pass
- * between its arrive and its await, it gets RALLY_BROKEN even if its phase
- * had completed (resets during the await do not count). Calling it again
- * gives the same answer. */
+ * breaks the barrier, as in wait); -EINVAL (also for a token of another
+ * barrier). A timeout of 0 never blocks: while every party of the token's
+ * phase has arrived and its action still runs it returns -EAGAIN (nothing
+ * broken, ask again); otherwise as wait(0) would. Await every token before
+ * the barrier is destroyed. A token is light (it pins nothing between
+ * arrive and await), so its outcome is kept for 8 resets: should a 9th
+ * reset come between its arrive and its await, it gets RALLY_BROKEN even if
+ * its phase had completed (resets during the await do not count). Calling
+ * it again gives the same answer. */
 int rally_barrier_await(rally_barrier_t *b, rally_token_t token,
                         int64_t timeout_ns);
 
-/* Does not wait: 1 when the token's phase completed, 0 not yet, or a
- * negative code (as rally_barrier_await()). */
+/* Does not wait: 1 when the token's phase completed, 0 not yet (also while
+ * its action runs), or a negative code (as rally_barrier_await()). */
 int rally_barrier_test(rally_barrier_t *b, rally_token_t token);
 
 /* rally_barrier_test() that waits up to timeout_ns for an answer other than
@@ -229,16 +260,25 @@ int rally_barrier_futex(rally_barrier_t *b, rally_token_t token,
  * case: it runs if this process arrives last. `parties` must match the
  * existing object's; 0 means "as created" (without O_CREAT).
  * Returns 0, -ENOENT (no such name, no O_CREAT), -EEXIST (O_EXCL),
- * -EINVAL (bad name, oflag or attr, other parties, or an object that is not
- * a rally barrier), -ENAMETOOLONG, -EACCES, -ENOSPC (robust: 32 processes
- * take part already), -ENOMEM. Two processes creating one name at once both
- * succeed with one object. */
+ * -EINVAL (bad name, oflag or attr — also when the object exists — other
+ * parties, or an object that is not a sound rally barrier: every field a
+ * call trusts is checked, and the handle keeps its own copy of them),
+ * -ENAMETOOLONG, -EACCES, -ENOSPC (robust: 32 processes take part
+ * already), -ENOMEM, or another errno of shm_open() (see the codes above).
+ * O_CREAT creates or opens, whatever happens meanwhile: two processes
+ * creating one name at once both succeed with one object, and a name
+ * unlinked between the two steps is created again. An empty file under the
+ * name (a creator that died before sizing it) is -EINVAL after a second.
+ * Not guarded against: a process that truncates the file under a live
+ * mapping (every access then raises SIGBUS, as with any shared mapping). */
 int rally_barrier_open(rally_barrier_t **out, const char *name,
                        unsigned parties, const rally_barrier_attr_t *attr,
                        int oflag, mode_t mode);
 
 /* Closes a handle from rally_barrier_open() (the object stays until
- * unlinked and closed by all). 0 or -EINVAL. */
+ * unlinked and closed by all). 0, -EINVAL, or -EBUSY (robust: this
+ * process's callers are inside; the handle stays open). Do not close a
+ * handle that other threads of this process still use. */
 int rally_barrier_close(rally_barrier_t *b);
 
 /* Removes the name; processes that have it open keep using it. 0, -ENOENT,
@@ -252,26 +292,34 @@ int rally_barrier_unlink(const char *name);
  * memory by other means (e.g. before fork(): each process attaches) — until
  * close or rally_barrier_detach(). If a participant dies — before arriving,
  * while waiting, between phases — the barrier breaks: waits return
- * RALLY_OWNERDEAD (detected within 100 ms by the waiters) until
- * rally_barrier_reset(), which forgets the dead. Up to 32 participant
- * processes. A stopped process (SIGSTOP) is not dead: timeouts cover that.
+ * RALLY_OWNERDEAD (detected within 100 ms, by sleeping waiters and by the
+ * completers of phases) until rally_barrier_reset(), which forgets the
+ * dead. A phase the dead one had arrived in still completes (it did
+ * arrive); the next one breaks. The process holding BUSY (an action's
+ * runner, a reset's caller — a monitor too) that dies breaks the barrier
+ * the same way. destroy() and reset() wait for every live caller to leave,
+ * however slow, and never for the dead. Up to 32 participant processes; a
+ * process that opens a name twice takes part once, until its last close. A
+ * stopped process (SIGSTOP) is not dead: timeouts cover that.
  * attach/detach: 0, -EINVAL, -ENOSPC; no-ops on a barrier that is not
  * robust. rally_barrier_detach() also takes a handle from
  * rally_barrier_open(): a monitor that opens a barrier to watch, abort or
  * reset it stops being a participant (and is not listed as late). A
- * fork()ed child's copy of a handle is not a participant (closing it there
- * leaves the parent's participation alone): the child opens the name
- * itself to take part. */
+ * fork()ed child's copy of a handle, or of an attach, is not a participant
+ * (closing or detaching it there leaves the parent's participation
+ * alone): the child opens the name, or attaches, itself to take part.
+ * detach and close return -EBUSY while this process's callers are inside
+ * (it stays a participant). */
 int rally_barrier_attach(rally_barrier_t *b);
 int rally_barrier_detach(rally_barrier_t *b);
 
-/* Who is late: the participants (pids) that have not yet arrived in the
- * current phase. Stores up to max of them in pids and returns how many
- * there are (more than max: call again with room for all), or -EINVAL, or
- * -ENOTSUP if the barrier is not robust. A snapshot, meant for a phase that
- * is stuck: a participant notes its arrival once it has waited 0.1 ms (a
- * note on every phase would cost every phase), so one that arrived just
- * now may still be listed. */
+/* Who is late: the live participants (pids) that have not yet arrived in
+ * the current phase (the dead: rally_barrier_dead()). Stores up to max of
+ * them in pids and returns how many there are (more than max: call again with
+ * room for all), or -EINVAL, or -ENOTSUP if the barrier is not robust. A
+ * snapshot, meant for a phase that is stuck: a participant notes its arrival
+ * once it has waited 0.1 ms (a note on every phase would cost every phase), so
+ * one that arrived just now may still be listed. */
 int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
 
 /* Who died: participants (pids) found dead and not yet forgotten by

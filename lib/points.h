@@ -30,6 +30,9 @@
 	X(TOKEN_PINNED)   /* an await pinned its epoch, record not read */     \
 	X(DESTROYING)     /* destroy marked the barrier, waits for leavers */  \
 	X(REGISTERING)    /* a robust process claimed a slot, id not set */    \
+	X(SPUN)           /* a waiter's polling ended without a change */      \
+	X(YIELDING)       /* a waiter is about to sched_yield() */             \
+	X(SLEEPING)       /* a waiter is about to futex-wait */                \
 	X(EVENT_SET)      /* an event's set CAS done, before the wake */       \
 	X(OPEN_EXISTING)  /* a create found the name taken, before opening */
 

@@ -15,6 +15,7 @@
 #include <sched.h>
 
 #include "futex.h"
+#include "points.h"
 #include "rally.h"
 
 enum { POLLS_PER_CLOCK_READ = 64 };
@@ -97,6 +98,7 @@ static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
 	uint64_t mark =
 	    progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
 	for (uint32_t i = 0; i < plan->yields; i++) {
+		RALLY_POINT(YIELDING);
 		sched_yield();
 		*now = atomic_load_explicit(word, memory_order_acquire);
 		if (changed(*now, seen, sleep_bit))
@@ -118,12 +120,15 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                        _Atomic uint64_t *progress, bool shared, uint64_t *now)
 {
 	/* A timeout of 0 ("do not block") must not spin either. */
-	if (!rally__deadline_passed(dl) &&
-	    (spin_until_change(word, seen, sleep_bit, dl, plan, progress,
-	                       now) ||
-	     yield_until_change(word, seen, sleep_bit, dl, plan, progress,
-	                        now)))
-		return 0;
+	if (!rally__deadline_passed(dl)) {
+		if (spin_until_change(word, seen, sleep_bit, dl, plan, progress,
+		                      now))
+			return 0;
+		RALLY_POINT(SPUN);
+		if (yield_until_change(word, seen, sleep_bit, dl, plan,
+		                       progress, now))
+			return 0;
+	}
 	for (;;) {
 		uint64_t v = atomic_load_explicit(word, memory_order_acquire);
 		*now = v;
@@ -143,6 +148,7 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 		}
 		/* Any return (woken, spurious, EAGAIN, EINTR, ETIMEDOUT) leads
 		 * back to re-reading the word and the deadline. */
+		RALLY_POINT(SLEEPING);
 		rally__futex_wait(rally__low_half(word), (uint32_t)v,
 		                  rally__deadline_ts(dl), shared);
 	}

@@ -57,6 +57,11 @@ unsigned rally__pause_parked(enum rally__point p);
  * 1-64 us or a short spin (0: off). */
 void rally__delay_random(unsigned per_mille, uint64_t seed);
 
+/* This thread's latest arrival at any barrier: its epoch's id, phase and
+ * index (a caller that arrived again after a reset: the second). False if
+ * it never arrived. */
+bool rally__last_arrival(uint32_t *epoch, uint32_t *phase, uint32_t *index);
+
 /* Threads that reached p so far. */
 uint64_t rally__point_hits(enum rally__point p);
 const char *rally__point_name(enum rally__point p);

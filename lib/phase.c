@@ -101,6 +101,11 @@ struct arrival rally__arrive(const struct view *v)
 		t.phase = (t.phase + c / n) & SEQ_MASK;
 		t.index = c % n;
 	}
+	/* While we are inside, no reset can move past our epoch. */
+	RALLY_NOTE_ARRIVAL(
+	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_relaxed),
+	               t.epoch),
+	    t.phase, t.index);
 	if (t.index == n - 1) {
 		/* Relaxed: whoever reads arr to count callers (destroy, reset)
 		 * first acquires this completer's publish or its leaving. */

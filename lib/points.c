@@ -166,3 +166,24 @@ const char *rally__point_name(enum rally__point p)
 {
 	return (unsigned)p < RALLY__POINTS ? names[p] : "?";
 }
+
+static _Thread_local struct {
+	bool noted;
+	uint32_t epoch, phase, index;
+} last_arrival;
+
+void rally__point_arrival(uint32_t epoch, uint32_t phase, uint32_t index)
+{
+	last_arrival.noted = true;
+	last_arrival.epoch = epoch;
+	last_arrival.phase = phase;
+	last_arrival.index = index;
+}
+
+bool rally__last_arrival(uint32_t *epoch, uint32_t *phase, uint32_t *index)
+{
+	*epoch = last_arrival.epoch;
+	*phase = last_arrival.phase;
+	*index = last_arrival.index;
+	return last_arrival.noted;
+}

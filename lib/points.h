@@ -9,6 +9,8 @@
 #ifndef RALLY_POINTS_H
 #define RALLY_POINTS_H
 
+#include <stdint.h>
+
 /* X(name): one entry per point; the comment says where it sits. */
 #define RALLY__POINT_LIST(X)                                                   \
 	X(ROBUST_ENTERED) /* a robust caller counted itself, not arrived */    \
@@ -46,8 +48,14 @@ enum rally__point {
 #ifdef RALLY_DELAY_POINTS
 void rally__point(enum rally__point p);
 #define RALLY_POINT(name) rally__point(RALLY__POINT_##name)
+/* Notes this thread's arrival (epoch id, phase, index) for the tests: the
+ * arguments are evaluated in the test variant only. */
+void rally__point_arrival(uint32_t epoch, uint32_t phase, uint32_t index);
+#define RALLY_NOTE_ARRIVAL(epoch, phase, index)                                \
+	rally__point_arrival(epoch, phase, index)
 #else
-#define RALLY_POINT(name) ((void)0)
+#define RALLY_POINT(name)                       ((void)0)
+#define RALLY_NOTE_ARRIVAL(epoch, phase, index) ((void)0)
 #endif
 
 #endif

@@ -33,7 +33,7 @@
 
 #define INSIDE_MASK 0xffffu
 #define REF_ONE     0x10000u
-#define CLAIMING    (~0ull) /* a slot being taken: skipped by scans */
+#define PID_BITS    22 /* Linux pids are below 2^22 (PID_MAX_LIMIT) */
 
 /* The state letter and start time (field 22) of /proc/PID/stat; false if
  * the process does not exist. */
@@ -76,18 +76,25 @@ bool rally__pid_alive(pid_t pid)
 
 static uint64_t id_of(pid_t pid, uint64_t start)
 {
-	return (uint32_t)pid | (start & 0xffffffffu) << 32;
+	return (uint64_t)pid | (start + 1) << PID_BITS;
 }
 
-static pid_t pid_of(uint64_t id) { return (pid_t)(uint32_t)id; }
+static pid_t pid_of(uint64_t id)
+{
+	return (pid_t)(id & ((1u << PID_BITS) - 1));
+}
 
-/* Whether the participant with this id lives (the same process). */
+/* A slot pid is claiming: its start time not yet published. */
+static bool claiming(uint64_t id) { return id && !(id >> PID_BITS); }
+
+/* Whether the process with this id lives (the same process: claiming
+ * slots name the pid only). */
 static bool id_alive(uint64_t id)
 {
 	char state;
 	uint64_t start;
 	return proc_stat(pid_of(id), &state, &start) && state != 'Z' &&
-	       state != 'X' && (uint32_t)start == (uint32_t)(id >> 32);
+	       state != 'X' && (claiming(id) || id == id_of(pid_of(id), start));
 }
 
 static _Atomic pid_t self_pid;
@@ -134,12 +141,16 @@ int rally__robust_register(struct rally__robust *r)
 			                                 c + REF_ONE))
 				return i;
 	}
-	for (int j = 0; j < RALLY__ROBUST_SLOTS; j++) {
-		int i = spread(j);
-		uint64_t none = 0;
-		if (atomic_load(&r->p[i].id) != 0 ||
-		    !atomic_compare_exchange_strong(&r->p[i].id, &none,
-		                                    CLAIMING))
+	for (int j = 0; j < 2 * RALLY__ROBUST_SLOTS; j++) {
+		int i = spread(j % RALLY__ROBUST_SLOTS);
+		/* A free slot; on the second pass, also one whose claimant
+		 * died before it published its id. */
+		uint64_t id = atomic_load(&r->p[i].id);
+		if (id != 0 &&
+		    (j < RALLY__ROBUST_SLOTS || !claiming(id) || id_alive(id)))
+			continue;
+		if (!atomic_compare_exchange_strong(&r->p[i].id, &id,
+		                                    (uint64_t)pid_of(me)))
 			continue;
 		RALLY_POINT(REGISTERING);
 		/* Ours; its count and note fresh before anyone sees our id. */
@@ -203,7 +214,7 @@ bool rally__robust_inside(struct rally__robust *r)
 		if (!(c & INSIDE_MASK))
 			continue;
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (id == CLAIMING || pid_of(id) == me || id_alive(id))
+		if (pid_of(id) == me || id_alive(id))
 			return true;
 	}
 	return false;
@@ -242,8 +253,9 @@ bool rally__robust_check(struct rally__robust *r)
 	pid_t me = rally__self_pid();
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (id == 0 || id == CLAIMING || pid_of(id) == me ||
-		    id_alive(id))
+		/* A claimant that died is no participant: forget_dead frees
+		 * its slot. */
+		if (id == 0 || claiming(id) || pid_of(id) == me || id_alive(id))
 			continue;
 		record_dead(r, pid_of(id));
 		return true;
@@ -255,7 +267,7 @@ void rally__robust_forget_dead(struct rally__robust *r)
 {
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (id == 0 || id == CLAIMING || id_alive(id))
+		if (id == 0 || id_alive(id))
 			continue;
 		atomic_store(&r->p[i].count, 0);
 		atomic_store(&r->p[i].arrived, 0);
@@ -271,7 +283,7 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
 	int n = 0;
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (id == 0 || id == CLAIMING || id_alive(id) == dead)
+		if (id == 0 || claiming(id) || id_alive(id) == dead)
 			continue;
 		if (!dead && atomic_load(&r->p[i].arrived) == phase + 1)
 			continue;

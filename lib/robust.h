@@ -11,9 +11,10 @@
 #define RALLY__ROBUST_SLOTS 32
 
 struct rally__participant {
-	/* pid | start time << 32 (its low half, against pid reuse), set and
+	/* pid (22 bits) | (start time + 1) << 22, against pid reuse; set and
 	 * cleared in one store: a scan never pairs one process's pid with
-	 * another's start time. 0: free. */
+	 * another's start time. 0: free; start field 0: being claimed by pid.
+	 */
 	_Atomic uint64_t id;
 	_Atomic uint32_t arrived; /* 1 + phase of its latest noted arrival */
 	/* Callers of this process inside the barrier (low 16 bits) and its

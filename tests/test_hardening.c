@@ -1003,3 +1003,30 @@ Test(hardening, C21_an_empty_file_is_refused_without_spinning, .timeout = 20)
 	cr_expect_lt(cpu, 0.2, "%.2f s of CPU", cpu);
 	unlink(path);
 }
+
+/* Found while building the chaos stress: a process killed between claiming
+ * a slot and publishing its id left the slot claimed for ever; 32 such
+ * deaths and nobody could take part. Now a registrant takes over a dead
+ * claimant's slot. */
+Test(hardening, B17_a_process_killed_while_taking_a_slot_leaks_nothing,
+     .timeout = 60)
+{
+	struct shared_state *s = robust_state(2);
+	for (int i = 0; i < 40; i++) {
+		pid_t child = fork();
+		if (child == 0) {
+			rally__point_on(RALLY__POINT_REGISTERING, die_here,
+			                NULL);
+			rally_barrier_attach(&s->b);
+			_exit(1);
+		}
+		int st;
+		waitpid(child, &st, 0);
+		cr_assert(WIFSIGNALED(st),
+		          "the child did not die taking a slot");
+	}
+	cr_expect_eq(rally_barrier_attach(&s->b), 0);
+	cr_expect(listed_late(&s->b, getpid()));
+	cr_expect_eq(rally_barrier_dead(&s->b, NULL, 0), 0,
+	             "a claimant taken for a dead participant");
+}

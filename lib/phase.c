@@ -200,6 +200,7 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 	/* A slice or the deadline ended: look around first — a poll's short
 	 * slices (rally_barrier_poll) must find the dead too. */
 	if (view_shared(v)) {
+		RALLY_POINT(SLICE_ENDED);
 		if (robust)
 			robust_slice_ended(v, w);
 		if (*s & ST_BUSY)
@@ -213,6 +214,12 @@ enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
                             uint32_t parity)
 {
 	uint64_t old = *s, next;
+	/* Judge the state we are about to replace, not the one the deadline
+	 * found: an action claimed since (every party arrived) cannot be
+	 * broken by a timeout, and a phase decided since is not ours to
+	 * break. */
+	if (rally__classify(old, p, parity) != PENDING)
+		return BRK_CHANGED;
 	int32_t d = seq_diff(p, st_seq(old));
 	if (st_parity(old) == parity && d == 0) {
 		next = st_with_ahead((old | ST_BROKEN) & ~(uint64_t)ST_SLEEPERS,
@@ -220,10 +227,7 @@ enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
 	} else {
 		if (d <= 0 || d > (int32_t)AHEAD_MAX)
 			return BRK_TOO_FAR;
-		uint32_t k = st_ahead(old);
-		if (k && k <= (uint32_t)d)
-			return BRK_CHANGED; /* broken already: classify says so
-			                     */
+		/* Pending: any `ahead` is beyond p; ours comes first. */
 		next = st_with_ahead(old, (uint32_t)d);
 	}
 	if (!atomic_compare_exchange_strong_explicit(&v->b->state, s, next,

@@ -35,6 +35,7 @@
 	X(SPUN)           /* a waiter's polling ended without a change */      \
 	X(YIELDING)       /* a waiter is about to sched_yield() */             \
 	X(SLEEPING)       /* a waiter is about to futex-wait */                \
+	X(SLICE_ENDED)    /* a shared waiter's sleep ended, before it looks */ \
 	X(EVENT_SET)      /* an event's set CAS done, before the wake */       \
 	X(OPEN_EXISTING)  /* a create found the name taken, before opening */
 

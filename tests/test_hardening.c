@@ -262,6 +262,19 @@ Test(hardening, A2_destroy_waits_for_a_last_arrival_after_a_timeout,
 
 /* Phase 0 has all its parties (C is held before it publishes); B arrives
  * for phase 1 and times out: phase 1 breaks, phase 0 completes. */
+struct shared_state {
+	rally_barrier_t b;
+	_Atomic int in_action;
+};
+
+static int slow_action(void *arg)
+{
+	_Atomic int *in = arg;
+	atomic_store(in, 1);
+	test_sleep_ms(400);
+	return 0;
+}
+
 static void next_phase_timeout(int64_t timeout)
 {
 	rally_barrier_t b;
@@ -296,6 +309,33 @@ Test(hardening, A3_a_last_arrival_with_timeout_0_breaks_its_own_phase,
      .timeout = 20)
 {
 	next_phase_timeout(0);
+}
+
+/* Found by the chaos stress: on a shared barrier a waiter's deadline passes
+ * while the last party runs the action; the waiter looks again at the end
+ * of its slice and broke what it saw — the action's BUSY — although the
+ * phase had all its parties: it returned RALLY_TIMEDOUT and the phase then
+ * completed for the others. A timeout cannot break a phase whose action
+ * runs. */
+Test(hardening, A3_a_deadline_during_the_action_does_not_break_the_phase,
+     .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED,
+	                             .action = slow_action,
+	                             .action_arg = &s->in_action};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	struct call w, c;
+	rally__pause_arm(RALLY__POINT_SLICE_ENDED, TAG, 0);
+	start(&w, WAIT, &s->b, 30000000, TAG);
+	parked(RALLY__POINT_SLICE_ENDED);         /* its deadline passed */
+	start(&c, WAIT, &s->b, RALLY_FOREVER, 0); /* runs the 400 ms action */
+	while (!atomic_load(&s->in_action))
+		test_sleep_ms(1);
+	rally__pause_release(RALLY__POINT_SLICE_ENDED);
+	cr_expect_eq(finish(&w), 0, "the timeout broke a completing phase");
+	cr_expect_eq(finish(&c), 1);
+	cr_expect_not(rally_barrier_broken(&s->b));
 }
 
 /* ---- A4: resets while a completer is between its two steps -------------- */
@@ -522,11 +562,6 @@ Test(hardening, A8_zero_timeouts_do_not_wait_for_a_reset, .timeout = 20)
 }
 
 /* ---- A9: a dead action runner ------------------------------------------- */
-
-struct shared_state {
-	rally_barrier_t b;
-	_Atomic int in_action;
-};
 
 static int sleep_in_action(void *arg)
 {

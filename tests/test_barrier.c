@@ -961,50 +961,155 @@ Test(spin, env_garbage_falls_back_to_auto, .init = env_garbage, .timeout = 120)
 
 static _Atomic unsigned alarms;
 
+/* The signals a test's thread took inside a wait, and asleep in it (from
+ * its first futex sleep, the SLEEPING point, until the wait returned): the
+ * handler runs on the thread the signal interrupted, and a signal that
+ * finds a thread in futex_wait ends that call with EINTR. */
+enum { SIG_THREADS = 2 };
+enum { NOT_WAITING, WAITING, ASLEEP };
+static _Thread_local int sig_self = -1; /* the test's thread number */
+static _Thread_local volatile sig_atomic_t sig_in_wait;
+static _Atomic unsigned sig_in_waits[SIG_THREADS], sig_asleep[SIG_THREADS];
+
 static void on_alarm(int sig)
 {
 	(void)sig;
 	atomic_fetch_add(&alarms, 1);
+	if (sig_in_wait != NOT_WAITING && sig_self >= 0)
+		atomic_fetch_add(&sig_in_waits[sig_self], 1);
+	if (sig_in_wait == ASLEEP && sig_self >= 0)
+		atomic_fetch_add(&sig_asleep[sig_self], 1);
+}
+
+/* Futex sleeps this thread began (the SLEEPING point): a sleep that a
+ * signal ended (EINTR) is begun again, so a wait with more than one was
+ * interrupted (or woken spuriously) and went on waiting. */
+static _Thread_local unsigned sleeps_begun;
+
+static void count_sleep(enum rally__point p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	sleeps_begun++;
+	if (sig_in_wait == WAITING)
+		sig_in_wait = ASLEEP;
+}
+
+static void on_alarm_no_restart(void)
+{
+	struct sigaction sa = {.sa_handler = on_alarm};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 }
 
 /* SIGALRM every millisecond, without SA_RESTART: futex waits see EINTR. */
 static void alarm_every_ms(void)
 {
-	struct sigaction sa = {.sa_handler = on_alarm};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
+	on_alarm_no_restart();
 	struct itimerval it = {{0, 1000}, {0, 1000}};
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 struct sig_check {
 	rally_barrier_t b;
-	_Atomic unsigned errors;
+	pthread_t th[SIG_THREADS];
+	_Atomic bool stop;
+	_Atomic unsigned arrived, done, errors, early;
+	_Atomic unsigned resumed[SIG_THREADS]; /* sleeps begun again */
 };
 
-static void sig_worker(unsigned i, void *arg)
+struct sig_arg {
+	struct sig_check *sc;
+	int i;
+};
+
+static void *sig_worker(void *p)
 {
-	struct sig_check *sc = arg;
-	uint64_t rng = i + 1;
+	struct sig_arg *a = p;
+	struct sig_check *sc = a->sc;
+	int i = a->i;
+	sig_self = i;
+	uint64_t rng = (uint64_t)i + 1;
 	for (unsigned r = 0; r < 300; r++) {
 		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-		if (i == 0) /* the other one sleeps through signals meanwhile */
+		/* Each in turn comes late: the other sleeps through signals
+		 * meanwhile. */
+		if ((unsigned)i == r % 2)
 			test_sleep_ms((int)(rng >> 62));
+		atomic_fetch_add(&sc->arrived, 1);
+		unsigned s0 = sleeps_begun;
+		sig_in_wait = WAITING;
 		int rc = rally_barrier_wait(&sc->b);
-		if (rc < 0)
+		sig_in_wait = NOT_WAITING;
+		if (rc < 0 || rc >= SIG_THREADS)
 			atomic_fetch_add(&sc->errors, 1);
+		/* Released only once both arrived in round r. */
+		if (atomic_load(&sc->arrived) < SIG_THREADS * (r + 1))
+			atomic_fetch_add(&sc->early, 1);
+		if (sleeps_begun - s0 > 1)
+			atomic_fetch_add(&sc->resumed[i],
+			                 sleeps_begun - s0 - 1);
 	}
+	atomic_fetch_add(&sc->done, 1);
+	return NULL;
+}
+
+/* A process-directed signal (setitimer) goes to whichever thread the
+ * kernel picks — mostly the main thread, idle in pthread_join, which tells
+ * nothing. So each waiting thread gets its own, every millisecond. */
+static void *sig_sender(void *p)
+{
+	struct sig_check *sc = p;
+	while (!atomic_load(&sc->stop)) {
+		for (int i = 0; i < SIG_THREADS; i++)
+			pthread_kill(sc->th[i], SIGALRM);
+		test_sleep_ms(1);
+	}
+	return NULL;
 }
 
 Test(signals, do_not_end_waits, .timeout = 60)
 {
 	struct sig_check sc = {0};
+	struct sig_arg args[SIG_THREADS];
 	rally_barrier_attr_t attr = {.spin = RALLY_SPIN_NEVER};
-	cr_assert_eq(rally_barrier_init(&sc.b, 2, &attr), 0);
-	alarm_every_ms();
-	test_run_threads(2, sig_worker, &sc);
-	cr_expect_eq(sc.errors, 0);
-	cr_expect_gt(alarms, 100, "only %u signals arrived", alarms);
+	cr_assert_eq(rally_barrier_init(&sc.b, SIG_THREADS, &attr), 0);
+	rally__point_on(RALLY__POINT_SLEEPING, count_sleep, NULL);
+	on_alarm_no_restart();
+	for (int i = 0; i < SIG_THREADS; i++) {
+		args[i] = (struct sig_arg){&sc, i};
+		pthread_create(&sc.th[i], NULL, sig_worker, &args[i]);
+	}
+	pthread_t sender;
+	pthread_create(&sender, NULL, sig_sender, &sc);
+	/* The sender stops before the threads it signals are joined. */
+	while (atomic_load(&sc.done) < SIG_THREADS)
+		test_sleep_ms(1);
+	atomic_store(&sc.stop, true);
+	pthread_join(sender, NULL);
+	for (int i = 0; i < SIG_THREADS; i++)
+		pthread_join(sc.th[i], NULL);
+	cr_expect_eq(sc.errors, 0, "%u waits failed", sc.errors);
+	cr_expect_eq(sc.early, 0, "%u waits returned early", sc.early);
+	for (int i = 0; i < SIG_THREADS; i++) {
+		cr_expect_geq(sig_in_waits[i], 50,
+		              "thread %d took only %u signals inside a wait", i,
+		              sig_in_waits[i]);
+#ifdef RALLY_DELAY_POINTS
+		cr_expect_geq(sig_asleep[i], 50,
+		              "thread %d took only %u signals asleep in a wait",
+		              i, sig_asleep[i]);
+		cr_expect_geq(
+		    sc.resumed[i], 50,
+		    "thread %d: only %u futex sleeps were interrupted "
+		    "and begun again",
+		    i, sc.resumed[i]);
+#endif
+		cr_log_info(
+		    "thread %d: %u signals inside a wait, %u asleep, %u "
+		    "sleeps begun again",
+		    i, sig_in_waits[i], sig_asleep[i], sc.resumed[i]);
+	}
 	cr_expect_eq(rally_barrier_destroy(&sc.b), 0);
 }
 

@@ -372,18 +372,25 @@ static void *wrap_thread(void *arg)
 
 static void test_wrap(long crossings)
 {
-	long bad = 0;
+	const uint32_t seq_mask = (1u << RALLY__SEQ_BITS) - 1;
+	/* WRAP_PHASES / 2 below the wrap-around of the sequence numbers. */
+	const uint32_t start = (1u << RALLY__SEQ_BITS) - WRAP_PHASES / 2;
+	long bad = 0, crossed = 0;
+	uint32_t last_start = 0, last_end = 0;
 	for (long c = 0; c < crossings; c++) {
 		memset(&wr.seen, 0, sizeof wr.seen);
 		rally_barrier_init(&wr.b, WRAP_THREADS, NULL);
-		/* WRAP_PHASES / 2 below the 29-bit wrap-around. */
-		rally__barrier_set_phase(&wr.b, (1u << 29) - WRAP_PHASES / 2);
-		/* A reset across the wrap too, now and then. */
+		bool set = rally__barrier_set_phase(&wr.b, start) == 0;
+		last_start = rally_barrier_phase(&wr.b);
+		set = set && last_start == start;
+		/* A reset across the wrap too, now and then: it moves the
+		 * phase on, still below the wrap. */
 		if (c % 4 == 3) {
 			rally_token_t t;
 			rally_barrier_arrive(&wr.b, &t);
 			rally_barrier_reset(&wr.b);
 		}
+		uint32_t before = rally_barrier_phase(&wr.b);
 		pthread_t th[WRAP_THREADS];
 		for (int i = 0; i < WRAP_THREADS; i++)
 			pthread_create(&th[i], NULL, wrap_thread, NULL);
@@ -392,16 +399,22 @@ static void test_wrap(long crossings)
 		for (int r = 0; r < WRAP_PHASES; r++)
 			for (int i = 0; i < WRAP_THREADS; i++)
 				bad += wr.seen[r][i] != 1;
-		if (rally_barrier_phase(&wr.b) >= (1u << 29) - WRAP_PHASES)
-			bad++; /* it did not cross */
+		/* Every phase moved it on by one, across the wrap: it is
+		 * small again. */
+		last_end = rally_barrier_phase(&wr.b);
+		if (set && before >= start &&
+		    last_end == ((before + WRAP_PHASES) & seq_mask) &&
+		    last_end < before)
+			crossed++;
 		rally_barrier_destroy(&wr.b);
 	}
-	char what[128];
-	snprintf(
-	    what, sizeof what,
-	    "generation wrap crossed %ld times, every index once per phase",
-	    crossings);
-	report(bad == 0 && wr.errors == 0, what);
+	char what[200];
+	snprintf(what, sizeof what,
+	         "generation wrap at 2^%d crossed %ld of %ld times (the last "
+	         "from phase %u to %u), every index once per phase",
+	         RALLY__SEQ_BITS, crossed, crossings, (unsigned)last_start,
+	         (unsigned)last_end);
+	report(bad == 0 && wr.errors == 0 && crossed == crossings, what);
 }
 
 int main(int argc, char **argv)

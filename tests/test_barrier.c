@@ -587,14 +587,20 @@ Test(semantics, more_callers_than_parties, .timeout = 120)
 /* ---- n_waiting, destroy ----------------------------------------------------
  */
 
-static void one_wait(unsigned i, void *arg) { rally_barrier_wait(arg); }
-
 struct destroy_busy {
 	rally_barrier_t b;
 	unsigned n;
 	int busy_rc;
 	unsigned seen_waiting;
+	int rc[64];  /* each waiter's wait */
+	int last_rc; /* the wait that completed the phase, after destroy */
 };
+
+static void destroy_busy_waiter(unsigned i, void *arg)
+{
+	struct destroy_busy *db = arg;
+	db->rc[i] = rally_barrier_wait(&db->b);
+}
 
 static void *destroy_while_waiting(void *arg)
 {
@@ -604,7 +610,7 @@ static void *destroy_while_waiting(void *arg)
 	db->seen_waiting = rally_barrier_n_waiting(&db->b);
 	db->busy_rc = rally_barrier_destroy(&db->b);
 	/* Still usable: complete the phase. */
-	rally_barrier_wait(&db->b);
+	db->last_rc = rally_barrier_wait(&db->b);
 	return NULL;
 }
 
@@ -616,10 +622,30 @@ Test(semantics, destroy_with_waiters_is_ebusy, .timeout = 120)
 		cr_assert_eq(rally_barrier_init(&db.b, n + 1, NULL), 0);
 		pthread_t t;
 		pthread_create(&t, NULL, destroy_while_waiting, &db);
-		test_run_threads(n, one_wait, &db.b);
+		test_run_threads(n, destroy_busy_waiter, &db);
 		pthread_join(t, NULL);
 		cr_expect_eq(db.busy_rc, -EBUSY, "%u threads", n);
 		cr_expect_eq(db.seen_waiting, n);
+		/* The refused destroy changed nothing for the waiters: the
+		 * phase completed normally, every index handed out once, the
+		 * last (n) to the caller that arrived after the destroy. */
+		cr_expect_eq(db.last_rc, (int)n,
+		             "%u threads: the wait after destroy returned %d",
+		             n, db.last_rc);
+		unsigned seen[65] = {0};
+		for (unsigned i = 0; i < n; i++) {
+			cr_expect(db.rc[i] >= 0 && db.rc[i] < (int)n,
+			          "%u threads: waiter %u returned %d", n, i,
+			          db.rc[i]);
+			if (db.rc[i] >= 0 && db.rc[i] < (int)n)
+				seen[db.rc[i]]++;
+		}
+		for (unsigned i = 0; i < n; i++)
+			cr_expect_eq(seen[i], 1,
+			             "%u threads: index %u %u times", n, i,
+			             seen[i]);
+		cr_expect_not(rally_barrier_broken(&db.b), "%u threads", n);
+		cr_expect_eq(rally_barrier_phase(&db.b), 1, "%u threads", n);
 		cr_expect_eq(rally_barrier_n_waiting(&db.b), 0);
 		cr_expect_eq(rally_barrier_destroy(&db.b), 0);
 	}

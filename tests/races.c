@@ -12,6 +12,7 @@
  * usage: races [--iterations N] [--waits N] [--crossings N] */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -125,25 +126,121 @@ static void test_destroy_unmap(long iterations)
 
 static _Atomic long alarms;
 
+/* The signals a waiting thread took inside a wait, and asleep in it (from
+ * its first futex sleep, the SLEEPING point, until the wait returned): the
+ * handler runs on the thread the signal interrupted, and a signal that
+ * finds a thread in futex_wait ends that call with EINTR. */
+enum { SG_THREADS = 2 };
+enum { NOT_WAITING, WAITING, ASLEEP };
+static _Thread_local int sg_self = -1; /* the waiting thread's number */
+static _Thread_local volatile sig_atomic_t sg_in_wait;
+static _Atomic long sg_in_waits[SG_THREADS], sg_asleep[SG_THREADS];
+
 static void on_alarm(int sig)
 {
 	(void)sig;
 	atomic_fetch_add(&alarms, 1);
+	if (sg_in_wait != NOT_WAITING && sg_self >= 0)
+		atomic_fetch_add(&sg_in_waits[sg_self], 1);
+	if (sg_in_wait == ASLEEP && sg_self >= 0)
+		atomic_fetch_add(&sg_asleep[sg_self], 1);
+}
+
+/* Futex sleeps this thread began (the SLEEPING point): a sleep that a
+ * signal ended (EINTR) is begun again, so a wait with more than one was
+ * interrupted (or woken spuriously) and went on waiting. */
+static _Thread_local long sleeps_begun;
+
+static void count_sleep(enum rally__point p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	sleeps_begun++;
+	if (sg_in_wait == WAITING)
+		sg_in_wait = ASLEEP;
 }
 
 static struct {
 	rally_barrier_t b;
 	long waits;
-	_Atomic long errors;
+	pthread_t th[SG_THREADS];
+	_Atomic bool stop;        /* main: enough waits and signals seen */
+	_Atomic long total;       /* the phases both threads run (0: open) */
+	_Atomic bool sender_stop; /* main: the threads are done */
+	_Atomic long arrived, errors, early;
+	_Atomic long phases[SG_THREADS];
+	_Atomic long resumed[SG_THREADS]; /* sleeps begun again */
+	_Atomic int done;
 } sg;
+
+/* Both threads must run the same number of phases. The first to see the
+ * stop proposes one more phase than it has done: the other cannot finish
+ * that phase before this one arrives in it, after its proposal, so it sees
+ * the total in time; a proposal that loses the CAS is replaced by the
+ * other's, which is at most one phase shorter and still ahead of both. */
+static bool sg_finished(long done)
+{
+	long total = atomic_load(&sg.total);
+	if (total == 0 && atomic_load(&sg.stop) &&
+	    atomic_compare_exchange_strong(&sg.total, &total, done + 1))
+		total = done + 1;
+	return total != 0 && done >= total;
+}
 
 static void *sg_thread(void *arg)
 {
-	(void)arg;
-	for (long i = 0; i < sg.waits; i++)
-		if (rally_barrier_wait(&sg.b) < 0)
+	int self = (int)(intptr_t)arg;
+	sg_self = self;
+	for (long i = 0; !sg_finished(i); i++) {
+		/* Most waits are a quick ping-pong, over before a signal comes.
+		 * Every 64th phase one thread, in turn, comes 2 ms late: the
+		 * other sleeps in the futex meanwhile, through two signals. */
+		if (i % 64 == 0 && (i / 64) % SG_THREADS == self) {
+			struct timespec late = {0, 2000000};
+			while (nanosleep(&late, &late) != 0)
+				;
+		}
+		atomic_fetch_add(&sg.arrived, 1);
+		long s0 = sleeps_begun;
+		sg_in_wait = WAITING;
+		int rc = rally_barrier_wait(&sg.b);
+		sg_in_wait = NOT_WAITING;
+		if (rc < 0 || rc >= SG_THREADS)
 			atomic_fetch_add(&sg.errors, 1);
+		/* Released only once both arrived in phase i. */
+		if (atomic_load(&sg.arrived) < SG_THREADS * (i + 1))
+			atomic_fetch_add(&sg.early, 1);
+		if (sleeps_begun - s0 > 1)
+			atomic_fetch_add(&sg.resumed[self],
+			                 sleeps_begun - s0 - 1);
+		atomic_store(&sg.phases[self], i + 1);
+	}
+	atomic_fetch_add(&sg.done, 1);
 	return NULL;
+}
+
+/* A process-directed signal (setitimer) goes to whichever thread the
+ * kernel picks — mostly the main thread, idle in pthread_join, which tells
+ * nothing. So each waiting thread gets its own, every millisecond. */
+static void *sg_sender(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&sg.sender_stop)) {
+		for (int i = 0; i < SG_THREADS; i++)
+			pthread_kill(sg.th[i], SIGALRM);
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
+}
+
+static long sg_least(_Atomic long *per_thread)
+{
+	long least = LONG_MAX;
+	for (int i = 0; i < SG_THREADS; i++)
+		if (atomic_load(&per_thread[i]) < least)
+			least = atomic_load(&per_thread[i]);
+	return least;
 }
 
 static int cmp64(const void *a, const void *b)
@@ -157,28 +254,70 @@ static void test_signals(long waits)
 	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
-	struct itimerval it = {{0, 1000}, {0, 1000}};
-	setitimer(ITIMER_REAL, &it, NULL);
 
-	/* Sleeping waits (no spin) see the signals as EINTR. */
+	/* Sleeping waits (no spin) see the signals as EINTR. The threads
+	 * wait at least `waits` times each, and on until enough signals have
+	 * found them asleep in a wait and made them sleep again after the
+	 * EINTR, or for at most a minute. */
+	enum { ASLEEP_MIN = 200, RESUMED = 100, MAX_S = 60 };
 	rally_barrier_attr_t attr = {.spin = RALLY_SPIN_NEVER};
-	rally_barrier_init(&sg.b, 2, &attr);
+	rally_barrier_init(&sg.b, SG_THREADS, &attr);
 	sg.waits = waits;
-	pthread_t th[2];
+	rally__point_on(RALLY__POINT_SLEEPING, count_sleep, NULL);
 	long a0 = atomic_load(&alarms);
-	for (int i = 0; i < 2; i++)
-		pthread_create(&th[i], NULL, sg_thread, NULL);
-	for (int i = 0; i < 2; i++)
-		pthread_join(th[i], NULL);
-	char what[160];
-	snprintf(what, sizeof what,
-	         "%ld waits under SIGALRM every ms (%ld signals): none failed",
-	         2 * waits, atomic_load(&alarms) - a0);
-	report(sg.errors == 0 && atomic_load(&alarms) > a0, what);
+	for (int i = 0; i < SG_THREADS; i++)
+		pthread_create(&sg.th[i], NULL, sg_thread, (void *)(intptr_t)i);
+	pthread_t sender;
+	pthread_create(&sender, NULL, sg_sender, NULL);
+	int64_t give_up = now_ns() + MAX_S * 1000000000LL;
+	for (;;) {
+		bool enough = sg_least(sg.phases) >= waits;
+#ifdef RALLY_DELAY_POINTS
+		enough = enough && sg_least(sg_asleep) >= ASLEEP_MIN &&
+		         sg_least(sg.resumed) >= RESUMED;
+#endif
+		if (enough || atomic_load(&sg.errors) ||
+		    atomic_load(&sg.early) || now_ns() > give_up)
+			break;
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	atomic_store(&sg.stop, true);
+	/* The sender stops before the threads it signals are joined. */
+	while (atomic_load(&sg.done) < SG_THREADS) {
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	atomic_store(&sg.sender_stop, true);
+	pthread_join(sender, NULL);
+	for (int i = 0; i < SG_THREADS; i++)
+		pthread_join(sg.th[i], NULL);
+	rally__point_on(RALLY__POINT_SLEEPING, NULL, NULL);
+	/* Without the delay points only the signals inside a wait are seen:
+	 * at least one per nap. */
+	bool interrupted = sg_least(sg_in_waits) >= waits / 64 / SG_THREADS;
+#ifdef RALLY_DELAY_POINTS
+	interrupted = sg_least(sg_asleep) >= ASLEEP_MIN &&
+	              sg_least(sg.resumed) >= RESUMED;
+#endif
+	char what[256];
+	snprintf(
+	    what, sizeof what,
+	    "%ld waits under SIGALRM every ms to each waiter (%ld "
+	    "signals; per thread at least %ld inside a wait, %ld asleep, "
+	    "%ld futex sleeps begun again): %ld failed, %ld returned early",
+	    atomic_load(&sg.phases[0]) + atomic_load(&sg.phases[1]),
+	    atomic_load(&alarms) - a0, sg_least(sg_in_waits),
+	    sg_least(sg_asleep), sg_least(sg.resumed), atomic_load(&sg.errors),
+	    atomic_load(&sg.early));
+	report(sg.errors == 0 && sg.early == 0 && interrupted, what);
 	rally_barrier_destroy(&sg.b);
 
-	/* Timed waits alone: each must time out at its deadline, not before,
-	 * and not much after. */
+	/* Timed waits alone, in the main thread, which the process-directed
+	 * timer does interrupt: each must time out at its deadline, not
+	 * before, and not much after. */
+	struct itimerval it = {{0, 1000}, {0, 1000}};
+	setitimer(ITIMER_REAL, &it, NULL);
 	enum { TIMED = 200 };
 	const int64_t timeout = 20000000;
 	int64_t over[TIMED];
@@ -233,18 +372,25 @@ static void *wrap_thread(void *arg)
 
 static void test_wrap(long crossings)
 {
-	long bad = 0;
+	const uint32_t seq_mask = (1u << RALLY__SEQ_BITS) - 1;
+	/* WRAP_PHASES / 2 below the wrap-around of the sequence numbers. */
+	const uint32_t start = (1u << RALLY__SEQ_BITS) - WRAP_PHASES / 2;
+	long bad = 0, crossed = 0;
+	uint32_t last_start = 0, last_end = 0;
 	for (long c = 0; c < crossings; c++) {
 		memset(&wr.seen, 0, sizeof wr.seen);
 		rally_barrier_init(&wr.b, WRAP_THREADS, NULL);
-		/* WRAP_PHASES / 2 below the 29-bit wrap-around. */
-		rally__barrier_set_phase(&wr.b, (1u << 29) - WRAP_PHASES / 2);
-		/* A reset across the wrap too, now and then. */
+		bool set = rally__barrier_set_phase(&wr.b, start) == 0;
+		last_start = rally_barrier_phase(&wr.b);
+		set = set && last_start == start;
+		/* A reset across the wrap too, now and then: it moves the
+		 * phase on, still below the wrap. */
 		if (c % 4 == 3) {
 			rally_token_t t;
 			rally_barrier_arrive(&wr.b, &t);
 			rally_barrier_reset(&wr.b);
 		}
+		uint32_t before = rally_barrier_phase(&wr.b);
 		pthread_t th[WRAP_THREADS];
 		for (int i = 0; i < WRAP_THREADS; i++)
 			pthread_create(&th[i], NULL, wrap_thread, NULL);
@@ -253,16 +399,22 @@ static void test_wrap(long crossings)
 		for (int r = 0; r < WRAP_PHASES; r++)
 			for (int i = 0; i < WRAP_THREADS; i++)
 				bad += wr.seen[r][i] != 1;
-		if (rally_barrier_phase(&wr.b) >= (1u << 29) - WRAP_PHASES)
-			bad++; /* it did not cross */
+		/* Every phase moved it on by one, across the wrap: it is
+		 * small again. */
+		last_end = rally_barrier_phase(&wr.b);
+		if (set && before >= start &&
+		    last_end == ((before + WRAP_PHASES) & seq_mask) &&
+		    last_end < before)
+			crossed++;
 		rally_barrier_destroy(&wr.b);
 	}
-	char what[128];
-	snprintf(
-	    what, sizeof what,
-	    "generation wrap crossed %ld times, every index once per phase",
-	    crossings);
-	report(bad == 0 && wr.errors == 0, what);
+	char what[200];
+	snprintf(what, sizeof what,
+	         "generation wrap at 2^%d crossed %ld of %ld times (the last "
+	         "from phase %u to %u), every index once per phase",
+	         RALLY__SEQ_BITS, crossed, crossings, (unsigned)last_start,
+	         (unsigned)last_end);
+	report(bad == 0 && wr.errors == 0 && crossed == crossings, what);
 }
 
 int main(int argc, char **argv)

@@ -38,6 +38,8 @@
 
 #define MAX_THREADS 64
 #define SLOTS       16
+/* Phases below the wrap-around at the start of each configuration. */
+#define WRAP_DISTANCE 100
 
 struct config {
 	unsigned threads, parties;
@@ -84,6 +86,7 @@ static struct {
 } S;
 
 static uint64_t totals_phases, totals_timeouts, totals_aborts, totals_resets;
+static unsigned wrap_crossed;
 
 static void fail(const char *what, uint64_t a, uint64_t b)
 {
@@ -320,8 +323,15 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 		fail("init", 0, 0);
 		return 1;
 	}
-	/* Start just below the sequence number's wrap-around. */
-	rally__barrier_set_phase(&S.barrier, (1u << 29) - 5000);
+	/* Start just below the sequence numbers' wrap-around, so that every
+	 * configuration crosses it, early enough even in a short run under
+	 * ThreadSanitizer. */
+	const uint32_t below = (1u << RALLY__SEQ_BITS) - WRAP_DISTANCE;
+	if (rally__barrier_set_phase(&S.barrier, below) != 0)
+		fail("set_phase failed", 0, 0);
+	uint32_t first = rally_barrier_phase(&S.barrier);
+	if (first != below)
+		fail("set_phase did not start below the wrap", first, below);
 
 	pthread_t th[MAX_THREADS];
 	for (unsigned i = 0; i < cfg->threads; i++)
@@ -362,6 +372,20 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 
 	/* Every completed phase handed out each index exactly once. */
 	uint64_t completed = atomic_load(&S.index_count[cfg->parties - 1]);
+	/* Completions and resets only move the phase on: from where it was
+	 * at the start, past the wrap (so it is lower now), by at least the
+	 * phases completed (a window far below 2^27). */
+	uint32_t end = rally_barrier_phase(&S.barrier);
+	uint32_t moved = (end - first) & ((1u << RALLY__SEQ_BITS) - 1);
+	bool crossed = end < first;
+	if (crossed)
+		wrap_crossed++;
+	else if (completed >= WRAP_DISTANCE)
+		fail("the phase did not cross the wrap", end, completed);
+	/* else: a run too short (or too slow) to get there; see main(). */
+	if (moved < completed)
+		fail("the phase moved less than the phases completed", moved,
+		     completed);
 	for (unsigned i = 0; i < cfg->parties; i++)
 		if (atomic_load(&S.index_count[i]) +
 		            (i < cfg->parties - 1 ? atomic_load(&S.stale[i])
@@ -382,12 +406,13 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 		       " phases, %7" PRIu64 " timeouts, %6" PRIu64
 		       " aborts, %7" PRIu64 " resets, %5" PRIu64
 		       " failed actions, %8" PRIu64 " broken returns, %" PRIu64
-		       " stale tokens%s\n",
+		       " stale tokens%s%s\n",
 		       cfg->threads, cfg->parties, cfg->action,
 		       cfg->storm ? " storm" : "", completed,
 		       atomic_load(&S.timeouts), atomic_load(&S.aborts),
 		       atomic_load(&S.resets), atomic_load(&S.actions_failed),
 		       atomic_load(&S.broken), stale_total(),
+		       crossed ? "" : ", wrap not reached",
 		       atomic_load(&S.failures) ? "  FAILED" : "");
 	totals_phases += completed;
 	totals_timeouts += atomic_load(&S.timeouts);
@@ -553,6 +578,14 @@ int main(int argc, char **argv)
 	printf("stress: %" PRIu64 " phases completed; injected %" PRIu64
 	       " timeouts, %" PRIu64 " aborts, %" PRIu64 " resets\n",
 	       totals_phases, totals_timeouts, totals_aborts, totals_resets);
+	/* A configuration too short to complete WRAP_DISTANCE phases may not
+	 * get there; a run in which none did has not tested the wrap. */
+	printf("stress: %u of %zu configurations crossed the wrap at 2^%d\n",
+	       wrap_crossed, N_CONFIGS, RALLY__SEQ_BITS);
+	if (wrap_crossed == 0) {
+		printf("FAIL: no configuration crossed the wrap\n");
+		failed++;
+	}
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

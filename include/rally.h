@@ -187,7 +187,7 @@ unsigned rally_barrier_n_waiting(const rally_barrier_t *b);
 bool rally_barrier_broken(const rally_barrier_t *b);
 
 /* The number of the current, incomplete phase (0 at init; completions and
- * resets move it on; it wraps at 2^29). For logs and status displays. */
+ * resets move it on; it wraps at 2^28). For logs and status displays. */
 unsigned rally_barrier_phase(const rally_barrier_t *b);
 
 /* ---- split-phase waiting (asyncio.Barrier, C++20 arrive/wait) ----------- */

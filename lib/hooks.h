@@ -13,9 +13,10 @@
 extern "C" {
 #endif
 
-/* Starts an idle, freshly initialised barrier at sequence number `phase`,
- * so that tests cross the wrap-around of the sequence quickly. Returns 0, or
- * -EINVAL (not a barrier in place, or not idle). */
+/* Starts an idle, freshly initialised barrier at sequence number `phase`
+ * (below 2^RALLY__SEQ_BITS), so that tests cross the wrap-around of the
+ * sequence quickly. Returns 0, or -EINVAL (not a barrier in place, not
+ * idle, or `phase` out of range). */
 int rally__barrier_set_phase(rally_barrier_t *b, uint32_t phase);
 
 /* The sequence numbers wrap at 2^RALLY__SEQ_BITS. */

@@ -223,9 +223,8 @@ int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
 	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
 	uint32_t parity = arr_epoch(a) & 1;
 	if (s != st_make(st_seq(s), parity) || arr_count(a) != 0 ||
-	    arr_phase(a) != st_seq(s) || pinned(b))
-		return -EINVAL; /* not idle */
-	phase &= SEQ_MASK;
+	    arr_phase(a) != st_seq(s) || pinned(b) || phase > SEQ_MASK)
+		return -EINVAL; /* not idle, or not a phase number */
 	/* The epoch now begins at `phase`, with nobody inside. */
 	atomic_store(&b->base_phase[parity], phase);
 	atomic_store(&b->out_base[parity], atomic_load(&b->out));

@@ -32,7 +32,7 @@
 	X(TOKEN_PINNED)   /* an await pinned its epoch, record not read */     \
 	X(DESTROYING)     /* destroy marked the barrier, waits for leavers */  \
 	X(REGISTERING)    /* a robust process claimed a slot, id not set */    \
-	X(SPUN)           /* a waiter's polling ended without a change */      \
+	X(SPUN)           /* polling ended (or was skipped): no change yet */  \
 	X(YIELDING)       /* a waiter is about to sched_yield() */             \
 	X(SLEEPING)       /* a waiter is about to futex-wait */                \
 	X(SLICE_ENDED)    /* a shared waiter's sleep ended, before it looks */ \
@@ -46,12 +46,14 @@ enum rally__point {
 	    RALLY__POINTS
 };
 
-#ifdef RALLY_DELAY_POINTS
+/* Defined in the test variant only (points.c). */
 void rally__point(enum rally__point p);
+void rally__point_arrival(uint32_t epoch, uint32_t phase, uint32_t index);
+
+#ifdef RALLY_DELAY_POINTS
 #define RALLY_POINT(name) rally__point(RALLY__POINT_##name)
 /* Notes this thread's arrival (epoch id, phase, index) for the tests: the
  * arguments are evaluated in the test variant only. */
-void rally__point_arrival(uint32_t epoch, uint32_t phase, uint32_t index);
 #define RALLY_NOTE_ARRIVAL(epoch, phase, index)                                \
 	rally__point_arrival(epoch, phase, index)
 #else

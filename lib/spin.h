@@ -33,13 +33,12 @@ static inline void rally__cpu_relax(void)
 	__asm__ __volatile__("yield" ::: "memory");
 #else
 	__asm__ __volatile__("" ::: "memory");
-	/* A wait for running threads to take a step (leave, publish): spin a
-	 * little, then yield, then sleep 50 us at a time. *i counts the turns.
-	 */
-	void rally__backoff(unsigned *i);
-
 #endif
 }
+
+/* A wait for running threads to take a step (leave, publish): spin a
+ * little, then yield, then sleep 50 us at a time. *i counts the turns. */
+void rally__backoff(unsigned *i);
 
 /* A wait for running threads to take a step (leave, publish): spin a
  * little, then yield, then sleep 50 us at a time. *i counts the turns. */

@@ -116,17 +116,19 @@ static const struct config configs[] = {
 
 struct shared {
 	rally_barrier_t *_Atomic barrier;
-	_Atomic uint32_t gen;    /* barriers destroyed so far */
-	_Atomic uint64_t retire; /* key of the phase that ends this barrier */
+	_Atomic uint32_t gen;      /* barriers destroyed so far */
+	_Atomic uint32_t lifetime; /* phases the current barrier lives */
 	_Atomic bool stop;
 	_Atomic unsigned running; /* workers not yet out of their loop */
 	_Atomic uint64_t progress, phases, timeouts, aborts, resets, broken,
-	    splits, destroys, failed_actions, deaths, ownerdead;
+	    splits, destroys, failed_actions, deaths, ownerdead, stale;
 	_Atomic unsigned failures;
 	uint64_t round[2][MAX_THREADS]; /* plain: only the barrier orders it */
 	/* Threads holding a token not yet awaited: a barrier is destroyed
 	 * only once every token is awaited (the contract). */
 	_Atomic bool holding[MAX_THREADS];
+	/* When each worker last came back from a call (its watchdog). */
+	_Atomic int64_t last_return[MAX_THREADS];
 	/* Delay points reached by the robust run's processes (the library's
 	 * own counts are per process). */
 	_Atomic uint64_t robust_hits[RALLY__POINTS];
@@ -156,6 +158,13 @@ static uint32_t rnd(uint64_t *s)
 	return (uint32_t)(*s >> 11);
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static _Thread_local uint64_t tl_rng;
 static _Thread_local unsigned tl_self;
 
@@ -179,18 +188,14 @@ static int action(void *arg)
 	}
 	/* The barrier of this phase is the current one until its last
 	 * phase has released everyone. */
-	uint32_t gen = atomic_load(&S->gen);
-	struct phase_rec *rec = lookup(&S->table, my_phase_key(gen));
+	struct phase_rec *rec =
+	    lookup(&S->table, my_phase_key(atomic_load(&S->gen)));
 	if (rec &&
 	    atomic_fetch_add_explicit(&rec->actions, 1, memory_order_relaxed))
 		fail("an action ran twice for one phase", 0, 0);
 	if (r % 200 == 1) /* a slow action */
 		nanosleep(&(struct timespec){0, 50000 + (r >> 8) % 450000},
 		          NULL);
-	/* Now and then this phase is the barrier's last (threads == parties:
-	 * every thread is in it). */
-	if (S->cfg.threads == S->cfg.parties && r % 300 == 2)
-		atomic_store(&S->retire, my_phase_key(gen));
 	return 0;
 }
 
@@ -199,8 +204,9 @@ static int action(void *arg)
 
 #define NOT_A_WAIT INT_MAX
 
-/* A wait as arrive + test + polls + await; `*unknown` when its outcome was
- * lost (its epoch's record reused: 9 resets between arrive and await). */
+/* A wait as arrive + test + polls + await; `*unknown` with the index when
+ * its outcome was lost (its epoch's record reused: 9 resets between arrive
+ * and await). */
 static int split_wait(rally_barrier_t *b, uint64_t *rng, bool *unknown)
 {
 	rally_token_t t;
@@ -223,8 +229,8 @@ static int split_wait(rally_barrier_t *b, uint64_t *rng, bool *unknown)
 		rc = rally_barrier_await(b, t, RALLY_FOREVER);
 	atomic_store(&S->holding[tl_self], false);
 	if (rc == RALLY_BROKEN && rally__token_stale(b, t)) {
-		*unknown = true;
-		return rc;
+		*unknown = true; /* the index, outcome unknown */
+		return idx;
 	}
 	if (polled == 1 && rc != 0)
 		fail("poll said done, await did not", (uint64_t)-rc, 0);
@@ -286,10 +292,19 @@ static void record(int rc, bool unknown, uint32_t gen)
 	}
 }
 
-/* The phase's action retired the barrier: index 0 destroys it and revokes
- * its page while the others leave; everyone goes on with the next one (a
- * caller that looks late finds the generation moved on). */
-static rally_barrier_t *retire(rally_barrier_t *b, int idx, uint32_t gen)
+/* Whether a caller of the phase this thread last arrived in was released
+ * with its index. */
+static bool released_elsewhere(uint32_t gen)
+{
+	uint64_t key = my_phase_key(gen);
+	struct phase_rec *r = key ? lookup(&S->table, key) : NULL;
+	return r && atomic_load_explicit(&r->released, memory_order_relaxed);
+}
+
+/* The barrier's last phase: index 0 destroys it and revokes its page while
+ * the others leave; everyone goes on with a new one. */
+static rally_barrier_t *retire(rally_barrier_t *b, int idx, uint32_t gen,
+                               uint64_t *rng)
 {
 	if (idx == 0) {
 		for (unsigned j = 0; j < S->cfg.threads; j++)
@@ -305,6 +320,7 @@ static rally_barrier_t *retire(rally_barrier_t *b, int idx, uint32_t gen)
 		rally_barrier_attr_t attr = {.action =
 		                                 S->cfg.action ? action : NULL};
 		rally_barrier_init(n, S->cfg.parties, &attr);
+		atomic_store(&S->lifetime, 1 + rnd(rng) % 600);
 		atomic_store(&S->barrier, n);
 		atomic_fetch_add(&S->destroys, 1);
 		atomic_store(&S->gen, gen + 1);
@@ -324,7 +340,11 @@ static void *worker(void *arg)
 	uint64_t rounds = 0;
 	bool lockstep = S->cfg.threads == S->cfg.parties;
 	rally_barrier_t *b = atomic_load(&S->barrier);
+	/* Phases b completed (lockstep: all threads count the same ones), and
+	 * how many it lives: read once per barrier, before using it. */
+	uint32_t lived = 0, lifetime = atomic_load(&S->lifetime);
 	while (!atomic_load(&S->stop)) {
+		atomic_store(&S->last_return[self], now_ns());
 		if (lockstep)
 			S->round[rounds % 2][self] = rounds;
 		uint32_t gen = atomic_load(&S->gen);
@@ -336,6 +356,15 @@ static void *worker(void *arg)
 		if (rc == -EIO || (rc < 0 && rc != RALLY_BROKEN &&
 		                   rc != RALLY_TIMEDOUT && rc != -ECANCELED))
 			fail("unexpected return code", (uint64_t)-rc, 0);
+		if (unknown) {
+			atomic_fetch_add(&S->stale, 1);
+			/* Lockstep threads must agree on the phases b lived:
+			 * its fellows recorded their releases long ago. */
+			if (!lockstep || !released_elsewhere(gen))
+				rc = RALLY_BROKEN;
+			else
+				unknown = false;
+		}
 		record(rc, unknown, gen);
 		if (rc >= 0) {
 			atomic_fetch_add(&S->phases, 1);
@@ -347,11 +376,13 @@ static void *worker(void *arg)
 						     j, rounds);
 				rounds++;
 			}
-			uint64_t key = my_phase_key(gen);
-			if (key && atomic_load(&S->retire) == key)
-				b = retire(b, rc, gen);
-			else if (atomic_load(&S->gen) != gen)
-				b = atomic_load(&S->barrier); /* retired */
+			/* Lockstep: every thread counts the same phases, and
+			 * each knows when b has lived its life. */
+			if (lockstep && ++lived == lifetime) {
+				b = retire(b, rc, gen, &rng);
+				lifetime = atomic_load(&S->lifetime);
+				lived = 0;
+			}
 		} else if (rc == RALLY_TIMEDOUT) {
 			atomic_fetch_add(&S->timeouts, 1);
 		} else {
@@ -362,6 +393,7 @@ static void *worker(void *arg)
 				sched_yield();
 		}
 	}
+	atomic_store(&S->last_return[self], 0); /* out of the watch */
 	atomic_fetch_sub(&S->running, 1);
 	return NULL;
 }
@@ -417,26 +449,32 @@ static void reset_counters(void)
 	atomic_store(&S->failed_actions, 0);
 	atomic_store(&S->deaths, 0);
 	atomic_store(&S->ownerdead, 0);
+	atomic_store(&S->stale, 0);
 	atomic_store(&S->failures, 0);
 	atomic_store(&S->gen, 0);
-	atomic_store(&S->retire, 0);
 	memset(&S->table, 0, sizeof S->table);
 	memset(S->round, 0xff, sizeof S->round);
 }
 
-/* Waits `seconds` while progress comes; false on a hang. */
-static bool watch(double seconds, double hang_s)
+/* Waits `seconds`, or until the workers have stopped; false as soon as one
+ * of `threads` workers has not come back from a call for hang_s (a thread
+ * stuck in a reset or a destroy while others go on is a hang too). */
+static bool watch(double seconds, double hang_s, unsigned threads)
 {
-	double start = now_s(), last_t = start;
-	uint64_t last = 0;
-	while (now_s() - start < seconds) {
+	double start = now_s();
+	while (now_s() - start < seconds ||
+	       (atomic_load(&S->stop) && atomic_load(&S->running))) {
 		nanosleep(&(struct timespec){0, 20000000}, NULL);
-		uint64_t p = atomic_load(&S->progress);
-		if (p != last) {
-			last = p;
-			last_t = now_s();
-		} else if (now_s() - last_t > hang_s) {
-			return false;
+		if (atomic_load(&S->stop))
+			rally_barrier_abort(atomic_load(&S->barrier));
+		else if (now_s() - start >= seconds)
+			atomic_store(&S->stop, true);
+		for (unsigned i = 0; i < threads; i++) {
+			int64_t t = atomic_load(&S->last_return[i]);
+			if (t && now_ns() - t > (int64_t)(hang_s * 1e9)) {
+				fprintf(stderr, "chaos: worker %u stuck\n", i);
+				return false;
+			}
 		}
 	}
 	return true;
@@ -473,9 +511,12 @@ static unsigned run_threads(const struct config *cfg, double seconds,
 	atomic_store(&S->barrier, b);
 	pthread_t th[MAX_THREADS];
 	atomic_store(&S->running, cfg->threads);
-	for (unsigned i = 0; i < cfg->threads; i++)
+	atomic_store(&S->lifetime, 1 + (uint32_t)(seed % 600));
+	for (unsigned i = 0; i < cfg->threads; i++) {
+		atomic_store(&S->last_return[i], now_ns());
 		pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)i);
-	bool alive = watch(seconds, hang_s);
+	}
+	bool alive = watch(seconds, hang_s, cfg->threads);
 	if (!alive) {
 		fail("hang: no call returned", (uint64_t)hang_s, 0);
 		fprintf(stderr,
@@ -486,12 +527,6 @@ static unsigned run_threads(const struct config *cfg, double seconds,
 		fflush(stderr);
 		_exit(2);
 	}
-	atomic_store(&S->stop, true);
-	/* Waiters of a phase that cannot complete now: free them. */
-	while (atomic_load(&S->running)) {
-		rally_barrier_abort(atomic_load(&S->barrier));
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	}
 	for (unsigned i = 0; i < cfg->threads; i++)
 		pthread_join(th[i], NULL);
 	check_table(cfg->parties, true);
@@ -499,12 +534,12 @@ static unsigned run_threads(const struct config *cfg, double seconds,
 		printf("%2u threads %2u parties action %d%s: %8" PRIu64
 		       " phases, %6" PRIu64 " timeouts, %6" PRIu64
 		       " aborts, %6" PRIu64 " resets, %6" PRIu64
-		       " split, %4" PRIu64 " destroyed%s\n",
+		       " split, %4" PRIu64 " destroyed, %" PRIu64 " stale%s\n",
 		       cfg->threads, cfg->parties, cfg->action,
 		       cfg->storm ? " storm" : "", atomic_load(&S->phases),
 		       atomic_load(&S->timeouts), atomic_load(&S->aborts),
 		       atomic_load(&S->resets), atomic_load(&S->splits),
-		       atomic_load(&S->destroys),
+		       atomic_load(&S->destroys), atomic_load(&S->stale),
 		       atomic_load(&S->failures) ? "  FAILED" : "");
 	return atomic_load(&S->failures);
 }

@@ -6,7 +6,8 @@ reports how long the stress took to catch it: the first FAIL line, a crash,
 or a hang (the stress's watchdog). TAP out. An edit that no longer applies
 is a failure too: the list must follow the code.
 
-  A1  the completer reads the object after its releasing CAS
+  A1  the completer reads the object (parties) after its releasing CAS
+  A1b the same after an action (flags: the old busy_leave)
   A2  a completer whose publish failed leaves without counting itself out
   A3  a deadline breaks the phase gen names, not the caller's own
   BUSY a deadline breaks a state it has not judged (the bug chaos found)
@@ -21,7 +22,10 @@ import time
 MUTANTS = {
     "A1": ("phase.c",
            "\trally__wake_if(b, old, view_shared(v));\n\t*ret = (int)v->parties - 1;",
-           "\trally__wake_if(b, old, b->flags & RALLY_SHARED);\n\t*ret = (int)v->parties - 1;"),
+           "\trally__wake_if(b, old, view_shared(v));\n\t*ret = (int)b->parties - 1;"),
+    "A1b": ("phase.c",
+            "\trally__wake_if(b, s, shared);\n\treturn ret;",
+            "\trally__wake_if(b, s, shared);\n\treturn b->flags & RALLY_ROBUST ? ret + 1 : ret;"),
     "A2": ("phase.c",
            "\t\tif (o == BROKEN || o == DONE) {\n\t\t\tint code = rally__broken_code(v);\n\t\t\trally__leave(v);",
            "\t\tif (o == BROKEN || o == DONE) {\n\t\t\tint code = rally__broken_code(v);"),

@@ -3,12 +3,13 @@
 #
 # On Debian 12 as root it first installs what is missing. Then it builds
 # rally three ways and runs Meson's suites:
-#   plain        every suite (unit, stress, races, fuzz, model, python,
-#                cli, install)
+#   plain        every suite (unit with hardening, stress with chaos,
+#                races, fuzz and fuzz_schedule, model, python, cli,
+#                install)
 #   asan-ubsan   unit, stress, races and python under AddressSanitizer +
 #                UBSan (the Python suites with the sanitizers preloaded)
-#   tsan         the stress program and the plain C unit tests under
-#                ThreadSanitizer (Criterion cannot run under TSan)
+#   tsan         the stress programs (stress, chaos) and the plain C unit
+#                tests under ThreadSanitizer (Criterion cannot run there)
 # It ends with one line "N passed, N failed, N skipped" counted from this
 # run's Meson test logs, after a line for each failure and each skip, and
 # exits non-zero if anything failed. A failure is: a test that failed; a
@@ -98,13 +99,16 @@ import json, re, sys
 # out a suite whose dependency it does not find: Criterion, spin, clang,
 # Python's headers) has not passed.
 unit = ["waitv_example", "cxx_header"]
-criterion = ["barrier", "shared", "event", "named", "robust", "split"]
-python = ["python-lock_tests", "python-processes", "python-binding"]
+criterion = ["barrier", "shared", "event", "named", "robust", "split",
+             "hardening"]
+python = ["python-lock_tests", "python-processes", "python-binding",
+          "python-ctrl_c_action"]
+stress = ["stress", "chaos"]
 expected = {
-    "build-ci/plain": unit + criterion + python
-    + ["stress", "races", "model", "fuzz", "cli", "install"],
-    "build-ci/asan-ubsan": unit + criterion + python + ["stress", "races"],
-    "build-ci/tsan": unit + ["stress"],
+    "build-ci/plain": unit + criterion + python + stress
+    + ["races", "model", "fuzz", "fuzz_schedule", "cli", "install"],
+    "build-ci/asan-ubsan": unit + criterion + python + stress + ["races"],
+    "build-ci/tsan": unit + stress,
 }
 
 steps_file, readme = sys.argv[1:3]

@@ -156,8 +156,21 @@ w=$!
 sleep 0.3
 check "status of a robust barrier" 0 "$rally" status "$id-rb"
 says "the waiter arrived: nobody late" "late     (none)" "$tmp/out"
-kill $w 2>/dev/null
+# SIGKILL cannot be handled: the participant is dead, not merely late.
+kill -9 $w 2>/dev/null
 wait $w 2>/dev/null
+check "status after a participant died" 0 "$rally" status "$id-rb"
+says "the dead one is listed as dead" "dead      *$w\$" "$tmp/out"
+if grep -q "late .*$w" "$tmp/out"; then
+	not_ok "the dead one is not listed as late"
+	sed 's/^/# /' "$tmp/out"
+else ok "the dead one is not listed as late"; fi
+# It had arrived: its phase completes with the next caller; the phase
+# after breaks.
+check "the dead one's phase completes" 0 "$rally" wait "$id-rb" 2 --timeout 2
+check "the next wait reports the death" 2 "$rally" wait "$id-rb" 2 --timeout 2
+says "it says a participant died" "participant process died" "$tmp/err"
+"$rally" rm "$id-rb"
 
 # Exit statuses as the help gives them: 1 for an error (bad arguments,
 # permission, not a rally object), 2 for timed out, broken or missing.

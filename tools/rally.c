@@ -97,7 +97,7 @@ static const char *const manual[][2] = {
      "Prints the barrier's parties, the callers waiting in the\n"
      "current phase, whether it is broken, the phase number, and for\n"
      "a robust one the pids of participants that have not arrived\n"
-     "(who is late).\n"
+     "(who is late) and those that died (until a reset).\n"
      "Exit 2 if there is no barrier NAME, 1 if it cannot be read\n"
      "(no permission, not a rally barrier).\n"},
     {"rm", "usage: rally rm NAME\n"
@@ -444,6 +444,14 @@ static int cmd_abort(int argc, char **argv)
 	return rc ? failed("abort", argv[0], rc) : EXIT_RELEASED;
 }
 
+static void print_pids(const char *what, const pid_t *pids, int n)
+{
+	printf("  %-8s", what);
+	for (int i = 0; i < n && i < 64; i++)
+		printf(" %d", (int)pids[i]);
+	printf(n > 64 ? " ...\n" : n ? "\n" : " (none)\n");
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	if (argc != 1)
@@ -462,13 +470,15 @@ static int cmd_status(int argc, char **argv)
 	       "  phase    %u\n",
 	       argv[0], rally_barrier_parties(b), rally_barrier_n_waiting(b),
 	       rally_barrier_broken(b) ? "yes" : "no", rally_barrier_phase(b));
-	pid_t late[64];
-	int n = rally_barrier_late(b, late, 64);
+	pid_t pids[64];
+	int n = rally_barrier_late(b, pids, 64);
 	if (n >= 0) {
-		printf("  late    ");
-		for (int i = 0; i < n && i < 64; i++)
-			printf(" %d", (int)late[i]);
-		printf(n ? "\n" : " (none)\n");
+		print_pids("late", pids, n);
+		/* The dead are not merely late: until a reset the barrier
+		 * answers RALLY_OWNERDEAD. */
+		n = rally_barrier_dead(b, pids, 64);
+		if (n > 0)
+			print_pids("dead", pids, n);
 	} else {
 		printf("  late     (not a robust barrier: participants "
 		       "unknown)\n");

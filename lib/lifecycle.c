@@ -269,14 +269,22 @@ RALLY_EXPORT int rally_barrier_detach(rally_barrier_t *pub)
 	return view_robust(&v) ? rally__detach(&v.b->robust, v.tag) : 0;
 }
 
+/* The view of a robust barrier for late() and dead(): 0, or the code. */
+static int robust_list_view(const rally_barrier_t *pub, const pid_t *pids,
+                            unsigned max, struct view *v)
+{
+	if (!rally__view(pub, v) || (max && !pids))
+		return -EINVAL;
+	return view_robust(v) ? 0 : -ENOTSUP;
+}
+
 RALLY_EXPORT int rally_barrier_late(const rally_barrier_t *pub, pid_t *pids,
                                     unsigned max)
 {
 	struct view v;
-	if (!rally__view(pub, &v) || (max && !pids))
-		return -EINVAL;
-	if (!view_robust(&v))
-		return -ENOTSUP;
+	int rc = robust_list_view(pub, pids, max, &v);
+	if (rc)
+		return rc;
 	/* seq is the phase not yet complete — also while its action runs,
 	 * when arr has moved on already. */
 	uint64_t s = atomic_load_explicit(&v.b->state, memory_order_acquire);
@@ -287,9 +295,6 @@ RALLY_EXPORT int rally_barrier_dead(const rally_barrier_t *pub, pid_t *pids,
                                     unsigned max)
 {
 	struct view v;
-	if (!rally__view(pub, &v) || (max && !pids))
-		return -EINVAL;
-	if (!view_robust(&v))
-		return -ENOTSUP;
-	return rally__robust_dead(&v.b->robust, pids, max);
+	int rc = robust_list_view(pub, pids, max, &v);
+	return rc ? rc : rally__robust_dead(&v.b->robust, pids, max);
 }

@@ -28,6 +28,7 @@
 
 #include "hooks.h"
 #include "rally.h"
+#include "signal_count.h"
 
 static int tests, failures;
 
@@ -124,52 +125,16 @@ static void test_destroy_unmap(long iterations)
 /* ---- signals
  * ------------------------------------------------------------------ */
 
-static _Atomic long alarms;
-
-/* The signals a waiting thread took inside a wait, and asleep in it (from
- * its first futex sleep, the SLEEPING point, until the wait returned): the
- * handler runs on the thread the signal interrupted, and a signal that
- * finds a thread in futex_wait ends that call with EINTR. */
-enum { SG_THREADS = 2 };
-enum { NOT_WAITING, WAITING, ASLEEP };
-static _Thread_local int sg_self = -1; /* the waiting thread's number */
-static _Thread_local volatile sig_atomic_t sg_in_wait;
-static _Atomic long sg_in_waits[SG_THREADS], sg_asleep[SG_THREADS];
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&alarms, 1);
-	if (sg_in_wait != NOT_WAITING && sg_self >= 0)
-		atomic_fetch_add(&sg_in_waits[sg_self], 1);
-	if (sg_in_wait == ASLEEP && sg_self >= 0)
-		atomic_fetch_add(&sg_asleep[sg_self], 1);
-}
-
-/* Futex sleeps this thread began (the SLEEPING point): a sleep that a
- * signal ended (EINTR) is begun again, so a wait with more than one was
- * interrupted (or woken spuriously) and went on waiting. */
-static _Thread_local long sleeps_begun;
-
-static void count_sleep(enum rally__point p, void *arg)
-{
-	(void)p;
-	(void)arg;
-	sleeps_begun++;
-	if (sg_in_wait == WAITING)
-		sg_in_wait = ASLEEP;
-}
-
 static struct {
 	rally_barrier_t b;
 	long waits;
-	pthread_t th[SG_THREADS];
+	pthread_t th[SIG_THREADS];
 	_Atomic bool stop;        /* main: enough waits and signals seen */
 	_Atomic long total;       /* the phases both threads run (0: open) */
 	_Atomic bool sender_stop; /* main: the threads are done */
 	_Atomic long arrived, errors, early;
-	_Atomic long phases[SG_THREADS];
-	_Atomic long resumed[SG_THREADS]; /* sleeps begun again */
+	_Atomic long phases[SIG_THREADS];
+	_Atomic long resumed[SIG_THREADS]; /* sleeps begun again */
 	_Atomic int done;
 } sg;
 
@@ -190,25 +155,25 @@ static bool sg_finished(long done)
 static void *sg_thread(void *arg)
 {
 	int self = (int)(intptr_t)arg;
-	sg_self = self;
+	sig_self = self;
 	for (long i = 0; !sg_finished(i); i++) {
 		/* Most waits are a quick ping-pong, over before a signal comes.
 		 * Every 64th phase one thread, in turn, comes 2 ms late: the
 		 * other sleeps in the futex meanwhile, through two signals. */
-		if (i % 64 == 0 && (i / 64) % SG_THREADS == self) {
+		if (i % 64 == 0 && (i / 64) % SIG_THREADS == self) {
 			struct timespec late = {0, 2000000};
 			while (nanosleep(&late, &late) != 0)
 				;
 		}
 		atomic_fetch_add(&sg.arrived, 1);
 		long s0 = sleeps_begun;
-		sg_in_wait = WAITING;
+		sig_in_wait = WAITING;
 		int rc = rally_barrier_wait(&sg.b);
-		sg_in_wait = NOT_WAITING;
-		if (rc < 0 || rc >= SG_THREADS)
+		sig_in_wait = NOT_WAITING;
+		if (rc < 0 || rc >= SIG_THREADS)
 			atomic_fetch_add(&sg.errors, 1);
 		/* Released only once both arrived in phase i. */
-		if (atomic_load(&sg.arrived) < SG_THREADS * (i + 1))
+		if (atomic_load(&sg.arrived) < SIG_THREADS * (i + 1))
 			atomic_fetch_add(&sg.early, 1);
 		if (sleeps_begun - s0 > 1)
 			atomic_fetch_add(&sg.resumed[self],
@@ -226,7 +191,7 @@ static void *sg_sender(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&sg.sender_stop)) {
-		for (int i = 0; i < SG_THREADS; i++)
+		for (int i = 0; i < SIG_THREADS; i++)
 			pthread_kill(sg.th[i], SIGALRM);
 		struct timespec ms = {0, 1000000};
 		nanosleep(&ms, NULL);
@@ -237,7 +202,7 @@ static void *sg_sender(void *arg)
 static long sg_least(_Atomic long *per_thread)
 {
 	long least = LONG_MAX;
-	for (int i = 0; i < SG_THREADS; i++)
+	for (int i = 0; i < SIG_THREADS; i++)
 		if (atomic_load(&per_thread[i]) < least)
 			least = atomic_load(&per_thread[i]);
 	return least;
@@ -251,9 +216,7 @@ static int cmp64(const void *a, const void *b)
 
 static void test_signals(long waits)
 {
-	struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
+	count_signals();
 
 	/* Sleeping waits (no spin) see the signals as EINTR. The threads
 	 * wait at least `waits` times each, and on until enough signals have
@@ -261,11 +224,10 @@ static void test_signals(long waits)
 	 * EINTR, or for at most a minute. */
 	enum { ASLEEP_MIN = 200, RESUMED = 100, MAX_S = 60 };
 	rally_barrier_attr_t attr = {.spin = RALLY_SPIN_NEVER};
-	rally_barrier_init(&sg.b, SG_THREADS, &attr);
+	rally_barrier_init(&sg.b, SIG_THREADS, &attr);
 	sg.waits = waits;
-	rally__point_on(RALLY__POINT_SLEEPING, count_sleep, NULL);
 	long a0 = atomic_load(&alarms);
-	for (int i = 0; i < SG_THREADS; i++)
+	for (int i = 0; i < SIG_THREADS; i++)
 		pthread_create(&sg.th[i], NULL, sg_thread, (void *)(intptr_t)i);
 	pthread_t sender;
 	pthread_create(&sender, NULL, sg_sender, NULL);
@@ -273,7 +235,7 @@ static void test_signals(long waits)
 	for (;;) {
 		bool enough = sg_least(sg.phases) >= waits;
 #ifdef RALLY_DELAY_POINTS
-		enough = enough && sg_least(sg_asleep) >= ASLEEP_MIN &&
+		enough = enough && sg_least(sig_asleep) >= ASLEEP_MIN &&
 		         sg_least(sg.resumed) >= RESUMED;
 #endif
 		if (enough || atomic_load(&sg.errors) ||
@@ -284,20 +246,20 @@ static void test_signals(long waits)
 	}
 	atomic_store(&sg.stop, true);
 	/* The sender stops before the threads it signals are joined. */
-	while (atomic_load(&sg.done) < SG_THREADS) {
+	while (atomic_load(&sg.done) < SIG_THREADS) {
 		struct timespec ms = {0, 1000000};
 		nanosleep(&ms, NULL);
 	}
 	atomic_store(&sg.sender_stop, true);
 	pthread_join(sender, NULL);
-	for (int i = 0; i < SG_THREADS; i++)
+	for (int i = 0; i < SIG_THREADS; i++)
 		pthread_join(sg.th[i], NULL);
 	rally__point_on(RALLY__POINT_SLEEPING, NULL, NULL);
 	/* Without the delay points only the signals inside a wait are seen:
 	 * at least one per nap. */
-	bool interrupted = sg_least(sg_in_waits) >= waits / 64 / SG_THREADS;
+	bool interrupted = sg_least(sig_in_waits) >= waits / 64 / SIG_THREADS;
 #ifdef RALLY_DELAY_POINTS
-	interrupted = sg_least(sg_asleep) >= ASLEEP_MIN &&
+	interrupted = sg_least(sig_asleep) >= ASLEEP_MIN &&
 	              sg_least(sg.resumed) >= RESUMED;
 #endif
 	char what[256];
@@ -307,8 +269,8 @@ static void test_signals(long waits)
 	    "signals; per thread at least %ld inside a wait, %ld asleep, "
 	    "%ld futex sleeps begun again): %ld failed, %ld returned early",
 	    atomic_load(&sg.phases[0]) + atomic_load(&sg.phases[1]),
-	    atomic_load(&alarms) - a0, sg_least(sg_in_waits),
-	    sg_least(sg_asleep), sg_least(sg.resumed), atomic_load(&sg.errors),
+	    atomic_load(&alarms) - a0, sg_least(sig_in_waits),
+	    sg_least(sig_asleep), sg_least(sg.resumed), atomic_load(&sg.errors),
 	    atomic_load(&sg.early));
 	report(sg.errors == 0 && sg.early == 0 && interrupted, what);
 	rally_barrier_destroy(&sg.b);

@@ -985,53 +985,12 @@ Test(spin, env_garbage_falls_back_to_auto, .init = env_garbage, .timeout = 120)
 #include <signal.h>
 #include <sys/time.h>
 
-static _Atomic unsigned alarms;
-
-/* The signals a test's thread took inside a wait, and asleep in it (from
- * its first futex sleep, the SLEEPING point, until the wait returned): the
- * handler runs on the thread the signal interrupted, and a signal that
- * finds a thread in futex_wait ends that call with EINTR. */
-enum { SIG_THREADS = 2 };
-enum { NOT_WAITING, WAITING, ASLEEP };
-static _Thread_local int sig_self = -1; /* the test's thread number */
-static _Thread_local volatile sig_atomic_t sig_in_wait;
-static _Atomic unsigned sig_in_waits[SIG_THREADS], sig_asleep[SIG_THREADS];
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&alarms, 1);
-	if (sig_in_wait != NOT_WAITING && sig_self >= 0)
-		atomic_fetch_add(&sig_in_waits[sig_self], 1);
-	if (sig_in_wait == ASLEEP && sig_self >= 0)
-		atomic_fetch_add(&sig_asleep[sig_self], 1);
-}
-
-/* Futex sleeps this thread began (the SLEEPING point): a sleep that a
- * signal ended (EINTR) is begun again, so a wait with more than one was
- * interrupted (or woken spuriously) and went on waiting. */
-static _Thread_local unsigned sleeps_begun;
-
-static void count_sleep(enum rally__point p, void *arg)
-{
-	(void)p;
-	(void)arg;
-	sleeps_begun++;
-	if (sig_in_wait == WAITING)
-		sig_in_wait = ASLEEP;
-}
-
-static void on_alarm_no_restart(void)
-{
-	struct sigaction sa = {.sa_handler = on_alarm};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-}
+#include "signal_count.h"
 
 /* SIGALRM every millisecond, without SA_RESTART: futex waits see EINTR. */
 static void alarm_every_ms(void)
 {
-	on_alarm_no_restart();
+	count_signals();
 	struct itimerval it = {{0, 1000}, {0, 1000}};
 	setitimer(ITIMER_REAL, &it, NULL);
 }
@@ -1100,8 +1059,7 @@ Test(signals, do_not_end_waits, .timeout = 60)
 	struct sig_arg args[SIG_THREADS];
 	rally_barrier_attr_t attr = {.spin = RALLY_SPIN_NEVER};
 	cr_assert_eq(rally_barrier_init(&sc.b, SIG_THREADS, &attr), 0);
-	rally__point_on(RALLY__POINT_SLEEPING, count_sleep, NULL);
-	on_alarm_no_restart();
+	count_signals();
 	for (int i = 0; i < SIG_THREADS; i++) {
 		args[i] = (struct sig_arg){&sc, i};
 		pthread_create(&sc.th[i], NULL, sig_worker, &args[i]);
@@ -1119,12 +1077,13 @@ Test(signals, do_not_end_waits, .timeout = 60)
 	cr_expect_eq(sc.early, 0, "%u waits returned early", sc.early);
 	for (int i = 0; i < SIG_THREADS; i++) {
 		cr_expect_geq(sig_in_waits[i], 50,
-		              "thread %d took only %u signals inside a wait", i,
-		              sig_in_waits[i]);
+		              "thread %d took only %ld signals inside a wait",
+		              i, sig_in_waits[i]);
 #ifdef RALLY_DELAY_POINTS
-		cr_expect_geq(sig_asleep[i], 50,
-		              "thread %d took only %u signals asleep in a wait",
-		              i, sig_asleep[i]);
+		cr_expect_geq(
+		    sig_asleep[i], 50,
+		    "thread %d took only %ld signals asleep in a wait", i,
+		    sig_asleep[i]);
 		cr_expect_geq(
 		    sc.resumed[i], 50,
 		    "thread %d: only %u futex sleeps were interrupted "
@@ -1132,7 +1091,7 @@ Test(signals, do_not_end_waits, .timeout = 60)
 		    i, sc.resumed[i]);
 #endif
 		cr_log_info(
-		    "thread %d: %u signals inside a wait, %u asleep, %u "
+		    "thread %d: %ld signals inside a wait, %ld asleep, %u "
 		    "sleeps begun again",
 		    i, sig_in_waits[i], sig_asleep[i], sc.resumed[i]);
 	}

@@ -148,6 +148,20 @@ static inline uint64_t rec_make(uint32_t id, uint32_t cut)
 	return id | (uint64_t)cut << 32;
 }
 
+/* An epoch's baseline: phase `phase` with `out` at `out`. The callers
+ * inside the epoch are its arrivals since that phase minus its completed
+ * phases since it minus the leavers since (out - that out), modulo 2^32;
+ * the phase differences must stay below 2^28: completers move the
+ * baseline on by REBASE phases whenever it lags that far (phase.c). */
+#define REBASE (1u << 24)
+
+static inline uint64_t base_make(uint32_t phase, uint32_t out)
+{
+	return (phase & SEQ_MASK) | (uint64_t)out << 32;
+}
+static inline uint32_t base_phase(uint64_t w) { return (uint32_t)w & SEQ_MASK; }
+static inline uint32_t base_out(uint64_t w) { return (uint32_t)(w >> 32); }
+
 /* The full id of the epoch whose number mod 16 is `field`, given the id of
  * the newest epoch (which is that one, or the next). */
 static inline uint32_t epoch_full(uint32_t newest, uint32_t field)
@@ -175,12 +189,18 @@ struct rally__barrier {
 	/* Line 1: the records of the last RECORDS epochs. */
 	_Atomic uint64_t rec[RECORDS];
 
-	/* Line 2: reset's bookkeeping, and the pins of awaited tokens. */
-	_Atomic uint32_t epoch_id;      /* the newest epoch's id */
-	_Atomic uint32_t base_phase[2]; /* by parity: an epoch's first phase */
-	_Atomic uint32_t out_base[2];   /* by parity: `out` as it began */
+	/* Line 2: reset's bookkeeping, the pins of awaited tokens, and the
+	 * visitors (lifecycle.c). */
+	_Atomic uint32_t epoch_id; /* the newest epoch's id */
+	_Atomic uint32_t visitors; /* calls in the object but not counted */
+	/* By parity: the baseline of an epoch's count of callers inside, a
+	 * phase and `out` as they stood there (base_make), in one word:
+	 * completers move it on (rebase), reset and destroy read it. */
+	_Atomic uint64_t base[2];
 	_Atomic uint32_t pins[RECORDS]; /* awaits reading rec[i] */
-	uint32_t pad2_[3];
+	/* When a test or a zero-timeout await last looked for a dead BUSY
+	 * holder (holder.c): rate limited. */
+	_Atomic int64_t holder_checked_at;
 
 	uint64_t pad3_[8];
 

@@ -226,10 +226,29 @@ int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
 	    arr_phase(a) != st_seq(s) || pinned(b) || phase > SEQ_MASK)
 		return -EINVAL; /* not idle, or not a phase number */
 	/* The epoch now begins at `phase`, with nobody inside. */
-	atomic_store(&b->base_phase[parity], phase);
-	atomic_store(&b->out_base[parity], atomic_load(&b->out));
+	atomic_store(&b->base[parity], base_make(phase, atomic_load(&b->out)));
 	atomic_store(&b->arr, arr_make(phase, arr_epoch(a)));
 	atomic_store(&b->state, st_make(phase, parity));
+	return 0;
+}
+
+int rally__barrier_skip_phases(rally_barrier_t *pub, uint32_t n)
+{
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	struct view v;
+	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
+	    !rally__view(pub, &v) || view_robust(&v))
+		return -EINVAL;
+	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
+	uint32_t parity = arr_epoch(a) & 1, seq = st_seq(s);
+	if (s != st_make(seq, parity) || arr_count(a) != 0 ||
+	    arr_phase(a) != seq || pinned(b) || n > SEQ_MASK)
+		return -EINVAL;
+	/* n phases completed, every non-completer of them left; the
+	 * baseline stays where it was. */
+	atomic_fetch_add(&b->out, n * (v.parties - 1));
+	atomic_store(&b->arr, arr_make(seq + n, arr_epoch(a)));
+	atomic_store(&b->state, st_make(seq + n, parity));
 	return 0;
 }
 

@@ -336,6 +336,25 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	return ret;
 }
 
+/* Moves the epoch's baseline (barrier_impl.h) on by REBASE phases once our
+ * phase is that far past it, so that the count of callers inside never
+ * spans 2^28 phases: the phases before ours all completed (gen names ours),
+ * each with parties arrivals and parties - 1 leavers. Robust barriers
+ * count per process instead. */
+static void rebase_if_due(const struct view *v, struct arrival t)
+{
+	if (view_robust(v))
+		return;
+	_Atomic uint64_t *bw = &v->b->base[t.epoch & 1];
+	uint64_t w = atomic_load_explicit(bw, memory_order_relaxed);
+	if (((t.phase - base_phase(w)) & SEQ_MASK) < REBASE)
+		return;
+	uint64_t n = base_make(base_phase(w) + REBASE,
+	                       base_out(w) + REBASE * (v->parties - 1));
+	atomic_compare_exchange_strong_explicit(bw, &w, n, memory_order_relaxed,
+	                                        memory_order_relaxed);
+}
+
 /* One attempt to complete from *s, a state naming our phase with nothing
  * set but SLEEPERS or `ahead`: true with *ret if it did; else *s is fresh. */
 static bool try_complete(const struct view *v, struct arrival t, uint64_t *s,
@@ -343,6 +362,7 @@ static bool try_complete(const struct view *v, struct arrival t, uint64_t *s,
 {
 	struct rally__barrier *b = v->b;
 	uint64_t old = *s;
+	rebase_if_due(v, t);
 	if (v->action || view_robust(v)) {
 		uint64_t claim =
 		    st_with_holder(old | ST_BUSY, rally__holder_self());

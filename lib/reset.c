@@ -86,30 +86,38 @@ static void record(const struct view *v, uint32_t id, uint32_t cut)
 	atomic_store(&b->rec[id % RECORDS], rec_make(id, cut));
 }
 
+/* Where `out` stands once every caller of the epoch whose baseline is w
+ * has left, given arr a and cut, the epoch's first incomplete phase: its
+ * arrivals since the baseline, less its completed phases (their completers
+ * do not count themselves out), on top of the baseline's `out`. Modulo
+ * 2^32: fewer callers than that are ever inside at once, and the phase
+ * differences stay below 2^28 (REBASE). */
+static uint32_t out_when_empty(const struct view *v, uint64_t a, uint64_t w,
+                               uint32_t cut)
+{
+	uint32_t bp = base_phase(w);
+	uint32_t in =
+	    (uint32_t)((uint64_t)((arr_phase(a) - bp) & SEQ_MASK) * v->parties +
+	               arr_count(a));
+	return base_out(w) + in - ((cut - bp) & SEQ_MASK);
+}
+
 bool rally__callers_inside(const struct view *v, uint64_t a, uint32_t cut)
 {
 	struct rally__barrier *b = v->b;
 	if (view_robust(v))
 		return rally__robust_inside(&b->robust);
-	uint32_t parity = arr_epoch(a) & 1;
-	uint32_t base =
-	    atomic_load_explicit(&b->base_phase[parity], memory_order_relaxed);
-	/* Modulo 2^32: fewer callers than that are ever inside at once. */
-	uint32_t in = (uint32_t)((uint64_t)((arr_phase(a) - base) & SEQ_MASK) *
-	                             v->parties +
-	                         arr_count(a));
-	uint32_t completed = (cut - base) & SEQ_MASK;
-	uint32_t left =
-	    atomic_load_explicit(&b->out, memory_order_acquire) -
-	    atomic_load_explicit(&b->out_base[parity], memory_order_relaxed);
-	return in - completed != left;
+	uint64_t w = atomic_load_explicit(&b->base[arr_epoch(a) & 1],
+	                                  memory_order_relaxed);
+	return atomic_load_explicit(&b->out, memory_order_acquire) !=
+	       out_when_empty(v, a, w, cut);
 }
 
 /* Steps 3 and 4: drains epoch `id` and moves arr into the next. */
 static void drain_and_swap(const struct view *v, uint32_t id, uint32_t cut)
 {
 	struct rally__barrier *b = v->b;
-	uint32_t parity = id & 1, next = id + 1;
+	uint32_t next = id + 1;
 	unsigned i = 0;
 	for (;;) {
 		uint64_t a =
@@ -119,21 +127,13 @@ static void drain_and_swap(const struct view *v, uint32_t id, uint32_t cut)
 			continue;
 		}
 		RALLY_POINT(RESET_DRAINED);
-		/* Everyone left: `out` stands where the count says. */
-		uint32_t base = atomic_load_explicit(&b->base_phase[parity],
-		                                     memory_order_relaxed);
-		uint32_t in =
-		    (uint32_t)((uint64_t)((arr_phase(a) - base) & SEQ_MASK) *
-		                   v->parties +
-		               arr_count(a));
-		uint32_t out_now = atomic_load_explicit(&b->out_base[parity],
-		                                        memory_order_relaxed) +
-		                   in - ((cut - base) & SEQ_MASK);
-		atomic_store_explicit(&b->base_phase[next & 1],
-		                      (cut + 1) & SEQ_MASK,
-		                      memory_order_relaxed);
-		atomic_store_explicit(&b->out_base[next & 1], out_now,
-		                      memory_order_relaxed);
+		/* Everyone left: the next epoch's baseline is here. */
+		uint64_t w = atomic_load_explicit(&b->base[id & 1],
+		                                  memory_order_relaxed);
+		atomic_store_explicit(
+		    &b->base[next & 1],
+		    base_make(cut + 1, out_when_empty(v, a, w, cut)),
+		    memory_order_relaxed);
 		atomic_store_explicit(&b->epoch_id, next, memory_order_relaxed);
 		/* Release: E + 1's callers acquire arr, then read the above. */
 		if (atomic_compare_exchange_strong_explicit(
@@ -154,8 +154,8 @@ int rally__reset(const struct view *v)
 	uint32_t id =
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_acquire),
 	               arr_epoch(a));
-	uint32_t base =
-	    atomic_load_explicit(&b->base_phase[id & 1], memory_order_relaxed);
+	uint32_t base = base_phase(
+	    atomic_load_explicit(&b->base[id & 1], memory_order_relaxed));
 	uint32_t cut = seq_diff(base, st_seq(s)) > 0 ? base : st_seq(s);
 	if (!view_robust(v))
 		record(v, id, cut);

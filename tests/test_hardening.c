@@ -1065,3 +1065,32 @@ Test(hardening, B17_a_process_killed_while_taking_a_slot_leaks_nothing,
 	cr_expect_eq(rally_barrier_dead(&s->b, NULL, 0), 0,
 	             "a claimant taken for a dead participant");
 }
+
+/* ---- review round 1 ------------------------------------------------------ */
+
+/* Finding 1: the count of callers inside an epoch spans its phases; past
+ * 2^28 of them the phase difference wrapped and reset and destroy waited
+ * for ever. The epoch's baseline now moves on as phases complete. */
+Test(hardening, R1_counts_survive_the_wrap_of_an_epochs_phases, .timeout = 30)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_assert_eq(rally__barrier_skip_phases(&b, (1u << 28) - 4), 0);
+	rally_token_t t;
+	for (int i = 0; i < 20; i++) {
+		cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+		cr_assert_eq(rally_barrier_arrive(&b, &t), 1);
+	}
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), RALLY_TIMEDOUT);
+	struct call r, d;
+	start(&r, RESET, &b, 0, 0);
+	for (int i = 0; i < 200 && !atomic_load(&r.done); i++)
+		test_sleep_ms(10);
+	cr_assert(atomic_load(&r.done), "reset hangs past the wrap");
+	cr_expect_eq(finish(&r), 0);
+	start(&d, DESTROY, &b, 0, 0);
+	for (int i = 0; i < 200 && !atomic_load(&d.done); i++)
+		test_sleep_ms(10);
+	cr_assert(atomic_load(&d.done), "destroy hangs past the wrap");
+	cr_expect_eq(finish(&d), 0);
+}

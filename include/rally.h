@@ -117,10 +117,13 @@ int rally_barrier_init(rally_barrier_t *b, unsigned parties,
 
 /* Destroys a barrier initialised in place (a handle from rally_barrier_open()
  * is closed instead: -EINVAL). -EBUSY while callers are blocked in a phase that
- * has not completed (or while its action runs); the barrier stays usable.
- * Callers released by a completed phase, or by a broken one, may still be on
- * their way out: destroy waits for them, so that the memory may be freed as
- * soon as it returns 0. After that every call on *b returns -EINVAL. */
+ * has not completed (or while its action runs), while a reset or an abort is
+ * in progress, or a caller waits for a reset to end — also when one of these
+ * begins while destroy runs; the barrier stays usable. Callers released by a
+ * completed phase, or by a broken one, may still be on their way out:
+ * destroy waits for them, so that the memory may be freed as soon as it
+ * returns 0. After that every call on *b returns -EINVAL. (A process killed
+ * inside reset or abort leaves destroy answering -EBUSY.) */
 int rally_barrier_destroy(rally_barrier_t *b);
 
 /* Waits until `parties` callers have arrived in this caller's phase, with
@@ -147,7 +150,10 @@ int rally_barrier_destroy(rally_barrier_t *b);
  * check every 50 ms while an action or a reset lasts.
  *
  * A caller that arrives while a reset runs waits for it to finish and joins
- * the fresh phase, as CPython's does. */
+ * the fresh phase, as CPython's does; if its timeout expires first it
+ * returns RALLY_TIMEDOUT and breaks nothing (it is in no phase). On a
+ * RALLY_ROBUST barrier it returns RALLY_BROKEN at once instead: a process
+ * that died while waiting there could not be accounted for. */
 int rally_barrier_wait(rally_barrier_t *b);
 
 /* rally_barrier_wait() with this call's own timeout instead of the default:
@@ -201,9 +207,11 @@ typedef struct rally_token {
  * stores a token for rally_barrier_await()/rally_barrier_test(). The last
  * arrival runs the action and completes the phase here, and returns as
  * rally_barrier_wait() would (parties - 1, or the action's code, or
- * RALLY_BROKEN). It does not wait for the other parties; only when callers
- * outnumber parties and the previous phase is still completing does the
- * last arrival wait for that (microseconds) before completing its own.
+ * RALLY_BROKEN). It does not wait for the other parties. It waits only
+ * when callers outnumber parties and the previous phase is still
+ * completing — the last arrival waits for that phase, its action included,
+ * before completing its own — or when it arrives while a reset runs (as
+ * wait() does; on a RALLY_ROBUST barrier it returns RALLY_BROKEN instead).
  * Between arrive and await the caller computes: the overlap HPC codes get
  * from MPI_Ibarrier. arrive + await behaves as one wait: action, timeouts,
  * abort, reset and the broken state alike. -EINVAL: bad arguments. */

@@ -280,7 +280,21 @@ static inline bool view_robust(const struct view *v)
 	return v->flags & RALLY_ROBUST;
 }
 
-/* lifecycle.c: fills *v from a barrier or a handle; false if neither. */
+/* ---- lifecycle.c ----------------------------------------------------------
+ *
+ * Visitors: calls in the object that no count of arrivals covers — a reset,
+ * an abort, a wait() between leaving a phase that a reset cancelled and
+ * arriving again. destroy() refuses (-EBUSY) while one is there. */
+
+/* A call that begins: false if the barrier was destroyed meanwhile. */
+bool rally__visit(const struct view *v);
+/* A caller inside that is about to leave (and come back): it never fails,
+ * since destroy cannot finish while the caller is inside. */
+void rally__visit_inside(const struct view *v);
+/* The visitor's last touch (release). */
+void rally__unvisit(const struct view *v);
+
+/* Fills *v from a barrier or a handle; false if neither. */
 bool rally__view(const rally_barrier_t *pub, struct view *v);
 int rally__barrier_init(struct rally__barrier *b, unsigned parties,
                         const rally_barrier_attr_t *attr);
@@ -321,8 +335,14 @@ static inline bool resetting(uint64_t s, uint32_t p, uint32_t parity)
 	return (s & (ST_BUSY | ST_BROKEN)) == (ST_BUSY | ST_BROKEN) &&
 	       st_parity(s) == parity && seq_diff(p, st_seq(s)) >= 0;
 }
-/* Waits until a reset of the epoch of parity `parity` has published. */
-void rally__await_reset(const struct view *v, uint32_t parity);
+/* The caller's first look found a reset cancelling its phase: it leaves
+ * and returns RALLY__REARRIVE as a visitor — or, on a robust barrier, where
+ * a visitor that died would be counted for ever, the broken code. */
+int rally__rearrive_or_break(const struct view *v);
+/* Waits until a reset of the epoch of parity `parity` has published: false
+ * if dl passed first. */
+bool rally__await_reset(const struct view *v, uint32_t parity,
+                        const struct rally__deadline *dl);
 /* The caller's last touch of the object. */
 void rally__leave(const struct view *v);
 /* RALLY_OWNERDEAD if a robust participant died, else RALLY_BROKEN. */

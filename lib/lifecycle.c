@@ -19,6 +19,7 @@
 #include "export.h"
 #include "hooks.h"
 #include "points.h"
+#include "spin.h"
 
 static bool parties_ok(uint32_t parties)
 {
@@ -130,18 +131,88 @@ static bool pinned(struct rally__barrier *b)
 	return false;
 }
 
-/* Whether a caller may still touch the barrier: see the top. */
-static bool busy_inside(const struct view *v)
+/* ---- visitors ------------------------------------------------------------
+ *
+ * visitors++ and destroy's reads of it are seq_cst, as are its store of
+ * DYING and a visitor's read of magic: either destroy sees the visitor, or
+ * the visitor sees DYING and waits to learn whether destroy finished. */
+
+bool rally__visit(const struct view *v)
 {
 	struct rally__barrier *b = v->b;
+	/* An action runs under BUSY, which destroy waits for: it may not wait
+	 * for destroy. */
+	if (rally__in_action() == v->tag) {
+		rally__visit_inside(v);
+		return true;
+	}
+	for (unsigned i = 0;;) {
+		atomic_fetch_add(&b->visitors, 1);
+		uint32_t magic = atomic_load(&b->magic);
+		if (magic == RALLY__BARRIER_MAGIC)
+			return true;
+		atomic_fetch_sub(&b->visitors, 1);
+		if (magic != RALLY__DYING_MAGIC)
+			return false;
+		while (atomic_load(&b->magic) == RALLY__DYING_MAGIC)
+			rally__backoff(&i);
+	}
+}
+
+void rally__visit_inside(const struct view *v)
+{
+	atomic_fetch_add(&v->b->visitors, 1);
+}
+
+void rally__unvisit(const struct view *v)
+{
+	atomic_fetch_sub_explicit(&v->b->visitors, 1, memory_order_release);
+}
+
+/* ---- destroy ------------------------------------------------------------ */
+
+enum quiet {
+	QUIET,   /* nobody will touch the object again */
+	LEAVING, /* callers are on their way out: wait */
+	REFUSE,  /* a visitor, or a caller that will wait for others */
+};
+
+/* Whether callers arrived into a phase that waits for more. The last
+ * arrival of a phase moves arr on in a second step: a whole phase's count
+ * is a completer between its steps, not a waiter. */
+static bool arrivals_waiting(const struct view *v, uint64_t s, uint64_t a)
+{
+	uint32_t c = arr_count(a);
+	if (c % v->parties == 0)
+		return false;
+	uint32_t p = (arr_phase(a) + c / v->parties) & SEQ_MASK;
+	return rally__classify(s, p, arr_epoch(a) & 1) == PENDING;
+}
+
+/* Where destroy stands: see the top. */
+static enum quiet quiescence(const struct view *v)
+{
+	struct rally__barrier *b = v->b;
+	if (atomic_load(&b->visitors))
+		return REFUSE;
 	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
 	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+	if (arrivals_waiting(v, s, a))
+		return REFUSE;
 	if (s & ST_BUSY)
-		return true;
+		return LEAVING;
 	if (!(s & ST_BROKEN) &&
 	    (st_seq(s) != arr_phase(a) || st_parity(s) != (arr_epoch(a) & 1)))
-		return true; /* a completer has yet to publish */
-	return rally__callers_inside(v, a, st_seq(s)) || pinned(b);
+		return LEAVING; /* a completer has yet to publish */
+	bool inside = rally__callers_inside(v, a, st_seq(s)) || pinned(b);
+	/* Between the reads above a caller inside may have become a visitor
+	 * and left (its visit came before its leaving, which we may have
+	 * acquired), or a visitor arrived again: look twice. */
+	if (atomic_load(&b->visitors))
+		return REFUSE;
+	if (atomic_load_explicit(&b->arr, memory_order_acquire) != a)
+		return LEAVING;
+	return inside ? LEAVING : QUIET;
 }
 
 RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
@@ -157,18 +228,27 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 		return -EBUSY;
 	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
 	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
-	if ((s & ST_BUSY) || (!(s & ST_BROKEN) && arr_count(a) != 0))
+	if ((s & ST_BUSY) || (!(s & ST_BROKEN) && arr_count(a) != 0) ||
+	    atomic_load(&b->visitors))
 		return -EBUSY;
 	uint32_t magic = RALLY__BARRIER_MAGIC;
-	if (!atomic_compare_exchange_strong_explicit(
-	        &b->magic, &magic, RALLY__DYING_MAGIC, memory_order_acq_rel,
-	        memory_order_relaxed))
+	if (!atomic_compare_exchange_strong(&b->magic, &magic,
+	                                    RALLY__DYING_MAGIC))
 		return -EINVAL; /* destroyed concurrently */
 	RALLY_POINT(DESTROYING);
-	for (unsigned i = 0; busy_inside(&v);)
-		rally__backoff(&i);
-	atomic_store_explicit(&b->magic, 0, memory_order_release);
-	return 0;
+	for (unsigned i = 0;;) {
+		switch (quiescence(&v)) {
+		case QUIET:
+			atomic_store_explicit(&b->magic, 0,
+			                      memory_order_release);
+			return 0;
+		case REFUSE:
+			atomic_store(&b->magic, RALLY__BARRIER_MAGIC);
+			return -EBUSY;
+		default:
+			rally__backoff(&i);
+		}
+	}
 }
 
 /* ---- the state

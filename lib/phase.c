@@ -264,10 +264,8 @@ int rally__await_phase(const struct view *v, struct arrival t,
 {
 	struct waiting w = {.note_phase = t.phase};
 	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
-	if (resetting(s, t.phase, t.epoch & 1)) {
-		rally__leave(v);
-		return RALLY__REARRIVE;
-	}
+	if (resetting(s, t.phase, t.epoch & 1))
+		return rally__rearrive_or_break(v);
 	for (;;) {
 		int code;
 		switch (rally__classify(s, t.phase, t.epoch & 1)) {
@@ -395,10 +393,8 @@ int rally__complete(const struct view *v, struct arrival t,
 	if (try_complete(v, t, &s, &ret))
 		return ret;
 	/* Wrong: s is the state at our first look. */
-	if (resetting(s, t.phase, parity)) {
-		rally__leave(v);
-		return RALLY__REARRIVE;
-	}
+	if (resetting(s, t.phase, parity))
+		return rally__rearrive_or_break(v);
 	for (;;) {
 		enum outcome o = rally__classify(s, t.phase, parity);
 		if (o == BROKEN || o == DONE) {
@@ -457,31 +453,54 @@ int rally__abort(const struct view *v)
 /* ---- the public calls
  * -------------------------------------------------------- */
 
-void rally__await_reset(const struct view *v, uint32_t parity)
+int rally__rearrive_or_break(const struct view *v)
+{
+	if (view_robust(v)) {
+		int code = rally__broken_code(v); /* read before we leave */
+		rally__leave(v);
+		return code;
+	}
+	/* A visitor before we leave: destroy never sees us nowhere. */
+	rally__visit_inside(v);
+	rally__leave(v);
+	return RALLY__REARRIVE;
+}
+
+bool rally__await_reset(const struct view *v, uint32_t parity,
+                        const struct rally__deadline *dl)
 {
 	struct waiting w = {.noted = true}; /* not an arrival */
 	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
 	while ((s & (ST_BUSY | ST_BROKEN)) == (ST_BUSY | ST_BROKEN) &&
 	       st_parity(s) == parity)
-		rally__wait_state(v, &s, &rally__no_deadline, &w);
+		if (!rally__wait_state(v, &s, dl, &w))
+			return false;
+	return true;
 }
 
 static int barrier_wait(const struct view *v, int64_t timeout_ns)
 {
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
+	bool visiting = false;
 	for (;;) {
 		struct arrival t = rally__arrive(v);
+		if (visiting) /* counted as an arrival again */
+			rally__unvisit(v);
 		int rc = t.index == v->parties - 1
 		             ? rally__complete(v, t, &dl)
 		             : rally__await_phase(v, t, &dl);
 		if (rc != RALLY__REARRIVE)
 			return rc;
-		/* Arrived while a reset of our epoch ran: "do not block" must
-		 * not wait for it — the barrier is broken at this instant. */
-		if (timeout_ns == 0)
-			return rally__broken_code(v);
-		rally__await_reset(v, t.epoch & 1);
+		/* Arrived while a reset of our epoch ran (we are a visitor
+		 * now): wait for it within our deadline, then arrive again.
+		 * "Do not block" does not wait: the barrier is broken at this
+		 * instant. A timeout breaks nothing: we are in no phase. */
+		visiting = true;
+		if (timeout_ns == 0 || !rally__await_reset(v, t.epoch & 1, &dl)) {
+			rally__unvisit(v);
+			return timeout_ns == 0 ? RALLY_BROKEN : RALLY_TIMEDOUT;
+		}
 	}
 }
 
@@ -505,7 +524,9 @@ RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
 RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)
 {
 	struct view v;
-	if (!rally__view(pub, &v))
+	if (!rally__view(pub, &v) || !rally__visit(&v))
 		return -EINVAL;
-	return rally__abort(&v);
+	int rc = rally__abort(&v);
+	rally__unvisit(&v);
+	return rc;
 }

@@ -194,5 +194,9 @@ RALLY_EXPORT int rally_barrier_reset(rally_barrier_t *pub)
 		return -EINVAL;
 	if (rally__in_action() == v.tag)
 		return -EDEADLK;
-	return rally__reset(&v);
+	if (!rally__visit(&v))
+		return -EINVAL;
+	int rc = rally__reset(&v);
+	rally__unvisit(&v);
+	return rc;
 }

@@ -86,25 +86,31 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 	struct rally__barrier *b = v.b;
 	struct arrival t;
 	uint64_t s;
+	bool visiting = false;
 	for (;;) {
 		t = rally__arrive(&v);
+		if (visiting) /* counted as an arrival again */
+			rally__unvisit(&v);
+		visiting = false;
+		int rc = 0;
 		if (t.index == v.parties - 1) {
-			int rc = rally__complete(&v, t, &rally__no_deadline);
-			if (rc == RALLY__REARRIVE) {
-				rally__await_reset(&v, t.epoch & 1);
-				continue;
-			}
+			rc = rally__complete(&v, t, &rally__no_deadline);
+		} else {
+			s = atomic_load_explicit(&b->state,
+			                         memory_order_acquire);
+			if (!resetting(s, t.phase, t.epoch & 1))
+				break;
+			rc = rally__rearrive_or_break(&v);
+		}
+		if (rc != RALLY__REARRIVE) {
 			*token = pack(&v, 0, t.phase, KIND_RESOLVED,
 			              rc < 0 ? rc : 0);
 			return rc;
 		}
-		s = atomic_load_explicit(&b->state, memory_order_acquire);
-		if (!resetting(s, t.phase, t.epoch & 1))
-			break;
 		/* Arrived while a reset of our epoch ran: as wait() does,
-		 * arrive again in the fresh epoch. */
-		rally__leave(&v);
-		rally__await_reset(&v, t.epoch & 1);
+		 * arrive again in the fresh epoch (a visitor meanwhile). */
+		visiting = true;
+		rally__await_reset(&v, t.epoch & 1, &rally__no_deadline);
 	}
 	if (rally__classify(s, t.phase, t.epoch & 1) == BROKEN) {
 		int code = rally__broken_code(&v);

@@ -190,10 +190,12 @@ Test(hardening, A1_aborter_after_release, .timeout = 20)
 	start(&a, ABORT, b, 0, TAG);
 	cr_expect_eq(finish(&w), RALLY_BROKEN);
 	parked(RALLY__POINT_RELEASED);
-	cr_expect_eq(rally_barrier_destroy(b), 0);
-	page_revoke(b);
+	/* abort() is still inside: a visitor, which destroy refuses. */
+	cr_expect_eq(rally_barrier_destroy(b), -EBUSY);
 	rally__pause_release(RALLY__POINT_RELEASED);
 	cr_expect_eq(finish(&a), 0);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
 }
 
 /* A reset passes RELEASED at its claim (waking the cancelled phase) and at
@@ -208,10 +210,11 @@ Test(hardening, A1_resetter_after_release, .timeout = 20)
 	start(&r, RESET, b, 0, TAG);
 	parked(RALLY__POINT_RELEASED);
 	cr_expect_not(rally_barrier_broken(b));
-	cr_expect_eq(rally_barrier_destroy(b), 0);
-	page_revoke(b);
+	cr_expect_eq(rally_barrier_destroy(b), -EBUSY, "reset() is inside");
 	rally__pause_release(RALLY__POINT_RELEASED);
 	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
 }
 
 Test(hardening, A1_event_setter_after_release, .timeout = 20)
@@ -1093,4 +1096,145 @@ Test(hardening, R1_counts_survive_the_wrap_of_an_epochs_phases, .timeout = 30)
 		test_sleep_ms(10);
 	cr_assert(atomic_load(&d.done), "destroy hangs past the wrap");
 	cr_expect_eq(finish(&d), 0);
+}
+
+/* Finding 2: a wait() that arrives while a reset cancels its phase leaves
+ * and waits for the reset to end, then arrives again. While it waited it
+ * was counted nowhere: destroy() after the reset returned 0 and the caller
+ * then touched the freed barrier. Now it is a visitor, and destroy refuses
+ * while it is there. */
+Test(hardening, R2_a_wait_that_waits_out_a_reset_keeps_destroy_away,
+     .timeout = 20)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	struct call a, r, w, x;
+	start(&a, WAIT, b, RALLY_FOREVER, 0);
+	await_waiting(b, 1);
+	rally__pause_arm(RALLY__POINT_RESET_CLAIMED, 1, 0);
+	start(&r, RESET, b, 0, 1);
+	parked(RALLY__POINT_RESET_CLAIMED);
+	cr_expect_eq(finish(&a), RALLY_BROKEN);
+	rally__pause_arm(RALLY__POINT_SPUN, TAG, 0);
+	start(&w, WAIT, b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_SPUN); /* waiting for the reset to end */
+	rally__pause_release(RALLY__POINT_RESET_CLAIMED);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(rally_barrier_destroy(b), -EBUSY,
+	             "destroyed while a wait() was inside");
+	rally__pause_release(RALLY__POINT_SPUN);
+	await_waiting(b, 1); /* arrived again, in the fresh epoch */
+	start(&x, WAIT, b, RALLY_FOREVER, 0);
+	cr_expect_eq(finish(&w) + finish(&x), 1);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
+}
+
+/* The same on a robust barrier: a caller that waited there could die
+ * counted nowhere; it returns at once instead, the phase it arrived in
+ * being broken. */
+Test(hardening, R2_a_robust_wait_during_a_reset_returns_broken,
+     .timeout = 20)
+{
+	struct shared_state *s = robust_state(2);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	struct call r, w;
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&s->b, &t), 0);
+	rally__pause_arm(RALLY__POINT_RESET_RECORDED, 1, 0);
+	start(&r, RESET, &s->b, 0, 1);
+	parked(RALLY__POINT_RESET_RECORDED);
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	for (int i = 0; i < 100 && !atomic_load(&w.done); i++)
+		test_sleep_ms(10);
+	cr_expect(atomic_load(&w.done), "the robust wait waits for the reset");
+	rally__pause_release(RALLY__POINT_RESET_RECORDED);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(finish(&w), RALLY_BROKEN);
+}
+
+/* Finding 3: the wait for a reset to end ignored the caller's deadline. */
+Test(hardening, R3_a_timed_wait_during_a_reset_keeps_its_deadline,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	rally__pause_arm(RALLY__POINT_RESET_RECORDED, 1, 0);
+	struct call r, w;
+	start(&r, RESET, &b, 0, 1);
+	parked(RALLY__POINT_RESET_RECORDED);
+	start(&w, WAIT, &b, 50000000, 0);
+	for (int i = 0; i < 100 && !atomic_load(&w.done); i++)
+		test_sleep_ms(10);
+	cr_expect(atomic_load(&w.done), "the deadline passed unseen");
+	rally__pause_release(RALLY__POINT_RESET_RECORDED);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(finish(&w), RALLY_TIMEDOUT);
+	cr_expect_not(rally_barrier_broken(&b), "the reset stands");
+	cr_expect_eq(rally_barrier_n_waiting(&b), 0, "the timed out left");
+}
+
+static _Atomic bool action_go;
+
+static int action_until_go(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&action_go))
+		test_sleep_ms(1);
+	return 0;
+}
+
+/* Finding 9: a reset waiting for an action to end was counted nowhere:
+ * destroy(), once the action had ended, returned 0 and the reset then
+ * touched the freed barrier. */
+Test(hardening, R9_a_reset_waiting_for_an_action_keeps_destroy_away,
+     .timeout = 20)
+{
+	rally_barrier_t *b = page_alloc(false);
+	rally_barrier_attr_t attr = {.action = action_until_go};
+	atomic_store(&action_go, false);
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	struct call w1, w2, r;
+	start(&w1, WAIT, b, RALLY_FOREVER, 0);
+	start(&w2, WAIT, b, RALLY_FOREVER, 0);
+	while (!rally__point_hits(RALLY__POINT_CLAIMED))
+		test_sleep_ms(1);
+	rally__pause_arm(RALLY__POINT_SLEEPING, TAG, 0);
+	start(&r, RESET, b, 0, TAG);
+	parked(RALLY__POINT_SLEEPING); /* waiting for the action */
+	atomic_store(&action_go, true);
+	cr_expect_eq(finish(&w1) + finish(&w2), 1);
+	cr_expect_eq(rally_barrier_destroy(b), -EBUSY,
+	             "destroyed while a reset was inside");
+	rally__pause_release(RALLY__POINT_SLEEPING);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	page_revoke(b);
+}
+
+/* Finding 10: destroy() waited for a caller that had counted itself in but
+ * not yet arrived; it arrived into an incomplete phase and waited for a
+ * partner that destroy had locked out: both hung. destroy now refuses
+ * (-EBUSY) once such a caller arrives, and the barrier goes on. */
+Test(hardening, R10_destroy_refuses_a_caller_that_arrives_meanwhile,
+     .timeout = 20)
+{
+	struct shared_state *s = robust_state(2);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	rally__pause_arm(RALLY__POINT_ROBUST_ENTERED, TAG, 0);
+	struct call w, d;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_ROBUST_ENTERED);
+	start(&d, DESTROY, &s->b, 0, 0);
+	test_sleep_ms(50);
+	cr_expect_not(atomic_load(&d.done), "destroy ignored a caller inside");
+	rally__pause_release(RALLY__POINT_ROBUST_ENTERED);
+	for (int i = 0; i < 200 && !atomic_load(&d.done); i++)
+		test_sleep_ms(10);
+	cr_assert(atomic_load(&d.done), "destroy hangs");
+	cr_expect_eq(finish(&d), -EBUSY);
+	cr_expect_eq(rally_barrier_wait(&s->b) + finish(&w), 1,
+	             "the barrier goes on after the refusal");
 }

@@ -3,13 +3,16 @@
  * rally_barrier_futex() and rally_event_futex() give the words and values.
  *
  * A worker thread sets the event after 20 ms and arrives at the barrier
- * after 40 ms; the main thread arrives first, then sleeps in futex_waitv on
+ * once the main thread has seen it (so that the order holds on a loaded
+ * machine); the main thread arrives first, then sleeps in futex_waitv on
  * both words and reports each as it happens. Exit 0 when both were seen in
  * that order, 77 (skipped) where futex_waitv does not exist. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -24,6 +27,7 @@
 
 static rally_barrier_t barrier;
 static rally_event_t event;
+static _Atomic bool event_noticed;
 
 static void sleep_ms(int ms)
 {
@@ -36,7 +40,8 @@ static void *worker(void *arg)
 	(void)arg;
 	sleep_ms(20);
 	rally_event_set(&event);
-	sleep_ms(20);
+	while (!atomic_load(&event_noticed))
+		sleep_ms(1);
 	rally_barrier_wait(&barrier);
 	return NULL;
 }
@@ -82,6 +87,7 @@ int main(void)
 			rc = rally_event_futex(&event, &word, &value, &shared);
 			if (rc == 1) {
 				event_seen = true;
+				atomic_store(&event_noticed, true);
 				printf("event set\n");
 				continue;
 			}

@@ -306,7 +306,9 @@ int rally_barrier_unlink(const char *name);
  * arrive); the next one breaks. The process holding BUSY (an action's
  * runner, a reset's caller — a monitor too) that dies breaks the barrier
  * the same way. destroy() and reset() wait for every live caller to leave,
- * however slow, and never for the dead. Up to 32 participant processes; a
+ * however slow, and never for the dead. Only participants arrive and wait:
+ * wait, timedwait, arrive, await and poll from a process that takes no part
+ * return -EPERM (it may still look, test, abort and reset: a monitor). Up to 32 participant processes; a
  * process that opens a name twice takes part once, until its last close. A
  * stopped process (SIGSTOP) is not dead: timeouts cover that.
  * attach/detach: 0, -EINVAL, -ENOSPC; no-ops on a barrier that is not

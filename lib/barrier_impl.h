@@ -296,6 +296,9 @@ void rally__unvisit(const struct view *v);
 
 /* Fills *v from a barrier or a handle; false if neither. */
 bool rally__view(const rally_barrier_t *pub, struct view *v);
+/* The same for a call that arrives or waits: 0, -EINVAL, or -EPERM from a
+ * process that takes no part in a robust barrier. */
+int rally__caller_view(const rally_barrier_t *pub, struct view *v);
 int rally__barrier_init(struct rally__barrier *b, unsigned parties,
                         const rally_barrier_attr_t *attr);
 /* -EINVAL unless attr is valid (NULL is). */

@@ -57,6 +57,16 @@ bool rally__view(const rally_barrier_t *pub, struct view *v)
 	return true;
 }
 
+int rally__caller_view(const rally_barrier_t *pub, struct view *v)
+{
+	if (!rally__view(pub, v))
+		return -EINVAL;
+	/* A robust barrier counts its callers per participant: one of a
+	 * process that takes no part would be counted where nobody could
+	 * forget it, should it die inside. */
+	return view_robust(v) && v->slot < 0 ? -EPERM : 0;
+}
+
 int rally__check_attr(const rally_barrier_attr_t *attr)
 {
 	if (!attr)

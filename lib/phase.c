@@ -507,8 +507,9 @@ static int barrier_wait(const struct view *v, int64_t timeout_ns)
 RALLY_EXPORT int rally_barrier_wait(rally_barrier_t *pub)
 {
 	struct view v;
-	if (!rally__view(pub, &v))
-		return -EINVAL;
+	int rc = rally__caller_view(pub, &v);
+	if (rc)
+		return rc;
 	return barrier_wait(&v, v.timeout_ns ? v.timeout_ns : RALLY_FOREVER);
 }
 
@@ -516,8 +517,9 @@ RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
                                          int64_t timeout_ns)
 {
 	struct view v;
-	if (!rally__view(pub, &v) || timeout_ns < RALLY_FOREVER)
-		return -EINVAL;
+	int rc = rally__caller_view(pub, &v);
+	if (rc || timeout_ns < RALLY_FOREVER)
+		return rc ? rc : -EINVAL;
 	return barrier_wait(&v, timeout_ns);
 }
 

@@ -187,26 +187,16 @@ void rally__robust_enter(struct rally__robust *r, int slot)
 {
 	/* Relaxed: the caller's acq_rel fetch_add on arr follows, and a drain
 	 * that could miss this count fails its CAS on arr and looks again. */
-	if (slot >= 0)
-		atomic_fetch_add_explicit(&r->p[slot].count, 1,
-		                          memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&r->anon, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->p[slot].count, 1, memory_order_relaxed);
 }
 
 void rally__robust_leave(struct rally__robust *r, int slot)
 {
-	if (slot >= 0)
-		atomic_fetch_sub_explicit(&r->p[slot].count, 1,
-		                          memory_order_release);
-	else
-		atomic_fetch_sub_explicit(&r->anon, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&r->p[slot].count, 1, memory_order_release);
 }
 
 bool rally__robust_inside(struct rally__robust *r)
 {
-	if (atomic_load_explicit(&r->anon, memory_order_acquire))
-		return true;
 	pid_t me = rally__self_pid();
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint32_t c =

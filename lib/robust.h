@@ -28,9 +28,7 @@ struct rally__robust {
 	/* When a scan last ran (CLOCK_MONOTONIC ns): scans are rate limited,
 	 * whatever the number of waiters and however short their slices. */
 	_Atomic int64_t scanned_at;
-	/* Callers inside from processes that are not participants. */
-	_Atomic uint32_t anon;
-	uint32_t pad_[11];
+	uint32_t pad_[12];
 	struct rally__participant p[RALLY__ROBUST_SLOTS];
 };
 
@@ -48,7 +46,7 @@ int rally__robust_register(struct rally__robust *r);
  * process's callers are inside (the slot is kept). */
 int rally__robust_unregister(struct rally__robust *r, int slot);
 
-/* A caller of this process (slot, or -1 for a process that takes no part)
+/* A caller of this process (its slot: only participants arrive or wait)
  * comes in or goes out; the going out is its last touch (release). */
 void rally__robust_enter(struct rally__robust *r, int slot);
 void rally__robust_leave(struct rally__robust *r, int slot);

@@ -29,6 +29,9 @@ RALLY_EXPORT const char *rally_strerror(int code)
 	case -EDEADLK:
 		return "called from the barrier's own action: it would "
 		       "deadlock";
+	case -EPERM:
+		return "this process takes no part in the robust barrier "
+		       "(attach it, or open the name, first)";
 	case -ENOTSUP:
 		return "not supported";
 	case -ENOENT:

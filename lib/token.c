@@ -81,8 +81,9 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
                                       rally_token_t *token)
 {
 	struct view v;
-	if (!rally__view(pub, &v) || !token)
-		return -EINVAL;
+	int err = rally__caller_view(pub, &v);
+	if (err || !token)
+		return err ? err : -EINVAL;
 	struct rally__barrier *b = v.b;
 	struct arrival t;
 	uint64_t s;
@@ -233,8 +234,10 @@ static int await_token(rally_barrier_t *pub, rally_token_t token,
 {
 	struct view v;
 	struct token_repr r;
-	if (!rally__view(pub, &v) || !unpack(&v, token, &r) ||
-	    timeout_ns < RALLY_FOREVER)
+	int err = rally__caller_view(pub, &v);
+	if (err)
+		return err;
+	if (!unpack(&v, token, &r) || timeout_ns < RALLY_FOREVER)
 		return -EINVAL;
 	if (resolved(&r))
 		return resolved_answer(&r);

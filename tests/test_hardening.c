@@ -1238,3 +1238,38 @@ Test(hardening, R10_destroy_refuses_a_caller_that_arrives_meanwhile,
 	cr_expect_eq(rally_barrier_wait(&s->b) + finish(&w), 1,
 	             "the barrier goes on after the refusal");
 }
+
+/* Finding 4: a process that takes no part in a robust barrier (it never
+ * attached; a fork()ed child) could wait there, counted only in a shared
+ * tally; killed while waiting, it stayed counted for ever and every reset
+ * and destroy hung. Such callers are refused (-EPERM); a monitor may still
+ * look, abort and reset. */
+Test(hardening, R4_a_robust_barrier_refuses_callers_that_take_no_part,
+     .timeout = 20)
+{
+	struct shared_state *s = robust_state(2);
+	rally_token_t t;
+	cr_expect_eq(rally_barrier_timedwait(&s->b, 0), -EPERM);
+	cr_expect_eq(rally_barrier_arrive(&s->b, &t), -EPERM);
+	cr_expect_not(rally_barrier_broken(&s->b));
+	cr_expect_eq(rally_barrier_n_waiting(&s->b), 0);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	cr_assert_eq(rally_barrier_arrive(&s->b, &t), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		alarm(5);
+		bool ok = rally_barrier_await(&s->b, t, 0) == -EPERM &&
+		          rally_barrier_poll(&s->b, t, 0) == -EPERM &&
+		          rally_barrier_wait(&s->b) == -EPERM &&
+		          rally_barrier_test(&s->b, t) == 0;
+		_exit(ok ? 0 : 1);
+	}
+	int st;
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	          "a process that takes no part got in (status %#x)", st);
+	cr_expect_eq(rally_barrier_n_waiting(&s->b), 1);
+	cr_expect_eq(rally_barrier_reset(&s->b), 0, "a monitor may reset");
+	cr_expect_eq(rally_barrier_await(&s->b, t, 0), RALLY_BROKEN);
+	cr_expect_str_neq(rally_strerror(-EPERM), "unknown error code");
+}

@@ -226,8 +226,10 @@ int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);
  * the barrier is destroyed. A token is light (it pins nothing between
  * arrive and await), so its outcome is kept for 8 resets: should a 9th
  * reset come between its arrive and its await, it gets RALLY_BROKEN even if
- * its phase had completed (resets during the await do not count). Calling
- * it again gives the same answer. */
+ * its phase had completed (resets during the await do not count). Phases
+ * are numbered modulo 2^28: a token is judged right if awaited within
+ * 2^28 - 2^20 (about 267 million) phases of its arrival. Calling it again
+ * gives the same answer. */
 int rally_barrier_await(rally_barrier_t *b, rally_token_t token,
                         int64_t timeout_ns);
 

@@ -128,14 +128,26 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 	return (int)t.index;
 }
 
+/* No phase is this far ahead of the first incomplete one: each phase
+ * between holds a completer blocked until the one before it publishes. */
+#define TOKEN_AHEAD_MAX (1u << 20)
+
 /* The token's outcome now; *s: the state it was judged by. */
 static enum outcome judge(const struct view *v, const struct token_repr *r,
                           uint64_t *s)
 {
 	*s = atomic_load_explicit(&v->b->state, memory_order_acquire);
-	enum outcome o = rally__record_outcome(v->b, r->epoch, phase_of(r));
-	return o != PENDING ? o
-	                    : rally__classify(*s, phase_of(r), r->epoch & 1);
+	uint32_t p = phase_of(r);
+	enum outcome o = rally__record_outcome(v->b, r->epoch, p);
+	if (o != PENDING)
+		return o;
+	o = rally__classify(*s, p, r->epoch & 1);
+	/* Phases compare within a window of 2^27: a token whose phase
+	 * completed 2^27 phases ago (its epoch still current) seems ahead. */
+	if (o != DONE && o != BROKEN && st_parity(*s) == (r->epoch & 1) &&
+	    seq_diff(p, st_seq(*s)) > (int32_t)TOKEN_AHEAD_MAX)
+		return DONE;
+	return o;
 }
 
 RALLY_EXPORT int rally_barrier_test(rally_barrier_t *pub, rally_token_t token)

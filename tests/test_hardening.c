@@ -1273,3 +1273,25 @@ Test(hardening, R4_a_robust_barrier_refuses_callers_that_take_no_part,
 	cr_expect_eq(rally_barrier_await(&s->b, t, 0), RALLY_BROKEN);
 	cr_expect_str_neq(rally_strerror(-EPERM), "unknown error code");
 }
+
+/* Finding 7: phases are numbered modulo 2^28 and compared within a window
+ * of 2^27. A token whose phase completed 2^27 phases ago looked 2^27 - 1
+ * phases ahead: test() said "not yet" for ever and await() hung. No caller
+ * can be that far ahead (each phase ahead of the first incomplete one holds
+ * a blocked completer), so a token more than 2^20 phases ahead is behind. */
+Test(hardening, R7_a_token_awaited_2_27_phases_late_is_done, .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t, x;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_assert_eq(rally_barrier_arrive(&b, &x), 1);
+	cr_assert_eq(rally__barrier_skip_phases(&b, (1u << 27) + 5), 0);
+	cr_expect_eq(rally_barrier_test(&b, t), 1);
+	cr_expect_eq(rally_barrier_await(&b, t, 100000000), 0);
+	cr_expect_not(rally_barrier_broken(&b));
+	/* A token of the phase in progress is still pending. */
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_expect_eq(rally_barrier_test(&b, t), 0);
+	cr_expect_eq(rally_barrier_await(&b, t, 0), RALLY_TIMEDOUT);
+}

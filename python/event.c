@@ -50,19 +50,20 @@ static rally_event_t *handle(EventObject *self)
 
 /* close() may come while other threads wait without the GIL: unmapped
  * under them, they would crash. A wait enters and leaves (counted with the
- * GIL held); close() marks the event closed, so that no call enters
+ * GIL held, and recorded with its thread for fork(): see struct
+ * pyrally_call); close() marks the event closed, so that no call enters
  * again, and the last wait to leave closes the handle. */
-static rally_event_t *enter(EventObject *self)
+static rally_event_t *enter(EventObject *self, struct pyrally_call **call)
 {
 	rally_event_t *e = handle(self);
-	if (e)
-		self->calls++;
+	if (e && !(*call = pyrally_call_enter(&self->calls)))
+		return NULL;
 	return e;
 }
 
-static void leave(EventObject *self)
+static void leave(EventObject *self, struct pyrally_call *call)
 {
-	if (--self->calls == 0 && self->closed) {
+	if (pyrally_call_leave(call) == 0 && self->closed) {
 		rally_event_close(self->e);
 		self->e = NULL;
 	}
@@ -195,11 +196,12 @@ static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
 	                                 &timeout))
 		return NULL;
-	rally_event_t *e = enter(self);
+	struct pyrally_call *call;
+	rally_event_t *e = enter(self, &call);
 	if (!e)
 		return NULL;
 	PyObject *r = wait_on(e, timeout);
-	leave(self);
+	leave(self, call);
 	return r;
 }
 

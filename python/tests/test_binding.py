@@ -299,6 +299,67 @@ class GilTests(unittest.TestCase):
         self.assertTrue(all(row == [1] * n for row in seen))
 
 
+class EventTests(unittest.TestCase):
+    def set_and_clear_while_the_waiter_is_off(self, Event, busy):
+        """A waiter blocks; this thread, holding the GIL all along (a long
+        switch interval), runs Python for `busy` seconds and then sets and
+        clears the event at once. The waiter was blocked when the flag was
+        set: it returns True, though it ran only after the clear."""
+        e = Event()
+        got = []
+        t = threading.Thread(target=lambda: got.append(e.wait(5)))
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1.0)
+        try:
+            t.start()
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < busy:
+                pass
+            e.set()
+            e.clear()
+        finally:
+            sys.setswitchinterval(old)
+        t.join(10)
+        return got
+
+    def test_set_then_clear_wakes_a_waiter_that_is_not_running(self):
+        # Less than a 50 ms slice of rally's wait, and more: the set
+        # comes while the waiter sleeps, or while it waits for the GIL
+        # between two slices.
+        for busy in (0.02, 0.08):
+            for Event in (threading.Event, rally.Event):
+                self.assertEqual(
+                    self.set_and_clear_while_the_waiter_is_off(Event, busy),
+                    [True], (Event, busy))
+
+    def test_a_set_from_another_process_between_slices(self):
+        """The same with the set and the clear in another process, while
+        this process holds the GIL past the end of a slice."""
+        import pickle
+        e, done = rally.Event(), rally.Event()
+        got = []
+        t = threading.Thread(target=lambda: got.append(e.wait(5)))
+        code = ("import pickle, sys, time\n"
+                "e, done = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+                "time.sleep(0.08)\n"
+                "e.set(); e.clear(); done.set()\n")
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1.0)
+        try:
+            t.start()
+            p = subprocess.Popen([sys.executable, "-c", code,
+                                  pickle.dumps((e, done)).hex()])
+            t0 = time.monotonic()
+            # Holds the GIL (no switch in a second, no call that drops it)
+            # until the other process is done.
+            while not done.is_set() and time.monotonic() - t0 < 10:
+                pass
+        finally:
+            sys.setswitchinterval(old)
+        t.join(10)
+        self.assertEqual((p.wait(10), got), (0, [True]))
+
+
 class SubclassTests(unittest.TestCase):
     def test_subclass_init_with_other_arguments(self):
         """As with threading's classes (checked side by side), a

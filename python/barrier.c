@@ -87,10 +87,11 @@ static rally_barrier_t *handle(BarrierObject *self)
 		rally_barrier_t *inherited = self->b;
 		if (open_handle(self, 0) < 0)
 			return NULL;
-		/* A call counted in flight here is the forking thread's own
-		 * (it forked from the action) or one of the parent's other
-		 * threads, which are not here: the first may still use the
-		 * inherited handle, so it then stays mapped until exit. */
+		/* A call still counted in flight here is the forking
+		 * thread's own (it forked from the action; the parent's
+		 * other threads' calls are not counted in the child, see
+		 * struct pyrally_call): it may still use the inherited
+		 * handle, which then stays mapped until exit. */
 		if (self->calls == 0)
 			rally_barrier_close(inherited);
 		self->creator = 0;
@@ -109,19 +110,20 @@ static rally_barrier_t *handle(BarrierObject *self)
 /* close() may come while calls use the handle without the GIL — another
  * thread's wait or reset, or the wait that runs the action that closes:
  * unmapped under them, they would crash. Such calls enter and leave
- * (counted with the GIL held); close() marks the barrier closed, so that
- * no call enters again, and the last call to leave closes the handle. */
-static rally_barrier_t *enter(BarrierObject *self)
+ * (counted with the GIL held, and recorded with their thread for fork():
+ * see struct pyrally_call); close() marks the barrier closed, so that no
+ * call enters again, and the last call to leave closes the handle. */
+static rally_barrier_t *enter(BarrierObject *self, struct pyrally_call **call)
 {
 	rally_barrier_t *b = handle(self);
-	if (b)
-		self->calls++;
+	if (b && !(*call = pyrally_call_enter(&self->calls)))
+		return NULL;
 	return b;
 }
 
-static void leave(BarrierObject *self)
+static void leave(BarrierObject *self, struct pyrally_call *call)
 {
-	if (--self->calls == 0 && self->closed) {
+	if (pyrally_call_leave(call) == 0 && self->closed) {
 		rally_barrier_close(self->b);
 		self->b = NULL;
 	}
@@ -359,11 +361,12 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 	int64_t ns = self->timeout_ns;
 	if (timeout != Py_None && pyrally_timeout(timeout, true, &ns) < 0)
 		return NULL;
-	rally_barrier_t *b = enter(self);
+	struct pyrally_call *call;
+	rally_barrier_t *b = enter(self, &call);
 	if (!b)
 		return NULL;
 	PyObject *r = wait_on(self, b, ns);
-	leave(self);
+	leave(self, call);
 	return r;
 }
 
@@ -371,7 +374,8 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 
 static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 {
-	rally_barrier_t *b = enter(self);
+	struct pyrally_call *call;
+	rally_barrier_t *b = enter(self, &call);
 	if (!b)
 		return NULL;
 	int rc;
@@ -379,7 +383,7 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 	Py_BEGIN_ALLOW_THREADS
 	rc = rally_barrier_reset(b);
 	Py_END_ALLOW_THREADS
-	leave(self);
+	leave(self, call);
 	if (rc < 0)
 		return pyrally_raise(rc, "reset");
 	Py_RETURN_NONE;

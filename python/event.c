@@ -1,11 +1,15 @@
 /* event.c — rally.Event: threading.Event's API over a named rally event,
  * usable across processes as multiprocessing.Event is. Waits release the
- * GIL and run in slices (an event's timeout breaks nothing), taking the GIL
- * between slices to run signal handlers (Ctrl-C). */
+ * GIL and sleep on the event's futex word in slices (an event's timeout
+ * breaks nothing), taking the GIL between slices to run signal handlers
+ * (Ctrl-C); see wait_on(). */
 #include "pyrally.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -50,19 +54,20 @@ static rally_event_t *handle(EventObject *self)
 
 /* close() may come while other threads wait without the GIL: unmapped
  * under them, they would crash. A wait enters and leaves (counted with the
- * GIL held); close() marks the event closed, so that no call enters
+ * GIL held, and recorded with its thread for fork(): see struct
+ * pyrally_call); close() marks the event closed, so that no call enters
  * again, and the last wait to leave closes the handle. */
-static rally_event_t *enter(EventObject *self)
+static rally_event_t *enter(EventObject *self, struct pyrally_call **call)
 {
 	rally_event_t *e = handle(self);
-	if (e)
-		self->calls++;
+	if (e && !(*call = pyrally_call_enter(&self->calls)))
+		return NULL;
 	return e;
 }
 
-static void leave(EventObject *self)
+static void leave(EventObject *self, struct pyrally_call *call)
 {
-	if (--self->calls == 0 && self->closed) {
+	if (pyrally_call_leave(call) == 0 && self->closed) {
 		rally_event_close(self->e);
 		self->e = NULL;
 	}
@@ -155,6 +160,36 @@ static PyObject *event_clear(EventObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* A wait takes a snapshot of the event's futex word as it begins
+ * (rally_event_futex(): the value the word holds while the event is clear,
+ * with the sleeper bit raised so that set() wakes the word) and sleeps on
+ * the word itself. Every set() adds a generation to the word, which a
+ * clear() that follows does not undo: a word that differs from the
+ * snapshot in any bit but the sleepers' (0x1) says that a set came since
+ * the wait began — also one made and cleared while this waiter was between
+ * two slices, waiting for the GIL (a fresh rally_event_wait() per slice
+ * would miss it). */
+#define EVENT_SLEEPERS 0x1u
+
+static bool set_since(const uint32_t *word, uint32_t snapshot)
+{
+	/* Acquire: the setter's writes before set() are seen, as with
+	 * rally_event_wait(). */
+	return (__atomic_load_n(word, __ATOMIC_ACQUIRE) ^ snapshot) &
+	       ~EVENT_SLEEPERS;
+}
+
+/* Sleeps for up to ns while the word holds the snapshot; may return early
+ * (a set, a signal, a spurious wake-up): the caller looks at the word. */
+static void sleep_on(const uint32_t *word, uint32_t snapshot, bool shared,
+                     int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / 1000000000,
+	                      .tv_nsec = ns % 1000000000};
+	syscall(SYS_futex, word, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE,
+	        snapshot, &ts, NULL, 0);
+}
+
 static PyObject *wait_on(rally_event_t *e, PyObject *timeout)
 {
 	/* As threading.Event.wait: a set event returns True whatever the
@@ -166,21 +201,26 @@ static PyObject *wait_on(rally_event_t *e, PyObject *timeout)
 		return NULL;
 	if (ns == 0)
 		Py_RETURN_FALSE;
+	const uint32_t *word;
+	uint32_t snapshot;
+	bool shared;
+	int rc = rally_event_futex(e, &word, &snapshot, &shared);
+	if (rc == 1)
+		Py_RETURN_TRUE;
+	if (rc < 0)
+		return pyrally_raise(rc, "wait");
 	int64_t deadline = pyrally_deadline(ns);
 	for (;;) {
 		int64_t left = PYRALLY_SLICE_NS;
 		if (deadline != INT64_MAX && deadline - pyrally_now_ns() < left)
 			left = deadline - pyrally_now_ns();
-		int rc = RALLY_TIMEDOUT;
-		if (left > 0) {
+		if (left > 0 && !set_since(word, snapshot)) {
 			Py_BEGIN_ALLOW_THREADS
-			rc = rally_event_wait(e, left);
+			sleep_on(word, snapshot, shared, left);
 			Py_END_ALLOW_THREADS
 		}
-		if (rc == 0)
+		if (set_since(word, snapshot))
 			Py_RETURN_TRUE;
-		if (rc != RALLY_TIMEDOUT)
-			return pyrally_raise(rc, "wait");
 		if (deadline != INT64_MAX && pyrally_now_ns() >= deadline)
 			Py_RETURN_FALSE;
 		if (PyErr_CheckSignals() < 0)
@@ -195,11 +235,12 @@ static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
 	                                 &timeout))
 		return NULL;
-	rally_event_t *e = enter(self);
+	struct pyrally_call *call;
+	rally_event_t *e = enter(self, &call);
 	if (!e)
 		return NULL;
 	PyObject *r = wait_on(e, timeout);
-	leave(self);
+	leave(self, call);
 	return r;
 }
 

@@ -200,6 +200,75 @@ unsigned pyrally_fork_generation(void)
 	return atomic_load_explicit(&fork_generation, memory_order_relaxed);
 }
 
+/* ---- calls in flight (see struct pyrally_call) -------------------------
+ *
+ * The records are on the heap, not on the callers' stacks: a daemon thread
+ * ends inside its call (pthread_exit) when it wakes during the
+ * interpreter's finalization, and its record stays listed; on its stack,
+ * freed, the next call to enter or leave would write into it. Records are
+ * reused (`spare`): a call costs no malloc. */
+
+struct pyrally_call {
+	struct pyrally_call *prev, *next;
+	unsigned *calls; /* the object's count */
+	pthread_t thread;
+};
+
+static struct pyrally_call *calls_in_flight, *spare;
+
+static void unlist(struct pyrally_call *call)
+{
+	if (call->prev)
+		call->prev->next = call->next;
+	else
+		calls_in_flight = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+	call->next = spare;
+	spare = call;
+}
+
+struct pyrally_call *pyrally_call_enter(unsigned *calls)
+{
+	struct pyrally_call *call = spare;
+	if (call)
+		spare = call->next;
+	else if (!(call = malloc(sizeof *call)))
+		return (struct pyrally_call *)PyErr_NoMemory();
+	call->calls = calls;
+	call->thread = pthread_self();
+	call->prev = NULL;
+	call->next = calls_in_flight;
+	if (call->next)
+		call->next->prev = call;
+	calls_in_flight = call;
+	++*calls;
+	return call;
+}
+
+unsigned pyrally_call_leave(struct pyrally_call *call)
+{
+	unsigned *calls = call->calls;
+	unlist(call);
+	return --*calls;
+}
+
+/* rally._after_fork_in_child(), run by os.fork() in the child (registered
+ * by the package with os.register_at_fork), with the GIL — which the
+ * forking thread held, so the list is whole. The objects the other
+ * threads' calls count in are alive: those calls hold references that
+ * will never go. */
+static PyObject *after_fork_in_child_py(PyObject *self, PyObject *unused)
+{
+	pthread_t me = pthread_self();
+	for (struct pyrally_call *c = calls_in_flight, *next; c; c = next) {
+		next = c->next;
+		if (!pthread_equal(c->thread, me))
+			pyrally_call_leave(c);
+	}
+	Py_RETURN_NONE;
+}
+
 /* ---- GIL handoff -------------------------------------------------------
  *
  * Python threads on one barrier run one at a time (the GIL), so every phase
@@ -364,6 +433,9 @@ static PyMethodDef module_methods[] = {
     {"_unlink", unlink_py, METH_VARARGS,
      "_unlink(kind, name): removes a shared name ('b' barrier, 'e' "
      "event); False if it was gone."},
+    {"_after_fork_in_child", after_fork_in_child_py, METH_NOARGS,
+     "_after_fork_in_child(): forgets the calls in flight of the threads\n"
+     "that a fork() left behind (registered with os.register_at_fork)."},
     {"_owned", owned_py, METH_NOARGS,
      "_owned() -> [(kind, name)]: the names this process created and has "
      "not removed."},

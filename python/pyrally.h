@@ -52,6 +52,24 @@ int pyrally_own(PyObject *obj, char kind, const char *name);
  * re-register as participants of robust barriers in the child. */
 unsigned pyrally_fork_generation(void);
 
+/* A call in flight on an object's handle (enter() in barrier.c and
+ * event.c): counted in the object's `calls`, and recorded in a list of this
+ * process with the thread that makes it — both with the GIL held. A
+ * fork()ed child inherits the counts, but of the threads that made the
+ * calls only the forking one: rally._after_fork_in_child() (module.c)
+ * takes the others' calls off the counts, which would otherwise never
+ * return to 0 there (close() would never close the handle: a robust
+ * barrier's child would stay a participant after it exits, and be
+ * reported dead). */
+struct pyrally_call;
+
+/* Counts a call in *calls and records it: the record, or NULL with
+ * MemoryError. */
+struct pyrally_call *pyrally_call_enter(unsigned *calls);
+
+/* The call is over: returns the calls still in flight on its object. */
+unsigned pyrally_call_leave(struct pyrally_call *call);
+
 /* The GIL handoff (module.c): a mark taken as a wait begins (with the
  * GIL); a permit posted right after releasing the GIL to wait; and the
  * bounded poll for a permit before taking the GIL back. */

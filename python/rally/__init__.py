@@ -27,7 +27,7 @@ import atexit
 import os
 
 from ._rally import Barrier, BrokenBarrierError, Event, OwnerDeadError
-from ._rally import _owned, _unlink
+from ._rally import _after_fork_in_child, _owned, _unlink
 
 __all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError"]
 __version__ = "0.1.0"
@@ -63,7 +63,11 @@ def _before_fork():
         _track(f"/rally.{kind}.{name}")
 
 
-os.register_at_fork(before=_before_fork)
+# In the child: the calls in flight of the parent's other threads, which
+# the child does not have, must not keep its handles open (a robust
+# barrier's participant slot with them).
+os.register_at_fork(before=_before_fork,
+                    after_in_child=_after_fork_in_child)
 
 
 def _on_unlink(path):

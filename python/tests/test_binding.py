@@ -299,6 +299,67 @@ class GilTests(unittest.TestCase):
         self.assertTrue(all(row == [1] * n for row in seen))
 
 
+class EventTests(unittest.TestCase):
+    def set_and_clear_while_the_waiter_is_off(self, Event, busy):
+        """A waiter blocks; this thread, holding the GIL all along (a long
+        switch interval), runs Python for `busy` seconds and then sets and
+        clears the event at once. The waiter was blocked when the flag was
+        set: it returns True, though it ran only after the clear."""
+        e = Event()
+        got = []
+        t = threading.Thread(target=lambda: got.append(e.wait(5)))
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1.0)
+        try:
+            t.start()
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < busy:
+                pass
+            e.set()
+            e.clear()
+        finally:
+            sys.setswitchinterval(old)
+        t.join(10)
+        return got
+
+    def test_set_then_clear_wakes_a_waiter_that_is_not_running(self):
+        # Less than a 50 ms slice of rally's wait, and more: the set
+        # comes while the waiter sleeps, or while it waits for the GIL
+        # between two slices.
+        for busy in (0.02, 0.08):
+            for Event in (threading.Event, rally.Event):
+                self.assertEqual(
+                    self.set_and_clear_while_the_waiter_is_off(Event, busy),
+                    [True], (Event, busy))
+
+    def test_a_set_from_another_process_between_slices(self):
+        """The same with the set and the clear in another process, while
+        this process holds the GIL past the end of a slice."""
+        import pickle
+        e, done = rally.Event(), rally.Event()
+        got = []
+        t = threading.Thread(target=lambda: got.append(e.wait(5)))
+        code = ("import pickle, sys, time\n"
+                "e, done = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+                "time.sleep(0.08)\n"
+                "e.set(); e.clear(); done.set()\n")
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1.0)
+        try:
+            t.start()
+            p = subprocess.Popen([sys.executable, "-c", code,
+                                  pickle.dumps((e, done)).hex()])
+            t0 = time.monotonic()
+            # Holds the GIL (no switch in a second, no call that drops it)
+            # until the other process is done.
+            while not done.is_set() and time.monotonic() - t0 < 10:
+                pass
+        finally:
+            sys.setswitchinterval(old)
+        t.join(10)
+        self.assertEqual((p.wait(10), got), (0, [True]))
+
+
 class SubclassTests(unittest.TestCase):
     def test_subclass_init_with_other_arguments(self):
         """As with threading's classes (checked side by side), a
@@ -436,6 +497,71 @@ class CloseTests(unittest.TestCase):
         """)
         self.assertEqual(out, "closed True\nwaited True\n"
                               "then the event is closed\n")
+
+    def test_a_call_after_daemon_threads_ended_inside_theirs(self):
+        """Daemon threads waiting at exit end inside their waits as they
+        wake during the interpreter's finalization: their calls never
+        leave. A call made after that (here from a __del__) must not
+        touch what those threads left (it was a segfault, most runs)."""
+        for _ in range(3):
+            out = run_python("""
+                import threading, time, rally
+                e, e2 = rally.Event(), rally.Event()
+                for _ in range(30):
+                    threading.Thread(target=e.wait, daemon=True).start()
+                time.sleep(0.1)
+                class Late:
+                    def __init__(self, sleep, e2):
+                        self.sleep, self.e2 = sleep, e2
+                    def __del__(self):
+                        self.sleep(0.3)  # the daemon threads end
+                        print("late wait", self.e2.wait(0))
+                late = Late(time.sleep, e2)
+            """)
+            self.assertEqual(out, "late wait False\n")
+
+
+class ForkTests(unittest.TestCase):
+    """A fork()ed child inherits the calls in flight of the parent's
+    threads, but only the forking thread."""
+
+    def test_close_in_a_child_forked_inside_a_wait(self):
+        """The main thread forks from a signal handler inside its own wait,
+        while another thread waits too. In the child, close() keeps the
+        memory while that wait of the main thread goes on (without it, a
+        segfault), and the wait's end lets it go: the other thread's wait,
+        not there, must not keep it."""
+        out = run_python("""
+            import os, signal, threading, time, rally
+            parent = os.getpid()
+            e = rally.Event()
+            def mapped():
+                with open("/proc/self/maps") as f:
+                    return sum(e.name in line for line in f)
+            def fork(*args):
+                if os.fork() == 0:
+                    e.close()
+                    print("child: closed", e.closed, "mapped", mapped(),
+                          flush=True)
+                    return  # to the wait, in the child
+            signal.signal(signal.SIGALRM, fork)
+            t = threading.Thread(target=e.wait, args=(10,))
+            t.start()
+            time.sleep(0.05)
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            waited = e.wait(0.5)
+            if os.getpid() != parent:
+                print("child: waited", waited, "mapped", mapped(),
+                      flush=True)
+                os._exit(0)
+            os.wait()
+            e.set()
+            t.join()
+            print("parent: waited", waited)
+        """)
+        self.assertEqual(out, "child: closed True mapped 1\n"
+                              "child: waited False mapped 0\n"
+                              "parent: waited False\n")
 
 
 class GcTests(unittest.TestCase):

@@ -66,6 +66,24 @@ def _robust_finisher(barrier, rounds):
         barrier.wait(30)
 
 
+def _phase_of_threads(barrier, n):
+    """A phase crossed by n threads of this process: the exceptions they
+    raised, [] if none."""
+    errors = []
+
+    def cross():
+        try:
+            barrier.wait(30)
+        except Exception as e:
+            errors.append(e)
+    ts = [threading.Thread(target=cross) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    return [type(e).__name__ for e in errors]
+
+
 class ProcessTests:
     method = None
 
@@ -160,6 +178,23 @@ class ProcessTests:
             b.wait(30)
         p.join(30)
         self.assertEqual(p.exitcode, 0)
+
+    def test_robust_child_started_while_a_thread_waits(self):
+        """A child started while another thread of the parent is inside a
+        wait (fork: the child inherits that call, but not the thread that
+        makes it) still stops taking part as it exits normally."""
+        b = rally.Barrier(2, robust=True)
+        t = threading.Thread(target=b.wait, args=(30,))
+        t.start()
+        while b.n_waiting < 1:
+            time.sleep(0.001)
+        p = self.start(_robust_finisher, b, 1)  # completes t's phase
+        p.join(30)
+        t.join(30)
+        self.assertEqual(p.exitcode, 0)
+        time.sleep(0.3)  # past robust detection: still whole
+        phases = [_phase_of_threads(b, 2) for _ in range(2)]
+        self.assertEqual((phases, b.broken), ([[], []], False))
 
 
 class ForkTests(ProcessTests, unittest.TestCase):

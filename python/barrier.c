@@ -323,10 +323,14 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 	unsigned long mark = pyrally_arrivals_mark();
 	rally_token_t tok;
 	int idx;
-	if (self->action) {
-		/* The action takes the GIL itself; without the GIL here, an
-		 * arrival that waits for an earlier phase's action cannot
-		 * deadlock with it. */
+	if (self->action || rally_barrier_broken(b)) {
+		/* An arrival may wait: for an earlier phase's action, which
+		 * takes the GIL itself, or for a reset to end (the barrier is
+		 * broken while one runs), which waits for callers of other
+		 * processes. Without the GIL then; otherwise the arrival is
+		 * quick, and keeping the GIL spares a hand-over per phase. A
+		 * reset that begins between the look and the arrival is still
+		 * waited for with the GIL. */
 		Py_BEGIN_ALLOW_THREADS
 		idx = rally_barrier_arrive(b, &tok);
 		Py_END_ALLOW_THREADS

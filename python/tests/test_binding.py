@@ -1,6 +1,7 @@
 """rally.Barrier and rally.Event beyond CPython's lock tests: the action's
 exception, timeouts as threading takes them, bad arguments, the GIL released
 while waiting, Ctrl-C, help text, and more threads than CPUs."""
+import errno
 import gc
 import math
 import os
@@ -286,6 +287,64 @@ class GilTests(unittest.TestCase):
                 done.set()
                 t.join()
             self.assertGreater(count[0], 10000, kind)
+
+    def test_a_wait_for_a_reset_to_end_releases_the_gil(self):
+        """A wait that arrives while a reset runs waits for the reset to
+        end; the reset waits for the callers of the phase it cancels to
+        leave. A C caller of another process, stopped inside its wait,
+        holds the reset (until SIGCONT): meanwhile this process's other
+        threads must run."""
+        import ctypes
+        b = rally.Barrier(2)
+        child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+            import ctypes, rally._rally as m
+            lib = ctypes.CDLL(m.__file__)
+            h = ctypes.c_void_p()
+            assert lib.rally_barrier_open(ctypes.byref(h), b"{b.name}",
+                                          0, None, 0, 0) == 0
+            print(lib.rally_barrier_wait(h))
+            """)], stdout=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 10
+            while b.n_waiting < 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            self.assertEqual(b.n_waiting, 1, "the C caller is not waiting")
+            child.send_signal(signal.SIGSTOP)
+            while open(f"/proc/{child.pid}/stat").read().split()[2] != "T":
+                time.sleep(0.001)
+            resetter = threading.Thread(target=b.reset)
+            resetter.start()
+            while not b.broken:  # the reset has claimed the barrier
+                time.sleep(0.001)
+            # Should the GIL be held, nothing in this process could send
+            # SIGCONT: a process of its own does, in 3 s.
+            rescuer = subprocess.Popen(
+                ["sh", "-c", f"sleep 3; kill -CONT {child.pid} 2>/dev/null"])
+            result = []
+            waiter = threading.Thread(
+                target=lambda: result.append(b.wait(30)))
+            # The waiter waits for the reset; it must not hold the GIL
+            # (start() itself returns only once it may run again).
+            gaps, last = [], time.monotonic()
+            waiter.start()
+            for _ in range(20):
+                time.sleep(0.02)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+            child.send_signal(signal.SIGCONT)
+            resetter.join(10)
+            self.assertFalse(resetter.is_alive())
+            b.wait(10)  # the waiter's partner in the fresh phase
+            waiter.join(10)
+            self.assertEqual(len(result), 1)
+            self.assertLess(max(gaps), 0.3, "the GIL was held")
+        finally:
+            child.send_signal(signal.SIGCONT)
+            out, _ = child.communicate(timeout=10)
+        rescuer.kill()
+        rescuer.wait()
+        self.assertEqual(out.strip(), str(-errno.EPIPE), "RALLY_BROKEN")
 
     def test_more_threads_than_cpus(self):
         n = 4 * (os.cpu_count() or 1)

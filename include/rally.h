@@ -234,7 +234,10 @@ int rally_barrier_await(rally_barrier_t *b, rally_token_t token,
                         int64_t timeout_ns);
 
 /* Does not wait: 1 when the token's phase completed, 0 not yet (also while
- * its action runs), or a negative code (as rally_barrier_await()). */
+ * its action runs), or a negative code (as rally_barrier_await()). On a
+ * RALLY_SHARED barrier it, await(token, 0) and rally_barrier_futex() find
+ * a dead action runner (or resetter) as waits do: asked every 50 ms or
+ * so, they break the barrier and answer RALLY_BROKEN. */
 int rally_barrier_test(rally_barrier_t *b, rally_token_t token);
 
 /* rally_barrier_test() that waits up to timeout_ns for an answer other than
@@ -254,7 +257,8 @@ int rally_barrier_poll(rally_barrier_t *b, rally_token_t token,
  * or, without touching them, what rally_barrier_test() returns if the
  * phase is no longer pending. Sleep while *word == *value, then call
  * rally_barrier_test(): wake-ups may be spurious, and other phases wake
- * the word too. */
+ * the word too. On a RALLY_SHARED barrier sleep with a timeout (50 ms):
+ * a process that dies running the action never changes the word. */
 int rally_barrier_futex(rally_barrier_t *b, rally_token_t token,
                         const uint32_t **word, uint32_t *value, bool *shared);
 

@@ -396,6 +396,9 @@ bool rally__holder_dead(const struct view *v, uint64_t s);
  * left broken (a dead completer's arrival counted as left). Returns true if
  * state changed (then *s is stale: reload). */
 bool rally__take_over(const struct view *v, uint64_t *s);
+/* The same for the calls that never wait (test, await(token, 0), futex),
+ * rate limited: true if state changed. */
+bool rally__check_holder(const struct view *v, uint64_t *s);
 
 /* ---- reset.c --------------------------------------------------------------
  */

@@ -15,6 +15,10 @@
  * never left: the taker counts it out, so that destroy and reset do not wait
  * for it. A dead reset leaves its work to the next reset (reset.c).
  *
+ * test(), await(token, 0) and futex() never wait, so no slice of theirs
+ * ends: they look for a dead holder themselves when they find BUSY, at most
+ * once per ROBUST_CHECK_NS / 2 among all callers (a /proc read each).
+ *
  * A private barrier's holder is a thread of this very process: it cannot
  * die alone. Pid reuse: a holder's pid reused by a new process before the
  * check keeps BUSY "alive"; robust barriers check participants' start times
@@ -53,8 +57,9 @@ bool rally__take_over(const struct view *v, uint64_t *s)
 	if (!atomic_compare_exchange_strong_explicit(
 	        &b->state, s, next, memory_order_acq_rel, memory_order_acquire))
 		return true;
-	/* The taker is itself inside the barrier (or resetting it): the
-	 * object cannot go away under these writes. */
+	/* The taker is inside the barrier, resetting it, or a visitor
+	 * (rally__check_holder): the object cannot go away under these
+	 * writes. */
 	if (view_robust(v))
 		rally__robust_holder_died(&b->robust, (pid_t)st_holder(old));
 	else if (completer)
@@ -62,4 +67,23 @@ bool rally__take_over(const struct view *v, uint64_t *s)
 	rally__wake_if(b, old, view_shared(v));
 	*s = next;
 	return true;
+}
+
+bool rally__check_holder(const struct view *v, uint64_t *s)
+{
+	struct rally__barrier *b = v->b;
+	if (!(*s & ST_BUSY) || !view_shared(v))
+		return false;
+	int64_t now = rally__now_ns();
+	int64_t last =
+	    atomic_load_explicit(&b->holder_checked_at, memory_order_relaxed);
+	if (now - last < ROBUST_CHECK_NS / 2 ||
+	    !atomic_compare_exchange_strong_explicit(
+	        &b->holder_checked_at, &last, now, memory_order_relaxed,
+	        memory_order_relaxed) ||
+	    !rally__visit(v))
+		return false;
+	bool changed = rally__take_over(v, s);
+	rally__unvisit(v);
+	return changed;
 }

@@ -159,13 +159,16 @@ RALLY_EXPORT int rally_barrier_test(rally_barrier_t *pub, rally_token_t token)
 	if (resolved(&r))
 		return resolved_answer(&r);
 	uint64_t s;
-	switch (judge(&v, &r, &s)) {
-	case DONE:
-		return 1;
-	case BROKEN:
-		return rally__broken_code(&v);
-	default:
-		return 0;
+	for (;;) {
+		switch (judge(&v, &r, &s)) {
+		case DONE:
+			return 1;
+		case BROKEN:
+			return rally__broken_code(&v);
+		default:
+			if (!rally__check_holder(&v, &s))
+				return 0;
+		}
 	}
 }
 
@@ -216,6 +219,8 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 			 * cannot break the phase now: wait for it — unless
 			 * told not to block at all. */
 			if (timeout_ns == 0) {
+				if (rally__check_holder(v, &s))
+					continue;
 				rc = -EAGAIN;
 				break;
 			}
@@ -288,6 +293,8 @@ RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
 			return 1;
 		if (o == BROKEN)
 			return rally__broken_code(&v);
+		if (rally__check_holder(&v, &s))
+			continue;
 		/* Announce a sleeper, as wait.c does, so that whoever changes
 		 * gen next wakes this one too. */
 		if ((s & ST_SLEEPERS) ||

@@ -1295,3 +1295,54 @@ Test(hardening, R7_a_token_awaited_2_27_phases_late_is_done, .timeout = 20)
 	cr_expect_eq(rally_barrier_test(&b, t), 0);
 	cr_expect_eq(rally_barrier_await(&b, t, 0), RALLY_TIMEDOUT);
 }
+
+/* Finding 11: only a wait's slices looked for a dead BUSY holder; an event
+ * loop that asks with test(), await(token, 0) or futex() never waits, and
+ * was told "not yet" (or -EAGAIN) for ever once the action's runner died.
+ * They look too, rate limited. */
+static void asks_outlive_a_dead_runner(int how)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {
+	    .flags = RALLY_SHARED, .action = sleep_in_action, .action_arg = s};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&s->b, &t), 0);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(rally_barrier_wait(&s->b) == 1 ? 0 : 1);
+	while (!atomic_load(&s->in_action))
+		test_sleep_ms(1);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	int rc = 0;
+	const uint32_t *word;
+	uint32_t value;
+	bool shared;
+	for (int i = 0; i < 100 && (rc == 0 || rc == -EAGAIN); i++) {
+		test_sleep_ms(10);
+		rc = how == 0   ? rally_barrier_test(&s->b, t)
+		     : how == 1 ? rally_barrier_await(&s->b, t, 0)
+		                : rally_barrier_futex(&s->b, t, &word, &value,
+		                                      &shared);
+	}
+	cr_expect_eq(rc, RALLY_BROKEN, "after 1 s of asking: %d", rc);
+	cr_expect(rally_barrier_broken(&s->b));
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_eq(rally_barrier_destroy(&s->b), 0);
+}
+
+Test(hardening, R11_test_outlives_a_dead_action_runner, .timeout = 20)
+{
+	asks_outlive_a_dead_runner(0);
+}
+
+Test(hardening, R11_await_0_outlives_a_dead_action_runner, .timeout = 20)
+{
+	asks_outlive_a_dead_runner(1);
+}
+
+Test(hardening, R11_futex_outlives_a_dead_action_runner, .timeout = 20)
+{
+	asks_outlive_a_dead_runner(2);
+}

@@ -73,6 +73,10 @@ const char *rally_strerror(int code);
 #define RALLY_ROBUST                                                           \
 	0x2u /* with RALLY_SHARED: a dead participant breaks it                \
 	      */
+/* rally_barrier_open() only: open to look, abort or reset — a monitor —
+ * and take no part (robust: no participant slot; arrive and wait return
+ * -EPERM). */
+#define RALLY_WATCH 0x8u
 
 /* attr.spin */
 #define RALLY_SPIN_AUTO  0  /* spin briefly only while it can pay off */

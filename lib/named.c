@@ -196,7 +196,8 @@ RALLY_EXPORT int rally_barrier_open(rally_barrier_t **out, const char *name,
 	if (rc || !out || check_oflag(oflag))
 		return rc ? rc : -EINVAL;
 	rally_barrier_attr_t a = attr ? *attr : (rally_barrier_attr_t){0};
-	a.flags |= RALLY_SHARED; /* named barriers always are */
+	bool watch = a.flags & RALLY_WATCH; /* this handle's, not the object's */
+	a.flags = (a.flags & ~RALLY_WATCH) | RALLY_SHARED; /* named: shared */
 	if (((oflag & O_CREAT) && parties == 0) ||
 	    parties > RALLY_PARTIES_MAX || rally__check_attr(&a))
 		return -EINVAL;
@@ -235,7 +236,7 @@ RALLY_EXPORT int rally_barrier_open(rally_barrier_t **out, const char *name,
 		px->timeout_ns = b->timeout_ns;
 		px->tag = b->tag;
 	}
-	if (rc == 0 && (px->flags & RALLY_ROBUST)) {
+	if (rc == 0 && (px->flags & RALLY_ROBUST) && !watch) {
 		px->slot = rally__robust_register(&b->robust);
 		rc = px->slot < 0 ? px->slot : 0;
 	}

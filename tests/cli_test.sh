@@ -172,6 +172,22 @@ check "the next wait reports the death" 2 "$rally" wait "$id-rb" 2 --timeout 2
 says "it says a participant died" "participant process died" "$tmp/err"
 "$rally" rm "$id-rb"
 
+# A monitor takes no participant slot: status and abort work with all 32
+# taken (they were refused, -ENOSPC; killed meanwhile, a monitor counted as
+# a dead participant).
+pids=""
+for _ in $(seq 32); do
+	"$rally" wait "$id-full" 33 --robust --timeout 30 2>/dev/null &
+	pids="$pids $!"
+done
+until_waiting "$id-full" 32
+check "status with 32 participants" 0 "$rally" status "$id-full"
+says "all 32 are waiting" "waiting  32" "$tmp/out"
+check "abort with 32 participants" 0 "$rally" abort "$id-full"
+# shellcheck disable=SC2086
+wait $pids 2>/dev/null
+"$rally" rm "$id-full"
+
 # Exit statuses as the help gives them: 1 for an error (bad arguments,
 # permission, not a rally object), 2 for timed out, broken or missing.
 for c in "wait a/b 2" "abort a/b" "status a/b" "rm a/b" "event set a/b" "wait / 2"; do

@@ -1346,3 +1346,42 @@ Test(hardening, R11_futex_outlives_a_dead_action_runner, .timeout = 20)
 {
 	asks_outlive_a_dead_runner(2);
 }
+
+/* Finding 12: a monitor (rally status, abort, reset) opened the name as a
+ * participant and detached after: killed in between, it was a dead
+ * participant and broke the barrier; with 32 participants it could not
+ * open at all (-ENOSPC). RALLY_WATCH opens without taking part. */
+Test(hardening, R12_a_watcher_takes_no_part, .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "hard-r12-%d", (int)getpid());
+	rally_barrier_attr_t robust = {.flags = RALLY_ROBUST};
+	rally_barrier_attr_t watch = {.flags = RALLY_WATCH};
+	rally_barrier_t *h, *w;
+	cr_assert_eq(rally_barrier_open(&h, name, 2, &robust, O_CREAT, 0600),
+	             0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_t *cw;
+		if (rally_barrier_open(&cw, name, 0, &watch, 0, 0) != 0)
+			_exit(1);
+		raise(SIGKILL);
+	}
+	int st;
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_assert(WIFSIGNALED(st), "the watcher could not open");
+	cr_expect_eq(rally_barrier_dead(h, NULL, 0), 0, "a dead watcher");
+	cr_expect_eq(rally_barrier_timedwait(h, 200000000), RALLY_TIMEDOUT);
+	cr_assert_eq(rally_barrier_open(&w, name, 0, &watch, 0, 0), 0);
+	cr_expect_eq(rally_barrier_timedwait(w, 0), -EPERM);
+	cr_expect(rally_barrier_broken(w));
+	cr_expect_eq(rally_barrier_reset(w), 0);
+	pid_t late[4];
+	cr_expect_eq(rally_barrier_late(w, late, 4), 1, "only the opener");
+	rally_barrier_close(w);
+	rally_barrier_t in_place;
+	cr_expect_eq(rally_barrier_init(&in_place, 2, &watch), -EINVAL,
+	             "a barrier is watched, not made watching");
+	rally_barrier_close(h);
+	rally_barrier_unlink(name);
+}

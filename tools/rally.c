@@ -416,19 +416,17 @@ static int cmd_event(int argc, char **argv)
 	return rc ? failed(what, name, rc) : EXIT_RELEASED;
 }
 
-/* Opens NAME to watch or act on it, not to take part: detached from a
- * robust barrier's participants. Returns 0, or the exit status after the
- * message. */
+/* Opens NAME to watch or act on it, not to take part (no participant of a
+ * robust barrier, not even for a moment: killed, it would count as a dead
+ * one). Returns 0, or the exit status after the message. */
 static int open_existing(const char *what, const char *name,
                          rally_barrier_t **b)
 {
 	if (!name_ok(name))
 		return EXIT_ERROR;
-	int rc = rally_barrier_open(b, name, 0, NULL, 0, 0);
-	if (rc)
-		return failed(what, name, rc);
-	rally_barrier_detach(*b);
-	return 0;
+	rally_barrier_attr_t watch = {.flags = RALLY_WATCH};
+	int rc = rally_barrier_open(b, name, 0, &watch, 0, 0);
+	return rc ? failed(what, name, rc) : 0;
 }
 
 static int cmd_abort(int argc, char **argv)

@@ -343,7 +343,8 @@ int rally_barrier_detach(rally_barrier_t *b);
 int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
 
 /* Who died: participants (pids) found dead and not yet forgotten by
- * rally_barrier_reset() — they are not listed as late. Stores up to max of
+ * rally_barrier_reset() — they are not listed as late — and a monitor that
+ * died holding the barrier (inside a reset). Stores up to max of
  * them in pids and returns how many there are, or -EINVAL, or -ENOTSUP if
  * the barrier is not robust. */
 int rally_barrier_dead(const rally_barrier_t *b, pid_t *pids, unsigned max);

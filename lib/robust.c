@@ -290,9 +290,28 @@ int rally__robust_late(struct rally__robust *r, uint32_t phase, pid_t *pids,
 	return list(r, false, phase, pids, max);
 }
 
+static bool in_a_slot(struct rally__robust *r, pid_t pid)
+{
+	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
+		uint64_t id = atomic_load(&r->p[i].id);
+		if (id != 0 && !claiming(id) && pid_of(id) == pid)
+			return true;
+	}
+	return false;
+}
+
 int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max)
 {
-	return list(r, true, 0, pids, max);
+	int n = list(r, true, 0, pids, max);
+	/* A dead BUSY holder that took no part (a monitor killed inside a
+	 * reset) has no slot: the first death recorded names it. */
+	pid_t first = atomic_load(&r->dead_pid);
+	if (first && atomic_load(&r->dead) && !in_a_slot(r, first)) {
+		if ((unsigned)n < max && pids)
+			pids[n] = first;
+		n++;
+	}
+	return n;
 }
 
 /* ---- attach registry ------------------------------------------------------

@@ -704,7 +704,19 @@ Test(hardening, B11_a_monitor_that_dies_inside_reset, .timeout = 20)
 	int rc = rally_barrier_timedwait(&s->b, RALLY_FOREVER);
 	cr_expect(rc == RALLY_OWNERDEAD || rc == RALLY_BROKEN, "rc %d", rc);
 	cr_expect_lt(test_now_ns() - t0, 1000000000, "hung on the dead");
-	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	/* The next reset takes over from the dead one. Held before it forgets
+	 * the dead: the monitor took no part, so no slot names it — dead()
+	 * listed nobody while waits said OWNERDEAD (review round 1). */
+	struct call r;
+	rally__pause_arm(RALLY__POINT_RESET_SWAPPED, TAG, 0);
+	start(&r, RESET, &s->b, 0, TAG);
+	parked(RALLY__POINT_RESET_SWAPPED);
+	pid_t dead[4] = {0};
+	cr_expect_eq(rally_barrier_dead(&s->b, dead, 4), 1);
+	cr_expect_eq(dead[0], child, "the dead monitor is listed");
+	rally__pause_release(RALLY__POINT_RESET_SWAPPED);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(rally_barrier_dead(&s->b, NULL, 0), 0, "forgotten");
 	cr_expect_not(rally_barrier_broken(&s->b));
 	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
 	int mine = rally_barrier_wait(&s->b);

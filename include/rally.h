@@ -145,13 +145,17 @@ int rally_barrier_destroy(rally_barrier_t *b);
  * Timeouts. A caller whose timeout expires breaks its own phase, never
  * another: if an earlier phase is still completing (its parties have all
  * arrived; its action may run), that one completes and the caller's phase
- * is born broken. Once every party of the caller's own phase has arrived,
- * its timeout can no longer expire (as in CPython, where the action runs
- * under the barrier's lock) — except that on a RALLY_SHARED barrier a
- * waiter that finds the process running the action (or a reset) dead
- * breaks the barrier and returns RALLY_BROKEN (RALLY_OWNERDEAD if robust):
- * no wait hangs on a dead process, timed or not. Waits on a shared barrier
- * check every 50 ms while an action or a reset lasts.
+ * is born broken. Once the last party of the caller's own phase has taken
+ * it up (at once on its arrival, before the action runs), its timeout can
+ * no longer expire (as in CPython, where the action runs under the
+ * barrier's lock) — except that on a RALLY_SHARED barrier a waiter that
+ * finds the process running the action (or a reset) dead breaks the
+ * barrier and returns RALLY_BROKEN (RALLY_OWNERDEAD if robust): no wait
+ * hangs on a dead action runner or resetter, timed or not. Waits on a
+ * shared barrier check every 50 ms while an action or a reset lasts. Other
+ * deaths on a barrier that is not RALLY_ROBUST — a process killed while it
+ * waits — are not seen: a reset then waits for the dead caller to leave,
+ * and destroy answers -EBUSY. Use RALLY_ROBUST where processes may die.
  *
  * A caller that arrives while a reset runs waits for it to finish and joins
  * the fresh phase, as CPython's does; if its timeout expires first it
@@ -180,8 +184,9 @@ int rally_barrier_abort(rally_barrier_t *b);
 /* Returns the barrier to its empty, unbroken state. Callers that were
  * waiting in the phase it ends return RALLY_BROKEN; callers that arrive
  * after it returns belong to the fresh phase. Waits for a running action to
- * end and, on the rare reset that finds callers from 8 resets ago still on
- * their way out of a wait, for them to leave. Returns 0, -EINVAL, or
+ * end, and for the callers of the phase it cancels to leave (they do at
+ * once; one that is stopped, SIGSTOP, holds the reset until it runs again,
+ * and one that died inside a barrier that is not robust, for ever). Returns 0, -EINVAL, or
  * -EDEADLK when called from the barrier's own action. */
 int rally_barrier_reset(rally_barrier_t *b);
 
@@ -233,7 +238,8 @@ int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);
  * its phase had completed (resets during the await do not count). Phases
  * are numbered modulo 2^28: a token is judged right if awaited within
  * 2^28 - 2^20 (about 267 million) phases of its arrival. Calling it again
- * gives the same answer. */
+ * gives the same answer, except that a RALLY_TIMEDOUT is RALLY_BROKEN the
+ * next time (the phase it broke). */
 int rally_barrier_await(rally_barrier_t *b, rally_token_t token,
                         int64_t timeout_ns);
 
@@ -285,8 +291,9 @@ int rally_barrier_futex(rally_barrier_t *b, rally_token_t token,
  * already), -ENOMEM, or another errno of shm_open() (see the codes above).
  * O_CREAT creates or opens, whatever happens meanwhile: two processes
  * creating one name at once both succeed with one object, and a name
- * unlinked between the two steps is created again. An empty file under the
- * name (a creator that died before sizing it) is -EINVAL after a second.
+ * unlinked between the two steps is created again. A file its creator never
+ * finished (empty or unready: it died meanwhile) is -EINVAL after a
+ * second; `rally rm NAME` removes it.
  * Not guarded against: a process that truncates the file under a live
  * mapping (every access then raises SIGBUS, as with any shared mapping). */
 int rally_barrier_open(rally_barrier_t **out, const char *name,
@@ -312,8 +319,11 @@ int rally_barrier_unlink(const char *name);
  * while waiting, between phases — the barrier breaks: waits return
  * RALLY_OWNERDEAD (detected within 100 ms, by sleeping waiters and by the
  * completers of phases) until rally_barrier_reset(), which forgets the
- * dead. A phase the dead one had arrived in still completes (it did
- * arrive); the next one breaks. The process holding BUSY (an action's
+ * dead. A phase the dead one had arrived in completes if its last party
+ * arrives before the death is found (by a waiter's scan, every 50 ms, or a
+ * completer's); otherwise it breaks, and so does the next. Death is read
+ * from /proc/PID: participants must see each other there (one PID
+ * namespace; no hidepid mount hiding them, else a live one counts as dead). The process holding BUSY (an action's
  * runner, a reset's caller — a monitor too) that dies breaks the barrier
  * the same way. destroy() and reset() wait for every live caller to leave,
  * however slow, and never for the dead. Only participants arrive and wait:
@@ -363,8 +373,10 @@ typedef struct rally_event {
 int rally_event_init(rally_event_t *e, unsigned flags);
 
 /* -EBUSY while callers are blocked in rally_event_wait() on the clear
- * event; once it is set, waits (briefly) for the woken ones to leave, so
- * that the memory may be freed when it returns 0. */
+ * event — also for a moment after a set that a clear follows at once,
+ * until the woken ones have left: try again; once it is set, waits
+ * (briefly) for the woken ones to leave, so that the memory may be freed
+ * when it returns 0. */
 int rally_event_destroy(rally_event_t *e);
 
 /* Sets the flag and wakes every waiter. No system call when nobody sleeps;

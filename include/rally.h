@@ -121,9 +121,9 @@ int rally_barrier_init(rally_barrier_t *b, unsigned parties,
 
 /* Destroys a barrier initialised in place (a handle from rally_barrier_open()
  * is closed instead: -EINVAL). -EBUSY while callers are blocked in a phase that
- * has not completed (or while its action runs), while a reset or an abort is
- * in progress, or a caller waits for a reset to end — also when one of these
- * begins while destroy runs; the barrier stays usable. Callers released by a
+ * has not completed (or while its action runs), or while a reset or an
+ * abort is in progress — also when one of these begins while destroy runs;
+ * the barrier stays usable. Callers released by a
  * completed phase, or by a broken one, may still be on their way out:
  * destroy waits for them, so that the memory may be freed as soon as it
  * returns 0. After that every call on *b returns -EINVAL. (A process killed

@@ -202,7 +202,9 @@ struct rally__barrier {
 	 * holder (holder.c): rate limited. */
 	_Atomic int64_t holder_checked_at;
 
-	uint64_t pad3_[8];
+	/* Line 3: the re-arrivals (lifecycle.c), and slack. */
+	_Atomic uint32_t rearrivals;
+	uint32_t pad3_[15];
 
 	/* Line 4: arrivals, and the callers that have left. */
 	_Atomic uint64_t arr;
@@ -282,17 +284,19 @@ static inline bool view_robust(const struct view *v)
 
 /* ---- lifecycle.c ----------------------------------------------------------
  *
- * Visitors: calls in the object that no count of arrivals covers — a reset,
- * an abort, a wait() between leaving a phase that a reset cancelled and
- * arriving again. destroy() refuses (-EBUSY) while one is there. */
+ * Calls in the object that no count of arrivals covers. Visitors — a reset,
+ * an abort — make destroy() refuse (-EBUSY). Re-arrivals — a wait() between
+ * leaving a phase that a reset cancelled and arriving again in the fresh
+ * epoch — make it wait: they come back as arrivals, which it judges then. */
 
 /* A call that begins: false if the barrier was destroyed meanwhile. */
 bool rally__visit(const struct view *v);
-/* A caller inside that is about to leave (and come back): it never fails,
- * since destroy cannot finish while the caller is inside. */
-void rally__visit_inside(const struct view *v);
 /* The visitor's last touch (release). */
 void rally__unvisit(const struct view *v);
+/* A caller inside that leaves to arrive again: counted before it leaves
+ * (seq_cst), uncounted once it has arrived again or given up (release). */
+void rally__rearrival_begin(const struct view *v);
+void rally__rearrival_end(const struct view *v);
 
 /* Fills *v from a barrier or a handle; false if neither. */
 bool rally__view(const rally_barrier_t *pub, struct view *v);
@@ -339,8 +343,8 @@ static inline bool resetting(uint64_t s, uint32_t p, uint32_t parity)
 	       st_parity(s) == parity && seq_diff(p, st_seq(s)) >= 0;
 }
 /* The caller's first look found a reset cancelling its phase: it leaves
- * and returns RALLY__REARRIVE as a visitor — or, on a robust barrier, where
- * a visitor that died would be counted for ever, the broken code. */
+ * and returns RALLY__REARRIVE as a re-arrival — or, on a robust barrier,
+ * where one that died would be counted for ever, the broken code. */
 int rally__rearrive_or_break(const struct view *v);
 /* Waits until a reset of the epoch of parity `parity` has published: false
  * if dl passed first. */

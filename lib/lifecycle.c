@@ -153,7 +153,7 @@ bool rally__visit(const struct view *v)
 	/* An action runs under BUSY, which destroy waits for: it may not wait
 	 * for destroy. */
 	if (rally__in_action() == v->tag) {
-		rally__visit_inside(v);
+		atomic_fetch_add(&b->visitors, 1);
 		return true;
 	}
 	for (unsigned i = 0;;) {
@@ -169,21 +169,27 @@ bool rally__visit(const struct view *v)
 	}
 }
 
-void rally__visit_inside(const struct view *v)
-{
-	atomic_fetch_add(&v->b->visitors, 1);
-}
-
 void rally__unvisit(const struct view *v)
 {
 	atomic_fetch_sub_explicit(&v->b->visitors, 1, memory_order_release);
+}
+
+/* No magic to check: the caller is inside, so destroy cannot finish. */
+void rally__rearrival_begin(const struct view *v)
+{
+	atomic_fetch_add(&v->b->rearrivals, 1);
+}
+
+void rally__rearrival_end(const struct view *v)
+{
+	atomic_fetch_sub_explicit(&v->b->rearrivals, 1, memory_order_release);
 }
 
 /* ---- destroy ------------------------------------------------------------ */
 
 enum quiet {
 	QUIET,   /* nobody will touch the object again */
-	LEAVING, /* callers are on their way out: wait */
+	LEAVING, /* callers are on their way out or back in: wait */
 	REFUSE,  /* a visitor, or a caller that will wait for others */
 };
 
@@ -205,6 +211,7 @@ static enum quiet quiescence(const struct view *v)
 	struct rally__barrier *b = v->b;
 	if (atomic_load(&b->visitors))
 		return REFUSE;
+	uint32_t back = atomic_load(&b->rearrivals);
 	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
 	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
 	if (arrivals_waiting(v, s, a))
@@ -215,12 +222,13 @@ static enum quiet quiescence(const struct view *v)
 	    (st_seq(s) != arr_phase(a) || st_parity(s) != (arr_epoch(a) & 1)))
 		return LEAVING; /* a completer has yet to publish */
 	bool inside = rally__callers_inside(v, a, st_seq(s)) || pinned(b);
-	/* Between the reads above a caller inside may have become a visitor
-	 * and left (its visit came before its leaving, which we may have
-	 * acquired), or a visitor arrived again: look twice. */
+	/* Between the reads above a caller inside may have become a
+	 * re-arrival and left (counted before its leaving, which we may have
+	 * acquired), or a re-arrival arrived again: look twice. */
 	if (atomic_load(&b->visitors))
 		return REFUSE;
-	if (atomic_load_explicit(&b->arr, memory_order_acquire) != a)
+	if (back || atomic_load(&b->rearrivals) ||
+	    atomic_load_explicit(&b->arr, memory_order_acquire) != a)
 		return LEAVING;
 	return inside ? LEAVING : QUIET;
 }

@@ -460,8 +460,8 @@ int rally__rearrive_or_break(const struct view *v)
 		rally__leave(v);
 		return code;
 	}
-	/* A visitor before we leave: destroy never sees us nowhere. */
-	rally__visit_inside(v);
+	/* Counted before we leave: destroy never finds us nowhere. */
+	rally__rearrival_begin(v);
 	rally__leave(v);
 	return RALLY__REARRIVE;
 }
@@ -482,23 +482,23 @@ static int barrier_wait(const struct view *v, int64_t timeout_ns)
 {
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
-	bool visiting = false;
+	bool back = false;
 	for (;;) {
 		struct arrival t = rally__arrive(v);
-		if (visiting) /* counted as an arrival again */
-			rally__unvisit(v);
+		if (back) /* counted as an arrival again */
+			rally__rearrival_end(v);
 		int rc = t.index == v->parties - 1
 		             ? rally__complete(v, t, &dl)
 		             : rally__await_phase(v, t, &dl);
 		if (rc != RALLY__REARRIVE)
 			return rc;
-		/* Arrived while a reset of our epoch ran (we are a visitor
-		 * now): wait for it within our deadline, then arrive again.
-		 * "Do not block" does not wait: the barrier is broken at this
-		 * instant. A timeout breaks nothing: we are in no phase. */
-		visiting = true;
+		/* Arrived while a reset of our epoch ran (a re-arrival now):
+		 * wait for it within our deadline, then arrive again. "Do not
+		 * block" does not wait: the barrier is broken at this instant.
+		 * A timeout breaks nothing: we are in no phase. */
+		back = true;
 		if (timeout_ns == 0 || !rally__await_reset(v, t.epoch & 1, &dl)) {
-			rally__unvisit(v);
+			rally__rearrival_end(v);
 			return timeout_ns == 0 ? RALLY_BROKEN : RALLY_TIMEDOUT;
 		}
 	}

@@ -87,12 +87,12 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 	struct rally__barrier *b = v.b;
 	struct arrival t;
 	uint64_t s;
-	bool visiting = false;
+	bool back = false;
 	for (;;) {
 		t = rally__arrive(&v);
-		if (visiting) /* counted as an arrival again */
-			rally__unvisit(&v);
-		visiting = false;
+		if (back) /* counted as an arrival again */
+			rally__rearrival_end(&v);
+		back = false;
 		int rc = 0;
 		if (t.index == v.parties - 1) {
 			rc = rally__complete(&v, t, &rally__no_deadline);
@@ -109,8 +109,8 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 			return rc;
 		}
 		/* Arrived while a reset of our epoch ran: as wait() does,
-		 * arrive again in the fresh epoch (a visitor meanwhile). */
-		visiting = true;
+		 * arrive again in the fresh epoch (a re-arrival meanwhile). */
+		back = true;
 		rally__await_reset(&v, t.epoch & 1, &rally__no_deadline);
 	}
 	if (rally__classify(s, t.phase, t.epoch & 1) == BROKEN) {

@@ -1113,8 +1113,8 @@ Test(hardening, R1_counts_survive_the_wrap_of_an_epochs_phases, .timeout = 30)
 /* Finding 2: a wait() that arrives while a reset cancels its phase leaves
  * and waits for the reset to end, then arrives again. While it waited it
  * was counted nowhere: destroy() after the reset returned 0 and the caller
- * then touched the freed barrier. Now it is a visitor, and destroy refuses
- * while it is there. */
+ * then touched the freed barrier. Now it is counted as a re-arrival, and
+ * destroy waits for it to come back in (then refuses: it waits). */
 Test(hardening, R2_a_wait_that_waits_out_a_reset_keeps_destroy_away,
      .timeout = 20)
 {
@@ -1132,9 +1132,13 @@ Test(hardening, R2_a_wait_that_waits_out_a_reset_keeps_destroy_away,
 	parked(RALLY__POINT_SPUN); /* waiting for the reset to end */
 	rally__pause_release(RALLY__POINT_RESET_CLAIMED);
 	cr_expect_eq(finish(&r), 0);
-	cr_expect_eq(rally_barrier_destroy(b), -EBUSY,
-	             "destroyed while a wait() was inside");
+	/* destroy waits for W to come back in, then refuses: W waits. */
+	struct call d;
+	start(&d, DESTROY, b, 0, 0);
+	test_sleep_ms(50);
+	cr_expect_not(atomic_load(&d.done), "destroyed while a wait() was inside");
 	rally__pause_release(RALLY__POINT_SPUN);
+	cr_expect_eq(finish(&d), -EBUSY);
 	await_waiting(b, 1); /* arrived again, in the fresh epoch */
 	start(&x, WAIT, b, RALLY_FOREVER, 0);
 	cr_expect_eq(finish(&w) + finish(&x), 1);

@@ -17,6 +17,8 @@
  *      racing the claim arrive in E, see it broken and leave too.
  *   4. swap arr to E + 1 (phase cut + 1, count 0) by CAS from the value the
  *      drain counted — an arrival since makes it fail, and we drain again.
+ *      A robust barrier forgets its dead just before (not after: one that
+ *      dies in E + 1 must stay dead).
  *      E + 1's first phase, its `out` at the start and the newest epoch id
  *      are written first, for its callers (acquire on arr) and for the next
  *      reset.
@@ -127,6 +129,11 @@ static void drain_and_swap(const struct view *v, uint32_t id, uint32_t cut)
 			continue;
 		}
 		RALLY_POINT(RESET_DRAINED);
+		/* Before the swap: a participant that arrives in the next
+		 * epoch and dies before we publish must not be forgotten with
+		 * the dead of this one (its phase would wait for ever). */
+		if (view_robust(v))
+			rally__robust_forget_dead(&b->robust);
 		/* Everyone left: the next epoch's baseline is here. */
 		uint64_t w = atomic_load_explicit(&b->base[id & 1],
 		                                  memory_order_relaxed);
@@ -164,8 +171,6 @@ int rally__reset(const struct view *v)
 	RALLY_POINT(RESET_RECORDED);
 	drain_and_swap(v, id, cut);
 	RALLY_POINT(RESET_SWAPPED);
-	if (view_robust(v))
-		rally__robust_forget_dead(&b->robust);
 	/* Release: publishes the new epoch to whoever sees the new gen. */
 	uint64_t next;
 	do {

@@ -184,7 +184,11 @@ struct rally__barrier {
 	int (*action)(void *);
 	void *action_arg;
 	uint64_t tag; /* random: tells barriers apart (tokens, in_action) */
-	uint64_t pad0_[2];
+	/* Callers look whether the barrier is broken before they arrive
+	 * (phase.c, the runaway guard): set once a broken barrier's arrivals
+	 * ran far ahead, cleared by reset. Here, where every call reads. */
+	_Atomic uint32_t guarded;
+	uint32_t pad0_[3];
 
 	/* Line 1: the records of the last RECORDS epochs. */
 	_Atomic uint64_t rec[RECORDS];
@@ -322,6 +326,12 @@ enum outcome { DONE, BROKEN, PENDING, COMPLETING };
 
 /* Counts the caller in (robust trackers, arr); the last one moves arr on. */
 struct arrival rally__arrive(const struct view *v);
+/* The runaway guard: 0 if the caller may arrive, else the broken code
+ * (the barrier is guarded and broken). */
+int rally__guard(const struct view *v);
+/* A caller that found its phase broken: guards the barrier if the phase
+ * was far ahead of the broken one. */
+void rally__note_broken(const struct view *v, uint64_t s, struct arrival t);
 /* The outcome of phase p of an epoch of parity `parity`, as state s says. */
 enum outcome rally__classify(uint64_t s, uint32_t p, uint32_t parity);
 /* Completes t's phase: parties - 1, or a code; the caller has left. */

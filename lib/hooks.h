@@ -24,6 +24,9 @@ int rally__barrier_set_phase(rally_barrier_t *b, uint32_t phase);
  * was: tests reach the baseline's rebase and the 2^28 wrap of the phase
  * differences it spans. 0 or -EINVAL. */
 int rally__barrier_skip_phases(rally_barrier_t *b, uint32_t n);
+/* As if n phases' worth of callers had arrived at the broken, idle barrier
+ * and left (a loop that retries RALLY_BROKEN): -EINVAL unless it is so. */
+int rally__barrier_arrive_broken(rally_barrier_t *b, uint32_t n);
 
 /* The sequence numbers wrap at 2^RALLY__SEQ_BITS. */
 #define RALLY__SEQ_BITS 28

@@ -350,6 +350,23 @@ int rally__barrier_skip_phases(rally_barrier_t *pub, uint32_t n)
 	return 0;
 }
 
+int rally__barrier_arrive_broken(rally_barrier_t *pub, uint32_t n)
+{
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	struct view v;
+	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
+	    !rally__view(pub, &v) || view_robust(&v))
+		return -EINVAL;
+	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
+	if ((s & (ST_BROKEN | ST_BUSY)) != ST_BROKEN || arr_count(a) != 0 ||
+	    n > SEQ_MASK)
+		return -EINVAL;
+	/* Every caller of those phases left. */
+	atomic_fetch_add(&b->out, n * v.parties);
+	atomic_store(&b->arr, arr_make(arr_phase(a) + n, arr_epoch(a)));
+	return 0;
+}
+
 /* ---- robust participants --------------------------------------------------
  */
 

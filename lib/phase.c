@@ -116,6 +116,37 @@ struct arrival rally__arrive(const struct view *v)
 	return t;
 }
 
+/* ---- the runaway guard -----------------------------------------------------
+ *
+ * Callers of a broken barrier still arrive (fetch_add first, look after:
+ * one transfer of a line per call, not two), and return RALLY_BROKEN; the
+ * last of each `parties` moves arr on a phase. So the arrivals' phase runs
+ * ahead of the broken one, and a loop retrying RALLY_BROKEN takes it 2^27
+ * phases ahead in seconds, where phase comparisons wrap: a broken phase
+ * would pass for complete. No phase is legitimately more than RUNAWAY
+ * phases ahead of gen (each phase between holds a blocked completer): a
+ * caller that finds its phase farther ahead of a broken gen sets `guarded`,
+ * and from then on callers look before they arrive; reset clears it. */
+#define RUNAWAY (1u << 20)
+
+int rally__guard(const struct view *v)
+{
+	if (!atomic_load_explicit(&v->b->guarded, memory_order_relaxed))
+		return 0;
+	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	return (s & (ST_BROKEN | ST_BUSY)) == ST_BROKEN ? rally__broken_code(v)
+	                                                : 0;
+}
+
+void rally__note_broken(const struct view *v, uint64_t s, struct arrival t)
+{
+	if ((s & (ST_BROKEN | ST_BUSY)) == ST_BROKEN &&
+	    st_parity(s) == (t.epoch & 1) &&
+	    seq_diff(t.phase, st_seq(s)) > (int32_t)RUNAWAY &&
+	    !atomic_load_explicit(&v->b->guarded, memory_order_relaxed))
+		atomic_store_explicit(&v->b->guarded, 1, memory_order_relaxed);
+}
+
 enum outcome rally__classify(uint64_t s, uint32_t p, uint32_t parity)
 {
 	uint32_t k = st_ahead(s);
@@ -273,6 +304,7 @@ int rally__await_phase(const struct view *v, struct arrival t,
 			rally__leave(v);
 			return (int)t.index;
 		case BROKEN:
+			rally__note_broken(v, s, t);
 			code = rally__broken_code(v);
 			rally__leave(v);
 			return code;
@@ -398,6 +430,7 @@ int rally__complete(const struct view *v, struct arrival t,
 	for (;;) {
 		enum outcome o = rally__classify(s, t.phase, parity);
 		if (o == BROKEN || o == DONE) {
+			rally__note_broken(v, s, t);
 			int code = rally__broken_code(v);
 			rally__leave(v);
 			return code;
@@ -482,14 +515,16 @@ static int barrier_wait(const struct view *v, int64_t timeout_ns)
 {
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
+	int rc = rally__guard(v);
+	if (rc)
+		return rc;
 	bool back = false;
 	for (;;) {
 		struct arrival t = rally__arrive(v);
 		if (back) /* counted as an arrival again */
 			rally__rearrival_end(v);
-		int rc = t.index == v->parties - 1
-		             ? rally__complete(v, t, &dl)
-		             : rally__await_phase(v, t, &dl);
+		rc = t.index == v->parties - 1 ? rally__complete(v, t, &dl)
+		                               : rally__await_phase(v, t, &dl);
 		if (rc != RALLY__REARRIVE)
 			return rc;
 		/* Arrived while a reset of our epoch ran (a re-arrival now):

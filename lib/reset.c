@@ -171,6 +171,7 @@ int rally__reset(const struct view *v)
 	RALLY_POINT(RESET_RECORDED);
 	drain_and_swap(v, id, cut);
 	RALLY_POINT(RESET_SWAPPED);
+	atomic_store_explicit(&b->guarded, 0, memory_order_relaxed);
 	/* Release: publishes the new epoch to whoever sees the new gen. */
 	uint64_t next;
 	do {

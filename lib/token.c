@@ -85,6 +85,11 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 	if (err || !token)
 		return err ? err : -EINVAL;
 	struct rally__barrier *b = v.b;
+	err = rally__guard(&v);
+	if (err) {
+		*token = pack(&v, 0, 0, KIND_RESOLVED, err);
+		return err;
+	}
 	struct arrival t;
 	uint64_t s;
 	bool back = false;
@@ -114,6 +119,7 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 		rally__await_reset(&v, t.epoch & 1, &rally__no_deadline);
 	}
 	if (rally__classify(s, t.phase, t.epoch & 1) == BROKEN) {
+		rally__note_broken(&v, s, t);
 		int code = rally__broken_code(&v);
 		rally__leave(&v);
 		*token = pack(&v, 0, t.phase, KIND_RESOLVED, code);

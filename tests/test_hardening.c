@@ -1440,3 +1440,31 @@ Test(hardening, M4_a_death_in_the_new_epoch_is_not_forgotten, .timeout = 20)
 	close(ready[0]);
 	close(ready[1]);
 }
+
+/* Found by the model (barrier.pml, with 2-bit phase numbers): callers of a
+ * broken barrier still arrive, so the arrivals' phase runs ahead of the
+ * broken one; a loop retrying RALLY_BROKEN took it 2^27 phases ahead in
+ * seconds, where the comparison window wraps: a wait then returned an
+ * index from the broken barrier. A caller that finds its phase that far
+ * ahead now guards the barrier: from then on callers look before they
+ * arrive, until the reset. */
+Test(hardening, M3_a_broken_barrier_stays_broken_however_long_retried,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_assert_eq(rally__barrier_arrive_broken(&b, (1u << 27) - 8), 0);
+	rally_token_t t;
+	for (int i = 0; i < 64; i++) {
+		cr_assert_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN,
+		             "call %d", i);
+		cr_assert_eq(rally_barrier_arrive(&b, &t), RALLY_BROKEN,
+		             "arrive %d", i);
+	}
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), 1);
+	cr_expect_eq(rally_barrier_await(&b, t, 0), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}

@@ -108,8 +108,13 @@
 #define CHANGED(v, s) ((((v) ^ (s)) & 254) != 0)
 #define DM(p, q) (((p) - (q)) & SEQ_MASK)
 #define DIFF(p, q) (DM(p, q) < SEQ_HALF -> DM(p, q) : DM(p, q) - SEQ_MASK - 1)
+#ifdef MUTANT_REARRIVE
+/* re-arrives also when its phase completed before the reset's cut */
+#define RESETTING(s, p, par) (((s) & (BSY | BRK)) == (BSY | BRK) && PAR(s) == (par))
+#else
 #define RESETTING(s, p, par) (((s) & (BSY | BRK)) == (BSY | BRK) && \
 	PAR(s) == (par) && DIFF(p, SEQ(s)) >= 0)
+#endif
 
 /* outcomes, and the codes calls return */
 #define DONE 1
@@ -147,7 +152,7 @@ byte g_faults;                   /* aborts, resets, failing actions so far */
 byte g_to_min = 255;             /* the first ghost phase a timeout broke */
 byte g_in[2];                    /* callers inside, by epoch parity */
 byte g_begun;                    /* callers that began their last call */
-byte g_done;                     /* callers that ended all their calls */
+bool g_mon_done = true;          /* the monitor's resets and aborts returned */
 short g_rec_newest[RECORDS];     /* the newest epoch recorded in a slot */
 
 #define touch assert(!destroyed)
@@ -400,7 +405,7 @@ inline run_busy(s) {
 			assert(g_actions[tk] == 1);        /* once per phase */
 			assert(g_released[tk] == 0);       /* before anyone is released */
 			if
-			:: fails > 0 -> fails--; arc = 1; g_faults++
+			:: fails > 0 -> fails--; arc = 1; g_faults = 1
 			:: true -> skip
 			fi
 		}
@@ -541,7 +546,7 @@ inline rearrive_gate() {
 #ifdef FIX_REARRIVE
 	atomic { touch;
 		if
-		:: dying -> rearriving--; rearr = false; rc = RC_BROKEN; tres = 1; g_faults++
+		:: dying -> rearriving--; rearr = false; rc = RC_BROKEN; tres = 1; g_faults = 1
 		:: else -> skip
 		fi };
 	if :: rc == RC_BROKEN -> break :: else -> skip fi
@@ -596,7 +601,7 @@ inline abort_barrier() {
 	   fi;
 	   atomic { touch;
 		if
-		:: st == s -> st = nxt; g_faults++;
+		:: st == s -> st = nxt; g_faults = 1;
 			if :: (nxt & BRK) != 0 -> old = s :: else -> old = 0 fi;
 			break
 		:: else -> s = st
@@ -645,7 +650,7 @@ inline reset_barrier() {
 			nxt = WITH_HOLDER(MAKE(SEQ(s), ae & 1) | BSY | BRK, T + 1);
 			atomic { touch;
 				if
-				:: st == s -> old = s; st = nxt; s = nxt; claimed = true; g_faults++
+				:: st == s -> old = s; st = nxt; s = nxt; claimed = true; g_faults = 1
 				:: else -> s = st
 				fi };
 			if :: claimed -> wake_if(old); break :: else -> skip fi
@@ -910,9 +915,8 @@ proctype Caller(byte me) {
 		i++
 	:: else -> break
 	od;
-	atomic { g_done++ };
 	if
-	:: DESTROY == 1 && me == 0 -> (g_begun == T); destroy_barrier()
+	:: DESTROY == 1 && me == 0 -> (g_begun == T && g_mon_done); destroy_barrier()
 	:: else -> skip
 	fi
 }
@@ -931,6 +935,7 @@ proctype Monitor() {
 	:: aborts > 0 -> aborts--; abort_barrier(); forget()
 	:: rsets == 0 && aborts == 0 -> break
 	od;
+	g_mon_done = true;
 	if
 	:: DESTROY == 2 -> (g_begun == T); destroy_barrier()
 	:: else -> skip
@@ -950,6 +955,9 @@ init {
 		   :: else -> break od;
 		j = 0;
 		do :: j < T -> run Caller(j); j++ :: else -> break od;
-		if :: RESETS + ABORTS > 0 || DESTROY == 2 -> run Monitor() :: else -> skip fi
+		if
+		:: RESETS + ABORTS > 0 || DESTROY == 2 -> g_mon_done = false; run Monitor()
+		:: else -> skip
+		fi
 	}
 }

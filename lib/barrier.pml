@@ -209,7 +209,7 @@ inline wait_change(s, wc) {
 			fi;
 #ifdef MUTANT_TRUST_WAKEUP
 			/* a wake-up taken as the release: no re-check */
-			atomic { touch; s = st }; wc = 0; break;
+			trusted = true; wc = 0; break;
 #endif
 			skip
 		:: else -> skip
@@ -397,7 +397,7 @@ inline expire(s, brk) {
 
 /* run_busy: holds BUSY (claimed: s); the action, then publish */
 inline run_busy(s) {
-	arc = 0;
+	arc = 0; old = s;
 	if
 	:: has_action ->
 		atomic {
@@ -430,7 +430,13 @@ inline run_busy(s) {
 	/* reads the configuration after its publishing CAS */
 	atomic { touch };
 #endif
+#ifdef MUTANT_STALE_SLEEPERS
+	/* decides the wake on the state it claimed, not the one it replaced */
+	wake_if(old);
+#else
 	wake_if(s);
+#endif
+	old = 0;
 	rc = (arc == 0 -> P - 1 : RC_BROKEN)
 }
 
@@ -447,10 +453,6 @@ inline try_complete(s, done) {
 		if :: done -> run_busy(s) :: else -> skip fi
 	:: else ->
 		published(old, tph + 1, tep & 1, nxt);
-#ifdef MUTANT_STALE_SLEEPERS
-		/* decides the wake on SLEEPERS read before it publishes */
-		atomic { touch; stale = ((st & SLP) != 0) };
-#endif
 		atomic { touch;
 			if
 			:: st == s -> st = nxt; done = true; g_in[tep & 1]--; completed(tk)
@@ -461,11 +463,7 @@ inline try_complete(s, done) {
 #ifdef MUTANT_A1
 			atomic { touch };
 #endif
-#ifdef MUTANT_STALE_SLEEPERS
-			if :: stale -> futex_wake_all() :: else -> skip fi;
-#else
 			wake_if(old);
-#endif
 			rc = P - 1
 		:: else -> skip
 		fi
@@ -515,6 +513,9 @@ inline await_phase(s) {
 	:: else ->
 		do
 		:: classify(s, tph, tep & 1, o);
+#ifdef MUTANT_TRUST_WAKEUP
+			if :: trusted -> o = DONE; trusted = false :: else -> skip fi;
+#endif
 			if
 			:: o == DONE -> leave(tep); rc = tidx; break
 			:: o == BROKEN -> leave(tep); rc = RC_BROKEN; break
@@ -889,7 +890,7 @@ proctype Caller(byte me) {
 	short rid, tid;
 	int k_, d_, m_;
 	bool ok, dlp, timed, tsave, ws, brk, done, inside, claimed, swapped, stale;
-	bool lastcall, begun, rearr;
+	bool lastcall, begun, rearr, trusted;
 
 	i = 0;
 	do
@@ -927,7 +928,7 @@ proctype Monitor() {
 	byte ap, ae, ac, id, cut, p0, p1, rr, rcut, arc, rc, br, rsets = RESETS, aborts = ABORTS;
 	short rid;
 	int k_, d_, m_;
-	bool ok, dlp, timed, tsave, ws, inside, claimed, swapped, brk, done, stale;
+	bool ok, dlp, timed, tsave, ws, inside, claimed, swapped, brk, done, stale, trusted;
 	byte me = T;
 
 	do

@@ -28,6 +28,9 @@
 #ifndef A2
 #define A2 1          /* thread A2 of process 1: 0 none, 1 wait, 2 reset, 3 abort */
 #endif
+#ifndef A1
+#define A1 1          /* thread A1 of process 1: 1 a wait, 6 a reset then a wait, 7 abort first */
+#endif
 #ifndef BWAITS
 #define BWAITS 1      /* waits of B */
 #endif
@@ -706,7 +709,8 @@ inline destroy_barrier() {
 
 /* ---- threads ---- */
 
-/* role: 1 wait (times: n), 2 reset, 3 abort, 4 destroy, 5 reset then destroy */
+/* role: 1 wait (times: n), 2 reset, 3 abort, 4 destroy, 5 reset then
+ * destroy, 6 reset then wait, 7 abort, reset, wait */
 proctype Thread(byte me; byte pp; byte role; byte n) {
 	int s, old, nxt, v, s2, n2;
 	byte tph, tidx, tep, tk, c_, o, rc, w, x, y, i, base, ap, ae, ac, eid, cut, arc;
@@ -737,6 +741,12 @@ proctype Thread(byte me; byte pp; byte role; byte n) {
 			:: else -> break
 			od
 		:: role == 2 || role == 5 -> reset_barrier()
+		:: role == 6 || role == 7 ->
+			if :: role == 7 -> abort_barrier() :: else -> skip fi;
+			reset_barrier();
+			d_step { s = 0; old = 0; nxt = 0; ap = 0; ae = 0; ac = 0; eid = 0; cut = 0; base = 0;
+				c0 = 0; c1 = 0; an = 0; al = 0; claimed = false; swapped = false; inside = false; ws = false };
+			lastcall = true; barrier_wait()
 		:: role == 3 -> abort_barrier()
 		:: else -> skip
 		fi;
@@ -780,7 +790,7 @@ init {
 			skip
 		fi;
 		g_users = 2;
-		run Thread(0, 1, 1, 1);
+		run Thread(0, 1, A1, 1);
 		if
 		:: A2 == 1 -> run Thread(1, 1, 1, 1); g_users++
 		:: A2 == 2 -> run Thread(1, 1, 2, 0)

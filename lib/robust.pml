@@ -109,6 +109,7 @@ bool asleep[NT];
 bool alive[16];
 byte start[16];
 bool g_last[NT];               /* a user thread's last call arrived */
+bool g_ended[NT];              /* a thread's calls returned */
 bool has_action;
 
 /* ghosts */
@@ -750,11 +751,13 @@ proctype Thread(byte me; byte pp; byte role; byte n) {
 		:: role == 3 -> abort_barrier()
 		:: else -> skip
 		fi;
+		g_ended[me] = true;
 		if
 		:: role == 4 || role == 5 ->
 			/* every user's last call arrived, or its process died */
 			((g_last[0] || !alive[1]) && (g_last[1] || !alive[1] || A2 != 1) &&
-			 (g_last[2] || !alive[2]));
+			 (g_last[2] || !alive[2]) &&
+			 (g_ended[1] || !alive[1] || A2 == 0 || A2 == 1));
 			destroy_barrier()
 		:: else -> skip
 		fi;

@@ -576,7 +576,21 @@ inline check_return() {
 inline barrier_wait() {
 	atomic { touch };                     /* rally__view: the configuration */
 	do
+#ifdef FIX_WRAP
+	/* the proposed fix: no arrival on a barrier broken (not BUSY), so arr
+	 * leads seq by the callers racing the break at most */
+	:: atomic { touch; s = st;
+		if
+		:: (s & BRK) != 0 && (s & BSY) == 0 ->
+			rc = RC_BROKEN;
+			if :: lastcall && !begun -> begun = true; g_begun++ :: else -> skip fi
+		:: else -> rc = 0
+		fi };
+		if :: rc == RC_BROKEN -> break :: else -> skip fi;
+		arrive();
+#else
 	:: arrive();
+#endif
 		if
 		:: tidx == P - 1 -> complete(s)
 		:: else -> await_phase(s)

@@ -35,6 +35,7 @@ SHARED="-DP=2 -DT=3 -DCALLS=1 -DACTION=1 -DSHARED=1 -DTIMED=2 -DLATE=1 -DTIMEOUT
 TOKEN="-DP=2 -DT=2 -DCALLS=1 -DTOKENS=1 -DTESTS=0 -DACTION=0 -DTIMED=2 -DLATE=1 -DTIMEOUTS=0 -DFAILS=0 -DSPURIOUS=0 -DRESETS=2 -DRECORDS=1 -DDESTROY=0"
 TOKEN_DESTROY="-DP=2 -DT=2 -DCALLS=1 -DTOKENS=2 -DTESTS=1 -DACTION=0 -DTIMED=2 -DLATE=1 -DTIMEOUTS=0 -DFAILS=0 -DSPURIOUS=0 -DRESETS=1 -DRECORDS=1 -DDESTROY=2"
 WRAP="-DP=2 -DT=3 -DCALLS=2 -DACTION=0 -DTIMED=2 -DLATE=1 -DTIMEOUTS=1 -DFAILS=0 -DSPURIOUS=0 -DDESTROY=0 -DSEQ_BITS=2"
+COUNT_WRAP="-DP=2 -DT=2 -DCALLS=5 -DACTION=0 -DTIMED=2 -DLATE=1 -DTIMEOUTS=0 -DFAILS=0 -DSPURIOUS=0 -DDESTROY=1 -DSEQ_BITS=2 -DFIX_WRAP"
 # small ones, for mutants
 PAIR="-DP=2 -DT=2 -DCALLS=1 -DACTION=0 -DTIMED=1 -DTIMEOUTS=1 -DFAILS=0 -DSPURIOUS=0 -DDESTROY=1"
 # robust.pml: process 1 (threads A1, A2), process 2 (B), 3 (a monitor)
@@ -105,6 +106,8 @@ pan_run "reset: 2 callers, a reset racing waits and re-arrivals, then destroy (F
 	pass barrier.pml $RESET -DFIX_REARRIVE
 pan_run "shared: slices, timeouts racing the completer's BUSY (FIX_EXPIRE)" \
 	small barrier.pml $SHARED -DFIX_EXPIRE
+pan_run "wrap: 2 seq bits, 5 waits each: seq wraps; a timeout, action or not (FIX_WRAP)" \
+	small barrier.pml $COUNT_WRAP -DDESTROY=0 -DTIMEOUTS=1 -DACTION=2
 pan_run "token: split phase, 2 resets, 1 record: pins, reuse, stale tokens (FIX_REARRIVE)" \
 	pass barrier.pml $TOKEN -DFIX_REARRIVE
 pan_run "token, destroy: tokens tested and awaited, a reset, destroy (FIX_REARRIVE)" \
@@ -140,6 +143,8 @@ pan_run "defect: destroy after a reset frees under re-arriving callers (C as is)
 	defect barrier.pml $RESET
 pan_run "defect: a broken barrier's callers wrap seq's window (2 seq bits)" \
 	defect barrier.pml $WRAP
+pan_run "defect: destroy's count after seq wrapped in one epoch (2 seq bits, FIX_WRAP)" \
+	defect barrier.pml $COUNT_WRAP
 pan_run "defect: reset forgets a participant that died in the next epoch (C as is)" \
 	defect robust.pml $R_RESET
 

@@ -1,445 +1,978 @@
-/* barrier.pml — a SPIN model of lib/barrier.c's protocol (see README,
- * "The model"). Every C atomic operation is one atomic step here; names
- * follow the C code. Checked: unique indices, the action once per completed
- * phase and before anyone leaves, nobody early, a broken phase breaking all
- * its callers, a timeout never beating a completed phase, no access after
- * destroy, and (invalid end states) no lost wake-up.
+/* barrier.pml — a SPIN model of the barrier protocol of lib/phase.c,
+ * lib/reset.c, lib/token.c, lib/lifecycle.c and lib/wait.c (robust mode:
+ * lib/robust.pml). See README, "The model". Every C atomic operation is one
+ * atomic step here, on the words of lib/barrier_impl.h with the same
+ * encoding, narrower; names follow the C code.
  *
- *   spin -a -DN=3 barrier.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -m100000
+ *   spin -a -DP=2 -DT=3 barrier.pml && cc -O2 -DSAFETY -DCOLLAPSE -o pan pan.c
+ *   ./pan -m3000000
  *
- * N processes, all parties. The sequence number has SEQ_BITS (2) bits and
- * EPOCHS (2) slots, so both wrap inside the model. Faults are bounded and
- * nondeterministic: a timeout, an abort, a reset, a failing action, a
- * spurious wake-up (EINTR), each at most once. MUTANT_* (one at a time)
- * plants a known bug class; the suite checks that SPIN catches each. */
+ * T callers (threads) share a barrier of P parties (T > P: more callers than
+ * parties); each makes CALLS calls: wait() (timed or not), or a split phase
+ * (arrive, then test and await). A monitor thread resets and aborts; caller
+ * 0 or the monitor destroys once every caller's last call has arrived
+ * (or pinned its token): a call that has yet to touch the barrier when
+ * destroy runs is the program's own race.
+ * Faults are bounded and nondeterministic: deadlines passing (TIMEOUTS at
+ * any moment; and with LATE, a timed wait that nothing else can end ends by
+ * its deadline — SPIN's `timeout`), resets, aborts, a failing action,
+ * spurious wake-ups. MUTANT_* (one at a time) plants a known defect; the
+ * suite (tests/model.sh) checks that SPIN catches each.
+ *
+ * Ghosts number the phases (a caller's ghost phase is taken with its
+ * arrival) and assert: each index once per completed phase; the action once
+ * per completed phase and before anyone of it is released; nobody released
+ * early; a phase broken for all its callers or none; a phase broken only by
+ * a fault (its own or an earlier phase's timeout, abort, reset, failing
+ * action); a caller that timed out: its phase never completes; a caller
+ * that re-arrives: its phase did not complete; a reset opens the next epoch
+ * only once its epoch drained; no access after destroy (also reads of the
+ * configuration); a token's answer: never a wrong done, broken for a
+ * completed phase only once its record was reused. A lost wake-up, or any
+ * other hang, shows as an invalid end state. */
 
-#ifndef N
-#define N 3
+#ifndef P
+#define P 2            /* parties */
 #endif
-#ifndef ROUNDS
-#define ROUNDS 2       /* waits per process before the final clean one */
+#ifndef T
+#define T 3            /* caller threads */
 #endif
-/* Fault budgets (each at most this many times in a run) and whether the
- * completer runs an action: ACTION 0 never, 1 always, 2 either. */
-#ifndef RESETS
-#define RESETS 2       /* two resets: an epoch slot is reused (EPOCHS 2) */
+#ifndef CALLS
+#define CALLS 2        /* calls per caller */
+#endif
+#ifndef ACTION
+#define ACTION 2       /* 0: no action, 1: an action, 2: either (init) */
+#endif
+#ifndef TIMED
+#define TIMED 1        /* 0: no wait is timed, 1: callers > 0 time theirs, 2: all */
 #endif
 #ifndef TIMEOUTS
-#define TIMEOUTS 1
+#define TIMEOUTS 1     /* deadlines that may pass at any moment */
+#endif
+#ifndef LATE
+#define LATE 0         /* 1: a stuck timed wait ends by its deadline */
+#endif
+#ifndef RESETS
+#define RESETS 0
 #endif
 #ifndef ABORTS
-#define ABORTS 1
+#define ABORTS 0
 #endif
-#ifndef FAILURES
-#define FAILURES 1
+#ifndef FAILS
+#define FAILS 1        /* failing actions */
 #endif
 #ifndef SPURIOUS
 #define SPURIOUS 1
 #endif
-#ifndef ACTION
-#define ACTION 2
+#ifndef TOKENS
+#define TOKENS 0       /* calls that are split phases (arrive ... await) */
 #endif
-#define SEQ_MASK 3     /* 2-bit sequence numbers: wrap after 4 phases */
-#define HALF 2
-#define EPOCHS 2
-#define OPEN 255
+#ifndef TESTS
+#define TESTS 0        /* 1: a split phase tests its token before awaiting */
+#endif
+#ifndef SHARED
+#define SHARED 0       /* 1: waits sleep in slices and reload the state */
+#endif
+#ifndef DESTROY
+#define DESTROY 1      /* 0: none, 1: caller 0 after its calls, 2: the monitor */
+#endif
+#ifndef SEQ_BITS
+#define SEQ_BITS 3
+#endif
+#ifndef RECORDS
+#define RECORDS 2
+#endif
 #ifndef GHOSTS
-#define GHOSTS 16      /* phases the ghost bookkeeping can follow */
+#define GHOSTS 8
 #endif
 
-/* gen = seq << 3 | BUSY | BROKEN | SLEEPERS, one byte */
-#define S_BIT 1
-#define BROKEN_BIT 2
-#define BUSY_BIT 4
-#define SEQ(g) ((g) >> 3)
-#define GEN(s) (((s) & SEQ_MASK) << 3)
+#define SEQ_MASK ((1 << SEQ_BITS) - 1)
+#define SEQ_HALF (1 << (SEQ_BITS - 1))
+#define EPM 4          /* arr's epoch field: the epoch id mod 4 */
+#define AHEAD_MAX 3
 
-/* outcomes of classify() */
+/* state: SLEEPERS, BROKEN, BUSY, EPOCH, seq << 4 (the futex word gen: the
+ * low 8 bits here) | holder << 8 | ahead << 12 */
+#define SLP 1
+#define BRK 2
+#define BSY 4
+#define EPB 8
+#define SEQ(s) (((s) >> 4) & SEQ_MASK)
+#define PAR(s) (((s) >> 3) & 1)
+#define HOLDER(s) (((s) >> 8) & 15)
+#define AHEAD(s) ((s) >> 12)
+#define MAKE(q, par) (((q) & SEQ_MASK) << 4 | ((par) & 1) << 3)
+#define WITH_HOLDER(s, h) (((s) & ~(15 << 8)) | ((h) << 8))
+#define WITH_AHEAD(s, k) (((s) & 4095) | ((k) << 12))
+/* wait.c's changed(): the low half differs in a bit other than SLEEPERS */
+#define CHANGED(v, s) ((((v) ^ (s)) & 254) != 0)
+#define DM(p, q) (((p) - (q)) & SEQ_MASK)
+#define DIFF(p, q) (DM(p, q) < SEQ_HALF -> DM(p, q) : DM(p, q) - SEQ_MASK - 1)
+#ifdef MUTANT_REARRIVE
+/* re-arrives also when its phase completed before the reset's cut */
+#define RESETTING(s, p, par) (((s) & (BSY | BRK)) == (BSY | BRK) && PAR(s) == (par))
+#else
+#define RESETTING(s, p, par) (((s) & (BSY | BRK)) == (BSY | BRK) && \
+	PAR(s) == (par) && DIFF(p, SEQ(s)) >= 0)
+#endif
+
+/* outcomes, and the codes calls return */
 #define DONE 1
 #define BROKEN 2
-#define BUSY 3
-#define PENDING 4
+#define PENDING 3
+#define COMPLETING 4
+#define RC_BROKEN 100
+#define RC_TIMEDOUT 101
+#define REARRIVE 102
+#define BRK_DONE 0
+#define BRK_CHANGED 1
+#define BRK_TOO_FAR 2
 
-byte gen;
-byte a_phase, a_epoch, a_count; /* arrivals: phase | epoch | count */
-short leaving[EPOCHS];
-byte epoch_end[EPOCHS];
-bool asleep[N];                  /* blocked in futex_wait */
-bool destroyed;
+int st;                          /* state */
+byte a_phase, a_ep, a_cnt;       /* arr: phase | epoch | count */
+byte out;                        /* callers that have left (mod 256) */
+byte base_phase[2], out_base[2], epoch_id;
+short rec_id[RECORDS];
+byte rec_cut[RECORDS];
+byte pins[RECORDS];
+bool dying, destroyed;
+byte rearriving;                 /* FIX_REARRIVE: callers between leave and arrive */
+bool asleep[T + 1];
+bool has_action;
+byte timeouts = TIMEOUTS, spurious = SPURIOUS, fails = FAILS;
+byte tokens = TOKENS;
 
-/* fault budgets */
-byte timeouts = TIMEOUTS, aborts = ABORTS, resets = RESETS;
-byte failures = FAILURES, spurious = SPURIOUS;
-
-/* ghost bookkeeping: phases are numbered by ghost_cur, captured with each
- * arrival and moved on with `arrivals` */
-byte ghost_cur;
-byte g_arrived[GHOSTS], g_actions[GHOSTS], g_released[GHOSTS];
-byte g_broken_ret[GHOSTS], g_idx[GHOSTS];
+/* ghosts */
+byte g_ak;                       /* the ghost phase arr's phase field names */
+byte g_kmax;
+byte g_arrived[GHOSTS], g_released[GHOSTS], g_broken[GHOSTS];
+byte g_timedout[GHOSTS], g_actions[GHOSTS], g_idx[GHOSTS];
 bool g_completed[GHOSTS];
-byte clean;                      /* processes done with their faulty rounds */
+byte g_faults;                   /* aborts, resets, failing actions so far */
+byte g_to_min = 255;             /* the first ghost phase a timeout broke */
+byte g_in[2];                    /* callers inside, by epoch parity */
+byte g_begun;                    /* callers that began their last call */
+bool g_mon_done = true;          /* the monitor's resets and aborts returned */
+short g_rec_newest[RECORDS];     /* the newest epoch recorded in a slot */
 
 #define touch assert(!destroyed)
 
-/* q strictly before s in a window of HALF */
-#define BEFORE(q, s) ((((s) - (q)) & SEQ_MASK) != 0 && \
-                      (((s) - (q)) & SEQ_MASK) < HALF)
-
 inline futex_wake_all() {
-	atomic { w = 0; do :: w < N -> asleep[w] = false; w++ :: else -> break od }
+	atomic { w = 0; do :: w <= T -> asleep[w] = false; w++ :: else -> break od; w = 0 }
 }
 
-/* classify(b, t, g) with t = (q, e) */
-inline classify(q, e, g, out) {
-	atomic {
-		touch;
-		if
-#ifdef MUTANT_NO_EPOCH
-		/* bug: the generation moving past the phase is taken for its
-		 * completion — a reset moves it too (completion/reset ABA) */
-		:: false ->
-#else
-		:: epoch_end[e] != OPEN ->
-#endif
-			out = (BEFORE(q, epoch_end[e]) -> DONE : BROKEN)
-		:: else ->
-			if
-			:: BEFORE(q, SEQ(g)) -> out = DONE
-			:: !BEFORE(q, SEQ(g)) && (g & BUSY_BIT) -> out = BUSY
-			:: !BEFORE(q, SEQ(g)) && !(g & BUSY_BIT) && (g & BROKEN_BIT) -> out = BROKEN
-			:: else -> out = PENDING
-			fi
-		fi
-	}
+/* rally__wake_if: only the address of the word, no access */
+inline wake_if(old) {
+	if :: (old & SLP) != 0 -> futex_wake_all() :: else -> skip fi
 }
 
-/* rally__wait_change: returns when gen differs from g in a bit but SLEEPERS
- * (changed = true, g updated) or, if the caller may time out, when its
- * deadline passes (changed = false). Spinning is one poll; then the sleep:
- * CAS SLEEPERS in, futex_wait on that exact value. */
-inline wait_change(g, may_time_out, changed) {
-	changed = false;
+/* a deadline check: may find it passed (TIMEOUTS budget) */
+inline deadline_check() {
+	if
+	:: atomic { timed && !dlp && timeouts > 0 -> timeouts--; dlp = true }
+	:: true -> skip
+	fi
+}
+
+/* rally__wait_change(&state, s, SLEEPERS, dl): wc 0 when gen changed (s
+ * fresh), 1 when the deadline passed first (s: the last value read) */
+inline wait_change(s, wc) {
+	wc = 2;
 	do
-	:: atomic { touch;
+	:: atomic { touch; v = st; if :: CHANGED(v, s) -> s = v; wc = 0 :: else -> skip fi };
+		if :: wc == 0 -> v = 0; break :: else -> skip fi;
+		deadline_check();
+		if :: dlp -> s = v; v = 0; wc = 1; break :: else -> skip fi;
+		ok = true;
 		if
-		:: ((gen ^ g) & ~S_BIT) != 0 -> g = gen; changed = true
-		:: else -> skip
-		fi }
-		if
-		:: changed -> break
-		:: may_time_out && timeouts > 0 -> timeouts--; break
-		/* A party has gone on to the final round: a straggler's wait
-		 * would end by its timeout in a real program. */
-		:: may_time_out && clean > 0 -> break
-		:: else ->
+		:: (v & SLP) == 0 ->
 			/* announce a sleeper: CAS on the exact value */
 			atomic { touch;
 				if
-				:: gen == g -> gen = g | S_BIT; g = g | S_BIT
-				:: else -> skip
+				:: st == v -> st = v | SLP; v = v | SLP
+				:: else -> ok = false
 				fi }
-			/* futex_wait(gen, g): sleeps only if the word still holds g */
-			atomic { touch; if :: gen == g -> asleep[me] = true :: else -> skip fi }
+		:: else -> skip
+		fi;
+		if
+		:: ok ->
+			/* futex_wait(gen, v): sleeps only if the word holds v */
+			atomic { touch; if :: (st & 255) == (v & 255) -> asleep[me] = true :: else -> skip fi };
 			if
 			:: !asleep[me] -> skip
 			:: atomic { asleep[me] && spurious > 0 -> spurious--; asleep[me] = false }
-			/* ETIMEDOUT: the deadline passed while asleep */
-			:: atomic { asleep[me] && may_time_out && (timeouts > 0 || clean > 0) ->
-				asleep[me] = false }
-			fi
+			:: atomic { asleep[me] && timed && !dlp && timeouts > 0 ->
+				timeouts--; dlp = true; asleep[me] = false }
+			/* ETIMEDOUT: nothing else can end this timed wait */
+			:: atomic { asleep[me] && timed && LATE && timeout ->
+				dlp = true; asleep[me] = false }
+			fi;
 #ifdef MUTANT_TRUST_WAKEUP
-			/* bug: a wake-up is taken as the release, no re-check */
-			trusted = true; changed = true; break
+			/* a wake-up taken as the release: no re-check */
+			trusted = true; wc = 0; break;
 #endif
+			skip
+		:: else -> skip
 		fi
 	od
 }
 
-/* leave(b, t): the caller's last touch */
-inline leave(e) { atomic { touch; leaving[e]-- } }
+/* rally__wait_state: ws true when gen changed; false when the deadline
+ * passed — on a shared barrier with the state reloaded after the slice */
+inline wait_state(s, ws) {
+	wait_change(s, wc);
+	if
+	:: wc == 0 -> ws = true
+	:: else ->
+#if SHARED
+		atomic { touch; s = st };
+#endif
+		ws = false
+	fi
+}
 
-inline record_success(k, idx) {
-	atomic {
-		assert(g_arrived[k] == N);            /* nobody early */
-		assert(g_completed[k]);               /* the phase completed */
-		assert(g_broken_ret[k] == 0);         /* not broken for some */
+/* an untimed wait_state (rally__no_deadline) */
+inline wait_state_forever(s) {
+	tsave = timed; timed = false;
+	wait_state(s, ws);
+	timed = tsave
+}
+
+inline classify(s, p, par, o) {
+	d_step {
+		k_ = AHEAD(s); d_ = DIFF(p, SEQ(s));
+		if
+		:: PAR(s) != (par) ->
+			if
+			:: (s & BRK) != 0 && (s & BSY) == 0 -> o = BROKEN
+			:: else -> o = ((k_ != 0 && d_ >= k_) -> BROKEN : PENDING)
+			fi
+		:: else ->
+			if
+			:: d_ < 0 -> o = DONE
+			:: d_ >= 0 && (s & BRK) != 0 -> o = BROKEN
+			:: d_ == 0 && (s & BRK) == 0 -> o = ((s & BSY) != 0 -> COMPLETING : PENDING)
+			:: d_ > 0 && (s & BRK) == 0 -> o = ((k_ != 0 && d_ >= k_) -> BROKEN : PENDING)
+			fi
+		fi;
+		k_ = 0; d_ = 0
+	}
+}
+
+/* published(): phase seq done, nx the first incomplete, ahead carried */
+inline published(s, nx, par, n) {
+	d_step {
+		n = MAKE(nx, par); k_ = AHEAD(s); m_ = DM(nx, SEQ(s));
+		if
+		:: k_ == 0 || k_ < m_ -> skip
+		:: k_ != 0 && k_ == m_ -> n = n | BRK
+		:: k_ != 0 && k_ > m_ -> n = WITH_AHEAD(n, k_ - m_)
+		fi;
+		k_ = 0; m_ = 0
+	}
+}
+
+/* ---- ghost checks at a caller's return ---- */
+inline completed(k) {
+	assert(g_arrived[k] == P);            /* nobody early */
+	assert(g_timedout[k] == 0);           /* no timeout beats a completion */
+	assert(g_broken[k] == 0);             /* broken for all or none */
+	assert(!has_action || g_actions[k] == 1);
+	g_completed[k] = true
+}
+inline done_ok(k) {
+	assert(g_completed[k]);
+	assert(g_arrived[k] == P);
+	assert(g_broken[k] == 0 && g_timedout[k] == 0)
+}
+inline ret_index(k, idx) {
+	d_step {
+		done_ok(k);
 		assert((g_idx[k] & (1 << idx)) == 0); /* each index once */
 		g_idx[k] = g_idx[k] | (1 << idx);
 		g_released[k]++
 	}
 }
-
-inline record_broken(k) {
-	atomic {
-		assert(g_released[k] == 0);           /* broken for all or none */
-		g_broken_ret[k]++
+inline ret_broken(k) {
+	d_step {
+		assert(!g_completed[k]);
+		assert(g_released[k] == 0);
+		assert(g_faults > 0 || g_to_min <= k); /* broken by a fault */
+		g_broken[k]++
 	}
 }
-
-/* try_break: CAS BROKEN into the exact value seen */
-inline try_break(g, broke) {
-	atomic {
-		touch;
-#ifdef MUTANT_BLIND_TIMEOUT
-		/* bug: a timeout sets BROKEN whatever happened meanwhile */
-		old = gen; gen = (gen | BROKEN_BIT) & ~S_BIT; broke = true
-#else
-		if
-		:: gen == g -> old = gen; gen = (g | BROKEN_BIT) & ~S_BIT; broke = true
-		:: else -> g = gen; broke = false
-		fi
-#endif
-	}
-	if :: broke && (old & S_BIT) -> futex_wake_all() :: else -> skip fi
+inline ret_timedout(k) {
+	d_step { assert(!g_completed[k]); assert(g_released[k] == 0) }
 }
 
-inline abort_barrier() {
-	atomic {
-		touch;
-		if
-		:: (gen & BROKEN_BIT) -> old = 0
-		:: else -> old = gen; gen = (gen | BROKEN_BIT) & ~S_BIT
-		fi
-	}
-	if :: (old & S_BIT) -> futex_wake_all() :: else -> skip fi
+/* ---- phase.c ---- */
+
+inline leave(ep) {
+	atomic { touch; out++; g_in[(ep) & 1]-- }
 }
 
-/* The completer's release without an action. */
-inline release(q, e, k, g, out) {
+/* rally__arrive: one fetch_add; the last also moves arr on */
+inline arrive() {
 	atomic {
 		touch;
-		if
-		:: (a_phase != q || a_epoch != e) -> out = BROKEN /* a reset took it */
-		:: else -> a_phase = (a_phase + 1) & SEQ_MASK; a_count = a_count - N;
-			ghost_cur++
-		fi
+		c_ = a_cnt; tph = (a_phase + c_ / P) & SEQ_MASK; tidx = c_ % P;
+		tep = a_ep; tk = g_ak + c_ / P;
+		assert(tk < GHOSTS);
+		a_cnt++;
+		g_arrived[tk]++; assert(g_arrived[tk] <= P);
+		g_in[tep & 1]++;
+		if :: lastcall && !begun -> begun = true; g_begun++ :: else -> skip fi;
+		if :: rearr -> rearriving--; rearr = false :: else -> skip fi;
+		if :: tk > g_kmax -> g_kmax = tk :: else -> skip fi;
+		c_ = 0
 	}
 	if
-	:: out == BROKEN -> leave(e); record_broken(k)
-	:: else ->
-#ifndef MUTANT_LATE_LEAVING
-		atomic { touch; leaving[e] = leaving[e] + N - 1 };
+	:: tidx == P - 1 ->
+		atomic { touch; a_phase = (a_phase + 1) & SEQ_MASK; a_cnt = a_cnt - P; g_ak++ }
+	:: else -> skip
+	fi
+}
+
+/* rally__break_phase at the caller's deadline: br */
+inline break_phase(s, br) {
+#ifdef FIX_EXPIRE
+	/* the proposed fix: a state the caller would not wait on (its phase
+	 * completing, done, broken, reset) is classified again, not broken */
+	classify(s, tph, tep & 1, o);
+	if :: o != PENDING -> br = BRK_CHANGED :: else -> br = BRK_DONE fi;
+	if :: br == BRK_DONE ->
 #endif
-#ifdef MUTANT_STALE_SLEEPERS
-		/* bug: the wake is decided on SLEEPERS read before publishing */
-		atomic { touch; stale = gen & S_BIT };
-#endif
-		do
-		:: atomic { touch;
-			if
-			:: gen == g -> old = gen; gen = GEN(q + 1); out = DONE;
-				g_completed[k] = true
-			:: gen != g && (SEQ(gen) != q || (gen & (BROKEN_BIT | BUSY_BIT))) ->
-				out = BROKEN
-			:: else -> g = gen /* only SLEEPERS moved: retry */
-			fi }
-			if :: out != 0 -> break :: else -> skip fi
-		od;
+	d_step {
+		old = s; d_ = DIFF(tph, SEQ(old)); br = BRK_DONE;
 		if
-		:: out == DONE ->
-#ifdef MUTANT_LATE_LEAVING
-			/* bug: the leave count moves up after the release */
-			atomic { touch; leaving[e] = leaving[e] + N - 1 };
+		:: PAR(old) == (tep & 1) && d_ == 0 ->
+			nxt = WITH_AHEAD((old | BRK) & ~SLP, 0)
+		:: else ->
+			if
+			:: d_ <= 0 || d_ > AHEAD_MAX -> br = BRK_TOO_FAR
+			:: else ->
+				if
+				:: AHEAD(old) != 0 && AHEAD(old) <= d_ -> br = BRK_CHANGED
+				:: else ->
+#ifdef MUTANT_A3
+					/* breaks the phase gen names, not its own */
+					nxt = WITH_AHEAD((old | BRK) & ~SLP, 0)
+#else
+					nxt = WITH_AHEAD(old, d_)
+#endif
+				fi
+			fi
+		fi;
+		d_ = 0
+	}
+	if
+	:: br == BRK_DONE ->
+		atomic { touch;
+#ifdef MUTANT_BLIND_TIMEOUT
+			/* a timeout breaks whatever happened meanwhile */
+			if :: true ->
+#else
+			if :: st == s ->
+#endif
+				st = nxt;
+				assert(!g_completed[tk]); g_timedout[tk]++;
+				if :: tk < g_to_min -> g_to_min = tk :: else -> skip fi
+			:: else -> s = st; br = BRK_CHANGED
+			fi };
+		if :: br == BRK_DONE && (nxt & BRK) != 0 -> wake_if(old) :: else -> skip fi
+	:: else -> skip
+	fi
+#ifdef FIX_EXPIRE
+	:: else -> skip
+	fi
+#endif
+}
+
+/* expire(): the deadline passed with the phase pending; brk true if broke */
+inline expire(s, brk) {
+	break_phase(s, br);
+	brk = (br == BRK_DONE);
+	if :: br == BRK_TOO_FAR -> wait_state_forever(s) :: else -> skip fi
+}
+
+/* run_busy: holds BUSY (claimed: s); the action, then publish */
+inline run_busy(s) {
+	arc = 0; old = s;
+	if
+	:: has_action ->
+		atomic {
+			g_actions[tk]++;
+			assert(g_actions[tk] == 1);        /* once per phase */
+			assert(g_released[tk] == 0);       /* before anyone is released */
+			if
+			:: fails > 0 -> fails--; arc = 1; g_faults = 1
+			:: true -> skip
+			fi
+		}
+	:: else -> skip
+	fi;
+	/* a failed phase does not complete: its completer counts as left */
+	if :: arc != 0 -> atomic { touch; out++ } :: else -> skip fi;
+	do
+	:: if
+	   :: arc != 0 -> nxt = MAKE(tph, tep & 1) | BRK
+	   :: else -> published(s, tph + 1, tep & 1, nxt)
+	   fi;
+	   atomic { touch;
+		if
+		:: st == s -> st = nxt; g_in[tep & 1]--;
+			if :: arc == 0 -> completed(tk) :: else -> skip fi;
+			break
+		:: else -> s = st
+		fi }
+	od;
+#ifdef MUTANT_A1
+	/* reads the configuration after its publishing CAS */
+	atomic { touch };
 #endif
 #ifdef MUTANT_STALE_SLEEPERS
-			if :: stale -> futex_wake_all() :: else -> skip fi;
+	/* decides the wake on the state it claimed, not the one it replaced */
+	wake_if(old);
 #else
-			if :: (old & S_BIT) -> futex_wake_all() :: else -> skip fi;
+	wake_if(s);
 #endif
-			record_success(k, N - 1)
-		:: else -> record_broken(k)
+	old = 0;
+	rc = (arc == 0 -> P - 1 : RC_BROKEN)
+}
+
+/* try_complete from s (naming our phase): done true with rc if it did */
+inline try_complete(s, done) {
+	old = s; done = false;
+	if
+	:: has_action ->
+		atomic { touch;
+			if
+			:: st == s -> st = WITH_HOLDER(old | BSY, me + 1); s = st; done = true
+			:: else -> s = st
+			fi };
+		if :: done -> run_busy(s) :: else -> skip fi
+	:: else ->
+		published(old, tph + 1, tep & 1, nxt);
+		atomic { touch;
+			if
+			:: st == s -> st = nxt; done = true; g_in[tep & 1]--; completed(tk)
+			:: else -> s = st
+			fi };
+		if
+		:: done ->
+#ifdef MUTANT_A1
+			atomic { touch };
+#endif
+			wake_if(old);
+			rc = P - 1
+		:: else -> skip
 		fi
 	fi
 }
 
-/* The completer with an action: claim BUSY, advance, run, publish. */
-inline run_action(q, e, k, out) {
-	atomic { touch; a_phase = (a_phase + 1) & SEQ_MASK; a_count = a_count - N; ghost_cur++ };
-	atomic { touch; leaving[e] = leaving[e] + N - 1 };
-	atomic {
-		g_actions[k]++;
-		assert(g_actions[k] == 1);
-		assert(g_released[k] == 0);           /* before anyone leaves */
-		if
-		:: failures > 0 -> failures--; out = BROKEN
-		:: true -> out = DONE
-		fi
-	}
-	atomic {
-		touch;
-		old = gen;
-		if
-		:: out == DONE -> gen = GEN(q + 1) | (old & BROKEN_BIT);
-			g_completed[k] = true
-		:: else -> gen = GEN(q) | BROKEN_BIT
-		fi
-	}
-	if :: (old & S_BIT) -> futex_wake_all() :: else -> skip fi;
-	if :: out == DONE -> record_success(k, N - 1) :: else -> record_broken(k) fi
-}
-
-inline reset_barrier() {
-	/* claim_for_reset */
-	do
-	:: atomic { touch; g = gen };
-		if
-		:: (g & BUSY_BIT) -> (!(gen & BUSY_BIT) || destroyed)
-		:: else ->
-			atomic { touch;
-				if
-				:: !(g & BROKEN_BIT) && a_count == 0 && a_phase == SEQ(g) ->
-					claimed = 2 /* nothing to reset */
-				:: else ->
-					if
-					:: gen == g -> gen = g | BUSY_BIT | BROKEN_BIT; claimed = 1
-					:: else -> skip
-					fi
-				fi }
-			if :: claimed != 0 -> break :: else -> skip fi
-		fi
-	od;
+/* rally__complete: the last arrival of its phase */
+inline complete(s) {
+	s = MAKE(tph, tep & 1);
+	try_complete(s, done);
 	if
-	:: claimed == 1 ->
-		seq = SEQ(g); e = a_epoch; nx = (e + 1) % EPOCHS;
-		/* wait_count(leaving[next], 0): the slot's callers have left */
-		(leaving[nx] == 0);
-		atomic { touch; leaving[nx] = 0; epoch_end[nx] = OPEN };
-		atomic { touch; epoch_end[e] = seq };
-		atomic { touch; c = a_count; a_phase = (seq + 1) & SEQ_MASK;
-			a_epoch = nx; a_count = 0; ghost_cur++ };
-		atomic { touch; leaving[e] = leaving[e] + c };
-		atomic { touch; old = gen; gen = GEN(seq + 1) };
-		if :: (old & S_BIT) -> futex_wake_all() :: else -> skip fi
-	:: else -> skip
-	fi;
-	claimed = 0
+	:: done -> skip
+	:: !done && RESETTING(s, tph, tep & 1) -> rearrive_mark(); leave(tep); rc = REARRIVE
+	:: else ->
+		do
+		:: classify(s, tph, tep & 1, o);
+			if
+			:: o == BROKEN || o == DONE ->
+#ifndef MUTANT_A2
+				leave(tep);
+#else
+				/* leaves without counting itself out */
+				atomic { g_in[tep & 1]-- };
+#endif
+				rc = RC_BROKEN; break
+			:: o == PENDING && PAR(s) == (tep & 1) && SEQ(s) == tph ->
+				try_complete(s, done);
+				if :: done -> break :: else -> skip fi
+			:: else ->
+				wait_state(s, ws);
+				if
+				:: ws -> skip
+				:: else ->
+					expire(s, brk);
+					if :: brk -> leave(tep); rc = RC_TIMEDOUT; break :: else -> skip fi
+				fi
+			fi
+		od
+	fi
 }
 
-proctype Party(byte me) {
-	byte g, old, q, e, idx, k, out, seq, nx, c, claimed, round, w;
-	bool changed, broke, with_action, may_time_out, trusted, stale;
-	short target;
+/* rally__await_phase: a caller that is not the last */
+inline await_phase(s) {
+	atomic { touch; s = st };
+	if
+	:: RESETTING(s, tph, tep & 1) -> rearrive_mark(); leave(tep); rc = REARRIVE
+	:: else ->
+		do
+		:: classify(s, tph, tep & 1, o);
+#ifdef MUTANT_TRUST_WAKEUP
+			if :: trusted -> o = DONE; trusted = false :: else -> skip fi;
+#endif
+			if
+			:: o == DONE -> leave(tep); rc = tidx; break
+			:: o == BROKEN -> leave(tep); rc = RC_BROKEN; break
+			:: o == COMPLETING -> wait_state_forever(s)
+			:: else ->
+				wait_state(s, ws);
+				if
+				:: ws -> skip
+				:: else ->
+					expire(s, brk);
+					if :: brk -> leave(tep); rc = RC_TIMEDOUT; break :: else -> skip fi
+				fi
+			fi
+		od
+	fi
+}
 
-	do
-	:: round < ROUNDS + 1 ->
+/* FIX_REARRIVE (a proposed fix): a caller that leaves to arrive again is
+ * counted in `rearriving` until it has; destroy waits for it, and once
+ * destroy has begun it does not arrive again but returns RALLY_BROKEN */
+inline rearrive_mark() {
+#ifdef FIX_REARRIVE
+	atomic { touch; rearriving++; rearr = true }
+#else
+	skip
+#endif
+}
+inline rearrive_gate() {
+#ifdef FIX_REARRIVE
+	atomic { touch;
 		if
-		:: round == ROUNDS ->
-			/* the final round: after everyone's faulty rounds and a
-			 * reset, a plain wait; index 0 destroys */
-			if
-			:: ROUNDS > 0 ->
-				atomic { clean++ };
-				(clean >= N);
-				if :: me == 0 -> reset_barrier() :: else -> skip fi;
-				atomic { clean++ };
-				(clean >= 2 * N)
-			:: else -> skip
-			fi;
-			may_time_out = false
-		:: round < ROUNDS ->
-			may_time_out = true;
-			if
-			:: atomic { aborts > 0 -> aborts-- }; abort_barrier(); goto next
-			:: atomic { resets > 0 -> resets-- }; reset_barrier(); goto next
-			:: true -> skip
-			fi
-		fi;
-		/* barrier_wait */
-		atomic { touch; g = gen };
-		if
-		:: (g & (BROKEN_BIT | BUSY_BIT)) == BROKEN_BIT -> goto next
+		:: dying -> rearriving--; rearr = false; rc = RC_BROKEN; tres = 1; g_faults = 1
 		:: else -> skip
-		fi;
-		atomic { touch; q = a_phase; e = a_epoch; idx = a_count; k = ghost_cur;
-			a_count++; g_arrived[k]++ };
-		atomic { touch; g = gen };
-		if
-		:: idx == N - 1 ->
-			/* complete(): wait for seq == q, then release or claim */
-			do
-			:: classify(q, e, g, out);
-				if
-				:: out == DONE || out == BROKEN ->
-					leave(e); record_broken(k); break
-				:: out == PENDING && SEQ(g) == q ->
-					if
-					:: ACTION != 1 -> with_action = false
-					:: ACTION != 0 -> with_action = true
-					fi;
-					if
-					:: !with_action -> out = 0; release(q, e, k, g, out); break
-					:: with_action ->
-						atomic { touch;
-							if
-							:: gen == g -> gen = g | BUSY_BIT; claimed = 1
-							:: else -> g = gen
-							fi };
-						if
-						:: claimed == 1 -> claimed = 0; run_action(q, e, k, out); break
-						:: else -> skip
-						fi
-					fi
-				:: else ->
-					wait_change(g, (may_time_out && !(g & BUSY_BIT)), changed);
-					if
-					:: !changed ->
-						try_break(g, broke);
-						if
-						:: broke -> leave(e);
-							assert(!g_completed[k]); /* no timeout after completion */
-							record_broken(k); break
-						:: else -> skip
-						fi
-					:: else -> skip
-					fi
-				fi
-			od
-		:: else ->
-			/* await_release() */
-			do
-			:: classify(q, e, g, out);
-				if
-				:: trusted -> leave(e); record_success(k, idx); break
-				:: out == DONE -> leave(e); record_success(k, idx); break
-				:: out == BROKEN -> leave(e); record_broken(k); break
-				:: else ->
-					wait_change(g, (may_time_out && !(g & BUSY_BIT)), changed);
-					if
-					:: !changed ->
-						try_break(g, broke);
-						if
-						:: broke -> leave(e);
-							assert(!g_completed[k]); /* no timeout after completion */
-							record_broken(k); break
-						:: else -> skip
-						fi
-					:: else -> skip
-					fi
-				fi
-			od;
-			/* destroy(): the caller that got index 0 in the final round */
-			if
-			:: round == ROUNDS && idx == 0 && out == DONE ->
-				atomic {
-					assert(!(gen & BUSY_BIT));
-					e = a_epoch;
-					target = ((gen & BROKEN_BIT) -> -a_count : 0)
-				};
-				(leaving[0] == (e == 0 -> target : 0) &&
-				 leaving[1] == (e == 1 -> target : 0));
-				destroyed = true
-			:: else -> skip
-			fi
-		fi;
-next:		round++
+		fi };
+	if :: rc == RC_BROKEN -> break :: else -> skip fi
+#else
+	skip
+#endif
+}
+inline await_reset(par) {
+	atomic { touch; s = st };
+	do
+	:: (s & (BSY | BRK)) == (BSY | BRK) && PAR(s) == (par) -> wait_state_forever(s)
 	:: else -> break
 	od
 }
 
+inline check_return() {
+	if
+	:: rc == RC_BROKEN -> ret_broken(tk)
+	:: rc == RC_TIMEDOUT -> ret_timedout(tk)
+	:: rc == REARRIVE -> assert(!g_completed[tk]) /* its index is not lost */
+	:: else -> ret_index(tk, rc)
+	fi
+}
+
+/* rally_barrier_timedwait */
+inline barrier_wait() {
+	atomic { touch };                     /* rally__view: the configuration */
+	do
+#ifdef FIX_WRAP
+	/* the proposed fix: no arrival on a barrier broken (not BUSY), so arr
+	 * leads seq by the callers racing the break at most */
+	:: atomic { touch; s = st;
+		if
+		:: (s & BRK) != 0 && (s & BSY) == 0 ->
+			rc = RC_BROKEN;
+			if :: lastcall && !begun -> begun = true; g_begun++ :: else -> skip fi
+		:: else -> rc = 0
+		fi };
+		if :: rc == RC_BROKEN -> break :: else -> skip fi;
+		arrive();
+#else
+	:: arrive();
+#endif
+		if
+		:: tidx == P - 1 -> complete(s)
+		:: else -> await_phase(s)
+		fi;
+		check_return();
+		if :: rc != REARRIVE -> break :: else -> skip fi;
+		await_reset(tep & 1);
+		rearrive_gate()
+	od
+}
+
+/* rally_barrier_abort */
+inline abort_barrier() {
+	atomic { touch };
+	old = 0;
+	atomic { touch; s = st };
+	do
+	:: if
+	   :: (s & BRK) != 0 && (s & BSY) == 0 -> break
+	   :: (s & BSY) != 0 && AHEAD(s) == 1 -> break
+	   :: (s & BSY) != 0 && AHEAD(s) != 1 -> nxt = WITH_AHEAD(s, 1)
+	   :: (s & (BRK | BSY)) == 0 -> nxt = WITH_AHEAD((s | BRK) & ~SLP, 0)
+	   fi;
+	   atomic { touch;
+		if
+		:: st == s -> st = nxt; g_faults = 1;
+			if :: (nxt & BRK) != 0 -> old = s :: else -> old = 0 fi;
+			break
+		:: else -> s = st
+		fi }
+	od;
+	wake_if(old); old = 0
+}
+
+/* ---- reset.c ---- */
+
+/* callers_inside(a, cut): arrivals - completed phases - out, since base */
+inline callers_inside(cut, inside) {
+	atomic { touch; base = base_phase[ae & 1] };
+	atomic { touch; o_ = out };
+	atomic { touch; ob = out_base[ae & 1] };
+	d_step {
+		in_ = (DM(ap, base) * P + ac) & 255;
+#ifdef MUTANT_A4
+		/* counts a phase moved on by arr as completed: the completer
+		 * between its fetch_add and its publish is not waited for */
+		inside = (((in_ - DM(ap, base)) & 255) != ((o_ - ob) & 255));
+#else
+		inside = (((in_ - DM(cut, base)) & 255) != ((o_ - ob) & 255));
+#endif
+		in_ = 0
+	}
+}
+
+inline load_arr() {
+	atomic { touch; ap = a_phase; ae = a_ep; ac = a_cnt }
+}
+
+inline reset_barrier() {
+	atomic { touch };                     /* the view */
+	/* 1. claim */
+	claimed = false;
+	atomic { touch; s = st };
+	do
+	:: (s & BSY) != 0 -> wait_state_forever(s)
+	:: else ->
+		load_arr();
+		if
+		:: (s & BRK) == 0 && AHEAD(s) == 0 && ac == 0 && ap == SEQ(s) &&
+		   (ae & 1) == PAR(s) -> break    /* nothing to reset */
+		:: else ->
+			nxt = WITH_HOLDER(MAKE(SEQ(s), ae & 1) | BSY | BRK, T + 1);
+			atomic { touch;
+				if
+				:: st == s -> old = s; st = nxt; s = nxt; claimed = true; g_faults = 1
+				:: else -> s = st
+				fi };
+			if :: claimed -> wake_if(old); break :: else -> skip fi
+		fi
+	od;
+	if
+	:: claimed ->
+		load_arr();
+		atomic { touch; id = epoch_id - ((epoch_id - ae) & (EPM - 1)) };
+		atomic { touch; base = base_phase[id & 1] };
+		cut = (DIFF(base, SEQ(s)) > 0 -> base : SEQ(s));
+		/* 2. record, once no await pins its slot */
+		atomic { touch; pins[id % RECORDS] == 0 };
+#ifdef MUTANT_A5
+		/* zeroes the pins after waiting: erases one landing between */
+		atomic { touch; pins[id % RECORDS] = 0 };
+#endif
+		atomic { touch; rec_id[id % RECORDS] = id; rec_cut[id % RECORDS] = cut;
+			g_rec_newest[id % RECORDS] = id };
+		/* 3, 4. drain, swap */
+		do
+		:: load_arr();
+			callers_inside(cut, inside);
+			if
+			:: inside ->
+				/* backoff: looks again once arr or out moved */
+				atomic { touch; a_phase != ap || a_ep != ae || a_cnt != ac || out != o_ }
+			:: else ->
+				atomic { touch; base = base_phase[id & 1] };
+				atomic { touch; ob = out_base[id & 1] };
+				/* base_phase, out_base, epoch_id of id + 1: read by
+				 * nobody before the swap (one step here) */
+				atomic { touch;
+					base_phase[(id + 1) & 1] = (cut + 1) & SEQ_MASK;
+					out_base[(id + 1) & 1] =
+					    (ob + DM(ap, base) * P + ac - DM(cut, base)) & 255;
+					epoch_id = id + 1 };
+				atomic { touch;
+					if
+					:: a_phase == ap && a_ep == ae && a_cnt == ac ->
+						a_phase = (cut + 1) & SEQ_MASK; a_ep = (id + 1) % EPM;
+						a_cnt = 0; swapped = true;
+						assert(g_in[id & 1] == 0); /* the epoch drained */
+						g_ak = (g_kmax > g_ak -> g_kmax : g_ak) + 1;
+						assert(g_ak < GHOSTS)
+					:: else -> swapped = false
+					fi };
+				if :: swapped -> break :: else -> skip fi
+			fi
+		od;
+		/* 5. publish, carrying ahead */
+		do
+		:: published(s, cut + 1, (id + 1) & 1, nxt);
+			atomic { touch;
+				if
+				:: st == s -> st = nxt; break
+				:: else -> s = st
+				fi }
+		od;
+		wake_if(s)
+	:: else -> skip
+	fi
+}
+
+/* ---- token.c ---- */
+
+inline judge(s, o) {
+	atomic { touch; s = st };
+	atomic { touch; rid = rec_id[tid % RECORDS]; rcut = rec_cut[tid % RECORDS] };
+	stale = false;
+	if
+	:: rid == tid -> o = (DIFF(tph, rcut) < 0 -> DONE : BROKEN)
+	:: rid > tid -> o = BROKEN; stale = true
+	:: else -> classify(s, tph, tid & 1, o)
+	fi
+}
+
+/* rally_barrier_arrive: tres = 0 a waiter's token, else resolved */
+inline token_arrive() {
+	atomic { touch };
+	tres = 0;
+	do
+	:: arrive();
+		if
+		:: tidx == P - 1 ->
+			complete(s);
+			check_return();
+			if
+			:: rc == REARRIVE -> await_reset(tep & 1); rearrive_gate()
+			:: else -> tres = 1; break
+			fi
+		:: else ->
+			atomic { touch; s = st };
+			if
+			:: RESETTING(s, tph, tep & 1) ->
+				rearrive_mark(); leave(tep); rc = REARRIVE; check_return();
+				await_reset(tep & 1);
+				rearrive_gate()
+			:: else -> break
+			fi
+		fi
+	od;
+	if
+	:: tres == 0 ->
+		classify(s, tph, tep & 1, o);
+		if
+		:: o == BROKEN -> leave(tep); rc = RC_BROKEN; check_return(); tres = 1
+		:: else ->
+			atomic { touch; tid = epoch_id - ((epoch_id - tep) & (EPM - 1)) };
+			leave(tep)
+		fi
+	:: else -> skip
+	fi
+}
+
+inline token_test() {
+	atomic { touch };
+	if
+	:: tres == 0 ->
+		judge(s, o);
+		if
+		:: o == DONE -> d_step { done_ok(tk) }
+		:: o == BROKEN && !stale -> assert(!g_completed[tk])
+		:: else -> skip
+		fi
+	:: else -> skip
+	fi
+}
+
+inline token_await() {
+	atomic { touch };
+	if
+	:: tres == 0 ->
+		atomic { touch; pins[tid % RECORDS]++;    /* pin */
+			if :: lastcall && !begun -> begun = true; g_begun++ :: else -> skip fi };
+		do
+		:: judge(s, o);
+			if
+			:: o == DONE -> rc = tidx; break
+			:: o == BROKEN -> rc = RC_BROKEN; break
+			:: o == COMPLETING -> wait_state_forever(s)
+			:: else ->
+				wait_state(s, ws);
+				if
+				:: ws -> skip
+				:: else ->
+					/* the phase's ghost: the token's */
+					tep = tid;
+					break_phase(s, br);
+					if
+					:: br == BRK_DONE -> rc = RC_TIMEDOUT; break
+					:: br == BRK_TOO_FAR -> wait_state_forever(s)
+					:: else -> skip
+					fi
+				fi
+			fi
+		od;
+		atomic { touch; assert(pins[tid % RECORDS] > 0); pins[tid % RECORDS]-- };
+		if
+		:: rc == RC_BROKEN && stale -> skip   /* record reused: unknown */
+		:: else -> check_return()
+		fi
+	:: else -> skip
+	fi
+}
+
+/* ---- lifecycle.c ---- */
+
+inline destroy_barrier() {
+	do
+	:: atomic { touch };                  /* magic, the view */
+		atomic { touch; s = st; rr = rearriving };
+		load_arr();
+		if
+		:: (s & BSY) != 0 || ((s & BRK) == 0 && ac != 0) || rearriving != 0 ->
+			/* -EBUSY: the user tries again once something moved */
+			atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac ||
+				rearriving != rr }
+		:: else -> break
+		fi
+	od;
+	atomic { touch; assert(!dying); dying = true };   /* magic: DYING */
+	do
+	:: atomic { touch; s = st; o_ = out; p0 = pins[0]; p1 = pins[RECORDS - 1]; rr = rearriving };
+		load_arr();
+		if
+		:: (s & BSY) != 0 || rearriving != 0 -> inside = true
+		:: (s & BSY) == 0 && rearriving == 0 && (s & BRK) == 0 && (SEQ(s) != ap || PAR(s) != (ae & 1)) ->
+			inside = true
+		:: else ->
+			callers_inside(SEQ(s), inside);
+			if
+			:: !inside ->
+				w = 0;
+				do
+				:: w < RECORDS -> atomic { touch; inside = (pins[w] != 0) };
+					if :: inside -> break :: else -> w++ fi
+				:: else -> break
+				od;
+				w = 0
+			:: else -> skip
+			fi
+		fi;
+		if
+		:: inside ->
+#ifdef MUTANT_B12
+			/* gives up after a bound */
+			break;
+#endif
+			/* backoff: looks again once something moved */
+			atomic { touch; st != s || a_phase != ap || a_ep != ae ||
+				a_cnt != ac || out != o_ || pins[0] != p0 || pins[RECORDS - 1] != p1 ||
+				rearriving != rr }
+		:: else -> break
+		fi
+	od;
+	atomic { touch; destroyed = true }     /* magic 0: the memory may go */
+}
+
+/* dead locals back to 0 after each call: fewer distinct states */
+inline forget() {
+	d_step {
+		s = 0; old = 0; nxt = 0; v = 0; o = 0; br = 0; wc = 0; rc = 0;
+		base = 0; ob = 0; o_ = 0; ap = 0; ae = 0; ac = 0; id = 0; cut = 0;
+		rcut = 0; arc = 0; p0 = 0; p1 = 0; rr = 0; ok = false; ws = false;
+		brk = false; done = false; inside = false; claimed = false;
+		swapped = false; stale = false; dlp = false; timed = false;
+		tsave = false; rid = 0
+	}
+}
+
+proctype Caller(byte me) {
+	int s, old, nxt, v;
+	byte tph, tidx, tep, tk, c_, o, br, wc, rc, w, i, base, ob, o_, in_;
+	byte ap, ae, ac, id, cut, rcut, arc, tres, p0, p1, rr;
+	short rid, tid;
+	int k_, d_, m_;
+	bool ok, dlp, timed, tsave, ws, brk, done, inside, claimed, swapped, stale;
+	bool lastcall, begun, rearr, trusted;
+
+	i = 0;
+	do
+	:: i < CALLS ->
+		dlp = false;
+		if
+		:: TIMED == 2 || (TIMED == 1 && me > 0) -> timed = true
+		:: else -> timed = false
+		fi;
+		if
+		:: atomic { tokens > 0 -> tokens-- };
+			token_arrive();
+			if :: TESTS -> token_test() :: else -> skip fi;
+			lastcall = (i == CALLS - 1);
+			token_await();
+			/* a resolved token: the last call ended at its arrive */
+			if :: lastcall && !begun -> atomic { begun = true; g_begun++ } :: else -> skip fi
+		:: true ->
+			lastcall = (i == CALLS - 1);
+			barrier_wait()
+		fi;
+		forget(); d_step { tph = 0; tidx = 0; tep = 0; tk = 0; tres = 0; tid = 0 };
+		i++
+	:: else -> break
+	od;
+	if
+	:: DESTROY == 1 && me == 0 -> (g_begun == T && g_mon_done); destroy_barrier()
+	:: else -> skip
+	fi
+}
+
+proctype Monitor() {
+	int s, old, nxt, v;
+	byte tph, tidx, tep, tk, o, wc, w, base, ob, o_, in_;
+	byte ap, ae, ac, id, cut, p0, p1, rr, rcut, arc, rc, br, rsets = RESETS, aborts = ABORTS;
+	short rid;
+	int k_, d_, m_;
+	bool ok, dlp, timed, tsave, ws, inside, claimed, swapped, brk, done, stale, trusted;
+	byte me = T;
+
+	do
+	:: rsets > 0 -> rsets--; reset_barrier(); forget()
+	:: aborts > 0 -> aborts--; abort_barrier(); forget()
+	:: rsets == 0 && aborts == 0 -> break
+	od;
+	g_mon_done = true;
+	if
+	:: DESTROY == 2 -> (g_begun == T); destroy_barrier()
+	:: else -> skip
+	fi
+}
+
 init {
 	atomic {
-		byte i = 0;
-		epoch_end[0] = OPEN; epoch_end[1] = OPEN;
-		do :: i < N -> run Party(i); i++ :: else -> break od
+		byte j = 0;
+		if
+		:: ACTION == 0 -> has_action = false
+		:: ACTION == 1 -> has_action = true
+		:: ACTION == 2 -> has_action = false
+		:: ACTION == 2 -> has_action = true
+		fi;
+		do :: j < RECORDS -> rec_id[j] = j - RECORDS; g_rec_newest[j] = j - RECORDS; j++
+		   :: else -> break od;
+		j = 0;
+		do :: j < T -> run Caller(j); j++ :: else -> break od;
+		if
+		:: RESETS + ABORTS > 0 || DESTROY == 2 -> g_mon_done = false; run Monitor()
+		:: else -> skip
+		fi
 	}
 }

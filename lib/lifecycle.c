@@ -8,7 +8,8 @@
  * parties have all arrived, and for the callers inside the epoch (arrivals
  * minus completed phases minus `out`; robust: the live trackers) and the
  * awaits' pins to reach zero. A completer touches nothing after its
- * publishing CAS, a leaver nothing after its count: then the memory may go. */
+ * publishing CAS (one whose action failed leaves as the others do), a
+ * leaver nothing after its count: then the memory may go. */
 #define _GNU_SOURCE
 #include <string.h>
 #include <sys/random.h>

@@ -33,13 +33,16 @@
  *   - Leaving. Every caller but a completer that published counts itself in
  *     `out` as its last touch (release). A completer's last touch is its
  *     publishing CAS — after it only the futex wake, harmless on freed memory
- *     — so it reads all it needs (sharedness, codes) before. So the callers
+ *     — so it reads all it needs (sharedness, codes) before. A completer
+ *     whose action failed published no completion: it counts itself out
+ *     as the others do, after its wake (run_busy). So the callers
  *     inside an epoch are its arrivals minus its completed phases minus
  *     `out`: what destroy (lifecycle.c) and reset (reset.c) wait on. A robust
  *     barrier counts per process instead (robust.c): the dead do not leave.
  *
  * Wrap-around: seq is compared modulo 2^28 within a window of 2^27; only a
- * caller that sleeps through 2^27 phases could misjudge. */
+ * caller that sleeps through 2^27 phases could misjudge (the runaway guard
+ * below keeps a broken barrier's arrivals within reach of its seq). */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <string.h>
@@ -349,9 +352,8 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	}
 	RALLY_POINT(ACTION_RAN);
 	int ret = rc == 0 ? (int)v->parties - 1 : rc < 0 ? rc : RALLY_BROKEN;
-	/* A failed phase does not complete: its completer counts as left. */
-	if (rc != 0 && !robust)
-		atomic_fetch_add_explicit(&b->out, 1, memory_order_relaxed);
+	if (rc != 0)
+		RALLY_POINT(ACTION_FAILED);
 	uint64_t next;
 	do {
 		if (rc != 0)
@@ -363,6 +365,13 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	} while (!atomic_compare_exchange_weak_explicit(
 	    &b->state, &s, next, memory_order_release, memory_order_relaxed));
 	rally__wake_if(b, s, shared);
+	/* A failed phase does not complete: its completer leaves as a waiter
+	 * does, last. Not before the publish: dead in between, it was counted
+	 * out twice, by itself and by the taker (holder.c), and every reset
+	 * and destroy after waited for a caller below zero. Until it leaves,
+	 * destroy waits for it, so the wake above touches a live object. */
+	if (rc != 0 && !robust)
+		atomic_fetch_add_explicit(&b->out, 1, memory_order_release);
 	return ret;
 }
 

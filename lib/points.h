@@ -18,6 +18,7 @@
 	X(ADVANCED)       /* the last arrival moved arr on, gen not yet */     \
 	X(CLAIMED)        /* BUSY claimed (action, robust completion) */       \
 	X(ACTION_RAN)     /* the action returned, phase not yet published */   \
+	X(ACTION_FAILED)  /* it failed: the break not yet published */         \
 	X(DECIDED)        /* a caller knows its outcome, has not left */       \
 	X(DEADLINE)       /* a caller's deadline passed, before it breaks */   \
 	X(BROKE)          /* a timeout broke its phase, before the wake */     \

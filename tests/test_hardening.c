@@ -1468,3 +1468,44 @@ Test(hardening, M3_a_broken_barrier_stays_broken_however_long_retried,
 	cr_expect_eq(rally_barrier_await(&b, t, 0), 0);
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
+
+/* ---- found by reading the model's take-over ---------------------------- */
+
+static int failing_action(void *arg)
+{
+	(void)arg;
+	return 1;
+}
+
+/* A shared barrier's action fails, and its runner dies after it counted
+ * itself out but before it published: the taker counted the dead runner
+ * out a second time, and every reset and destroy after waited for ever
+ * for a caller below zero. */
+Test(hardening, M5_a_dead_runner_of_a_failed_action_is_counted_out_once,
+     .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED,
+	                             .action = failing_action};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	struct call w;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	await_waiting(&s->b, 1);
+	pid_t child = fork();
+	if (child == 0) {
+		rally__point_on(RALLY__POINT_ACTION_FAILED, die_here, NULL);
+		rally_barrier_wait(&s->b);
+		_exit(1);
+	}
+	waitpid(child, NULL, 0);
+	cr_expect_eq(finish(&w), RALLY_BROKEN);
+	struct call r;
+	start(&r, RESET, &s->b, 0, 0);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&r.done) &&
+	       test_now_ns() - t0 < 2000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&r.done), "the reset hung on a caller below zero");
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(rally_barrier_destroy(&s->b), 0);
+}

@@ -1509,3 +1509,40 @@ Test(hardening, M5_a_dead_runner_of_a_failed_action_is_counted_out_once,
 	cr_expect_eq(finish(&r), 0);
 	cr_expect_eq(rally_barrier_destroy(&s->b), 0);
 }
+
+/* A reset killed after it moved arr into the next epoch, before it
+ * published: the barrier stays broken (taken over), the next reset
+ * finishes its work, and destroy never hangs on the epochs' mismatch —
+ * it refuses while the dead reset counts as a visitor (README: a process
+ * killed inside reset or abort). */
+Test(hardening, M6_a_reset_killed_after_its_swap, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_abort(&s->b), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally__point_on(RALLY__POINT_RESET_SWAPPED, die_here, NULL);
+		rally_barrier_reset(&s->b);
+		_exit(1);
+	}
+	waitpid(child, NULL, 0);
+	cr_expect_eq(rally_barrier_timedwait(&s->b, 100000000), RALLY_BROKEN);
+	struct call d;
+	start(&d, DESTROY, &s->b, 0, 0);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&d.done) && test_now_ns() - t0 < 2000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&d.done), "destroy hung");
+	int rc = finish(&d);
+	cr_expect(rc == 0 || rc == -EBUSY, "destroy: %d", rc);
+	if (rc == 0)
+		return;
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_not(rally_barrier_broken(&s->b));
+	struct call w;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	int mine = rally_barrier_wait(&s->b);
+	cr_expect_eq(mine + finish(&w), 1);
+}

@@ -127,7 +127,12 @@ int rally_barrier_init(rally_barrier_t *b, unsigned parties,
  * completed phase, or by a broken one, may still be on their way out:
  * destroy waits for them, so that the memory may be freed as soon as it
  * returns 0. After that every call on *b returns -EINVAL. (A process killed
- * inside reset or abort leaves destroy answering -EBUSY.) */
+ * inside reset or abort leaves destroy answering -EBUSY. On a RALLY_SHARED
+ * barrier that is not robust, a process killed while it waits never
+ * leaves: destroy answers -EBUSY once nothing has moved for a second. A
+ * call that races destroy may get -EINVAL even if destroy then answers
+ * -EBUSY; one that begins once destroy has returned 0 is the program's
+ * error.) */
 int rally_barrier_destroy(rally_barrier_t *b);
 
 /* Waits until `parties` callers have arrived in this caller's phase, with
@@ -152,7 +157,11 @@ int rally_barrier_destroy(rally_barrier_t *b);
  * finds the process running the action (or a reset) dead breaks the
  * barrier and returns RALLY_BROKEN (RALLY_OWNERDEAD if robust): no wait
  * hangs on a dead action runner or resetter, timed or not. Waits on a
- * shared barrier check every 50 ms while an action or a reset lasts. Other
+ * shared barrier check every 50 ms while an action or a reset lasts. Death
+ * is read from /proc/PID (a process whose main thread called pthread_exit()
+ * lives while any thread does): the processes must see each other there
+ * (one PID namespace, no hidepid), else a live runner is taken for dead and
+ * its phase breaks for all its callers, the runner included. Other
  * deaths on a barrier that is not RALLY_ROBUST — a process killed while it
  * waits — are not seen: a reset then waits for the dead caller to leave,
  * and destroy answers -EBUSY. Use RALLY_ROBUST where processes may die.
@@ -339,7 +348,10 @@ int rally_barrier_unlink(const char *name);
  * (closing or detaching it there leaves the parent's participation
  * alone): the child opens the name, or attaches, itself to take part.
  * detach and close return -EBUSY while this process's callers are inside
- * (it stays a participant). */
+ * (it stays a participant). attach on a handle this process detached,
+ * opened with RALLY_WATCH, or inherited through fork() makes it take part.
+ * A process may have up to 64 barriers in place attached at once (then
+ * -ENOSPC): detach, or destroy the barrier, to drop one. */
 int rally_barrier_attach(rally_barrier_t *b);
 int rally_barrier_detach(rally_barrier_t *b);
 
@@ -376,7 +388,9 @@ int rally_event_init(rally_event_t *e, unsigned flags);
  * event — also for a moment after a set that a clear follows at once,
  * until the woken ones have left: try again; once it is set, waits
  * (briefly) for the woken ones to leave, so that the memory may be freed
- * when it returns 0. */
+ * when it returns 0 — on a RALLY_SHARED event, -EBUSY once nothing has
+ * moved for a second (a waiter's process was killed). A wait that begins
+ * while destroy runs is the program's error, as one after it is. */
 int rally_event_destroy(rally_event_t *e);
 
 /* Sets the flag and wakes every waiter. No system call when nobody sleeps;

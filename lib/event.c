@@ -150,14 +150,30 @@ RALLY_EXPORT int rally_event_destroy(rally_event_t *pub)
 	if (!e || atomic_load_explicit(&e->magic, memory_order_acquire) !=
 	              RALLY__EVENT_MAGIC)
 		return -EINVAL;
+	/* A shared event's waiter killed inside never leaves: give up once
+	 * nothing has moved for a second (-EBUSY, the event stays usable). */
+	bool shared = e->flags & RALLY_SHARED;
+	uint64_t seen = 0;
+	int64_t since = 0;
 	for (unsigned i = 0;
 	     atomic_load_explicit(&e->waiters, memory_order_acquire) != 0;
 	     i++) {
 		/* Waiters on a clear event are blocked; on a set one they
 		 * are leaving. */
-		if (!(atomic_load_explicit(&e->word, memory_order_acquire) &
-		      EV_SET))
+		uint64_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+		if (!(w & EV_SET))
 			return -EBUSY;
+		if (shared) {
+			uint64_t now_seen =
+			    w ^ (uint64_t)atomic_load(&e->waiters) << 32;
+			int64_t now = rally__now_ns();
+			if (since == 0 || now_seen != seen) {
+				seen = now_seen;
+				since = now;
+			} else if (now - since >= 1000000000) {
+				return -EBUSY;
+			}
+		}
 		if (i < 1024)
 			sched_yield();
 		else

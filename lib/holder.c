@@ -26,6 +26,7 @@
 #define _GNU_SOURCE
 #include "barrier_impl.h"
 
+#include "hooks.h"
 #include "points.h"
 
 uint32_t rally__holder_self(void)
@@ -44,19 +45,17 @@ bool rally__holder_dead(const struct view *v, uint64_t s)
 	return h == 0 || !rally__pid_alive((pid_t)h);
 }
 
-bool rally__take_over(const struct view *v, uint64_t *s)
+/* Takes BUSY over from the holder of *s; false if the CAS failed. */
+static bool seize(const struct view *v, uint64_t *s)
 {
 	struct rally__barrier *b = v->b;
 	uint64_t old = *s;
-	if (!rally__holder_dead(v, old))
-		return false;
-	RALLY_POINT(TAKING_OVER);
 	/* BROKEN with BUSY was a reset: nothing arrived for it. */
 	bool completer = !(old & ST_BROKEN);
 	uint64_t next = st_make(st_seq(old), st_parity(old)) | ST_BROKEN;
 	if (!atomic_compare_exchange_strong_explicit(
 	        &b->state, s, next, memory_order_acq_rel, memory_order_acquire))
-		return true;
+		return false;
 	/* The taker is inside the barrier, resetting it, or a visitor
 	 * (rally__check_holder): the object cannot go away under these
 	 * writes. */
@@ -67,6 +66,24 @@ bool rally__take_over(const struct view *v, uint64_t *s)
 	rally__wake_if(b, old, view_shared(v));
 	*s = next;
 	return true;
+}
+
+bool rally__take_over(const struct view *v, uint64_t *s)
+{
+	if (!rally__holder_dead(v, *s))
+		return false;
+	RALLY_POINT(TAKING_OVER);
+	seize(v, s);
+	return true;
+}
+
+int rally__barrier_seize_busy(rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return -EINVAL;
+	uint64_t s = atomic_load(&v.b->state);
+	return (s & ST_BUSY) && seize(&v, &s) ? 0 : -EINVAL;
 }
 
 bool rally__check_holder(const struct view *v, uint64_t *s)

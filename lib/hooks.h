@@ -28,6 +28,10 @@ int rally__barrier_skip_phases(rally_barrier_t *b, uint32_t n);
  * and left (a loop that retries RALLY_BROKEN): -EINVAL unless it is so. */
 int rally__barrier_arrive_broken(rally_barrier_t *b, uint32_t n);
 
+/* Takes BUSY over as a waiter does from a dead holder, whether or not it
+ * lives (as when /proc misleads): -EINVAL unless BUSY is held. */
+int rally__barrier_seize_busy(rally_barrier_t *b);
+
 /* The sequence numbers wrap at 2^RALLY__SEQ_BITS. */
 #define RALLY__SEQ_BITS 28
 

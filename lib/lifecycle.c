@@ -234,6 +234,34 @@ static enum quiet quiescence(const struct view *v)
 	return inside ? LEAVING : QUIET;
 }
 
+/* On a shared barrier that is not robust a process killed inside never
+ * leaves, and nothing tells it from a slow one: destroy gives up (-EBUSY,
+ * the barrier stays usable) once none of the words it waits on has moved
+ * for STUCK_NS. A private barrier's callers are threads of this process,
+ * and a robust one's dead do not count: there destroy waits. */
+#define STUCK_NS 1000000000
+
+struct stuck {
+	uint64_t words[3];
+	int64_t since;
+};
+
+static bool stuck(const struct view *v, struct stuck *k)
+{
+	if (!view_shared(v) || view_robust(v))
+		return false;
+	struct rally__barrier *b = v->b;
+	uint64_t w[3] = {atomic_load(&b->state), atomic_load(&b->arr),
+	                 (uint64_t)atomic_load(&b->out) << 32 |
+	                     atomic_load(&b->rearrivals)};
+	int64_t now = rally__now_ns();
+	if (k->since == 0 || memcmp(w, k->words, sizeof w) != 0) {
+		memcpy(k->words, w, sizeof w);
+		k->since = now;
+	}
+	return now - k->since >= STUCK_NS;
+}
+
 RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 {
 	struct rally__barrier *b = (struct rally__barrier *)pub;
@@ -255,9 +283,12 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 	                                    RALLY__DYING_MAGIC))
 		return -EINVAL; /* destroyed concurrently */
 	RALLY_POINT(DESTROYING);
+	struct stuck k = {0};
 	for (unsigned i = 0;;) {
 		switch (quiescence(&v)) {
 		case QUIET:
+			if (view_robust(&v))
+				rally__attach_forget(v.tag);
 			atomic_store_explicit(&b->magic, 0,
 			                      memory_order_release);
 			return 0;
@@ -265,6 +296,10 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 			atomic_store(&b->magic, RALLY__BARRIER_MAGIC);
 			return -EBUSY;
 		default:
+			if (stuck(&v, &k)) {
+				atomic_store(&b->magic, RALLY__BARRIER_MAGIC);
+				return -EBUSY;
+			}
 			rally__backoff(&i);
 		}
 	}
@@ -378,10 +413,19 @@ RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)
 		return -EINVAL;
 	if (!view_robust(&v))
 		return 0; /* nothing to track */
-	if (atomic_load(&((struct rally__barrier *)pub)->magic) ==
-	    RALLY__PROXY_MAGIC)
-		return 0; /* a handle takes part from open() */
-	return rally__attach(&v.b->robust, v.tag);
+	struct rally__barrier_proxy *px = (struct rally__barrier_proxy *)pub;
+	if (atomic_load(&px->magic) != RALLY__PROXY_MAGIC)
+		return rally__attach(&v.b->robust, v.tag);
+	/* A handle takes part from open(), unless this process detached it,
+	 * opened it to watch, or is a fork()ed child of its opener. */
+	if (v.slot >= 0)
+		return 0;
+	int slot = rally__robust_register(&px->shared->robust);
+	if (slot < 0)
+		return slot;
+	px->pid = rally__self_pid();
+	px->slot = slot;
+	return 0;
 }
 
 RALLY_EXPORT int rally_barrier_detach(rally_barrier_t *pub)

@@ -329,6 +329,14 @@ int rally__await_phase(const struct view *v, struct arrival t,
 
 /* ---- completing ---------------------------------------------------------- */
 
+/* Whether s is still our claim: only SLEEPERS and `ahead` may change. */
+static bool still_held(uint64_t s, uint64_t claim)
+{
+	return (s & (ST_BUSY | ST_BROKEN)) == ST_BUSY &&
+	       st_holder(s) == st_holder(claim) &&
+	       st_seq(s) == st_seq(claim) && st_parity(s) == st_parity(claim);
+}
+
 /* Holds BUSY (claimed from s): runs the action, then publishes. */
 static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 {
@@ -354,8 +362,13 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	int ret = rc == 0 ? (int)v->parties - 1 : rc < 0 ? rc : RALLY_BROKEN;
 	if (rc != 0)
 		RALLY_POINT(ACTION_FAILED);
-	uint64_t next;
+	uint64_t next, claim = s;
 	do {
+		/* BUSY taken from us: a waiter judged us dead (a PID namespace
+		 * hides us, say). It broke the phase and counted us out: we
+		 * publish nothing and do not leave again. */
+		if (!still_held(s, claim))
+			return rally__broken_code(v);
 		if (rc != 0)
 			next = st_make(t.phase, t.epoch & 1) | ST_BROKEN;
 		else

@@ -35,9 +35,11 @@
 #define REF_ONE     0x10000u
 #define PID_BITS    22 /* Linux pids are below 2^22 (PID_MAX_LIMIT) */
 
-/* The state letter and start time (field 22) of /proc/PID/stat; false if
- * the process does not exist. */
-static bool proc_stat(pid_t pid, char *state, uint64_t *start)
+/* Whether /proc/PID/stat shows a live process, and its start time (field
+ * 22); false if the process does not exist. Dead: X, or Z with one thread
+ * left. A zombie with more is a thread-group leader that called
+ * pthread_exit() while its other threads run on: the process lives. */
+static bool proc_alive(pid_t pid, uint64_t *start)
 {
 	if (pid <= 0)
 		return false;
@@ -56,22 +58,22 @@ static bool proc_stat(pid_t pid, char *state, uint64_t *start)
 	char *p = strrchr(buf, ')');
 	if (!p || p[1] != ' ')
 		return false;
-	*state = p[2];
+	char state = p[2];
+	long threads = 0;
 	unsigned long long st = 0;
 	if (sscanf(p + 2,
 	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
-	           "%*d %*d %*d %*d %*d %*d %llu",
-	           &st) != 1)
+	           "%*d %*d %*d %*d %ld %*d %llu",
+	           &threads, &st) != 2)
 		return false;
 	*start = st;
-	return true;
+	return state != 'X' && (state != 'Z' || threads > 1);
 }
 
 bool rally__pid_alive(pid_t pid)
 {
-	char state;
 	uint64_t start;
-	return proc_stat(pid, &state, &start) && state != 'Z' && state != 'X';
+	return proc_alive(pid, &start);
 }
 
 static uint64_t id_of(pid_t pid, uint64_t start)
@@ -91,10 +93,9 @@ static bool claiming(uint64_t id) { return id && !(id >> PID_BITS); }
  * slots name the pid only). */
 static bool id_alive(uint64_t id)
 {
-	char state;
 	uint64_t start;
-	return proc_stat(pid_of(id), &state, &start) && state != 'Z' &&
-	       state != 'X' && (claiming(id) || id == id_of(pid_of(id), start));
+	return proc_alive(pid_of(id), &start) &&
+	       (claiming(id) || id == id_of(pid_of(id), start));
 }
 
 static _Atomic pid_t self_pid;
@@ -116,10 +117,9 @@ pid_t rally__self_pid(void)
 
 static uint64_t self_id(void)
 {
-	char state;
 	uint64_t start = 0;
 	pid_t me = rally__self_pid();
-	proc_stat(me, &state, &start);
+	proc_alive(me, &start);
 	return id_of(me, start);
 }
 
@@ -373,6 +373,13 @@ int rally__attach(struct rally__robust *r, uint64_t tag)
 	}
 	rally__robust_unregister(r, slot);
 	return -ENOSPC;
+}
+
+void rally__attach_forget(uint64_t tag)
+{
+	int i = find(tag, rally__self_pid());
+	if (i >= 0)
+		atomic_store(&attached[i].tag, 0);
 }
 
 int rally__detach(struct rally__robust *r, uint64_t tag)

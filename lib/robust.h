@@ -79,6 +79,8 @@ int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max);
  * child, which inherits it, neither uses nor ends its parent's part. */
 int rally__attach(struct rally__robust *r, uint64_t tag);
 int rally__detach(struct rally__robust *r, uint64_t tag);
+/* Destroy: this process's attachment to the barrier `tag` goes with it. */
+void rally__attach_forget(uint64_t tag);
 /* This process's slot in the barrier with that tag, or -1. */
 int rally__attached_slot(uint64_t tag);
 

@@ -46,7 +46,7 @@ RALLY_EXPORT const char *rally_strerror(int code)
 		return "name too long";
 	case -ENOSPC:
 		return "no room: a robust barrier takes 32 participant "
-		       "processes";
+		       "processes, a process attaches 64 barriers in place";
 	case -EMFILE:
 	case -ENFILE:
 		return "too many open files";

@@ -47,7 +47,8 @@ static void page_revoke(void *p)
  * WAIT_POLL and EVENT_POLL look every millisecond instead of sleeping on
  * the futex: they see a release even while its releaser is held before
  * the wake. */
-enum op { WAIT, WAIT_POLL, RESET, ABORT, DESTROY, EVENT_SET, EVENT_POLL };
+enum op { WAIT, WAIT_POLL, RESET, ABORT, DESTROY, EVENT_SET, EVENT_POLL,
+          EVENT_DESTROY };
 
 static int wait_polling(rally_barrier_t *b)
 {
@@ -93,6 +94,9 @@ static void *call_main(void *arg)
 		break;
 	case EVENT_SET:
 		c->rc = rally_event_set(c->obj);
+		break;
+	case EVENT_DESTROY:
+		c->rc = rally_event_destroy(c->obj);
 		break;
 	case EVENT_POLL:
 		while ((c->rc = rally_event_wait(c->obj, 1000000)) ==
@@ -1545,4 +1549,155 @@ Test(hardening, M6_a_reset_killed_after_its_swap, .timeout = 20)
 	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
 	int mine = rally_barrier_wait(&s->b);
 	cr_expect_eq(mine + finish(&w), 1);
+}
+
+/* Review round 2, finding 1: a live action runner judged dead (its
+ * process's main thread had called pthread_exit(): /proc said Z; or a PID
+ * namespace hid it) was taken over, and then published its phase as
+ * complete over the broken state: its waiters got RALLY_BROKEN while it
+ * returned an index, and the taker's count of it made every reset hang.
+ * A runner that finds BUSY taken from it publishes nothing. */
+Test(hardening, M7_a_runner_taken_over_alive_publishes_nothing, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED, .action = noop};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	struct call w, c;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	await_waiting(&s->b, 1);
+	rally__pause_arm(RALLY__POINT_ACTION_RAN, TAG, 0);
+	start(&c, WAIT, &s->b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_ACTION_RAN);
+	cr_assert_eq(rally__barrier_seize_busy(&s->b), 0);
+	cr_expect_eq(finish(&w), RALLY_BROKEN);
+	rally__pause_release(RALLY__POINT_ACTION_RAN);
+	cr_expect_eq(finish(&c), RALLY_BROKEN, "all broken or none");
+	cr_expect(rally_barrier_broken(&s->b));
+	struct call r;
+	start(&r, RESET, &s->b, 0, 0);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&r.done) && test_now_ns() - t0 < 2000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&r.done), "the reset hung: counted out twice");
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(rally_barrier_destroy(&s->b), 0);
+}
+
+/* The same finding's cause: a process whose main thread called
+ * pthread_exit() lives on in its other threads, though /proc calls it a
+ * zombie. Its action must not be taken over. */
+static void *exit_main_then_wait(void *arg)
+{
+	struct shared_state *s = arg;
+	test_sleep_ms(100);
+	_exit(rally_barrier_wait(&s->b) == 1 ? 0 : 1);
+}
+
+static int slow_noop(void *arg)
+{
+	(void)arg;
+	test_sleep_ms(300);
+	return 0;
+}
+
+Test(hardening, M7_a_process_whose_main_thread_exited_lives, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED,
+	                             .action = slow_noop};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		pthread_t t;
+		pthread_create(&t, NULL, exit_main_then_wait, s);
+		pthread_exit(NULL);
+	}
+	cr_expect_eq(rally_barrier_wait(&s->b), 0, "taken over alive");
+	int st;
+	waitpid(child, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the runner: %x", st);
+	cr_expect_eq(rally_barrier_destroy(&s->b), 0);
+}
+
+/* Review round 2, finding 3: a process killed while it waits on a shared
+ * barrier that is not robust never leaves; destroy waited for it for
+ * ever. It answers -EBUSY once nothing has moved for a second. */
+Test(hardening, M8_destroy_gives_up_on_a_dead_waiter, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(rally_barrier_wait(&s->b));
+	await_waiting(&s->b, 1);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	cr_expect_eq(rally_barrier_wait(&s->b), 1);
+	struct call d;
+	start(&d, DESTROY, &s->b, 0, 0);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&d.done) && test_now_ns() - t0 < 5000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&d.done), "destroy hung on the dead");
+	cr_expect_eq(finish(&d), -EBUSY);
+	cr_expect_eq(rally_barrier_parties(&s->b), 2, "still usable");
+}
+
+/* Review round 2, finding 4: the same for a shared event: once it is set,
+ * destroy waited for a killed waiter to leave, for ever. */
+Test(hardening, M9_event_destroy_gives_up_on_a_dead_waiter, .timeout = 20)
+{
+	rally_event_t *e = page_alloc(true);
+	cr_assert_eq(rally_event_init(e, RALLY_SHARED), 0);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(rally_event_wait(e, RALLY_FOREVER));
+	test_sleep_ms(200);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	cr_expect_eq(rally_event_destroy(e), -EBUSY, "clear: blocked");
+	cr_assert_eq(rally_event_set(e), 0);
+	struct call d;
+	start(&d, EVENT_DESTROY, e, 0, 0);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&d.done) && test_now_ns() - t0 < 5000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&d.done), "destroy hung on the dead");
+	cr_expect_eq(finish(&d), -EBUSY);
+	cr_expect_eq(rally_event_wait(e, 0), 0, "still usable");
+}
+
+/* Review round 2, finding 6: destroy forgot to drop the process's record
+ * of an attached barrier in place: after 64, attach said -ENOSPC. */
+Test(hardening, M10_destroy_drops_the_attachment, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(rally_barrier_init(&s->b, 1, &attr), 0);
+		cr_assert_eq(rally_barrier_attach(&s->b), 0, "barrier %d", i);
+		cr_assert_eq(rally_barrier_wait(&s->b), 0);
+		cr_assert_eq(rally_barrier_destroy(&s->b), 0);
+	}
+}
+
+/* Review round 2, finding 7: attach on a handle this process had
+ * detached answered 0 and left it out (waits said -EPERM). */
+Test(hardening, M11_a_detached_handle_attaches_again, .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "rally-test-reattach-%d", (int)getpid());
+	rally_barrier_attr_t attr = {.flags = RALLY_ROBUST};
+	rally_barrier_t *b;
+	rally_barrier_unlink(name);
+	cr_assert_eq(rally_barrier_open(&b, name, 1, &attr, O_CREAT, 0600), 0);
+	cr_expect_eq(rally_barrier_wait(b), 0);
+	cr_expect_eq(rally_barrier_detach(b), 0);
+	cr_expect_eq(rally_barrier_wait(b), -EPERM);
+	cr_expect_eq(rally_barrier_attach(b), 0);
+	cr_expect_eq(rally_barrier_wait(b), 0, "takes part again");
+	cr_expect_eq(rally_barrier_attach(b), 0, "once");
+	cr_expect_eq(rally_barrier_close(b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
 }

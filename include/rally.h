@@ -389,8 +389,11 @@ int rally_event_init(rally_event_t *e, unsigned flags);
  * until the woken ones have left: try again; once it is set, waits
  * (briefly) for the woken ones to leave, so that the memory may be freed
  * when it returns 0 — on a RALLY_SHARED event, -EBUSY once nothing has
- * moved for a second (a waiter's process was killed). A wait that begins
- * while destroy runs is the program's error, as one after it is. */
+ * moved for a second (a waiter's process was killed). Not covered: a
+ * waiter counts itself a few instructions after it finds the event clear,
+ * and a set and destroy that fall in between return 0 before it does (it
+ * then touches the freed memory). Free an event only once no wait on it can
+ * still be starting: join the waiters, or keep one-shot events for good. */
 int rally_event_destroy(rally_event_t *e);
 
 /* Sets the flag and wakes every waiter. No system call when nobody sleeps;

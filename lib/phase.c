@@ -390,9 +390,12 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 
 /* Moves the epoch's baseline (barrier_impl.h) on by REBASE phases once our
  * phase is that far past it, so that the count of callers inside never
- * spans 2^28 phases: the phases before ours all completed (gen names ours),
- * each with parties arrivals and parties - 1 leavers. Robust barriers
- * count per process instead. */
+ * spans 2^28 phases: the phases before ours all completed, each with
+ * parties arrivals and parties - 1 leavers. Only if gen names our phase,
+ * whole: a completer's first try is a guess, and on a broken barrier the
+ * last arrival of every phase still tries (the baseline passed a broken
+ * phase, and destroy and reset counted callers inside for ever — found by
+ * the model). Robust barriers count per process instead. */
 static void rebase_if_due(const struct view *v, struct arrival t)
 {
 	if (view_robust(v))
@@ -400,6 +403,10 @@ static void rebase_if_due(const struct view *v, struct arrival t)
 	_Atomic uint64_t *bw = &v->b->base[t.epoch & 1];
 	uint64_t w = atomic_load_explicit(bw, memory_order_relaxed);
 	if (((t.phase - base_phase(w)) & SEQ_MASK) < REBASE)
+		return;
+	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	if ((s & (ST_BROKEN | ST_BUSY)) || st_parity(s) != (t.epoch & 1) ||
+	    st_seq(s) != t.phase)
 		return;
 	uint64_t n = base_make(base_phase(w) + REBASE,
 	                       base_out(w) + REBASE * (v->parties - 1));

@@ -1701,3 +1701,42 @@ Test(hardening, M11_a_detached_handle_attaches_again, .timeout = 20)
 	cr_expect_eq(rally_barrier_close(b), 0);
 	cr_expect_eq(rally_barrier_unlink(name), 0);
 }
+
+/* Found by the model: every phase's last arrival on a broken barrier
+ * still tries to complete, and moved the epoch's baseline on over phases
+ * that never completed (a rebase was due 2^24 phases into the epoch):
+ * destroy and reset then counted callers inside for ever. A completer now
+ * rebases only while gen names its phase. */
+static void rebase_past_a_break(enum op op)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	cr_assert_eq(rally__barrier_skip_phases(b, (1u << 24) - 2), 0);
+	cr_assert_eq(rally_barrier_abort(b), 0);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(rally_barrier_timedwait(b, 0), RALLY_BROKEN);
+	struct call c;
+	start(&c, op, b, 0, 0);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&c.done) && test_now_ns() - t0 < 2000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&c.done), "hung: the baseline passed the break");
+	cr_expect_eq(finish(&c), 0);
+	if (op == RESET) {
+		struct call w;
+		start(&w, WAIT, b, RALLY_FOREVER, 0);
+		int mine = rally_barrier_wait(b);
+		cr_expect_eq(mine + finish(&w), 1);
+		cr_expect_eq(rally_barrier_destroy(b), 0);
+	}
+}
+
+Test(hardening, M12_destroy_after_a_break_at_a_rebase, .timeout = 20)
+{
+	rebase_past_a_break(DESTROY);
+}
+
+Test(hardening, M12_reset_after_a_break_at_a_rebase, .timeout = 20)
+{
+	rebase_past_a_break(RESET);
+}

@@ -9,10 +9,12 @@
  *
  * T callers (threads) share a barrier of P parties (T > P: more callers than
  * parties); each makes CALLS calls: wait() (timed or not), or a split phase
- * (arrive, then test and await). A monitor thread resets and aborts; caller
- * 0 or the monitor destroys once every caller's last call has arrived
- * (or pinned its token): a call that has yet to touch the barrier when
- * destroy runs is the program's own race.
+ * (arrive, then test and await). A monitor thread resets and aborts
+ * (visitors, rally__visit); caller 0 or the monitor destroys once every
+ * caller's last call has arrived (or pinned its token), and calls destroy
+ * again after -EBUSY: a call that has yet to touch the barrier when
+ * destroy returns is the program's own race. FIX_REBASE is the proposed
+ * fix of a defect of the C code the model shows (rebase_if_due; README).
  * Faults are bounded and nondeterministic: deadlines passing (TIMEOUTS at
  * any moment; and with LATE, a timed wait that nothing else can end ends by
  * its deadline — SPIN's `timeout`), resets, aborts, a failing action,
@@ -74,7 +76,8 @@
 #define SHARED 0       /* 1: waits sleep in slices and reload the state */
 #endif
 #ifndef DESTROY
-#define DESTROY 1      /* 0: none, 1: caller 0 after its calls, 2: the monitor */
+#define DESTROY 1      /* 0: none, 1: caller 0 after its calls and the monitor's,
+                          2: the monitor, 3: caller 0 after its calls, racing the monitor */
 #endif
 #ifndef SEQ_BITS
 #define SEQ_BITS 3
@@ -88,6 +91,16 @@
 
 #define SEQ_MASK ((1 << SEQ_BITS) - 1)
 #define SEQ_HALF (1 << (SEQ_BITS - 1))
+/* completers move an epoch's baseline on by REBASE phases once their phase
+ * is that far past it (C: 2^24 of 2^28) */
+#define REBASE (1 << (SEQ_BITS - 2))
+/* rally__note_broken guards the barrier when a caller finds its phase more
+ * than RUNAWAY phases past a broken one (C: 2^20, with a window of 2^27;
+ * here 0: any phase past it — the window of 2 or 4 phases is too narrow for
+ * more, and the callers racing the guard must stay within it) */
+#define RUNAWAY 0
+#define MAGIC 1
+#define DYING 2
 #define EPM 4          /* arr's epoch field: the epoch id mod 4 */
 #define AHEAD_MAX 3
 
@@ -135,8 +148,11 @@ byte base_phase[2], out_base[2], epoch_id;
 short rec_id[RECORDS];
 byte rec_cut[RECORDS];
 byte pins[RECORDS];
-bool dying, destroyed;
-byte rearriving;                 /* FIX_REARRIVE: callers between leave and arrive */
+byte magic = MAGIC;              /* MAGIC, DYING, or 0: destroyed */
+bool destroyed;                  /* destroy returned 0: the memory may go */
+byte visitors;                   /* resets, aborts in the object (lifecycle.c) */
+byte rearrivals;                 /* waits between leaving and arriving again */
+bool guarded;                    /* the runaway guard (phase.c) */
 bool asleep[T + 1];
 bool has_action;
 byte timeouts = TIMEOUTS, spurious = SPURIOUS, fails = FAILS;
@@ -322,7 +338,6 @@ inline arrive() {
 		g_arrived[tk]++; assert(g_arrived[tk] <= P);
 		g_in[tep & 1]++;
 		if :: lastcall && !begun -> begun = true; g_begun++ :: else -> skip fi;
-		if :: rearr -> rearriving--; rearr = false :: else -> skip fi;
 		if :: tk > g_kmax -> g_kmax = tk :: else -> skip fi;
 		c_ = 0
 	}
@@ -333,17 +348,15 @@ inline arrive() {
 	fi
 }
 
-/* rally__break_phase at the caller's deadline: br */
+/* rally__break_phase at the caller's deadline: br. It judges the state it
+ * is about to replace first: a phase completing, done, broken or reset is
+ * not the timeout's to break (BRK_CHANGED: classify again) */
 inline break_phase(s, br) {
-#ifdef FIX_EXPIRE
-	/* the proposed fix: a state the caller would not wait on (its phase
-	 * completing, done, broken, reset) is classified again, not broken */
 	classify(s, tph, tep & 1, o);
 	if :: o != PENDING -> br = BRK_CHANGED :: else -> br = BRK_DONE fi;
 	if :: br == BRK_DONE ->
-#endif
 	d_step {
-		old = s; d_ = DIFF(tph, SEQ(old)); br = BRK_DONE;
+		old = s; d_ = DIFF(tph, SEQ(old));
 		if
 		:: PAR(old) == (tep & 1) && d_ == 0 ->
 			nxt = WITH_AHEAD((old | BRK) & ~SLP, 0)
@@ -351,16 +364,13 @@ inline break_phase(s, br) {
 			if
 			:: d_ <= 0 || d_ > AHEAD_MAX -> br = BRK_TOO_FAR
 			:: else ->
-				if
-				:: AHEAD(old) != 0 && AHEAD(old) <= d_ -> br = BRK_CHANGED
-				:: else ->
+				/* pending: any `ahead` is beyond p; ours comes first */
 #ifdef MUTANT_A3
-					/* breaks the phase gen names, not its own */
-					nxt = WITH_AHEAD((old | BRK) & ~SLP, 0)
+				/* breaks the phase gen names, not its own */
+				nxt = WITH_AHEAD((old | BRK) & ~SLP, 0)
 #else
-					nxt = WITH_AHEAD(old, d_)
+				nxt = WITH_AHEAD(old, d_)
 #endif
-				fi
 			fi
 		fi;
 		d_ = 0
@@ -382,10 +392,8 @@ inline break_phase(s, br) {
 		if :: br == BRK_DONE && (nxt & BRK) != 0 -> wake_if(old) :: else -> skip fi
 	:: else -> skip
 	fi
-#ifdef FIX_EXPIRE
 	:: else -> skip
 	fi
-#endif
 }
 
 /* expire(): the deadline passed with the phase pending; brk true if broke */
@@ -440,9 +448,49 @@ inline run_busy(s) {
 	rc = (arc == 0 -> P - 1 : RC_BROKEN)
 }
 
-/* try_complete from s (naming our phase): done true with rc if it did */
+/* rebase_if_due: the epoch's baseline (base_phase and out_base: one word,
+ * base[], in C) moves on by REBASE phases once our phase is that far past
+ * it; one CAS, not retried. As in C it runs before the completer knows that
+ * gen names its phase (its first try is a guess): if an earlier phase then
+ * breaks, the baseline is past the cut, and destroy and reset count callers
+ * inside for ever (README: the C defect the model found). FIX_REBASE, a
+ * proposed fix: rebase only once gen has passed the new baseline (cuts
+ * never go back within an epoch) */
+inline rebase_if_due() {
+	atomic { touch; base = base_phase[tep & 1]; ob = out_base[tep & 1] };
+#ifdef FIX_REBASE
+	if
+	:: DM(tph, base) >= REBASE ->
+		atomic { touch; v = st };
+		if
+		:: PAR(v) != (tep & 1) || DIFF(SEQ(v), base + REBASE) < 0 -> base = tph
+		:: else -> skip
+		fi;
+		v = 0
+	:: else -> skip
+	fi;
+#endif
+	if
+	:: DM(tph, base) >= REBASE && base != tph ->
+		atomic { touch;
+			if
+			:: base_phase[tep & 1] == base && out_base[tep & 1] == ob ->
+				base_phase[tep & 1] = (base + REBASE) & SEQ_MASK;
+				out_base[tep & 1] = (ob + REBASE * (P - 1)) & 255
+			:: else -> skip
+			fi }
+	:: else -> skip
+	fi;
+	base = 0; ob = 0
+}
+
+/* try_complete from s (a guess, or the state naming our phase): done true
+ * with rc if it did */
 inline try_complete(s, done) {
 	old = s; done = false;
+#ifndef MUTANT_NO_REBASE
+	rebase_if_due();
+#endif
 	if
 	:: has_action ->
 		atomic { touch;
@@ -476,12 +524,13 @@ inline complete(s) {
 	try_complete(s, done);
 	if
 	:: done -> skip
-	:: !done && RESETTING(s, tph, tep & 1) -> rearrive_mark(); leave(tep); rc = REARRIVE
+	:: !done && RESETTING(s, tph, tep & 1) -> rearrive_or_break()
 	:: else ->
 		do
 		:: classify(s, tph, tep & 1, o);
 			if
 			:: o == BROKEN || o == DONE ->
+				note_broken(s);
 #ifndef MUTANT_A2
 				leave(tep);
 #else
@@ -509,7 +558,7 @@ inline complete(s) {
 inline await_phase(s) {
 	atomic { touch; s = st };
 	if
-	:: RESETTING(s, tph, tep & 1) -> rearrive_mark(); leave(tep); rc = REARRIVE
+	:: RESETTING(s, tph, tep & 1) -> rearrive_or_break()
 	:: else ->
 		do
 		:: classify(s, tph, tep & 1, o);
@@ -518,7 +567,7 @@ inline await_phase(s) {
 #endif
 			if
 			:: o == DONE -> leave(tep); rc = tidx; break
-			:: o == BROKEN -> leave(tep); rc = RC_BROKEN; break
+			:: o == BROKEN -> note_broken(s); leave(tep); rc = RC_BROKEN; break
 			:: o == COMPLETING -> wait_state_forever(s)
 			:: else ->
 				wait_state(s, ws);
@@ -533,32 +582,62 @@ inline await_phase(s) {
 	fi
 }
 
-/* FIX_REARRIVE (a proposed fix): a caller that leaves to arrive again is
- * counted in `rearriving` until it has; destroy waits for it, and once
- * destroy has begun it does not arrive again but returns RALLY_BROKEN */
-inline rearrive_mark() {
-#ifdef FIX_REARRIVE
-	atomic { touch; rearriving++; rearr = true }
+/* rally__note_broken: a caller that found its phase (of s's epoch) more
+ * than RUNAWAY phases past a broken gen guards the barrier (the load of
+ * `guarded` and its store: one step; no reset can clear it between, the
+ * caller is inside its epoch) */
+inline note_broken(s) {
+#ifdef MUTANT_NO_GUARD
+	skip   /* main before 5e219f7 */
 #else
-	skip
+	if
+	:: ((s) & (BRK | BSY)) == BRK && PAR(s) == (tep & 1) &&
+	   DIFF(tph, SEQ(s)) > RUNAWAY ->
+		atomic { touch; guarded = true }
+	:: else -> skip
+	fi
 #endif
 }
-inline rearrive_gate() {
-#ifdef FIX_REARRIVE
-	atomic { touch;
+
+/* rally__guard: 0 (rc 0) if the caller may arrive, else the broken code */
+inline guard() {
+	rc = 0;
+	atomic { touch; gd = guarded };
+	if
+	:: gd ->
+		atomic { touch; s = st };
 		if
-		:: dying -> rearriving--; rearr = false; rc = RC_BROKEN; tres = 1; g_faults = 1
+		:: (s & (BRK | BSY)) == BRK -> rc = RC_BROKEN
 		:: else -> skip
-		fi };
-	if :: rc == RC_BROKEN -> break :: else -> skip fi
-#else
-	skip
-#endif
+		fi
+	:: else -> skip
+	fi;
+	gd = false
 }
+
+/* rally__rearrive_or_break (not robust): counted as a re-arrival before it
+ * leaves, so that destroy never finds it nowhere */
+inline rearrive_or_break() {
+#ifndef MUTANT_REARRIVAL_LATE
+	atomic { touch; rearrivals++; rearr = true };
+	leave(tep);
+#else
+	/* counted after it left */
+	leave(tep);
+	atomic { touch; rearrivals++; rearr = true };
+#endif
+	rc = REARRIVE
+}
+/* rally__rearrival_end: back as an arrival, or given up (release) */
+inline rearrival_end() {
+	atomic { touch; rearrivals--; rearr = false }
+}
+/* rally__await_reset within the caller's deadline: ws false if it passed */
 inline await_reset(par) {
 	atomic { touch; s = st };
+	ws = true;
 	do
-	:: (s & (BSY | BRK)) == (BSY | BRK) && PAR(s) == (par) -> wait_state_forever(s)
+	:: ws && (s & (BSY | BRK)) == (BSY | BRK) && PAR(s) == (par) -> wait_state(s, ws)
 	:: else -> break
 	od
 }
@@ -572,39 +651,80 @@ inline check_return() {
 	fi
 }
 
-/* rally_barrier_timedwait */
-inline barrier_wait() {
-	atomic { touch };                     /* rally__view: the configuration */
-	do
-#ifdef FIX_WRAP
-	/* the proposed fix: no arrival on a barrier broken (not BUSY), so arr
-	 * leads seq by the callers racing the break at most */
-	:: atomic { touch; s = st;
-		if
-		:: (s & BRK) != 0 && (s & BSY) == 0 ->
-			rc = RC_BROKEN;
-			if :: lastcall && !begun -> begun = true; g_begun++ :: else -> skip fi
-		:: else -> rc = 0
-		fi };
-		if :: rc == RC_BROKEN -> break :: else -> skip fi;
-		arrive();
-#else
-	:: arrive();
-#endif
-		if
-		:: tidx == P - 1 -> complete(s)
-		:: else -> await_phase(s)
-		fi;
-		check_return();
-		if :: rc != REARRIVE -> break :: else -> skip fi;
-		await_reset(tep & 1);
-		rearrive_gate()
-	od
+/* the end of a call that never arrived (a guard's refusal): its last call
+ * has begun, for destroy's wait in the model */
+inline begin_last() {
+	if :: lastcall && !begun -> atomic { begun = true; g_begun++ } :: else -> skip fi
 }
 
-/* rally_barrier_abort */
-inline abort_barrier() {
-	atomic { touch };
+/* rally_barrier_timedwait: barrier_wait() */
+inline barrier_wait() {
+	atomic { touch };                     /* rally__view: the configuration */
+	guard();
+	if
+	:: rc == RC_BROKEN ->
+		/* no arrival: the barrier is broken (a fault broke it) */
+		assert(g_faults > 0 || g_to_min < 255);
+		begin_last()
+	:: else ->
+		do
+		:: arrive();
+			if :: rearr -> rearrival_end() :: else -> skip fi;
+			if
+			:: tidx == P - 1 -> complete(s)
+			:: else -> await_phase(s)
+			fi;
+			check_return();
+			if :: rc != REARRIVE -> break :: else -> skip fi;
+			/* a re-arrival: waits for the reset within its deadline */
+			await_reset(tep & 1);
+			if
+			:: !ws -> rearrival_end(); rc = RC_TIMEDOUT; break
+			:: else -> skip
+			fi
+		od
+	fi
+}
+
+/* rally__visit: false (the call returns -EINVAL) if destroy finished
+ * meanwhile. Its steps on `visitors` and `magic` are the only ones allowed
+ * once destroy has returned (untouched: a call that began before destroy
+ * returned; one that begins after is the program's own race) */
+inline visit(ok) {
+	ok = false;
+	do
+	:: atomic {
+		/* the view and the first step: a call that begins once destroy
+		 * returned is the program's race (not made) */
+		if :: destroyed -> w = 0; break :: else -> skip fi;
+#ifndef MUTANT_VISIT_LATE
+		visitors++;
+		if
+		:: magic == MAGIC -> ok = true
+		:: else -> visitors--
+		fi;
+#else
+		/* reads magic, then counts itself: two steps */
+		ok = (magic == MAGIC);
+#endif
+		w = magic };
+#ifdef MUTANT_VISIT_LATE
+		if :: ok -> atomic { visitors++ } :: else -> skip fi;
+#endif
+		if
+		:: ok || w != DYING -> break
+		:: else -> magic != DYING         /* backoff until destroy decided */
+		fi
+	od;
+	w = 0
+}
+/* rally__unvisit: the visitor's last touch */
+inline unvisit() {
+	atomic { touch; visitors-- }
+}
+
+/* rally__abort */
+inline rally_abort() {
 	old = 0;
 	atomic { touch; s = st };
 	do
@@ -625,13 +745,21 @@ inline abort_barrier() {
 	wake_if(old); old = 0
 }
 
+/* rally_barrier_abort: a visitor */
+inline abort_barrier() {
+	visit(ok);
+	if
+	:: ok -> rally_abort(); unvisit()
+	:: else -> skip                       /* -EINVAL */
+	fi
+}
+
 /* ---- reset.c ---- */
 
 /* callers_inside(a, cut): arrivals - completed phases - out, since base */
 inline callers_inside(cut, inside) {
-	atomic { touch; base = base_phase[ae & 1] };
+	atomic { touch; base = base_phase[ae & 1]; ob = out_base[ae & 1] };   /* base[] */
 	atomic { touch; o_ = out };
-	atomic { touch; ob = out_base[ae & 1] };
 	d_step {
 		in_ = (DM(ap, base) * P + ac) & 255;
 #ifdef MUTANT_A4
@@ -649,8 +777,8 @@ inline load_arr() {
 	atomic { touch; ap = a_phase; ae = a_ep; ac = a_cnt }
 }
 
-inline reset_barrier() {
-	atomic { touch };                     /* the view */
+/* rally__reset */
+inline rally_reset() {
 	/* 1. claim */
 	claimed = false;
 	atomic { touch; s = st };
@@ -694,8 +822,7 @@ inline reset_barrier() {
 				/* backoff: looks again once arr or out moved */
 				atomic { touch; a_phase != ap || a_ep != ae || a_cnt != ac || out != o_ }
 			:: else ->
-				atomic { touch; base = base_phase[id & 1] };
-				atomic { touch; ob = out_base[id & 1] };
+				atomic { touch; base = base_phase[id & 1]; ob = out_base[id & 1] };
 				/* base_phase, out_base, epoch_id of id + 1: read by
 				 * nobody before the swap (one step here) */
 				atomic { touch;
@@ -716,6 +843,7 @@ inline reset_barrier() {
 				if :: swapped -> break :: else -> skip fi
 			fi
 		od;
+		atomic { touch; guarded = false };
 		/* 5. publish, carrying ahead */
 		do
 		:: published(s, cut + 1, (id + 1) & 1, nxt);
@@ -727,6 +855,15 @@ inline reset_barrier() {
 		od;
 		wake_if(s)
 	:: else -> skip
+	fi
+}
+
+/* rally_barrier_reset: a visitor */
+inline reset_barrier() {
+	visit(ok);
+	if
+	:: ok -> rally_reset(); unvisit()
+	:: else -> skip                       /* -EINVAL */
 	fi
 }
 
@@ -747,23 +884,31 @@ inline judge(s, o) {
 inline token_arrive() {
 	atomic { touch };
 	tres = 0;
+	guard();
+	if
+	:: rc == RC_BROKEN -> assert(g_faults > 0 || g_to_min < 255); tres = 1
+	:: else -> skip
+	fi;
 	do
-	:: arrive();
+	:: tres != 0 -> break
+	:: tres == 0 -> arrive();
+		if :: rearr -> rearrival_end() :: else -> skip fi;
 		if
 		:: tidx == P - 1 ->
 			complete(s);
 			check_return();
 			if
-			:: rc == REARRIVE -> await_reset(tep & 1); rearrive_gate()
+			:: rc == REARRIVE ->
+				/* untimed: rally__no_deadline */
+				tsave = timed; timed = false; await_reset(tep & 1); timed = tsave
 			:: else -> tres = 1; break
 			fi
 		:: else ->
 			atomic { touch; s = st };
 			if
 			:: RESETTING(s, tph, tep & 1) ->
-				rearrive_mark(); leave(tep); rc = REARRIVE; check_return();
-				await_reset(tep & 1);
-				rearrive_gate()
+				rearrive_or_break(); check_return();
+				tsave = timed; timed = false; await_reset(tep & 1); timed = tsave
 			:: else -> break
 			fi
 		fi
@@ -772,7 +917,7 @@ inline token_arrive() {
 	:: tres == 0 ->
 		classify(s, tph, tep & 1, o);
 		if
-		:: o == BROKEN -> leave(tep); rc = RC_BROKEN; check_return(); tres = 1
+		:: o == BROKEN -> note_broken(s); leave(tep); rc = RC_BROKEN; check_return(); tres = 1
 		:: else ->
 			atomic { touch; tid = epoch_id - ((epoch_id - tep) & (EPM - 1)) };
 			leave(tep)
@@ -834,55 +979,115 @@ inline token_await() {
 
 /* ---- lifecycle.c ---- */
 
+#define QUIET 0
+#define LEAVING 1
+#define REFUSE 2
+
+/* rally_barrier_destroy's quiescence(): q */
+inline quiescence(q) {
+	looked = false;
+#ifndef MUTANT_NO_VISITORS
+	atomic { touch; vis = visitors };
+#endif
+	if
+	:: vis != 0 -> q = REFUSE
+	:: else ->
+		atomic { touch; rr = rearrivals };
+		atomic { touch; s = st };
+		load_arr();
+		/* arrivals_waiting: callers arrived into a phase that waits */
+		o = 0;
+		if :: (ac % P) != 0 -> classify(s, (ap + ac / P) & SEQ_MASK, ae & 1, o) :: else -> skip fi;
+		if
+		:: o == PENDING -> q = REFUSE
+		:: o != PENDING && (s & BSY) != 0 -> q = LEAVING
+		:: o != PENDING && (s & (BSY | BRK)) == 0 && (SEQ(s) != ap || PAR(s) != (ae & 1)) ->
+			q = LEAVING                   /* a completer has yet to publish */
+		:: else ->
+			looked = true;
+			callers_inside(SEQ(s), inside);
+			/* pinned() */
+			if
+			:: !inside ->
+				atomic { touch; p0 = pins[0]; inside = (p0 != 0) };
+				if
+				:: !inside && RECORDS > 1 ->
+					atomic { touch; p1 = pins[RECORDS - 1]; inside = (p1 != 0) }
+				:: else -> skip
+				fi
+			:: else -> skip
+			fi;
+			/* look twice */
+#ifndef MUTANT_NO_VISITORS
+			atomic { touch; vis = visitors };
+#endif
+			if
+			:: vis != 0 -> q = REFUSE
+#ifndef MUTANT_NO_REARRIVALS
+			:: vis == 0 && rr != 0 -> q = LEAVING
+			:: vis == 0 && rr == 0 -> atomic { touch; q = (rearrivals != 0 -> LEAVING : QUIET) }
+#else
+			/* does not wait for re-arriving callers */
+			:: vis == 0 -> q = QUIET
+#endif
+			fi;
+			if
+			:: q == QUIET ->
+				atomic { touch;
+					if
+					:: a_phase != ap || a_ep != ae || a_cnt != ac -> q = LEAVING
+					:: else -> skip
+					fi };
+				if :: q == QUIET && inside -> q = LEAVING :: else -> skip fi
+			:: else -> skip
+			fi
+		fi
+	fi
+}
+
+/* rally_barrier_destroy, called until it returns 0 (after -EBUSY: again
+ * once something moved); its backoff blocks until a word it read moved */
 inline destroy_barrier() {
 	do
 	:: atomic { touch };                  /* magic, the view */
-		atomic { touch; s = st; rr = rearriving };
+		atomic { touch; s = st };
 		load_arr();
+#ifndef MUTANT_NO_VISITORS
+		atomic { touch; vis = visitors };
+#endif
 		if
-		:: (s & BSY) != 0 || ((s & BRK) == 0 && ac != 0) || rearriving != 0 ->
-			/* -EBUSY: the user tries again once something moved */
-			atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac ||
-				rearriving != rr }
-		:: else -> break
-		fi
-	od;
-	atomic { touch; assert(!dying); dying = true };   /* magic: DYING */
-	do
-	:: atomic { touch; s = st; o_ = out; p0 = pins[0]; p1 = pins[RECORDS - 1]; rr = rearriving };
-		load_arr();
-		if
-		:: (s & BSY) != 0 || rearriving != 0 -> inside = true
-		:: (s & BSY) == 0 && rearriving == 0 && (s & BRK) == 0 && (SEQ(s) != ap || PAR(s) != (ae & 1)) ->
-			inside = true
+		:: (s & BSY) != 0 || ((s & BRK) == 0 && ac != 0) || vis != 0 -> q = REFUSE
 		:: else ->
-			callers_inside(SEQ(s), inside);
-			if
-			:: !inside ->
-				w = 0;
-				do
-				:: w < RECORDS -> atomic { touch; inside = (pins[w] != 0) };
-					if :: inside -> break :: else -> w++ fi
-				:: else -> break
-				od;
-				w = 0
-			:: else -> skip
-			fi
+			atomic { touch; assert(magic == MAGIC); magic = DYING };
+			do
+			:: quiescence(q);
+				if
+				:: q == QUIET ->
+					atomic { touch; magic = 0; destroyed = true };
+					break
+				:: q == REFUSE -> atomic { touch; magic = MAGIC }; break
+				:: else ->
+#ifdef MUTANT_B12
+					/* gives up waiting */
+					atomic { touch; magic = 0; destroyed = true };
+					q = QUIET; break;
+#endif
+					/* backoff: looks again once something it read moved */
+					atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac ||
+						rearrivals != rr || visitors != vis ||
+						(looked && (out != o_ || pins[0] != p0 || pins[RECORDS - 1] != p1 ||
+						 base_phase[ae & 1] != base)) }
+				fi
+			od
 		fi;
 		if
-		:: inside ->
-#ifdef MUTANT_B12
-			/* gives up after a bound */
-			break;
-#endif
-			/* backoff: looks again once something moved */
-			atomic { touch; st != s || a_phase != ap || a_ep != ae ||
-				a_cnt != ac || out != o_ || pins[0] != p0 || pins[RECORDS - 1] != p1 ||
-				rearriving != rr }
-		:: else -> break
+		:: q == QUIET -> break
+		:: else ->
+			/* -EBUSY: the program tries again once something moved */
+			atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac ||
+				visitors != vis || rearrivals != rr || out != o_ }
 		fi
-	od;
-	atomic { touch; destroyed = true }     /* magic 0: the memory may go */
+	od
 }
 
 /* dead locals back to 0 after each call: fewer distinct states */
@@ -893,17 +1098,17 @@ inline forget() {
 		rcut = 0; arc = 0; p0 = 0; p1 = 0; rr = 0; ok = false; ws = false;
 		brk = false; done = false; inside = false; claimed = false;
 		swapped = false; stale = false; dlp = false; timed = false;
-		tsave = false; rid = 0
+		tsave = false; rid = 0; q = 0; vis = 0; looked = false; gd = false
 	}
 }
 
 proctype Caller(byte me) {
 	int s, old, nxt, v;
 	byte tph, tidx, tep, tk, c_, o, br, wc, rc, w, i, base, ob, o_, in_;
-	byte ap, ae, ac, id, cut, rcut, arc, tres, p0, p1, rr;
+	byte ap, ae, ac, id, cut, rcut, arc, tres, p0, p1, rr, q, vis;
 	short rid, tid;
 	int k_, d_, m_;
-	bool ok, dlp, timed, tsave, ws, brk, done, inside, claimed, swapped, stale;
+	bool ok, dlp, timed, tsave, ws, brk, done, inside, claimed, swapped, stale, looked, gd;
 	bool lastcall, begun, rearr, trusted;
 
 	i = 0;
@@ -932,6 +1137,8 @@ proctype Caller(byte me) {
 	od;
 	if
 	:: DESTROY == 1 && me == 0 -> (g_begun == T && g_mon_done); destroy_barrier()
+	/* the monitor's reset or abort (visitors) may race it */
+	:: DESTROY == 3 && me == 0 -> (g_begun == T); destroy_barrier()
 	:: else -> skip
 	fi
 }
@@ -940,9 +1147,10 @@ proctype Monitor() {
 	int s, old, nxt, v;
 	byte tph, tidx, tep, tk, o, wc, w, base, ob, o_, in_;
 	byte ap, ae, ac, id, cut, p0, p1, rr, rcut, arc, rc, br, rsets = RESETS, aborts = ABORTS;
+	byte q, vis;
 	short rid;
 	int k_, d_, m_;
-	bool ok, dlp, timed, tsave, ws, inside, claimed, swapped, brk, done, stale, trusted;
+	bool ok, dlp, timed, tsave, ws, inside, claimed, swapped, brk, done, stale, trusted, looked, gd, rearr;
 	byte me = T;
 
 	do

@@ -20,7 +20,8 @@
  * holder is never taken over; only the dead are found dead; reset opens the
  * next epoch only when no live caller is inside its epoch; destroy returns
  * only when no live caller will touch the object (any later access
- * asserts); no live caller hangs. MUTANT_B10/B11/B12/B15 plant defects. */
+ * asserts); no live caller hangs. MUTANT_B10/B11/B12/B15/FORGET_AFTER plant
+ * defects. */
 
 #ifndef P
 #define P 2
@@ -29,7 +30,7 @@
 #define A2 1          /* thread A2 of process 1: 0 none, 1 wait, 2 reset, 3 abort */
 #endif
 #ifndef A1
-#define A1 1          /* thread A1 of process 1: 1 a wait, 6 a reset then a wait, 7 abort first */
+#define A1 1          /* thread A1 of process 1: 0 none, 1 a wait, 6 a reset then a wait, 7 abort first */
 #endif
 #ifndef BWAITS
 #define BWAITS 1      /* waits of B */
@@ -85,6 +86,8 @@
 /* a participant's id: pid << 4 | start time; CLAIMING while being taken */
 #define ID(p_) ((p_) << 4 | start[p_])
 #define PID_OF(id) ((id) >> 4)
+#define MAGIC 1
+#define DYING 2
 #define CLAIMING 255
 #define INSIDE 255      /* count: inside (low byte) | references << 8 */
 #define REF_ONE 256
@@ -104,7 +107,10 @@ byte id[NS];
 int cnt[NS];
 byte anon;
 bool dead;
-bool dying, destroyed;
+byte magic = MAGIC;             /* MAGIC, DYING, or 0: destroyed */
+bool destroyed;
+byte visitors;                  /* resets, aborts in the object */
+byte g_visp[NP];                /* ghost: visitors by process */
 bool asleep[NT];
 bool alive[16];
 byte start[16];
@@ -281,7 +287,7 @@ inline robust_unregister() {
 	x = 0; y = 0; slot = NS
 }
 
-/* rally__robust_forget_dead (reset, after the swap): a slot a step (its
+/* rally__robust_forget_dead (reset, before the swap): a slot a step (its
  * loads and stores: nobody registers meanwhile in these configurations) */
 inline forget_dead() {
 	w = 0;
@@ -416,6 +422,11 @@ inline abort_barrier() {
 inline expire(s, brk) {
 	atomic { touch; s = st };
 	brk = false;
+	/* rally__break_phase judges the state it would replace first */
+	classify(s, tph, tep & 1, o);
+	if
+	:: o != PENDING -> x = 1
+	:: else ->
 	d_step {
 		old = s; d_ = DIFF(tph, SEQ(old)); x = 0;
 		if
@@ -423,15 +434,12 @@ inline expire(s, brk) {
 		:: else ->
 			if
 			:: d_ <= 0 || d_ > 3 -> x = 2
-			:: else ->
-				if
-				:: AHEAD(old) != 0 && AHEAD(old) <= d_ -> x = 1
-				:: else -> nxt = WITH_AHEAD(old, d_)
-				fi
+			:: else -> nxt = WITH_AHEAD(old, d_)
 			fi
 		fi;
 		d_ = 0
 	}
+	fi;
 	if
 	:: x == 0 ->
 		atomic { touch;
@@ -521,7 +529,7 @@ inline complete(s) {
 	claim_busy(s, nxt, done);
 	if
 	:: done -> run_busy(s)
-	:: !done && RESETTING(s, tph, tep & 1) -> leave(tep); rc = REARRIVE
+	:: !done && RESETTING(s, tph, tep & 1) -> rearrive_or_break()
 	:: else ->
 		do
 		:: classify(s, tph, tep & 1, o);
@@ -545,7 +553,7 @@ inline complete(s) {
 inline await_phase(s) {
 	atomic { touch; s = st };
 	if
-	:: RESETTING(s, tph, tep & 1) -> leave(tep); rc = REARRIVE
+	:: RESETTING(s, tph, tep & 1) -> rearrive_or_break()
 	:: else ->
 		do
 		:: classify(s, tph, tep & 1, o);
@@ -564,13 +572,10 @@ inline await_phase(s) {
 	fi
 }
 
-inline await_reset(par) {
-	atomic { touch; s = st };
-	do
-	:: (s & (BSY | BRK)) == (BSY | BRK) && PAR(s) == (par) ->
-		tsave = timed; timed = false; wait_state(s, ws); timed = tsave
-	:: else -> break
-	od
+/* rally__rearrive_or_break on a robust barrier: no re-arrival (one that
+ * died on its way back would be counted for ever): the broken code */
+inline rearrive_or_break() {
+	leave(tep); rc = RC_BROKEN
 }
 
 inline barrier_wait() {
@@ -584,11 +589,9 @@ inline barrier_wait() {
 		if
 		:: rc == RC_BROKEN -> ret_broken(tk)
 		:: rc == RC_TIMEDOUT -> assert(!g_completed[tk] && g_released[tk] == 0)
-		:: rc == REARRIVE -> assert(!g_completed[tk])
-			:: rc < RC_BROKEN -> ret_index(tk, rc)
+		:: rc < RC_BROKEN -> ret_index(tk, rc)
 		fi;
-		if :: rc != REARRIVE -> break :: else -> skip fi;
-		await_reset(tep & 1)
+		break
 	od
 }
 
@@ -633,9 +636,9 @@ inline reset_barrier() {
 					cnt[0] != c0 || cnt[1] != c1 || anon != an ||
 					al != alive[1] + 2 * alive[2] + 4 * alive[3] }
 			:: else ->
-#ifdef FIX_FORGET
-				/* the proposed fix: forget the dead before the swap, while
-				 * nobody can arrive in the next epoch */
+#ifndef MUTANT_FORGET_AFTER
+				/* before the swap: one that arrives in the next epoch
+				 * and dies before the publish stays dead */
 				forget_dead();
 #endif
 				atomic { touch; base_phase[(eid + 1) & 1] = (cut + 1) & SEQ_MASK; epoch_id = eid + 1 };
@@ -654,7 +657,8 @@ inline reset_barrier() {
 				if :: swapped -> break :: else -> skip fi
 			fi
 		od;
-#ifndef FIX_FORGET
+#ifdef MUTANT_FORGET_AFTER
+		/* after the swap (main before 350d9e1) */
 		forget_dead();
 #endif
 		do
@@ -672,40 +676,106 @@ inline reset_barrier() {
 
 /* ---- lifecycle.c ---- */
 
+/* rally__visit: ok false (-EINVAL) if destroy finished meanwhile; its steps
+ * on visitors and magic are the only ones allowed after destroy returned */
+inline visit(ok) {
+	ok = false;
+	do
+	:: atomic {
+		if :: destroyed -> w = 0; break :: else -> skip fi;
+		visitors++;
+		if
+		:: magic == MAGIC -> ok = true; g_visp[pp]++
+		:: else -> visitors--
+		fi;
+		w = magic };
+		if
+		:: ok || w != DYING -> break
+		:: else -> magic != DYING
+		fi
+	od;
+	w = 0
+}
+inline unvisit() {
+	atomic { touch; visitors--; g_visp[pp]-- }
+}
+
+#define R_QUIET 0
+#define R_LEAVING 1
+#define R_REFUSE 2
+
+/* quiescence() of a robust barrier: no re-arrivals, no pins (no tokens) */
+inline quiescence(q) {
+	atomic { touch; vis = visitors };
+	if
+	:: vis != 0 -> q = R_REFUSE
+	:: else ->
+		atomic { touch; s = st; c0 = cnt[0]; c1 = cnt[1]; an = anon;
+			al = alive[1] + 2 * alive[2] + 4 * alive[3] };
+		atomic { touch; ap = a_phase; ae = a_ep; ac = a_cnt };
+		o = 0;
+		if :: (ac % P) != 0 -> classify(s, (ap + ac / P) & SEQ_MASK, ae & 1, o) :: else -> skip fi;
+		if
+		:: o == PENDING -> q = R_REFUSE        /* arrivals wait for more */
+		:: o != PENDING && (s & BSY) != 0 -> q = R_LEAVING
+		:: o != PENDING && (s & (BSY | BRK)) == 0 && (SEQ(s) != ap || PAR(s) != (ae & 1)) ->
+			q = R_LEAVING
+		:: else ->
+			robust_inside(inside);
+			atomic { touch; vis = visitors };
+			if
+			:: vis != 0 -> q = R_REFUSE
+			:: else ->
+				atomic { touch;
+					q = ((a_phase != ap || a_ep != ae || a_cnt != ac || inside) -> R_LEAVING : R_QUIET) }
+			fi
+		fi
+	fi
+}
+
+/* rally_barrier_destroy, called until it returns 0 (after -EBUSY: again
+ * once something moved — or never, when a process died inside a reset or
+ * an abort: destroy answers -EBUSY for ever then, as documented) */
 inline destroy_barrier() {
 	do
 	:: atomic { touch };
 		atomic { touch; s = st };
 		atomic { touch; ap = a_phase; ae = a_ep; ac = a_cnt };
+		atomic { touch; vis = visitors };
 		if
-		:: (s & BSY) != 0 || ((s & BRK) == 0 && ac != 0) ->
-			/* -EBUSY: tries again once something moved */
-			atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac }
-		:: else -> break
-		fi
-	od;
-	atomic { touch; assert(!dying); dying = true };
-	do
-	:: atomic { touch; s = st; c0 = cnt[0]; c1 = cnt[1]; an = anon;
-			al = alive[1] + 2 * alive[2] + 4 * alive[3] };
-		atomic { touch; ap = a_phase; ae = a_ep; ac = a_cnt };
-		if
-		:: (s & BSY) != 0 -> inside = true
-		:: (s & BSY) == 0 && (s & BRK) == 0 && (SEQ(s) != ap || PAR(s) != (ae & 1)) -> inside = true
-		:: else -> robust_inside(inside)
+		:: (s & BSY) != 0 || ((s & BRK) == 0 && ac != 0) || vis != 0 -> q = R_REFUSE
+		:: else ->
+			atomic { touch; assert(magic == MAGIC); magic = DYING };
+			do
+			:: quiescence(q);
+				if
+				:: q == R_QUIET -> atomic { touch; magic = 0; destroyed = true }; break
+				:: q == R_REFUSE -> atomic { touch; magic = MAGIC }; break
+				:: else ->
+#ifdef MUTANT_B12
+					/* gives up after a bound */
+					atomic { touch; magic = 0; destroyed = true }; q = R_QUIET; break;
+#endif
+					atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac ||
+						cnt[0] != c0 || cnt[1] != c1 || anon != an || visitors != vis ||
+						al != alive[1] + 2 * alive[2] + 4 * alive[3] }
+				fi
+			od
 		fi;
 		if
-		:: inside ->
-#ifdef MUTANT_B12
-			break;   /* gives up after a bound */
-#endif
-			atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac ||
-				cnt[0] != c0 || cnt[1] != c1 || anon != an ||
+		:: q == R_QUIET -> break
+		:: else ->
+			if
+			/* -EBUSY: tries again once something moved */
+			:: atomic { touch; st != s || a_phase != ap || a_ep != ae || a_cnt != ac ||
+				visitors != vis || cnt[0] != c0 || cnt[1] != c1 || anon != an ||
 				al != alive[1] + 2 * alive[2] + 4 * alive[3] }
-		:: else -> break
+			/* a visitor's process died: -EBUSY for ever */
+			:: atomic { (g_visp[1] != 0 && !alive[1]) || (g_visp[2] != 0 && !alive[2]) ||
+				(g_visp[3] != 0 && !alive[3]) } -> break
+			fi
 		fi
-	od;
-	atomic { touch; destroyed = true }
+	od
 }
 
 /* ---- threads ---- */
@@ -714,7 +784,7 @@ inline destroy_barrier() {
  * destroy, 6 reset then wait, 7 abort, reset, wait */
 proctype Thread(byte me; byte pp; byte role; byte n) {
 	int s, old, nxt, v, s2, n2;
-	byte tph, tidx, tep, tk, c_, o, rc, w, x, y, i, base, ap, ae, ac, eid, cut, arc;
+	byte tph, tidx, tep, tk, c_, o, rc, w, x, y, i, base, ap, ae, ac, eid, cut, arc, q, vis;
 	byte slot = NS, an;
 	int c0, c1;
 	int k_, d_, m_;
@@ -741,14 +811,14 @@ proctype Thread(byte me; byte pp; byte role; byte n) {
 				d_step { s = 0; o = 0; rc = 0; tph = 0; tidx = 0; tep = 0; tk = 0; ws = false; done = false }
 			:: else -> break
 			od
-		:: role == 2 || role == 5 -> reset_barrier()
+		:: role == 2 || role == 5 -> visit(ok); if :: ok -> reset_barrier(); unvisit() :: else -> skip fi
 		:: role == 6 || role == 7 ->
-			if :: role == 7 -> abort_barrier() :: else -> skip fi;
-			reset_barrier();
+			if :: role == 7 -> visit(ok); if :: ok -> abort_barrier(); unvisit() :: else -> skip fi :: else -> skip fi;
+			visit(ok); if :: ok -> reset_barrier(); unvisit() :: else -> skip fi;
 			d_step { s = 0; old = 0; nxt = 0; ap = 0; ae = 0; ac = 0; eid = 0; cut = 0; base = 0;
 				c0 = 0; c1 = 0; an = 0; al = 0; claimed = false; swapped = false; inside = false; ws = false };
 			lastcall = true; barrier_wait()
-		:: role == 3 -> abort_barrier()
+		:: role == 3 -> visit(ok); if :: ok -> abort_barrier(); unvisit() :: else -> skip fi
 		:: else -> skip
 		fi;
 		g_ended[me] = true;

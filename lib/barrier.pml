@@ -13,8 +13,7 @@
  * (visitors, rally__visit); caller 0 or the monitor destroys once every
  * caller's last call has arrived (or pinned its token), and calls destroy
  * again after -EBUSY: a call that has yet to touch the barrier when
- * destroy returns is the program's own race. FIX_REBASE is the proposed
- * fix of a defect of the C code the model shows (rebase_if_due; README).
+ * destroy returns is the program's own race.
  * Faults are bounded and nondeterministic: deadlines passing (TIMEOUTS at
  * any moment; and with LATE, a timed wait that nothing else can end ends by
  * its deadline — SPIN's `timeout`), resets, aborts, a failing action,
@@ -419,8 +418,6 @@ inline run_busy(s) {
 		}
 	:: else -> skip
 	fi;
-	/* a failed phase does not complete: its completer counts as left */
-	if :: arc != 0 -> atomic { touch; out++ } :: else -> skip fi;
 	do
 	:: if
 	   :: arc != 0 -> nxt = MAKE(tph, tep & 1) | BRK
@@ -445,25 +442,28 @@ inline run_busy(s) {
 	wake_if(s);
 #endif
 	old = 0;
+	/* a failed phase does not complete: its completer leaves as a waiter
+	 * does, last (destroy waits for it; counted before its publish, it was
+	 * counted twice when it died in between: the taker counts it too) */
+	if :: arc != 0 -> atomic { touch; out++ } :: else -> skip fi;
 	rc = (arc == 0 -> P - 1 : RC_BROKEN)
 }
 
 /* rebase_if_due: the epoch's baseline (base_phase and out_base: one word,
  * base[], in C) moves on by REBASE phases once our phase is that far past
- * it; one CAS, not retried. As in C it runs before the completer knows that
- * gen names its phase (its first try is a guess): if an earlier phase then
- * breaks, the baseline is past the cut, and destroy and reset count callers
- * inside for ever (README: the C defect the model found). FIX_REBASE, a
- * proposed fix: rebase only once gen has passed the new baseline (cuts
- * never go back within an epoch) */
+ * it; one CAS, not retried. Only while gen names our phase, whole: the
+ * completer's first try is a guess, and on a broken barrier every phase's
+ * last arrival still tries (MUTANT_REBASE_GUESS: the baseline passes a
+ * broken phase, and destroy and reset count callers inside for ever — the
+ * C defect the model found) */
 inline rebase_if_due() {
 	atomic { touch; base = base_phase[tep & 1]; ob = out_base[tep & 1] };
-#ifdef FIX_REBASE
+#ifndef MUTANT_REBASE_GUESS
 	if
 	:: DM(tph, base) >= REBASE ->
 		atomic { touch; v = st };
 		if
-		:: PAR(v) != (tep & 1) || DIFF(SEQ(v), base + REBASE) < 0 -> base = tph
+		:: (v & (BRK | BSY)) != 0 || PAR(v) != (tep & 1) || SEQ(v) != tph -> base = tph
 		:: else -> skip
 		fi;
 		v = 0

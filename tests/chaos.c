@@ -544,6 +544,7 @@ static unsigned run_threads(const struct config *cfg, double seconds,
 		       atomic_load(&S->resets), atomic_load(&S->splits),
 		       atomic_load(&S->destroys), atomic_load(&S->stale),
 		       atomic_load(&S->failures) ? "  FAILED" : "");
+	fflush(stdout); /* progress, also into a file */
 	return atomic_load(&S->failures);
 }
 

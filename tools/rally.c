@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hooks.h" /* rally__barrier_timedarrive */
 #include "rally.h"
 
 /* 1 is every error that is not 2's: a script tells "the rendezvous did not
@@ -272,10 +273,21 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The arrival's look for a caught signal, every 50 ms while it blocks. */
+static bool not_caught(void *arg)
+{
+	(void)arg;
+	return !caught;
+}
+
 /* Waits at b as rally_barrier_timedwait(b, timeout) would: 0 released, or
  * a negative code. A caught signal ends the wait: *sig is set and the
  * result is that of the await(0) that settled the phase (-EINTR if the
- * signal came before the arrival). */
+ * signal came before the arrival, or while the arrival waited for a reset
+ * to end: nothing broken). The arrival itself may block — the last one of
+ * a phase waits for an earlier phase's action, a caller for a reset to
+ * end —: it ends at the deadline too, and looks for signals every 50 ms,
+ * ending as at the deadline. */
 static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 {
 	/* The deadline counts from the start, computed once: slices do not
@@ -285,9 +297,11 @@ static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 	rally_token_t tok;
 	if ((*sig = caught))
 		return -EINTR;
-	int rc = rally_barrier_arrive(b, &tok);
-	if (rc < 0)
+	int rc = rally__barrier_timedarrive(b, &tok, timeout, not_caught, NULL);
+	if (rc < 0) {
+		*sig = caught;
 		return rc;
+	}
 	for (;;) {
 		if ((*sig = caught)) {
 			/* -EAGAIN (a library whose await(0) does not wait for
@@ -372,7 +386,7 @@ static int cmd_wait(int argc, char **argv)
 		else if (rc == -EINTR)
 			fprintf(stderr,
 			        "rally: wait %s: interrupted by %s before "
-			        "arriving: nothing broken\n",
+			        "arriving in a phase: nothing broken\n",
 			        argv[0], signal_name(sig));
 		else
 			fprintf(stderr,

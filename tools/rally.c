@@ -69,12 +69,17 @@ static const char *const manual[][2] = {
              "the phase is still waiting for parties, it breaks the\n"
              "barrier (the others exit 2) — an arrival cannot be taken\n"
              "back, and a party that is gone must not count; if the phase\n"
-             "completed, it breaks nothing. Then rally dies of the signal\n"
-             "(exit status 128+N for signal N). A signal ignored when rally\n"
-             "starts (nohup; SIGINT in a script's background job) stays\n"
-             "ignored. SIGKILL cannot be handled: a waiter killed by it\n"
-             "still counts as arrived, and only a --robust barrier notices\n"
-             "(it breaks).\n"
+             "completed, or the wait was waiting for a reset (by another\n"
+             "program) to end, it breaks nothing. Then rally dies of the\n"
+             "signal (exit status 128+N for signal N). A signal ignored\n"
+             "when rally starts (nohup; SIGINT in a script's background\n"
+             "job) stays ignored. SIGKILL cannot be handled: a waiter\n"
+             "killed by it still counts as arrived, and only a --robust\n"
+             "barrier notices (it breaks).\n"
+             "\n"
+             "The arrival itself may wait: for an earlier phase's action,\n"
+             "or for a reset to end. The timeout and these signals end it\n"
+             "all the same (a timeout during a reset breaks nothing).\n"
              "\n"
              "Example: start 4 benchmark processes at the same instant:\n"
              "  for i in 1 2 3 4; do\n"
@@ -224,7 +229,10 @@ static int failed(const char *what, const char *name, int rc)
  * take an arrival back, so a signal that ends the wait breaks the phase
  * instead: the wait is arrive + poll in slices, and between slices a caught
  * signal ends it with await(0), which breaks the barrier if the phase still
- * waits for parties, and breaks nothing if it completed. */
+ * waits for parties, and breaks nothing if it completed. The arrival, which
+ * may itself wait (for an earlier phase's action, for a reset), looks for
+ * a caught signal every 50 ms too (rally__barrier_timedarrive, lib/hooks.h):
+ * one ends it as the deadline would. */
 
 #define SLICE_NS 50000000 /* how late a signal may be noticed */
 

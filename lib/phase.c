@@ -209,7 +209,7 @@ static void robust_slice_ended(const struct view *v, struct waiting *w)
 
 /* A wait that may be stopped (dl->stop): false once it is. Asks go_on
  * when due — not as the wait first blocks: its caller has just looked. */
-static bool go_on(const struct rally__deadline *dl, int64_t now)
+static bool keep_going(const struct rally__deadline *dl, int64_t now)
 {
 	struct rally__stop *st = dl->stop;
 	if (st->stopped)
@@ -246,7 +246,7 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 		               : ROBUST_CHECK_NS;
 	if (dl->stop) {
 		int64_t now = rally__now_ns();
-		if (!go_on(dl, now))
+		if (!keep_going(dl, now))
 			return false;
 		int64_t left = dl->stop->due_ns - now;
 		if (!slice_ns || left < slice_ns)
@@ -269,7 +269,7 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 			rally__take_over(v, s);
 		*s = atomic_load_explicit(&b->state, memory_order_acquire);
 	}
-	if (dl->stop && !go_on(dl, rally__now_ns()))
+	if (dl->stop && !keep_going(dl, rally__now_ns()))
 		return false;
 	return until != dl && !rally__deadline_passed(dl);
 }

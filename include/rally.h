@@ -230,7 +230,10 @@ typedef struct rally_token {
  * completing — the last arrival waits for that phase, its action included,
  * before completing its own — or when it arrives while a reset runs (as
  * wait() does; on a RALLY_ROBUST barrier it returns RALLY_BROKEN instead).
- * Between arrive and await the caller computes: the overlap HPC codes get
+ * Those waits have no timeout (the Python binding and the rally command,
+ * which must honour theirs and Ctrl-C there too, arrive through an
+ * internal variant with a deadline). Between arrive and await the caller
+ * computes: the overlap HPC codes get
  * from MPI_Ibarrier. arrive + await behaves as one wait: action, timeouts,
  * abort, reset and the broken state alike. -EINVAL: bad arguments. */
 int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);

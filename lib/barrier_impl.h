@@ -386,8 +386,9 @@ struct waiting {
 /* Waits for state to change from *s (updated): spin, yield, sleep. On a
  * shared barrier it sleeps in slices of ROBUST_CHECK_NS, after each of
  * which a BUSY is checked for a dead holder (taken over if so) and a robust
- * waiter notes its arrival and scans for dead participants. Returns false
- * when dl passed first. */
+ * waiter notes its arrival and scans for dead participants. With dl->stop
+ * it sleeps in slices too, and asks go_on at least every RALLY__GO_ON_NS
+ * (clock.h). Returns false when dl passed first, or go_on said stop. */
 bool rally__wait_state(const struct view *v, uint64_t *s,
                        const struct rally__deadline *dl, struct waiting *w);
 void rally__wake_if(struct rally__barrier *b, uint64_t old, bool shared);

@@ -16,6 +16,7 @@ int64_t rally__now_ns(void)
 
 void rally__deadline_init(struct rally__deadline *d, int64_t timeout_ns)
 {
+	d->stop = NULL;
 	d->forever = timeout_ns == RALLY_FOREVER;
 	if (d->forever)
 		return;

@@ -7,10 +7,25 @@
 #include <stdint.h>
 #include <time.h>
 
+/* How often a wait that may be stopped asks whether to go on. */
+#define RALLY__GO_ON_NS 50000000
+
+/* A way out of a wait besides its deadline (rally__barrier_timedarrive):
+ * while the wait blocks, go_on(arg) is asked at least every RALLY__GO_ON_NS
+ * (rally__wait_state); once it answers false, it is not asked again and the
+ * deadline counts as passed. */
+struct rally__stop {
+	bool (*go_on)(void *arg);
+	void *arg;
+	int64_t due_ns; /* when to ask next; 0: the wait has not blocked yet */
+	bool stopped;
+};
+
 struct rally__deadline {
 	bool forever;
-	struct timespec at; /* CLOCK_MONOTONIC, when !forever */
-	int64_t at_ns;      /* the same in nanoseconds */
+	struct timespec at;       /* CLOCK_MONOTONIC, when !forever */
+	int64_t at_ns;            /* the same in nanoseconds */
+	struct rally__stop *stop; /* NULL: none (deadline_init's) */
 };
 
 /* timeout_ns: RALLY_FOREVER or >= 0 (the caller has checked). */

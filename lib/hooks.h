@@ -39,6 +39,27 @@ int rally__barrier_seize_busy(rally_barrier_t *b);
  * arrival): its outcome is then unknown and reported as RALLY_BROKEN. */
 bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
 
+/* rally_barrier_arrive() for a runtime that waits in slices (the Python
+ * binding, the rally command), which must end a wait at its deadline or
+ * when a signal comes also while the arrival itself blocks: the last
+ * arrival of a phase waits until the phases before it complete (while an
+ * earlier phase's action runs, say), and a caller arriving while a reset
+ * runs waits for the reset to end. Those waits end at timeout_ns
+ * (RALLY_FOREVER, 0: do not block, or more: as rally_barrier_timedwait
+ * takes it), and ask go_on(arg) at least every 50 ms while they block (never
+ * when nothing blocks; go_on may be NULL); once it answers false it is not
+ * asked again and the wait ends as at its deadline. They end as
+ * rally_barrier_timedwait's do: a last arrival breaks its own phase and
+ * returns RALLY_TIMEDOUT; a caller waiting for a reset is in no phase and
+ * breaks nothing: RALLY_TIMEDOUT at the deadline (RALLY_BROKEN if the
+ * timeout is 0), -EINTR if go_on stopped it. Otherwise as
+ * rally_barrier_arrive: the arrival index, or a code (-EINVAL also for a
+ * timeout below RALLY_FOREVER). Not exported by the shared library: link
+ * librally.a. */
+int rally__barrier_timedarrive(rally_barrier_t *b, rally_token_t *token,
+                               int64_t timeout_ns, bool (*go_on)(void *arg),
+                               void *arg);
+
 /* Futex system calls (wait + wake) this process has made. */
 uint64_t rally__futex_calls(void);
 

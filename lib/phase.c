@@ -207,6 +207,23 @@ static void robust_slice_ended(const struct view *v, struct waiting *w)
 		rally__abort(v);
 }
 
+/* A wait that may be stopped (dl->stop): false once it is. Asks go_on
+ * when due — not as the wait first blocks: its caller has just looked. */
+static bool keep_going(const struct rally__deadline *dl, int64_t now)
+{
+	struct rally__stop *st = dl->stop;
+	if (st->stopped)
+		return false;
+	if (st->due_ns && now < st->due_ns)
+		return true;
+	if (st->due_ns && !st->go_on(st->arg)) {
+		st->stopped = true;
+		return false;
+	}
+	st->due_ns = now + RALLY__GO_ON_NS;
+	return true;
+}
+
 bool rally__wait_state(const struct view *v, uint64_t *s,
                        const struct rally__deadline *dl, struct waiting *w)
 {
@@ -217,15 +234,26 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 	}
 	/* Slices on a shared barrier: a BUSY that lasts may have a dead
 	 * holder (a sleeper is not woken when BUSY is claimed: it must look);
-	 * a robust waiter notes its arrival and scans for the dead. */
+	 * a robust waiter notes its arrival and scans for the dead. A wait
+	 * that may be stopped sleeps no longer than until go_on is due. */
 	bool robust = view_robust(v);
 	struct rally__deadline slice;
 	const struct rally__deadline *until = dl;
-	if (view_shared(v)) {
-		rally__deadline_within(&slice, dl,
-		                       robust && v->slot >= 0 && !w->noted
-		                           ? ROBUST_NOTE_NS
-		                           : ROBUST_CHECK_NS);
+	int64_t slice_ns = 0;
+	if (view_shared(v))
+		slice_ns = robust && v->slot >= 0 && !w->noted
+		               ? ROBUST_NOTE_NS
+		               : ROBUST_CHECK_NS;
+	if (dl->stop) {
+		int64_t now = rally__now_ns();
+		if (!keep_going(dl, now))
+			return false;
+		int64_t left = dl->stop->due_ns - now;
+		if (!slice_ns || left < slice_ns)
+			slice_ns = left;
+	}
+	if (slice_ns) {
+		rally__deadline_within(&slice, dl, slice_ns);
 		until = &slice;
 	}
 	if (rally__wait_change(&b->state, *s, ST_SLEEPERS, until, &w->plan,
@@ -241,6 +269,8 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 			rally__take_over(v, s);
 		*s = atomic_load_explicit(&b->state, memory_order_acquire);
 	}
+	if (dl->stop && !keep_going(dl, rally__now_ns()))
+		return false;
 	return until != dl && !rally__deadline_passed(dl);
 }
 

@@ -77,6 +77,74 @@ static uint32_t phase_of(const struct token_repr *r)
 	return r->phase_kind & SEQ_MASK;
 }
 
+/* rally_barrier_arrive()'s work, waiting (if it must) within dl: the last
+ * arrival for an earlier phase to complete, a caller that arrived during a
+ * reset for the reset to end. no_block: a timeout of 0, as
+ * rally_barrier_timedwait() takes it. Inlined: rally_barrier_arrive()'s
+ * constants fold away, and its path stays as it was. */
+static inline __attribute__((always_inline)) int
+arrive(const struct view *v, rally_token_t *token,
+       const struct rally__deadline *dl, bool no_block)
+{
+	struct rally__barrier *b = v->b;
+	int err = rally__guard(v);
+	if (err) {
+		*token = pack(v, 0, 0, KIND_RESOLVED, err);
+		return err;
+	}
+	struct arrival t;
+	uint64_t s;
+	bool back = false;
+	for (;;) {
+		t = rally__arrive(v);
+		if (back) /* counted as an arrival again */
+			rally__rearrival_end(v);
+		back = false;
+		int rc = 0;
+		if (t.index == v->parties - 1) {
+			rc = rally__complete(v, t, dl);
+		} else {
+			s = atomic_load_explicit(&b->state,
+			                         memory_order_acquire);
+			if (!resetting(s, t.phase, t.epoch & 1))
+				break;
+			rc = rally__rearrive_or_break(v);
+		}
+		if (rc != RALLY__REARRIVE) {
+			*token =
+			    pack(v, 0, t.phase, KIND_RESOLVED, rc < 0 ? rc : 0);
+			return rc;
+		}
+		/* Arrived while a reset of our epoch ran: as wait() does,
+		 * arrive again in the fresh epoch (a re-arrival meanwhile) —
+		 * or, as timedwait, give up at the deadline, breaking nothing:
+		 * we are in no phase. */
+		back = true;
+		if (no_block || !rally__await_reset(v, t.epoch & 1, dl)) {
+			rally__rearrival_end(v);
+			rc = no_block                        ? RALLY_BROKEN
+			     : dl->stop && dl->stop->stopped ? -EINTR
+			                                     : RALLY_TIMEDOUT;
+			*token = pack(v, 0, t.phase, KIND_RESOLVED, rc);
+			return rc;
+		}
+	}
+	if (rally__classify(s, t.phase, t.epoch & 1) == BROKEN) {
+		rally__note_broken(v, s, t);
+		int code = rally__broken_code(v);
+		rally__leave(v);
+		*token = pack(v, 0, t.phase, KIND_RESOLVED, code);
+		return code;
+	}
+	/* While we are inside, no reset can move past our epoch: the newest
+	 * id is ours or the next. */
+	uint32_t id = epoch_full(
+	    atomic_load_explicit(&b->epoch_id, memory_order_acquire), t.epoch);
+	*token = pack(v, id, t.phase, KIND_WAITER, (int32_t)t.index);
+	rally__leave(v);
+	return (int)t.index;
+}
+
 RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
                                       rally_token_t *token)
 {
@@ -84,54 +152,24 @@ RALLY_EXPORT int rally_barrier_arrive(rally_barrier_t *pub,
 	int err = rally__caller_view(pub, &v);
 	if (err || !token)
 		return err ? err : -EINVAL;
-	struct rally__barrier *b = v.b;
-	err = rally__guard(&v);
-	if (err) {
-		*token = pack(&v, 0, 0, KIND_RESOLVED, err);
-		return err;
-	}
-	struct arrival t;
-	uint64_t s;
-	bool back = false;
-	for (;;) {
-		t = rally__arrive(&v);
-		if (back) /* counted as an arrival again */
-			rally__rearrival_end(&v);
-		back = false;
-		int rc = 0;
-		if (t.index == v.parties - 1) {
-			rc = rally__complete(&v, t, &rally__no_deadline);
-		} else {
-			s = atomic_load_explicit(&b->state,
-			                         memory_order_acquire);
-			if (!resetting(s, t.phase, t.epoch & 1))
-				break;
-			rc = rally__rearrive_or_break(&v);
-		}
-		if (rc != RALLY__REARRIVE) {
-			*token = pack(&v, 0, t.phase, KIND_RESOLVED,
-			              rc < 0 ? rc : 0);
-			return rc;
-		}
-		/* Arrived while a reset of our epoch ran: as wait() does,
-		 * arrive again in the fresh epoch (a re-arrival meanwhile). */
-		back = true;
-		rally__await_reset(&v, t.epoch & 1, &rally__no_deadline);
-	}
-	if (rally__classify(s, t.phase, t.epoch & 1) == BROKEN) {
-		rally__note_broken(&v, s, t);
-		int code = rally__broken_code(&v);
-		rally__leave(&v);
-		*token = pack(&v, 0, t.phase, KIND_RESOLVED, code);
-		return code;
-	}
-	/* While we are inside, no reset can move past our epoch: the newest
-	 * id is ours or the next. */
-	uint32_t id = epoch_full(
-	    atomic_load_explicit(&b->epoch_id, memory_order_acquire), t.epoch);
-	*token = pack(&v, id, t.phase, KIND_WAITER, (int32_t)t.index);
-	rally__leave(&v);
-	return (int)t.index;
+	return arrive(&v, token, &rally__no_deadline, false);
+}
+
+/* hooks.h */
+int rally__barrier_timedarrive(rally_barrier_t *pub, rally_token_t *token,
+                               int64_t timeout_ns, bool (*go_on)(void *arg),
+                               void *arg)
+{
+	struct view v;
+	int err = rally__caller_view(pub, &v);
+	if (err || !token || timeout_ns < RALLY_FOREVER)
+		return err ? err : -EINVAL;
+	struct rally__stop stop = {.go_on = go_on, .arg = arg};
+	struct rally__deadline dl;
+	rally__deadline_init(&dl, timeout_ns);
+	if (go_on)
+		dl.stop = &stop;
+	return arrive(&v, token, &dl, timeout_ns == 0);
 }
 
 /* No phase is this far ahead of the first incomplete one: each phase

@@ -10,6 +10,8 @@
  * between slices to run signal handlers (Ctrl-C). */
 #include "pyrally.h"
 
+#include "hooks.h" /* rally__barrier_timedarrive */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -285,12 +287,11 @@ static int wait_slice(rally_barrier_t *b, rally_token_t tok, int64_t *deadline)
 	return rc;
 }
 
-/* Waits for the token's phase: 1, a rally code, or -EINTR with the
- * exception a signal handler raised. */
-static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
+/* Waits for the token's phase until the wait's deadline (INT64_MAX: none):
+ * 1, a rally code, or -EINTR with the exception a signal handler raised. */
+static int block(rally_barrier_t *b, rally_token_t tok, int64_t deadline,
                  unsigned long mark)
 {
-	int64_t deadline = pyrally_deadline(timeout_ns);
 	for (;;) {
 		int rc;
 		Py_BEGIN_ALLOW_THREADS
@@ -318,25 +319,72 @@ static int block(rally_barrier_t *b, rally_token_t tok, int64_t timeout_ns,
 	}
 }
 
+/* The arrival's look for signals: rally__barrier_timedarrive() asks it
+ * every 50 ms while the arrival blocks — the last arrival of a phase
+ * waiting for an earlier phase's action, a caller waiting for a reset to
+ * end. It takes the GIL to run the handlers and gives it up again: an
+ * arrival made with the GIL (the quick kind) that blocks after all lets go
+ * of it from its first look on. An exception a handler raised waits aside
+ * until the arrival returns: stopped, the arrival still completes its
+ * phase if the phase became its own to complete meanwhile (running the
+ * action, which must not start with an exception set). */
+struct arrival_check {
+	PyThreadState *ts;           /* while the GIL is released, else NULL */
+	PyObject *type, *value, *tb; /* the handler's exception */
+};
+
+static bool arrival_go_on(void *arg)
+{
+	struct arrival_check *c = arg;
+	if (c->ts)
+		PyEval_RestoreThread(c->ts);
+	bool stop = PyErr_CheckSignals() < 0;
+	if (stop)
+		PyErr_Fetch(&c->type, &c->value, &c->tb);
+	c->ts = PyEval_SaveThread();
+	return !stop;
+}
+
+/* After a stopped arrival, the handler's exception is raised; an exception
+ * the action raised meanwhile becomes its context. */
+static PyObject *arrival_stopped(struct arrival_check *c)
+{
+	if (PyErr_Occurred()) {
+		PyObject *t, *v, *tb;
+		PyErr_Fetch(&t, &v, &tb);
+		PyErr_NormalizeException(&t, &v, &tb);
+		if (tb)
+			PyException_SetTraceback(v, tb);
+		PyErr_NormalizeException(&c->type, &c->value, &c->tb);
+		PyException_SetContext(c->value, v);
+		Py_XDECREF(t);
+		Py_XDECREF(tb);
+	}
+	PyErr_Restore(c->type, c->value, c->tb);
+	return NULL;
+}
+
 static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 {
 	unsigned long mark = pyrally_arrivals_mark();
+	/* One deadline for the arrival and the wait after it. */
+	int64_t deadline = pyrally_deadline(ns);
 	rally_token_t tok;
-	int idx;
-	if (self->action || rally_barrier_broken(b)) {
-		/* An arrival may wait: for an earlier phase's action, which
-		 * takes the GIL itself, or for a reset to end (the barrier is
-		 * broken while one runs), which waits for callers of other
-		 * processes. Without the GIL then; otherwise the arrival is
-		 * quick, and keeping the GIL spares a hand-over per phase. A
-		 * reset that begins between the look and the arrival is still
-		 * waited for with the GIL. */
-		Py_BEGIN_ALLOW_THREADS
-		idx = rally_barrier_arrive(b, &tok);
-		Py_END_ALLOW_THREADS
-	} else {
-		idx = rally_barrier_arrive(b, &tok);
-	}
+	struct arrival_check c = {0};
+	/* An arrival may wait: for an earlier phase's action, which takes
+	 * the GIL itself, or for a reset to end (the barrier is broken while
+	 * one runs), which waits for callers of other processes. Without the
+	 * GIL then; otherwise the arrival is quick, and keeping the GIL spares
+	 * a hand-over per phase (should it block after all — a reset that
+	 * began after the look, a completer of another process that is slow
+	 * to publish — it gives the GIL up at its first look for signals). */
+	if (self->action || rally_barrier_broken(b))
+		c.ts = PyEval_SaveThread();
+	int idx = rally__barrier_timedarrive(b, &tok, ns, arrival_go_on, &c);
+	if (c.ts)
+		PyEval_RestoreThread(c.ts);
+	if (c.type)
+		return arrival_stopped(&c);
 	if (idx < 0) {
 		if (idx == ACTION_RAISED && PyErr_Occurred())
 			return NULL;
@@ -346,7 +394,7 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 		return PyLong_FromLong(idx);
 	int rc = rally_barrier_test(b, tok);
 	if (rc == 0)
-		rc = block(b, tok, ns, mark);
+		rc = block(b, tok, deadline, mark);
 	if (rc == 1)
 		return PyLong_FromLong(idx);
 	if (rc == -EINTR)

@@ -138,6 +138,80 @@ st=$?
 if [ $st -eq 0 ]; then ok "the waiter that ignored SIGINT is released"; else not_ok "the waiter that ignored SIGINT exits $st"; fi
 "$rally" rm "$id-ign"
 
+# An arrival that blocks ends at the timeout, and on a signal within
+# 50 ms, as the rest of a wait does: the last arrival of a phase waits while
+# the previous phase's action runs; a caller that arrives during a reset
+# waits for the reset to end (here held up by a stopped waiter). Before,
+# neither ended before the action or the reset did.
+helper=$build/tests/helper
+within() { # description ms-from ms-to t0 t1
+	if [ $(($5 - $4)) -ge "$2" ] && [ $(($5 - $4)) -lt "$3" ]; then
+		ok "$1 after $(($5 - $4)) ms"
+	else not_ok "$1 after $(($5 - $4)) ms, wanted $2 to $3"; fi
+}
+"$rally" wait "$id-act" 2 --timeout 20 2>/dev/null &
+w0=$!
+until_waiting "$id-act" 1
+"$helper" slow-action "$id-act" 2 3000 & # last of phase 0: its action runs 3 s
+h=$!
+sleep 0.3
+"$rally" wait "$id-act" 2 --timeout 20 2>/dev/null & # first of phase 1
+w1=$!
+sleep 0.3
+t0=$(now_ms)
+check "the last arrival times out while the previous phase's action runs" 2 \
+	"$rally" wait "$id-act" 2 --timeout 0.5
+t1=$(now_ms)
+within "... at its timeout (0.5 s)" 500 1500 "$t0" "$t1"
+wait $w0
+st0=$?
+wait $h
+sth=$?
+wait $w1
+st1=$?
+if [ $st0 -eq 0 ] && [ $sth -eq 0 ] && [ $st1 -eq 2 ]; then
+	ok "the action's phase completed; the timed-out phase broke"
+else not_ok "exits $st0 and $sth (phase 0), $st1 (phase 1): wanted 0 0 2"; fi
+"$rally" rm "$id-act"
+
+"$helper" barrier "$id-rs" 3 1 &
+hp=$!
+until_waiting "$id-rs" 1
+kill -s STOP $hp
+"$helper" reset "$id-rs" &
+r=$!
+sleep 0.3
+(sleep 5; kill -s CONT $hp 2>/dev/null) & # the reset ends whatever happens
+guard=$!
+env --default-signal=INT "$rally" wait "$id-rs" 3 2>"$tmp/sigerr" &
+w=$!
+sleep 0.2
+t0=$(now_ms)
+check "an arrival during a reset times out" 2 "$rally" wait "$id-rs" 3 --timeout 0.5
+t1=$(now_ms)
+within "... at its timeout (0.5 s)" 500 1500 "$t0" "$t1"
+t0=$(now_ms)
+kill -s INT $w
+wait $w
+st=$?
+t1=$(now_ms)
+if [ $st -eq 130 ]; then ok "SIGINT ends an arrival during a reset: exit $st"
+else not_ok "SIGINT to an arrival during a reset: exit $st, wanted 130"; fi
+within "... within 50 ms (and scheduling)" 0 500 "$t0" "$t1"
+says "... and it broke nothing" "nothing broken" "$tmp/sigerr"
+kill -s CONT $hp
+wait $r
+st=$?
+wait $hp
+sth=$?
+kill $guard 2>/dev/null
+if [ $st -eq 0 ] && [ $sth -eq 4 ]; then ok "the reset ends, its waiter broken"
+else not_ok "the reset exits $st, its waiter $sth: wanted 0 and 4"; fi
+check "status after the reset" 0 "$rally" status "$id-rs"
+says "no phantom arrival" "waiting  0" "$tmp/out"
+says "the barrier is whole" "broken   no" "$tmp/out"
+"$rally" rm "$id-rs"
+
 # events
 "$rally" event wait "$id-ev" --timeout 20 &
 w=$!

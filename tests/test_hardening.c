@@ -1740,3 +1740,229 @@ Test(hardening, M12_reset_after_a_break_at_a_rebase, .timeout = 20)
 {
 	rebase_past_a_break(RESET);
 }
+
+/* ---- S: an arrival that blocks, in a runtime that waits in slices -------
+ *
+ * The Python binding and the rally command arrive, then wait in slices
+ * between which they look for signals and their deadline. The arrival
+ * itself blocks when it is the last of a phase whose predecessor's action
+ * still runs, or when a reset is under way: with rally_barrier_arrive()
+ * neither a timeout nor Ctrl-C ended that (review 2). They arrive with
+ * rally__barrier_timedarrive(): a deadline, and go_on asked every 50 ms. */
+
+/* go_on's record: when it was asked, and the answer to give. */
+struct asked {
+	_Atomic unsigned n;
+	unsigned stop_at; /* answers false on this ask (0: never) */
+	int64_t first_ns, last_ns, max_gap_ns;
+};
+
+static bool asked_go_on(void *arg)
+{
+	struct asked *a = arg;
+	int64_t now = test_now_ns();
+	unsigned n = atomic_fetch_add(&a->n, 1) + 1;
+	if (n == 1)
+		a->first_ns = now;
+	else if (now - a->last_ns > a->max_gap_ns)
+		a->max_gap_ns = now - a->last_ns;
+	a->last_ns = now;
+	return n != a->stop_at;
+}
+
+/* An action that runs until let go. */
+static _Atomic int held_action_in, held_action_go;
+
+static int held_action(void *arg)
+{
+	(void)arg;
+	atomic_store(&held_action_in, 1);
+	while (!atomic_load(&held_action_go))
+		test_sleep_ms(1);
+	return 0;
+}
+
+/* Phase 0's action runs (held) in a thread of its own, phase 1 has its
+ * first arrival (*t1): the caller is next, the last arrival of phase 1. */
+static void action_held(rally_barrier_t *b, struct call *w0, struct call *w1,
+                        rally_token_t *t1)
+{
+	atomic_store(&held_action_in, 0);
+	atomic_store(&held_action_go, 0);
+	rally_barrier_attr_t attr = {.action = held_action};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	start(w0, WAIT, b, RALLY_FOREVER, 0);
+	await_waiting(b, 1);
+	start(w1, WAIT, b, RALLY_FOREVER, 0);
+	while (!atomic_load(&held_action_in))
+		test_sleep_ms(1);
+	cr_assert_eq(rally_barrier_arrive(b, t1), 0);
+}
+
+/* The action ends: phase 0 completes; phase 1 was broken by the caller. */
+static void action_let_go(rally_barrier_t *b, struct call *w0, struct call *w1,
+                          rally_token_t t1)
+{
+	atomic_store(&held_action_go, 1);
+	cr_expect_eq(finish(w0) + finish(w1), 1, "phase 0 did not complete");
+	cr_expect_eq(rally_barrier_await(b, t1, RALLY_FOREVER), RALLY_BROKEN);
+	cr_expect(rally_barrier_broken(b));
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+}
+
+Test(hardening, S1_the_last_arrival_times_out_while_an_earlier_action_runs,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	struct call w0, w1;
+	rally_token_t t1, t;
+	action_held(&b, &w0, &w1, &t1);
+	struct asked a = {0};
+	int64_t t0 = test_now_ns();
+	int rc = rally__barrier_timedarrive(&b, &t, 200000000, asked_go_on, &a);
+	int64_t took = test_now_ns() - t0;
+	cr_expect_eq(rc, RALLY_TIMEDOUT);
+	cr_expect_geq(took, 200000000, "early: %lld ns", (long long)took);
+	cr_expect_lt(took, 1000000000, "timeout 0.2 s took %lld ns",
+	             (long long)took);
+	cr_expect_geq(atomic_load(&a.n), 2, "go_on asked %u times in 0.2 s",
+	              atomic_load(&a.n));
+	cr_expect(atomic_load(&held_action_in) && !atomic_load(&held_action_go),
+	          "the action ended first");
+	action_let_go(&b, &w0, &w1, t1);
+}
+
+Test(hardening, S2_go_on_stops_the_last_arrival_while_an_earlier_action_runs,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	struct call w0, w1;
+	rally_token_t t1, t;
+	action_held(&b, &w0, &w1, &t1);
+	struct asked a = {.stop_at = 3};
+	int64_t t0 = test_now_ns();
+	int rc =
+	    rally__barrier_timedarrive(&b, &t, RALLY_FOREVER, asked_go_on, &a);
+	int64_t took = test_now_ns() - t0;
+	/* Stopped as at a deadline: its phase broken, as timedwait's. */
+	cr_expect_eq(rc, RALLY_TIMEDOUT);
+	cr_expect_eq(atomic_load(&a.n), 3, "asked %u times", atomic_load(&a.n));
+	/* Asked at least every 50 ms (the slack: a loaded 2-CPU machine). */
+	cr_expect_lt(a.first_ns - t0, 50000000 + 100000000,
+	             "first ask after %lld ns", (long long)(a.first_ns - t0));
+	cr_expect_lt(a.max_gap_ns, 50000000 + 100000000, "asks %lld ns apart",
+	             (long long)a.max_gap_ns);
+	cr_expect_lt(took - (a.last_ns - t0), 100000000,
+	             "returned %lld ns after the stop",
+	             (long long)(took - (a.last_ns - t0)));
+	cr_expect(!atomic_load(&held_action_go), "the action ended first");
+	test_sleep_ms(120);
+	cr_expect_eq(atomic_load(&a.n), 3, "asked again after the stop");
+	action_let_go(&b, &w0, &w1, t1);
+}
+
+Test(hardening, S3_an_arrival_during_a_reset_ends_at_its_deadline_or_stop,
+     .timeout = 20)
+{
+	rally_barrier_t *b = page_alloc(false);
+	cr_assert_eq(rally_barrier_init(b, 2, NULL), 0);
+	struct call a, r;
+	start(&a, WAIT, b, RALLY_FOREVER, 0);
+	await_waiting(b, 1);
+	rally__pause_arm(RALLY__POINT_RESET_CLAIMED, 1, 0);
+	start(&r, RESET, b, 0, 1);
+	parked(RALLY__POINT_RESET_CLAIMED); /* the reset holds the barrier */
+	cr_expect_eq(finish(&a), RALLY_BROKEN);
+	rally_token_t t;
+	struct asked k = {0};
+	int64_t t0 = test_now_ns();
+	int rc = rally__barrier_timedarrive(b, &t, 200000000, asked_go_on, &k);
+	int64_t took = test_now_ns() - t0;
+	cr_expect_eq(rc, RALLY_TIMEDOUT);
+	cr_expect_geq(took, 200000000, "early: %lld ns", (long long)took);
+	cr_expect_lt(took, 1000000000, "timeout 0.2 s took %lld ns",
+	             (long long)took);
+	cr_expect_geq(atomic_load(&k.n), 2, "go_on asked %u times in 0.2 s",
+	              atomic_load(&k.n));
+	/* 0 does not block: broken at this instant, as timedwait(0). */
+	t0 = test_now_ns();
+	cr_expect_eq(rally__barrier_timedarrive(b, &t, 0, asked_go_on, &k),
+	             RALLY_BROKEN);
+	cr_expect_lt(test_now_ns() - t0, 50000000, "timeout 0 blocked");
+	struct asked s = {.stop_at = 1};
+	t0 = test_now_ns();
+	cr_expect_eq(
+	    rally__barrier_timedarrive(b, &t, RALLY_FOREVER, asked_go_on, &s),
+	    -EINTR);
+	took = test_now_ns() - t0;
+	cr_expect_lt(took, 50000000 + 100000000, "stopped after %lld ns",
+	             (long long)took);
+	cr_expect_eq(atomic_load(&s.n), 1);
+	rally__pause_release(RALLY__POINT_RESET_CLAIMED);
+	cr_expect_eq(finish(&r), 0);
+	/* They broke nothing and left nothing behind: no phantom arrival, no
+	 * re-arrival that destroy would wait for. */
+	cr_expect_not(rally_barrier_broken(b));
+	cr_expect_eq(rally_barrier_n_waiting(b), 0);
+	struct call x;
+	start(&x, WAIT, b, RALLY_FOREVER, 0);
+	int mine = rally_barrier_timedwait(b, 5000000000);
+	cr_expect_eq(mine + finish(&x), 1);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+}
+
+Test(hardening, S4_go_on_is_not_asked_when_nothing_blocks, .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	struct asked k = {.stop_at = 1};
+	rally_token_t t0, t1;
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(rally__barrier_timedarrive(&b, &t0, 1000000000,
+		                                        asked_go_on, &k),
+		             0);
+		cr_assert_eq(rally__barrier_timedarrive(&b, &t1, RALLY_FOREVER,
+		                                        asked_go_on, &k),
+		             1);
+		cr_assert_eq(rally_barrier_await(&b, t0, 0), 0);
+		cr_assert_eq(rally_barrier_await(&b, t1, 0), 0);
+	}
+	cr_expect_eq(atomic_load(&k.n), 0);
+	cr_expect_eq(rally__barrier_timedarrive(&b, &t0, -2, NULL, NULL),
+	             -EINVAL);
+	cr_expect_eq(rally__barrier_timedarrive(&b, NULL, 0, NULL, NULL),
+	             -EINVAL);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* An action that waits on its own barrier: its arrival is the last of the
+ * next phase, which waits for the action's own — for ever, unless stopped.
+ * (The Python binding's action calling wait(timeout=...).) */
+static struct asked self_asked;
+static int self_rc;
+
+static int waits_on_itself(void *arg)
+{
+	rally_token_t t;
+	self_rc = rally__barrier_timedarrive(arg, &t, RALLY_FOREVER,
+	                                     asked_go_on, &self_asked);
+	return 0;
+}
+
+Test(hardening, S5_an_action_that_waits_on_its_barrier_can_be_stopped,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.action = waits_on_itself,
+	                             .action_arg = &b};
+	cr_assert_eq(rally_barrier_init(&b, 1, &attr), 0);
+	self_asked = (struct asked){.stop_at = 2};
+	int64_t t0 = test_now_ns();
+	cr_expect_eq(rally_barrier_wait(&b), 0);
+	cr_expect_lt(test_now_ns() - t0, 2 * 50000000 + 100000000);
+	cr_expect_eq(self_rc, RALLY_TIMEDOUT);
+	cr_expect_eq(atomic_load(&self_asked.n), 2);
+	/* Its phase (the next) was broken, as a timeout breaks it. */
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hooks.h" /* rally__barrier_timedarrive */
 #include "rally.h"
 
 /* 1 is every error that is not 2's: a script tells "the rendezvous did not
@@ -68,12 +69,17 @@ static const char *const manual[][2] = {
              "the phase is still waiting for parties, it breaks the\n"
              "barrier (the others exit 2) — an arrival cannot be taken\n"
              "back, and a party that is gone must not count; if the phase\n"
-             "completed, it breaks nothing. Then rally dies of the signal\n"
-             "(exit status 128+N for signal N). A signal ignored when rally\n"
-             "starts (nohup; SIGINT in a script's background job) stays\n"
-             "ignored. SIGKILL cannot be handled: a waiter killed by it\n"
-             "still counts as arrived, and only a --robust barrier notices\n"
-             "(it breaks).\n"
+             "completed, or the wait was waiting for a reset (by another\n"
+             "program) to end, it breaks nothing. Then rally dies of the\n"
+             "signal (exit status 128+N for signal N). A signal ignored\n"
+             "when rally starts (nohup; SIGINT in a script's background\n"
+             "job) stays ignored. SIGKILL cannot be handled: a waiter\n"
+             "killed by it still counts as arrived, and only a --robust\n"
+             "barrier notices (it breaks).\n"
+             "\n"
+             "The arrival itself may wait: for an earlier phase's action,\n"
+             "or for a reset to end. The timeout and these signals end it\n"
+             "all the same (a timeout during a reset breaks nothing).\n"
              "\n"
              "Example: start 4 benchmark processes at the same instant:\n"
              "  for i in 1 2 3 4; do\n"
@@ -223,7 +229,10 @@ static int failed(const char *what, const char *name, int rc)
  * take an arrival back, so a signal that ends the wait breaks the phase
  * instead: the wait is arrive + poll in slices, and between slices a caught
  * signal ends it with await(0), which breaks the barrier if the phase still
- * waits for parties, and breaks nothing if it completed. */
+ * waits for parties, and breaks nothing if it completed. The arrival, which
+ * may itself wait (for an earlier phase's action, for a reset), looks for
+ * a caught signal every 50 ms too (rally__barrier_timedarrive, lib/hooks.h):
+ * one ends it as the deadline would. */
 
 #define SLICE_NS 50000000 /* how late a signal may be noticed */
 
@@ -272,10 +281,21 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The arrival's look for a caught signal, every 50 ms while it blocks. */
+static bool not_caught(void *arg)
+{
+	(void)arg;
+	return !caught;
+}
+
 /* Waits at b as rally_barrier_timedwait(b, timeout) would: 0 released, or
  * a negative code. A caught signal ends the wait: *sig is set and the
  * result is that of the await(0) that settled the phase (-EINTR if the
- * signal came before the arrival). */
+ * signal came before the arrival, or while the arrival waited for a reset
+ * to end: nothing broken). The arrival itself may block — the last one of
+ * a phase waits for an earlier phase's action, a caller for a reset to
+ * end —: it ends at the deadline too, and looks for signals every 50 ms,
+ * ending as at the deadline. */
 static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 {
 	/* The deadline counts from the start, computed once: slices do not
@@ -285,9 +305,11 @@ static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 	rally_token_t tok;
 	if ((*sig = caught))
 		return -EINTR;
-	int rc = rally_barrier_arrive(b, &tok);
-	if (rc < 0)
+	int rc = rally__barrier_timedarrive(b, &tok, timeout, not_caught, NULL);
+	if (rc < 0) {
+		*sig = caught;
 		return rc;
+	}
 	for (;;) {
 		if ((*sig = caught)) {
 			/* -EAGAIN (a library whose await(0) does not wait for
@@ -372,7 +394,7 @@ static int cmd_wait(int argc, char **argv)
 		else if (rc == -EINTR)
 			fprintf(stderr,
 			        "rally: wait %s: interrupted by %s before "
-			        "arriving: nothing broken\n",
+			        "arriving in a phase: nothing broken\n",
 			        argv[0], signal_name(sig));
 		else
 			fprintf(stderr,

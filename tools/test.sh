@@ -102,7 +102,7 @@ unit = ["waitv_example", "cxx_header"]
 criterion = ["barrier", "shared", "event", "named", "robust", "split",
              "hardening"]
 python = ["python-lock_tests", "python-processes", "python-binding",
-          "python-ctrl_c_action"]
+          "python-arrival", "python-ctrl_c_action"]
 stress = ["stress", "chaos"]
 expected = {
     "build-ci/plain": unit + criterion + python + stress

@@ -208,6 +208,9 @@ static PyObject *barrier_open(PyTypeObject *type, PyObject *args)
 	if (configure(self, parties, action, timeout, robust) < 0 ||
 	    open_handle(self, 0) < 0)
 		goto fail;
+	/* The object's kind, not the caller's word for it. */
+	robust = self->robust =
+	    rally_barrier_dead(self->b, NULL, 0) != -ENOTSUP;
 	if (robust &&
 	    pyrally_call_helper("_on_participant", (PyObject *)self) < 0)
 		goto fail;

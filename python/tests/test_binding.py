@@ -152,6 +152,17 @@ class ArgumentTests(unittest.TestCase):
         self.assertRaises(TypeError, rally.Barrier, 2.0)
         self.assertEqual(rally.Barrier(1).parties, 1)
 
+    def test_open_reports_the_objects_kind(self):
+        """Barrier._open (the unpickler) says what the object is, not what
+        it was told (review round 2: robust=True on a plain barrier read
+        back True)."""
+        for made, told in ((False, True), (True, False)):
+            b = rally.Barrier(2, robust=made)
+            o = rally.Barrier._open(b.name, 2, None, None, told)
+            self.assertEqual(o.robust, made)
+            o.close()
+            b.close()
+
     def test_timeouts_as_threading_takes_them(self):
         """A negative or zero timeout does not block (CPython accepts it and
         treats it as 0: a lone waiter breaks the barrier); NaN and

@@ -43,6 +43,16 @@ COMMON = textwrap.dedent("""
 
     def report(**kw):
         print(json.dumps(kw), flush=True)
+
+    def main_wait(b):
+        # The main thread's wait: Ctrl-C 0.325 s in, or a 0.5 s timeout.
+        # Its outcome, time, and the latency from the signal.
+        if MODE == "ctrl-c":
+            sent = interrupt_in(0.325)
+            what, took, at = outcome(b.wait)
+            return what, took, at - sent[0] if sent else None
+        what, took, at = outcome(lambda: b.wait(timeout=0.5))
+        return what, took, None
 """)
 
 # Phase 0's action runs (ACTION_S) in a thread; phase 1 has its first
@@ -59,13 +69,7 @@ ACTION = COMMON + textwrap.dedent("""
     ts[1].start(); time.sleep(0.2)     # the action runs in t2
     ts.append(threading.Thread(target=wait, args=("t3",)))
     ts[2].start(); time.sleep(0.1)     # t3: the first of phase 1
-    if MODE == "ctrl-c":
-        sent = interrupt_in(0.325)
-        what, took, at = outcome(b.wait)
-        latency = at - sent[0] if sent else None
-    else:
-        what, took, at = outcome(lambda: b.wait(timeout=0.5))
-        latency = None
+    what, took, latency = main_wait(b)
     for t in ts:
         t.join(10)
     report(what=what, took=took, latency=latency, got=got, broken=b.broken)
@@ -94,13 +98,7 @@ RESET = COMMON + textwrap.dedent("""
             time.sleep(5)
             os.kill(p.pid, signal.SIGCONT)
         threading.Thread(target=resume, daemon=True).start()
-        if MODE == "ctrl-c":
-            sent = interrupt_in(0.325)
-            what, took, at = outcome(b.wait)
-            latency = at - sent[0] if sent else None
-        else:
-            what, took, at = outcome(lambda: b.wait(timeout=0.5))
-            latency = None
+        what, took, latency = main_wait(b)
         os.kill(p.pid, signal.SIGCONT)
         r.join(10)
         p.join(10)

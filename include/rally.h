@@ -416,7 +416,10 @@ bool rally_event_is_set(const rally_event_t *e);
 int rally_event_wait(rally_event_t *e, int64_t timeout_ns);
 
 /* As rally_barrier_futex(), for an event: returns 1 if the event is set,
- * else 0 with the word to sleep on while it holds *value. */
+ * else 0 with the word to sleep on while it holds *value. On a shared
+ * event sleep with a timeout (50 ms) and ask again: a setter whose process
+ * died between setting the flag and its wake leaves sleepers asleep
+ * (rally_event_wait() sleeps so itself). */
 int rally_event_futex(rally_event_t *e, const uint32_t **word, uint32_t *value,
                       bool *shared);
 

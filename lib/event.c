@@ -27,7 +27,8 @@
 #define EV_SLEEPERS   0x1u
 #define EV_SET        0x2u
 #define EV_GEN        0x4u /* one generation */
-#define EVENT_SPIN_NS 5000 /* see wait_for_set() */
+#define EVENT_SPIN_NS  5000     /* see wait_for_set() */
+#define EVENT_SLICE_NS 50000000 /* a shared waiter looks again after it */
 
 /* The event itself, or the one a handle from rally_event_open() names;
  * *shared says whether its futex is shared, read now: after set()'s CAS the
@@ -119,8 +120,23 @@ static int wait_for_set(struct rally__event *e, uint64_t seen,
 	}
 	uint64_t now;
 	atomic_fetch_add_explicit(&e->waiters, 1, memory_order_relaxed);
-	int rc = rally__wait_change(&e->word, seen, EV_SLEEPERS, dl, &plan,
-	                            NULL, shared, &now);
+	int rc;
+	if (!shared) {
+		rc = rally__wait_change(&e->word, seen, EV_SLEEPERS, dl, &plan,
+		                        NULL, shared, &now);
+	} else {
+		/* A setter whose process died between its CAS (which took
+		 * SLEEPERS off) and its wake leaves the sleepers asleep, and no
+		 * later set wakes them: a shared event's waiters sleep in
+		 * slices and look again. */
+		do {
+			struct rally__deadline slice;
+			rally__deadline_within(&slice, dl, EVENT_SLICE_NS);
+			rc = rally__wait_change(&e->word, seen, EV_SLEEPERS,
+			                        &slice, &plan, NULL, shared,
+			                        &now);
+		} while (rc == RALLY_TIMEDOUT && !rally__deadline_passed(dl));
+	}
 	/* Release: destroy() acquires `waiters` before the memory goes. */
 	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_release);
 	return rc;

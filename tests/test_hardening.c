@@ -48,7 +48,7 @@ static void page_revoke(void *p)
  * the futex: they see a release even while its releaser is held before
  * the wake. */
 enum op { WAIT, WAIT_POLL, RESET, ABORT, DESTROY, EVENT_SET, EVENT_POLL,
-          EVENT_DESTROY };
+          EVENT_DESTROY, EVENT_WAIT };
 
 static int wait_polling(rally_barrier_t *b)
 {
@@ -97,6 +97,9 @@ static void *call_main(void *arg)
 		break;
 	case EVENT_DESTROY:
 		c->rc = rally_event_destroy(c->obj);
+		break;
+	case EVENT_WAIT:
+		c->rc = rally_event_wait(c->obj, c->timeout);
 		break;
 	case EVENT_POLL:
 		while ((c->rc = rally_event_wait(c->obj, 1000000)) ==
@@ -1965,4 +1968,32 @@ Test(hardening, S5_an_action_that_waits_on_its_barrier_can_be_stopped,
 	/* Its phase (the next) was broken, as a timeout breaks it. */
 	cr_expect_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN);
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* Review round 3, finding 1: a setter of a shared event killed between
+ * its CAS (which took the sleepers' bit off) and its wake: the waiters
+ * slept for ever, and no later set woke them. They sleep in slices. */
+Test(hardening, M13_a_setter_killed_before_its_wake, .timeout = 20)
+{
+	rally_event_t *e = page_alloc(true);
+	cr_assert_eq(rally_event_init(e, RALLY_SHARED), 0);
+	struct call w;
+	start(&w, EVENT_WAIT, e, RALLY_FOREVER, 0);
+	test_sleep_ms(200); /* asleep */
+	pid_t child = fork();
+	if (child == 0) {
+		rally__point_on(RALLY__POINT_EVENT_SET, die_here, NULL);
+		rally_event_set(e);
+		_exit(1);
+	}
+	int st;
+	waitpid(child, &st, 0);
+	cr_assert(WIFSIGNALED(st), "the setter was not killed at its point");
+	cr_assert(rally_event_is_set(e));
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&w.done) && test_now_ns() - t0 < 2000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&w.done), "the waiter still sleeps");
+	cr_expect_eq(finish(&w), 0);
+	cr_expect_eq(rally_event_destroy(e), 0);
 }

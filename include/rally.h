@@ -132,7 +132,9 @@ int rally_barrier_init(rally_barrier_t *b, unsigned parties,
  * leaves: destroy answers -EBUSY once nothing has moved for a second. A
  * call that races destroy may get -EINVAL even if destroy then answers
  * -EBUSY; one that begins once destroy has returned 0 is the program's
- * error.) */
+ * error. destroy waits for or refuses waits, arrivals, awaits, resets and
+ * aborts; the calls that only read — parties, n_waiting, broken, phase,
+ * test, futex, late, dead — are not counted: they must not overlap it.) */
 int rally_barrier_destroy(rally_barrier_t *b);
 
 /* Waits until `parties` callers have arrived in this caller's phase, with
@@ -151,8 +153,8 @@ int rally_barrier_destroy(rally_barrier_t *b);
  * another: if an earlier phase is still completing (its parties have all
  * arrived; its action may run), that one completes and the caller's phase
  * is born broken. Once the last party of the caller's own phase has taken
- * it up (at once on its arrival, before the action runs), its timeout can
- * no longer expire (as in CPython, where the action runs under the
+ * it up (its claim, a CAS right after its arrival, before the action
+ * runs), its timeout can no longer expire (as in CPython, where the action runs under the
  * barrier's lock) — except that on a RALLY_SHARED barrier a waiter that
  * finds the process running the action (or a reset) dead breaks the
  * barrier and returns RALLY_BROKEN (RALLY_OWNERDEAD if robust): no wait
@@ -338,7 +340,9 @@ int rally_barrier_unlink(const char *name);
  * namespace; no hidepid mount hiding them, else a live one counts as dead). The process holding BUSY (an action's
  * runner, a reset's caller — a monitor too) that dies breaks the barrier
  * the same way. destroy() and reset() wait for every live caller to leave,
- * however slow, and never for the dead. Only participants arrive and wait:
+ * however slow, and never for the dead (destroy answers -EBUSY while a dead
+ * caller's phase waits unbroken, until a wait or a reset finds the death).
+ * Only participants arrive and wait:
  * wait, timedwait, arrive, await and poll from a process that takes no part
  * return -EPERM (it may still look, test, abort and reset: a monitor). Up to 32 participant processes; a
  * process that opens a name twice takes part once, until its last close. A
@@ -354,7 +358,9 @@ int rally_barrier_unlink(const char *name);
  * (it stays a participant). attach on a handle this process detached,
  * opened with RALLY_WATCH, or inherited through fork() makes it take part.
  * A process may have up to 64 barriers in place attached at once (then
- * -ENOSPC): detach, or destroy the barrier, to drop one. */
+ * -ENOSPC): detach, or destroy the barrier, to drop one; an attach that
+ * finds all 64 in use takes the place of one whose barrier is gone
+ * (destroyed by another process, its memory unmapped or reused). */
 int rally_barrier_attach(rally_barrier_t *b);
 int rally_barrier_detach(rally_barrier_t *b);
 

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <string.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -406,6 +407,26 @@ int rally__barrier_arrive_broken(rally_barrier_t *pub, uint32_t n)
 /* ---- robust participants --------------------------------------------------
  */
 
+/* Whether the barrier in place at obj, attached here with `tag`, is gone:
+ * destroyed (by another process: destroy drops this process's own), its
+ * memory unmapped or reused. Read through the kernel, which answers EFAULT
+ * for memory no longer mapped instead of a fault. */
+static bool attached_gone(const void *obj, uint64_t tag)
+{
+	const struct rally__barrier *b = obj;
+	uint32_t magic;
+	uint64_t now_tag;
+	struct iovec mine[2] = {{&magic, sizeof magic},
+	                        {&now_tag, sizeof now_tag}};
+	struct iovec theirs[2] = {{(void *)&b->magic, sizeof magic},
+	                          {(void *)&b->tag, sizeof now_tag}};
+	ssize_t n = process_vm_readv(getpid(), mine, 2, theirs, 2, 0);
+	if (n < 0)
+		return errno == EFAULT;
+	return n != (ssize_t)(sizeof magic + sizeof now_tag) ||
+	       magic != RALLY__BARRIER_MAGIC || now_tag != tag;
+}
+
 RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)
 {
 	struct view v;
@@ -415,7 +436,7 @@ RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)
 		return 0; /* nothing to track */
 	struct rally__barrier_proxy *px = (struct rally__barrier_proxy *)pub;
 	if (atomic_load(&px->magic) != RALLY__PROXY_MAGIC)
-		return rally__attach(&v.b->robust, v.tag);
+		return rally__attach(&v.b->robust, v.tag, v.b, attached_gone);
 	/* A handle takes part from open(), unless this process detached it,
 	 * opened it to watch, or is a fork()ed child of its opener. */
 	if (v.slot >= 0)

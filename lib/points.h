@@ -33,6 +33,7 @@
 	X(TOKEN_PINNED)   /* an await pinned its epoch, record not read */     \
 	X(DESTROYING)     /* destroy marked the barrier, waits for leavers */  \
 	X(REGISTERING)    /* a robust process claimed a slot, id not set */    \
+	X(ATTACHING)      /* attach took a registry entry, pid not set */      \
 	X(SPUN)           /* polling ended (or was skipped): no change yet */  \
 	X(YIELDING)       /* a waiter is about to sched_yield() */             \
 	X(SLEEPING)       /* a waiter is about to futex-wait */                \

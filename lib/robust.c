@@ -323,11 +323,14 @@ int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max)
 #define ATTACH_MAX 64
 
 static struct {
-	_Atomic uint64_t tag;
+	_Atomic uint64_t tag; /* ~0: being claimed */
 	_Atomic pid_t pid;
 	_Atomic int slot;
 	_Atomic unsigned count; /* attaches not yet detached */
+	const void *_Atomic obj; /* the barrier, to tell when it is gone */
 } attached[ATTACH_MAX];
+
+#define CLAIMING_TAG (~0ull)
 
 static int find(uint64_t tag, pid_t me)
 {
@@ -345,7 +348,24 @@ int rally__attached_slot(uint64_t tag)
 	return i < 0 ? -1 : atomic_load(&attached[i].slot);
 }
 
-int rally__attach(struct rally__robust *r, uint64_t tag)
+/* Takes entry i, whose tag was t, for (tag, slot, obj): false if another
+ * thread took it first. */
+static bool claim_entry(int i, uint64_t t, uint64_t tag, int slot,
+                        const void *obj)
+{
+	if (!atomic_compare_exchange_strong(&attached[i].tag, &t, CLAIMING_TAG))
+		return false;
+	RALLY_POINT(ATTACHING);
+	atomic_store(&attached[i].pid, rally__self_pid());
+	atomic_store(&attached[i].slot, slot);
+	atomic_store(&attached[i].count, 1);
+	atomic_store(&attached[i].obj, obj);
+	atomic_store_explicit(&attached[i].tag, tag, memory_order_release);
+	return true;
+}
+
+int rally__attach(struct rally__robust *r, uint64_t tag, const void *obj,
+                  bool (*gone)(const void *obj, uint64_t tag))
 {
 	pid_t me = rally__self_pid();
 	int slot = rally__robust_register(r);
@@ -356,20 +376,23 @@ int rally__attach(struct rally__robust *r, uint64_t tag)
 		atomic_fetch_add(&attached[i].count, 1);
 		return 0;
 	}
+	/* A free entry, or one inherited from a parent process; not one
+	 * another thread is claiming (its pid is not written yet). */
 	for (i = 0; i < ATTACH_MAX; i++) {
 		uint64_t t = atomic_load(&attached[i].tag);
-		/* Free, or inherited from a parent process. */
-		if (t != 0 && atomic_load(&attached[i].pid) == me)
+		if (t == CLAIMING_TAG || (t != 0 && atomic_load(&attached[i].pid) == me))
 			continue;
-		if (!atomic_compare_exchange_strong(&attached[i].tag, &t,
-		                                    ~0ull))
-			continue;
-		atomic_store(&attached[i].pid, me);
-		atomic_store(&attached[i].slot, slot);
-		atomic_store(&attached[i].count, 1);
-		atomic_store_explicit(&attached[i].tag, tag,
-		                      memory_order_release);
-		return 0;
+		if (claim_entry(i, t, tag, slot, obj))
+			return 0;
+	}
+	/* All ours: take one whose barrier is gone — destroyed by another
+	 * process (or its memory reused) without our detach. */
+	for (i = 0; i < ATTACH_MAX; i++) {
+		uint64_t t = atomic_load(&attached[i].tag);
+		if (t != CLAIMING_TAG && t != 0 &&
+		    gone(atomic_load(&attached[i].obj), t) &&
+		    claim_entry(i, t, tag, slot, obj))
+			return 0;
 	}
 	rally__robust_unregister(r, slot);
 	return -ENOSPC;

@@ -77,7 +77,11 @@ int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max);
  * takes part (registered once per attach) until the matching detach. The
  * process-local record of them is keyed by tag and pid, so that a fork()ed
  * child, which inherits it, neither uses nor ends its parent's part. */
-int rally__attach(struct rally__robust *r, uint64_t tag);
+/* Registers this process and records the barrier obj (its tag) as attached
+ * here; gone(obj, tag) tells an entry whose barrier is no more, taken when
+ * every entry is in use. */
+int rally__attach(struct rally__robust *r, uint64_t tag, const void *obj,
+                  bool (*gone)(const void *obj, uint64_t tag));
 int rally__detach(struct rally__robust *r, uint64_t tag);
 /* Destroy: this process's attachment to the barrier `tag` goes with it. */
 void rally__attach_forget(uint64_t tag);

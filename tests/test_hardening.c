@@ -1997,3 +1997,62 @@ Test(hardening, M13_a_setter_killed_before_its_wake, .timeout = 20)
 	cr_expect_eq(finish(&w), 0);
 	cr_expect_eq(rally_event_destroy(e), 0);
 }
+
+/* Review round 3, finding 2: a barrier in place attached here and
+ * destroyed by another process (or its memory unmapped, or reused) kept
+ * its entry in this process's record: after 64, attach said -ENOSPC. An
+ * attach that finds no free entry takes one whose barrier is gone. */
+Test(hardening, M14_entries_of_barriers_gone_elsewhere_are_reused,
+     .timeout = 30)
+{
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	rally_barrier_t *reused = page_alloc(true);
+	for (int i = 0; i < 140; i++) {
+		rally_barrier_t *b = i % 2 ? page_alloc(true) : reused;
+		cr_assert_eq(rally_barrier_init(b, 1, &attr), 0);
+		cr_assert_eq(rally_barrier_attach(b), 0, "round %d", i);
+		cr_assert_eq(rally_barrier_wait(b), 0);
+		pid_t child = fork();
+		if (child == 0)
+			_exit(rally_barrier_destroy(b) == 0 ? 0 : 1);
+		int st;
+		waitpid(child, &st, 0);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		if (i % 2)
+			munmap(b, PAGE);
+	}
+}
+
+/* Review round 3, finding 3: two threads attaching at once took one
+ * entry, and one barrier's attach was lost (its waits said -EPERM). */
+static rally_barrier_t *attach_b;
+static void *attach_main(void *arg)
+{
+	(void)arg;
+	rally__point_tag(TAG);
+	return (void *)(intptr_t)rally_barrier_attach(attach_b);
+}
+
+Test(hardening, M15_two_threads_attach_at_once, .timeout = 20)
+{
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	rally_barrier_t *b0 = page_alloc(true), *b1 = page_alloc(true);
+	cr_assert_eq(rally_barrier_init(b0, 1, &attr), 0);
+	cr_assert_eq(rally_barrier_init(b1, 1, &attr), 0);
+	attach_b = b0;
+	rally__pause_arm(RALLY__POINT_ATTACHING, TAG, 0);
+	pthread_t th;
+	pthread_create(&th, NULL, attach_main, NULL);
+	parked(RALLY__POINT_ATTACHING);
+	cr_expect_eq(rally_barrier_attach(b1), 0);
+	rally__pause_release(RALLY__POINT_ATTACHING);
+	void *rc;
+	pthread_join(th, &rc);
+	cr_expect_eq((intptr_t)rc, 0);
+	cr_expect_eq(rally_barrier_wait(b0), 0, "b0 attached");
+	cr_expect_eq(rally_barrier_wait(b1), 0, "b1 attached");
+	cr_expect_eq(rally_barrier_detach(b0), 0);
+	cr_expect_eq(rally_barrier_detach(b1), 0);
+	cr_expect_eq(rally_barrier_destroy(b0), 0);
+	cr_expect_eq(rally_barrier_destroy(b1), 0);
+}

@@ -170,7 +170,10 @@ int rally_barrier_destroy(rally_barrier_t *b);
  *
  * A caller that arrives while a reset runs waits for it to finish and joins
  * the fresh phase, as CPython's does; if its timeout expires first it
- * returns RALLY_TIMEDOUT and breaks nothing (it is in no phase). On a
+ * returns RALLY_TIMEDOUT and breaks nothing (it is in no phase). (One that
+ * arrives in the reset's last steps — once it has moved the arrivals into
+ * the fresh epoch, before it publishes — is in the fresh phase already:
+ * its timeout breaks that phase, as any caller's breaks its own.) On a
  * RALLY_ROBUST barrier it returns RALLY_BROKEN at once instead: a process
  * that died while waiting there could not be accounted for. */
 int rally_barrier_wait(rally_barrier_t *b);

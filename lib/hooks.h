@@ -52,7 +52,11 @@ bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
  * rally_barrier_timedwait's do: a last arrival breaks its own phase and
  * returns RALLY_TIMEDOUT; a caller waiting for a reset is in no phase and
  * breaks nothing: RALLY_TIMEDOUT at the deadline (RALLY_BROKEN if the
- * timeout is 0), -EINTR if go_on stopped it. Otherwise as
+ * timeout is 0), -EINTR if go_on stopped it (one that arrived in the
+ * fresh epoch before the reset published is in the fresh phase: it breaks
+ * it, RALLY_TIMEDOUT). A last arrival more than 1023 fully arrived phases
+ * ahead of gen (AHEAD_MAX) cannot break its phase: it waits, without
+ * asking go_on, until it can. Otherwise as
  * rally_barrier_arrive: the arrival index, or a code (-EINVAL also for a
  * timeout below RALLY_FOREVER). Not exported by the shared library: link
  * librally.a. */

@@ -336,6 +336,11 @@ struct arrival_check {
 	PyObject *type, *value, *tb; /* the handler's exception */
 };
 
+/* The barrier (by name) whose arrival this thread is in: signal handlers
+ * run inside it (arrival_go_on), where this thread is counted, so a reset
+ * of that barrier from one would wait for the thread itself. */
+static _Thread_local const char *arriving_at;
+
 static bool arrival_go_on(void *arg)
 {
 	struct arrival_check *c = arg;
@@ -383,7 +388,10 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 	 * to publish — it gives the GIL up at its first look for signals). */
 	if (self->action || rally_barrier_broken(b))
 		c.ts = PyEval_SaveThread();
+	const char *outer = arriving_at;
+	arriving_at = self->name;
 	int idx = rally__barrier_timedarrive(b, &tok, ns, arrival_go_on, &c);
+	arriving_at = outer;
 	if (c.ts)
 		PyEval_RestoreThread(c.ts);
 	if (c.type)
@@ -433,11 +441,15 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 	rally_barrier_t *b = enter(self, &call);
 	if (!b)
 		return NULL;
-	int rc;
-	/* reset waits for a running action, which needs the GIL. */
-	Py_BEGIN_ALLOW_THREADS
-	rc = rally_barrier_reset(b);
-	Py_END_ALLOW_THREADS
+	int rc = -EDEADLK;
+	/* From a signal handler that interrupted this thread's own arrival
+	 * at this barrier: the reset would wait for the thread, for ever. */
+	if (!arriving_at || strcmp(arriving_at, self->name) != 0) {
+		/* reset waits for a running action, which needs the GIL. */
+		Py_BEGIN_ALLOW_THREADS
+		rc = rally_barrier_reset(b);
+		Py_END_ALLOW_THREADS
+	}
 	leave(self, call);
 	if (rc < 0)
 		return pyrally_raise(rc, "reset");

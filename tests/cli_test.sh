@@ -190,6 +190,19 @@ t0=$(now_ms)
 check "an arrival during a reset times out" 2 "$rally" wait "$id-rs" 3 --timeout 0.5
 t1=$(now_ms)
 within "... at its timeout (0.5 s)" 500 1500 "$t0" "$t1"
+# A SIGINT just before that timeout, after the arrival's last look for
+# signals: the timeout ended it, nothing broken (review round 4: it said
+# the barrier was broken).
+env --default-signal=INT "$rally" wait "$id-rs" 3 --timeout 0.5 \
+	2>"$tmp/lateerr" &
+w2=$!
+sleep 0.47
+kill -s INT $w2
+wait $w2
+st=$?
+if grep -q "is broken" "$tmp/lateerr"; then
+	not_ok "a SIGINT at the timeout during a reset: '$(cat "$tmp/lateerr")'"
+else ok "a SIGINT at the timeout during a reset breaks nothing (exit $st)"; fi
 t0=$(now_ms)
 kill -s INT $w
 wait $w

@@ -281,11 +281,14 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The arrival's look for a caught signal, every 50 ms while it blocks. */
+/* The arrival's look for a caught signal, every 50 ms while it blocks;
+ * *(bool *)arg notes that a signal ended it. */
 static bool not_caught(void *arg)
 {
-	(void)arg;
-	return !caught;
+	if (!caught)
+		return true;
+	*(bool *)arg = true;
+	return false;
 }
 
 /* Waits at b as rally_barrier_timedwait(b, timeout) would: 0 released, or
@@ -305,9 +308,14 @@ static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 	rally_token_t tok;
 	if ((*sig = caught))
 		return -EINTR;
-	int rc = rally__barrier_timedarrive(b, &tok, timeout, not_caught, NULL);
+	bool stopped = false;
+	int rc =
+	    rally__barrier_timedarrive(b, &tok, timeout, not_caught, &stopped);
 	if (rc < 0) {
-		*sig = caught;
+		/* A signal caught after the arrival ended by its deadline did
+		 * not end it: that was the timeout (during a reset, nothing
+		 * broken). */
+		*sig = stopped ? caught : 0;
 		return rc;
 	}
 	for (;;) {

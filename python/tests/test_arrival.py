@@ -22,14 +22,14 @@ COMMON = textwrap.dedent("""
     import rally
     BBE = threading.BrokenBarrierError
 
-    def interrupt_in(seconds):
+    def interrupt_in(seconds, sig=signal.SIGINT):
         # Off the 50 ms grid of the slices: the latency is measured, not
         # hidden by a tick that comes at the same instant.
         sent = []
         def kick():
             time.sleep(seconds)
             sent.append(time.monotonic())
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
         threading.Thread(target=kick, daemon=True).start()
         return sent
 
@@ -47,8 +47,14 @@ COMMON = textwrap.dedent("""
     def main_wait(b):
         # The main thread's wait: Ctrl-C 0.325 s in, or a 0.5 s timeout.
         # Its outcome, time, and the latency from the signal.
-        if MODE == "ctrl-c":
-            sent = interrupt_in(0.325)
+        if MODE in ("ctrl-c", "handler-reset"):
+            sig = signal.SIGINT
+            if MODE == "handler-reset":
+                # The handler runs inside the arrival, which counts this
+                # thread in: a reset there would wait for it for ever.
+                sig = signal.SIGUSR1
+                signal.signal(sig, lambda *a: b.reset())
+            sent = interrupt_in(0.325, sig)
             what, took, at = outcome(b.wait)
             return what, took, at - sent[0] if sent else None
         what, took, at = outcome(lambda: b.wait(timeout=0.5))
@@ -150,6 +156,14 @@ class LastArrivalDuringAnActionTests(unittest.TestCase):
                          ["0", "1"], out)
         self.assertEqual(out["got"]["t3"], "BrokenBarrierError", out)
         self.assertTrue(out["broken"], out)
+
+    def test_a_handler_that_resets_this_barrier_is_refused(self):
+        """Review round 4: a SIGUSR1 handler calling b.reset() while the
+        arrival blocked hung the process: the reset waited for the
+        handler's own thread. It raises RuntimeError instead."""
+        out = run(ACTION, "handler-reset")
+        self.assertEqual(out["what"], "RuntimeError", out)
+        self.assertLess(out["latency"], BOUND, out)
 
     def test_timeout_while_the_previous_phase_s_action_runs(self):
         out = run(ACTION, "timeout")

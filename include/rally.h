@@ -10,8 +10,9 @@
  *
  * Conventions
  *   - Functions that can fail return int: 0 (or a non-negative result) on
- *     success, a negative errno-style code on failure. They never set errno
- *     and never print. rally_strerror() names every code.
+ *     success, a negative errno-style code on failure. They do not report
+ *     through errno (the system calls inside may leave it changed) and
+ *     never print. rally_strerror() names every code.
  *   - Times are int64_t nanoseconds, relative, measured on CLOCK_MONOTONIC.
  *     RALLY_FOREVER (-1) means no timeout, 0 means "do not block"; any other
  *     negative value is -EINVAL.
@@ -373,7 +374,8 @@ int rally_barrier_detach(rally_barrier_t *b);
  * room for all), or -EINVAL, or -ENOTSUP if the barrier is not robust. A
  * snapshot, meant for a phase that is stuck: a participant notes its arrival
  * once it has waited 0.1 ms (a note on every phase would cost every phase), so
- * one that arrived just now may still be listed. */
+ * one that arrived just now may still be listed — and one that arrived with
+ * rally_barrier_arrive() is listed until its await has waited that long. */
 int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
 
 /* Who died: participants (pids) found dead and not yet forgotten by

@@ -60,7 +60,12 @@ static bool claim(const struct view *v, uint64_t *s)
 		 * what we read here if our CAS succeeds. */
 		uint64_t a =
 		    atomic_load_explicit(&b->arr, memory_order_acquire);
-		if (nothing_to_reset(*s, a))
+		/* A robust barrier with the dead in its slots has something
+		 * to reset even when idle and whole: forget them (a death
+		 * between phases breaks the phase after). */
+		if (nothing_to_reset(*s, a) &&
+		    !(view_robust(v) &&
+		      rally__robust_dead(&b->robust, NULL, 0) > 0))
 			return false;
 		RALLY_POINT(RESET_CLAIMING);
 		uint64_t old = *s;

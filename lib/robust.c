@@ -35,45 +35,53 @@
 #define REF_ONE     0x10000u
 #define PID_BITS    22 /* Linux pids are below 2^22 (PID_MAX_LIMIT) */
 
-/* Whether /proc/PID/stat shows a live process, and its start time (field
- * 22); false if the process does not exist. Dead: X, or Z with one thread
- * left. A zombie with more is a thread-group leader that called
- * pthread_exit() while its other threads run on: the process lives. */
-static bool proc_alive(pid_t pid, uint64_t *start)
+enum proc { GONE, LIVE, UNKNOWN };
+
+/* What /proc/PID/stat says of the process, and its start time (field 22)
+ * when LIVE. GONE: no such process, X, or Z with one thread left (a zombie
+ * with more is a thread-group leader that called pthread_exit() while its
+ * other threads run on: the process lives). UNKNOWN: the file could not be
+ * read for another reason (this process is out of descriptors, say): not
+ * a death — taken for one, every participant looked dead. */
+static enum proc proc_look(pid_t pid, uint64_t *start)
 {
 	if (pid <= 0)
-		return false;
+		return GONE;
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return errno == ENOENT || errno == ESRCH ? GONE : UNKNOWN;
 	ssize_t n = read(fd, buf, sizeof buf - 1);
+	int err = errno;
 	close(fd);
-	if (n <= 0)
-		return false;
+	if (n == 0 || (n < 0 && err == ESRCH))
+		return GONE; /* reaped between the open and the read */
+	if (n < 0)
+		return UNKNOWN;
 	buf[n] = '\0';
 	/* The command name (field 2) may hold spaces and parentheses: the
 	 * fields after it start after the last ')'. */
 	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return false;
-	char state = p[2];
 	long threads = 0;
 	unsigned long long st = 0;
-	if (sscanf(p + 2,
+	if (!p || p[1] != ' ' ||
+	    sscanf(p + 2,
 	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
 	           "%*d %*d %*d %*d %ld %*d %llu",
 	           &threads, &st) != 2)
-		return false;
+		return UNKNOWN;
+	char state = p[2];
+	if (state == 'X' || (state == 'Z' && threads <= 1))
+		return GONE;
 	*start = st;
-	return state != 'X' && (state != 'Z' || threads > 1);
+	return LIVE;
 }
 
 bool rally__pid_alive(pid_t pid)
 {
 	uint64_t start;
-	return proc_alive(pid, &start);
+	return proc_look(pid, &start) != GONE;
 }
 
 static uint64_t id_of(pid_t pid, uint64_t start)
@@ -89,13 +97,26 @@ static pid_t pid_of(uint64_t id)
 /* A slot pid is claiming: its start time not yet published. */
 static bool claiming(uint64_t id) { return id && !(id >> PID_BITS); }
 
+/* A slot being forgotten (forget_dead): no participant's, nobody's to
+ * take yet. */
+#define FORGETTING (~0ull)
+
+/* A slot that names no participant. */
+static bool vacant(uint64_t id) { return id == 0 || id == FORGETTING; }
+
 /* Whether the process with this id lives (the same process: claiming
  * slots name the pid only). */
 static bool id_alive(uint64_t id)
 {
 	uint64_t start;
-	return proc_alive(pid_of(id), &start) &&
-	       (claiming(id) || id == id_of(pid_of(id), start));
+	switch (proc_look(pid_of(id), &start)) {
+	case GONE:
+		return false;
+	case UNKNOWN:
+		return true;
+	default:
+		return claiming(id) || id == id_of(pid_of(id), start);
+	}
 }
 
 static _Atomic pid_t self_pid;
@@ -115,12 +136,13 @@ pid_t rally__self_pid(void)
 	return p;
 }
 
+/* 0 if this process cannot read its own start time (out of descriptors):
+ * registered without it, it would look dead to everyone. */
 static uint64_t self_id(void)
 {
 	uint64_t start = 0;
 	pid_t me = rally__self_pid();
-	proc_alive(me, &start);
-	return id_of(me, start);
+	return proc_look(me, &start) == LIVE ? id_of(me, start) : 0;
 }
 
 /* Slot i of the order in which slots are handed out: 0, 4, 8 .. 28, 1, 5
@@ -130,6 +152,8 @@ static int spread(int i) { return (i * 4) % RALLY__ROBUST_SLOTS + i / 8; }
 int rally__robust_register(struct rally__robust *r)
 {
 	uint64_t me = self_id();
+	if (me == 0)
+		return -EMFILE;
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		if (atomic_load(&r->p[i].id) != me)
 			continue;
@@ -204,7 +228,7 @@ bool rally__robust_inside(struct rally__robust *r)
 		if (!(c & INSIDE_MASK))
 			continue;
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (pid_of(id) == me || id_alive(id))
+		if (!vacant(id) && (pid_of(id) == me || id_alive(id)))
 			return true;
 	}
 	return false;
@@ -245,7 +269,12 @@ bool rally__robust_check(struct rally__robust *r)
 		uint64_t id = atomic_load(&r->p[i].id);
 		/* A claimant that died is no participant: forget_dead frees
 		 * its slot. */
-		if (id == 0 || claiming(id) || pid_of(id) == me || id_alive(id))
+		if (vacant(id) || claiming(id) || pid_of(id) == me ||
+		    id_alive(id))
+			continue;
+		/* Unless it left meanwhile (closed, then exited): a process
+		 * dead in its slot cannot leave it any more. */
+		if (atomic_load(&r->p[i].id) != id)
 			continue;
 		record_dead(r, pid_of(id));
 		return true;
@@ -257,11 +286,17 @@ void rally__robust_forget_dead(struct rally__robust *r)
 {
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (id == 0 || id_alive(id))
+		if (vacant(id) || id_alive(id))
+			continue;
+		/* Marked first: once the dead one's id is gone a new process
+		 * may take the slot, and the stores below must not land on
+		 * its count (a reset wiped a newcomer's references). */
+		if (!atomic_compare_exchange_strong(&r->p[i].id, &id,
+		                                    FORGETTING))
 			continue;
 		atomic_store(&r->p[i].count, 0);
 		atomic_store(&r->p[i].arrived, 0);
-		atomic_compare_exchange_strong(&r->p[i].id, &id, 0);
+		atomic_store_explicit(&r->p[i].id, 0, memory_order_release);
 	}
 	atomic_store(&r->dead_pid, 0);
 	atomic_store(&r->dead, 0);
@@ -273,7 +308,8 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
 	int n = 0;
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (id == 0 || claiming(id) || id_alive(id) == dead)
+		if (vacant(id) || claiming(id) || id_alive(id) == dead ||
+		    atomic_load(&r->p[i].id) != id)
 			continue;
 		if (!dead && atomic_load(&r->p[i].arrived) == phase + 1)
 			continue;
@@ -294,7 +330,7 @@ static bool in_a_slot(struct rally__robust *r, pid_t pid)
 {
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (id != 0 && !claiming(id) && pid_of(id) == pid)
+		if (!vacant(id) && !claiming(id) && pid_of(id) == pid)
 			return true;
 	}
 	return false;

@@ -235,6 +235,16 @@ static void unpin(const struct view *v, uint32_t id)
 		                          memory_order_release);
 }
 
+/* A token names a phase its caller arrived in: never one beyond the
+ * arrivals of its epoch. One that does was made up (or corrupted): its
+ * timeout would break a phase nobody reached, or wait for it unbounded. */
+static bool beyond_arrivals(const struct view *v, const struct token_repr *r)
+{
+	uint64_t a = atomic_load_explicit(&v->b->arr, memory_order_acquire);
+	return arr_epoch(a) == (r->epoch & ARR_EPOCH_MASK) &&
+	       seq_diff(phase_of(r), arr_phase(a)) > 0;
+}
+
 /* await (soft false) and poll (soft true) of a waiter's token: 1 once its
  * phase completed, 0 when a soft deadline passed first, -EAGAIN when a
  * timeout of 0 finds the phase's action running, or a code. */
@@ -275,6 +285,10 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 			continue;
 		if (soft) {
 			rc = 0;
+			break;
+		}
+		if (beyond_arrivals(v, r)) {
+			rc = -EINVAL;
 			break;
 		}
 		RALLY_POINT(DEADLINE);

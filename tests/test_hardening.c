@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2055,4 +2056,98 @@ Test(hardening, M15_two_threads_attach_at_once, .timeout = 20)
 	cr_expect_eq(rally_barrier_detach(b1), 0);
 	cr_expect_eq(rally_barrier_destroy(b0), 0);
 	cr_expect_eq(rally_barrier_destroy(b1), 0);
+}
+
+/* Review round 5, finding 4: a process out of file descriptors read every
+ * /proc/PID/stat as gone: it took a live action runner's BUSY over and
+ * broke the phase the runner completed (and on a robust barrier, every
+ * live participant for dead). Only ENOENT/ESRCH mean gone now. */
+static int slow_400ms(void *arg)
+{
+	(void)arg;
+	test_sleep_ms(400);
+	return 0;
+}
+
+Test(hardening, M16_out_of_descriptors_is_not_a_death, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED,
+	                             .action = slow_400ms};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		test_sleep_ms(100); /* the last: runs the action */
+		_exit(rally_barrier_wait(&s->b) == 1 ? 0 : 1);
+	}
+	struct rlimit rl = {64, 64};
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	int first = -1, fd;
+	while ((fd = dup(0)) >= 0)
+		if (first < 0)
+			first = fd;
+	cr_expect_eq(rally_barrier_timedwait(&s->b, 2000000000), 0,
+	             "a live runner taken for dead");
+	for (fd = first; fd >= 0 && fd < 64; fd++)
+		close(fd);
+	int st;
+	waitpid(child, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the runner: %x", st);
+}
+
+/* Review round 5, finding 3: reset on an idle, whole robust barrier
+ * returned at once and forgot nobody: a participant dead between phases
+ * stayed listed, and the phase after broke. */
+Test(hardening, M17_reset_forgets_the_dead_of_an_idle_barrier, .timeout = 20)
+{
+	struct shared_state *s = robust_state(2);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	pid_t z = fork();
+	if (z == 0)
+		_exit(rally_barrier_attach(&s->b)); /* dies attached */
+	waitpid(z, NULL, 0);
+	pid_t dead[4];
+	cr_assert_eq(rally_barrier_dead(&s->b, dead, 4), 1);
+	cr_expect_not(rally_barrier_broken(&s->b));
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_eq(rally_barrier_dead(&s->b, NULL, 0), 0, "forgotten");
+	for (int i = 0; i < 3; i++) {
+		struct call w;
+		start(&w, WAIT, &s->b, 2000000000, 0);
+		int mine = rally_barrier_timedwait(&s->b, 2000000000);
+		cr_expect_eq(mine + finish(&w), 1, "phase %d", i);
+	}
+}
+
+/* Review round 5, finding 5: a token whose phase was corrupted (here: 5000
+ * and 500 phases ahead) made await(token, 0) wait for ever, or broke a
+ * phase nobody had reached. A token beyond the arrivals is refused. */
+static rally_token_t phase_moved(rally_token_t t, uint32_t ahead)
+{
+	uint32_t w[4];
+	_Static_assert(sizeof w == sizeof t, "a token is 16 bytes");
+	memcpy(w, &t, sizeof w);
+	/* word 2: kind << 28 | phase (token.c) */
+	w[2] = (w[2] & 0xf0000000u) | ((w[2] + ahead) & 0x0fffffffu);
+	memcpy(&t, w, sizeof t);
+	return t;
+}
+
+Test(hardening, M18_a_corrupt_token_is_refused, .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 3, NULL), 0);
+	rally_token_t t, mine;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	for (uint32_t ahead = 500; ahead <= 5000; ahead *= 10) {
+		int64_t t0 = test_now_ns();
+		cr_expect_eq(rally_barrier_await(&b, phase_moved(t, ahead), 0),
+		             -EINVAL, "%u ahead", ahead);
+		cr_expect_lt(test_now_ns() - t0, 1000000000, "blocked");
+	}
+	cr_expect_not(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_arrive(&b, &mine), 1);
+	cr_expect_eq(rally_barrier_arrive(&b, &mine), 2, "phase 0 whole");
+	int rc = rally_barrier_await(&b, t, 0);
+	cr_expect_eq(rc, 0, "await of the real token: %d", rc);
 }

@@ -236,13 +236,16 @@ static void unpin(const struct view *v, uint32_t id)
 }
 
 /* A token names a phase its caller arrived in: never one beyond the
- * arrivals of its epoch. One that does was made up (or corrupted): its
+ * arrivals of its epoch — arr's phase, plus the whole phases its count
+ * holds (callers beyond `parties` belong to later phases before the
+ * completer moves arr on). One that does was made up (or corrupted): its
  * timeout would break a phase nobody reached, or wait for it unbounded. */
 static bool beyond_arrivals(const struct view *v, const struct token_repr *r)
 {
 	uint64_t a = atomic_load_explicit(&v->b->arr, memory_order_acquire);
+	uint32_t last = arr_phase(a) + arr_count(a) / v->parties;
 	return arr_epoch(a) == (r->epoch & ARR_EPOCH_MASK) &&
-	       seq_diff(phase_of(r), arr_phase(a)) > 0;
+	       seq_diff(phase_of(r), last & SEQ_MASK) > 0;
 }
 
 /* await (soft false) and poll (soft true) of a waiter's token: 1 once its

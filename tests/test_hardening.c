@@ -2151,3 +2151,24 @@ Test(hardening, M18_a_corrupt_token_is_refused, .timeout = 20)
 	int rc = rally_barrier_await(&b, t, 0);
 	cr_expect_eq(rc, 0, "await of the real token: %d", rc);
 }
+
+/* The check of M18 took a real token for a corrupt one: with more callers
+ * than parties, a caller belongs to a later phase before the completer of
+ * the earlier one moves arr on (held here between its two steps). */
+Test(hardening, M18_a_token_ahead_of_arr_s_phase_is_real, .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t first, later;
+	cr_assert_eq(rally_barrier_arrive(&b, &first), 0);
+	rally__pause_arm(RALLY__POINT_ARRIVED, TAG, 0);
+	struct call c;
+	start(&c, WAIT, &b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_ARRIVED);
+	cr_assert_eq(rally_barrier_arrive(&b, &later), 0, "phase 1's first");
+	cr_expect_eq(rally_barrier_await(&b, later, 0), RALLY_TIMEDOUT,
+	             "as wait(0): its own phase broken");
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	cr_expect_eq(finish(&c), 1, "phase 0 completes");
+	cr_expect_eq(rally_barrier_await(&b, first, 0), 0);
+}

@@ -293,8 +293,12 @@ static inline bool view_robust(const struct view *v)
  * leaving a phase that a reset cancelled and arriving again in the fresh
  * epoch — make it wait: they come back as arrivals, which it judges then. */
 
-/* A call that begins: false if the barrier was destroyed meanwhile. */
+/* A call that begins: false if the barrier was destroyed meanwhile (a
+ * destroy in progress is waited out). */
 bool rally__visit(const struct view *v);
+/* The same, for a caller that must not wait — one that destroy may itself
+ * be waiting for (a pinned await): false while destroy runs too. */
+bool rally__visit_now(const struct view *v);
 /* The visitor's last touch (release). */
 void rally__unvisit(const struct view *v);
 /* A caller inside that leaves to arrive again: counted before it leaves

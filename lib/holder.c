@@ -98,7 +98,7 @@ bool rally__check_holder(const struct view *v, uint64_t *s)
 	    !atomic_compare_exchange_strong_explicit(
 	        &b->holder_checked_at, &last, now, memory_order_relaxed,
 	        memory_order_relaxed) ||
-	    !rally__visit(v))
+	    !rally__visit_now(v)) /* destroy may be waiting for our caller */
 		return false;
 	bool changed = rally__take_over(v, s);
 	rally__unvisit(v);

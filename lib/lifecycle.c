@@ -149,7 +149,7 @@ static bool pinned(struct rally__barrier *b)
  * DYING and a visitor's read of magic: either destroy sees the visitor, or
  * the visitor sees DYING and waits to learn whether destroy finished. */
 
-bool rally__visit(const struct view *v)
+static bool visit(const struct view *v, bool wait_out_destroy)
 {
 	struct rally__barrier *b = v->b;
 	/* An action runs under BUSY, which destroy waits for: it may not wait
@@ -164,12 +164,16 @@ bool rally__visit(const struct view *v)
 		if (magic == RALLY__BARRIER_MAGIC)
 			return true;
 		atomic_fetch_sub(&b->visitors, 1);
-		if (magic != RALLY__DYING_MAGIC)
+		if (magic != RALLY__DYING_MAGIC || !wait_out_destroy)
 			return false;
 		while (atomic_load(&b->magic) == RALLY__DYING_MAGIC)
 			rally__backoff(&i);
 	}
 }
+
+bool rally__visit(const struct view *v) { return visit(v, true); }
+
+bool rally__visit_now(const struct view *v) { return visit(v, false); }
 
 void rally__unvisit(const struct view *v)
 {
@@ -423,8 +427,10 @@ static bool attached_gone(const void *obj, uint64_t tag)
 	ssize_t n = process_vm_readv(getpid(), mine, 2, theirs, 2, 0);
 	if (n < 0)
 		return errno == EFAULT;
+	/* Being destroyed is not gone: destroy may yet answer -EBUSY. */
 	return n != (ssize_t)(sizeof magic + sizeof now_tag) ||
-	       magic != RALLY__BARRIER_MAGIC || now_tag != tag;
+	       (magic != RALLY__BARRIER_MAGIC && magic != RALLY__DYING_MAGIC) ||
+	       now_tag != tag;
 }
 
 RALLY_EXPORT int rally_barrier_attach(rally_barrier_t *pub)

@@ -441,15 +441,21 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 	rally_barrier_t *b = enter(self, &call);
 	if (!b)
 		return NULL;
-	int rc = -EDEADLK;
 	/* From a signal handler that interrupted this thread's own arrival
 	 * at this barrier: the reset would wait for the thread, for ever. */
-	if (!arriving_at || strcmp(arriving_at, self->name) != 0) {
-		/* reset waits for a running action, which needs the GIL. */
-		Py_BEGIN_ALLOW_THREADS
-		rc = rally_barrier_reset(b);
-		Py_END_ALLOW_THREADS
+	if (arriving_at && strcmp(arriving_at, self->name) == 0) {
+		leave(self, call);
+		PyErr_SetString(PyExc_RuntimeError,
+		                "reset: not allowed from a signal handler that "
+		                "interrupted this thread's wait on the barrier "
+		                "(the reset would wait for that wait)");
+		return NULL;
 	}
+	int rc;
+	/* reset waits for a running action, which needs the GIL. */
+	Py_BEGIN_ALLOW_THREADS
+	rc = rally_barrier_reset(b);
+	Py_END_ALLOW_THREADS
 	leave(self, call);
 	if (rc < 0)
 		return pyrally_raise(rc, "reset");

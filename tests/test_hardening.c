@@ -2172,3 +2172,88 @@ Test(hardening, M18_a_token_ahead_of_arr_s_phase_is_real, .timeout = 20)
 	cr_expect_eq(finish(&c), 1, "phase 0 completes");
 	cr_expect_eq(rally_barrier_await(&b, first, 0), 0);
 }
+
+/* Review round 6, finding 2: an await(token, 0), pinned, that met the
+ * completer's BUSY looked for a dead holder as a visitor, and the visit
+ * waited for a destroy in progress — which waited for the pin: both for
+ * ever (robust). The look now never waits for destroy. */
+struct await0 {
+	rally_barrier_t *b;
+	rally_token_t t;
+	int rc;
+	_Atomic bool done;
+};
+
+static void *await0_main(void *arg)
+{
+	struct await0 *a = arg;
+	rally__point_tag(TAG + 1);
+	a->rc = rally_barrier_await(a->b, a->t, 0);
+	atomic_store(&a->done, true);
+	return NULL;
+}
+
+Test(hardening, M19_await_0_and_destroy_do_not_wait_for_each_other,
+     .timeout = 20)
+{
+	struct shared_state *s = robust_state(2);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	struct await0 a = {.b = &s->b};
+	cr_assert_eq(rally_barrier_arrive(&s->b, &a.t), 0);
+	struct call last, d;
+	rally__pause_arm(RALLY__POINT_ADVANCED, TAG, 0);
+	start(&last, WAIT, &s->b, RALLY_FOREVER, TAG);
+	parked(RALLY__POINT_ADVANCED);
+	rally__pause_arm(RALLY__POINT_TOKEN_PINNED, TAG + 1, 0);
+	pthread_t th;
+	pthread_create(&th, NULL, await0_main, &a);
+	cr_assert(rally__pause_wait(RALLY__POINT_TOKEN_PINNED, 1, 2000000000));
+	rally__pause_arm(RALLY__POINT_DESTROYING, TAG + 2, 0);
+	start(&d, DESTROY, &s->b, 0, TAG + 2);
+	cr_assert(rally__pause_wait(RALLY__POINT_DESTROYING, 1, 2000000000));
+	rally__pause_release(RALLY__POINT_DESTROYING);
+	rally__pause_arm(RALLY__POINT_CLAIMED, TAG, 0);
+	rally__pause_release(RALLY__POINT_ADVANCED);
+	parked(RALLY__POINT_CLAIMED);
+	rally__pause_release(RALLY__POINT_TOKEN_PINNED);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&a.done) && test_now_ns() - t0 < 2000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&a.done), "await(token, 0) waits for destroy");
+	cr_expect_eq(a.rc, -EAGAIN);
+	pthread_join(th, NULL);
+	rally__pause_release(RALLY__POINT_CLAIMED);
+	cr_expect_eq(finish(&last), 1);
+	int rc = finish(&d);
+	cr_expect(rc == 0 || rc == -EBUSY, "destroy: %d", rc);
+}
+
+/* Review round 6, finding 4: with all 64 entries in use, attach took the
+ * entry of a barrier that was only being destroyed (destroy may yet answer
+ * -EBUSY, and the barrier stays in use): this process then took no part
+ * in it (-EPERM). Only a barrier gone is taken. */
+Test(hardening, M20_attach_leaves_a_barrier_being_destroyed, .timeout = 30)
+{
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	enum { N = 64 };
+	rally_barrier_t *bs = mmap(NULL, N * sizeof *bs, PROT_READ | PROT_WRITE,
+	                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(bs, MAP_FAILED);
+	rally_barrier_t *more = page_alloc(true);
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(rally_barrier_init(&bs[i], 1, &attr), 0);
+		cr_assert_eq(rally_barrier_attach(&bs[i]), 0, "%d", i);
+	}
+	cr_assert_eq(rally_barrier_init(more, 1, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(more), -ENOSPC, "all 64 in use");
+	struct call d;
+	rally__pause_arm(RALLY__POINT_DESTROYING, TAG, 0);
+	start(&d, DESTROY, &bs[0], 0, TAG);
+	parked(RALLY__POINT_DESTROYING);
+	cr_expect_eq(rally_barrier_attach(more), -ENOSPC,
+	             "took the entry of a barrier being destroyed");
+	rally__pause_release(RALLY__POINT_DESTROYING);
+	cr_expect_eq(finish(&d), 0);
+	cr_expect_eq(rally_barrier_attach(more), 0, "now it is gone");
+	cr_expect_eq(rally_barrier_wait(more), 0);
+}

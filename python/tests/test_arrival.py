@@ -55,7 +55,13 @@ COMMON = textwrap.dedent("""
                 sig = signal.SIGUSR1
                 signal.signal(sig, lambda *a: b.reset())
             sent = interrupt_in(0.325, sig)
-            what, took, at = outcome(b.wait)
+            def wait():
+                try:
+                    return b.wait()
+                except BaseException as e:
+                    main_wait.message = str(e)
+                    raise
+            what, took, at = outcome(wait)
             return what, took, at - sent[0] if sent else None
         what, took, at = outcome(lambda: b.wait(timeout=0.5))
         return what, took, None
@@ -78,7 +84,8 @@ ACTION = COMMON + textwrap.dedent("""
     what, took, latency = main_wait(b)
     for t in ts:
         t.join(10)
-    report(what=what, took=took, latency=latency, got=got, broken=b.broken)
+    report(what=what, took=took, latency=latency, got=got, broken=b.broken,
+           message=getattr(main_wait, "message", ""))
 """)
 
 # A child process waits in phase 0 and is stopped there; a reset waits
@@ -163,6 +170,7 @@ class LastArrivalDuringAnActionTests(unittest.TestCase):
         handler's own thread. It raises RuntimeError instead."""
         out = run(ACTION, "handler-reset")
         self.assertEqual(out["what"], "RuntimeError", out)
+        self.assertIn("signal handler", out["message"], out)
         self.assertLess(out["latency"], BOUND, out)
 
     def test_timeout_while_the_previous_phase_s_action_runs(self):

@@ -32,6 +32,13 @@ int rally__barrier_arrive_broken(rally_barrier_t *b, uint32_t n);
  * lives (as when /proc misleads): -EINVAL unless BUSY is held. */
 int rally__barrier_seize_busy(rally_barrier_t *b);
 
+/* Plants, in a free slot of robust barrier b, a participant that has this
+ * process's pid but started `earlier` clock ticks before it — a dead
+ * process whose pid came back as ours — with `inside` callers in: the
+ * slot or a negative code. */
+int rally__barrier_plant_pid_twin(rally_barrier_t *b, uint64_t earlier,
+                                  unsigned inside);
+
 /* The sequence numbers wrap at 2^RALLY__SEQ_BITS. */
 #define RALLY__SEQ_BITS 28
 

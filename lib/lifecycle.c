@@ -391,6 +391,19 @@ int rally__barrier_skip_phases(rally_barrier_t *pub, uint32_t n)
 	return 0;
 }
 
+int rally__barrier_plant_pid_twin(rally_barrier_t *pub, uint64_t earlier,
+                                  unsigned inside)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || !view_robust(&v))
+		return -EINVAL;
+	uint64_t start = rally__robust_self_start();
+	if (start < earlier)
+		return -EINVAL;
+	return rally__robust_plant(&v.b->robust, rally__self_pid(),
+	                           start - earlier, inside);
+}
+
 int rally__barrier_arrive_broken(rally_barrier_t *pub, uint32_t n)
 {
 	struct rally__barrier *b = (struct rally__barrier *)pub;

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,8 +121,18 @@ static bool id_alive(uint64_t id)
 }
 
 static _Atomic pid_t self_pid;
+static _Atomic uint64_t self_id_seen; /* id_of(self_pid, its start) */
+/* Taken while this process registers: two of its threads opening one name
+ * at once took two slots (neither saw the other's, not yet published). */
+static atomic_flag registering = ATOMIC_FLAG_INIT;
 
-static void forget_pid(void) { atomic_store(&self_pid, 0); }
+/* In a fork()ed child: another process, and no thread of it registers. */
+static void forget_pid(void)
+{
+	atomic_store(&self_pid, 0);
+	atomic_store(&self_id_seen, 0);
+	atomic_flag_clear(&registering);
+}
 
 pid_t rally__self_pid(void)
 {
@@ -140,20 +151,46 @@ pid_t rally__self_pid(void)
  * registered without it, it would look dead to everyone. */
 static uint64_t self_id(void)
 {
-	uint64_t start = 0;
 	pid_t me = rally__self_pid();
-	return proc_look(me, &start) == LIVE ? id_of(me, start) : 0;
+	uint64_t id = atomic_load_explicit(&self_id_seen, memory_order_relaxed);
+	if (id != 0 && pid_of(id) == me)
+		return id;
+	uint64_t start = 0;
+	if (proc_look(me, &start) != LIVE)
+		return 0;
+	id = id_of(me, start);
+	atomic_store_explicit(&self_id_seen, id, memory_order_relaxed);
+	return id;
+}
+
+/* Whether a slot's id is this very process: the pid alone is not enough —
+ * a dead participant's pid may have come back as ours, and that one must
+ * still be found dead (and not waited for). */
+static bool is_self(uint64_t id)
+{
+	return pid_of(id) == rally__self_pid() && id == self_id();
 }
 
 /* Slot i of the order in which slots are handed out: 0, 4, 8 .. 28, 1, 5
  * .. — four slots share a line, so spread the first eight. */
 static int spread(int i) { return (i * 4) % RALLY__ROBUST_SLOTS + i / 8; }
 
+static int register_locked(struct rally__robust *r, uint64_t me);
+
 int rally__robust_register(struct rally__robust *r)
 {
 	uint64_t me = self_id();
 	if (me == 0)
 		return -EMFILE;
+	while (atomic_flag_test_and_set(&registering))
+		sched_yield();
+	int slot = register_locked(r, me);
+	atomic_flag_clear(&registering);
+	return slot;
+}
+
+static int register_locked(struct rally__robust *r, uint64_t me)
+{
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		if (atomic_load(&r->p[i].id) != me)
 			continue;
@@ -184,6 +221,28 @@ int rally__robust_register(struct rally__robust *r)
 		return i;
 	}
 	return -ENOSPC;
+}
+
+int rally__robust_plant(struct rally__robust *r, pid_t pid, uint64_t start,
+                        unsigned inside)
+{
+	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
+		uint64_t id = 0;
+		if (!atomic_compare_exchange_strong(&r->p[i].id, &id,
+		                                    (uint64_t)pid))
+			continue;
+		atomic_store(&r->p[i].arrived, 0);
+		atomic_store(&r->p[i].count, REF_ONE | (inside & INSIDE_MASK));
+		atomic_store(&r->p[i].id, id_of(pid, start));
+		return i;
+	}
+	return -ENOSPC;
+}
+
+uint64_t rally__robust_self_start(void)
+{
+	uint64_t id = self_id();
+	return id ? (id >> PID_BITS) - 1 : 0;
 }
 
 int rally__robust_unregister(struct rally__robust *r, int slot)
@@ -221,14 +280,13 @@ void rally__robust_leave(struct rally__robust *r, int slot)
 
 bool rally__robust_inside(struct rally__robust *r)
 {
-	pid_t me = rally__self_pid();
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint32_t c =
 		    atomic_load_explicit(&r->p[i].count, memory_order_acquire);
 		if (!(c & INSIDE_MASK))
 			continue;
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (!vacant(id) && (pid_of(id) == me || id_alive(id)))
+		if (!vacant(id) && (is_self(id) || id_alive(id)))
 			return true;
 	}
 	return false;
@@ -264,13 +322,11 @@ bool rally__robust_check(struct rally__robust *r)
 	if (now - last < RALLY__ROBUST_SCAN_NS ||
 	    !atomic_compare_exchange_strong(&r->scanned_at, &last, now))
 		return false;
-	pid_t me = rally__self_pid();
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
 		/* A claimant that died is no participant: forget_dead frees
 		 * its slot. */
-		if (vacant(id) || claiming(id) || pid_of(id) == me ||
-		    id_alive(id))
+		if (vacant(id) || claiming(id) || is_self(id) || id_alive(id))
 			continue;
 		/* Unless it left meanwhile (closed, then exited): a process
 		 * dead in its slot cannot leave it any more. */

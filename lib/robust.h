@@ -83,6 +83,12 @@ int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max);
 int rally__attach(struct rally__robust *r, uint64_t tag, const void *obj,
                   bool (*gone)(const void *obj, uint64_t tag));
 int rally__detach(struct rally__robust *r, uint64_t tag);
+/* Tests: a slot as a participant (pid, start time) with `inside` callers
+ * in would hold it — one long dead, whose pid may be ours. */
+int rally__robust_plant(struct rally__robust *r, pid_t pid, uint64_t start,
+                        unsigned inside);
+/* This process's start time, as its slots record it. */
+uint64_t rally__robust_self_start(void);
 /* Destroy: this process's attachment to the barrier `tag` goes with it. */
 void rally__attach_forget(uint64_t tag);
 /* This process's slot in the barrier with that tag, or -1. */

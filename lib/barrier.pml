@@ -591,8 +591,7 @@ inline note_broken(s) {
 	skip   /* main before 5e219f7 */
 #else
 	if
-	:: ((s) & (BRK | BSY)) == BRK && PAR(s) == (tep & 1) &&
-	   DIFF(tph, SEQ(s)) > RUNAWAY ->
+	:: PAR(s) == (tep & 1) && DIFF(tph, SEQ(s)) > RUNAWAY ->
 		atomic { touch; guarded = true }
 	:: else -> skip
 	fi
@@ -605,9 +604,10 @@ inline guard() {
 	atomic { touch; gd = guarded };
 	if
 	:: gd ->
+		/* broken however it broke: BROKEN (a reset's too), or ahead */
 		atomic { touch; s = st };
 		if
-		:: (s & (BRK | BSY)) == BRK -> rc = RC_BROKEN
+		:: (s & BRK) != 0 || AHEAD(s) != 0 -> rc = RC_BROKEN
 		:: else -> skip
 		fi
 	:: else -> skip

@@ -359,7 +359,8 @@ static inline bool resetting(uint64_t s, uint32_t p, uint32_t parity)
 /* The caller's first look found a reset cancelling its phase: it leaves
  * and returns RALLY__REARRIVE as a re-arrival — or, on a robust barrier,
  * where one that died would be counted for ever, the broken code. */
-int rally__rearrive_or_break(const struct view *v);
+int rally__rearrive_or_break(const struct view *v, uint64_t s,
+                             struct arrival t);
 /* Waits until a reset of the epoch of parity `parity` has published: false
  * if dl passed first. */
 bool rally__await_reset(const struct view *v, uint32_t parity,

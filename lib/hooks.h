@@ -24,8 +24,9 @@ int rally__barrier_set_phase(rally_barrier_t *b, uint32_t phase);
  * was: tests reach the baseline's rebase and the 2^28 wrap of the phase
  * differences it spans. 0 or -EINVAL. */
 int rally__barrier_skip_phases(rally_barrier_t *b, uint32_t n);
-/* As if n phases' worth of callers had arrived at the broken, idle barrier
- * and left (a loop that retries RALLY_BROKEN): -EINVAL unless it is so. */
+/* As if n phases' worth of callers had arrived at the barrier, whose next
+ * phase is broken and empty, and left (a loop that retries RALLY_BROKEN):
+ * -EINVAL unless it is so. */
 int rally__barrier_arrive_broken(rally_barrier_t *b, uint32_t n);
 
 /* Takes BUSY over as a waiter does from a dead holder, whether or not it

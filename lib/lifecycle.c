@@ -412,8 +412,8 @@ int rally__barrier_arrive_broken(rally_barrier_t *pub, uint32_t n)
 	    !rally__view(pub, &v) || view_robust(&v))
 		return -EINVAL;
 	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
-	if ((s & (ST_BROKEN | ST_BUSY)) != ST_BROKEN || arr_count(a) != 0 ||
-	    n > SEQ_MASK)
+	if (rally__classify(s, arr_phase(a), arr_epoch(a) & 1) != BROKEN ||
+	    arr_count(a) != 0 || n > SEQ_MASK)
 		return -EINVAL;
 	/* Every caller of those phases left. */
 	atomic_fetch_add(&b->out, n * v.parties);

@@ -134,17 +134,23 @@ struct arrival rally__arrive(const struct view *v)
 
 int rally__guard(const struct view *v)
 {
-	if (!atomic_load_explicit(&v->b->guarded, memory_order_relaxed))
+	struct rally__barrier *b = v->b;
+	if (!atomic_load_explicit(&b->guarded, memory_order_relaxed))
 		return 0;
-	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
-	return (s & (ST_BROKEN | ST_BUSY)) == ST_BROKEN ? rally__broken_code(v)
-	                                                : 0;
+	/* Broken — BROKEN (a reset's too), or `ahead` while an action runs:
+	 * guarded, the arrivals are far past seq + ahead, so ours would be
+	 * broken too; we do not arrive. (Not by classifying the phase we
+	 * would arrive in: the model, with 2 seq bits, showed that phase may
+	 * have wrapped past the window by then.) */
+	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	return (s & ST_BROKEN) || st_ahead(s) ? rally__broken_code(v) : 0;
 }
 
 void rally__note_broken(const struct view *v, uint64_t s, struct arrival t)
 {
-	if ((s & (ST_BROKEN | ST_BUSY)) == ST_BROKEN &&
-	    st_parity(s) == (t.epoch & 1) &&
+	/* However it broke: BROKEN, `ahead` (gen BUSY while an action runs),
+	 * a robust reset (BUSY|BROKEN) — all leave seq behind. */
+	if (st_parity(s) == (t.epoch & 1) &&
 	    seq_diff(t.phase, st_seq(s)) > (int32_t)RUNAWAY &&
 	    !atomic_load_explicit(&v->b->guarded, memory_order_relaxed))
 		atomic_store_explicit(&v->b->guarded, 1, memory_order_relaxed);
@@ -329,7 +335,7 @@ int rally__await_phase(const struct view *v, struct arrival t,
 	struct waiting w = {.note_phase = t.phase};
 	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
 	if (resetting(s, t.phase, t.epoch & 1))
-		return rally__rearrive_or_break(v);
+		return rally__rearrive_or_break(v, s, t);
 	for (;;) {
 		int code;
 		switch (rally__classify(s, t.phase, t.epoch & 1)) {
@@ -485,7 +491,7 @@ int rally__complete(const struct view *v, struct arrival t,
 		return ret;
 	/* Wrong: s is the state at our first look. */
 	if (resetting(s, t.phase, parity))
-		return rally__rearrive_or_break(v);
+		return rally__rearrive_or_break(v, s, t);
 	for (;;) {
 		enum outcome o = rally__classify(s, t.phase, parity);
 		if (o == BROKEN || o == DONE) {
@@ -545,9 +551,11 @@ int rally__abort(const struct view *v)
 /* ---- the public calls
  * -------------------------------------------------------- */
 
-int rally__rearrive_or_break(const struct view *v)
+int rally__rearrive_or_break(const struct view *v, uint64_t s,
+                             struct arrival t)
 {
 	if (view_robust(v)) {
+		rally__note_broken(v, s, t);
 		int code = rally__broken_code(v); /* read before we leave */
 		rally__leave(v);
 		return code;

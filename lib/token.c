@@ -108,7 +108,7 @@ arrive(const struct view *v, rally_token_t *token,
 			                         memory_order_acquire);
 			if (!resetting(s, t.phase, t.epoch & 1))
 				break;
-			rc = rally__rearrive_or_break(v);
+			rc = rally__rearrive_or_break(v, s, t);
 		}
 		if (rc != RALLY__REARRIVE) {
 			*token =

@@ -2329,3 +2329,47 @@ Test(hardening, M22_a_dead_participant_with_our_pid_is_dead, .timeout = 20)
 	cr_expect_eq(finish(&r), 0);
 	cr_expect_eq(rally_barrier_dead(&s->b, NULL, 0), 0, "forgotten");
 }
+
+/* Review round 6, finding 1: the runaway guard knew only a barrier broken
+ * and idle. One broken by `ahead` — an abort, or a timeout of the next
+ * phase, while an action runs (BUSY) — let retried callers run 2^27
+ * phases ahead until one returned an index. */
+static _Atomic bool hold_m3_action;
+static int m3_held_action(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&hold_m3_action))
+		test_sleep_ms(1);
+	return 0;
+}
+
+Test(hardening, M3_a_barrier_broken_during_its_action_stays_broken,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.action = m3_held_action};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	atomic_store(&hold_m3_action, true);
+	struct call w, c;
+	start(&w, WAIT, &b, RALLY_FOREVER, 0);
+	await_waiting(&b, 1);
+	start(&c, WAIT, &b, RALLY_FOREVER, 0);
+	while (!rally__point_hits(RALLY__POINT_CLAIMED))
+		test_sleep_ms(1);
+	cr_assert_eq(rally_barrier_abort(&b), 0); /* phase 1, via ahead */
+	cr_assert_eq(rally__barrier_arrive_broken(&b, (1u << 27) - 8), 0);
+	rally_token_t t;
+	for (int i = 0; i < 64; i++) {
+		cr_assert_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN,
+		             "call %d", i);
+		cr_assert_eq(rally_barrier_arrive(&b, &t), RALLY_BROKEN,
+		             "arrive %d", i);
+	}
+	atomic_store(&hold_m3_action, false);
+	cr_expect_eq(finish(&w) + finish(&c), 1, "phase 0 completed");
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	start(&w, WAIT, &b, RALLY_FOREVER, 0);
+	int mine = rally_barrier_wait(&b);
+	cr_expect_eq(mine + finish(&w), 1);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}

@@ -123,11 +123,13 @@ int rally_barrier_init(rally_barrier_t *b, unsigned parties,
 /* Destroys a barrier initialised in place (a handle from rally_barrier_open()
  * is closed instead: -EINVAL). -EBUSY while callers are blocked in a phase that
  * has not completed (or while its action runs), or while a reset or an
- * abort is in progress — also when one of these begins while destroy runs;
- * the barrier stays usable. Callers released by a
- * completed phase, or by a broken one, may still be on their way out:
- * destroy waits for them, so that the memory may be freed as soon as it
- * returns 0. After that every call on *b returns -EINVAL. (A process killed
+ * abort is in progress — also when a caller arrives in a phase that waits,
+ * or a reset or an abort begins, while destroy runs; the barrier stays
+ * usable. Callers released by a completed phase, or by a broken one, may
+ * still be on their way out — the last arrival of a phase too, and its
+ * action if it begins meanwhile: destroy waits for them (on a shared
+ * barrier it takes over from one whose process died), so that the memory
+ * may be freed as soon as it returns 0. After that every call on *b returns -EINVAL. (A process killed
  * inside reset or abort leaves destroy answering -EBUSY. On a RALLY_SHARED
  * barrier that is not robust, a process killed while it waits never
  * leaves: destroy answers -EBUSY once nothing has moved for a second. A

@@ -593,6 +593,10 @@ inline note_broken(s) {
 	if
 	:: PAR(s) == (tep & 1) && DIFF(tph, SEQ(s)) > RUNAWAY ->
 		atomic { touch; guarded = true }
+	/* gen of the other parity: a dead reset moved arr into our epoch,
+	 * all of it broken; the epoch began at its baseline */
+	:: PAR(s) != (tep & 1) && DIFF(tph, base_phase[tep & 1]) > RUNAWAY ->
+		atomic { touch; guarded = true }
 	:: else -> skip
 	fi
 #endif
@@ -604,10 +608,13 @@ inline guard() {
 	atomic { touch; gd = guarded };
 	if
 	:: gd ->
-		/* broken however it broke: BROKEN (a reset's too), or ahead */
+		/* broken however it broke: BROKEN, or ahead; not a reset in
+		 * progress, which the caller waits out (it cannot run away) */
 		atomic { touch; s = st };
 		if
-		:: (s & BRK) != 0 || AHEAD(s) != 0 -> rc = RC_BROKEN
+		:: (s & (BRK | BSY)) == (BRK | BSY) -> skip
+		:: (s & (BRK | BSY)) != (BRK | BSY) &&
+		   ((s & BRK) != 0 || AHEAD(s) != 0) -> rc = RC_BROKEN
 		:: else -> skip
 		fi
 	:: else -> skip

@@ -40,6 +40,9 @@ int rally__barrier_seize_busy(rally_barrier_t *b);
 int rally__barrier_plant_pid_twin(rally_barrier_t *b, uint64_t earlier,
                                   unsigned inside);
 
+/* Whether the runaway guard is on (phase.c): 1, 0, or -EINVAL. */
+int rally__barrier_guarded(rally_barrier_t *b);
+
 /* The sequence numbers wrap at 2^RALLY__SEQ_BITS. */
 #define RALLY__SEQ_BITS 28
 

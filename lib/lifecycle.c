@@ -267,6 +267,22 @@ static bool stuck(const struct view *v, struct stuck *k)
 	return now - k->since >= STUCK_NS;
 }
 
+/* While destroy waits, nobody else can find a dead holder (every call sees
+ * the barrier dying): destroy looks itself, every ROBUST_CHECK_NS, and
+ * takes over from a holder that died (a completer killed in its action,
+ * robust or not), which counts it out. */
+static void take_over_if_dead(const struct view *v, int64_t *looked_at)
+{
+	if (!view_shared(v))
+		return;
+	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	int64_t now = rally__now_ns();
+	if (!(s & ST_BUSY) || now - *looked_at < ROBUST_CHECK_NS)
+		return;
+	*looked_at = now;
+	rally__take_over(v, &s);
+}
+
 RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 {
 	struct rally__barrier *b = (struct rally__barrier *)pub;
@@ -289,6 +305,7 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 		return -EINVAL; /* destroyed concurrently */
 	RALLY_POINT(DESTROYING);
 	struct stuck k = {0};
+	int64_t looked_at = 0;
 	for (unsigned i = 0;;) {
 		switch (quiescence(&v)) {
 		case QUIET:
@@ -305,6 +322,7 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 				atomic_store(&b->magic, RALLY__BARRIER_MAGIC);
 				return -EBUSY;
 			}
+			take_over_if_dead(&v, &looked_at);
 			rally__backoff(&i);
 		}
 	}
@@ -402,6 +420,14 @@ int rally__barrier_plant_pid_twin(rally_barrier_t *pub, uint64_t earlier,
 		return -EINVAL;
 	return rally__robust_plant(&v.b->robust, rally__self_pid(),
 	                           start - earlier, inside);
+}
+
+int rally__barrier_guarded(rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return -EINVAL;
+	return atomic_load(&v.b->guarded) != 0;
 }
 
 int rally__barrier_arrive_broken(rally_barrier_t *pub, uint32_t n)

@@ -143,15 +143,26 @@ int rally__guard(const struct view *v)
 	 * would arrive in: the model, with 2 seq bits, showed that phase may
 	 * have wrapped past the window by then.) */
 	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	/* A reset in progress (BUSY|BROKEN): a caller waits it out and
+	 * joins the fresh phase — blocked, it cannot run away — except on a
+	 * robust barrier, where it would return the broken code at once. */
+	bool resetting = (s & (ST_BROKEN | ST_BUSY)) == (ST_BROKEN | ST_BUSY);
+	if (resetting && !view_robust(v))
+		return 0;
 	return (s & ST_BROKEN) || st_ahead(s) ? rally__broken_code(v) : 0;
 }
 
 void rally__note_broken(const struct view *v, uint64_t s, struct arrival t)
 {
 	/* However it broke: BROKEN, `ahead` (gen BUSY while an action runs),
-	 * a robust reset (BUSY|BROKEN) — all leave seq behind. */
-	if (st_parity(s) == (t.epoch & 1) &&
-	    seq_diff(t.phase, st_seq(s)) > (int32_t)RUNAWAY &&
+	 * a robust reset (BUSY|BROKEN) — all leave seq behind. gen of the
+	 * other parity: a reset died after it moved arr into our epoch, and
+	 * all of it is broken; our epoch began at its baseline. */
+	uint32_t from = st_seq(s);
+	if (st_parity(s) != (t.epoch & 1))
+		from = base_phase(atomic_load_explicit(
+		    &v->b->base[t.epoch & 1], memory_order_relaxed));
+	if (seq_diff(t.phase, from) > (int32_t)RUNAWAY &&
 	    !atomic_load_explicit(&v->b->guarded, memory_order_relaxed))
 		atomic_store_explicit(&v->b->guarded, 1, memory_order_relaxed);
 }

@@ -342,12 +342,15 @@ void rally__robust_forget_dead(struct rally__robust *r)
 {
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
 		uint64_t id = atomic_load(&r->p[i].id);
-		if (vacant(id) || id_alive(id))
+		/* FORGETTING: a reset died forgetting it (resets take turns
+		 * under BUSY): finish its work. */
+		if (id == 0 || (id != FORGETTING && id_alive(id)))
 			continue;
 		/* Marked first: once the dead one's id is gone a new process
 		 * may take the slot, and the stores below must not land on
 		 * its count (a reset wiped a newcomer's references). */
-		if (!atomic_compare_exchange_strong(&r->p[i].id, &id,
+		if (id != FORGETTING &&
+		    !atomic_compare_exchange_strong(&r->p[i].id, &id,
 		                                    FORGETTING))
 			continue;
 		atomic_store(&r->p[i].count, 0);

@@ -2373,3 +2373,109 @@ Test(hardening, M3_a_barrier_broken_during_its_action_stays_broken,
 	cr_expect_eq(mine + finish(&w), 1);
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
+
+/* Review round 7, finding 1: after a reset killed past its swap (gen of the
+ * old epoch, broken; arr in the new one), callers never guarded the
+ * barrier (their epoch's parity differed from gen's): a retry loop ran arr
+ * 2^28 phases past the baseline, the count of callers inside wrapped, and
+ * every reset after hung. */
+Test(hardening, M23_a_dead_reset_s_epoch_is_guarded, .timeout = 30)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED};
+	cr_assert_eq(rally_barrier_init(&s->b, 1, &attr), 0);
+	cr_assert_eq(rally_barrier_abort(&s->b), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally__point_on(RALLY__POINT_RESET_SWAPPED, die_here, NULL);
+		rally_barrier_reset(&s->b);
+		_exit(1);
+	}
+	waitpid(child, NULL, 0);
+	cr_assert_eq(rally_barrier_timedwait(&s->b, 200000000), RALLY_BROKEN);
+	/* A retry loop: 2^20 phases past the epoch's start it is guarded
+	 * (else it runs on to 2^28, where the count wraps: 16 s of calls). */
+	cr_assert_eq(rally__barrier_arrive_broken(&s->b, (1u << 20) - 100), 0);
+	for (int i = 0; i < 200; i++)
+		cr_assert_eq(rally_barrier_timedwait(&s->b, 0), RALLY_BROKEN);
+	cr_expect_eq(rally__barrier_guarded(&s->b), 1, "not guarded");
+	struct call r;
+	start(&r, RESET, &s->b, 0, 0);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&r.done) && test_now_ns() - t0 < 3000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&r.done), "reset hung");
+	cr_expect_eq(finish(&r), 0);
+	cr_expect_eq(rally__barrier_guarded(&s->b), 0, "the reset unguards");
+	cr_expect_eq(rally_barrier_wait(&s->b), 0);
+}
+
+/* Review round 7, finding 2: on a guarded barrier a caller that arrived
+ * while a reset ran was turned away (RALLY_BROKEN) instead of waiting the
+ * reset out and joining the fresh phase. */
+Test(hardening, M24_a_guarded_barrier_s_reset_is_waited_out, .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_assert_eq(rally__barrier_arrive_broken(&b, (1u << 20) + 8), 0);
+	cr_assert_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN); /* guards */
+	struct call r, w;
+	rally__pause_arm(RALLY__POINT_RESET_RECORDED, TAG, 0);
+	start(&r, RESET, &b, 0, TAG);
+	parked(RALLY__POINT_RESET_RECORDED);
+	start(&w, WAIT, &b, 2000000000, 0);
+	test_sleep_ms(50);
+	cr_expect_not(atomic_load(&w.done), "turned away during the reset");
+	rally__pause_release(RALLY__POINT_RESET_RECORDED);
+	cr_expect_eq(finish(&r), 0);
+	int mine = rally_barrier_timedwait(&b, 2000000000);
+	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
+}
+
+/* Review round 7, finding 3: a robust completer killed holding BUSY while
+ * destroy waited (the barrier dying: nobody else could look for the dead)
+ * hung destroy for ever. destroy looks itself and takes over. */
+static int go_pipe[2];
+static void wait_for_go(enum rally__point p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	char c;
+	if (write(go_pipe[1], "a", 1) != 1 || read(go_pipe[0], &c, 1) != 1)
+		_exit(9);
+	rally__point_on(RALLY__POINT_CLAIMED, die_here, NULL);
+}
+
+Test(hardening, M25_destroy_outlives_a_completer_killed_meanwhile,
+     .timeout = 20)
+{
+	struct shared_state *s = robust_state(1);
+	cr_assert_eq(pipe(go_pipe), 0);
+	int to_child[2];
+	cr_assert_eq(pipe(to_child), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		go_pipe[0] = to_child[0];
+		if (rally_barrier_attach(&s->b) != 0)
+			_exit(8);
+		rally__point_on(RALLY__POINT_ADVANCED, wait_for_go, NULL);
+		rally_barrier_wait(&s->b);
+		_exit(1);
+	}
+	char c;
+	cr_assert_eq(read(go_pipe[0], &c, 1), 1, "the child arrived");
+	struct call d;
+	start(&d, DESTROY, &s->b, 0, 0);
+	test_sleep_ms(100); /* destroy waits for the completer */
+	cr_assert_eq(write(to_child[1], "g", 1), 1);
+	int st;
+	waitpid(child, &st, 0);
+	cr_assert(WIFSIGNALED(st), "the completer was not killed: %x", st);
+	int64_t t0 = test_now_ns();
+	while (!atomic_load(&d.done) && test_now_ns() - t0 < 3000000000)
+		test_sleep_ms(1);
+	cr_assert(atomic_load(&d.done), "destroy hung on the dead completer");
+	int rc = finish(&d);
+	cr_expect(rc == 0 || rc == -EBUSY, "destroy: %d", rc);
+}

@@ -3,11 +3,11 @@
  * An epoch runs from one reset to the next; arr carries its number mod 16,
  * gen (EPOCH) its parity. A reset ends the current epoch E and starts E + 1:
  *
- *   1. claim: CAS state from any value without BUSY to seq | BUSY | BROKEN
- *      with our pid as holder and arr's epoch parity. Phase seq is broken:
- *      its waiters wake and leave, and so do callers of E beyond seq. The
- *      cut of E is seq — or E's first phase, if a reset that died before us
- *      had already moved arr into E (gen never named E then).
+ *   1. claim: CAS state from any value without BUSY to cut | BUSY | BROKEN
+ *      with our pid as holder and arr's epoch parity. The cut of E is seq
+ *      — or E's first phase, if a reset that died before us had already
+ *      moved arr into E (gen never named E then). Phase cut is broken: its
+ *      waiters wake and leave, and so do callers of E beyond it.
  *   2. record: rec[E % 8] = E | cut, once no await reads that slot (pins).
  *      A token that outlives its epoch finds its outcome there: phases of E
  *      before the cut completed, the rest were cancelled.
@@ -43,7 +43,24 @@ static bool nothing_to_reset(uint64_t s, uint64_t a)
 	       arr_phase(a) == st_seq(s) && (arr_epoch(a) & 1) == st_parity(s);
 }
 
-/* Step 1; false if the barrier is empty and whole already. */
+/* The cut of the epoch arr names, given gen's seq: seq — or the epoch's
+ * first phase, if a reset that died had already moved arr into it (gen
+ * never named that epoch). */
+static uint32_t cut_of(const struct view *v, uint64_t a, uint32_t seq)
+{
+	struct rally__barrier *b = v->b;
+	uint32_t id =
+	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_acquire),
+	               arr_epoch(a));
+	uint32_t base = base_phase(
+	    atomic_load_explicit(&b->base[id & 1], memory_order_relaxed));
+	return seq_diff(base, seq) > 0 ? base : seq;
+}
+
+/* Step 1; false if the barrier is empty and whole already. The claim names
+ * the cut, not gen's seq: an abort meanwhile breaks the phase after the cut
+ * (`ahead` 1), which the publish carries down — from a stale seq it was
+ * lost halfway (review round 8), and so would a timeout's be. */
 static bool claim(const struct view *v, uint64_t *s)
 {
 	struct rally__barrier *b = v->b;
@@ -70,7 +87,8 @@ static bool claim(const struct view *v, uint64_t *s)
 		RALLY_POINT(RESET_CLAIMING);
 		uint64_t old = *s;
 		uint64_t next = st_with_holder(
-		    st_make(st_seq(old), arr_epoch(a)) | ST_BUSY | ST_BROKEN,
+		    st_make(cut_of(v, a, st_seq(old)), arr_epoch(a)) |
+		        ST_BUSY | ST_BROKEN,
 		    rally__holder_self());
 		if (atomic_compare_exchange_weak_explicit(
 		        &b->state, s, next, memory_order_acq_rel,
@@ -166,9 +184,7 @@ int rally__reset(const struct view *v)
 	uint32_t id =
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_acquire),
 	               arr_epoch(a));
-	uint32_t base = base_phase(
-	    atomic_load_explicit(&b->base[id & 1], memory_order_relaxed));
-	uint32_t cut = seq_diff(base, st_seq(s)) > 0 ? base : st_seq(s);
+	uint32_t cut = st_seq(s); /* claim() named it */
 	if (!view_robust(v))
 		record(v, id, cut);
 	else /* robust awaits count in their tracker, not in pins */

@@ -609,7 +609,11 @@ inline reset_barrier() {
 		:: (s & BRK) == 0 && AHEAD(s) == 0 && ac == 0 && ap == SEQ(s) &&
 		   (ae & 1) == PAR(s) -> break
 		:: else ->
-			nxt = WITH_HOLDER(MAKE(SEQ(s), ae & 1) | BSY | BRK, pp);
+			/* the claim names the cut (reset.c claim(), cut_of()) */
+			atomic { touch; eid = epoch_id - ((epoch_id - ae) & (EPM - 1)) };
+			atomic { touch; base = base_phase[eid & 1] };
+			cut = (DIFF(base, SEQ(s)) > 0 -> base : SEQ(s));
+			nxt = WITH_HOLDER(MAKE(cut, ae & 1) | BSY | BRK, pp);
 			old = s;
 			claim_busy(s, nxt, claimed);
 			if :: claimed -> wake_if(old); old = 0; break :: else -> skip fi

@@ -2479,3 +2479,37 @@ Test(hardening, M25_destroy_outlives_a_completer_killed_meanwhile,
 	int rc = finish(&d);
 	cr_expect(rc == 0 || rc == -EBUSY, "destroy: %d", rc);
 }
+
+/* Review round 8: an abort during the reset that follows a reset killed
+ * past its swap was lost halfway: the claim named gen's stale seq, abort
+ * broke the phase after it (`ahead` 1), and the publish, two phases on,
+ * dropped it — callers before the publish got RALLY_BROKEN, one after it
+ * passed a 2-party barrier alone. The claim names the cut. */
+Test(hardening, M26_an_abort_during_the_reset_after_a_dead_one, .timeout = 20)
+{
+	struct shared_state *s = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED};
+	cr_assert_eq(rally_barrier_init(&s->b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_abort(&s->b), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally__point_on(RALLY__POINT_RESET_SWAPPED, die_here, NULL);
+		rally_barrier_reset(&s->b);
+		_exit(1);
+	}
+	int st;
+	waitpid(child, &st, 0);
+	cr_assert(WIFSIGNALED(st));
+	struct call r;
+	rally__pause_arm(RALLY__POINT_RESET_SWAPPED, TAG, 0);
+	start(&r, RESET, &s->b, 0, TAG);
+	parked(RALLY__POINT_RESET_SWAPPED);
+	cr_assert_eq(rally_barrier_abort(&s->b), 0);
+	cr_expect_eq(rally_barrier_timedwait(&s->b, RALLY_FOREVER),
+	             RALLY_BROKEN, "before the publish");
+	rally__pause_release(RALLY__POINT_RESET_SWAPPED);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect(rally_barrier_broken(&s->b), "the abort kept");
+	cr_expect_eq(rally_barrier_timedwait(&s->b, 1000000000), RALLY_BROKEN,
+	             "passed a 2-party barrier alone");
+}

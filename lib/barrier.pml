@@ -811,7 +811,7 @@ inline rally_reset() {
 		load_arr();
 		atomic { touch; id = epoch_id - ((epoch_id - ae) & (EPM - 1)) };
 		atomic { touch; base = base_phase[id & 1] };
-		cut = (DIFF(base, SEQ(s)) > 0 -> base : SEQ(s));
+		cut = (PAR(s) != (ae & 1) -> base : SEQ(s));
 		/* 2. record, once no await pins its slot */
 		atomic { touch; pins[id % RECORDS] == 0 };
 #ifdef MUTANT_A5

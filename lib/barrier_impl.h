@@ -336,6 +336,11 @@ int rally__guard(const struct view *v);
 /* A caller that found its phase broken: guards the barrier if the phase
  * was far ahead of the broken one. */
 void rally__note_broken(const struct view *v, uint64_t s, struct arrival t);
+/* No token's phase is this far ahead of the first incomplete phase (each
+ * phase between holds a completer blocked until the one before publishes)
+ * nor of an epoch's cut: one that seems so completed 2^27 phases ago. */
+#define TOKEN_AHEAD_MAX (1u << 20)
+
 /* The outcome of phase p of an epoch of parity `parity`, as state s says. */
 enum outcome rally__classify(uint64_t s, uint32_t p, uint32_t parity);
 /* Completes t's phase: parties - 1, or a code; the caller has left. */

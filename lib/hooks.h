@@ -19,7 +19,7 @@ extern "C" {
  * idle, or `phase` out of range). */
 int rally__barrier_set_phase(rally_barrier_t *b, uint32_t phase);
 
-/* Moves an idle barrier (not robust) on by n phases (below 2^28) as if they
+/* Moves an idle barrier (robust too) on by n phases (below 2^28) as if they
  * had completed and every caller had left, its epoch's baseline where it
  * was: tests reach the baseline's rebase and the 2^28 wrap of the phase
  * differences it spans. 0 or -EINVAL. */

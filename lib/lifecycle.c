@@ -394,16 +394,18 @@ int rally__barrier_skip_phases(rally_barrier_t *pub, uint32_t n)
 	struct rally__barrier *b = (struct rally__barrier *)pub;
 	struct view v;
 	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
-	    !rally__view(pub, &v) || view_robust(&v))
+	    !rally__view(pub, &v))
 		return -EINVAL;
 	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
 	uint32_t parity = arr_epoch(a) & 1, seq = st_seq(s);
 	if (s != st_make(seq, parity) || arr_count(a) != 0 ||
 	    arr_phase(a) != seq || pinned(b) || n > SEQ_MASK)
 		return -EINVAL;
-	/* n phases completed, every non-completer of them left; the
-	 * baseline stays where it was. */
-	atomic_fetch_add(&b->out, n * (v.parties - 1));
+	/* n phases completed, every non-completer of them left (robust:
+	 * per-process counts, back at zero); the baseline stays where it
+	 * was. */
+	if (!view_robust(&v))
+		atomic_fetch_add(&b->out, n * (v.parties - 1));
 	atomic_store(&b->arr, arr_make(seq + n, arr_epoch(a)));
 	atomic_store(&b->state, st_make(seq + n, parity));
 	return 0;

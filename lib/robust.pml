@@ -612,7 +612,7 @@ inline reset_barrier() {
 			/* the claim names the cut (reset.c claim(), cut_of()) */
 			atomic { touch; eid = epoch_id - ((epoch_id - ae) & (EPM - 1)) };
 			atomic { touch; base = base_phase[eid & 1] };
-			cut = (DIFF(base, SEQ(s)) > 0 -> base : SEQ(s));
+			cut = (PAR(s) != (ae & 1) -> base : SEQ(s));
 			nxt = WITH_HOLDER(MAKE(cut, ae & 1) | BSY | BRK, pp);
 			old = s;
 			claim_busy(s, nxt, claimed);
@@ -624,7 +624,7 @@ inline reset_barrier() {
 		atomic { touch; ap = a_phase; ae = a_ep; ac = a_cnt };
 		atomic { touch; eid = epoch_id - ((epoch_id - ae) & (EPM - 1)) };
 		atomic { touch; base = base_phase[eid & 1] };
-		cut = (DIFF(base, SEQ(s)) > 0 -> base : SEQ(s));
+		cut = (PAR(s) != (ae & 1) -> base : SEQ(s));
 		/* record: no pins on a robust barrier (not modelled: tokens) */
 		do
 		:: atomic { touch; ap = a_phase; ae = a_ep; ac = a_cnt;

@@ -172,10 +172,6 @@ int rally__barrier_timedarrive(rally_barrier_t *pub, rally_token_t *token,
 	return arrive(&v, token, &dl, timeout_ns == 0);
 }
 
-/* No phase is this far ahead of the first incomplete one: each phase
- * between holds a completer blocked until the one before it publishes. */
-#define TOKEN_AHEAD_MAX (1u << 20)
-
 /* The token's outcome now; *s: the state it was judged by. */
 static enum outcome judge(const struct view *v, const struct token_repr *r,
                           uint64_t *s)

@@ -2513,3 +2513,40 @@ Test(hardening, M26_an_abort_during_the_reset_after_a_dead_one, .timeout = 20)
 	cr_expect_eq(rally_barrier_timedwait(&s->b, 1000000000), RALLY_BROKEN,
 	             "passed a 2-party barrier alone");
 }
+
+/* Review round 9, finding 1: a robust epoch's baseline never moves, and a
+ * reset 2^27 phases into it took the distance from the baseline for "a
+ * reset died past its swap": it cut at the baseline, a cancelled phase's
+ * waiter returned an index, and the phase went back to 1. The cut is the
+ * baseline only when gen names the other epoch. */
+Test(hardening, M27_a_robust_reset_2_27_phases_into_an_epoch, .timeout = 20)
+{
+	struct shared_state *s = robust_state(2);
+	cr_assert_eq(rally_barrier_attach(&s->b), 0);
+	cr_assert_eq(rally__barrier_skip_phases(&s->b, (1u << 27) + 8), 0);
+	uint32_t before = rally_barrier_phase(&s->b);
+	struct call w;
+	start(&w, WAIT, &s->b, RALLY_FOREVER, 0);
+	await_waiting(&s->b, 1);
+	cr_expect_eq(rally_barrier_reset(&s->b), 0);
+	cr_expect_eq(finish(&w), RALLY_BROKEN, "a cancelled phase passed");
+	cr_expect_eq(rally_barrier_phase(&s->b), before + 1, "went back");
+}
+
+/* Review round 9, finding 2: a completed token awaited after a reset that
+ * came 2^27 phases after it got RALLY_BROKEN (the record's cut compared
+ * within 2^27 only), though documented right within 2^28 - 2^20. */
+Test(hardening, M28_a_token_s_record_2_27_phases_on, .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t, u;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_assert_eq(rally_barrier_arrive(&b, &u), 1);
+	cr_assert_eq(rally__barrier_skip_phases(&b, (1u << 27) + 100), 0);
+	cr_expect_eq(rally_barrier_test(&b, t), 1);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_assert_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_await(&b, t, 0), 0, "one reset old");
+	cr_expect_eq(rally_barrier_test(&b, t), 1);
+}

@@ -609,14 +609,17 @@ inline guard() {
 	if
 	:: gd ->
 		/* broken however it broke: BROKEN, or ahead; not a reset in
-		 * progress, which the caller waits out (it cannot run away) */
+		 * progress before its swap, which the caller waits out (it
+		 * cannot run away) */
 		atomic { touch; s = st };
+		atomic { touch; ae = a_ep };
 		if
-		:: (s & (BRK | BSY)) == (BRK | BSY) -> skip
-		:: (s & (BRK | BSY)) != (BRK | BSY) &&
+		:: (s & (BRK | BSY)) == (BRK | BSY) && PAR(s) == (ae & 1) -> skip
+		:: !((s & (BRK | BSY)) == (BRK | BSY) && PAR(s) == (ae & 1)) &&
 		   ((s & BRK) != 0 || AHEAD(s) != 0) -> rc = RC_BROKEN
 		:: else -> skip
-		fi
+		fi;
+		ae = 0
 	:: else -> skip
 	fi;
 	gd = false

@@ -143,12 +143,17 @@ int rally__guard(const struct view *v)
 	 * would arrive in: the model, with 2 seq bits, showed that phase may
 	 * have wrapped past the window by then.) */
 	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
-	/* A reset in progress (BUSY|BROKEN): a caller waits it out and
-	 * joins the fresh phase — blocked, it cannot run away — except on a
-	 * robust barrier, where it would return the broken code at once. */
+	/* A reset in progress (BUSY|BROKEN) before its swap: a caller waits
+	 * it out and joins the fresh phase — blocked, it cannot run away —
+	 * except on a robust barrier, where it would return the broken code
+	 * at once. After the swap (gen of the other parity) callers are of
+	 * the fresh epoch, and an abort meanwhile breaks them at once. */
 	bool resetting = (s & (ST_BROKEN | ST_BUSY)) == (ST_BROKEN | ST_BUSY);
-	if (resetting && !view_robust(v))
-		return 0;
+	if (resetting && !view_robust(v)) {
+		uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+		if (st_parity(s) == (arr_epoch(a) & 1))
+			return 0;
+	}
 	return (s & ST_BROKEN) || st_ahead(s) ? rally__broken_code(v) : 0;
 }
 

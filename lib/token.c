@@ -181,13 +181,14 @@ static enum outcome judge(const struct view *v, const struct token_repr *r,
 	enum outcome o = rally__record_outcome(v->b, r->epoch, p);
 	if (o != PENDING)
 		return o;
-	o = rally__classify(*s, p, r->epoch & 1);
 	/* Phases compare within a window of 2^27: a token whose phase
-	 * completed 2^27 phases ago (its epoch still current) seems ahead. */
-	if (o != DONE && o != BROKEN && st_parity(*s) == (r->epoch & 1) &&
+	 * completed 2^27 phases ago (its epoch still current) seems ahead —
+	 * judged so before classify(), which calls any phase ahead of a
+	 * broken one broken (review round 10). */
+	if (st_parity(*s) == (r->epoch & 1) &&
 	    seq_diff(p, st_seq(*s)) > (int32_t)TOKEN_AHEAD_MAX)
 		return DONE;
-	return o;
+	return rally__classify(*s, p, r->epoch & 1);
 }
 
 RALLY_EXPORT int rally_barrier_test(rally_barrier_t *pub, rally_token_t token)

@@ -2550,3 +2550,57 @@ Test(hardening, M28_a_token_s_record_2_27_phases_on, .timeout = 20)
 	cr_expect_eq(rally_barrier_await(&b, t, 0), 0, "one reset old");
 	cr_expect_eq(rally_barrier_test(&b, t), 1);
 }
+
+/* Review round 10, finding 1: a token whose phase completed more than 2^27
+ * phases ago read RALLY_BROKEN once the barrier broke (classify() called
+ * it, seemingly ahead, broken before the window was applied), though
+ * documented right within 2^28 - 2^20. Phases are skipped in chunks with
+ * a real phase between, so that the baseline rebases as in use. */
+Test(hardening, M29_a_token_2_27_phases_old_on_a_broken_barrier,
+     .timeout = 30)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t, u;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_assert_eq(rally_barrier_arrive(&b, &u), 1);
+	for (int i = 0; i < 17; i++) { /* 17 * 2^23 = 2^27 + 2^23 */
+		cr_assert_eq(rally__barrier_skip_phases(&b, 1u << 23), 0);
+		cr_assert_eq(rally_barrier_arrive(&b, &u), 0);
+		cr_assert_eq(rally_barrier_arrive(&b, &u), 1);
+	}
+	cr_expect_eq(rally_barrier_test(&b, t), 1);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_expect_eq(rally_barrier_test(&b, t), 1, "broken by the abort");
+	cr_expect_eq(rally_barrier_await(&b, t, 0), 0);
+}
+
+/* Review round 10, finding 2: between a reset's swap and its publish, an
+ * abort breaks the fresh epoch's first phase, and its callers return at
+ * once: the guard exempted them (as if they waited the reset out), and a
+ * retry loop ran 2^27 phases on until a wait passed. After the swap the
+ * guard acts. */
+Test(hardening, M30_the_guard_between_a_reset_s_swap_and_publish,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	struct call r;
+	rally__pause_arm(RALLY__POINT_RESET_SWAPPED, TAG, 0);
+	start(&r, RESET, &b, 0, TAG);
+	parked(RALLY__POINT_RESET_SWAPPED);
+	cr_assert_eq(rally_barrier_abort(&b), 0); /* the fresh first phase */
+	cr_assert_eq(rally__barrier_arrive_broken(&b, (1u << 27) - 50), 0);
+	for (int i = 0; i < 120; i++)
+		cr_assert_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN,
+		             "call %d", i);
+	rally__pause_release(RALLY__POINT_RESET_SWAPPED);
+	cr_expect_eq(finish(&r), 0);
+	cr_expect(rally_barrier_broken(&b), "the abort kept");
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	struct call w;
+	start(&w, WAIT, &b, RALLY_FOREVER, 0);
+	int mine = rally_barrier_wait(&b);
+	cr_expect_eq(mine + finish(&w), 1);
+}

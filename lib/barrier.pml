@@ -615,7 +615,10 @@ inline guard() {
 		atomic { touch; ae = a_ep };
 		if
 		:: (s & (BRK | BSY)) == (BRK | BSY) && PAR(s) == (ae & 1) -> skip
-		:: !((s & (BRK | BSY)) == (BRK | BSY) && PAR(s) == (ae & 1)) &&
+		/* past the swap BROKEN is the reset's own: only ahead */
+		:: (s & (BRK | BSY)) == (BRK | BSY) && PAR(s) != (ae & 1) &&
+		   AHEAD(s) != 0 -> rc = RC_BROKEN
+		:: (s & (BRK | BSY)) != (BRK | BSY) &&
 		   ((s & BRK) != 0 || AHEAD(s) != 0) -> rc = RC_BROKEN
 		:: else -> skip
 		fi;

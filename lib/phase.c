@@ -153,6 +153,9 @@ int rally__guard(const struct view *v)
 		uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
 		if (st_parity(s) == (arr_epoch(a) & 1))
 			return 0;
+		/* Past the swap BROKEN is the reset's own: only `ahead` (an
+		 * abort meanwhile) breaks the fresh epoch (review round 11). */
+		return st_ahead(s) ? rally__broken_code(v) : 0;
 	}
 	return (s & ST_BROKEN) || st_ahead(s) ? rally__broken_code(v) : 0;
 }

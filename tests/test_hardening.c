@@ -2604,3 +2604,28 @@ Test(hardening, M30_the_guard_between_a_reset_s_swap_and_publish,
 	int mine = rally_barrier_wait(&b);
 	cr_expect_eq(mine + finish(&w), 1);
 }
+
+/* Review round 11: the guard of M30 refused callers of the fresh epoch
+ * past a reset's swap for the reset's own BROKEN bit, with no abort: one
+ * was turned away, and its partner waited for a party that never came. */
+Test(hardening, M31_past_a_reset_s_swap_the_guard_refuses_only_an_abort,
+     .timeout = 20)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_assert_eq(rally__barrier_arrive_broken(&b, (1u << 20) + 8), 0);
+	cr_assert_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN);
+	cr_assert_eq(rally__barrier_guarded(&b), 1);
+	struct call r, w;
+	rally__pause_arm(RALLY__POINT_RESET_SWAPPED, TAG, 0);
+	start(&r, RESET, &b, 0, TAG);
+	parked(RALLY__POINT_RESET_SWAPPED);
+	start(&w, WAIT, &b, 2000000000, 0);
+	test_sleep_ms(50);
+	cr_expect_not(atomic_load(&w.done), "turned away past the swap");
+	rally__pause_release(RALLY__POINT_RESET_SWAPPED);
+	cr_expect_eq(finish(&r), 0);
+	int mine = rally_barrier_timedwait(&b, 2000000000);
+	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
+}

@@ -330,8 +330,9 @@ enum outcome { DONE, BROKEN, PENDING, COMPLETING };
 
 /* Counts the caller in (robust trackers, arr); the last one moves arr on. */
 struct arrival rally__arrive(const struct view *v);
-/* The runaway guard: 0 if the caller may arrive, else the broken code
- * (the barrier is guarded and broken). */
+/* The runaway guard: 0 if the caller may arrive, the broken code if it
+ * may not (the barrier is guarded and broken), RALLY__REARRIVE if it must
+ * first wait out a reset (guarded, not robust, before the reset's swap). */
 int rally__guard(const struct view *v);
 /* A caller that found its phase broken: guards the barrier if the phase
  * was far ahead of the broken one. */

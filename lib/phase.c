@@ -151,8 +151,11 @@ int rally__guard(const struct view *v)
 	bool resetting = (s & (ST_BROKEN | ST_BUSY)) == (ST_BROKEN | ST_BUSY);
 	if (resetting && !view_robust(v)) {
 		uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+		/* Before the swap: wait the reset out, but without arriving —
+		 * a caller that does not wait (timeout 0) would arrive, leave,
+		 * and run away (review round 12). */
 		if (st_parity(s) == (arr_epoch(a) & 1))
-			return 0;
+			return RALLY__REARRIVE;
 		/* Past the swap BROKEN is the reset's own: only `ahead` (an
 		 * abort meanwhile) breaks the fresh epoch (review round 11). */
 		return st_ahead(s) ? rally__broken_code(v) : 0;
@@ -580,6 +583,7 @@ int rally__rearrive_or_break(const struct view *v, uint64_t s,
 		return code;
 	}
 	/* Counted before we leave: destroy never finds us nowhere. */
+	rally__note_broken(v, s, t);
 	rally__rearrival_begin(v);
 	rally__leave(v);
 	return RALLY__REARRIVE;
@@ -602,9 +606,22 @@ static int barrier_wait(const struct view *v, int64_t timeout_ns)
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
 	int rc = rally__guard(v);
-	if (rc)
-		return rc;
 	bool back = false;
+	if (rc == RALLY__REARRIVE) {
+		/* Guarded while a reset runs: wait it out before arriving,
+		 * counted as a re-arrival (destroy waits for us). */
+		rally__rearrival_begin(v);
+		uint64_t s = atomic_load_explicit(&v->b->state,
+		                                  memory_order_acquire);
+		back = true;
+		if (timeout_ns == 0 ||
+		    !rally__await_reset(v, st_parity(s), &dl)) {
+			rally__rearrival_end(v);
+			return timeout_ns == 0 ? RALLY_BROKEN : RALLY_TIMEDOUT;
+		}
+	} else if (rc) {
+		return rc;
+	}
 	for (;;) {
 		struct arrival t = rally__arrive(v);
 		if (back) /* counted as an arrival again */

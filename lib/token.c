@@ -88,6 +88,10 @@ arrive(const struct view *v, rally_token_t *token,
 {
 	struct rally__barrier *b = v->b;
 	int err = rally__guard(v);
+	/* Guarded during a reset: one that blocks waits it out after its
+	 * arrival, and cannot run away; one that does not block would. */
+	if (err == RALLY__REARRIVE)
+		err = no_block ? RALLY_BROKEN : 0;
 	if (err) {
 		*token = pack(v, 0, 0, KIND_RESOLVED, err);
 		return err;

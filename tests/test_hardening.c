@@ -2629,3 +2629,31 @@ Test(hardening, M31_past_a_reset_s_swap_the_guard_refuses_only_an_abort,
 	int mine = rally_barrier_timedwait(&b, 2000000000);
 	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
 }
+
+/* Review round 12: a reset held up (a cancelled waiter not yet out) and a
+ * retry loop of timedwait(0): each call arrived in the old epoch and left
+ * (the guard let resets be waited out, and the re-arrival path noted
+ * nothing), so arr ran from the cut until a call returned an index, alone
+ * on a 2-party barrier. Re-arrivals guard now, and a guarded caller waits
+ * a reset out before it arrives (timeout 0: RALLY_BROKEN at once). */
+Test(hardening, M32_a_retry_loop_during_a_held_reset, .timeout = 30)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	struct call w, r;
+	rally__pause_arm(RALLY__POINT_DECIDED, TAG, 0);
+	start(&w, WAIT, &b, RALLY_FOREVER, TAG);
+	await_waiting(&b, 1);
+	start(&r, RESET, &b, 0, 0); /* cancels W's phase, waits for W */
+	parked(RALLY__POINT_DECIDED);
+	for (int i = 0; i < (1 << 21) + 64; i++) /* past 2^20: guarded */
+		cr_assert_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN,
+		             "call %d", i);
+	cr_expect_eq(rally__barrier_guarded(&b), 1, "not guarded");
+	rally__pause_release(RALLY__POINT_DECIDED);
+	cr_expect_eq(finish(&w), RALLY_BROKEN);
+	cr_expect_eq(finish(&r), 0);
+	start(&w, WAIT, &b, 2000000000, 0);
+	int mine = rally_barrier_timedwait(&b, 2000000000);
+	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
+}

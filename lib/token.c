@@ -88,17 +88,30 @@ arrive(const struct view *v, rally_token_t *token,
 {
 	struct rally__barrier *b = v->b;
 	int err = rally__guard(v);
-	/* Guarded during a reset: one that blocks waits it out after its
-	 * arrival, and cannot run away; one that does not block would. */
-	if (err == RALLY__REARRIVE)
-		err = no_block ? RALLY_BROKEN : 0;
+	bool back = false;
+	if (err == RALLY__REARRIVE) {
+		/* Guarded during a reset: wait it out before arriving, as a
+		 * re-arrival (a timed one that arrived, then gave up, ran arr
+		 * away from the cut: review rounds 12, 13). */
+		rally__rearrival_begin(v);
+		uint64_t g = atomic_load_explicit(&b->state,
+		                                  memory_order_acquire);
+		back = true;
+		if (no_block || !rally__await_reset(v, st_parity(g), dl)) {
+			rally__rearrival_end(v);
+			err = no_block                        ? RALLY_BROKEN
+			      : dl->stop && dl->stop->stopped ? -EINTR
+			                                      : RALLY_TIMEDOUT;
+		} else {
+			err = 0;
+		}
+	}
 	if (err) {
 		*token = pack(v, 0, 0, KIND_RESOLVED, err);
 		return err;
 	}
 	struct arrival t;
 	uint64_t s;
-	bool back = false;
 	for (;;) {
 		t = rally__arrive(v);
 		if (back) /* counted as an arrival again */

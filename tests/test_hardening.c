@@ -2657,3 +2657,37 @@ Test(hardening, M32_a_retry_loop_during_a_held_reset, .timeout = 30)
 	int mine = rally_barrier_timedwait(&b, 2000000000);
 	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
 }
+
+/* Review round 13: the same as M32 through the timed arrival of the Python
+ * binding and the CLI (a short timeout, not 0): each call arrived, gave up
+ * at its deadline, and moved arr on, guarded or not. It waits the reset
+ * out before arriving now. */
+Test(hardening, M33_a_timed_arrival_loop_during_a_held_reset, .timeout = 30)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	struct call w, r;
+	rally__pause_arm(RALLY__POINT_DECIDED, TAG, 0);
+	start(&w, WAIT, &b, RALLY_FOREVER, TAG);
+	await_waiting(&b, 1);
+	start(&r, RESET, &b, 0, 0);
+	parked(RALLY__POINT_DECIDED);
+	rally_token_t t;
+	for (int i = 0; i < (1 << 21) + 64; i++)
+		cr_assert_eq(rally__barrier_timedarrive(&b, &t, 1, NULL, NULL),
+		             RALLY_TIMEDOUT, "call %d", i);
+	cr_expect_eq(rally__barrier_guarded(&b), 1, "not guarded");
+	uint32_t ep, before, after, idx;
+	rally__last_arrival(&ep, &before, &idx);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(rally__barrier_timedarrive(&b, &t, 1, NULL, NULL),
+		             RALLY_TIMEDOUT);
+	rally__last_arrival(&ep, &after, &idx);
+	cr_expect_eq(after, before, "guarded, they still arrive");
+	rally__pause_release(RALLY__POINT_DECIDED);
+	cr_expect_eq(finish(&w), RALLY_BROKEN);
+	cr_expect_eq(finish(&r), 0);
+	start(&w, WAIT, &b, 2000000000, 0);
+	int mine = rally_barrier_timedwait(&b, 2000000000);
+	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
+}

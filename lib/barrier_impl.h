@@ -330,10 +330,12 @@ enum outcome { DONE, BROKEN, PENDING, COMPLETING };
 
 /* Counts the caller in (robust trackers, arr); the last one moves arr on. */
 struct arrival rally__arrive(const struct view *v);
-/* The runaway guard: 0 if the caller may arrive, the broken code if it
- * may not (the barrier is guarded and broken), RALLY__REARRIVE if it must
- * first wait out a reset (guarded, not robust, before the reset's swap). */
-int rally__guard(const struct view *v);
+/* The runaway guard, before a caller arrives: 0 if it may arrive, else the
+ * code to return without arriving (guarded and broken). Guarded while a
+ * non-robust reset runs, before its swap, it first waits the reset out
+ * within dl, as a re-arrival (*back: counted; end it once arrived). */
+int rally__guard(const struct view *v, const struct rally__deadline *dl,
+                 bool no_block, bool *back);
 /* A caller that found its phase broken: guards the barrier if the phase
  * was far ahead of the broken one. */
 void rally__note_broken(const struct view *v, uint64_t s, struct arrival t);
@@ -371,6 +373,12 @@ int rally__rearrive_or_break(const struct view *v, uint64_t s,
  * if dl passed first. */
 bool rally__await_reset(const struct view *v, uint32_t parity,
                         const struct rally__deadline *dl);
+/* A re-arrival (counted) waits for that reset within dl: 0 to arrive again
+ * (still counted), else — uncounted — RALLY_BROKEN if it must not block,
+ * -EINTR if dl's go_on stopped it, RALLY_TIMEDOUT. */
+int rally__rearrive_when_reset(const struct view *v, uint32_t parity,
+                               const struct rally__deadline *dl,
+                               bool no_block);
 /* The caller's last touch of the object. */
 void rally__leave(const struct view *v);
 /* RALLY_OWNERDEAD if a robust participant died, else RALLY_BROKEN. */

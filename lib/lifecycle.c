@@ -370,6 +370,13 @@ RALLY_EXPORT unsigned rally_barrier_phase(const rally_barrier_t *pub)
 	                            : 0;
 }
 
+/* The test hooks' precondition: whole, nobody inside, no pin. */
+static bool idle(struct rally__barrier *b, uint64_t s, uint64_t a)
+{
+	return s == st_make(st_seq(s), arr_epoch(a) & 1) &&
+	       arr_count(a) == 0 && arr_phase(a) == st_seq(s) && !pinned(b);
+}
+
 int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
 {
 	struct rally__barrier *b = (struct rally__barrier *)pub;
@@ -379,8 +386,7 @@ int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
 		return -EINVAL;
 	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
 	uint32_t parity = arr_epoch(a) & 1;
-	if (s != st_make(st_seq(s), parity) || arr_count(a) != 0 ||
-	    arr_phase(a) != st_seq(s) || pinned(b) || phase > SEQ_MASK)
+	if (!idle(b, s, a) || phase > SEQ_MASK)
 		return -EINVAL; /* not idle, or not a phase number */
 	/* The epoch now begins at `phase`, with nobody inside. */
 	atomic_store(&b->base[parity], base_make(phase, atomic_load(&b->out)));
@@ -398,8 +404,7 @@ int rally__barrier_skip_phases(rally_barrier_t *pub, uint32_t n)
 		return -EINVAL;
 	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
 	uint32_t parity = arr_epoch(a) & 1, seq = st_seq(s);
-	if (s != st_make(seq, parity) || arr_count(a) != 0 ||
-	    arr_phase(a) != seq || pinned(b) || n > SEQ_MASK)
+	if (!idle(b, s, a) || n > SEQ_MASK)
 		return -EINVAL;
 	/* n phases completed, every non-completer of them left (robust:
 	 * per-process counts, back at zero); the baseline stays where it

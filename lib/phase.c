@@ -132,11 +132,11 @@ struct arrival rally__arrive(const struct view *v)
  * and from then on callers look before they arrive; reset clears it. */
 #define RUNAWAY (1u << 20)
 
-int rally__guard(const struct view *v)
+/* Whether a guarded caller may arrive: 0 it may, RALLY__REARRIVE after
+ * it waits a reset out, or the broken code. */
+static int guard_verdict(const struct view *v)
 {
 	struct rally__barrier *b = v->b;
-	if (!atomic_load_explicit(&b->guarded, memory_order_relaxed))
-		return 0;
 	/* Broken — BROKEN (a reset's too), or `ahead` while an action runs:
 	 * guarded, the arrivals are far past seq + ahead, so ours would be
 	 * broken too; we do not arrive. (Not by classifying the phase we
@@ -161,6 +161,22 @@ int rally__guard(const struct view *v)
 		return st_ahead(s) ? rally__broken_code(v) : 0;
 	}
 	return (s & ST_BROKEN) || st_ahead(s) ? rally__broken_code(v) : 0;
+}
+
+int rally__guard(const struct view *v, const struct rally__deadline *dl,
+                 bool no_block, bool *back)
+{
+	*back = false;
+	if (!atomic_load_explicit(&v->b->guarded, memory_order_relaxed))
+		return 0;
+	int rc = guard_verdict(v);
+	if (rc != RALLY__REARRIVE)
+		return rc;
+	/* Counted as a re-arrival while it waits: destroy waits for it. */
+	rally__rearrival_begin(v);
+	*back = true;
+	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	return rally__rearrive_when_reset(v, st_parity(s), dl, no_block);
 }
 
 void rally__note_broken(const struct view *v, uint64_t s, struct arrival t)
@@ -601,27 +617,28 @@ bool rally__await_reset(const struct view *v, uint32_t parity,
 	return true;
 }
 
+int rally__rearrive_when_reset(const struct view *v, uint32_t parity,
+                               const struct rally__deadline *dl,
+                               bool no_block)
+{
+	/* "Do not block" does not wait: the barrier is broken at this
+	 * instant. A timeout breaks nothing: we are in no phase. */
+	if (!no_block && rally__await_reset(v, parity, dl))
+		return 0;
+	rally__rearrival_end(v);
+	return no_block                        ? RALLY_BROKEN
+	       : dl->stop && dl->stop->stopped ? -EINTR
+	                                       : RALLY_TIMEDOUT;
+}
+
 static int barrier_wait(const struct view *v, int64_t timeout_ns)
 {
 	struct rally__deadline dl;
 	rally__deadline_init(&dl, timeout_ns);
-	int rc = rally__guard(v);
-	bool back = false;
-	if (rc == RALLY__REARRIVE) {
-		/* Guarded while a reset runs: wait it out before arriving,
-		 * counted as a re-arrival (destroy waits for us). */
-		rally__rearrival_begin(v);
-		uint64_t s = atomic_load_explicit(&v->b->state,
-		                                  memory_order_acquire);
-		back = true;
-		if (timeout_ns == 0 ||
-		    !rally__await_reset(v, st_parity(s), &dl)) {
-			rally__rearrival_end(v);
-			return timeout_ns == 0 ? RALLY_BROKEN : RALLY_TIMEDOUT;
-		}
-	} else if (rc) {
+	bool back;
+	int rc = rally__guard(v, &dl, timeout_ns == 0, &back);
+	if (rc)
 		return rc;
-	}
 	for (;;) {
 		struct arrival t = rally__arrive(v);
 		if (back) /* counted as an arrival again */
@@ -631,14 +648,12 @@ static int barrier_wait(const struct view *v, int64_t timeout_ns)
 		if (rc != RALLY__REARRIVE)
 			return rc;
 		/* Arrived while a reset of our epoch ran (a re-arrival now):
-		 * wait for it within our deadline, then arrive again. "Do not
-		 * block" does not wait: the barrier is broken at this instant.
-		 * A timeout breaks nothing: we are in no phase. */
+		 * wait for it within our deadline, then arrive again. */
 		back = true;
-		if (timeout_ns == 0 || !rally__await_reset(v, t.epoch & 1, &dl)) {
-			rally__rearrival_end(v);
-			return timeout_ns == 0 ? RALLY_BROKEN : RALLY_TIMEDOUT;
-		}
+		rc = rally__rearrive_when_reset(v, t.epoch & 1, &dl,
+		                                timeout_ns == 0);
+		if (rc)
+			return rc;
 	}
 }
 

@@ -87,25 +87,8 @@ arrive(const struct view *v, rally_token_t *token,
        const struct rally__deadline *dl, bool no_block)
 {
 	struct rally__barrier *b = v->b;
-	int err = rally__guard(v);
-	bool back = false;
-	if (err == RALLY__REARRIVE) {
-		/* Guarded during a reset: wait it out before arriving, as a
-		 * re-arrival (a timed one that arrived, then gave up, ran arr
-		 * away from the cut: review rounds 12, 13). */
-		rally__rearrival_begin(v);
-		uint64_t g = atomic_load_explicit(&b->state,
-		                                  memory_order_acquire);
-		back = true;
-		if (no_block || !rally__await_reset(v, st_parity(g), dl)) {
-			rally__rearrival_end(v);
-			err = no_block                        ? RALLY_BROKEN
-			      : dl->stop && dl->stop->stopped ? -EINTR
-			                                      : RALLY_TIMEDOUT;
-		} else {
-			err = 0;
-		}
-	}
+	bool back;
+	int err = rally__guard(v, dl, no_block, &back);
 	if (err) {
 		*token = pack(v, 0, 0, KIND_RESOLVED, err);
 		return err;
@@ -137,11 +120,8 @@ arrive(const struct view *v, rally_token_t *token,
 		 * or, as timedwait, give up at the deadline, breaking nothing:
 		 * we are in no phase. */
 		back = true;
-		if (no_block || !rally__await_reset(v, t.epoch & 1, dl)) {
-			rally__rearrival_end(v);
-			rc = no_block                        ? RALLY_BROKEN
-			     : dl->stop && dl->stop->stopped ? -EINTR
-			                                     : RALLY_TIMEDOUT;
+		rc = rally__rearrive_when_reset(v, t.epoch & 1, dl, no_block);
+		if (rc) {
 			*token = pack(v, 0, t.phase, KIND_RESOLVED, rc);
 			return rc;
 		}

@@ -2374,6 +2374,35 @@ Test(hardening, M3_a_barrier_broken_during_its_action_stays_broken,
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
 
+/* After a reset: a fresh phase of two parties completes, each index once
+ * (the waiter in a thread, the other here). */
+static void expect_a_fresh_phase(rally_barrier_t *b)
+{
+	struct call w;
+	start(&w, WAIT, b, 2000000000, 0);
+	int mine = rally_barrier_timedwait(b, 2000000000);
+	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
+}
+
+/* A reset held up: W waits alone in a 2-party phase, the reset cancels it
+ * and drains, and W is held at DECIDED, not yet out (a preempted or
+ * stopped caller). release_held_reset() lets both finish. */
+static void hold_a_reset(rally_barrier_t *b, struct call *w, struct call *r)
+{
+	rally__pause_arm(RALLY__POINT_DECIDED, TAG, 0);
+	start(w, WAIT, b, RALLY_FOREVER, TAG);
+	await_waiting(b, 1);
+	start(r, RESET, b, 0, 0);
+	parked(RALLY__POINT_DECIDED);
+}
+
+static void release_held_reset(struct call *w, struct call *r)
+{
+	rally__pause_release(RALLY__POINT_DECIDED);
+	cr_expect_eq(finish(w), RALLY_BROKEN);
+	cr_expect_eq(finish(r), 0);
+}
+
 /* Review round 7, finding 1: after a reset killed past its swap (gen of the
  * old epoch, broken; arr in the new one), callers never guarded the
  * barrier (their epoch's parity differed from gen's): a retry loop ran arr
@@ -2641,21 +2670,13 @@ Test(hardening, M32_a_retry_loop_during_a_held_reset, .timeout = 30)
 	rally_barrier_t b;
 	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
 	struct call w, r;
-	rally__pause_arm(RALLY__POINT_DECIDED, TAG, 0);
-	start(&w, WAIT, &b, RALLY_FOREVER, TAG);
-	await_waiting(&b, 1);
-	start(&r, RESET, &b, 0, 0); /* cancels W's phase, waits for W */
-	parked(RALLY__POINT_DECIDED);
+	hold_a_reset(&b, &w, &r);
 	for (int i = 0; i < (1 << 21) + 64; i++) /* past 2^20: guarded */
 		cr_assert_eq(rally_barrier_timedwait(&b, 0), RALLY_BROKEN,
 		             "call %d", i);
 	cr_expect_eq(rally__barrier_guarded(&b), 1, "not guarded");
-	rally__pause_release(RALLY__POINT_DECIDED);
-	cr_expect_eq(finish(&w), RALLY_BROKEN);
-	cr_expect_eq(finish(&r), 0);
-	start(&w, WAIT, &b, 2000000000, 0);
-	int mine = rally_barrier_timedwait(&b, 2000000000);
-	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
+	release_held_reset(&w, &r);
+	expect_a_fresh_phase(&b);
 }
 
 /* Review round 13: the same as M32 through the timed arrival of the Python
@@ -2667,11 +2688,7 @@ Test(hardening, M33_a_timed_arrival_loop_during_a_held_reset, .timeout = 30)
 	rally_barrier_t b;
 	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
 	struct call w, r;
-	rally__pause_arm(RALLY__POINT_DECIDED, TAG, 0);
-	start(&w, WAIT, &b, RALLY_FOREVER, TAG);
-	await_waiting(&b, 1);
-	start(&r, RESET, &b, 0, 0);
-	parked(RALLY__POINT_DECIDED);
+	hold_a_reset(&b, &w, &r);
 	rally_token_t t;
 	for (int i = 0; i < (1 << 21) + 64; i++)
 		cr_assert_eq(rally__barrier_timedarrive(&b, &t, 1, NULL, NULL),
@@ -2684,10 +2701,6 @@ Test(hardening, M33_a_timed_arrival_loop_during_a_held_reset, .timeout = 30)
 		             RALLY_TIMEDOUT);
 	rally__last_arrival(&ep, &after, &idx);
 	cr_expect_eq(after, before, "guarded, they still arrive");
-	rally__pause_release(RALLY__POINT_DECIDED);
-	cr_expect_eq(finish(&w), RALLY_BROKEN);
-	cr_expect_eq(finish(&r), 0);
-	start(&w, WAIT, &b, 2000000000, 0);
-	int mine = rally_barrier_timedwait(&b, 2000000000);
-	cr_expect_eq(mine + finish(&w), 1, "the fresh phase completed");
+	release_held_reset(&w, &r);
+	expect_a_fresh_phase(&b);
 }

@@ -370,24 +370,30 @@ RALLY_EXPORT unsigned rally_barrier_phase(const rally_barrier_t *pub)
 	                            : 0;
 }
 
-/* The test hooks' precondition: whole, nobody inside, no pin. */
-static bool idle(struct rally__barrier *b, uint64_t s, uint64_t a)
+/* The test hooks' precondition: a barrier in place, whole, nobody inside,
+ * no pin; its view, state and arr. NULL if not so. */
+static struct rally__barrier *idle(rally_barrier_t *pub, struct view *v,
+                                   uint64_t *s, uint64_t *a)
 {
-	return s == st_make(st_seq(s), arr_epoch(a) & 1) &&
-	       arr_count(a) == 0 && arr_phase(a) == st_seq(s) && !pinned(b);
+	struct rally__barrier *b = (struct rally__barrier *)pub;
+	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
+	    !rally__view(pub, v))
+		return NULL;
+	*s = atomic_load(&b->state);
+	*a = atomic_load(&b->arr);
+	bool whole = *s == st_make(st_seq(*s), arr_epoch(*a) & 1) &&
+	             arr_count(*a) == 0 && arr_phase(*a) == st_seq(*s);
+	return whole && !pinned(b) ? b : NULL;
 }
 
 int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
 {
-	struct rally__barrier *b = (struct rally__barrier *)pub;
 	struct view v;
-	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
-	    !rally__view(pub, &v))
-		return -EINVAL;
-	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
-	uint32_t parity = arr_epoch(a) & 1;
-	if (!idle(b, s, a) || phase > SEQ_MASK)
+	uint64_t s, a;
+	struct rally__barrier *b = idle(pub, &v, &s, &a);
+	if (!b || phase > SEQ_MASK)
 		return -EINVAL; /* not idle, or not a phase number */
+	uint32_t parity = arr_epoch(a) & 1;
 	/* The epoch now begins at `phase`, with nobody inside. */
 	atomic_store(&b->base[parity], base_make(phase, atomic_load(&b->out)));
 	atomic_store(&b->arr, arr_make(phase, arr_epoch(a)));
@@ -397,15 +403,12 @@ int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
 
 int rally__barrier_skip_phases(rally_barrier_t *pub, uint32_t n)
 {
-	struct rally__barrier *b = (struct rally__barrier *)pub;
 	struct view v;
-	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
-	    !rally__view(pub, &v))
+	uint64_t s, a;
+	struct rally__barrier *b = idle(pub, &v, &s, &a);
+	if (!b || n > SEQ_MASK)
 		return -EINVAL;
-	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
 	uint32_t parity = arr_epoch(a) & 1, seq = st_seq(s);
-	if (!idle(b, s, a) || n > SEQ_MASK)
-		return -EINVAL;
 	/* n phases completed, every non-completer of them left (robust:
 	 * per-process counts, back at zero); the baseline stays where it
 	 * was. */

@@ -196,6 +196,10 @@ static int split_wait(uint64_t *rng)
 	                      ? RALLY_FOREVER
 	                      : (int64_t)(rnd(rng) % (100000 * S.cfg.threads));
 	int rc = rally_barrier_await(&S.barrier, t, timeout);
+	/* A timeout of 0 while the phase's action runs: -EAGAIN, "ask
+	 * again" (rally.h) — the phase completes; wait for it. */
+	if (rc == -EAGAIN && timeout == 0)
+		rc = rally_barrier_await(&S.barrier, t, RALLY_FOREVER);
 	if (rc == RALLY_BROKEN && rally__token_stale(&S.barrier, t)) {
 		atomic_fetch_add(&S.stale[idx], 1);
 		return RALLY_BROKEN;

@@ -356,8 +356,12 @@ void register_all(const Options &o)
 			    ->UseRealTime()
 			    ->MinTime(min_time);
 	for (unsigned n : o.procs)
-		for (bench_peer peer : {PEER_RALLY, PEER_PTHREAD_SHARED}) {
-			if (!o.wants(bench_peer_name(peer)))
+		for (bench_peer peer :
+		     {PEER_RALLY, PEER_PTHREAD_SHARED, PEER_CK}) {
+			// ck spins: the floor only while processes <= CPUs.
+			if (!bench_peer_available(peer) ||
+			    !o.wants(bench_peer_name(peer)) ||
+			    (peer == PEER_CK && n > c))
 				continue;
 			std::string name = "procs/" +
 			                   std::string(bench_peer_name(peer)) +

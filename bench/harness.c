@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -71,11 +73,29 @@ static void yield_barrier_wait(struct yield_barrier *y)
 		sched_yield();
 }
 
+/* The layout every peer is given, as its authors intend (checked by
+ * bench_layout_check): the harness's header (read on every call) on a
+ * line of its own; the peer's shared words from BENCH_LINE on, off the
+ * header's line; each party's private state (ConcurrencyKit's sense) on a
+ * line of its own. BENCH_LINE is two 64-byte lines: the adjacent-line
+ * prefetcher of x86 CPUs pulls lines in pairs. */
+#ifdef HAVE_CK
+typedef ck_barrier_centralized_state_t ck_state_t;
+#else
+typedef struct {
+	unsigned sense;
+} ck_state_t;
+#endif
+struct ck_slot {
+	_Alignas(BENCH_LINE) ck_state_t state;
+};
+_Static_assert(sizeof(struct ck_slot) == BENCH_LINE, "a slot a line");
+
 struct bench_barrier {
 	enum bench_peer peer;
 	bool shared;
 	unsigned n;
-	union {
+	_Alignas(BENCH_LINE) union {
 		rally_barrier_t rally;
 		pthread_barrier_t pthread;
 		struct futex_barrier futex;
@@ -84,10 +104,95 @@ struct bench_barrier {
 		ck_barrier_centralized_t ck;
 #endif
 	} u;
-#ifdef HAVE_CK
-	ck_barrier_centralized_state_t ck_state[];
-#endif
+	_Alignas(BENCH_LINE) struct ck_slot ck_state[];
 };
+
+/* The bytes of the peer's shared words: its object (rally's own layout
+ * keeps its words apart inside its 1024 bytes). */
+static size_t peer_words_size(enum bench_peer p)
+{
+	switch (p) {
+	case PEER_RALLY:
+	case PEER_RALLY_NOSPIN:
+		return sizeof(rally_barrier_t);
+	case PEER_PTHREAD:
+	case PEER_PTHREAD_SHARED:
+		return sizeof(pthread_barrier_t);
+	case PEER_FUTEX:
+		return sizeof(struct futex_barrier);
+	case PEER_YIELD:
+		return sizeof(struct yield_barrier);
+#ifdef HAVE_CK
+	case PEER_CK:
+		return sizeof(ck_barrier_centralized_t);
+#endif
+	default:
+		return 0;
+	}
+}
+
+size_t bench_layout(const struct bench_barrier *b, struct bench_region *r,
+                    size_t max)
+{
+	size_t k = 0;
+	if (k < max)
+		r[k] = (struct bench_region){"harness header", (uintptr_t)b,
+		                             offsetof(struct bench_barrier, n) +
+		                                 sizeof b->n};
+	k++;
+	if (k < max)
+		r[k] = (struct bench_region){"shared words", (uintptr_t)&b->u,
+		                             peer_words_size(b->peer)};
+	k++;
+#ifdef HAVE_CK
+	if (b->peer == PEER_CK)
+		for (unsigned i = 0; i < b->n; i++, k++)
+			if (k < max)
+				r[k] = (struct bench_region){
+				    "private state", (uintptr_t)&b->ck_state[i].state,
+				    sizeof b->ck_state[i].state};
+#endif
+	return k;
+}
+
+static uintptr_t first_line(const struct bench_region *r)
+{
+	return r->addr / 64;
+}
+static uintptr_t last_line(const struct bench_region *r)
+{
+	return (r->addr + (r->size ? r->size : 1) - 1) / 64;
+}
+
+int bench_regions_check(const struct bench_region *r, size_t k, char *why,
+                        size_t len)
+{
+	for (size_t i = 0; i < k; i++)
+		for (size_t j = i + 1; j < k; j++)
+			if (first_line(&r[i]) <= last_line(&r[j]) &&
+			    first_line(&r[j]) <= last_line(&r[i])) {
+				snprintf(why, len,
+				         "%s %zu and %s %zu share a 64-byte "
+				         "line",
+				         r[i].what, i, r[j].what, j);
+				return -1;
+			}
+	return 0;
+}
+
+int bench_layout_check(const struct bench_barrier *b, char *why, size_t len)
+{
+	size_t k = bench_layout(b, NULL, 0);
+	struct bench_region *r = calloc(k, sizeof *r);
+	if (!r) {
+		snprintf(why, len, "out of memory");
+		return -1;
+	}
+	bench_layout(b, r, k);
+	int rc = bench_regions_check(r, k, why, len);
+	free(r);
+	return rc;
+}
 
 bool bench_peer_available(enum bench_peer p)
 {
@@ -112,12 +217,11 @@ const char *bench_peer_name(enum bench_peer p)
 	return p < PEER_C_COUNT ? names[p] : "?";
 }
 
-static size_t barrier_size(unsigned n)
+static size_t barrier_size(enum bench_peer p, unsigned n)
 {
 	size_t size = sizeof(struct bench_barrier);
-#ifdef HAVE_CK
-	size += n * sizeof(ck_barrier_centralized_state_t);
-#endif
+	if (p == PEER_CK)
+		size += n * sizeof(struct ck_slot);
 	return size;
 }
 
@@ -153,7 +257,7 @@ static int init_peer(struct bench_barrier *b)
 	case PEER_CK:
 #ifdef HAVE_CK
 		for (unsigned i = 0; i < b->n; i++)
-			b->ck_state[i].sense = 0;
+			b->ck_state[i].state.sense = 0;
 		return 0;
 #endif
 	default:
@@ -166,7 +270,7 @@ struct bench_barrier *bench_barrier_new(enum bench_peer p, unsigned n,
 {
 	if (!bench_peer_available(p) || n == 0)
 		return NULL;
-	size_t size = barrier_size(n);
+	size_t size = barrier_size(p, n);
 	struct bench_barrier *b =
 	    mmap(NULL, size, PROT_READ | PROT_WRITE,
 	         (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
@@ -175,6 +279,14 @@ struct bench_barrier *bench_barrier_new(enum bench_peer p, unsigned n,
 	b->peer = p;
 	b->shared = shared;
 	b->n = n;
+	char why[160];
+	if (bench_layout_check(b, why, sizeof why) != 0) {
+		/* A peer laid out to lose is worse than no number. */
+		fprintf(stderr, "rally-bench: unfair layout of %s: %s\n",
+		        bench_peer_name(p), why);
+		munmap(b, size);
+		return NULL;
+	}
 	if (init_peer(b) != 0) {
 		munmap(b, size);
 		return NULL;
@@ -201,7 +313,7 @@ int bench_barrier_wait(struct bench_barrier *b, unsigned self)
 		return 0;
 	case PEER_CK:
 #ifdef HAVE_CK
-		ck_barrier_centralized(&b->u.ck, &b->ck_state[self], b->n);
+		ck_barrier_centralized(&b->u.ck, &b->ck_state[self].state, b->n);
 		return 0;
 #endif
 	default:
@@ -217,7 +329,7 @@ void bench_barrier_free(struct bench_barrier *b)
 		rally_barrier_destroy(&b->u.rally);
 	else if (b->peer == PEER_PTHREAD || b->peer == PEER_PTHREAD_SHARED)
 		pthread_barrier_destroy(&b->u.pthread);
-	munmap(b, barrier_size(b->n));
+	munmap(b, barrier_size(b->peer, b->n));
 }
 
 uint64_t bench_rally_futex_calls(void) { return rally__futex_calls(); }

@@ -4,6 +4,7 @@
 #define RALLY_BENCH_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -36,6 +37,24 @@ struct bench_barrier *bench_barrier_new(enum bench_peer p, unsigned n,
  * per party). Returns the barrier's own result (negative: an error). */
 int bench_barrier_wait(struct bench_barrier *b, unsigned self);
 void bench_barrier_free(struct bench_barrier *b);
+
+/* The layout of a barrier: the bytes the harness reads on every call, the
+ * peer's shared words, and each party's private state. */
+#define BENCH_LINE 128
+struct bench_region {
+	const char *what;
+	uintptr_t addr;
+	size_t size;
+};
+/* Fills r (up to max) and returns how many regions there are. */
+size_t bench_layout(const struct bench_barrier *b, struct bench_region *r,
+                    size_t max);
+/* 0 if no two of the k regions share a 64-byte line; else -1 and why. */
+int bench_regions_check(const struct bench_region *r, size_t k, char *why,
+                        size_t len);
+/* The same for a barrier's layout (bench_barrier_new refuses one that
+ * fails). */
+int bench_layout_check(const struct bench_barrier *b, char *why, size_t len);
 
 /* Futex system calls rally made in this process. */
 uint64_t bench_rally_futex_calls(void);

@@ -41,7 +41,7 @@ esac
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev \
-	clang libclang-rt-14-dev spin python3-dev
+	clang libclang-rt-14-dev spin python3-dev libck-dev
 # CPython's own test.lock_tests, for the Python package's suite.
 pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 deps_install "libpython$pyver-testsuite"
@@ -98,7 +98,7 @@ import json, re, sys
 # The tests each build must run: one that is not registered (Meson leaves
 # out a suite whose dependency it does not find: Criterion, spin, clang,
 # Python's headers) has not passed.
-unit = ["waitv_example", "cxx_header", "slot_races"]
+unit = ["waitv_example", "cxx_header", "slot_races", "bench_layout"]
 criterion = ["barrier", "shared", "event", "named", "robust", "split",
              "hardening"]
 python = ["python-lock_tests", "python-processes", "python-binding",

@@ -210,15 +210,18 @@ struct rally__barrier {
 	_Atomic uint32_t rearrivals;
 	uint32_t pad3_[15];
 
-	/* Line 4: arrivals, and the callers that have left. */
+	/* Line 4: arrivals, the callers that have left, and the state word
+	 * of a barrier of few parties (state_word()). */
 	_Atomic uint64_t arr;
 	_Atomic uint32_t out;
-	uint32_t pad4_[13];
+	uint32_t pad4_;
+	_Atomic uint64_t state_with_arr;
+	uint64_t pad4b_[5];
 
 	uint64_t pad5_[8];
 
-	/* Line 6: the state word. */
-	_Atomic uint64_t state;
+	/* Line 6: the state word of a barrier of many parties. */
+	_Atomic uint64_t state_alone;
 	uint64_t pad6_[7];
 
 	/* Lines 7-15: robust mode's participants. */
@@ -228,15 +231,35 @@ struct rally__barrier {
 _Static_assert(sizeof(struct rally__barrier) == sizeof(rally_barrier_t),
                "rally_barrier_t is 1024 bytes");
 _Static_assert(offsetof(struct rally__barrier, arr) == 256, "arr on line 4");
-_Static_assert(offsetof(struct rally__barrier, state) == 384,
-               "state on line 6");
+_Static_assert(offsetof(struct rally__barrier, state_with_arr) == 272,
+               "state_with_arr on line 4, arr's");
+_Static_assert(offsetof(struct rally__barrier, state_alone) == 384,
+               "state_alone on line 6");
 _Static_assert(offsetof(struct rally__barrier, robust) == 448,
                "robust from line 7");
 
-/* The futex word: the low half of state. */
-static inline _Atomic uint32_t *gen_word(struct rally__barrier *b)
+/* Where the state word lives. With few parties, on the arrivals' line: a
+ * phase then moves one line between the parties, not two — the last
+ * arrival's fetch_add brings it the line its publishing CAS needs, and a
+ * waiter's `out` comes with the state it read (2 threads: 2 transfers a
+ * phase where two lines took 3, and 2.1x ConcurrencyKit's time became
+ * 1.0x when the CPUs are far apart; README, "The floor"). With many, on a
+ * line of its own: every arrival's RMW would take the line from every
+ * spinning waiter, O(parties) transfers per arrival. Chosen by parties,
+ * which never changes: every process and every call finds the same word. */
+#define STATE_WITH_ARR_PARTIES 4
+
+static inline _Atomic uint64_t *state_word(struct rally__barrier *b,
+                                           uint32_t parties)
 {
-	return (_Atomic uint32_t *)&b->state +
+	return parties <= STATE_WITH_ARR_PARTIES ? &b->state_with_arr
+	                                         : &b->state_alone;
+}
+
+/* The futex word: the low half of a state word. */
+static inline _Atomic uint32_t *gen_of(_Atomic uint64_t *state)
+{
+	return (_Atomic uint32_t *)state +
 	       (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
 }
 
@@ -267,6 +290,7 @@ _Static_assert(sizeof(struct rally__barrier_proxy) <= sizeof(rally_barrier_t),
  * of the object is read again — not even its configuration. */
 struct view {
 	struct rally__barrier *b;
+	_Atomic uint64_t *state; /* state_word(b, parties) */
 	uint32_t parties;
 	uint32_t flags;
 	int32_t spin;
@@ -410,7 +434,7 @@ struct waiting {
  * (clock.h). Returns false when dl passed first, or go_on said stop. */
 bool rally__wait_state(const struct view *v, uint64_t *s,
                        const struct rally__deadline *dl, struct waiting *w);
-void rally__wake_if(struct rally__barrier *b, uint64_t old, bool shared);
+void rally__wake_if(const struct view *v, uint64_t old);
 int rally__abort(const struct view *v);
 
 /* The barrier whose action this thread runs (its tag), or 0. */

@@ -54,7 +54,7 @@ static bool seize(const struct view *v, uint64_t *s)
 	bool completer = !(old & ST_BROKEN);
 	uint64_t next = st_make(st_seq(old), st_parity(old)) | ST_BROKEN;
 	if (!atomic_compare_exchange_strong_explicit(
-	        &b->state, s, next, memory_order_acq_rel, memory_order_acquire))
+	        v->state, s, next, memory_order_acq_rel, memory_order_acquire))
 		return false;
 	/* The taker is inside the barrier, resetting it, or a visitor
 	 * (rally__check_holder): the object cannot go away under these
@@ -63,7 +63,7 @@ static bool seize(const struct view *v, uint64_t *s)
 		rally__robust_holder_died(&b->robust, (pid_t)st_holder(old));
 	else if (completer)
 		atomic_fetch_add_explicit(&b->out, 1, memory_order_release);
-	rally__wake_if(b, old, view_shared(v));
+	rally__wake_if(v, old);
 	*s = next;
 	return true;
 }
@@ -82,7 +82,7 @@ int rally__barrier_seize_busy(rally_barrier_t *pub)
 	struct view v;
 	if (!rally__view(pub, &v))
 		return -EINVAL;
-	uint64_t s = atomic_load(&v.b->state);
+	uint64_t s = atomic_load(v.state);
 	return (s & ST_BUSY) && seize(&v, &s) ? 0 : -EINVAL;
 }
 

@@ -39,21 +39,23 @@ bool rally__view(const rally_barrier_t *pub, struct view *v)
 		    (const struct rally__barrier_proxy *)pub;
 		/* A fork()ed child's copy of a handle takes no part. */
 		int slot = px->pid == rally__self_pid() ? px->slot : -1;
-		*v = (struct view){px->shared, px->parties,    px->flags,
-		                   px->spin,   px->timeout_ns, px->tag,
-		                   px->action, px->action_arg, slot};
+		*v = (struct view){px->shared, state_word(px->shared, px->parties),
+		                   px->parties, px->flags, px->spin,
+		                   px->timeout_ns, px->tag, px->action,
+		                   px->action_arg, slot};
 		return atomic_load_explicit(&px->shared->magic,
 		                            memory_order_acquire) ==
 		       RALLY__BARRIER_MAGIC;
 	}
 	if (magic != RALLY__BARRIER_MAGIC)
 		return false;
-	*v = (struct view){b,         b->parties,    b->flags,
-	                   b->spin,   b->timeout_ns, b->tag,
-	                   b->action, b->action_arg, -1};
+	*v = (struct view){b,         NULL,          b->parties,
+	                   b->flags,  b->spin,       b->timeout_ns,
+	                   b->tag,    b->action,     b->action_arg, -1};
 	/* In memory others can write (RALLY_SHARED): never divide by 0. */
 	if (!parties_ok(v->parties))
 		return false;
+	v->state = state_word(b, v->parties);
 	if (view_robust(v))
 		v->slot = rally__attached_slot(v->tag);
 	return true;
@@ -218,7 +220,7 @@ static enum quiet quiescence(const struct view *v)
 	if (atomic_load(&b->visitors))
 		return REFUSE;
 	uint32_t back = atomic_load(&b->rearrivals);
-	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
 	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
 	if (arrivals_waiting(v, s, a))
 		return REFUSE;
@@ -256,7 +258,7 @@ static bool stuck(const struct view *v, struct stuck *k)
 	if (!view_shared(v) || view_robust(v))
 		return false;
 	struct rally__barrier *b = v->b;
-	uint64_t w[3] = {atomic_load(&b->state), atomic_load(&b->arr),
+	uint64_t w[3] = {atomic_load(v->state), atomic_load(&b->arr),
 	                 (uint64_t)atomic_load(&b->out) << 32 |
 	                     atomic_load(&b->rearrivals)};
 	int64_t now = rally__now_ns();
@@ -275,7 +277,7 @@ static void take_over_if_dead(const struct view *v, int64_t *looked_at)
 {
 	if (!view_shared(v))
 		return;
-	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
 	int64_t now = rally__now_ns();
 	if (!(s & ST_BUSY) || now - *looked_at < ROBUST_CHECK_NS)
 		return;
@@ -294,7 +296,7 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 		return -EINVAL; /* a handle is closed, not destroyed */
 	if (rally__in_action() == v.tag)
 		return -EBUSY;
-	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
 	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
 	if ((s & ST_BUSY) || (!(s & ST_BROKEN) && arr_count(a) != 0) ||
 	    atomic_load(&b->visitors))
@@ -342,7 +344,7 @@ RALLY_EXPORT unsigned rally_barrier_n_waiting(const rally_barrier_t *pub)
 	struct view v;
 	if (!rally__view(pub, &v))
 		return 0;
-	uint64_t s = atomic_load_explicit(&v.b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
 	if (s & ST_BROKEN)
 		return 0;
 	uint64_t a = atomic_load_explicit(&v.b->arr, memory_order_acquire);
@@ -358,7 +360,7 @@ RALLY_EXPORT bool rally_barrier_broken(const rally_barrier_t *pub)
 {
 	struct view v;
 	return rally__view(pub, &v) &&
-	       (atomic_load_explicit(&v.b->state, memory_order_acquire) &
+	       (atomic_load_explicit(v.state, memory_order_acquire) &
 	        ST_BROKEN);
 }
 
@@ -366,7 +368,7 @@ RALLY_EXPORT unsigned rally_barrier_phase(const rally_barrier_t *pub)
 {
 	struct view v;
 	return rally__view(pub, &v) ? st_seq(atomic_load_explicit(
-	                                  &v.b->state, memory_order_acquire))
+	                                  v.state, memory_order_acquire))
 	                            : 0;
 }
 
@@ -379,7 +381,7 @@ static struct rally__barrier *idle(rally_barrier_t *pub, struct view *v,
 	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
 	    !rally__view(pub, v))
 		return NULL;
-	*s = atomic_load(&b->state);
+	*s = atomic_load(v->state);
 	*a = atomic_load(&b->arr);
 	bool whole = *s == st_make(st_seq(*s), arr_epoch(*a) & 1) &&
 	             arr_count(*a) == 0 && arr_phase(*a) == st_seq(*s);
@@ -397,7 +399,7 @@ int rally__barrier_set_phase(rally_barrier_t *pub, uint32_t phase)
 	/* The epoch now begins at `phase`, with nobody inside. */
 	atomic_store(&b->base[parity], base_make(phase, atomic_load(&b->out)));
 	atomic_store(&b->arr, arr_make(phase, arr_epoch(a)));
-	atomic_store(&b->state, st_make(phase, parity));
+	atomic_store(v.state, st_make(phase, parity));
 	return 0;
 }
 
@@ -415,7 +417,7 @@ int rally__barrier_skip_phases(rally_barrier_t *pub, uint32_t n)
 	if (!view_robust(&v))
 		atomic_fetch_add(&b->out, n * (v.parties - 1));
 	atomic_store(&b->arr, arr_make(seq + n, arr_epoch(a)));
-	atomic_store(&b->state, st_make(seq + n, parity));
+	atomic_store(v.state, st_make(seq + n, parity));
 	return 0;
 }
 
@@ -447,7 +449,7 @@ int rally__barrier_arrive_broken(rally_barrier_t *pub, uint32_t n)
 	if (!b || atomic_load(&b->magic) != RALLY__BARRIER_MAGIC ||
 	    !rally__view(pub, &v) || view_robust(&v))
 		return -EINVAL;
-	uint64_t s = atomic_load(&b->state), a = atomic_load(&b->arr);
+	uint64_t s = atomic_load(v.state), a = atomic_load(&b->arr);
 	if (rally__classify(s, arr_phase(a), arr_epoch(a) & 1) != BROKEN ||
 	    arr_count(a) != 0 || n > SEQ_MASK)
 		return -EINVAL;
@@ -542,7 +544,7 @@ RALLY_EXPORT int rally_barrier_late(const rally_barrier_t *pub, pid_t *pids,
 		return rc;
 	/* seq is the phase not yet complete — also while its action runs,
 	 * when arr has moved on already. */
-	uint64_t s = atomic_load_explicit(&v.b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
 	return rally__robust_late(&v.b->robust, st_seq(s), pids, max);
 }
 

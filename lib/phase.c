@@ -70,13 +70,13 @@ int rally__broken_code(const struct view *v)
 	           : RALLY_BROKEN;
 }
 
-/* Only the address of the word is computed here: after the release the
+/* Only the view (the caller's copy) is read here: after the release the
  * object may be freed, and FUTEX_WAKE on freed memory is harmless. */
-void rally__wake_if(struct rally__barrier *b, uint64_t old, bool shared)
+void rally__wake_if(const struct view *v, uint64_t old)
 {
 	RALLY_POINT(RELEASED);
 	if (old & ST_SLEEPERS)
-		rally__futex_wake_all(gen_word(b), shared);
+		rally__futex_wake_all(gen_of(v->state), view_shared(v));
 }
 
 void rally__leave(const struct view *v)
@@ -109,14 +109,18 @@ struct arrival rally__arrive(const struct view *v)
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_relaxed),
 	               t.epoch),
 	    t.phase, t.index);
-	if (t.index == n - 1) {
-		/* Relaxed: whoever reads arr to count callers (destroy, reset)
-		 * first acquires this completer's publish or its leaving. */
-		atomic_fetch_add_explicit(&b->arr, arr_advance(n),
-		                          memory_order_relaxed);
-		RALLY_POINT(ADVANCED);
-	}
 	return t;
+}
+
+/* The last arrival's second step (rally__complete takes it): arr moves on
+ * by one phase and `parties` fewer. Relaxed: whoever reads arr to count
+ * callers (destroy, reset) first acquires this completer's publish or its
+ * leaving. */
+static void advance_arrivals(const struct view *v)
+{
+	atomic_fetch_add_explicit(&v->b->arr, arr_advance(v->parties),
+	                          memory_order_relaxed);
+	RALLY_POINT(ADVANCED);
 }
 
 /* ---- the runaway guard -----------------------------------------------------
@@ -142,7 +146,7 @@ static int guard_verdict(const struct view *v)
 	 * broken too; we do not arrive. (Not by classifying the phase we
 	 * would arrive in: the model, with 2 seq bits, showed that phase may
 	 * have wrapped past the window by then.) */
-	uint64_t s = atomic_load_explicit(&b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
 	/* A reset in progress (BUSY|BROKEN) before its swap: a caller waits
 	 * it out and joins the fresh phase — blocked, it cannot run away —
 	 * except on a robust barrier, where it would return the broken code
@@ -175,7 +179,7 @@ int rally__guard(const struct view *v, const struct rally__deadline *dl,
 	/* Counted as a re-arrival while it waits: destroy waits for it. */
 	rally__rearrival_begin(v);
 	*back = true;
-	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
 	return rally__rearrive_when_reset(v, st_parity(s), dl, no_block);
 }
 
@@ -300,7 +304,7 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 		rally__deadline_within(&slice, dl, slice_ns);
 		until = &slice;
 	}
-	if (rally__wait_change(&b->state, *s, ST_SLEEPERS, until, &w->plan,
+	if (rally__wait_change(v->state, *s, ST_SLEEPERS, until, &w->plan,
 	                       &b->arr, view_shared(v), s) == 0)
 		return true;
 	/* A slice or the deadline ended: look around first — a poll's short
@@ -311,7 +315,7 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 			robust_slice_ended(v, w);
 		if (*s & ST_BUSY)
 			rally__take_over(v, s);
-		*s = atomic_load_explicit(&b->state, memory_order_acquire);
+		*s = atomic_load_explicit(v->state, memory_order_acquire);
 	}
 	if (dl->stop && !keep_going(dl, rally__now_ns()))
 		return false;
@@ -338,13 +342,13 @@ enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
 		/* Pending: any `ahead` is beyond p; ours comes first. */
 		next = st_with_ahead(old, (uint32_t)d);
 	}
-	if (!atomic_compare_exchange_strong_explicit(&v->b->state, s, next,
+	if (!atomic_compare_exchange_strong_explicit(v->state, s, next,
 	                                             memory_order_acq_rel,
 	                                             memory_order_acquire))
 		return BRK_CHANGED;
 	RALLY_POINT(BROKE);
 	if (next & ST_BROKEN)
-		rally__wake_if(v->b, old, view_shared(v));
+		rally__wake_if(v, old);
 	return BRK_DONE;
 }
 
@@ -371,7 +375,7 @@ int rally__await_phase(const struct view *v, struct arrival t,
                        const struct rally__deadline *dl)
 {
 	struct waiting w = {.note_phase = t.phase};
-	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
 	if (resetting(s, t.phase, t.epoch & 1))
 		return rally__rearrive_or_break(v, s, t);
 	for (;;) {
@@ -415,7 +419,7 @@ static bool still_held(uint64_t s, uint64_t claim)
 static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 {
 	struct rally__barrier *b = v->b;
-	bool shared = view_shared(v), robust = view_robust(v);
+	bool robust = view_robust(v);
 	RALLY_POINT(CLAIMED);
 	/* BUSY covers this caller from now on — destroy and reset wait for
 	 * it, and if its process dies a survivor takes over — so a robust one
@@ -450,8 +454,8 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 			       (dead ? ST_BROKEN : 0);
 		/* Release: the action's writes, and the completion. */
 	} while (!atomic_compare_exchange_weak_explicit(
-	    &b->state, &s, next, memory_order_release, memory_order_relaxed));
-	rally__wake_if(b, s, shared);
+	    v->state, &s, next, memory_order_release, memory_order_relaxed));
+	rally__wake_if(v, s);
 	/* A failed phase does not complete: its completer leaves as a waiter
 	 * does, last. Not before the publish: dead in between, it was counted
 	 * out twice, by itself and by the taker (holder.c), and every reset
@@ -478,7 +482,7 @@ static void rebase_if_due(const struct view *v, struct arrival t)
 	uint64_t w = atomic_load_explicit(bw, memory_order_relaxed);
 	if (((t.phase - base_phase(w)) & SEQ_MASK) < REBASE)
 		return;
-	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
 	if ((s & (ST_BROKEN | ST_BUSY)) || st_parity(s) != (t.epoch & 1) ||
 	    st_seq(s) != t.phase)
 		return;
@@ -493,24 +497,23 @@ static void rebase_if_due(const struct view *v, struct arrival t)
 static bool try_complete(const struct view *v, struct arrival t, uint64_t *s,
                          int *ret)
 {
-	struct rally__barrier *b = v->b;
 	uint64_t old = *s;
 	rebase_if_due(v, t);
 	if (v->action || view_robust(v)) {
 		uint64_t claim =
 		    st_with_holder(old | ST_BUSY, rally__holder_self());
 		if (!atomic_compare_exchange_strong_explicit(
-		        &b->state, s, claim, memory_order_acquire,
+		        v->state, s, claim, memory_order_acquire,
 		        memory_order_acquire))
 			return false;
 		*ret = run_busy(v, t, claim);
 		return true;
 	}
 	if (!atomic_compare_exchange_strong_explicit(
-	        &b->state, s, published(old, t.phase + 1, t.epoch & 1),
+	        v->state, s, published(old, t.phase + 1, t.epoch & 1),
 	        memory_order_release, memory_order_acquire))
 		return false;
-	rally__wake_if(b, old, view_shared(v));
+	rally__wake_if(v, old);
 	*ret = (int)v->parties - 1;
 	return true;
 }
@@ -525,8 +528,24 @@ int rally__complete(const struct view *v, struct arrival t,
 	 * a later phase timed out, or it broke. The CAS then costs one transfer
 	 * of the line, where a load before it would cost two. */
 	uint64_t s = st_make(t.phase, parity);
-	if (try_complete(v, t, &s, &ret))
-		return ret;
+	rebase_if_due(v, t);
+	if (!v->action && !view_robust(v)) {
+		/* The common case, in as few instructions as can be between the
+		 * advance and the publishing CAS: with state on arr's line
+		 * (few parties), a waiter's poll that falls between the two
+		 * takes the line away and costs the phase a transfer. The
+		 * guess has no SLEEPERS: nobody to wake. */
+		uint64_t next = st_make(t.phase + 1, parity);
+		advance_arrivals(v);
+		if (atomic_compare_exchange_strong_explicit(
+		        v->state, &s, next, memory_order_release,
+		        memory_order_acquire))
+			return (int)v->parties - 1;
+	} else {
+		advance_arrivals(v);
+		if (try_complete(v, t, &s, &ret))
+			return ret;
+	}
 	/* Wrong: s is the state at our first look. */
 	if (resetting(s, t.phase, parity))
 		return rally__rearrive_or_break(v, s, t);
@@ -560,9 +579,7 @@ int rally__complete(const struct view *v, struct arrival t,
 
 int rally__abort(const struct view *v)
 {
-	struct rally__barrier *b = v->b;
-	bool shared = view_shared(v);
-	uint64_t s = atomic_load_explicit(&b->state, memory_order_relaxed);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_relaxed);
 	uint64_t next;
 	do {
 		RALLY_POINT(ABORTING);
@@ -580,9 +597,9 @@ int rally__abort(const struct view *v)
 			    (s | ST_BROKEN) & ~(uint64_t)ST_SLEEPERS, 0);
 		}
 	} while (!atomic_compare_exchange_weak_explicit(
-	    &b->state, &s, next, memory_order_release, memory_order_relaxed));
+	    v->state, &s, next, memory_order_release, memory_order_relaxed));
 	if (next & ST_BROKEN)
-		rally__wake_if(b, s, shared);
+		rally__wake_if(v, s);
 	return 0;
 }
 
@@ -609,7 +626,7 @@ bool rally__await_reset(const struct view *v, uint32_t parity,
                         const struct rally__deadline *dl)
 {
 	struct waiting w = {.noted = true}; /* not an arrival */
-	uint64_t s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
 	while ((s & (ST_BUSY | ST_BROKEN)) == (ST_BUSY | ST_BROKEN) &&
 	       st_parity(s) == parity)
 		if (!rally__wait_state(v, &s, dl, &w))

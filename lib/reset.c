@@ -69,7 +69,7 @@ static bool claim(const struct view *v, uint64_t *s)
 {
 	struct rally__barrier *b = v->b;
 	struct waiting w = {.noted = true}; /* not an arrival */
-	*s = atomic_load_explicit(&b->state, memory_order_acquire);
+	*s = atomic_load_explicit(v->state, memory_order_acquire);
 	for (;;) {
 		if (*s & ST_BUSY) {
 			/* An action, a completion or another reset runs (or
@@ -95,9 +95,9 @@ static bool claim(const struct view *v, uint64_t *s)
 		        ST_BUSY | ST_BROKEN,
 		    rally__holder_self());
 		if (atomic_compare_exchange_weak_explicit(
-		        &b->state, s, next, memory_order_acq_rel,
+		        v->state, s, next, memory_order_acq_rel,
 		        memory_order_acquire)) {
-			rally__wake_if(b, old, view_shared(v));
+			rally__wake_if(v, old);
 			*s = next;
 			return true;
 		}
@@ -202,8 +202,8 @@ int rally__reset(const struct view *v)
 	do {
 		next = rally__published(s, cut + 1, (id + 1) & 1);
 	} while (!atomic_compare_exchange_weak_explicit(
-	    &b->state, &s, next, memory_order_release, memory_order_relaxed));
-	rally__wake_if(b, s, view_shared(v));
+	    v->state, &s, next, memory_order_release, memory_order_relaxed));
+	rally__wake_if(v, s);
 	return 0;
 }
 

@@ -104,7 +104,7 @@ arrive(const struct view *v, rally_token_t *token,
 		if (t.index == v->parties - 1) {
 			rc = rally__complete(v, t, dl);
 		} else {
-			s = atomic_load_explicit(&b->state,
+			s = atomic_load_explicit(v->state,
 			                         memory_order_acquire);
 			if (!resetting(s, t.phase, t.epoch & 1))
 				break;
@@ -173,7 +173,7 @@ int rally__barrier_timedarrive(rally_barrier_t *pub, rally_token_t *token,
 static enum outcome judge(const struct view *v, const struct token_repr *r,
                           uint64_t *s)
 {
-	*s = atomic_load_explicit(&v->b->state, memory_order_acquire);
+	*s = atomic_load_explicit(v->state, memory_order_acquire);
 	uint32_t p = phase_of(r);
 	enum outcome o = rally__record_outcome(v->b, r->epoch, p);
 	if (o != PENDING)
@@ -340,7 +340,6 @@ RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
 		return -EINVAL;
 	if (resolved(&r))
 		return resolved_answer(&r);
-	struct rally__barrier *b = v.b;
 	uint64_t s;
 	for (;;) {
 		enum outcome o = judge(&v, &r, &s);
@@ -354,11 +353,11 @@ RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
 		 * gen next wakes this one too. */
 		if ((s & ST_SLEEPERS) ||
 		    atomic_compare_exchange_weak_explicit(
-		        &b->state, &s, s | ST_SLEEPERS, memory_order_acquire,
+		        v.state, &s, s | ST_SLEEPERS, memory_order_acquire,
 		        memory_order_acquire))
 			break;
 	}
-	*word = (const uint32_t *)gen_word(b);
+	*word = (const uint32_t *)gen_of(v.state);
 	*value = (uint32_t)(s | ST_SLEEPERS);
 	*shared = view_shared(&v);
 	return 0;

@@ -29,6 +29,7 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <csignal>
 #include <unistd.h>
 #include <vector>
 
@@ -129,6 +130,68 @@ void BM_std_barrier(benchmark::State &state)
 	if (state.thread_index() == 0) {
 		g_meter.stop(state);
 		delete g_std;
+	}
+}
+
+// ---- beside a noisy neighbour ----------------------------------------------
+//
+// A process that keeps one CPU busy (what a shell's `while :; do :; done`
+// does: an OS daemon, a browser, another job on a shared node), started
+// before the phases and killed after. The spin policy trusts the affinity
+// mask; this is where that trust is tested.
+
+pid_t g_hog;
+
+void hog_start()
+{
+	g_hog = fork();
+	if (g_hog == 0) {
+		for (;;)
+			__asm__ __volatile__("" ::: "memory");
+	}
+}
+
+void hog_stop()
+{
+	if (g_hog > 0) {
+		kill(g_hog, SIGKILL);
+		waitpid(g_hog, nullptr, 0);
+	}
+	g_hog = 0;
+}
+
+void BM_noisy_c(benchmark::State &state, bench_peer peer)
+{
+	unsigned self = unsigned(state.thread_index());
+	if (self == 0) {
+		hog_start();
+		g_barrier =
+		    bench_barrier_new(peer, unsigned(state.threads()), false);
+		g_meter.start(false);
+	}
+	for (auto _ : state)
+		if (bench_barrier_wait(g_barrier, self) < 0)
+			state.SkipWithError("wait failed");
+	if (self == 0) {
+		g_meter.stop(state);
+		bench_barrier_free(g_barrier);
+		hog_stop();
+	}
+}
+
+void BM_noisy_std(benchmark::State &state)
+{
+	if (state.thread_index() == 0) {
+		hog_start();
+		g_std = new std::barrier<>(state.threads());
+		g_meter.start(false);
+	}
+	for (auto _ : state)
+		g_std->arrive_and_wait();
+	if (state.thread_index() == 0) {
+		g_meter.stop(state);
+		delete g_std;
+		hog_stop();
 	}
 }
 
@@ -260,7 +323,8 @@ void usage(FILE *to)
 	    "processes 2,C,2C,4C (C = CPUs).\nPeers: rally rally_nospin "
 	    "pthread pthread_pshared futex_sleep ck_centralized yield_floor\n"
 	    "       std_barrier openmp; and the families event, stencil, "
-	    "overlap.\n");
+	    "overlap,\n       noisy (beside a process that keeps a CPU "
+	    "busy).\n");
 }
 
 Options parse_options(int *argc, char **argv)
@@ -370,6 +434,29 @@ void register_all(const Options &o)
 			                   [peer, n](benchmark::State &st) {
 				                   BM_procs(st, peer, n);
 			                   })
+			    ->UseRealTime()
+			    ->MinTime(min_time);
+		}
+	// Beside a noisy neighbour: 2 and 4 threads (C and 2C on 2 CPUs).
+	if (o.wants("noisy"))
+		for (unsigned n : {2u, 4u}) {
+			for (bench_peer peer : {PEER_RALLY, PEER_PTHREAD}) {
+				std::string name =
+				    "noisy/" + std::string(bench_peer_name(peer)) +
+				    "/threads:" + std::to_string(n);
+				register_announced(
+				    name, name,
+				    [peer](benchmark::State &st) {
+					    BM_noisy_c(st, peer);
+				    })
+				    ->Threads(int(n))
+				    ->UseRealTime()
+				    ->MinTime(min_time);
+			}
+			std::string name =
+			    "noisy/std_barrier/threads:" + std::to_string(n);
+			register_announced(name, name, BM_noisy_std)
+			    ->Threads(int(n))
 			    ->UseRealTime()
 			    ->MinTime(min_time);
 		}

@@ -35,6 +35,7 @@
 	X(REGISTERING)    /* a robust process claimed a slot, id not set */    \
 	X(ATTACHING)      /* attach took a registry entry, pid not set */      \
 	X(SPUN)           /* polling ended (or was skipped): no change yet */  \
+	X(THROTTLED)      /* recent spins were in vain: this one is skipped */ \
 	X(YIELDING)       /* a waiter is about to sched_yield() */             \
 	X(SLEEPING)       /* a waiter is about to futex-wait */                \
 	X(SLICE_ENDED)    /* a shared waiter's sleep ended, before it looks */ \

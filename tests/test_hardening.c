@@ -2704,3 +2704,90 @@ Test(hardening, M33_a_timed_arrival_loop_during_a_held_reset, .timeout = 30)
 	release_held_reset(&w, &r);
 	expect_a_fresh_phase(&b);
 }
+
+/* ---- issue 13: a spin that cannot pay off stops being tried ------------- */
+
+struct late_party {
+	rally_barrier_t *b;
+	int phases;
+	int sleep_ms;
+};
+
+static void *arrive_late(void *arg)
+{
+	struct late_party *l = arg;
+	for (int i = 0; i < l->phases; i++) {
+		test_sleep_ms(l->sleep_ms);
+		rally_barrier_wait(l->b);
+	}
+	return NULL;
+}
+
+/* The party awaited always comes 2 ms late — as one that shares its CPU
+ * with a busy neighbour does: after 4 fruitless spins in a row the waiter
+ * sleeps at once (THROTTLED), and spins again only every 16th wait (a
+ * probe). Observes the policy (the points), not the time. */
+Test(hardening, T1_fruitless_spins_are_throttled_then_probed, .timeout = 30)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.spin = RALLY_SPIN_AUTO};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	struct late_party l = {&b, 40, 2};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_late, &l), 0);
+	uint64_t spun0 = rally__point_hits(RALLY__POINT_SPUN);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
+	uint64_t spun = rally__point_hits(RALLY__POINT_SPUN) - spun0;
+	/* 40 waits: 4 to learn, then 15 of every 16 skipped. */
+	cr_expect_geq(throttled, 30, "throttled %llu of 40 waits",
+	              (unsigned long long)throttled);
+	cr_expect_geq(spun, 5, "spun %llu times: no probe?",
+	              (unsigned long long)spun);
+	cr_expect_leq(spun, 10, "spun %llu times", (unsigned long long)spun);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* An explicit budget is the user's: never throttled. */
+Test(hardening, T2_an_explicit_spin_budget_is_never_throttled, .timeout = 30)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.spin = 1000};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	struct late_party l = {&b, 20, 2};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_late, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* What a thread learnt about one barrier says nothing of another: its
+ * first waits there spin. */
+Test(hardening, T3_the_throttle_is_per_barrier, .timeout = 30)
+{
+	rally_barrier_t x, y;
+	cr_assert_eq(rally_barrier_init(&x, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_init(&y, 2, NULL), 0);
+	struct late_party l = {&x, 8, 2};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_late, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&x), 0);
+	pthread_join(th, NULL);
+	uint64_t on_x = rally__point_hits(RALLY__POINT_THROTTLED);
+	cr_assert_geq(on_x, 3, "not throttled on x");
+	l = (struct late_party){&y, 4, 2};
+	cr_assert_eq(pthread_create(&th, NULL, arrive_late, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&y), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), on_x,
+	             "y's first waits were throttled by what x taught");
+	cr_expect_eq(rally_barrier_destroy(&x), 0);
+	cr_expect_eq(rally_barrier_destroy(&y), 0);
+}

@@ -2,8 +2,11 @@
 (threads) and multiprocessing.Barrier (processes), in phases per second.
 
 Each measurement runs N workers that cross one barrier in a loop; a short
-calibration run sizes the real one to about --seconds. Prints a table and
-writes JSON (--json). Needs the rally package on sys.path (PYTHONPATH).
+calibration run sizes the real one to about --seconds. Then, unless
+--no-busy, 2 workers of each kind again beside a noisy neighbour (a
+process that keeps one CPU busy, started before and killed after). Prints
+a table and writes JSON (--json). Needs the rally package on sys.path
+(PYTHONPATH).
 """
 import argparse
 import json
@@ -57,6 +60,12 @@ def cross_processes(ctx, barrier, workers, phases):
     return max(times)
 
 
+def _spin():
+    """The noisy neighbour: one CPU kept busy."""
+    while True:
+        pass
+
+
 def measure(run, seconds):
     """Phases per second: a calibration run, then one of ~`seconds`."""
     phases = 50
@@ -82,6 +91,8 @@ def main():
                     choices=["fork", "spawn", "forkserver"],
                     help="multiprocessing start method (default fork)")
     ap.add_argument("--json", metavar="FILE", help="write the results here")
+    ap.add_argument("--no-busy", action="store_true",
+                    help="skip the runs beside a busy CPU")
     args = ap.parse_args()
     try:
         threads = [int(x) for x in args.threads.split(",") if x]
@@ -98,7 +109,7 @@ def main():
              "rally_phases_per_s": rally_pps, "peer_phases_per_s": peer_pps,
              "ratio": rally_pps / peer_pps}
         results.append(r)
-        print(f"{kind:9} {n:2}   rally {rally_pps:12,.0f}/s   "
+        print(f"{kind:14} {n:2}   rally {rally_pps:12,.0f}/s   "
               f"{peer} {peer_pps:10,.0f}/s   {r['ratio']:6.1f}x",
               flush=True)
 
@@ -118,6 +129,26 @@ def main():
         mp, _ = measure(lambda k: cross_processes(ctx, mb, n, k),
                         args.seconds)
         record("processes", n, "multiprocessing.Barrier", rp, mp)
+    if not args.no_busy:
+        hog = multiprocessing.get_context("fork").Process(target=_spin,
+                                                          daemon=True)
+        hog.start()
+        try:
+            b = rally.Barrier(2)
+            rp, _ = measure(lambda k: cross_threads(b, 2, k), args.seconds)
+            tb = threading.Barrier(2)
+            tp, _ = measure(lambda k: cross_threads(tb, 2, k), args.seconds)
+            record("busy-threads", 2, "threading.Barrier", rp, tp)
+            b = rally.Barrier(2)
+            rp, _ = measure(lambda k: cross_processes(ctx, b, 2, k),
+                            args.seconds)
+            mb = ctx.Barrier(2)
+            mp, _ = measure(lambda k: cross_processes(ctx, mb, 2, k),
+                            args.seconds)
+            record("busy-processes", 2, "multiprocessing.Barrier", rp, mp)
+        finally:
+            hog.kill()
+            hog.join()
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"python": sys.version.split()[0],

@@ -106,8 +106,9 @@ typedef struct rally_barrier_attr {
 } rally_barrier_attr_t;
 
 /* 1024 bytes: configuration, the outcome of recent resets, the arrival
- * counter and the futex word each on a cache line of its own, and room for
- * robust mode. */
+ * counter on a cache line of its own — with the futex word beside it for
+ * at most 4 parties (a phase then moves one line, not two), on a line of
+ * its own for more —, and room for robust mode. */
 typedef struct rally_barrier {
 	uint64_t opaque_[128];
 } rally_barrier_t;

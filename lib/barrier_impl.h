@@ -26,7 +26,10 @@
 #include "robust.h"
 #include "spin.h"
 
-#define RALLY__BARRIER_MAGIC 0x72616c62u /* "ralb" */
+/* Names the layout too: "ral2" since the state word of a barrier of few
+ * parties moved to arr's line; a build of the earlier layout ("ralb")
+ * refuses this object (-EINVAL) rather than wait on the other word. */
+#define RALLY__BARRIER_MAGIC 0x72616c32u /* "ral2" */
 #define RALLY__PROXY_MAGIC   0x72616c70u /* "ralp": a handle from open() */
 #define RALLY__DYING_MAGIC   0x64656164u /* destroy in progress */
 

@@ -2725,7 +2725,7 @@ static void *arrive_late(void *arg)
 
 /* The party awaited always comes 2 ms late — as one that shares its CPU
  * with a busy neighbour does: after 4 fruitless spins in a row the waiter
- * sleeps at once (THROTTLED), and spins again only every 16th wait (a
+ * sleeps at once (THROTTLED), and spins again only every 32nd wait (a
  * probe). Observes the policy (the points), not the time. */
 Test(hardening, T1_fruitless_spins_are_throttled_then_probed, .timeout = 30)
 {
@@ -2741,7 +2741,7 @@ Test(hardening, T1_fruitless_spins_are_throttled_then_probed, .timeout = 30)
 	pthread_join(th, NULL);
 	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
 	uint64_t spun = rally__point_hits(RALLY__POINT_SPUN) - spun0;
-	/* 40 waits: 4 to learn, then 15 of every 16 skipped. */
+	/* 40 waits: 4 to learn, then 31 of every 32 skipped. */
 	cr_expect_geq(throttled, 30, "throttled %llu of 40 waits",
 	              (unsigned long long)throttled);
 	cr_expect_geq(spun, 5, "spun %llu times: no probe?",

@@ -136,6 +136,52 @@ Test(named, not_a_rally_object, .timeout = 30)
 	cr_expect_eq(rally_event_unlink(name), 0);
 }
 
+/* A process of an earlier build (layout 1: the state word of a barrier of
+ * few parties on its own line, magic "ralb") must not meet this one's on a
+ * name: each would wait on its own word (review of issue 13: one returned
+ * released, the other timed out). Both the header's version and the
+ * object's magic tell the layouts apart. */
+static void poke_shm(const char *path, size_t off, uint32_t value)
+{
+	int fd = shm_open(path, O_RDWR, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, &value, sizeof value, (off_t)off),
+	             (ssize_t)sizeof value);
+	close(fd);
+}
+
+Test(named, an_object_of_the_earlier_layout_is_refused, .timeout = 30)
+{
+	char path[128];
+	const char *name = uniq("layout");
+	snprintf(path, sizeof path, "/rally.b.%s", name);
+	rally_barrier_t *b, *b2;
+	cr_assert_eq(rally_barrier_open(&b, name, 2, NULL, O_CREAT, 0600), 0);
+	cr_assert_eq(rally_barrier_open(&b2, name, 2, NULL, 0, 0), 0);
+	cr_expect_eq(rally_barrier_close(b2), 0);
+	poke_shm(path, 8, 1); /* the header's version: layout 1 */
+	cr_expect_eq(rally_barrier_open(&b2, name, 2, NULL, 0, 0), -EINVAL);
+	poke_shm(path, 8, 2);
+	poke_shm(path, 64, 0x72616c62u); /* the object's magic: "ralb" */
+	cr_expect_eq(rally_barrier_open(&b2, name, 2, NULL, 0, 0), -EINVAL);
+	poke_shm(path, 64, 0x72616c32u);
+	cr_expect_eq(rally_barrier_close(b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}
+
+/* The same for a barrier in memory two builds share without a name. */
+Test(named, an_in_place_barrier_of_the_earlier_layout_is_refused)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	uint32_t *magic = (uint32_t *)&b;
+	cr_assert_eq(*magic, 0x72616c32u);
+	*magic = 0x72616c62u;
+	cr_expect_eq(rally_barrier_timedwait(&b, 0), -EINVAL);
+	*magic = 0x72616c32u;
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
 static mode_t shm_mode(const char *kind_name)
 {
 	char path[128];

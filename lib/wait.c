@@ -155,21 +155,30 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
  * scheduler from putting both parties on the free CPU — 2 threads took
  * 25 us a phase where pthread's sleeping barrier took 3.5 us. So each
  * thread remembers, for the word it waits on, how its recent waits ended:
- * after THROTTLE_AFTER waits in a row whose spinning and yielding found
- * nothing, it sleeps at once, and only every PROBE_EVERY-th wait tries a
- * short spin (PROBE_NS, one yield): the neighbour may have gone. A wait
- * that ends while it spins or yields clears the count: on a quiet machine
- * nothing changes. (Probing with the whole plan every 16th wait still cost
- * 50 us / 16 a phase: 2 threads beside a busy loop took 5.6 us, pthread
- * 3.5.) Per thread, so that the hot path writes no shared line;
- * initial-exec, so that it costs a load, not a call. An explicit budget
- * (attr.spin, RALLY_SPIN=N) is the user's, and is never throttled. */
-enum { THROTTLE_AFTER = 4, PROBE_EVERY = 32, PROBE_NS = 4000 };
+ * after THROTTLE_AFTER waits in a row whose spin found nothing, it no
+ * longer spins: it yields while arrivals come (a party that shares its CPU
+ * runs, arrives, and the wait ends for the price of a switch), then sleeps.
+ * It probes — the whole plan once — after PROBE_FIRST such waits, and after
+ * twice as many each time a probe finds nothing, up to PROBE_MAX: beside a
+ * neighbour that stays, probes grow rare (a fruitless one costs up to
+ * 50 us); once it has gone, a probe finds the party running and the count
+ * is cleared. Why the yields: throttled parties that sleep at once are put
+ * on one CPU by the scheduler's wake-ups (the other idle), where no spin
+ * can pay off — 2 threads locked at 6.5 us a phase after 4 slow phases on
+ * a quiet machine; yielding, they keep going and the load balancer can
+ * part them. A wait whose spin pays off clears the count: on a quiet
+ * machine nothing changes. Per thread, so that the hot path writes no
+ * shared line; initial-exec, so that it costs a load, not a call. An
+ * explicit budget (attr.spin, RALLY_SPIN=N) is the user's, and is never
+ * throttled. */
+enum { THROTTLE_AFTER = 4, PROBE_FIRST = 16, PROBE_MAX = 1024,
+       THROTTLED_YIELDS = 2 };
 
 static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
 	const void *word;   /* the word these counts are about */
-	uint32_t fruitless; /* waits in a row that spun and yielded in vain */
-	uint32_t skipped;   /* waits since the last probe, while throttled */
+	uint32_t fruitless; /* waits in a row whose spin was in vain */
+	uint32_t skipped;   /* throttled waits since the last probe */
+	uint32_t interval;  /* throttled waits between probes */
 } recent;
 
 static bool adaptive(const struct rally__spin_plan *plan)
@@ -177,47 +186,35 @@ static bool adaptive(const struct rally__spin_plan *plan)
 	return plan->iters == 0 && (plan->spin_ns || plan->yields);
 }
 
-enum how { SPIN_AS_PLANNED, PROBE, SKIP };
-
-/* How this wait spins and yields. */
-static enum how throttled(const void *word)
+/* Whether this wait skips the spin. */
+static bool throttled(const void *word)
 {
 	if (recent.word != word) {
 		recent.word = word;
 		recent.fruitless = 0;
-		recent.skipped = 0;
-		return SPIN_AS_PLANNED;
+		return false;
 	}
 	if (recent.fruitless < THROTTLE_AFTER)
-		return SPIN_AS_PLANNED;
-	if (++recent.skipped < PROBE_EVERY)
-		return SKIP;
-	recent.skipped = 0;
-	return PROBE;
+		return false;
+	if (++recent.skipped < recent.interval)
+		return true;
+	recent.skipped = 0; /* a probe */
+	if (recent.interval < PROBE_MAX)
+		recent.interval *= 2; /* for the next, if this one fails */
+	return false;
 }
 
 static void note_spin(const void *word, bool paid_off)
 {
 	if (recent.word != word)
 		return;
-	if (paid_off)
+	if (paid_off) {
 		recent.fruitless = 0;
-	else if (recent.fruitless < THROTTLE_AFTER)
-		recent.fruitless++;
-}
-
-/* Spins, then yields, as the plan says: true if the word changed. */
-static bool spin_then_yield(_Atomic uint64_t *word, uint64_t seen,
-                            uint32_t sleep_bit,
-                            const struct rally__deadline *dl,
-                            const struct rally__spin_plan *plan,
-                            _Atomic uint64_t *progress, uint64_t *now)
-{
-	if (spin_until_change(word, seen, sleep_bit, dl, plan, progress, now))
-		return true;
-	RALLY_POINT(SPUN);
-	return yield_until_change(word, seen, sleep_bit, dl, plan, progress,
-	                          now);
+	} else if (recent.fruitless < THROTTLE_AFTER &&
+	           ++recent.fruitless == THROTTLE_AFTER) {
+		recent.skipped = 0; /* throttled from now on */
+		recent.interval = PROBE_FIRST;
+	}
 }
 
 int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
@@ -228,25 +225,27 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 	/* A timeout of 0 ("do not block") must not spin either. */
 	if (!rally__deadline_passed(dl)) {
 		bool adapt = adaptive(plan);
-		enum how how = adapt ? throttled(word) : SPIN_AS_PLANNED;
-		struct rally__spin_plan probe = *plan;
-		if (how == PROBE) {
-			if (probe.spin_ns)
-				probe.spin_ns = probe.spin_cap_ns = PROBE_NS;
-			if (probe.yields)
-				probe.yields = 1;
-			plan = &probe;
-		}
-		if (how != SKIP) {
-			bool paid_off = spin_then_yield(word, seen, sleep_bit,
-			                                dl, plan, progress, now);
-			/* A deadline that ended the spin says nothing of it. */
-			if (adapt && (paid_off || !rally__deadline_passed(dl)))
-				note_spin(word, paid_off);
-			if (paid_off)
+		if (adapt && throttled(word)) {
+			RALLY_POINT(THROTTLED);
+			struct rally__spin_plan yields = {
+			    .yields = plan->yields > THROTTLED_YIELDS
+			                  ? plan->yields
+			                  : THROTTLED_YIELDS};
+			if (yield_until_change(word, seen, sleep_bit, dl,
+			                       &yields, progress, now))
 				return 0;
 		} else {
-			RALLY_POINT(THROTTLED);
+			bool spun = spin_until_change(word, seen, sleep_bit, dl,
+			                              plan, progress, now);
+			/* A deadline that ended the spin says nothing of it. */
+			if (adapt && (spun || !rally__deadline_passed(dl)))
+				note_spin(word, spun);
+			if (spun)
+				return 0;
+			RALLY_POINT(SPUN);
+			if (yield_until_change(word, seen, sleep_bit, dl, plan,
+			                       progress, now))
+				return 0;
 		}
 	}
 	return sleep_until_change(word, seen, sleep_bit, dl, shared, now);

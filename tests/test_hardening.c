@@ -2791,3 +2791,50 @@ Test(hardening, T3_the_throttle_is_per_barrier, .timeout = 30)
 	cr_expect_eq(rally_barrier_destroy(&x), 0);
 	cr_expect_eq(rally_barrier_destroy(&y), 0);
 }
+
+struct alternating {
+	rally_barrier_t *b;
+	int phases;
+	int late_from, late_to; /* phases [from, to) this party comes late */
+};
+
+static void *cross_alternating(void *arg)
+{
+	struct alternating *a = arg;
+	for (int i = 0; i < a->phases; i++) {
+		if (i >= a->late_from && i < a->late_to)
+			test_sleep_ms(2);
+		rally_barrier_wait(a->b);
+	}
+	return NULL;
+}
+
+/* Both parties throttled (each came late while the other waited), then
+ * balanced. Throttled parties that slept at once were put on one CPU by
+ * the scheduler's wake-ups, where no spin can pay off, and slept every
+ * phase for good (6.5 us a phase, 19964 of 20000 waits asleep, after 4
+ * slow phases on a quiet machine). Throttled, they now yield to each other
+ * first: the balanced phases must not sleep every time. */
+Test(hardening, T4_both_throttled_parties_do_not_sleep_every_phase,
+     .timeout = 60)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	enum { LEARN = 8, PHASES = 20000 };
+	struct alternating x = {&b, PHASES, 0, LEARN};
+	struct alternating y = {&b, PHASES, LEARN, 2 * LEARN};
+	pthread_t tx, ty;
+	cr_assert_eq(pthread_create(&tx, NULL, cross_alternating, &x), 0);
+	cr_assert_eq(pthread_create(&ty, NULL, cross_alternating, &y), 0);
+	pthread_join(tx, NULL);
+	pthread_join(ty, NULL);
+	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
+	uint64_t slept = rally__point_hits(RALLY__POINT_SLEEPING);
+	/* Both learnt (each waited in vain at least 4 times in a row)... */
+	cr_expect_geq(throttled, 2 * (LEARN - 4), "not throttled");
+	/* ... and did not lock into sleeping (the 2 * LEARN slow phases
+	 * slept). */
+	cr_expect_lt(slept, PHASES / 4, "%llu of %d waits slept",
+	             (unsigned long long)slept, PHASES);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}

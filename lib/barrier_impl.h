@@ -371,8 +371,32 @@ void rally__note_broken(const struct view *v, uint64_t s, struct arrival t);
  * nor of an epoch's cut: one that seems so completed 2^27 phases ago. */
 #define TOKEN_AHEAD_MAX (1u << 20)
 
-/* The outcome of phase p of an epoch of parity `parity`, as state s says. */
-enum outcome rally__classify(uint64_t s, uint32_t p, uint32_t parity);
+/* The outcome of phase p of an epoch of parity `parity`, as state s says
+ * (inline: a waiter's polls ask it each time). */
+static inline enum outcome rally__classify(uint64_t s, uint32_t p,
+                                           uint32_t parity)
+{
+	uint32_t k = st_ahead(s);
+	bool broken = s & ST_BROKEN, busy = s & ST_BUSY;
+	int32_t d = seq_diff(p, st_seq(s));
+	if (st_parity(s) != parity) {
+		/* gen still names the previous epoch: the reset that opened
+		 * ours has yet to publish (BUSY), or died doing it (then
+		 * everything from seq on is broken). Our phases all come after
+		 * seq. */
+		if (broken && !busy)
+			return BROKEN;
+		return k && d >= (int32_t)k ? BROKEN : PENDING;
+	}
+	if (d < 0)
+		return DONE;
+	if (broken) /* with BUSY: a reset of this epoch, which cancels all */
+		return BROKEN;
+	if (d == 0)
+		return busy ? COMPLETING : PENDING;
+	return k && d >= (int32_t)k ? BROKEN : PENDING;
+}
+
 /* Completes t's phase: parties - 1, or a code; the caller has left. */
 int rally__complete(const struct view *v, struct arrival t,
                     const struct rally__deadline *dl);

@@ -198,28 +198,6 @@ void rally__note_broken(const struct view *v, uint64_t s, struct arrival t)
 		atomic_store_explicit(&v->b->guarded, 1, memory_order_relaxed);
 }
 
-enum outcome rally__classify(uint64_t s, uint32_t p, uint32_t parity)
-{
-	uint32_t k = st_ahead(s);
-	bool broken = s & ST_BROKEN, busy = s & ST_BUSY;
-	int32_t d = seq_diff(p, st_seq(s));
-	if (st_parity(s) != parity) {
-		/* gen still names the previous epoch: the reset that opened
-		 * ours has yet to publish (BUSY), or died doing it (then
-		 * everything from seq on is broken). Our phases all come after
-		 * seq. */
-		if (broken && !busy)
-			return BROKEN;
-		return k && d >= (int32_t)k ? BROKEN : PENDING;
-	}
-	if (d < 0)
-		return DONE;
-	if (broken) /* with BUSY: a reset of this epoch, which cancels all */
-		return BROKEN;
-	if (d == 0)
-		return busy ? COMPLETING : PENDING;
-	return k && d >= (int32_t)k ? BROKEN : PENDING;
-}
 
 /* The state that publishes phase `seq` of s's epoch (parity) as complete
  * and `next` as the first incomplete phase: no BUSY, no holder, SLEEPERS
@@ -371,13 +349,12 @@ static bool expire(const struct view *v, uint64_t *s, struct arrival t,
 	}
 }
 
-int rally__await_phase(const struct view *v, struct arrival t,
-                       const struct rally__deadline *dl)
+/* Waits for t's phase from state s, a look after the first (which found
+ * no reset cancelling it). */
+static int await_from(const struct view *v, struct arrival t,
+                      const struct rally__deadline *dl, uint64_t s)
 {
 	struct waiting w = {.note_phase = t.phase};
-	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
-	if (resetting(s, t.phase, t.epoch & 1))
-		return rally__rearrive_or_break(v, s, t);
 	for (;;) {
 		int code;
 		switch (rally__classify(s, t.phase, t.epoch & 1)) {
@@ -403,6 +380,15 @@ int rally__await_phase(const struct view *v, struct arrival t,
 			}
 		}
 	}
+}
+
+int rally__await_phase(const struct view *v, struct arrival t,
+                       const struct rally__deadline *dl)
+{
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
+	if (resetting(s, t.phase, t.epoch & 1))
+		return rally__rearrive_or_break(v, s, t);
+	return await_from(v, t, dl, s);
 }
 
 /* ---- completing ---------------------------------------------------------- */
@@ -518,35 +504,14 @@ static bool try_complete(const struct view *v, struct arrival t, uint64_t *s,
 	return true;
 }
 
-int rally__complete(const struct view *v, struct arrival t,
-                    const struct rally__deadline *dl)
+/* The completer after its first try failed: s is the state at its first
+ * look. */
+static int complete_from(const struct view *v, struct arrival t,
+                         const struct rally__deadline *dl, uint64_t s)
 {
 	uint32_t parity = t.epoch & 1;
 	struct waiting w = {.note_phase = t.phase};
 	int ret;
-	/* Guess the idle state naming our phase: right unless someone sleeps,
-	 * a later phase timed out, or it broke. The CAS then costs one transfer
-	 * of the line, where a load before it would cost two. */
-	uint64_t s = st_make(t.phase, parity);
-	rebase_if_due(v, t);
-	if (!v->action && !view_robust(v)) {
-		/* The common case, in as few instructions as can be between the
-		 * advance and the publishing CAS: with state on arr's line
-		 * (few parties), a waiter's poll that falls between the two
-		 * takes the line away and costs the phase a transfer. The
-		 * guess has no SLEEPERS: nobody to wake. */
-		uint64_t next = st_make(t.phase + 1, parity);
-		advance_arrivals(v);
-		if (atomic_compare_exchange_strong_explicit(
-		        v->state, &s, next, memory_order_release,
-		        memory_order_acquire))
-			return (int)v->parties - 1;
-	} else {
-		advance_arrivals(v);
-		if (try_complete(v, t, &s, &ret))
-			return ret;
-	}
-	/* Wrong: s is the state at our first look. */
 	if (resetting(s, t.phase, parity))
 		return rally__rearrive_or_break(v, s, t);
 	for (;;) {
@@ -572,6 +537,51 @@ int rally__complete(const struct view *v, struct arrival t,
 			return RALLY_TIMEDOUT;
 		}
 	}
+}
+
+/* Whether the epoch's baseline must move on before t's phase publishes. */
+static inline bool rebase_due(const struct view *v, struct arrival t)
+{
+	uint64_t w = atomic_load_explicit(&v->b->base[t.epoch & 1],
+	                                  memory_order_relaxed);
+	return ((t.phase - base_phase(w)) & SEQ_MASK) >= REBASE;
+}
+
+/* The common case: no action, not robust, no rebase due. In as few
+ * instructions as can be between the advance and the publishing CAS: with
+ * state on arr's line (few parties), a waiter's poll that falls between
+ * the two takes the line away and costs the phase a transfer. Guesses the
+ * idle state naming our phase — right unless someone sleeps, a later phase
+ * timed out, or it broke — so that the CAS costs one transfer of the line
+ * where a load before it would cost two; the guess has no SLEEPERS: nobody
+ * to wake. True if it published; else *s is the state it found. */
+static inline bool publish_at_once(const struct view *v, struct arrival t,
+                                   uint64_t *s)
+{
+	uint32_t parity = t.epoch & 1;
+	*s = st_make(t.phase, parity);
+	advance_arrivals(v);
+	return atomic_compare_exchange_strong_explicit(
+	    v->state, s, st_make(t.phase + 1, parity), memory_order_release,
+	    memory_order_acquire);
+}
+
+int rally__complete(const struct view *v, struct arrival t,
+                    const struct rally__deadline *dl)
+{
+	uint64_t s;
+	int ret;
+	if (!v->action && !view_robust(v) && !rebase_due(v, t)) {
+		if (publish_at_once(v, t, &s))
+			return (int)v->parties - 1;
+	} else {
+		rebase_if_due(v, t);
+		s = st_make(t.phase, t.epoch & 1);
+		advance_arrivals(v);
+		if (try_complete(v, t, &s, &ret))
+			return ret;
+	}
+	return complete_from(v, t, dl, s);
 }
 
 /* ---- abort -----------------------------------------------------------------
@@ -648,20 +658,69 @@ int rally__rearrive_when_reset(const struct view *v, uint32_t parity,
 	                                       : RALLY_TIMEDOUT;
 }
 
+/* A waiter's first polls, right here rather than in the waiting loop
+ * (wait.c): with the state on arr's line, what a late party runs between
+ * seeing a release and its next arrival is paid by every phase — the
+ * other party's polls take the line away meanwhile — and the loop's layers
+ * cost a 2-thread phase more than its atomics did. Only waits without a
+ * deadline (a timed one must not overrun it, a timeout of 0 must not spin)
+ * whose plan polls and whose thread's recent spins paid off. */
+enum { PLAIN_POLLS = 64 };
+
+static bool may_poll(const struct view *v, int64_t timeout_ns)
+{
+	if (timeout_ns != RALLY_FOREVER || !rally__spin_allowed(v->state))
+		return false;
+	struct rally__spin_plan plan;
+	rally__spin_plan(v->spin, v->parties, &plan);
+	return plan.spin_ns != 0;
+}
+
+static int await_polling(const struct view *v, struct arrival t,
+                         const struct rally__deadline *dl, int64_t timeout_ns)
+{
+	uint32_t parity = t.epoch & 1;
+	uint64_t s = atomic_load_explicit(v->state, memory_order_acquire);
+	if (resetting(s, t.phase, parity))
+		return rally__rearrive_or_break(v, s, t);
+	if (rally__classify(s, t.phase, parity) == PENDING &&
+	    may_poll(v, timeout_ns)) {
+		for (unsigned i = 0; i < PLAIN_POLLS; i++) {
+			rally__cpu_relax();
+			s = atomic_load_explicit(v->state, memory_order_acquire);
+			if (rally__classify(s, t.phase, parity) != DONE)
+				continue;
+			rally__spin_paid_off(v->state);
+			rally__leave(v);
+			return (int)t.index;
+		}
+	}
+	return await_from(v, t, dl, s);
+}
+
 static int barrier_wait(const struct view *v, int64_t timeout_ns)
 {
-	struct rally__deadline dl;
-	rally__deadline_init(&dl, timeout_ns);
-	bool back;
-	int rc = rally__guard(v, &dl, timeout_ns == 0, &back);
+	struct rally__deadline dl = {.forever = true};
+	if (timeout_ns != RALLY_FOREVER)
+		rally__deadline_init(&dl, timeout_ns);
+	bool back = false;
+	int rc = 0;
+	if (atomic_load_explicit(&v->b->guarded, memory_order_relaxed))
+		rc = rally__guard(v, &dl, timeout_ns == 0, &back);
 	if (rc)
 		return rc;
 	for (;;) {
 		struct arrival t = rally__arrive(v);
 		if (back) /* counted as an arrival again */
 			rally__rearrival_end(v);
-		rc = t.index == v->parties - 1 ? rally__complete(v, t, &dl)
-		                               : rally__await_phase(v, t, &dl);
+		uint64_t s;
+		if (t.index != v->parties - 1)
+			rc = await_polling(v, t, &dl, timeout_ns);
+		else if (!v->action && !view_robust(v) && !rebase_due(v, t))
+			rc = publish_at_once(v, t, &s) ? (int)v->parties - 1
+			                               : complete_from(v, t, &dl, s);
+		else
+			rc = rally__complete(v, t, &dl);
 		if (rc != RALLY__REARRIVE)
 			return rc;
 		/* Arrived while a reset of our epoch ran (a re-arrival now):

@@ -171,15 +171,11 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
  * shared line; initial-exec, so that it costs a load, not a call. An
  * explicit budget (attr.spin, RALLY_SPIN=N) is the user's, and is never
  * throttled. */
-enum { THROTTLE_AFTER = 4, PROBE_FIRST = 16, PROBE_MAX = 1024,
-       THROTTLED_YIELDS = 2 };
+enum { THROTTLE_AFTER = RALLY__THROTTLE_AFTER, PROBE_FIRST = 16,
+       PROBE_MAX = 1024, THROTTLED_YIELDS = 2 };
 
-static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
-	const void *word;   /* the word these counts are about */
-	uint32_t fruitless; /* waits in a row whose spin was in vain */
-	uint32_t skipped;   /* throttled waits since the last probe */
-	uint32_t interval;  /* throttled waits between probes */
-} recent;
+_Thread_local struct rally__recent rally__recent;
+#define recent rally__recent
 
 static bool adaptive(const struct rally__spin_plan *plan)
 {

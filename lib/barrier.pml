@@ -326,7 +326,7 @@ inline leave(ep) {
 	atomic { touch; out++; g_in[(ep) & 1]-- }
 }
 
-/* rally__arrive: one fetch_add; the last also moves arr on */
+/* rally__arrive: one fetch_add (the last moves arr on later: advance) */
 inline arrive() {
 	atomic {
 		touch;
@@ -340,11 +340,12 @@ inline arrive() {
 		if :: tk > g_kmax -> g_kmax = tk :: else -> skip fi;
 		c_ = 0
 	}
-	if
-	:: tidx == P - 1 ->
-		atomic { touch; a_phase = (a_phase + 1) & SEQ_MASK; a_cnt = a_cnt - P; g_ak++ }
-	:: else -> skip
-	fi
+}
+
+/* advance_arrivals: the last arrival's second step, just before its
+ * completion (after a re-arrival's end, as barrier_wait does in C) */
+inline advance() {
+	atomic { touch; a_phase = (a_phase + 1) & SEQ_MASK; a_cnt = a_cnt - P; g_ak++ }
 }
 
 /* rally__break_phase at the caller's deadline: br. It judges the state it
@@ -684,7 +685,7 @@ inline barrier_wait() {
 		:: arrive();
 			if :: rearr -> rearrival_end() :: else -> skip fi;
 			if
-			:: tidx == P - 1 -> complete(s)
+			:: tidx == P - 1 -> advance(); complete(s)
 			:: else -> await_phase(s)
 			fi;
 			check_return();
@@ -908,6 +909,7 @@ inline token_arrive() {
 		if :: rearr -> rearrival_end() :: else -> skip fi;
 		if
 		:: tidx == P - 1 ->
+			advance();
 			complete(s);
 			check_return();
 			if

@@ -174,8 +174,26 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
 enum { THROTTLE_AFTER = RALLY__THROTTLE_AFTER, PROBE_FIRST = 16,
        PROBE_MAX = 1024, THROTTLED_YIELDS = 2 };
 
-_Thread_local struct rally__recent rally__recent;
-#define recent rally__recent
+_Thread_local struct rally__recent_words rally__recent;
+
+/* This thread's record of `word`: found, or made in place of the one least
+ * recently used (a thread that waits on several barriers in turn keeps a
+ * record of each — with one, every switch started it afresh: review round
+ * 2). */
+static struct rally__recent *record_of(const void *word)
+{
+	struct rally__recent *r = rally__recent_of(word), *oldest;
+	if (!r) {
+		oldest = &rally__recent.words[0];
+		for (int i = 1; i < RALLY__RECENT_WORDS; i++)
+			if (rally__recent.words[i].used < oldest->used)
+				oldest = &rally__recent.words[i];
+		r = oldest;
+		*r = (struct rally__recent){.word = word};
+	}
+	r->used = ++rally__recent.clock;
+	return r;
+}
 
 static bool adaptive(const struct rally__spin_plan *plan)
 {
@@ -183,33 +201,26 @@ static bool adaptive(const struct rally__spin_plan *plan)
 }
 
 /* Whether this wait skips the spin. */
-static bool throttled(const void *word)
+static bool throttled(struct rally__recent *r)
 {
-	if (recent.word != word) {
-		recent.word = word;
-		recent.fruitless = 0;
+	if (r->fruitless < THROTTLE_AFTER)
 		return false;
-	}
-	if (recent.fruitless < THROTTLE_AFTER)
-		return false;
-	if (++recent.skipped < recent.interval)
+	if (++r->skipped < r->interval)
 		return true;
-	recent.skipped = 0; /* a probe */
-	if (recent.interval < PROBE_MAX)
-		recent.interval *= 2; /* for the next, if this one fails */
+	r->skipped = 0; /* a probe */
+	if (r->interval < PROBE_MAX)
+		r->interval *= 2; /* for the next, if this one fails */
 	return false;
 }
 
-static void note_spin(const void *word, bool paid_off)
+static void note_spin(struct rally__recent *r, bool paid_off)
 {
-	if (recent.word != word)
-		return;
 	if (paid_off) {
-		recent.fruitless = 0;
-	} else if (recent.fruitless < THROTTLE_AFTER &&
-	           ++recent.fruitless == THROTTLE_AFTER) {
-		recent.skipped = 0; /* throttled from now on */
-		recent.interval = PROBE_FIRST;
+		r->fruitless = 0;
+	} else if (r->fruitless < THROTTLE_AFTER &&
+	           ++r->fruitless == THROTTLE_AFTER) {
+		r->skipped = 0; /* throttled from now on */
+		r->interval = PROBE_FIRST;
 	}
 }
 
@@ -220,8 +231,9 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 {
 	/* A timeout of 0 ("do not block") must not spin either. */
 	if (!rally__deadline_passed(dl)) {
-		bool adapt = adaptive(plan);
-		if (adapt && throttled(word)) {
+		struct rally__recent *r = adaptive(plan) ? record_of(word)
+		                                         : NULL;
+		if (r && throttled(r)) {
 			RALLY_POINT(THROTTLED);
 			struct rally__spin_plan yields = {
 			    .yields = plan->yields > THROTTLED_YIELDS
@@ -234,8 +246,8 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			bool spun = spin_until_change(word, seen, sleep_bit, dl,
 			                              plan, progress, now);
 			/* A deadline that ended the spin says nothing of it. */
-			if (adapt && (spun || !rally__deadline_passed(dl)))
-				note_spin(word, spun);
+			if (r && (spun || !rally__deadline_passed(dl)))
+				note_spin(r, spun);
 			if (spun)
 				return 0;
 			RALLY_POINT(SPUN);

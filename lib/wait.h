@@ -29,31 +29,48 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                        const struct rally__spin_plan *plan,
                        _Atomic uint64_t *progress, bool shared, uint64_t *now);
 
-/* What this thread's recent waits on one word achieved by spinning
- * (wait.c: a spin that cannot pay off stops being tried). */
+/* What this thread's recent waits achieved by spinning, for each of the
+ * last RALLY__RECENT_WORDS words it waited on (wait.c: a spin that cannot
+ * pay off stops being tried). */
 #define RALLY__THROTTLE_AFTER 4
+#define RALLY__RECENT_WORDS   4
 struct rally__recent {
 	const void *word;   /* the word these counts are about */
 	uint32_t fruitless; /* waits in a row whose spin was in vain */
 	uint32_t skipped;   /* throttled waits since the last probe */
 	uint32_t interval;  /* throttled waits between probes */
+	uint32_t used;      /* when it was last looked up (a clock per thread) */
+};
+struct rally__recent_words {
+	struct rally__recent words[RALLY__RECENT_WORDS];
+	uint32_t clock;
 };
 /* Initial-exec: a load, not a call, on the hot path. */
-extern _Thread_local struct rally__recent rally__recent
+extern _Thread_local struct rally__recent_words rally__recent
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+/* This thread's record of `word`, or NULL if it has none. */
+static inline struct rally__recent *rally__recent_of(const void *word)
+{
+	for (int i = 0; i < RALLY__RECENT_WORDS; i++)
+		if (rally__recent.words[i].word == word)
+			return &rally__recent.words[i];
+	return NULL;
+}
 
 /* Whether a wait on `word` may spin before rally__wait_change decides (the
  * plain wait's first polls, phase.c). */
 static inline bool rally__spin_allowed(const void *word)
 {
-	return rally__recent.word != word ||
-	       rally__recent.fruitless < RALLY__THROTTLE_AFTER;
+	struct rally__recent *r = rally__recent_of(word);
+	return !r || r->fruitless < RALLY__THROTTLE_AFTER;
 }
 /* Such a spin paid off: the waits in vain are no longer in a row. */
 static inline void rally__spin_paid_off(const void *word)
 {
-	if (rally__recent.word == word)
-		rally__recent.fruitless = 0;
+	struct rally__recent *r = rally__recent_of(word);
+	if (r)
+		r->fruitless = 0;
 }
 
 #endif

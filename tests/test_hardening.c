@@ -2838,3 +2838,46 @@ Test(hardening, T4_both_throttled_parties_do_not_sleep_every_phase,
 	             (unsigned long long)slept, PHASES);
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
+
+/* Comes late each phase by sleep_ms counted from the other party's
+ * arrival (not from its own last phase). */
+static void *arrive_after_us(void *arg)
+{
+	struct late_party *l = arg;
+	for (int i = 0; i < l->phases; i++) {
+		while (rally_barrier_n_waiting(l->b) == 0)
+			test_sleep_ms(0);
+		test_sleep_ms(l->sleep_ms);
+		rally_barrier_wait(l->b);
+	}
+	return NULL;
+}
+
+/* A thread that waits on two barriers in turn, each of whose other party
+ * comes 2 ms after it: it learns about each, and stays throttled on both (with
+ * one record per thread, every switch started afresh and every wait spun
+ * in vain: review round 2). */
+Test(hardening, T5_a_thread_alternating_barriers_is_throttled_on_each,
+     .timeout = 30)
+{
+	rally_barrier_t x, y;
+	cr_assert_eq(rally_barrier_init(&x, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_init(&y, 2, NULL), 0);
+	enum { WAITS = 20 };
+	struct late_party lx = {&x, WAITS, 2}, ly = {&y, WAITS, 2};
+	pthread_t tx, ty;
+	cr_assert_eq(pthread_create(&tx, NULL, arrive_after_us, &lx), 0);
+	cr_assert_eq(pthread_create(&ty, NULL, arrive_after_us, &ly), 0);
+	for (int i = 0; i < WAITS; i++) {
+		cr_assert_geq(rally_barrier_wait(&x), 0);
+		cr_assert_geq(rally_barrier_wait(&y), 0);
+	}
+	pthread_join(tx, NULL);
+	pthread_join(ty, NULL);
+	/* 40 waits: 4 to learn on each, then throttled but for a probe. */
+	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
+	cr_expect_geq(throttled, 2 * (WAITS - 4) - 4, "throttled %llu of %d",
+	              (unsigned long long)throttled, 2 * WAITS);
+	cr_expect_eq(rally_barrier_destroy(&x), 0);
+	cr_expect_eq(rally_barrier_destroy(&y), 0);
+}

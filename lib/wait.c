@@ -170,7 +170,7 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
  * machine nothing changes. Per thread, so that the hot path writes no
  * shared line; initial-exec, so that it costs a load, not a call. An
  * explicit budget (attr.spin, RALLY_SPIN=N) is the user's, and is never
- * throttled. */
+ * throttled; nor are events' waits (below). */
 enum { THROTTLE_AFTER = RALLY__THROTTLE_AFTER, PROBE_FIRST = 16,
        PROBE_MAX = 1024, THROTTLED_YIELDS = 2 };
 
@@ -231,8 +231,13 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 {
 	/* A timeout of 0 ("do not block") must not spin either. */
 	if (!rally__deadline_passed(dl)) {
-		struct rally__recent *r = adaptive(plan) ? record_of(word)
-		                                         : NULL;
+		/* Barriers only (they pass their arrivals as progress): an
+		 * event's poll is brief already, and its waiter, sleeping at
+		 * once, was woken onto its setter's CPU — 300 us a wake where
+		 * the setter then polled for an answer (event/wake_sleeping). */
+		struct rally__recent *r = progress && adaptive(plan)
+		                              ? record_of(word)
+		                              : NULL;
 		if (r && throttled(r)) {
 			RALLY_POINT(THROTTLED);
 			struct rally__spin_plan yields = {

@@ -2881,3 +2881,42 @@ Test(hardening, T5_a_thread_alternating_barriers_is_throttled_on_each,
 	cr_expect_eq(rally_barrier_destroy(&x), 0);
 	cr_expect_eq(rally_barrier_destroy(&y), 0);
 }
+
+struct late_setter {
+	rally_event_t *e;
+	_Atomic int *round;
+	int rounds;
+};
+
+static void *set_late(void *arg)
+{
+	struct late_setter *l = arg;
+	for (int i = 1; i <= l->rounds; i++) {
+		while (atomic_load(l->round) < i)
+			test_sleep_ms(0);
+		test_sleep_ms(2);
+		rally_event_set(l->e);
+	}
+	return NULL;
+}
+
+/* Events are not throttled: their poll is brief already, and a waiter
+ * that slept at once was woken onto its setter's CPU (300 us a wake in
+ * event/wake_sleeping, 20 us before). */
+Test(hardening, T6_event_waits_are_never_throttled, .timeout = 30)
+{
+	rally_event_t e;
+	cr_assert_eq(rally_event_init(&e, 0), 0);
+	_Atomic int round = 0;
+	struct late_setter l = {&e, &round, 12};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, set_late, &l), 0);
+	for (int i = 1; i <= l.rounds; i++) {
+		rally_event_clear(&e);
+		atomic_store(&round, i);
+		cr_assert_eq(rally_event_wait(&e, RALLY_FOREVER), 0);
+	}
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), 0);
+	cr_expect_eq(rally_event_destroy(&e), 0);
+}

@@ -5,14 +5,16 @@
  * from the very thread it waits for (a fixed spin of 20 000 polls costs
  * 390 µs a phase at 4 threads on 2 CPUs). So RALLY_SPIN_AUTO
  *   - with parties <= CPUs, polls while arrivals keep coming (20 µs of
- *     patience, 50 µs at most), then sleeps;
+ *     patience, 50 µs at most), then sleeps — unless its recent polls
+ *     found nothing (wait.c: a busy neighbour);
  *   - with more parties than CPUs, never polls: it yields the CPU — to a
  *     thread that has yet to arrive — and yields again as long as someone
  *     arrived while it was away. Every party must run once a phase, and a
  *     yield hands over the CPU for one syscall where a sleep costs its
- *     waker a wake-up too. A turn that finds no new arrival means only
- *     waiters ran meanwhile: the waiter sleeps, which frees the CPU for the
- *     parties still to come (and a late party costs no CPU). And it yields
+ *     waker a wake-up too. Two turns in a row that find no new arrival
+ *     mean only waiters run meanwhile (one alone often went to another
+ *     waiter): the waiter sleeps, which frees the CPU for the parties
+ *     still to come (and a late party costs no CPU). And it yields
  *     at most two rotations of the run queue (2 * parties / CPUs times):
  *     the scheduler (EEVDF) keeps picking yielders, which barely run, over
  *     a party that computes, whose vruntime is ahead; bounded yields cannot

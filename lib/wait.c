@@ -88,7 +88,12 @@ static bool spin_until_change(_Atomic uint64_t *word, uint64_t seen,
 }
 
 /* Yields the CPU as long as someone arrived (*progress changed) while this
- * waiter was away; without a progress word, yields once. */
+ * waiter was away — or while only one yield in a row found nobody: with
+ * more parties than CPUs a yield often goes to another waiter, and one
+ * fruitless yield is no sign that only waiters are left (stopping at the
+ * first: 4 threads on 2 CPUs took 4.5 us a phase, std::barrier 2.7, the
+ * bare yield loop 2.4; at the second: 2.2 us, and 8 to 32 threads as
+ * before). Without a progress word, yields once. */
 static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
                                uint32_t sleep_bit,
                                const struct rally__deadline *dl,
@@ -97,6 +102,7 @@ static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
 {
 	uint64_t mark =
 	    progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
+	bool missed = false; /* the last yield found no new arrival */
 	for (uint32_t i = 0; i < plan->yields; i++) {
 		RALLY_POINT(YIELDING);
 		sched_yield();
@@ -107,8 +113,9 @@ static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
 			return false;
 		uint64_t m =
 		    atomic_load_explicit(progress, memory_order_relaxed);
-		if (m == mark)
+		if (m == mark && missed)
 			return false;
+		missed = m == mark;
 		mark = m;
 	}
 	return false;

@@ -155,13 +155,14 @@ size_t bench_layout(const struct bench_barrier *b, struct bench_region *r,
 	return k;
 }
 
+/* Lines in pairs (BENCH_LINE): the adjacent-line prefetcher moves both. */
 static uintptr_t first_line(const struct bench_region *r)
 {
-	return r->addr / 64;
+	return r->addr / BENCH_LINE;
 }
 static uintptr_t last_line(const struct bench_region *r)
 {
-	return (r->addr + (r->size ? r->size : 1) - 1) / 64;
+	return (r->addr + (r->size ? r->size : 1) - 1) / BENCH_LINE;
 }
 
 int bench_regions_check(const struct bench_region *r, size_t k, char *why,
@@ -172,9 +173,9 @@ int bench_regions_check(const struct bench_region *r, size_t k, char *why,
 			if (first_line(&r[i]) <= last_line(&r[j]) &&
 			    first_line(&r[j]) <= last_line(&r[i])) {
 				snprintf(why, len,
-				         "%s %zu and %s %zu share a 64-byte "
-				         "line",
-				         r[i].what, i, r[j].what, j);
+				         "%s %zu and %s %zu share a %d-byte "
+				         "pair of lines",
+				         r[i].what, i, r[j].what, j, BENCH_LINE);
 				return -1;
 			}
 	return 0;

@@ -49,7 +49,8 @@ struct bench_region {
 /* Fills r (up to max) and returns how many regions there are. */
 size_t bench_layout(const struct bench_barrier *b, struct bench_region *r,
                     size_t max);
-/* 0 if no two of the k regions share a 64-byte line; else -1 and why. */
+/* 0 if no two of the k regions share a BENCH_LINE (a pair of 64-byte
+ * lines); else -1 and why. */
 int bench_regions_check(const struct bench_region *r, size_t k, char *why,
                         size_t len);
 /* The same for a barrier's layout (bench_barrier_new refuses one that

@@ -83,7 +83,8 @@ const char *rally_strerror(int code);
 #define RALLY_SPIN_AUTO  0  /* spin briefly only while it can pay off: not
                                with more parties than CPUs, nor while this
                                thread's recent spins on the barrier found
-                               nothing (a busy neighbour) */
+                               nothing (a busy neighbour; remembered for
+                               the last 8 barriers a thread waited on) */
 #define RALLY_SPIN_NEVER -1 /* sleep on the futex at once */
 
 typedef struct rally_barrier_attr {

@@ -161,7 +161,8 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
  * poll runs out (20-50 us), and the spinner, never sleeping, keeps the
  * scheduler from putting both parties on the free CPU — 2 threads took
  * 25 us a phase where pthread's sleeping barrier took 3.5 us. So each
- * thread remembers, for the word it waits on, how its recent waits ended:
+ * thread remembers, for each of the last RALLY__RECENT_WORDS words it
+ * waited on, how its recent waits ended:
  * after THROTTLE_AFTER waits in a row whose spin found nothing, it no
  * longer spins: it yields while arrivals come (a party that shares its CPU
  * runs, arrives, and the wait ends for the price of a switch), then sleeps.

@@ -33,7 +33,9 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
  * last RALLY__RECENT_WORDS words it waited on (wait.c: a spin that cannot
  * pay off stops being tried). */
 #define RALLY__THROTTLE_AFTER 4
-#define RALLY__RECENT_WORDS   4
+#define RALLY__RECENT_WORDS   8 /* a thread that waits on more in turn
+                                 forgets each before it meets it again:
+                                 it spins as if new (rally.h says so) */
 struct rally__recent {
 	const void *word;   /* the word these counts are about */
 	uint32_t fruitless; /* waits in a row whose spin was in vain */

@@ -1,6 +1,7 @@
 /* bench_layout.c — every peer of rally-bench gets the layout its authors
  * intend: no two of the harness header, the peer's shared words and each
- * party's private state share a 64-byte line. The checker itself is shown
+ * party's private state share a 128-byte pair of lines (the adjacent-line
+ * prefetcher moves both). The checker itself is shown
  * to catch the layout that once flattered rally: ConcurrencyKit's states
  * packed 4 bytes apart, and a barrier on the header's line. */
 #include <stdio.h>
@@ -57,6 +58,12 @@ int main(void)
 	      "the checker refuses a barrier on the header's line");
 	check(bench_regions_check(packed + 2, 2, why, sizeof why) != 0,
 	      "the checker refuses two states on one line");
+	struct bench_region pair[] = {
+	    {"private state", 0x1000, 4},
+	    {"private state", 0x1040, 4},
+	};
+	check(bench_regions_check(pair, 2, why, sizeof why) != 0,
+	      "the checker refuses two states on the two lines of a pair");
 	struct bench_region apart[] = {
 	    {"harness header", 0x1000, 16},
 	    {"shared words", 0x1080, 8},
@@ -64,7 +71,7 @@ int main(void)
 	    {"private state", 0x1180, 4},
 	};
 	check(bench_regions_check(apart, 4, why, sizeof why) == 0,
-	      "the checker accepts regions a line apart");
+	      "the checker accepts regions in pairs of lines of their own");
 	printf("1..%d\n%d passed, %d failed\n", passed + failed, passed,
 	       failed);
 	return failed != 0;

@@ -2725,8 +2725,8 @@ static void *arrive_late(void *arg)
 
 /* The party awaited always comes 2 ms late — as one that shares its CPU
  * with a busy neighbour does: after 4 fruitless spins in a row the waiter
- * sleeps at once (THROTTLED), and spins again only every 32nd wait (a
- * probe). Observes the policy (the points), not the time. */
+ * no longer spins (THROTTLED: it yields, then sleeps), and spins again
+ * only after 16 such waits (a probe), then after 32. Observes the policy (the points), not the time. */
 Test(hardening, T1_fruitless_spins_are_throttled_then_probed, .timeout = 30)
 {
 	rally_barrier_t b;
@@ -2919,4 +2919,33 @@ Test(hardening, T6_event_waits_are_never_throttled, .timeout = 30)
 	pthread_join(th, NULL);
 	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), 0);
 	cr_expect_eq(rally_event_destroy(&e), 0);
+}
+
+/* The same with 8 barriers in turn, the most a thread remembers (with 4
+ * records every barrier was forgotten before it came round again, and
+ * every wait spun in vain: review round 3). */
+Test(hardening, T7_a_thread_rotating_8_barriers_is_throttled_on_each,
+     .timeout = 30)
+{
+	enum { N = 8, WAITS = 8 };
+	rally_barrier_t b[N];
+	struct late_party l[N];
+	pthread_t th[N];
+	for (int i = 0; i < N; i++) {
+		cr_assert_eq(rally_barrier_init(&b[i], 2, NULL), 0);
+		l[i] = (struct late_party){&b[i], WAITS, 2};
+		cr_assert_eq(pthread_create(&th[i], NULL, arrive_after_us,
+		                            &l[i]),
+		             0);
+	}
+	for (int k = 0; k < WAITS; k++)
+		for (int i = 0; i < N; i++)
+			cr_assert_geq(rally_barrier_wait(&b[i]), 0);
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
+	cr_expect_geq(throttled, N * (WAITS - 4) - N, "throttled %llu of %d",
+	              (unsigned long long)throttled, N * WAITS);
+	for (int i = 0; i < N; i++)
+		cr_expect_eq(rally_barrier_destroy(&b[i]), 0);
 }

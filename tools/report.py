@@ -61,18 +61,30 @@ def reps(r, key="ns_per_phase"):
     return vals or ([r[key]] if key in r else [])
 
 
+MIN_REPS = 3  # fewer: no verdict but "within noise"
+
+
+def quantile(v, q):
+    """The q-quantile (0..1) of sorted v, interpolated."""
+    x = q * (len(v) - 1)
+    i = int(x)
+    return v[i] if i + 1 >= len(v) else v[i] + (v[i + 1] - v[i]) * (x - i)
+
+
 def ratio_spread(num, den, key="ns_per_phase"):
     """num/den: the ratio of the medians, and its spread over the
     repetitions: the i-th fastest of one over the i-th fastest of the other
     (a host that turns slow for a while slows both alike; interleaved at
-    random, both see it as often), min and max over i."""
+    random, both see it as often), min and max over i — at the same
+    quantiles of both, interpolated when their counts differ (a repetition
+    that failed is dropped), and never narrower than the ratio of the
+    medians. k: the fewer repetitions of the two."""
     a, b = reps(num, key), reps(den, key)
     med = statistics.median(a) / statistics.median(b)
-    k = min(len(a), len(b))
-    qa = [a[round(i * (len(a) - 1) / max(k - 1, 1))] for i in range(k)]
-    qb = [b[round(i * (len(b) - 1) / max(k - 1, 1))] for i in range(k)]
-    rs = [x / y for x, y in zip(qa, qb)]
-    return med, min(rs), max(rs), k
+    n = max(len(a), len(b))
+    qs = [i / (n - 1) for i in range(n)] if n > 1 else [0.5]
+    rs = [quantile(a, q) / quantile(b, q) for q in qs] + [med]
+    return med, min(rs), max(rs), min(len(a), len(b))
 
 
 def verdict(lo, hi, op, bound):
@@ -89,7 +101,7 @@ def verdict(lo, hi, op, bound):
 def check(num, den, op, bound, what, key="ns_per_phase"):
     """A target as (verdict, text)."""
     med, lo, hi, k = ratio_spread(num, den, key)
-    v = verdict(lo, hi, op, bound)
+    v = verdict(lo, hi, op, bound) if k >= MIN_REPS else "within noise"
     return (v, f"{what} = {med:.2f} (spread {lo:.2f}–{hi:.2f} over {k} "
                f"repetitions; target {op} {bound}): {v}")
 

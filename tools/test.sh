@@ -98,7 +98,8 @@ import json, re, sys
 # The tests each build must run: one that is not registered (Meson leaves
 # out a suite whose dependency it does not find: Criterion, spin, clang,
 # Python's headers) has not passed.
-unit = ["waitv_example", "cxx_header", "slot_races", "bench_layout"]
+unit = ["waitv_example", "cxx_header", "slot_races", "bench_layout",
+        "report"]
 criterion = ["barrier", "shared", "event", "named", "robust", "split",
              "hardening"]
 python = ["python-lock_tests", "python-processes", "python-binding",

@@ -256,6 +256,7 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 	struct rally__barrier *b = v->b;
 	if (!w->planned) {
 		rally__spin_plan(v->spin, v->parties, &w->plan);
+		w->plan.tag = v->tag;
 		w->planned = true;
 	}
 	/* Slices on a shared barrier: a BUSY that lasts may have a dead
@@ -669,7 +670,8 @@ enum { PLAIN_POLLS = 64 };
 
 static bool may_poll(const struct view *v, int64_t timeout_ns)
 {
-	if (timeout_ns != RALLY_FOREVER || !rally__spin_allowed(v->state))
+	if (timeout_ns != RALLY_FOREVER ||
+	    !rally__spin_allowed(v->state, v->tag))
 		return false;
 	struct rally__spin_plan plan;
 	rally__spin_plan(v->spin, v->parties, &plan);
@@ -690,7 +692,7 @@ static int await_polling(const struct view *v, struct arrival t,
 			s = atomic_load_explicit(v->state, memory_order_acquire);
 			if (rally__classify(s, t.phase, parity) != DONE)
 				continue;
-			rally__spin_paid_off(v->state);
+			rally__spin_paid_off(v->state, v->tag);
 			rally__leave(v);
 			return (int)t.index;
 		}

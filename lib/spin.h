@@ -15,6 +15,8 @@ struct rally__spin_plan {
 	uint32_t spin_cap_ns; /* ... but never poll longer than this */
 	uint32_t yields;      /* then sched_yield() while every yield finds a
 	                         new arrival, at most this many times */
+	uint64_t tag;         /* the barrier's (its spins are remembered by
+	                         word and tag: wait.c), or 0 */
 };
 
 /* The plan for a waiter on an object of `parties` callers whose attr asked

@@ -188,16 +188,16 @@ _Thread_local struct rally__recent_words rally__recent;
  * recently used (a thread that waits on several barriers in turn keeps a
  * record of each — with one, every switch started it afresh: review round
  * 2). */
-static struct rally__recent *record_of(const void *word)
+static struct rally__recent *record_of(const void *word, uint64_t tag)
 {
-	struct rally__recent *r = rally__recent_of(word), *oldest;
+	struct rally__recent *r = rally__recent_of(word, tag), *oldest;
 	if (!r) {
 		oldest = &rally__recent.words[0];
 		for (int i = 1; i < RALLY__RECENT_WORDS; i++)
 			if (rally__recent.words[i].used < oldest->used)
 				oldest = &rally__recent.words[i];
 		r = oldest;
-		*r = (struct rally__recent){.word = word};
+		*r = (struct rally__recent){.word = word, .tag = tag};
 	}
 	r->used = ++rally__recent.clock;
 	return r;
@@ -244,7 +244,7 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 		 * once, was woken onto its setter's CPU — 300 us a wake where
 		 * the setter then polled for an answer (event/wake_sleeping). */
 		struct rally__recent *r = progress && adaptive(plan)
-		                              ? record_of(word)
+		                              ? record_of(word, plan->tag)
 		                              : NULL;
 		if (r && throttled(r)) {
 			RALLY_POINT(THROTTLED);

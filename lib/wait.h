@@ -38,39 +38,44 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                                  it spins as if new (rally.h says so) */
 struct rally__recent {
 	const void *word;   /* the word these counts are about */
+	uint64_t tag;       /* and its barrier's tag: a new barrier in the
+	                       same memory is another (review round 4) */
 	uint32_t fruitless; /* waits in a row whose spin was in vain */
 	uint32_t skipped;   /* throttled waits since the last probe */
 	uint32_t interval;  /* throttled waits between probes */
-	uint32_t used;      /* when it was last looked up (a clock per thread) */
+	uint64_t used;      /* when it was last looked up (a clock per thread:
+	                       64 bits never wrap) */
 };
 struct rally__recent_words {
 	struct rally__recent words[RALLY__RECENT_WORDS];
-	uint32_t clock;
+	uint64_t clock;
 };
 /* Initial-exec: a load, not a call, on the hot path. */
 extern _Thread_local struct rally__recent_words rally__recent
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-/* This thread's record of `word`, or NULL if it has none. */
-static inline struct rally__recent *rally__recent_of(const void *word)
+/* This thread's record of `word` (of the barrier `tag`), or NULL. */
+static inline struct rally__recent *rally__recent_of(const void *word,
+                                                     uint64_t tag)
 {
 	for (int i = 0; i < RALLY__RECENT_WORDS; i++)
-		if (rally__recent.words[i].word == word)
+		if (rally__recent.words[i].word == word &&
+		    rally__recent.words[i].tag == tag)
 			return &rally__recent.words[i];
 	return NULL;
 }
 
 /* Whether a wait on `word` may spin before rally__wait_change decides (the
  * plain wait's first polls, phase.c). */
-static inline bool rally__spin_allowed(const void *word)
+static inline bool rally__spin_allowed(const void *word, uint64_t tag)
 {
-	struct rally__recent *r = rally__recent_of(word);
+	struct rally__recent *r = rally__recent_of(word, tag);
 	return !r || r->fruitless < RALLY__THROTTLE_AFTER;
 }
 /* Such a spin paid off: the waits in vain are no longer in a row. */
-static inline void rally__spin_paid_off(const void *word)
+static inline void rally__spin_paid_off(const void *word, uint64_t tag)
 {
-	struct rally__recent *r = rally__recent_of(word);
+	struct rally__recent *r = rally__recent_of(word, tag);
 	if (r)
 		r->fruitless = 0;
 }

@@ -2949,3 +2949,56 @@ Test(hardening, T7_a_thread_rotating_8_barriers_is_throttled_on_each,
 	for (int i = 0; i < N; i++)
 		cr_expect_eq(rally_barrier_destroy(&b[i]), 0);
 }
+
+/* A barrier made anew in memory where a throttled one was is another
+ * barrier: its first waits spin (with records keyed by address only, the
+ * new one started out throttled: review round 4). */
+Test(hardening, T8_a_new_barrier_at_an_old_address_is_not_throttled,
+     .timeout = 30)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	struct late_party l = {&b, 8, 2};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	uint64_t learnt = rally__point_hits(RALLY__POINT_THROTTLED);
+	cr_assert_geq(learnt, 3, "not throttled on the first barrier");
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	l = (struct late_party){&b, 3, 2};
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), learnt,
+	             "the new barrier's first waits were throttled");
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* With few parties the futex word shares the arrival counter's line at
+ * any 16-byte alignment, malloc's (at offset 272 it did not at 48 and 56
+ * mod 64: review round 4). arr is at offset 256 (barrier_impl.h). */
+Test(hardening, T9_the_futex_word_is_on_arrs_line_at_malloc_alignment)
+{
+	static _Alignas(64) unsigned char mem[sizeof(rally_barrier_t) + 64];
+	for (unsigned off = 0; off < 64; off += 16) {
+		rally_barrier_t *b = (rally_barrier_t *)(mem + off);
+		cr_assert_eq(rally_barrier_init(b, 4, NULL), 0);
+		rally_token_t t;
+		cr_assert_eq(rally_barrier_arrive(b, &t), 0);
+		const uint32_t *word;
+		uint32_t value;
+		bool shared;
+		cr_assert_eq(rally_barrier_futex(b, t, &word, &value, &shared),
+		             0);
+		uintptr_t arr = (uintptr_t)b + 256;
+		cr_expect_eq((uintptr_t)word / 64, arr / 64,
+		             "offset %u: the futex word is off arr's line", off);
+		cr_assert_eq(rally_barrier_abort(b), 0);
+		cr_assert_lt(rally_barrier_await(b, t, RALLY_FOREVER), 0);
+		cr_assert_eq(rally_barrier_destroy(b), 0);
+	}
+}

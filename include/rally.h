@@ -111,8 +111,9 @@ typedef struct rally_barrier_attr {
 
 /* 1024 bytes: configuration, the outcome of recent resets, the arrival
  * counter on a cache line of its own — with the futex word beside it for
- * at most 4 parties (a phase then moves one line, not two), on a line of
- * its own for more —, and room for robust mode. */
+ * at most 4 parties (a phase then moves one line, not two; at 16-byte
+ * alignment, malloc's, the two never split), on a line of its own for
+ * more —, and room for robust mode. */
 typedef struct rally_barrier {
 	uint64_t opaque_[128];
 } rally_barrier_t;

@@ -283,7 +283,15 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 		rally__deadline_within(&slice, dl, slice_ns);
 		until = &slice;
 	}
-	if (rally__wait_change(v->state, *s, ST_SLEEPERS, until, &w->plan,
+	/* One wait spins once, however many slices it sleeps in: each call
+	 * of the loop would spin again and count as a wait of its own to the
+	 * spin throttle (a robust wait, sliced at 100 us, was throttled after
+	 * 2 waits: review round 5). */
+	static const struct rally__spin_plan sleep_at_once;
+	const struct rally__spin_plan *plan = w->spun ? &sleep_at_once
+	                                              : &w->plan;
+	w->spun = true;
+	if (rally__wait_change(v->state, *s, ST_SLEEPERS, until, plan,
 	                       &b->arr, view_shared(v), s) == 0)
 		return true;
 	/* A slice or the deadline ended: look around first — a poll's short

@@ -24,7 +24,8 @@ struct rally__spin_plan {
 void rally__spin_plan(int attr_spin, unsigned parties,
                       struct rally__spin_plan *plan);
 
-/* CPUs this process may run on (its affinity mask), read once. */
+/* CPUs this process may run on (its affinity mask when the library was
+ * loaded), read once. */
 unsigned rally__cpus(void);
 
 static inline void rally__cpu_relax(void)

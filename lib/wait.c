@@ -197,7 +197,7 @@ static struct rally__recent *record_of(const void *word, uint64_t tag)
 			if (rally__recent.words[i].used < oldest->used)
 				oldest = &rally__recent.words[i];
 		r = oldest;
-		*r = (struct rally__recent){.word = word, .tag = tag};
+		*r = (struct rally__recent){.key = rally__recent_key(word, tag)};
 	}
 	r->used = ++rally__recent.clock;
 	return r;

@@ -37,9 +37,10 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                                  forgets each before it meets it again:
                                  it spins as if new (rally.h says so) */
 struct rally__recent {
-	const void *word;   /* the word these counts are about */
-	uint64_t tag;       /* and its barrier's tag: a new barrier in the
-	                       same memory is another (review round 4) */
+	uint64_t key;       /* the barrier these counts are about: its tag —
+	                       the same through every handle (review round 5),
+	                       another for a new barrier in the same memory
+	                       (round 4) —, or the word's address if none */
 	uint32_t fruitless; /* waits in a row whose spin was in vain */
 	uint32_t skipped;   /* throttled waits since the last probe */
 	uint32_t interval;  /* throttled waits between probes */
@@ -54,13 +55,18 @@ struct rally__recent_words {
 extern _Thread_local struct rally__recent_words rally__recent
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
+static inline uint64_t rally__recent_key(const void *word, uint64_t tag)
+{
+	return tag ? tag : (uint64_t)(uintptr_t)word;
+}
+
 /* This thread's record of `word` (of the barrier `tag`), or NULL. */
 static inline struct rally__recent *rally__recent_of(const void *word,
                                                      uint64_t tag)
 {
+	uint64_t key = rally__recent_key(word, tag);
 	for (int i = 0; i < RALLY__RECENT_WORDS; i++)
-		if (rally__recent.words[i].word == word &&
-		    rally__recent.words[i].tag == tag)
+		if (rally__recent.words[i].key == key)
 			return &rally__recent.words[i];
 	return NULL;
 }

@@ -3002,3 +3002,84 @@ Test(hardening, T9_the_futex_word_is_on_arrs_line_at_malloc_alignment)
 		cr_assert_eq(rally_barrier_destroy(b), 0);
 	}
 }
+
+/* A wait that sleeps in slices (a shared barrier: 50 ms; robust: 100 us
+ * first) spins once and counts once: each slice counted as a wait of its
+ * own, and 2 waits of 120 ms throttled the third (review round 5). */
+Test(hardening, T10_a_sliced_wait_counts_once, .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	struct late_party l = {b, 3, 120};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(b), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), 0,
+	             "3 waits in vain were throttled");
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+}
+
+/* A thread pinned to one CPU is not the process: the CPUs are read when
+ * the library loads. Pinned first, a waiter saw 1 CPU, and the whole
+ * process never spun again (18.6 us a phase for 2 pinned threads, 166 ns
+ * otherwise: review round 5). With 2 parties on a machine of 2 or more
+ * CPUs the first wait polls, and does not yield. */
+static void *pinned_waits(void *arg)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+	cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof one, &one),
+	             0);
+	rally_barrier_wait(arg);
+	return NULL;
+}
+
+Test(hardening, T11_a_pinned_thread_does_not_make_the_process_one_cpu,
+     .timeout = 30)
+{
+	cpu_set_t set;
+	cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+	if (CPU_COUNT(&set) < 2)
+		cr_skip_test("one CPU: 2 parties are more than CPUs");
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, pinned_waits, &b), 0);
+	while (rally_barrier_n_waiting(&b) == 0)
+		test_sleep_ms(0);
+	test_sleep_ms(2);
+	cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_YIELDING), 0,
+	             "the pinned waiter yielded: it counted one CPU");
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* Two handles on one named barrier are one barrier to the throttle: its
+ * records are keyed by the barrier's tag, not by the address a handle
+ * maps (review round 5: alternating handles learnt at half the pace). */
+Test(hardening, T12_two_handles_are_one_barrier_to_the_throttle,
+     .timeout = 30)
+{
+	char name[64];
+	snprintf(name, sizeof name, "t12.%d", (int)getpid());
+	rally_barrier_t *h1, *h2;
+	cr_assert_eq(rally_barrier_open(&h1, name, 2, NULL, O_CREAT, 0600), 0);
+	cr_assert_eq(rally_barrier_open(&h2, name, 2, NULL, 0, 0), 0);
+	struct late_party l = {h1, 12, 2};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(i % 2 ? h2 : h1), 0);
+	pthread_join(th, NULL);
+	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
+	cr_expect_geq(throttled, 7, "throttled %llu of 12",
+	              (unsigned long long)throttled);
+	cr_expect_eq(rally_barrier_close(h2), 0);
+	cr_expect_eq(rally_barrier_close(h1), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}

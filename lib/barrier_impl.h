@@ -453,7 +453,6 @@ uint64_t rally__published(uint64_t s, uint32_t next, uint32_t parity);
 struct waiting {
 	struct rally__spin_plan plan;
 	bool planned;
-	bool spun; /* its plan was tried: later slices sleep at once */
 	bool noted;
 	uint32_t note_phase;
 };

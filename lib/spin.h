@@ -17,6 +17,8 @@ struct rally__spin_plan {
 	                         new arrival, at most this many times */
 	uint64_t tag;         /* the barrier's (its spins are remembered by
 	                         word and tag: wait.c), or 0 */
+	uint8_t verdict;      /* wait.c's, at the wait's first call: 0 not
+	                         yet, then spin or throttled for the wait */
 };
 
 /* The plan for a waiter on an object of `parties` callers whose attr asked

@@ -232,9 +232,11 @@ static void note_spin(struct rally__recent *r, bool paid_off)
 	}
 }
 
+enum { UNJUDGED, SPINS, THROTTLED };
+
 int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                        uint32_t sleep_bit, const struct rally__deadline *dl,
-                       const struct rally__spin_plan *plan,
+                       struct rally__spin_plan *plan,
                        _Atomic uint64_t *progress, bool shared, uint64_t *now)
 {
 	/* A timeout of 0 ("do not block") must not spin either. */
@@ -242,17 +244,25 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 		/* Barriers only (they pass their arrivals as progress): an
 		 * event's poll is brief already, and its waiter, sleeping at
 		 * once, was woken onto its setter's CPU — 300 us a wake where
-		 * the setter then polled for an answer (event/wake_sleeping). */
-		struct rally__recent *r = progress && adaptive(plan)
-		                              ? record_of(word, plan->tag)
-		                              : NULL;
-		if (r && throttled(r)) {
+		 * the setter then polled for an answer (event/wake_sleeping).
+		 * Judged and counted once a wait (the plan lives as long as
+		 * it): a wait sleeping in slices counted each as a wait (review
+		 * round 5), and one that slept at once after a change that did
+		 * not end it dropped explicit budgets (round 6). */
+		struct rally__recent *r = NULL;
+		if (plan->verdict == UNJUDGED) {
+			if (progress && adaptive(plan))
+				r = record_of(word, plan->tag);
+			plan->verdict = r && throttled(r) ? THROTTLED : SPINS;
+		}
+		if (plan->verdict == THROTTLED) {
 			RALLY_POINT(THROTTLED);
 			struct rally__spin_plan yields = {
 			    .yields = plan->yields > THROTTLED_YIELDS
 			                  ? plan->yields
 			                  : THROTTLED_YIELDS};
-			if (yield_until_change(word, seen, sleep_bit, dl,
+			if (progress &&
+			    yield_until_change(word, seen, sleep_bit, dl,
 			                       &yields, progress, now))
 				return 0;
 		} else {

@@ -26,7 +26,7 @@ static inline _Atomic uint32_t *rally__low_half(_Atomic uint64_t *word)
  * passed first. */
 int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                        uint32_t sleep_bit, const struct rally__deadline *dl,
-                       const struct rally__spin_plan *plan,
+                       struct rally__spin_plan *plan,
                        _Atomic uint64_t *progress, bool shared, uint64_t *now);
 
 /* What this thread's recent waits achieved by spinning, for each of the

@@ -3083,3 +3083,64 @@ Test(hardening, T12_two_handles_are_one_barrier_to_the_throttle,
 	cr_expect_eq(rally_barrier_close(h1), 0);
 	cr_expect_eq(rally_barrier_unlink(name), 0);
 }
+
+/* An explicit budget spins through a change of the word that does not end
+ * the wait (the completer claiming BUSY for its action): the wait spun
+ * only at its first call, and slept through the action (review round 6:
+ * 1030 sleeps in 2000 phases against 5). */
+static int action_20ms(void *arg)
+{
+	(void)arg;
+	test_sleep_ms(20);
+	return 0;
+}
+
+Test(hardening, T13_a_budget_spins_through_a_claim, .timeout = 30)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.spin = 100000000, .action = action_20ms};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	struct late_party l = {&b, 1, 1};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	uint64_t slept = rally__point_hits(RALLY__POINT_SLEEPING);
+	cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_SLEEPING), slept,
+	             "the waiter slept with its budget unspent");
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* A robust waiter that polls in short slices finds a dead participant:
+ * every poll of 100 us or less noted its arrival and never scanned
+ * (review round 6: pending after 2 s, with the dead listed). */
+Test(hardening, T14_short_polls_find_a_dead_participant, .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(b);
+		char c = 'x';
+		(void)!write(p[1], &c, 1);
+		pause();
+		_exit(0);
+	}
+	char c;
+	cr_assert_eq(read(p[0], &c, 1), 1);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(b, &t), 0);
+	int rc = 0;
+	int64_t t0 = test_now_ns();
+	while (rc == 0 && test_now_ns() - t0 < 2000000000)
+		rc = rally_barrier_poll(b, t, 50000);
+	cr_expect_eq(rc, RALLY_OWNERDEAD, "poll returned %d", rc);
+	close(p[0]);
+	close(p[1]);
+}

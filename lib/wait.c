@@ -61,11 +61,13 @@ static int64_t patience_idle(struct patience *p, int64_t now)
 static bool spin_until_change(_Atomic uint64_t *word, uint64_t seen,
                               uint32_t sleep_bit,
                               const struct rally__deadline *dl,
-                              const struct rally__spin_plan *plan,
+                              struct rally__spin_plan *plan,
                               _Atomic uint64_t *progress, uint64_t *now)
 {
 	struct patience p = {0};
-	uint32_t limit = plan->iters ? plan->iters : (plan->spin_ns ? ~0u : 0);
+	/* An explicit budget goes on where a slice (dl) cut it. */
+	uint32_t limit = plan->iters ? plan->iters - plan->polled
+	                             : (plan->spin_ns ? ~0u : 0);
 	for (uint32_t i = 1; i <= limit; i++) {
 		*now = atomic_load_explicit(word, memory_order_acquire);
 		if (changed(*now, seen, sleep_bit))
@@ -74,8 +76,11 @@ static bool spin_until_change(_Atomic uint64_t *word, uint64_t seen,
 		if (i % POLLS_PER_CLOCK_READ != 0)
 			continue;
 		int64_t t = rally__now_ns();
-		if (rally__deadline_passed_at(dl, t))
-			break;
+		if (rally__deadline_passed_at(dl, t)) {
+			if (plan->iters)
+				plan->polled += i;
+			return false;
+		}
 		if (plan->iters)
 			continue;
 		if (i == POLLS_PER_CLOCK_READ)
@@ -84,6 +89,8 @@ static bool spin_until_change(_Atomic uint64_t *word, uint64_t seen,
 		         t - p.start >= plan->spin_cap_ns)
 			break;
 	}
+	if (plan->iters)
+		plan->polled = plan->iters;
 	return false;
 }
 
@@ -234,6 +241,14 @@ static void note_spin(struct rally__recent *r, bool paid_off)
 
 enum { UNJUDGED, SPINS, THROTTLED };
 
+/* The word changed: a later call (the wait goes on) polls anew. */
+static int renewed(struct rally__spin_plan *plan)
+{
+	plan->spent = false;
+	plan->polled = 0;
+	return 0;
+}
+
 int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
                        uint32_t sleep_bit, const struct rally__deadline *dl,
                        struct rally__spin_plan *plan,
@@ -265,19 +280,25 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			    yield_until_change(word, seen, sleep_bit, dl,
 			                       &yields, progress, now))
 				return 0;
-		} else {
+		} else if (!plan->spent) {
 			bool spun = spin_until_change(word, seen, sleep_bit, dl,
 			                              plan, progress, now);
 			/* A deadline that ended the spin says nothing of it. */
 			if (r && (spun || !rally__deadline_passed(dl)))
 				note_spin(r, spun);
 			if (spun)
-				return 0;
+				return renewed(plan);
 			RALLY_POINT(SPUN);
 			if (yield_until_change(word, seen, sleep_bit, dl, plan,
 			                       progress, now))
-				return 0;
+				return renewed(plan);
+			/* Unless a slice cut an explicit budget short, this wait's
+			 * polling is done until the word changes: a shared
+			 * barrier's 50 ms slices renewed it, and a budget longer
+			 * than a slice never slept (review round 7). */
+			plan->spent = !plan->iters || plan->polled >= plan->iters;
 		}
 	}
-	return sleep_until_change(word, seen, sleep_bit, dl, shared, now);
+	int rc = sleep_until_change(word, seen, sleep_bit, dl, shared, now);
+	return rc == 0 ? renewed(plan) : rc;
 }

@@ -3144,3 +3144,33 @@ Test(hardening, T14_short_polls_find_a_dead_participant, .timeout = 30)
 	close(p[0]);
 	close(p[1]);
 }
+
+/* On a shared barrier a wait sleeps in 50 ms slices; an explicit budget is
+ * spent once across them, not once per slice (review round 7: a budget
+ * longer than a slice never slept, and a 1.5 s wait burnt 1.3 s of CPU). */
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+Test(hardening, T15_a_budget_is_spent_once_across_slices, .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED, .spin = 4000000};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	struct late_party l = {b, 1, 800};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	uint64_t slept = rally__point_hits(RALLY__POINT_SLEEPING);
+	int64_t cpu0 = thread_cpu_ns(), t0 = test_now_ns();
+	cr_assert_geq(rally_barrier_wait(b), 0);
+	int64_t cpu = thread_cpu_ns() - cpu0, wall = test_now_ns() - t0;
+	pthread_join(th, NULL);
+	cr_expect_gt(rally__point_hits(RALLY__POINT_SLEEPING), slept,
+	             "never slept in a wait of %lld ms", (long long)wall / 1000000);
+	cr_expect_lt(cpu, wall / 2, "spun %lld ms of a %lld ms wait",
+	             (long long)cpu / 1000000, (long long)wall / 1000000);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+}

@@ -19,9 +19,10 @@ struct rally__spin_plan {
 	                         word and tag: wait.c), or 0 */
 	uint8_t verdict;      /* wait.c's, at the wait's first call: 0 not
 	                         yet, then spin or throttled for the wait */
-	bool spent;           /* polled and yielded in vain since the word
-	                         last changed: a later slice of the same wait
-	                         sleeps at once */
+	bool spent;           /* polled and yielded in vain while the word
+	                         held spent_seen: a later slice of the same
+	                         wait, seeing it still, sleeps at once */
+	uint64_t spent_seen;
 	uint32_t polled;      /* of an explicit budget (iters), since the word
 	                         last changed: a slice's end does not renew
 	                         it */

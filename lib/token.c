@@ -242,6 +242,23 @@ static bool beyond_arrivals(const struct view *v, const struct token_repr *r)
 	       seq_diff(phase_of(r), last & SEQ_MASK) > 0;
 }
 
+/* Polls of one token in a row are one wait to the spin policy (the Python
+ * binding waits in 50 ms polls, to look for signals between them): each
+ * began afresh, spent an explicit budget again and counted as a fruitless
+ * wait of its own (review round 8). This thread's last poll that ended
+ * pending leaves its plan here for the next poll of the same token. */
+static _Thread_local struct {
+	uint64_t tag;
+	struct token_repr token;
+	struct rally__spin_plan plan;
+	bool valid;
+} last_poll;
+
+static bool same_token(const struct token_repr *a, const struct token_repr *b)
+{
+	return memcmp(a, b, sizeof *a) == 0;
+}
+
 /* await (soft false) and poll (soft true) of a waiter's token: 1 once its
  * phase completed, 0 when a soft deadline passed first, -EAGAIN when a
  * timeout of 0 finds the phase's action running, or a code. */
@@ -252,6 +269,12 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 	rally__deadline_init(&dl, timeout_ns);
 	struct arrival t = {phase_of(r), (uint32_t)r->value, r->epoch};
 	struct waiting w = {.note_phase = t.phase};
+	if (soft && last_poll.valid && last_poll.tag == v->tag &&
+	    same_token(&last_poll.token, r)) {
+		w.plan = last_poll.plan;
+		w.planned = true;
+	}
+	last_poll.valid = false;
 	pin(v, r->epoch);
 	int rc = 0;
 	for (;;) {
@@ -296,6 +319,12 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 		}
 		if (k == BRK_TOO_FAR)
 			rally__wait_state(v, &s, &rally__no_deadline, &w);
+	}
+	if (soft && rc == 0 && w.planned) {
+		last_poll.tag = v->tag;
+		last_poll.token = *r;
+		last_poll.plan = w.plan;
+		last_poll.valid = true;
 	}
 	unpin(v, r->epoch);
 	return rc;

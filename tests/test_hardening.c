@@ -3174,3 +3174,106 @@ Test(hardening, T15_a_budget_is_spent_once_across_slices, .timeout = 30)
 	             (long long)cpu / 1000000, (long long)wall / 1000000);
 	cr_expect_eq(rally_barrier_destroy(b), 0);
 }
+
+/* Polls of one token in a row are one wait (the Python binding waits in
+ * 50 ms polls): each spent an explicit budget again (spun 795 ms of an
+ * 800 ms wait) and counted as a fruitless wait of its own, throttling
+ * within one wait (review round 8). */
+static int poll_until_done(rally_barrier_t *b, rally_token_t t)
+{
+	int rc;
+	while ((rc = rally_barrier_poll(b, t, 50000000)) == 0)
+		;
+	return rc;
+}
+
+Test(hardening, T16_polls_of_one_token_spend_a_budget_once, .timeout = 30)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.spin = 4000000};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	struct late_party l = {&b, 1, 800};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	rally_token_t t;
+	int64_t cpu0 = thread_cpu_ns(), t0 = test_now_ns();
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_assert_eq(poll_until_done(&b, t), 1);
+	int64_t cpu = thread_cpu_ns() - cpu0, wall = test_now_ns() - t0;
+	pthread_join(th, NULL);
+	cr_expect_lt(cpu, wall / 2, "spun %lld ms of a %lld ms wait",
+	             (long long)cpu / 1000000, (long long)wall / 1000000);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(hardening, T17_polls_of_one_token_count_as_one_wait, .timeout = 30)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	struct late_party l = {&b, 1, 400};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_after_us, &l), 0);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_assert_eq(poll_until_done(&b, t), 1);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), 0,
+	             "one wait of 8 polls was throttled");
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* A wait whose polling was spent polls anew once the word changes, even
+ * when the caller saw the change itself: a timed waiter paused at its
+ * deadline while the last party claims BUSY for a 300 ms action finds its
+ * break refused (every party arrived), and waits for the action — polling
+ * its budget first, not asleep at once (review round 8). */
+static int action_300ms(void *arg)
+{
+	(void)arg;
+	test_sleep_ms(300);
+	return 0;
+}
+
+struct timed_call {
+	rally_barrier_t *b;
+	int64_t timeout_ns;
+	int rc;
+};
+
+static void *timed_wait_main(void *arg)
+{
+	struct timed_call *c = arg;
+	rally__point_tag(1); /* parks at the armed point */
+	c->rc = rally_barrier_timedwait(c->b, c->timeout_ns);
+	return NULL;
+}
+
+static void *plain_wait_main(void *arg)
+{
+	rally_barrier_wait(arg);
+	return NULL;
+}
+
+Test(hardening, T18_a_spent_wait_polls_anew_after_a_change_it_saw,
+     .timeout = 30)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.spin = 200000, .action = action_300ms};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	rally__pause_arm(RALLY__POINT_DEADLINE, 1, 0);
+	struct timed_call c = {&b, 20000000, 0};
+	pthread_t w, l;
+	cr_assert_eq(pthread_create(&w, NULL, timed_wait_main, &c), 0);
+	cr_assert(rally__pause_wait(RALLY__POINT_DEADLINE, 1, 5000000000LL));
+	uint64_t spun = rally__point_hits(RALLY__POINT_SPUN);
+	cr_assert_eq(pthread_create(&l, NULL, plain_wait_main, &b), 0);
+	while (rally__point_hits(RALLY__POINT_CLAIMED) == 0)
+		test_sleep_ms(1);
+	rally__pause_release(RALLY__POINT_DEADLINE);
+	pthread_join(w, NULL);
+	pthread_join(l, NULL);
+	cr_expect_eq(c.rc, 0);
+	cr_expect_geq(rally__point_hits(RALLY__POINT_SPUN), spun + 1,
+	              "slept through the action without polling");
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}

@@ -22,7 +22,7 @@ struct rally__spin_plan {
 	bool spent;           /* polled and yielded in vain while the word
 	                         held spent_seen: a later slice of the same
 	                         wait, seeing it still, sleeps at once */
-	uint64_t spent_seen;
+	uint64_t spent_seen;  /* the word the last call polled on */
 	uint32_t polled;      /* of an explicit budget (iters), since the word
 	                         last changed: a slice's end does not renew
 	                         it */

@@ -266,9 +266,13 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 		 * not end it dropped explicit budgets (round 6). */
 		struct rally__recent *r = NULL;
 		/* The caller saw the word change (it reloads it itself at a
-		 * slice's end, after a failed break): poll anew (round 8). */
-		if (plan->spent && changed(seen, plan->spent_seen, sleep_bit))
+		 * slice's end, after a failed break): poll anew (round 8) —
+		 * a whole budget, not what a slice left of the last one
+		 * (round 9). */
+		if ((plan->spent || plan->polled) &&
+		    changed(seen, plan->spent_seen, sleep_bit))
 			renewed(plan);
+		plan->spent_seen = seen;
 		if (plan->verdict == UNJUDGED) {
 			if (progress && adaptive(plan))
 				r = record_of(word, plan->tag);
@@ -301,7 +305,6 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			 * barrier's 50 ms slices renewed it, and a budget longer
 			 * than a slice never slept (review round 7). */
 			plan->spent = !plan->iters || plan->polled >= plan->iters;
-			plan->spent_seen = seen;
 		}
 	}
 	int rc = sleep_until_change(word, seen, sleep_bit, dl, shared, now);

@@ -3277,3 +3277,65 @@ Test(hardening, T18_a_spent_wait_polls_anew_after_a_change_it_saw,
 	              "slept through the action without polling");
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
+
+/* A budget that a slice cut short is spent whole again once the word
+ * changes, not only its rest (review round 9: 25% of a budget). Phase 1's
+ * token is polled in 2 ms slices while phase 0's action runs, until about
+ * 80% of a budget is polled; the action ends (the word changes) and the
+ * next poll must spin about a whole budget again. CPU time, calibrated
+ * on a whole budget first. */
+static _Atomic int t19_claimed, t19_done;
+
+static int t19_action(void *arg)
+{
+	(void)arg;
+	atomic_store(&t19_claimed, 1);
+	while (!atomic_load(&t19_done))
+		test_sleep_ms(1);
+	return 0;
+}
+
+Test(hardening, T19_a_cut_budget_is_renewed_whole_by_a_change,
+     .timeout = 60)
+{
+	enum { SPIN = 2000000 };
+	rally_barrier_t c;
+	rally_barrier_attr_t ca = {.spin = SPIN};
+	cr_assert_eq(rally_barrier_init(&c, 2, &ca), 0);
+	rally_token_t ct;
+	cr_assert_eq(rally_barrier_arrive(&c, &ct), 0);
+	int64_t c0 = thread_cpu_ns();
+	cr_assert_eq(rally_barrier_poll(&c, ct, 2000000000LL), 0);
+	int64_t whole = thread_cpu_ns() - c0;
+	cr_assert_eq(rally_barrier_abort(&c), 0);
+	rally_barrier_await(&c, ct, 0);
+	rally_barrier_t b;
+	rally_barrier_attr_t a = {.spin = SPIN, .action = t19_action};
+	cr_assert_eq(rally_barrier_init(&b, 2, &a), 0);
+	pthread_t x, y;
+	cr_assert_eq(pthread_create(&x, NULL, plain_wait_main, &b), 0);
+	while (rally_barrier_n_waiting(&b) < 1)
+		test_sleep_ms(0);
+	cr_assert_eq(pthread_create(&y, NULL, plain_wait_main, &b), 0);
+	while (!atomic_load(&t19_claimed))
+		test_sleep_ms(0);
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(&b, &t), 0);
+	int64_t s0 = thread_cpu_ns();
+	while (thread_cpu_ns() - s0 < whole * 8 / 10)
+		cr_assert_eq(rally_barrier_poll(&b, t, 2000000), 0);
+	atomic_store(&t19_done, 1);
+	while (rally_barrier_phase(&b) == 0)
+		test_sleep_ms(1);
+	s0 = thread_cpu_ns();
+	cr_expect_eq(rally_barrier_poll(&b, t, 3 * whole + 200000000LL), 0);
+	int64_t again = thread_cpu_ns() - s0;
+	cr_expect_geq(again, whole / 2, "polled %lld%% of a budget after the "
+	              "change", (long long)(100 * again / whole));
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	rally_barrier_await(&b, t, 0);
+	pthread_join(x, NULL);
+	pthread_join(y, NULL);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&c), 0);
+}

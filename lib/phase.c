@@ -418,6 +418,12 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	 * counts itself out here, while it may still touch the object. */
 	bool dead = false;
 	if (robust) {
+		/* Arrived (late() must not list it while its action runs:
+		 * review round 10 — without one, it publishes at once, and
+		 * a store per phase on the participants' line would cost
+		 * every phase), then counted out. */
+		if (v->action)
+			rally__robust_arrived(&b->robust, v->slot, t.phase);
 		rally__robust_leave(&b->robust, v->slot);
 		dead = rally__robust_check(&b->robust);
 	}

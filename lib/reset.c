@@ -159,8 +159,15 @@ static void drain_and_swap(const struct view *v, uint32_t id, uint32_t cut)
 		/* Before the swap: a participant that arrives in the next
 		 * epoch and dies before we publish must not be forgotten with
 		 * the dead of this one (its phase would wait for ever). */
-		if (view_robust(v))
+		if (view_robust(v)) {
 			rally__robust_forget_dead(&b->robust);
+			/* The epoch's arrival notes name phases of it: kept,
+			 * one of the cancelled cut + 1 read as an arrival in
+			 * the fresh epoch's first phase, and late() left out a
+			 * participant that never arrived (review round 10).
+			 * Nobody is inside: no note of the next epoch yet. */
+			rally__robust_forget_arrivals(&b->robust);
+		}
 		/* Everyone left: the next epoch's baseline is here. */
 		uint64_t w = atomic_load_explicit(&b->base[id & 1],
 		                                  memory_order_relaxed);

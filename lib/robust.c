@@ -361,6 +361,13 @@ void rally__robust_forget_dead(struct rally__robust *r)
 	atomic_store(&r->dead, 0);
 }
 
+void rally__robust_forget_arrivals(struct rally__robust *r)
+{
+	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++)
+		atomic_store_explicit(&r->p[i].arrived, 0,
+		                      memory_order_relaxed);
+}
+
 static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
                 unsigned max)
 {

@@ -66,6 +66,8 @@ bool rally__robust_check(struct rally__robust *r);
 void rally__robust_holder_died(struct rally__robust *r, pid_t pid);
 /* Frees the slots of dead participants and clears the dead flag. */
 void rally__robust_forget_dead(struct rally__robust *r);
+/* Clears every participant's arrival note (reset, with nobody inside). */
+void rally__robust_forget_arrivals(struct rally__robust *r);
 
 /* Live participants whose latest arrival is not in `phase`; dead ones not
  * yet forgotten. Each stores up to max pids and returns how many there are. */

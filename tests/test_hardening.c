@@ -3339,3 +3339,105 @@ Test(hardening, T19_a_cut_budget_is_renewed_whole_by_a_change,
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 	cr_expect_eq(rally_barrier_destroy(&c), 0);
 }
+
+/* ---- review round 10: rally_barrier_late() on robust barriers ----------- */
+
+static int action_600ms(void *arg)
+{
+	(void)arg;
+	test_sleep_ms(600);
+	return 0;
+}
+
+/* While the last arrival runs the action every party has arrived: late()
+ * lists nobody (it listed the runner's process for the whole action). */
+Test(hardening, T20_the_action_runner_is_not_late, .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
+	                             .action = action_600ms};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(b);
+		test_sleep_ms(100);
+		rally_barrier_wait(b); /* last: runs the action */
+		_exit(0);
+	}
+	pid_t mon = fork();
+	if (mon == 0) {
+		test_sleep_ms(400);
+		pid_t p[8];
+		_exit(rally_barrier_late(b, p, 8) == 0 ? 0 : 1);
+	}
+	cr_assert_geq(rally_barrier_wait(b), 0);
+	int st;
+	waitpid(mon, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	          "late() listed a party while the action ran");
+	waitpid(child, NULL, 0);
+}
+
+/* A reset cancels a phase whose completer had not published; a live
+ * participant that had waited (and noted its arrival) in the next phase
+ * never arrives in the fresh epoch, whose first phase bears that number:
+ * late() must list it (its old note read as an arrival). */
+static void *tagged_wait(void *arg)
+{
+	rally__point_tag(2);
+	rally_barrier_wait(arg);
+	return NULL;
+}
+
+static void *reset_main(void *arg)
+{
+	rally_barrier_reset(arg);
+	return NULL;
+}
+
+Test(hardening, T21_late_after_a_reset_lists_who_never_arrived,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(b);
+		char c;
+		(void)!read(go[0], &c, 1);
+		rally_barrier_wait(b); /* phase 1, cancelled by the reset */
+		pause();               /* alive, never arrives again */
+		_exit(0);
+	}
+	test_sleep_ms(50);
+	pthread_t a, c, r;
+	cr_assert_eq(pthread_create(&a, NULL, plain_wait_main, b), 0);
+	while (rally_barrier_n_waiting(b) < 1)
+		test_sleep_ms(1);
+	rally__pause_arm(RALLY__POINT_ADVANCED, 2, 0);
+	cr_assert_eq(pthread_create(&c, NULL, tagged_wait, b), 0);
+	cr_assert(rally__pause_wait(RALLY__POINT_ADVANCED, 1, 2000000000LL));
+	(void)!write(go[1], "g", 1);
+	test_sleep_ms(30); /* the child waits in phase 1 and notes it */
+	cr_assert_eq(pthread_create(&r, NULL, reset_main, b), 0);
+	test_sleep_ms(30);
+	rally__pause_release(RALLY__POINT_ADVANCED);
+	pthread_join(r, NULL);
+	pthread_join(a, NULL);
+	pthread_join(c, NULL);
+	test_sleep_ms(100);
+	pid_t p[8];
+	int n = rally_barrier_late(b, p, 8);
+	bool listed = false;
+	for (int i = 0; i < n && i < 8; i++)
+		listed |= p[i] == child;
+	cr_expect(listed, "the child, which never arrived, is not late (%d "
+	          "listed)", n);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}

@@ -292,10 +292,25 @@ bool rally__robust_inside(struct rally__robust *r)
 	return false;
 }
 
+/* Phases compare within half of their 28-bit range (barrier_impl.h). */
+#define NOTE_PHASE_MASK ((1u << 28) - 1)
+
 void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase)
 {
-	atomic_store_explicit(&r->p[slot].arrived, phase + 1,
-	                      memory_order_relaxed);
+	/* Only forward: the note is per process, and a thread of it that
+	 * notes an older phase (a completer whose action starts late, a
+	 * waiter slow to note) must not hide a later arrival another thread
+	 * already noted — late() then listed a process that had arrived
+	 * (review round 11). 0: none (reset forgets). */
+	_Atomic uint32_t *note = &r->p[slot].arrived;
+	uint32_t cur = atomic_load_explicit(note, memory_order_relaxed);
+	do {
+		uint32_t ahead = (cur - 1 - phase) & NOTE_PHASE_MASK;
+		if (cur != 0 && ahead < (1u << 27))
+			return; /* already this phase or a later one */
+	} while (!atomic_compare_exchange_weak_explicit(
+	    note, &cur, phase + 1, memory_order_relaxed,
+	    memory_order_relaxed));
 }
 
 static void record_dead(struct rally__robust *r, pid_t pid)

@@ -3441,3 +3441,57 @@ Test(hardening, T21_late_after_a_reset_lists_who_never_arrived,
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 }
+
+/* A robust process's arrival note only moves forward: its completer of
+ * phase 0, whose action starts after another of its threads noted an
+ * arrival in phase 1, must not set the note back — late() then listed the
+ * process during phase 1 (review round 11). */
+static int action_500ms(void *arg)
+{
+	(void)arg;
+	test_sleep_ms(500);
+	return 0;
+}
+
+Test(hardening, T22_a_completers_note_does_not_hide_a_later_arrival,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
+	                             .action = action_500ms};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(b);
+		char c;
+		(void)!read(go[0], &c, 1);
+		rally_barrier_wait(b); /* phase 0 */
+		test_sleep_ms(1500);
+		rally_barrier_wait(b); /* phase 1, late on purpose */
+		_exit(0);
+	}
+	(void)!write(go[1], "g", 1);
+	while (rally_barrier_n_waiting(b) < 1)
+		test_sleep_ms(1);
+	test_sleep_ms(5);
+	rally__pause_arm(RALLY__POINT_ADVANCED, 2, 0);
+	pthread_t t1, t2;
+	cr_assert_eq(pthread_create(&t1, NULL, tagged_wait, b), 0);
+	cr_assert(rally__pause_wait(RALLY__POINT_ADVANCED, 1, 2000000000LL));
+	cr_assert_eq(pthread_create(&t2, NULL, plain_wait_main, b), 0);
+	test_sleep_ms(20); /* phase 1: it waits and notes */
+	rally__pause_release(RALLY__POINT_ADVANCED);
+	test_sleep_ms(800); /* the action ran; phase 1 waits for the child */
+	pid_t p[8];
+	int n = rally_barrier_late(b, p, 8);
+	bool parent_listed = false;
+	for (int i = 0; i < n && i < 8; i++)
+		parent_listed |= p[i] == getpid();
+	cr_expect(!parent_listed, "late() lists this process, which arrived");
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	waitpid(child, NULL, 0);
+}

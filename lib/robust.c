@@ -292,8 +292,21 @@ bool rally__robust_inside(struct rally__robust *r)
 	return false;
 }
 
-/* Phases compare within half of their 28-bit range (barrier_impl.h). */
+/* Phases mod 2^28 (barrier_impl.h). A note names the latest phase a
+ * thread of the process arrived in; no thread arrives more than
+ * NOTE_AHEAD_MAX phases ahead of the first incomplete phase (each phase
+ * between holds a completer: barrier_impl.h's TOKEN_AHEAD_MAX), so a note
+ * that far or farther "ahead" of a phase is in fact stale — left from a
+ * wait 2^27 phases ago (review round 12). */
 #define NOTE_PHASE_MASK ((1u << 28) - 1)
+#define NOTE_AHEAD_MAX  (1u << 20)
+
+/* Whether note n says the process arrived in `phase`: in it, or in a
+ * later one — which it enters only once `phase` has all its arrivals. */
+static bool noted_by(uint32_t n, uint32_t phase)
+{
+	return n != 0 && ((n - 1 - phase) & NOTE_PHASE_MASK) < NOTE_AHEAD_MAX;
+}
 
 void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase)
 {
@@ -305,8 +318,7 @@ void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase)
 	_Atomic uint32_t *note = &r->p[slot].arrived;
 	uint32_t cur = atomic_load_explicit(note, memory_order_relaxed);
 	do {
-		uint32_t ahead = (cur - 1 - phase) & NOTE_PHASE_MASK;
-		if (cur != 0 && ahead < (1u << 27))
+		if (noted_by(cur, phase))
 			return; /* already this phase or a later one */
 	} while (!atomic_compare_exchange_weak_explicit(
 	    note, &cur, phase + 1, memory_order_relaxed,
@@ -392,7 +404,7 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
 		if (vacant(id) || claiming(id) || id_alive(id) == dead ||
 		    atomic_load(&r->p[i].id) != id)
 			continue;
-		if (!dead && atomic_load(&r->p[i].arrived) == phase + 1)
+		if (!dead && noted_by(atomic_load(&r->p[i].arrived), phase))
 			continue;
 		if ((unsigned)n < max && pids)
 			pids[n] = pid_of(id);

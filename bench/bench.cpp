@@ -97,10 +97,16 @@ struct Meter {
 struct bench_barrier *g_barrier;
 Meter g_meter;
 
-void BM_c_peer(benchmark::State &state, bench_peer peer)
+void hog_start();
+void hog_stop();
+
+// noisy: beside a busy process (the noisy/ family).
+void BM_c_peer(benchmark::State &state, bench_peer peer, bool noisy = false)
 {
 	unsigned self = unsigned(state.thread_index());
 	if (self == 0) {
+		if (noisy)
+			hog_start();
 		g_barrier =
 		    bench_barrier_new(peer, unsigned(state.threads()), false);
 		g_meter.start(false);
@@ -112,6 +118,8 @@ void BM_c_peer(benchmark::State &state, bench_peer peer)
 	if (self == 0) {
 		g_meter.stop(state);
 		bench_barrier_free(g_barrier);
+		if (noisy)
+			hog_stop();
 	}
 }
 
@@ -119,9 +127,11 @@ void BM_c_peer(benchmark::State &state, bench_peer peer)
 
 std::barrier<> *g_std;
 
-void BM_std_barrier(benchmark::State &state)
+void BM_std_barrier(benchmark::State &state, bool noisy = false)
 {
 	if (state.thread_index() == 0) {
+		if (noisy)
+			hog_start();
 		g_std = new std::barrier<>(state.threads());
 		g_meter.start(false);
 	}
@@ -130,6 +140,8 @@ void BM_std_barrier(benchmark::State &state)
 	if (state.thread_index() == 0) {
 		g_meter.stop(state);
 		delete g_std;
+		if (noisy)
+			hog_stop();
 	}
 }
 
@@ -158,41 +170,6 @@ void hog_stop()
 		waitpid(g_hog, nullptr, 0);
 	}
 	g_hog = 0;
-}
-
-void BM_noisy_c(benchmark::State &state, bench_peer peer)
-{
-	unsigned self = unsigned(state.thread_index());
-	if (self == 0) {
-		hog_start();
-		g_barrier =
-		    bench_barrier_new(peer, unsigned(state.threads()), false);
-		g_meter.start(false);
-	}
-	for (auto _ : state)
-		if (bench_barrier_wait(g_barrier, self) < 0)
-			state.SkipWithError("wait failed");
-	if (self == 0) {
-		g_meter.stop(state);
-		bench_barrier_free(g_barrier);
-		hog_stop();
-	}
-}
-
-void BM_noisy_std(benchmark::State &state)
-{
-	if (state.thread_index() == 0) {
-		hog_start();
-		g_std = new std::barrier<>(state.threads());
-		g_meter.start(false);
-	}
-	for (auto _ : state)
-		g_std->arrive_and_wait();
-	if (state.thread_index() == 0) {
-		g_meter.stop(state);
-		delete g_std;
-		hog_stop();
-	}
 }
 
 // ---- threads: OpenMP -------------------------------------------------------
@@ -415,7 +392,7 @@ void register_all(const Options &o)
 			register_announced(
 			    "phase/std_barrier",
 			    threads_label("phase/std_barrier", n),
-			    BM_std_barrier)
+			    [](benchmark::State &st) { BM_std_barrier(st); })
 			    ->Threads(int(n))
 			    ->UseRealTime()
 			    ->MinTime(min_time);
@@ -447,7 +424,7 @@ void register_all(const Options &o)
 				register_announced(
 				    name, name,
 				    [peer](benchmark::State &st) {
-					    BM_noisy_c(st, peer);
+					    BM_c_peer(st, peer, true);
 				    })
 				    ->Threads(int(n))
 				    ->UseRealTime()
@@ -455,7 +432,10 @@ void register_all(const Options &o)
 			}
 			std::string name =
 			    "noisy/std_barrier/threads:" + std::to_string(n);
-			register_announced(name, name, BM_noisy_std)
+			register_announced(name, name,
+			                   [](benchmark::State &st) {
+				                   BM_std_barrier(st, true);
+			                   })
 			    ->Threads(int(n))
 			    ->UseRealTime()
 			    ->MinTime(min_time);

@@ -3084,21 +3084,22 @@ Test(hardening, T12_two_handles_are_one_barrier_to_the_throttle,
 	cr_expect_eq(rally_barrier_unlink(name), 0);
 }
 
+/* An action that sleeps *(int *)arg ms. */
+static int sleep_action(void *arg)
+{
+	test_sleep_ms(*(const int *)arg);
+	return 0;
+}
+
 /* An explicit budget spins through a change of the word that does not end
  * the wait (the completer claiming BUSY for its action): the wait spun
  * only at its first call, and slept through the action (review round 6:
  * 1030 sleeps in 2000 phases against 5). */
-static int action_20ms(void *arg)
-{
-	(void)arg;
-	test_sleep_ms(20);
-	return 0;
-}
-
 Test(hardening, T13_a_budget_spins_through_a_claim, .timeout = 30)
 {
 	rally_barrier_t b;
-	rally_barrier_attr_t attr = {.spin = 100000000, .action = action_20ms};
+	rally_barrier_attr_t attr = {.spin = 100000000, .action = sleep_action,
+	                             .action_arg = &(int){20}};
 	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
 	struct late_party l = {&b, 1, 1};
 	pthread_t th;
@@ -3227,13 +3228,6 @@ Test(hardening, T17_polls_of_one_token_count_as_one_wait, .timeout = 30)
  * deadline while the last party claims BUSY for a 300 ms action finds its
  * break refused (every party arrived), and waits for the action — polling
  * its budget first, not asleep at once (review round 8). */
-static int action_300ms(void *arg)
-{
-	(void)arg;
-	test_sleep_ms(300);
-	return 0;
-}
-
 struct timed_call {
 	rally_barrier_t *b;
 	int64_t timeout_ns;
@@ -3258,7 +3252,8 @@ Test(hardening, T18_a_spent_wait_polls_anew_after_a_change_it_saw,
      .timeout = 30)
 {
 	rally_barrier_t b;
-	rally_barrier_attr_t attr = {.spin = 200000, .action = action_300ms};
+	rally_barrier_attr_t attr = {.spin = 200000, .action = sleep_action,
+	                             .action_arg = &(int){300}};
 	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
 	rally__pause_arm(RALLY__POINT_DEADLINE, 1, 0);
 	struct timed_call c = {&b, 20000000, 0};
@@ -3342,20 +3337,14 @@ Test(hardening, T19_a_cut_budget_is_renewed_whole_by_a_change,
 
 /* ---- review round 10: rally_barrier_late() on robust barriers ----------- */
 
-static int action_600ms(void *arg)
-{
-	(void)arg;
-	test_sleep_ms(600);
-	return 0;
-}
-
 /* While the last arrival runs the action every party has arrived: late()
  * lists nobody (it listed the runner's process for the whole action). */
 Test(hardening, T20_the_action_runner_is_not_late, .timeout = 30)
 {
 	rally_barrier_t *b = page_alloc(true);
 	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
-	                             .action = action_600ms};
+	                             .action = sleep_action,
+	                             .action_arg = &(int){600}};
 	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
 	cr_assert_eq(rally_barrier_attach(b), 0);
 	pid_t child = fork();
@@ -3446,19 +3435,13 @@ Test(hardening, T21_late_after_a_reset_lists_who_never_arrived,
  * phase 0, whose action starts after another of its threads noted an
  * arrival in phase 1, must not set the note back — late() then listed the
  * process during phase 1 (review round 11). */
-static int action_500ms(void *arg)
-{
-	(void)arg;
-	test_sleep_ms(500);
-	return 0;
-}
-
 Test(hardening, T22_a_completers_note_does_not_hide_a_later_arrival,
      .timeout = 30)
 {
 	rally_barrier_t *b = page_alloc(true);
 	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
-	                             .action = action_500ms};
+	                             .action = sleep_action,
+	                             .action_arg = &(int){500}};
 	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
 	cr_assert_eq(rally_barrier_attach(b), 0);
 	int go[2];

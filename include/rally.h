@@ -84,7 +84,9 @@ const char *rally_strerror(int code);
                                with more parties than CPUs, nor while this
                                thread's recent spins on the barrier found
                                nothing (a busy neighbour; remembered for
-                               the last 8 barriers a thread waited on) */
+                               the last 8 barriers a thread waited on) —
+                               unless a yield shows the party awaited on
+                               another CPU (README: the spin policy) */
 #define RALLY_SPIN_NEVER -1 /* sleep on the futex at once */
 
 typedef struct rally_barrier_attr {
@@ -383,7 +385,10 @@ int rally_barrier_detach(rally_barrier_t *b);
  * snapshot, meant for a phase that is stuck: a participant notes its arrival
  * once it has waited 0.1 ms (a note on every phase would cost every phase), so
  * one that arrived just now may still be listed — and one that arrived with
- * rally_barrier_arrive() is listed until its await has waited that long. */
+ * rally_barrier_arrive() is listed until its await has waited that long.
+ * Notes name a phase mod 2^28: while the phase takes arrivals, a note left
+ * exactly a multiple of 2^28 phases before it (by a participant that has
+ * not waited 0.1 ms since) passes for an arrival in it. */
 int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
 
 /* Who died: participants (pids) found dead and not yet forgotten by

@@ -316,6 +316,15 @@ static inline bool view_robust(const struct view *v)
 	return v->flags & RALLY_ROBUST;
 }
 
+/* Whether `phase` still takes arrivals (arr's first incomplete phase):
+ * then nobody has arrived in a later one. For rally__robust_arrived. */
+static inline bool rally__takes_arrivals(const void *view, uint32_t phase)
+{
+	const struct view *v = view;
+	uint64_t a = atomic_load_explicit(&v->b->arr, memory_order_acquire);
+	return ((arr_phase(a) + arr_count(a) / v->parties) & SEQ_MASK) == phase;
+}
+
 /* ---- lifecycle.c ----------------------------------------------------------
  *
  * Calls in the object that no count of arrivals covers. Visitors — a reset,

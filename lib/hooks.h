@@ -43,6 +43,12 @@ int rally__barrier_plant_pid_twin(rally_barrier_t *b, uint64_t earlier,
 /* Whether the runaway guard is on (phase.c): 1, 0, or -EINVAL. */
 int rally__barrier_guarded(rally_barrier_t *b);
 
+/* A throttled waiter's yield that found no arrival and took less than `ns`
+ * is taken to have run nobody else (wait.c): the waiter spins after all.
+ * 1500 by default; 0 makes no yield such, INT64_MAX every fruitless one —
+ * the policy made independent of how busy the test machine is. */
+void rally__set_alone_yield_ns(int64_t ns);
+
 /* The sequence numbers wrap at 2^RALLY__SEQ_BITS. */
 #define RALLY__SEQ_BITS 28
 

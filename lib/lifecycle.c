@@ -543,9 +543,23 @@ RALLY_EXPORT int rally_barrier_late(const rally_barrier_t *pub, pid_t *pids,
 	if (rc)
 		return rc;
 	/* seq is the phase not yet complete — also while its action runs,
-	 * when arr has moved on already. */
-	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
-	return rally__robust_late(&v.b->robust, st_seq(s), pids, max);
+	 * when arr has moved on already. While it still takes arrivals, no
+	 * process can have arrived in a later one: only a note of this very
+	 * phase says "arrived" (one that seems ahead is from 2^28 phases ago:
+	 * review round 13) — if it took arrivals all through the look: one
+	 * that completed meanwhile let a process note the next (round 14).
+	 * A phase that keeps moving is judged as it was before. */
+	for (int tries = 0;; tries++) {
+		uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
+		uint32_t seq = st_seq(s);
+		bool open = tries < 3 && rally__takes_arrivals(&v, seq);
+		rc = rally__robust_late(&v.b->robust, seq, open, pids, max);
+		if (!open ||
+		    (st_seq(atomic_load_explicit(v.state, memory_order_acquire)) ==
+		         seq &&
+		     rally__takes_arrivals(&v, seq)))
+			return rc;
+	}
 }
 
 RALLY_EXPORT int rally_barrier_dead(const rally_barrier_t *pub, pid_t *pids,

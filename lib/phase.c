@@ -228,7 +228,8 @@ static void robust_slice_ended(const struct view *v, struct waiting *w)
 	 * of 100 us or less has one slice, noted every time, and never found
 	 * the dead (review round 6). */
 	if (v->slot >= 0 && !w->noted) {
-		rally__robust_arrived(r, v->slot, w->note_phase);
+		rally__robust_arrived(r, v->slot, w->note_phase,
+		                      rally__takes_arrivals, v);
 		w->noted = true;
 	}
 	if (rally__robust_check(r))
@@ -423,7 +424,8 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 		 * a store per phase on the participants' line would cost
 		 * every phase), then counted out. */
 		if (v->action)
-			rally__robust_arrived(&b->robust, v->slot, t.phase);
+			rally__robust_arrived(&b->robust, v->slot, t.phase,
+			                      NULL, NULL);
 		rally__robust_leave(&b->robust, v->slot);
 		dead = rally__robust_check(&b->robust);
 	}

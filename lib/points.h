@@ -36,6 +36,7 @@
 	X(ATTACHING)      /* attach took a registry entry, pid not set */      \
 	X(SPUN)           /* polling ended (or was skipped): no change yet */  \
 	X(THROTTLED)      /* recent spins were in vain: this one is skipped */ \
+	X(ALONE)          /* ... but a yield ran nobody else: it spins */      \
 	X(YIELDING)       /* a waiter is about to sched_yield() */             \
 	X(SLEEPING)       /* a waiter is about to futex-wait */                \
 	X(SLICE_ENDED)    /* a shared waiter's sleep ended, before it looks */ \

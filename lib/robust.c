@@ -308,21 +308,29 @@ static bool noted_by(uint32_t n, uint32_t phase)
 	return n != 0 && ((n - 1 - phase) & NOTE_PHASE_MASK) < NOTE_AHEAD_MAX;
 }
 
-void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase)
+void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase,
+                           bool (*taking_arrivals)(const void *, uint32_t),
+                           const void *ctx)
 {
 	/* Only forward: the note is per process, and a thread of it that
 	 * notes an older phase (a completer whose action starts late, a
 	 * waiter slow to note) must not hide a later arrival another thread
 	 * already noted — late() then listed a process that had arrived
-	 * (review round 11). 0: none (reset forgets). */
+	 * (review round 11). But while `phase` takes arrivals nobody is in
+	 * a later one: a note that seems ahead is from 2^28 phases ago, and
+	 * keeping it, late() listed a process that waited (review round 14).
+	 * Looked at after reading the note: a later note made since fails
+	 * the CAS. 0: none (reset forgets). */
 	_Atomic uint32_t *note = &r->p[slot].arrived;
-	uint32_t cur = atomic_load_explicit(note, memory_order_relaxed);
+	uint32_t cur = atomic_load_explicit(note, memory_order_acquire);
 	do {
-		if (noted_by(cur, phase))
+		if (noted_by(cur, phase) &&
+		    (cur == phase + 1 || !taking_arrivals ||
+		     !taking_arrivals(ctx, phase)))
 			return; /* already this phase or a later one */
 	} while (!atomic_compare_exchange_weak_explicit(
-	    note, &cur, phase + 1, memory_order_relaxed,
-	    memory_order_relaxed));
+	    note, &cur, phase + 1, memory_order_acq_rel,
+	    memory_order_acquire)); /* a later note's arrival is seen with it */
 }
 
 static void record_dead(struct rally__robust *r, pid_t pid)
@@ -395,8 +403,8 @@ void rally__robust_forget_arrivals(struct rally__robust *r)
 		                      memory_order_relaxed);
 }
 
-static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
-                unsigned max)
+static int list(struct rally__robust *r, bool dead, uint32_t phase,
+                bool exact, pid_t *pids, unsigned max)
 {
 	int n = 0;
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
@@ -404,7 +412,8 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
 		if (vacant(id) || claiming(id) || id_alive(id) == dead ||
 		    atomic_load(&r->p[i].id) != id)
 			continue;
-		if (!dead && noted_by(atomic_load(&r->p[i].arrived), phase))
+		uint32_t note = atomic_load(&r->p[i].arrived);
+		if (!dead && (exact ? note == phase + 1 : noted_by(note, phase)))
 			continue;
 		if ((unsigned)n < max && pids)
 			pids[n] = pid_of(id);
@@ -413,10 +422,10 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase, pid_t *pids,
 	return n;
 }
 
-int rally__robust_late(struct rally__robust *r, uint32_t phase, pid_t *pids,
-                       unsigned max)
+int rally__robust_late(struct rally__robust *r, uint32_t phase, bool exact,
+                       pid_t *pids, unsigned max)
 {
-	return list(r, false, phase, pids, max);
+	return list(r, false, phase, exact, pids, max);
 }
 
 static bool in_a_slot(struct rally__robust *r, pid_t pid)
@@ -431,7 +440,7 @@ static bool in_a_slot(struct rally__robust *r, pid_t pid)
 
 int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max)
 {
-	int n = list(r, true, 0, pids, max);
+	int n = list(r, true, 0, false, pids, max);
 	/* A dead BUSY holder that took no part (a monitor killed inside a
 	 * reset) has no slot: the first death recorded names it. */
 	pid_t first = atomic_load(&r->dead_pid);

@@ -54,8 +54,13 @@ void rally__robust_leave(struct rally__robust *r, int slot);
  * destroy wait on it; the dead do not count. */
 bool rally__robust_inside(struct rally__robust *r);
 
-/* Notes that slot's process arrived in phase `phase`. */
-void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase);
+/* Notes that slot's process arrived in phase `phase`. A note that seems
+ * ahead of it stays — another thread of the process arrived later —
+ * unless taking_arrivals(ctx, phase) (may be NULL) says `phase` still takes
+ * arrivals: then it is stale. */
+void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase,
+                           bool (*taking_arrivals)(const void *, uint32_t),
+                           const void *ctx);
 
 /* Scans the participants — unless a scan ran less than
  * RALLY__ROBUST_SCAN_NS ago — and returns true (and records it) if one is
@@ -69,10 +74,12 @@ void rally__robust_forget_dead(struct rally__robust *r);
 /* Clears every participant's arrival note (reset, with nobody inside). */
 void rally__robust_forget_arrivals(struct rally__robust *r);
 
-/* Live participants whose latest arrival is not in `phase`; dead ones not
- * yet forgotten. Each stores up to max pids and returns how many there are. */
-int rally__robust_late(struct rally__robust *r, uint32_t phase, pid_t *pids,
-                       unsigned max);
+/* Live participants whose latest arrival is not in `phase` (exact: not
+ * `phase` itself — while it takes arrivals, none is in a later one); dead
+ * ones not yet forgotten. Each stores up to max pids and returns how many
+ * there are. */
+int rally__robust_late(struct rally__robust *r, uint32_t phase, bool exact,
+                       pid_t *pids, unsigned max);
 int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max);
 
 /* attach()/detach() of a barrier in place, known by its tag: this process

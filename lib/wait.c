@@ -15,6 +15,7 @@
 #include <sched.h>
 
 #include "futex.h"
+#include "hooks.h"
 #include "points.h"
 #include "rally.h"
 
@@ -94,23 +95,38 @@ static bool spin_until_change(_Atomic uint64_t *word, uint64_t seen,
 	return false;
 }
 
+/* A yield that found no arrival and came back within this long ran
+ * nobody else: this waiter is alone on its CPU (a lone sched_yield() takes
+ * 0.3-1 us here; one that ran the party awaited, which arrives and yields
+ * back, takes 2 us or more). Settable by tests (hooks.h). */
+static _Atomic int64_t alone_yield_ns = 1500;
+
+void rally__set_alone_yield_ns(int64_t ns)
+{
+	atomic_store_explicit(&alone_yield_ns, ns, memory_order_relaxed);
+}
+
 /* Yields the CPU as long as someone arrived (*progress changed) while this
  * waiter was away — or while only one yield in a row found nobody: with
  * more parties than CPUs a yield often goes to another waiter, and one
  * fruitless yield is no sign that only waiters are left (stopping at the
  * first: 4 threads on 2 CPUs took 4.5 us a phase, std::barrier 2.7, the
  * bare yield loop 2.4; at the second: 2.2 us, and 8 to 32 threads as
- * before). Without a progress word, yields once. */
+ * before). Without a progress word, yields once. With `alone`, times each
+ * yield, and stops at the first that found no arrival and ran nobody else
+ * (*alone = true). */
 static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
                                uint32_t sleep_bit,
                                const struct rally__deadline *dl,
                                const struct rally__spin_plan *plan,
-                               _Atomic uint64_t *progress, uint64_t *now)
+                               _Atomic uint64_t *progress, uint64_t *now,
+                               bool *alone)
 {
 	uint64_t mark =
 	    progress ? atomic_load_explicit(progress, memory_order_relaxed) : 0;
 	bool missed = false; /* the last yield found no new arrival */
 	for (uint32_t i = 0; i < plan->yields; i++) {
+		int64_t start = alone ? rally__now_ns() : 0;
 		RALLY_POINT(YIELDING);
 		sched_yield();
 		*now = atomic_load_explicit(word, memory_order_acquire);
@@ -120,6 +136,13 @@ static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
 			return false;
 		uint64_t m =
 		    atomic_load_explicit(progress, memory_order_relaxed);
+		if (alone && m == mark &&
+		    rally__now_ns() - start <
+		        atomic_load_explicit(&alone_yield_ns,
+		                             memory_order_relaxed)) {
+			*alone = true;
+			return false;
+		}
 		if (m == mark && missed)
 			return false;
 		missed = m == mark;
@@ -164,10 +187,11 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
  *
  * RALLY_SPIN_AUTO trusts the affinity mask: with parties <= CPUs it polls.
  * But the mask does not show other processes' load: beside one busy loop
- * on a 2-CPU machine the party awaited shares its CPU with that loop, every
- * poll runs out (20-50 us), and the spinner, never sleeping, keeps the
- * scheduler from putting both parties on the free CPU — 2 threads took
- * 25 us a phase where pthread's sleeping barrier took 3.5 us. So each
+ * on a 2-CPU machine the two parties often share the other CPU (the
+ * scheduler balances 3 tasks on 2 CPUs as well either way), where a poll
+ * holds the CPU the party awaited needs and runs out (20-50 us) — 2
+ * threads took 25 us a phase where pthread's sleeping barrier took 3.5 us.
+ * So each
  * thread remembers, for each of the last RALLY__RECENT_WORDS words it
  * waited on, how its recent waits ended:
  * after THROTTLE_AFTER waits in a row whose spin found nothing, it no
@@ -181,13 +205,15 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
  * on one CPU by the scheduler's wake-ups (the other idle), where no spin
  * can pay off — 2 threads locked at 6.5 us a phase after 4 slow phases on
  * a quiet machine; yielding, they keep going and the load balancer can
- * part them. A wait whose spin pays off clears the count: on a quiet
+ * part them. A yield that comes back at once with no arrival shows them
+ * parted (nobody else ran on this CPU): that wait spins after all, and if
+ * the spin pays off the throttle ends. A wait whose spin pays off clears the count: on a quiet
  * machine nothing changes. Per thread, so that the hot path writes no
  * shared line; initial-exec, so that it costs a load, not a call. An
  * explicit budget (attr.spin, RALLY_SPIN=N) is the user's, and is never
  * throttled; nor are events' waits (below). */
 enum { THROTTLE_AFTER = RALLY__THROTTLE_AFTER, PROBE_FIRST = 16,
-       PROBE_MAX = 1024, THROTTLED_YIELDS = 2 };
+       PROBE_MAX = 1024, THROTTLED_YIELDS = 2, ALONE_MISSES = 4 };
 
 _Thread_local struct rally__recent_words rally__recent;
 
@@ -232,6 +258,7 @@ static void note_spin(struct rally__recent *r, bool paid_off)
 {
 	if (paid_off) {
 		r->fruitless = 0;
+		r->alone_misses = 0;
 	} else if (r->fruitless < THROTTLE_AFTER &&
 	           ++r->fruitless == THROTTLE_AFTER) {
 		r->skipped = 0; /* throttled from now on */
@@ -265,6 +292,7 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 		 * round 5), and one that slept at once after a change that did
 		 * not end it dropped explicit budgets (round 6). */
 		struct rally__recent *r = NULL;
+		bool alone_spin = false;
 		/* The caller saw the word change (it reloads it itself at a
 		 * slice's end, after a failed break): poll anew (round 8) —
 		 * a whole budget, not what a slice left of the last one
@@ -284,21 +312,49 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			    .yields = plan->yields > THROTTLED_YIELDS
 			                  ? plan->yields
 			                  : THROTTLED_YIELDS};
+			bool alone = false;
 			if (progress &&
 			    yield_until_change(word, seen, sleep_bit, dl,
-			                       &yields, progress, now))
+			                       &yields, progress, now,
+			                       plan->spin_ns ? &alone : NULL))
 				return 0;
-		} else if (!plan->spent) {
+			/* Alone on its CPU: the party awaited is not here, so
+			 * it most likely runs elsewhere (or waits for a CPU
+			 * there) — the spins in vain were those of two parties
+			 * on one CPU, which the load balancer has parted since.
+			 * Spin; a spin that pays off ends the throttle.
+			 * Sleeping instead left this CPU idle, and the balancer
+			 * pulled the other party back onto it: beside a busy
+			 * loop 2 processes crossed a phase in 1.2-2.8 us, one
+			 * CPU handing over to the other, where parted they took
+			 * 0.2-0.6 us (rally-floor-probe, bench/python_bench).
+			 * But a party that sleeps or blocks is on no CPU (and
+			 * a yield beside a thread that computes may come back
+			 * at once, too): after ALONE_MISSES such spins in a row
+			 * in vain, the yields are no longer believed, until a
+			 * spin pays off (review round 14: every throttled wait
+			 * spun 20 us for a party asleep). */
+			if (alone && !r) /* a later slice of the wait */
+				r = rally__recent_of(word, plan->tag);
+			alone_spin = alone && r && r->alone_misses < ALONE_MISSES;
+			if (alone_spin) {
+				RALLY_POINT(ALONE);
+				plan->verdict = SPINS;
+			}
+		}
+		if (plan->verdict == SPINS && !plan->spent) {
 			bool spun = spin_until_change(word, seen, sleep_bit, dl,
 			                              plan, progress, now);
 			/* A deadline that ended the spin says nothing of it. */
-			if (r && (spun || !rally__deadline_passed(dl)))
+			if (r && (spun || !rally__deadline_passed(dl))) {
 				note_spin(r, spun);
+				r->alone_misses += alone_spin && !spun;
+			}
 			if (spun)
 				return renewed(plan);
 			RALLY_POINT(SPUN);
 			if (yield_until_change(word, seen, sleep_bit, dl, plan,
-			                       progress, now))
+			                       progress, now, NULL))
 				return renewed(plan);
 			/* Unless a slice cut an explicit budget short, this wait's
 			 * polling is done until the word changes: a shared

@@ -44,6 +44,8 @@ struct rally__recent {
 	uint32_t fruitless; /* waits in a row whose spin was in vain */
 	uint32_t skipped;   /* throttled waits since the last probe */
 	uint32_t interval;  /* throttled waits between probes */
+	uint32_t alone_misses; /* spins in a row, in vain, of throttled waits
+	                          whose yield found them alone on a CPU */
 	uint64_t used;      /* when it was last looked up (a clock per thread:
 	                       64 bits never wrap) */
 };

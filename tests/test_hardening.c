@@ -2729,6 +2729,9 @@ static void *arrive_late(void *arg)
  * only after 16 such waits (a probe), then after 32. Observes the policy (the points), not the time. */
 Test(hardening, T1_fruitless_spins_are_throttled_then_probed, .timeout = 30)
 {
+	/* As if the party awaited shared this CPU: no yield counts as one
+	 * that ran nobody else (T24, T25 are about those). */
+	rally__set_alone_yield_ns(0);
 	rally_barrier_t b;
 	rally_barrier_attr_t attr = {.spin = RALLY_SPIN_AUTO};
 	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
@@ -3504,4 +3507,172 @@ Test(hardening, T23_a_stale_note_does_not_block_a_new_one, .timeout = 30)
 	             "late() lists this process, which arrived");
 	cr_assert_geq(rally_barrier_wait(b), 0);
 	pthread_join(t, NULL);
+}
+
+/* Throttled, a waiter whose yield finds no arrival and ran nobody else is
+ * alone on its CPU: the party awaited is elsewhere, and it spins after all
+ * (sleeping, it left its CPU idle and the scheduler put both parties back
+ * on one). Every fruitless yield counts as such here; the party comes 2 ms
+ * late, so each of those spins is in vain and the throttle stays — and
+ * after 4 in a row, the waits no longer spin when alone. */
+Test(hardening, T24_a_throttled_waiter_alone_on_its_cpu_spins, .timeout = 30)
+{
+	rally__set_alone_yield_ns(INT64_MAX);
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	struct late_party l = {&b, 40, 2};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_late, &l), 0);
+	uint64_t spun0 = rally__point_hits(RALLY__POINT_SPUN);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
+	uint64_t spun = rally__point_hits(RALLY__POINT_SPUN) - spun0;
+	uint64_t alone = rally__point_hits(RALLY__POINT_ALONE);
+	cr_expect_geq(throttled, 30, "throttled %llu of 40 waits",
+	              (unsigned long long)throttled);
+	/* 4 spins alone, each in vain: the yields are no longer believed
+	 * (a party asleep is on no CPU; review round 14: every throttled
+	 * wait spun 20 us). */
+	cr_expect_eq(alone, 4, "%llu spins alone", (unsigned long long)alone);
+	/* 4 to learn, 4 alone, then the probes (T1: 5 to 10 in all). */
+	cr_expect_geq(spun, 4 + 4 + 1, "spun %llu times",
+	              (unsigned long long)spun);
+	cr_expect_leq(spun, 4 + 4 + 6, "spun %llu times",
+	              (unsigned long long)spun);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* The other party of T25: arrives (a split-phase arrival, the phase's
+ * last) from the waiter's own ALONE point — while it spins — once. */
+static rally_barrier_t *arrive_at_alone_b;
+static rally_token_t arrive_at_alone_tok;
+static int arrive_at_alone_rc = -1;
+
+static void arrive_at_alone(enum rally__point p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	if (arrive_at_alone_rc == -1)
+		arrive_at_alone_rc =
+		    rally_barrier_arrive(arrive_at_alone_b, &arrive_at_alone_tok);
+}
+
+/* ... and when such a spin pays off, the throttle ends: the next wait
+ * spins from the start (not only the 16th throttled wait's probe). The
+ * party awaited arrives during the spin, from the ALONE point. */
+Test(hardening, T25_an_alone_spin_that_pays_off_ends_the_throttle,
+     .timeout = 30)
+{
+	rally__set_alone_yield_ns(INT64_MAX);
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	/* 4 waits to learn, 2 throttled (2 spins alone in vain: fewer than
+	 * the 4 after which alone no longer counts). */
+	struct late_party l = {&b, 6, 2};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, arrive_late, &l), 0);
+	for (int i = 0; i < l.phases; i++)
+		cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	cr_assert_geq(rally__point_hits(RALLY__POINT_THROTTLED), 1,
+	              "not throttled after %d late phases", l.phases);
+	uint64_t alone = rally__point_hits(RALLY__POINT_ALONE);
+	arrive_at_alone_b = &b;
+	rally__point_on(RALLY__POINT_ALONE, arrive_at_alone, NULL);
+	cr_assert_geq(rally_barrier_timedwait(&b, 2000000000LL), 0,
+	              "no spin alone: nobody arrived");
+	rally__point_on(RALLY__POINT_ALONE, NULL, NULL);
+	cr_assert_eq(rally__point_hits(RALLY__POINT_ALONE), alone + 1);
+	cr_assert_eq(arrive_at_alone_rc, 1);
+	cr_assert_eq(rally_barrier_await(&b, arrive_at_alone_tok, 0), 0);
+	/* The next wait, its party 2 ms late again, is judged afresh. */
+	uint64_t throttled = rally__point_hits(RALLY__POINT_THROTTLED);
+	l = (struct late_party){&b, 1, 2};
+	cr_assert_eq(pthread_create(&th, NULL, arrive_late, &l), 0);
+	cr_assert_geq(rally_barrier_wait(&b), 0);
+	pthread_join(th, NULL);
+	cr_expect_eq(rally__point_hits(RALLY__POINT_THROTTLED), throttled,
+	             "still throttled after a spin that paid off");
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* A note 2^28 - 4 phases old names a phase 4 "ahead" of the current one,
+ * which still takes arrivals — where no process can be ahead: the process
+ * that made it and never arrived since is late, and late() lists it
+ * (review round 13: it read as an arrival 2^20 phases in every 2^28). */
+Test(hardening, T26_a_note_from_2_28_phases_ago_is_no_arrival,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, plain_wait_main, b), 0);
+	test_sleep_ms(20); /* waits: notes phase 0 */
+	cr_assert_geq(rally_barrier_wait(b), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(rally__barrier_skip_phases(b, (1u << 28) - 5), 0);
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(b);
+		char c;
+		(void)!read(go[0], &c, 1);
+		rally_barrier_wait(b); /* notes the current phase */
+		_exit(0);
+	}
+	(void)!write(go[1], "g", 1);
+	while (rally_barrier_n_waiting(b) < 1)
+		test_sleep_ms(1);
+	test_sleep_ms(20);
+	pid_t p[4];
+	int n = rally_barrier_late(b, p, 4);
+	cr_expect(n == 1 && p[0] == getpid(),
+	          "late() lists %d (the first %d), not this process %d", n,
+	          n > 0 ? p[0] : 0, getpid());
+	cr_assert_geq(rally_barrier_wait(b), 0);
+	waitpid(child, NULL, 0);
+}
+
+/* A note 2^28 - 4 phases old seems 4 phases ahead of the current one; a
+ * process that waits in it now must replace it — the phase still takes
+ * arrivals, so no thread can be ahead — or late() lists it, though it
+ * waits (review round 14: the note only moved "forward"). */
+Test(hardening, T27_a_waiter_replaces_a_note_that_seems_ahead,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, plain_wait_main, b), 0);
+	test_sleep_ms(20); /* waits: notes phase 0 */
+	cr_assert_geq(rally_barrier_wait(b), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(rally__barrier_skip_phases(b, (1u << 28) - 5), 0);
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(b);
+		char c;
+		(void)!read(go[0], &c, 1);
+		rally_barrier_wait(b); /* the late one */
+		_exit(0);
+	}
+	cr_assert_eq(pthread_create(&t, NULL, plain_wait_main, b), 0);
+	test_sleep_ms(50); /* waits: notes the current phase */
+	pid_t p[4];
+	int n = rally_barrier_late(b, p, 4);
+	cr_expect(n == 1 && p[0] == child,
+	          "late() lists %d (the first %d), not only the child %d", n,
+	          n > 0 ? p[0] : 0, child);
+	(void)!write(go[1], "g", 1);
+	pthread_join(t, NULL);
+	waitpid(child, NULL, 0);
 }

@@ -388,7 +388,9 @@ int rally_barrier_detach(rally_barrier_t *b);
  * rally_barrier_arrive() is listed until its await has waited that long.
  * Notes name a phase mod 2^28: while the phase takes arrivals, a note left
  * exactly a multiple of 2^28 phases before it (by a participant that has
- * not waited 0.1 ms since) passes for an arrival in it. */
+ * not waited 0.1 ms since) passes for an arrival in it. Once every party
+ * has arrived (its action runs), or while phases keep completing during
+ * the look, a note up to 2^20 phases "ahead" counts as an arrival too. */
 int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
 
 /* Who died: participants (pids) found dead and not yet forgotten by

@@ -15,7 +15,9 @@ import subprocess
 import sys
 import tempfile
 
-REPORT = sys.argv[1]
+REPORT = (sys.argv[1] if len(sys.argv) > 1 else
+          os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "tools", "report.py"))
 passed = failed = 0
 
 
@@ -65,5 +67,83 @@ expect(run([95, 96, 97, 130, 131, 132, 133], [105], ck_errors=6),
        "within noise", "one repetition of ck left")
 expect(run([100, 101, 102, 103, 104, 105, 200], [100] * 7),
        "within noise", "one slow repetition straddles the bound")
+
+
+# The MPI section (--mpi): rally-mpi-bench's records, as tools/bench.sh
+# collects them ({"records": [...]}) or as its JSON lines.
+def mpi_run(groups, late=None, lines=False):
+    """The report's MPI target lines. groups: {ranks: {peer: [ns...]}};
+    late: {peer: [cpu_frac...]}."""
+    recs = [{"kind": "context", "run": "t", "ranks": 2, "cpus": 2}]
+    for n, peers in groups.items():
+        for peer, vals in peers.items():
+            threads = 2 if "threads" in peer else 1
+            recs += [{"kind": "phase", "run": f"ranks-{n}", "ranks": n,
+                      "peer": peer, "threads": threads, "node_size": 0,
+                      "rep": i, "phases": 1000, "ns_per_phase": v,
+                      "cpu_ns_per_phase": 2 * v, "csw_per_phase": 0.0}
+                     for i, v in enumerate(vals)]
+    for peer, vals in (late or {}).items():
+        recs += [{"kind": "late", "run": "late", "ranks": 2, "peer": peer,
+                  "threads": 1, "node_size": 0, "rep": i,
+                  "late_ns": 10 ** 9, "wait_ns": 10 ** 9,
+                  "cpu_ns": f * 1e9, "cpu_frac": f, "release_ns": 1000,
+                  "late_rank_cpu_ns": 0} for i, f in enumerate(vals)]
+    with tempfile.NamedTemporaryFile("w", suffix=".json",
+                                     delete=False) as f:
+        if lines:
+            f.write("".join(json.dumps(r) + "\n" for r in recs))
+        else:
+            json.dump({"records": recs}, f)
+    try:
+        out = subprocess.run([sys.executable, REPORT, "--mpi", f.name],
+                             check=True, capture_output=True,
+                             text=True).stdout
+    finally:
+        os.unlink(f.name)
+    return [line for line in out.splitlines() if line.startswith("- ")
+            and "MPI, " in line]
+
+
+def mpi_line(lines, text):
+    return next((line for line in lines if text in line), "(no line)")
+
+
+m = [100, 101, 102, 103, 104]
+out = mpi_run({2: {"mpi_barrier": m, "rally_flat": [105, 106, 107, 108,
+                                                     109]},
+               4: {"mpi_barrier": [1000] * 5,
+                   "rally_flat": [300, 310, 320, 330, 340],
+                   "rally_node2": [400] * 5},
+               8: {"mpi_barrier": [1000] * 5,
+                   "rally_flat": [500, 510, 520, 530, 540],
+                   "rally_node2": [900, 950, 1000, 1050, 1100]}},
+              late={"mpi_barrier": [0.99] * 5,
+                    "rally_flat": [0.001, 0.002, 0.003, 0.004, 0.005],
+                    "rally_node1": [0.01, 0.01, 0.01, 0.01, 0.03]})
+expect(mpi_line(out, "2 ranks (2 CPUs)"), "held",
+       "MPI: rally flat 1.05x MPI_Barrier at 2 ranks (target <= 1.2)")
+expect(mpi_line(out, "4 ranks (2× CPUs)"), "held",
+       "MPI: MPI_Barrier 3x rally flat at 4 ranks (target >= 2)")
+expect(mpi_line(out, "8 ranks (4× CPUs)"), "missed",
+       "MPI: MPI_Barrier 2x rally flat at 8 ranks (target >= 3)")
+expect(mpi_line(out, "4 ranks, fake nodes of 2"), "held",
+       "MPI: fake nodes of 2 faster than MPI_Barrier")
+expect(mpi_line(out, "8 ranks, fake nodes of 2"), "within noise",
+       "MPI: fake nodes of 2 0.9-1.1x MPI_Barrier")
+expect(mpi_line(out, "rally_flat waiting"), "held",
+       "MPI: a waiting rank at 0.1-0.5% of a CPU (target < 2%)")
+expect(mpi_line(out, "rally_node1 waiting"), "within noise",
+       "MPI: one of 5 waits at 3% of a CPU")
+ok = not any("mpi_barrier waiting" in line for line in out)
+print(f"{'ok' if ok else 'FAILED'}: MPI: no target for MPI_Barrier's wait")
+passed, failed = passed + ok, failed + (not ok)
+out = mpi_run({2: {"rally_threads2": [100] * 5,
+                   "hand_threads2": [150, 160, 170, 180, 190]}},
+              late={"rally_flat": [0.5, 0.6]}, lines=True)
+expect(mpi_line(out, "hybrid 2 ranks × 2 threads"), "held",
+       "MPI (JSON lines): hybrid, the hand-written barrier 1.5x slower")
+expect(mpi_line(out, "rally_flat waiting"), "within noise",
+       "MPI: 2 repetitions only: no verdict")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -13,7 +13,17 @@
 # Then bench/python_bench.py: rally.Barrier against threading.Barrier and
 # multiprocessing.Barrier at 2, 4, 8 threads and processes.
 #
-# Output: bench-results/results.json, python.json, report.md, phase.png.
+# Then MPI (about a minute; skipped, saying why, without mpirun or
+# rally-mpi-bench): rally-mpi against Open MPI's MPI_Barrier at 2, 4 and 8
+# ranks (mpirun --oversubscribe, Open MPI's default binding), flat, with 2
+# threads per rank and with fake nodes of 2 (RALLY_MPI_NODE_SIZE=2); the
+# hybrid case, 2 ranks x 2 threads (--bind-to none), rally-mpi against a
+# pthread barrier + MPI_Barrier + pthread barrier; and the CPU rank 0 burns
+# while rank 1 arrives 1 s late. One mpirun per row, its peers in turns.
+# MPI_REPS (default 9) sets the rounds of each row.
+#
+# Output: bench-results/results.json, python.json, mpi.json, report.md,
+# phase.png.
 # Arguments are passed to rally-bench (e.g. --threads 2,8 --peers
 # rally,pthread --quick); tools/bench.sh --help lists them.
 set -eu
@@ -25,6 +35,8 @@ case "${1:-}" in
 	echo
 	[ -x build-bench/bench/rally-bench ] &&
 		build-bench/bench/rally-bench --help
+	[ -x build-bench/bench/rally-mpi-bench ] && echo &&
+		build-bench/bench/rally-mpi-bench --help
 	exit 0
 	;;
 esac
@@ -36,6 +48,10 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 deps_install meson ninja-build pkg-config gcc g++ python3 \
 	libbenchmark-dev libck-dev python3-matplotlib python3-dev
+# MPI: librally-mpi and rally-mpi-bench. Not fatal: without them the MPI
+# section is skipped.
+(deps_install openmpi-bin libopenmpi-dev) ||
+	echo "== MPI: Open MPI is not installed; the MPI section will be skipped"
 
 if [ -d build-bench ]; then
 	meson setup --reconfigure build-bench --buildtype=release \
@@ -61,8 +77,78 @@ build-bench/bench/rally-bench \
 echo "== Python: rally.Barrier against threading and multiprocessing"
 PYTHONPATH=build-bench/python "$py" bench/python_bench.py \
 	--json "$out/python.json" | tee "$out/python.txt"
+
+# ---- MPI: rally-mpi-bench under mpirun (bench/mpi_bench.c) ----------------
+mpi_bench=build-bench/bench/rally-mpi-bench
+rm -f "$out/mpi.json"
+if ! command -v mpirun >/dev/null 2>&1; then
+	echo "== MPI: skipped: no mpirun (Debian: apt-get install openmpi-bin libopenmpi-dev)"
+elif [ ! -x "$mpi_bench" ]; then
+	echo "== MPI: skipped: no $mpi_bench (Meson found no MPI, or librally-mpi is not built)"
+else
+	echo "== MPI: rally-mpi against MPI_Barrier, ${MPI_REPS:-9} rounds (about a minute)"
+	mpi_tmp=$(mktemp -d)
+	mpi_start=$(date +%s)
+	mpi_failed=0
+	mpirun_base=--oversubscribe
+	if [ "$(id -u)" -eq 0 ]; then
+		mpirun_base="$mpirun_base --allow-run-as-root"
+	fi
+	: >"$out/mpi.txt"
+	# mpi_run NAME NP 'MPIRUN OPTIONS' RALLY-MPI-BENCH OPTIONS...
+	mpi_run() {
+		name=$1 np=$2 mpirun_opts=$3
+		shift 3
+		set -- --label "$name" --reps "${MPI_REPS:-9}" --watchdog 10 "$@" \
+			--json "$mpi_tmp/$name.jsonl"
+		echo "   $name: mpirun $mpirun_base -np $np $mpirun_opts $mpi_bench $*" |
+			tee -a "$out/mpi.txt"
+		# shellcheck disable=SC2086
+		if timeout 120 mpirun $mpirun_base -np "$np" $mpirun_opts \
+			"$mpi_bench" "$@" </dev/null >"$mpi_tmp/$name.log" 2>&1; then
+			cat "$mpi_tmp/$name.log" >>"$out/mpi.txt"
+		else
+			rc=$?
+			cat "$mpi_tmp/$name.log" >>"$out/mpi.txt"
+			why=$(grep -m 1 'rally-mpi-bench:' "$mpi_tmp/$name.log" ||
+				true)
+			[ "$rc" = 124 ] && why="no end after 120 s${why:+; $why}"
+			echo "$name (mpirun exit $rc): ${why:-see mpi.txt}" |
+				tee "$mpi_tmp/$name.failed" | sed 's/^/   FAILED: /'
+			mpi_failed=1
+		fi
+	}
+	for np in 2 4 8; do
+		mpi_run "ranks-$np" "$np" "" \
+			--peers mpi_barrier,rally_flat,rally_threads,rally_node
+	done
+	mpi_run hybrid 2 "--bind-to none" --peers rally_threads,hand_threads \
+		--reps "$((2 * ${MPI_REPS:-9}))"
+	mpi_run late 2 "" --mode late --reps 5
+	# mpi.json: every record, and the runs that failed (a row of one of
+	# them holds the rounds measured before it failed).
+	"$py" -c 'import glob, json, sys
+def lines(f):
+    for l in open(f):
+        try:
+            yield json.loads(l)
+        except ValueError:  # a line cut short by a failed run
+            pass
+recs = [r for f in sorted(glob.glob(sys.argv[1] + "/*.jsonl"))
+        for r in lines(f)]
+failed = [open(f).read().strip()
+          for f in sorted(glob.glob(sys.argv[1] + "/*.failed"))]
+json.dump({"records": recs, "failed": failed}, sys.stdout, indent=1)' \
+		"$mpi_tmp" >"$out/mpi.json" || rm -f "$out/mpi.json"
+	rm -rf "$mpi_tmp"
+	echo "== MPI: $(($(date +%s) - mpi_start)) s$([ "$mpi_failed" = 0 ] || echo ', with failures')"
+fi
+mpi_report=""
+[ -s "$out/mpi.json" ] && mpi_report="--mpi $out/mpi.json"
+
 echo
+# shellcheck disable=SC2086
 "$py" tools/report.py "$out/results.json" --md "$out/report.md" \
-	--png "$out/phase.png" --python "$out/python.json"
+	--png "$out/phase.png" --python "$out/python.json" $mpi_report
 echo
 echo "report: $out/report.md   plot: $out/phase.png   raw: $out/results.json"

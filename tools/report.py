@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """report.py — turn rally-bench's JSON into Markdown tables and a plot.
 
-usage: tools/report.py RESULTS.json [--md OUT.md] [--png OUT.png]
-                       [--python PYTHON.json]
+usage: tools/report.py [RESULTS.json] [--md OUT.md] [--png OUT.png]
+                       [--python PYTHON.json] [--mpi MPI.json]
 
 Prints the report (Markdown) on stdout: time per phase for every peer and
 thread count with each peer's ratio to rally (how many times slower it is),
 processes, events, the stencil workload, and the targets of the benchmark
 issue checked against the numbers. With --png, plots time per phase against
 threads (log scales), one line per peer. Medians are used when the run had
-repetitions. Depends on python3 and, for the plot, python3-matplotlib.
+repetitions. With --mpi (tools/bench.sh's bench-results/mpi.json, or the
+JSON lines of rally-mpi-bench), the MPI section: rally-mpi against
+MPI_Barrier and the hand-written hybrid barrier, and its targets;
+RESULTS.json may then be left out. Depends on python3 and, for the plot,
+python3-matplotlib.
 """
 import argparse
 import json
@@ -90,7 +94,7 @@ def ratio_spread(num, den, key="ns_per_phase"):
 def verdict(lo, hi, op, bound):
     """held, missed, or within noise (the spread straddles the bound)."""
     ok = {"<=": lambda x: x <= bound, ">=": lambda x: x >= bound,
-          ">": lambda x: x > bound}[op]
+          ">": lambda x: x > bound, "<": lambda x: x < bound}[op]
     if ok(lo) and ok(hi):
         return "held"
     if not ok(lo) and not ok(hi):
@@ -378,26 +382,247 @@ def python_section(path):
     return [head, "", "\n".join(rows)], checks
 
 
+# ---- MPI: bench/mpi_bench.c (rally-mpi-bench) under tools/bench.sh -------
+
+MPI_PEERS = ["mpi_barrier", "rally_flat", "rally_threads", "rally_node",
+             "hand_threads"]
+
+
+def mpi_load(path):
+    """The records of rally-mpi-bench and the runs that failed: a JSON
+    document {"records": [...], "failed": [...]} (tools/bench.sh's
+    mpi.json) or JSON lines (its own output)."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return [json.loads(line) for line in text.splitlines()
+                if line.strip()], []
+    if isinstance(doc, dict):
+        return doc["records"], doc.get("failed", [])
+    return doc, []
+
+
+def mpi_peer_key(name):
+    """Sort key: MPI_PEERS' order, then the name (rally_node2 ...)."""
+    base = re.sub(r"\d+$", "", name)
+    return (MPI_PEERS.index(base) if base in MPI_PEERS else 99, name)
+
+
+def mpi_groups(records, kind):
+    """{(run, ranks): {peer: {"<key>": median, "_reps": [records]}}}."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r.get("kind") == kind:
+            groups[(r.get("run", ""), r["ranks"])][r["peer"]].append(r)
+    out = {}
+    for g, peers in groups.items():
+        out[g] = {}
+        for peer, rs in peers.items():
+            d = {"_reps": rs}
+            for k in rs[0]:
+                if isinstance(rs[0][k], (int, float)):
+                    d[k] = statistics.median(x[k] for x in rs if k in x)
+            out[g][peer] = d
+    return out
+
+
+def mpi_cell(r, key, ref=None, fmt=fmt_ns):
+    """median (min–max), and ref's median over this one's (× faster)."""
+    if r is None:
+        return "—"
+    v = reps(r, key)
+    text = fmt(r[key])
+    if len(v) > 1:
+        text += f" ({fmt(v[0])}–{fmt(v[-1])})"
+    if ref is not None and r[key] > 0:
+        text += f" {ref[key] / r[key]:.2f}×"
+    return text
+
+
+def mpi_section(path):
+    """The MPI tables and their targets, as (lines, checks)."""
+    records, failed = mpi_load(path)
+    ctx = [r for r in records if r.get("kind") == "context"]
+    phase = mpi_groups(records, "phase")
+    late = mpi_groups(records, "late")
+    if not (phase or late or failed):
+        raise ValueError("no rally-mpi-bench measurements")
+    cpus = max((c.get("cpus", 0) for c in ctx), default=0) or 1
+    lines, checks = [], []
+    if failed:
+        lines += ["**Runs that failed** (their rows hold only the rounds "
+                  "measured before; tools/bench.sh's mpi.txt has their "
+                  "output):", ""] + [f"- {f}" for f in failed] + [""]
+    c0 = ctx[0] if ctx else {}
+    reps_seen = sorted({len(p["_reps"]) for g in phase.values()
+                        for p in g.values()})
+    lines += [f"{c0.get('mpi', 'MPI')} on one machine ({cpus} CPUs; "
+              f"host {c0.get('host', '?')}, {c0.get('date', '')}); MPI "
+              f"thread level {c0.get('thread_level', '?')}. Each row is one "
+              "mpirun: its peers take turns in a shuffled order, "
+              f"{'/'.join(map(str, reps_seen)) or '?'} rounds; median "
+              "(min–max over the rounds). Wall: the slowest rank's time "
+              "per phase. CPU: getrusage(RUSAGE_SELF) of every rank (all "
+              "its threads, MPI's included), summed over the ranks, per "
+              "phase. × : MPI_Barrier's (or the hand-written barrier's) "
+              "median over this peer's (higher: rally-mpi is faster); none "
+              "for rally_threads, which has more parties per phase than "
+              "MPI_Barrier.", ""]
+    for c in ctx:
+        lines.append(f"- run {c.get('run')}, {c.get('ranks')} ranks: "
+                     f"CPUs per rank {c.get('cpus_per_rank')}, Open MPI "
+                     f"oversubscribed={c.get('ompi_oversubscribe') or '?'}"
+                     + "".join(f", {p}: {v['nodes']} node(s) of "
+                               f"{v['node_size']}"
+                               for p, v in c.get("layouts", {}).items()))
+    ranks_groups = sorted((g for g in phase if "mpi_barrier" in phase[g]),
+                          key=lambda g: (g[1], g[0]))
+    if ranks_groups:
+        peers = sorted({p for g in ranks_groups for p in phase[g]},
+                       key=mpi_peer_key)
+        head = "| ranks | " + " | ".join(peers) + " |"
+        sep = "|---" * (len(peers) + 1) + "|"
+        lines += ["", "#### Time per phase (wall)", "", head, sep]
+        for g in ranks_groups:
+            ref = phase[g]["mpi_barrier"]
+            lines.append(f"| {g[1]} | " + " | ".join(
+                mpi_cell(phase[g].get(p), "ns_per_phase",
+                         None if p == "mpi_barrier" or
+                         phase[g].get(p, {}).get("threads", 1) > 1 else ref)
+                for p in peers) + " |")
+        lines += ["", "#### CPU time per phase, all ranks together", "",
+                  head, sep]
+        for g in ranks_groups:
+            ref = phase[g]["mpi_barrier"]
+            lines.append(f"| {g[1]} | " + " | ".join(
+                mpi_cell(phase[g].get(p), "cpu_ns_per_phase",
+                         None if p == "mpi_barrier" or
+                         phase[g].get(p, {}).get("threads", 1) > 1 else ref)
+                for p in peers) + " |")
+    hybrid = sorted(g for g in phase
+                    if any(p.startswith("hand_threads") for p in phase[g]))
+    if hybrid:
+        lines += ["", "#### Hybrid: T threads per rank, rally-mpi against "
+                  "a pthread barrier, MPI_Barrier by the main thread, a "
+                  "pthread barrier", "",
+                  "| ranks × threads | peer | wall per phase | CPU per "
+                  "phase (all ranks) | context switches per phase |",
+                  "|---|---|---|---|---|"]
+        for g in hybrid:
+            hands = [p for p in phase[g] if p.startswith("hand_threads")]
+            for hand in hands:
+                t = hand[len("hand_threads"):]
+                ref = phase[g][hand]
+                for p in (f"rally_threads{t}", hand):
+                    r = phase[g].get(p)
+                    if r is None:
+                        continue
+                    to = ref if p != hand else None
+                    lines.append(
+                        f"| {g[1]} × {t} (run {g[0]}) | {p} | "
+                        f"{mpi_cell(r, 'ns_per_phase', to)} | "
+                        f"{mpi_cell(r, 'cpu_ns_per_phase', to)} | "
+                        f"{r.get('csw_per_phase', 0):.2f} |")
+    if late:
+        pct = lambda x: f"{100 * x:.2f}%"  # noqa: E731
+        lines += ["", "#### A rank waiting for a late one: rank 1 arrives "
+                  "late, rank 0's CPU time while it waits "
+                  "(getrusage(RUSAGE_SELF) of rank 0: all its threads)", "",
+                  "| ranks | peer | late by | rank 0's CPU, % of its wait "
+                  "| rank 0 returns after rank 1 arrived | the late "
+                  "rank's own CPU |", "|---|---|---|---|---|---|"]
+        for g in sorted(late, key=lambda g: (g[1], g[0])):
+            for p in sorted(late[g], key=mpi_peer_key):
+                r = late[g][p]
+                lines.append(
+                    f"| {g[1]} | {p} | {fmt_ns(r['late_ns'])} | "
+                    f"{mpi_cell(r, 'cpu_frac', fmt=pct)} | "
+                    f"{mpi_cell(r, 'release_ns')} | "
+                    f"{fmt_ns(r.get('late_rank_cpu_ns', 0))} |")
+    checks += mpi_targets(phase, late, cpus)
+    return lines, checks
+
+
+def mpi_targets(phase, late, cpus):
+    """The MPI issue's targets, each as (verdict, text)."""
+    out = []
+    for g in sorted(phase, key=lambda g: (g[1], g[0])):
+        peers, n = phase[g], g[1]
+        m = peers.get("mpi_barrier")
+        flat = peers.get("rally_flat")
+        if m and flat:
+            if n <= cpus:
+                out.append(check(flat, m, "<=", 1.2,
+                                 f"MPI, {n} ranks ({cpus} CPUs): "
+                                 "rally-mpi flat / MPI_Barrier"))
+            elif n >= 2 * cpus:
+                bound = 3 if n >= 4 * cpus else 2
+                out.append(check(m, flat, ">=", bound,
+                                 f"MPI, {n} ranks ({n / cpus:g}× CPUs): "
+                                 "MPI_Barrier / rally-mpi flat"))
+        for p in sorted(peers, key=mpi_peer_key):
+            if m and p.startswith("rally_node") and p != "rally_node1":
+                out.append(check(m, peers[p], ">=", 1.0,
+                                 f"MPI, {n} ranks, fake nodes of "
+                                 f"{p[len('rally_node'):]}: MPI_Barrier / "
+                                 f"{p}"))
+            if p.startswith("hand_threads"):
+                r = peers.get("rally_threads" + p[len("hand_threads"):])
+                if r:
+                    out.append(check(peers[p], r, ">", 1.0,
+                                     f"MPI, hybrid {n} ranks × "
+                                     f"{p[len('hand_threads'):]} threads: "
+                                     f"{p} / rally_threads"
+                                     f"{p[len('hand_threads'):]}"))
+    for g in sorted(late, key=lambda g: (g[1], g[0])):
+        for p in sorted(late[g], key=mpi_peer_key):
+            if not p.startswith("rally"):
+                continue
+            r = late[g][p]
+            v = reps(r, "cpu_frac")
+            k = len(v)
+            verd = (verdict(v[0], v[-1], "<", 0.02) if k >= MIN_REPS
+                    else "within noise")
+            out.append((verd, f"MPI, {p} waiting {fmt_ns(r['late_ns'])} "
+                              f"for a late rank: rank 0 uses "
+                              f"{100 * r['cpu_frac']:.2f}% of a CPU (spread "
+                              f"{100 * v[0]:.2f}–{100 * v[-1]:.2f}% over {k} "
+                              f"repetitions; target < 2%): {verd}"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("json", help="rally-bench --benchmark_out JSON file")
+    ap.add_argument("json", nargs="?",
+                    help="rally-bench --benchmark_out JSON file (may be "
+                    "left out with --mpi)")
     ap.add_argument("--md", help="also write the report to this file")
     ap.add_argument("--png", help="write the plot to this PNG file")
     ap.add_argument("--python", metavar="JSON",
                     help="bench/python_bench.py --json output to include")
+    ap.add_argument("--mpi", metavar="JSON",
+                    help="rally-mpi-bench's records (tools/bench.sh's "
+                    "mpi.json) to include")
     args = ap.parse_args()
-    try:
-        context, results = load(args.json)
-    except (OSError, ValueError, KeyError) as e:
-        sys.exit(f"report.py: cannot read {args.json}: {e}")
+    if args.json is None and args.mpi is None:
+        ap.error("RESULTS.json or --mpi is needed")
+    context, results = {}, {}
+    if args.json is not None:
+        try:
+            context, results = load(args.json)
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"report.py: cannot read {args.json}: {e}")
     phase, procs, events, stencil, overlap, noisy = parse(results)
-    if not (phase or procs or events or stencil or overlap or noisy):
+    if args.json is not None and not (phase or procs or events or stencil
+                                      or overlap or noisy):
         sys.exit(f"report.py: no rally-bench results in {args.json}")
     cpus = int(context.get("num_cpus", 1))
     parts = [f"Machine: {context.get('host_name', '?')}, {cpus} CPUs at "
              f"{context.get('mhz_per_cpu', '?')} MHz; {context.get('date', '')}."
              " Ratios are each peer's time over rally's, measured in the "
-             "same run (higher: rally is faster)."]
+             "same run (higher: rally is faster)."] if args.json else []
     if phase:
         parts += ["", "### Barrier: time per phase", "", phase_table(phase)]
     if procs:
@@ -424,6 +649,14 @@ def main():
         parts += ["", "### Python: rally.Barrier against threading.Barrier "
                   "and multiprocessing.Barrier", ""] + section
         checks += py_checks
+    if args.mpi:
+        try:
+            section, mpi_checks = mpi_section(args.mpi)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"report.py: cannot read {args.mpi}: {e}")
+        parts += ["", "### MPI: rally-mpi against MPI_Barrier and the "
+                  "hand-written hybrid barrier", ""] + section
+        checks += mpi_checks
     if checks:
         mark = {"held": "✓", "missed": "✗", "within noise": "~"}
         count = {v: sum(c == v for c, _ in checks) for v in mark}
@@ -431,7 +664,7 @@ def main():
                   f"{count['within noise']} within noise, "
                   f"{count['missed']} missed", ""]
         parts += [f"- {mark[c]} {text}" for c, text in checks]
-    report = "\n".join(parts) + "\n"
+    report = "\n".join(parts).lstrip("\n") + "\n"
     sys.stdout.write(report)
     if args.md:
         with open(args.md, "w") as f:

@@ -1,0 +1,108 @@
+/* progress.c — a node's leader waits for the other nodes' leaders.
+ *
+ * MPI progresses a nonblocking collective only inside MPI calls, so the
+ * leader must call MPI_Test until its MPI_Ibarrier completes. Open MPI's
+ * own MPI_Barrier spins there: a rank waiting 1 s for a late one burns
+ * 0.99 s of CPU, which the node's ranks (and anything else on its cores)
+ * need. So the leader tests in a spin for SPIN_NS only when the leaders on
+ * this machine do not outnumber its CPUs (each spinner then has a CPU),
+ * then yields for YIELD_NS (a remote leader that shares this CPU runs),
+ * then sleeps between tests, from SLEEP_FIRST_NS doubling to SLEEP_MAX_NS:
+ * a late node costs the leader one test per millisecond at worst, and its
+ * arrival is seen at most 1 ms late. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#include "mpi_impl.h"
+
+enum {
+	SPIN_NS = 20000,
+	YIELD_NS = 200000,
+	SLEEP_FIRST_NS = 20000,
+	SLEEP_MAX_NS = 1000000,
+};
+
+int64_t rally__mpi_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t rally__mpi_deadline(int64_t timeout_ns)
+{
+	if (timeout_ns == RALLY_FOREVER)
+		return INT64_MAX;
+	int64_t now = rally__mpi_now_ns();
+	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+int64_t rally__mpi_left(int64_t deadline_ns)
+{
+	if (deadline_ns == INT64_MAX)
+		return RALLY_FOREVER;
+	int64_t left = deadline_ns - rally__mpi_now_ns();
+	return left > 0 ? left : 0;
+}
+
+static unsigned cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return 1;
+	int n = CPU_COUNT(&set);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* One MPI_Test: 1 done, 0 not yet, -EIO. */
+static int test_once(struct rally_mpi_barrier *b)
+{
+	int done = 0;
+	if (MPI_Test(&b->drive.request, &done, MPI_STATUS_IGNORE) !=
+	    MPI_SUCCESS)
+		return -EIO;
+	if (done)
+		b->drive.request_active = false;
+	return done;
+}
+
+static void pause_for(int64_t ns)
+{
+	struct timespec ts = {ns / 1000000000, ns % 1000000000};
+	nanosleep(&ts, NULL);
+}
+
+int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns)
+{
+	if (!b->drive.request_active)
+		return 0;
+	int64_t start = rally__mpi_now_ns(), sleep_ns = SLEEP_FIRST_NS;
+	bool spin = b->spin != RALLY_SPIN_NEVER &&
+	            (unsigned)b->local_leaders <= cpus();
+	for (;;) {
+		int rc = test_once(b);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		int64_t now = rally__mpi_now_ns();
+		if (now >= deadline_ns)
+			return RALLY_TIMEDOUT;
+		if (atomic_load(&b->broken)) /* aborted meanwhile */
+			return RALLY_BROKEN;
+		int64_t waited = now - start;
+		if (spin && waited < SPIN_NS)
+			continue;
+		if (waited < (spin ? SPIN_NS : 0) + YIELD_NS) {
+			sched_yield();
+			continue;
+		}
+		int64_t nap = sleep_ns;
+		if (deadline_ns != INT64_MAX && deadline_ns - now < nap)
+			nap = deadline_ns - now;
+		pause_for(nap);
+		if (sleep_ns < SLEEP_MAX_NS)
+			sleep_ns = sleep_ns * 2 > SLEEP_MAX_NS ? SLEEP_MAX_NS
+			                                       : sleep_ns * 2;
+	}
+}

@@ -635,6 +635,14 @@ int rally__rearrive_or_break(const struct view *v, uint64_t s,
 {
 	if (view_robust(v)) {
 		rally__note_broken(v, s, t);
+		/* Broken by a reset whose monitor died inside it: nobody waits
+		 * out a robust reset, so no slice ever looked — the holder is
+		 * checked here (a /proc read while BUSY is held), and its
+		 * death recorded (RALLY_OWNERDEAD, not RALLY_BROKEN: review
+		 * round 11). Not rate-limited as test()'s look is: a look
+		 * skipped answered RALLY_BROKEN (review round 17). We are
+		 * inside: a reset drains us before it forgets the dead. */
+		rally__take_over(v, &s);
 		int code = rally__broken_code(v); /* read before we leave */
 		rally__leave(v);
 		return code;

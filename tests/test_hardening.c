@@ -3676,3 +3676,55 @@ Test(hardening, T27_a_waiter_replaces_a_note_that_seems_ahead,
 	pthread_join(t, NULL);
 	waitpid(child, NULL, 0);
 }
+
+/* A monitor (no participant) killed inside a robust reset, before its
+ * swap: rally_barrier_dead() names it, and a wait returns RALLY_OWNERDEAD
+ * (review round 11: dead() listed nobody and waits returned RALLY_BROKEN
+ * until the next reset — robust callers do not wait out a reset, so no
+ * slice of theirs ever looked at the holder). T28 asks dead() first, T29
+ * waits first. */
+static pid_t kill_a_monitor_inside_a_reset(rally_barrier_t *b)
+{
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	cr_assert_eq(rally_barrier_abort(b), 0); /* something to reset */
+	pid_t monitor = fork();
+	if (monitor == 0) { /* not attached: a monitor */
+		rally__pause_arm(RALLY__POINT_RESET_RECORDED, 0, 0);
+		rally_barrier_reset(b);
+		_exit(0);
+	}
+	test_sleep_ms(200); /* held inside the reset */
+	kill(monitor, SIGKILL);
+	waitpid(monitor, NULL, 0);
+	test_sleep_ms(60); /* past the holder checks' rate limit */
+	return monitor;
+}
+
+static void expect_dead_lists(rally_barrier_t *b, pid_t monitor)
+{
+	pid_t p[4];
+	int n = rally_barrier_dead(b, p, 4);
+	cr_expect(n == 1 && p[0] == monitor,
+	          "dead() lists %d (the first %d), not the monitor %d", n,
+	          n > 0 ? p[0] : 0, monitor);
+}
+
+Test(hardening, T28_a_monitor_killed_inside_a_reset_is_reported,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	pid_t monitor = kill_a_monitor_inside_a_reset(b);
+	expect_dead_lists(b, monitor);
+	cr_expect_eq(rally_barrier_timedwait(b, 100000000), RALLY_OWNERDEAD);
+}
+
+Test(hardening, T29_a_wait_finds_the_monitor_killed_inside_a_reset,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	pid_t monitor = kill_a_monitor_inside_a_reset(b);
+	cr_expect_eq(rally_barrier_timedwait(b, 100000000), RALLY_OWNERDEAD);
+	expect_dead_lists(b, monitor);
+}

@@ -278,6 +278,8 @@ RALLY_EXPORT int rally_mpi_barrier_free(rally_mpi_barrier_t **pb)
 	if (!pb || !*pb)
 		return -EINVAL;
 	struct rally_mpi_barrier *b = *pb;
+	if (rally__mpi_in_action(b))
+		return -EDEADLK;
 	/* A leader that timed out in its MPI_Ibarrier left it outstanding: it
 	 * cannot be cancelled, only completed (the other leaders get there). */
 	if (b->drive.request_active)

@@ -82,6 +82,8 @@ struct rally_mpi_barrier {
  * 1 ms at a time. */
 int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns);
 int64_t rally__mpi_now_ns(void);
+/* phase.c: whether this thread runs b's action now. */
+bool rally__mpi_in_action(const struct rally_mpi_barrier *b);
 /* The deadline timeout_ns from now (INT64_MAX for RALLY_FOREVER). */
 int64_t rally__mpi_deadline(int64_t timeout_ns);
 /* Nanoseconds left before deadline_ns: RALLY_FOREVER, 0 (passed) or more. */

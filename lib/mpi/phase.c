@@ -127,6 +127,11 @@ static int leaders_barrier(struct rally_mpi_barrier *b, bool block,
  * 2 threads the phase broke; with 1 it completed: review). */
 static _Thread_local struct rally_mpi_barrier *in_action;
 
+bool rally__mpi_in_action(const struct rally_mpi_barrier *b)
+{
+	return in_action == b;
+}
+
 static int run_action(struct rally_mpi_barrier *b)
 {
 	struct drive *d = &b->drive;
@@ -208,6 +213,7 @@ static int step(struct rally_mpi_barrier *b, bool block, int64_t deadline)
 /* The phase ends for this rank with code rc, which breaks it. */
 static int end_drive(struct rally_mpi_barrier *b, int rc)
 {
+	b->abort_after_phase = false; /* broken now anyway */
 	b->drive.step = STEP_DONE;
 	b->drive.rc = rc;
 	return break_rank(b, rc);
@@ -285,14 +291,29 @@ static bool driven_before(const struct rally_mpi_barrier *b, rally_token_t t)
 	return driven.b == b && memcmp(&t, &driven.token, sizeof t) == 0;
 }
 
+/* A token of a phase this thread drove before its latest (here or on
+ * another barrier): its arrival at the rank's gather, which the core still
+ * judges — 1 if that phase completed there, or the core's code (the
+ * driver's own outcome beyond the gather is no longer kept: review round
+ * 2 of rally-mpi found -EINVAL here). */
+static int driven_earlier(struct rally_mpi_barrier *b, rally_token_t t)
+{
+	return rally_barrier_test(&b->rank, t);
+}
+
 /* A rank of one thread: every token is the driver's; a finished phase's
  * is answered again (1 for test). */
 static int solo(struct rally_mpi_barrier *b, rally_token_t t, bool block,
                 int64_t timeout_ns)
 {
 	struct drive *d = &b->drive;
-	if (memcmp(&t, &d->token, sizeof t) != 0)
-		return -EINVAL;
+	if (memcmp(&t, &d->token, sizeof t) != 0) {
+		/* An earlier phase's: it completed, or the rank broke since. */
+		if (t.opaque_[0] != SOLO_TOKEN_MAGIC || t.opaque_[1] == 0 ||
+		    t.opaque_[1] >= d->phase)
+			return -EINVAL;
+		return atomic_load(&b->broken) ? RALLY_BROKEN : 1;
+	}
 	if (d->step == STEP_DONE)
 		return d->rc < 0 ? d->rc : 1;
 	return drive(b, block, rally__mpi_deadline(timeout_ns));
@@ -303,6 +324,10 @@ RALLY_EXPORT int rally_mpi_barrier_arrive(rally_mpi_barrier_t *b,
 {
 	if (!b || !token)
 		return -EINVAL;
+	/* From its own action: the phase would wait for itself (the action
+	 * runs before the rank's release; review round 2 of rally-mpi). */
+	if (in_action == b)
+		return -EDEADLK;
 	if (atomic_load(&b->broken))
 		return RALLY_BROKEN;
 	if (b->threads == 1) {
@@ -351,7 +376,9 @@ RALLY_EXPORT int rally_mpi_barrier_await(rally_mpi_barrier_t *b,
 		rc = driven.rc;
 	} else {
 		rc = rally_barrier_await(&b->rank_release, token, timeout_ns);
-		if (rc == RALLY_TIMEDOUT || rc == RALLY_BROKEN)
+		if (rc == -EINVAL)
+			rc = driven_earlier(b, token);
+		else if (rc == RALLY_TIMEDOUT || rc == RALLY_BROKEN)
 			break_rank(b, rc);
 	}
 	return rc < 0 ? rc : 0;
@@ -371,6 +398,8 @@ RALLY_EXPORT int rally_mpi_barrier_test(rally_mpi_barrier_t *b,
 	if (driven_before(b, token))
 		return driven.rc;
 	int rc = rally_barrier_test(&b->rank_release, token);
+	if (rc == -EINVAL)
+		return driven_earlier(b, token);
 	return rc == RALLY_BROKEN ? break_rank(b, rc) : rc;
 }
 

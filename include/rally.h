@@ -397,11 +397,13 @@ int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
  * rally_barrier_reset() — they are not listed as late — and a monitor that
  * died holding the barrier (inside a reset). Stores up to max of
  * them in pids and returns how many there are, or -EINVAL, or -ENOTSUP if
- * the barrier is not robust. A monitor killed inside a reset is listed
- * as soon as it is dead (a /proc read while one holds the barrier); the
- * next robust caller to arrive takes over from it — the barrier stays
- * broken, and waits return RALLY_OWNERDEAD — as does a waiter, and a
- * test(), within 50 ms. */
+ * the barrier is not robust. A process that died holding the barrier
+ * (a monitor killed inside a reset; a participant killed running the
+ * action is listed by its slot) is listed once found dead (a /proc read
+ * while one holds it; a call that races the take-over below may miss it
+ * once). Robust callers that arrive, waiters and test() take over from it
+ * within 50 ms (each looks at most every 25 ms among all callers): the
+ * barrier stays broken, and waits return RALLY_OWNERDEAD. */
 int rally_barrier_dead(const rally_barrier_t *b, pid_t *pids, unsigned max);
 
 /* ---- event ----------------------------------------------------------------

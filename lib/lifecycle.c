@@ -574,15 +574,12 @@ RALLY_EXPORT int rally_barrier_dead(const rally_barrier_t *pub, pid_t *pids,
 	 * listed too (review round 11). Only looked at: a take-over from
 	 * here, a visitor a reset does not drain, recorded the death after
 	 * another monitor's reset had completed and forgotten the dead
-	 * (review round 17). */
+	 * (review round 17). The state read again after the look: a holder
+	 * that published and then exited is no death (round 18). */
 	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
-	int n = rally__robust_dead(&v.b->robust, pids, max);
-	pid_t h = (pid_t)st_holder(s);
-	if (n >= 0 && rally__holder_dead(&v, s) &&
-	    atomic_load(&v.b->robust.dead_pid) != h) {
-		if ((unsigned)n < max)
-			pids[n] = h;
-		n++;
-	}
-	return n;
+	pid_t holder = 0;
+	if (rally__holder_dead(&v, s) &&
+	    atomic_load_explicit(v.state, memory_order_acquire) == s)
+		holder = (pid_t)st_holder(s);
+	return rally__robust_dead(&v.b->robust, holder, pids, max);
 }

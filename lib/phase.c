@@ -637,12 +637,14 @@ int rally__rearrive_or_break(const struct view *v, uint64_t s,
 		rally__note_broken(v, s, t);
 		/* Broken by a reset whose monitor died inside it: nobody waits
 		 * out a robust reset, so no slice ever looked — the holder is
-		 * checked here (a /proc read while BUSY is held), and its
-		 * death recorded (RALLY_OWNERDEAD, not RALLY_BROKEN: review
-		 * round 11). Not rate-limited as test()'s look is: a look
-		 * skipped answered RALLY_BROKEN (review round 17). We are
-		 * inside: a reset drains us before it forgets the dead. */
-		rally__take_over(v, &s);
+		 * checked here, and its death recorded (RALLY_OWNERDEAD, not
+		 * RALLY_BROKEN: review round 11). Rate-limited as test()'s look
+		 * (a /proc read at most every 25 ms among all callers): a
+		 * caller retrying RALLY_BROKEN, looking at every arrival, held
+		 * a live reset's drain up for up to 1 s (round 18); so the
+		 * first arrivals after a death may still get RALLY_BROKEN. We
+		 * are inside: a reset drains us before it forgets the dead. */
+		rally__check_holder(v, &s);
 		int code = rally__broken_code(v); /* read before we leave */
 		rally__leave(v);
 		return code;

@@ -86,7 +86,7 @@ static bool claim(const struct view *v, uint64_t *s)
 		 * between phases breaks the phase after). */
 		if (nothing_to_reset(*s, a) &&
 		    !(view_robust(v) &&
-		      rally__robust_dead(&b->robust, NULL, 0) > 0))
+		      rally__robust_dead(&b->robust, 0, NULL, 0) > 0))
 			return false;
 		RALLY_POINT(RESET_CLAIMING);
 		uint64_t old = *s;

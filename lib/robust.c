@@ -438,18 +438,30 @@ static bool in_a_slot(struct rally__robust *r, pid_t pid)
 	return false;
 }
 
-int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max)
+/* Adds pid to the list unless it is 0, a participant (listed by its
+ * slot) or already added. */
+static int add_slotless(struct rally__robust *r, pid_t pid, pid_t other,
+                        pid_t *pids, unsigned max, int n)
+{
+	if (!pid || pid == other || in_a_slot(r, pid))
+		return n;
+	if ((unsigned)n < max && pids)
+		pids[n] = pid;
+	return n + 1;
+}
+
+int rally__robust_dead(struct rally__robust *r, pid_t holder, pid_t *pids,
+                       unsigned max)
 {
 	int n = list(r, true, 0, false, pids, max);
 	/* A dead BUSY holder that took no part (a monitor killed inside a
-	 * reset) has no slot: the first death recorded names it. */
-	pid_t first = atomic_load(&r->dead_pid);
-	if (first && atomic_load(&r->dead) && !in_a_slot(r, first)) {
-		if ((unsigned)n < max && pids)
-			pids[n] = first;
-		n++;
-	}
-	return n;
+	 * reset) has no slot: the first death recorded names it — or, not
+	 * yet taken over, the caller's look at the holder (read once each:
+	 * a take-over between two reads of dead_pid left it out, and a
+	 * participant holding BUSY was listed twice: review round 18). */
+	pid_t first = atomic_load(&r->dead) ? atomic_load(&r->dead_pid) : 0;
+	n = add_slotless(r, first, 0, pids, max, n);
+	return add_slotless(r, holder, first, pids, max, n);
 }
 
 /* ---- attach registry ------------------------------------------------------

@@ -80,7 +80,10 @@ void rally__robust_forget_arrivals(struct rally__robust *r);
  * there are. */
 int rally__robust_late(struct rally__robust *r, uint32_t phase, bool exact,
                        pid_t *pids, unsigned max);
-int rally__robust_dead(struct rally__robust *r, pid_t *pids, unsigned max);
+/* dead: holder (0 if none) is a BUSY holder found dead by the caller, not
+ * yet taken over; listed unless it has a slot or was recorded. */
+int rally__robust_dead(struct rally__robust *r, pid_t holder, pid_t *pids,
+                       unsigned max);
 
 /* attach()/detach() of a barrier in place, known by its tag: this process
  * takes part (registered once per attach) until the matching detach. The

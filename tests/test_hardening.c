@@ -3728,3 +3728,36 @@ Test(hardening, T29_a_wait_finds_the_monitor_killed_inside_a_reset,
 	cr_expect_eq(rally_barrier_timedwait(b, 100000000), RALLY_OWNERDEAD);
 	expect_dead_lists(b, monitor);
 }
+
+static int kill_myself(void *arg)
+{
+	(void)arg;
+	kill(getpid(), SIGKILL);
+	return 0;
+}
+
+/* A participant killed inside its action holds BUSY: dead() lists it once
+ * (review round 18: once by its slot and once as a dead holder). */
+Test(hardening, T30_a_participant_dead_holding_busy_is_listed_once,
+     .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST,
+	                             .action = kill_myself};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_eq(rally_barrier_attach(b), 0);
+	rally_token_t tok;
+	cr_assert_eq(rally_barrier_arrive(b, &tok), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_attach(b);
+		rally_barrier_wait(b); /* the last arrival: runs the action */
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
+	pid_t p[4] = {0};
+	int n = rally_barrier_dead(b, p, 4);
+	cr_expect(n == 1 && p[0] == child, "dead() lists %d: %d %d (child %d)",
+	          n, p[0], p[1], child);
+	cr_expect_eq(rally_barrier_await(b, tok, 1000000000), RALLY_OWNERDEAD);
+}

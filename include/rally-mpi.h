@@ -38,16 +38,17 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * threads that take part in each phase (1 ..= RALLY_PARTIES_MAX; it may
  * differ between ranks). attr (may be NULL) as rally_barrier_init() takes
  * it, except flags (0 only): its action runs once per phase in each rank,
- * before that rank's threads are released (it may make MPI calls; arrive,
- * wait and free on its own barrier return -EDEADLK there); its timeout is
+ * before that rank's threads are released (it may make MPI calls; every
+ * call on its own barrier but abort returns -EDEADLK there); its timeout is
  * wait()'s default; its spin applies to the rank's and the node's levels.
  * Threads: the MPI calls of a phase are made inside arrive, await or test
  * by the thread that drives it: with threads > 1 the thread that completes
  * the rank's level, which needs MPI_THREAD_SERIALIZED or better (the
  * program's other MPI calls must then not overlap the phase: between
  * arrive and await too); under MPI_THREAD_FUNNELED the thread that called
- * create — it must take part in every phase, and call free (with 1 thread,
- * that thread must be the one that waits). Returns 0 and *out, or
+ * create, which MPI requires to be the main thread (the one that called
+ * MPI_Init_thread) — it must take part in every phase, and call free (with
+ * 1 thread, that thread must be the one that waits). Returns 0 and *out, or
  * -EINVAL (bad arguments, an unreadable RALLY_MPI_NODE_SIZE, MPI not
  * initialised), -ENOTSUP (MPI_THREAD_SINGLE with threads > 1), -ENOMEM,
  * or -EIO (an MPI call failed — only under MPI_ERRORS_RETURN: MPI's
@@ -67,8 +68,10 @@ int rally_mpi_barrier_wait(rally_mpi_barrier_t *b);
 
 /* The same with a timeout (RALLY_FOREVER, 0: do not block, or more).
  * Timeouts and rally_mpi_barrier_abort() act within a rank: a caller whose
- * time runs out breaks its rank's barrier (every later call there returns
- * RALLY_BROKEN). What the other ranks see depends on how far the rank's
+ * time runs out while the phase still waits for an arrival breaks its
+ * rank's barrier (every later call there returns RALLY_BROKEN); once every
+ * thread of every rank has arrived — while the action runs, say — a
+ * timeout no longer breaks the phase, as in rally's core. What the other ranks see depends on how far the rank's
  * phase had gone: before its arrival reached the node's level, the other
  * ranks wait for it, as for an MPI rank that leaves a collective (an MPI
  * collective cannot be cancelled); after, they complete the phase — but
@@ -87,18 +90,22 @@ int rally_mpi_barrier_timedwait(rally_mpi_barrier_t *b, int64_t timeout_ns);
  * overlaps the hierarchy; that thread carries the phase to its end in its
  * own await or test, and the rank's other threads are released then. A
  * thread awaits (or tests until it answers) each token before it arrives
- * again. Asked again, a token gets the same answer — except that a token
- * of a phase its thread drove, once that thread has driven another since,
- * answers only whether the rank's level completed (1 / 0), not an outcome
- * the levels above or the action gave it. */
+ * again. Asked again, a token gets the same answer (a RALLY_TIMEDOUT is
+ * RALLY_BROKEN the next time, as in the core) — except that a token of a
+ * phase its thread drove, once that thread has driven another since (of
+ * any barrier; with 1 thread, once a later phase began), answers only
+ * whether the phase completed, not an outcome the levels above or the
+ * action gave it. */
 int rally_mpi_barrier_arrive(rally_mpi_barrier_t *b, rally_token_t *token);
 /* 0 once the token's phase completed; RALLY_BROKEN, RALLY_TIMEDOUT (as
  * timedwait), the action's code (in the thread that ran it), -EINVAL. */
 int rally_mpi_barrier_await(rally_mpi_barrier_t *b, rally_token_t token,
                             int64_t timeout_ns);
 /* Does not wait for other ranks or threads still to arrive: 1 complete,
- * 0 not yet, or a code as await. (The driver's test may wait for a thread
- * of its own rank between its two arrivals — a few instructions.) */
+ * 0 not yet, or a code as await. The driver's test carries the phase as
+ * far as it can: it may run the action (and whatever MPI calls that
+ * makes), and wait for a thread of its own rank between its two arrivals
+ * (a few instructions). */
 int rally_mpi_barrier_test(rally_mpi_barrier_t *b, rally_token_t token);
 
 /* Breaks the barrier on this rank: its waiters return RALLY_BROKEN. */

@@ -215,6 +215,11 @@ static int set_up(struct rally_mpi_barrier *b, MPI_Comm comm,
 	b->win = MPI_WIN_NULL;
 	b->node_comm = b->leaders = MPI_COMM_NULL;
 	b->drive.step = STEP_DONE;
+	/* Tells this barrier's 1-thread tokens from another's. */
+	static _Atomic uint64_t made;
+	b->solo_tag = ((uint64_t)(uintptr_t)b * 0x9e3779b97f4a7c15ull) ^
+	              (atomic_fetch_add(&made, 1) << 48) ^
+	              (uint64_t)rally__mpi_now_ns();
 	if (attr) {
 		b->action = attr->action;
 		b->action_arg = attr->action_arg;

@@ -32,7 +32,7 @@
  * driver looks whether the rank was aborted meanwhile. */
 enum { SLICE_NS = 10000000 };
 
-static const uint64_t SOLO_TOKEN_MAGIC = 0x726d706931746f6bull;
+/* A 1-thread rank's tokens: {the barrier's solo_tag, phase number}. */
 
 static uintptr_t self(void) { return (uintptr_t)pthread_self(); }
 
@@ -135,6 +135,7 @@ bool rally__mpi_in_action(const struct rally_mpi_barrier *b)
 static int run_action(struct rally_mpi_barrier *b)
 {
 	struct drive *d = &b->drive;
+	atomic_store(&b->levels_done, true); /* every rank has arrived */
 	if (b->action) {
 		struct rally_mpi_barrier *outer = in_action;
 		in_action = b;
@@ -215,7 +216,8 @@ static int end_drive(struct rally_mpi_barrier *b, int rc)
 {
 	b->abort_after_phase = false; /* broken now anyway */
 	b->drive.step = STEP_DONE;
-	b->drive.rc = rc;
+	/* Asked again, a timeout is the break it made (as in the core). */
+	b->drive.rc = rc == RALLY_TIMEDOUT ? RALLY_BROKEN : rc;
 	return break_rank(b, rc);
 }
 
@@ -252,6 +254,7 @@ static void start_drive(struct rally_mpi_barrier *b, rally_token_t token,
 	d->step = first;
 	d->rc = 0;
 	d->phase++;
+	atomic_store(&b->levels_done, false);
 	atomic_store_explicit(&b->driver, self(), memory_order_relaxed);
 }
 
@@ -281,7 +284,7 @@ static int stop_driving(struct rally_mpi_barrier *b, int rc)
 {
 	driven.b = b;
 	driven.token = b->drive.token;
-	driven.rc = rc;
+	driven.rc = rc == RALLY_TIMEDOUT ? RALLY_BROKEN : rc;
 	atomic_store_explicit(&b->driver, 0, memory_order_relaxed);
 	return rc;
 }
@@ -289,6 +292,27 @@ static int stop_driving(struct rally_mpi_barrier *b, int rc)
 static bool driven_before(const struct rally_mpi_barrier *b, rally_token_t t)
 {
 	return driven.b == b && memcmp(&t, &driven.token, sizeof t) == 0;
+}
+
+/* A thread that does not drive waits for its rank's release. Its time
+ * runs out only while the phase still waits for an arrival: once every
+ * rank has arrived (the driver is past the leaders' level: levels_done)
+ * the phase completes — as in rally's core, where no timeout breaks a
+ * phase whose parties have all arrived while its action runs (review
+ * round 3 of rally-mpi: a slow action let a timeout break a phase every
+ * rank had completed). */
+static int await_release(struct rally_mpi_barrier *b, rally_token_t t,
+                         int64_t timeout_ns)
+{
+	if (timeout_ns == RALLY_FOREVER)
+		return rally_barrier_await(&b->rank_release, t, RALLY_FOREVER);
+	int rc = rally_barrier_poll(&b->rank_release, t, timeout_ns);
+	if (rc != 0)
+		return rc == 1 ? 0 : rc;
+	if (atomic_load(&b->levels_done))
+		return rally_barrier_await(&b->rank_release, t, RALLY_FOREVER);
+	/* 0: breaks the phase if it still waits (a timeout), else 0 */
+	return rally_barrier_await(&b->rank_release, t, 0);
 }
 
 /* A token of a phase this thread drove before its latest (here or on
@@ -309,10 +333,12 @@ static int solo(struct rally_mpi_barrier *b, rally_token_t t, bool block,
 	struct drive *d = &b->drive;
 	if (memcmp(&t, &d->token, sizeof t) != 0) {
 		/* An earlier phase's: it completed, or the rank broke since. */
-		if (t.opaque_[0] != SOLO_TOKEN_MAGIC || t.opaque_[1] == 0 ||
+		if (t.opaque_[0] != b->solo_tag || t.opaque_[1] == 0 ||
 		    t.opaque_[1] >= d->phase)
 			return -EINVAL;
-		return atomic_load(&b->broken) ? RALLY_BROKEN : 1;
+		/* A later phase started: this one completed (a break ends
+		 * the rank's phases: review round 3). */
+		return 1;
 	}
 	if (d->step == STEP_DONE)
 		return d->rc < 0 ? d->rc : 1;
@@ -332,7 +358,7 @@ RALLY_EXPORT int rally_mpi_barrier_arrive(rally_mpi_barrier_t *b,
 		return RALLY_BROKEN;
 	if (b->threads == 1) {
 		uint64_t next = b->drive.phase + 1;
-		start_drive(b, (rally_token_t){{SOLO_TOKEN_MAGIC, next}},
+		start_drive(b, (rally_token_t){{b->solo_tag, next}},
 		            STEP_NODE_ARRIVE);
 		int rc = drive(b, false, 0);
 		*token = b->drive.token;
@@ -362,6 +388,8 @@ RALLY_EXPORT int rally_mpi_barrier_await(rally_mpi_barrier_t *b,
 {
 	if (!b || (timeout_ns < 0 && timeout_ns != RALLY_FOREVER))
 		return -EINVAL;
+	if (in_action == b) /* the driver would run the action again */
+		return -EDEADLK;
 	int rc;
 	if (b->threads == 1) {
 		rc = solo(b, token, timeout_ns != 0, timeout_ns);
@@ -375,7 +403,7 @@ RALLY_EXPORT int rally_mpi_barrier_await(rally_mpi_barrier_t *b,
 	} else if (driven_before(b, token)) {
 		rc = driven.rc;
 	} else {
-		rc = rally_barrier_await(&b->rank_release, token, timeout_ns);
+		rc = await_release(b, token, timeout_ns);
 		if (rc == -EINVAL)
 			rc = driven_earlier(b, token);
 		else if (rc == RALLY_TIMEDOUT || rc == RALLY_BROKEN)
@@ -389,6 +417,8 @@ RALLY_EXPORT int rally_mpi_barrier_test(rally_mpi_barrier_t *b,
 {
 	if (!b)
 		return -EINVAL;
+	if (in_action == b) /* the driver would run the action again */
+		return -EDEADLK;
 	if (b->threads == 1)
 		return solo(b, token, false, 0);
 	if (is_driver(b, token)) {

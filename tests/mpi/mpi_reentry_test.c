@@ -2,9 +2,14 @@
  *   reask   a thread drives phases of two barriers in turn and asks its
  *           tokens again: the same answer (a finished driver's token of
  *           an earlier phase answered -EINVAL);
- *   action  the action calls wait and free on its own barrier: -EDEADLK,
- *           and the phase completes (wait released itself early and hung
- *           the rank with 2 threads, recursed with 1).
+ *   action  the action calls wait, free, test and await (on its own
+ *           thread's token) on its own barrier: -EDEADLK, and the phase
+ *           completes (wait released itself early and hung the rank with
+ *           2 threads, recursed with 1; test and await ran the action
+ *           again: review round 3);
+ *   slow    the action takes 300 ms, the default timeout is 100 ms: every
+ *           thread arrived, so no timeout breaks the phase (round 3: it
+ *           broke the rank).
  * Usage: mpi_reentry_test reask|action THREADS. Rank 0 prints
  * "N passed, N failed"; every rank exits non-zero on a failure. */
 #include <pthread.h>
@@ -12,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rally-mpi.h"
 
@@ -52,6 +58,7 @@ static void *reask(void *arg)
 }
 
 static atomic_int actions;
+static _Thread_local rally_token_t my_token;
 
 static int reenter(void *arg)
 {
@@ -62,14 +69,38 @@ static int reenter(void *arg)
 	check(rc == -EDEADLK, "wait from the barrier's own action", rc);
 	rc = rally_mpi_barrier_free(&b1);
 	check(rc == -EDEADLK, "free from the barrier's own action", rc);
+	rc = rally_mpi_barrier_test(b1, my_token);
+	check(rc == -EDEADLK, "test from the barrier's own action", rc);
+	rc = rally_mpi_barrier_await(b1, my_token, 0);
+	check(rc == -EDEADLK, "await from the barrier's own action", rc);
 	return 0;
 }
 
 static void *wait_once(void *arg)
 {
 	(void)arg;
-	int rc = rally_mpi_barrier_timedwait(b1, 5000000000LL);
-	check(rc >= 0, "the phase whose action waited", rc);
+	int rc = rally_mpi_barrier_arrive(b1, &my_token);
+	check(rc >= 0, "arrive", rc);
+	rc = rally_mpi_barrier_await(b1, my_token, 5000000000LL);
+	check(rc == 0, "the phase whose action called back", rc);
+	return NULL;
+}
+
+static int slow_action(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&actions, 1);
+	struct timespec ts = {0, 300000000};
+	nanosleep(&ts, NULL);
+	return 0;
+}
+
+static void *wait_slow(void *arg)
+{
+	(void)arg;
+	int rc = rally_mpi_barrier_wait(b1); /* attr's 100 ms timeout */
+	check(rc >= 0, "a wait whose phase's action outlasted its timeout",
+	      rc);
 	return NULL;
 }
 
@@ -90,25 +121,29 @@ int main(int argc, char **argv)
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	threads = argc > 2 ? atoi(argv[2]) : 2;
 	bool action = argc > 1 && strcmp(argv[1], "action") == 0;
-	if (argc < 2 || (!action && strcmp(argv[1], "reask") != 0) ||
+	bool slow = argc > 1 && strcmp(argv[1], "slow") == 0;
+	if (argc < 2 || (!action && !slow && strcmp(argv[1], "reask") != 0) ||
 	    threads < 1 || threads > MAX_THREADS) {
 		if (rank == 0)
-			fprintf(stderr, "usage: %s reask|action THREADS(1-4)\n",
+			fprintf(stderr, "usage: %s reask|action|slow THREADS(1-4)\n",
 			        argv[0]);
 		MPI_Finalize();
 		return 2;
 	}
 	rally_barrier_attr_t attr = {.action = reenter};
+	if (slow)
+		attr = (rally_barrier_attr_t){.action = slow_action,
+		                              .timeout_ns = 100000000};
 	int rc = rally_mpi_barrier_create(&b1, MPI_COMM_WORLD, (unsigned)threads,
-	                                  action ? &attr : NULL);
+	                                  action || slow ? &attr : NULL);
 	check(rc == 0, "create b1", rc);
-	if (!action) {
+	if (!action && !slow) {
 		rc = rally_mpi_barrier_create(&b2, MPI_COMM_WORLD,
 		                              (unsigned)threads, NULL);
 		check(rc == 0, "create b2", rc);
 	}
-	run(action ? wait_once : reask);
-	if (action)
+	run(action ? wait_once : slow ? wait_slow : reask);
+	if (action || slow)
 		check(atomic_load(&actions) == 1, "the action ran once",
 		      atomic_load(&actions));
 	check(rally_mpi_barrier_free(&b1) == 0, "free b1", 0);

@@ -403,8 +403,23 @@ void rally__robust_forget_arrivals(struct rally__robust *r)
 		                      memory_order_relaxed);
 }
 
+/* The pids a dead() call has listed (or counted) so far, to list each
+ * once whatever a reset frees meanwhile. */
+struct listed {
+	pid_t pid[RALLY__ROBUST_SLOTS + 2];
+	int n;
+};
+
+static bool was_listed(const struct listed *l, pid_t pid)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->pid[i] == pid)
+			return true;
+	return false;
+}
+
 static int list(struct rally__robust *r, bool dead, uint32_t phase,
-                bool exact, pid_t *pids, unsigned max)
+                bool exact, pid_t *pids, unsigned max, struct listed *seen)
 {
 	int n = 0;
 	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
@@ -417,6 +432,8 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase,
 			continue;
 		if ((unsigned)n < max && pids)
 			pids[n] = pid_of(id);
+		if (seen)
+			seen->pid[seen->n++] = pid_of(id);
 		n++;
 	}
 	return n;
@@ -425,7 +442,7 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase,
 int rally__robust_late(struct rally__robust *r, uint32_t phase, bool exact,
                        pid_t *pids, unsigned max)
 {
-	return list(r, false, phase, exact, pids, max);
+	return list(r, false, phase, exact, pids, max, NULL);
 }
 
 static bool in_a_slot(struct rally__robust *r, pid_t pid)
@@ -438,30 +455,33 @@ static bool in_a_slot(struct rally__robust *r, pid_t pid)
 	return false;
 }
 
-/* Adds pid to the list unless it is 0, a participant (listed by its
- * slot) or already added. */
-static int add_slotless(struct rally__robust *r, pid_t pid, pid_t other,
-                        pid_t *pids, unsigned max, int n)
+/* Adds pid to the list unless it is 0, a participant's (its slot lists
+ * it) or listed already — by a slot a reset freed since, too (review round
+ * 19: a participant holding BUSY was listed twice). */
+static int add_slotless(struct rally__robust *r, pid_t pid, pid_t *pids,
+                        unsigned max, int n, struct listed *seen)
 {
-	if (!pid || pid == other || in_a_slot(r, pid))
+	if (!pid || was_listed(seen, pid) || in_a_slot(r, pid))
 		return n;
 	if ((unsigned)n < max && pids)
 		pids[n] = pid;
+	seen->pid[seen->n++] = pid;
 	return n + 1;
 }
 
 int rally__robust_dead(struct rally__robust *r, pid_t holder, pid_t *pids,
                        unsigned max)
 {
-	int n = list(r, true, 0, false, pids, max);
+	struct listed seen = {.n = 0};
+	int n = list(r, true, 0, false, pids, max, &seen);
 	/* A dead BUSY holder that took no part (a monitor killed inside a
 	 * reset) has no slot: the first death recorded names it — or, not
-	 * yet taken over, the caller's look at the holder (read once each:
-	 * a take-over between two reads of dead_pid left it out, and a
-	 * participant holding BUSY was listed twice: review round 18). */
+	 * yet taken over, the caller's look at the holder (dead_pid read
+	 * once: a take-over between two reads left it out: review round
+	 * 18). */
 	pid_t first = atomic_load(&r->dead) ? atomic_load(&r->dead_pid) : 0;
-	n = add_slotless(r, first, 0, pids, max, n);
-	return add_slotless(r, holder, first, pids, max, n);
+	n = add_slotless(r, first, pids, max, n, &seen);
+	return add_slotless(r, holder, pids, max, n, &seen);
 }
 
 /* ---- attach registry ------------------------------------------------------

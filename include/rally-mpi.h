@@ -39,7 +39,8 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * differ between ranks). attr (may be NULL) as rally_barrier_init() takes
  * it, except flags (0 only): its action runs once per phase in each rank,
  * before that rank's threads are released (it may make MPI calls; every
- * call on its own barrier but abort returns -EDEADLK there); its timeout is
+ * call on its own barrier but abort returns -EDEADLK there, also from an
+ * action of another barrier it runs in turn); its timeout is
  * wait()'s default; its spin applies to the rank's and the node's levels.
  * Threads: the MPI calls of a phase are made inside arrive, await or test
  * by the thread that drives it: with threads > 1 the thread that completes
@@ -68,10 +69,11 @@ int rally_mpi_barrier_wait(rally_mpi_barrier_t *b);
 
 /* The same with a timeout (RALLY_FOREVER, 0: do not block, or more).
  * Timeouts and rally_mpi_barrier_abort() act within a rank: a caller whose
- * time runs out while the phase still waits for an arrival breaks its
- * rank's barrier (every later call there returns RALLY_BROKEN); once every
- * thread of every rank has arrived — while the action runs, say — a
- * timeout no longer breaks the phase, as in rally's core. What the other ranks see depends on how far the rank's
+ * time runs out breaks its rank's barrier (every later call there returns
+ * RALLY_BROKEN). Its time runs until its rank is released — through the
+ * levels above and the action too: unlike rally's core, a timeout that
+ * runs out while a slow action runs breaks the rank, though every rank
+ * has arrived (give the waits time for the action). What the other ranks see depends on how far the rank's
  * phase had gone: before its arrival reached the node's level, the other
  * ranks wait for it, as for an MPI rank that leaves a collective (an MPI
  * collective cannot be cancelled); after, they complete the phase — but

@@ -397,12 +397,17 @@ int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
  * rally_barrier_reset() — they are not listed as late — and a monitor that
  * died holding the barrier (inside a reset). Stores up to max of
  * them in pids and returns how many there are, or -EINVAL, or -ENOTSUP if
- * the barrier is not robust. Each pid once. A process that died holding
- * the barrier (a monitor killed inside a reset; a participant killed
- * running the action is listed by its slot) is listed once found dead (a
- * /proc read while one holds it). A snapshot: a call racing a take-over
- * may miss such a holder once, and one racing a reset that completes may
- * list what the reset just forgot. The holder is taken over — the
+ * the barrier is not robust. Each pid once (a pid reused by a live
+ * process since may be listed: slots are judged by pid and start time,
+ * the listed pid is just a number). A process that died holding the
+ * barrier (a monitor killed inside a reset; a participant killed running
+ * the action is listed by its slot) is listed once found dead (a /proc
+ * read while one holds it) — and after the take-over below only if no
+ * other death was recorded before it (the barrier keeps the first death
+ * it records: a monitor killed after a participant died is listed only
+ * until taken over). A snapshot: a call racing a take-over may miss such a
+ * holder once, and one racing a reset that completes may list what the
+ * reset just forgot. The holder is taken over — the
  * barrier stays broken, and waits return RALLY_OWNERDEAD — by a waiter at
  * the end of its 50 ms sleep, or by a robust caller that arrives, a
  * test() or an await(token, 0), which look at most every 25 ms among them

@@ -430,6 +430,10 @@ static int list(struct rally__robust *r, bool dead, uint32_t phase,
 		uint32_t note = atomic_load(&r->p[i].arrived);
 		if (!dead && (exact ? note == phase + 1 : noted_by(note, phase)))
 			continue;
+		/* Two dead slots of one pid (a pid reused, a slot taken again
+		 * while its last caller left): listed once (review round 20). */
+		if (seen && was_listed(seen, pid_of(id)))
+			continue;
 		if ((unsigned)n < max && pids)
 			pids[n] = pid_of(id);
 		if (seen)

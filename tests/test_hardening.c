@@ -3761,3 +3761,18 @@ Test(hardening, T30_a_participant_dead_holding_busy_is_listed_once,
 	          n, p[0], p[1], child);
 	cr_expect_eq(rally_barrier_await(b, tok, 1000000000), RALLY_OWNERDEAD);
 }
+
+/* Two dead slots of one pid (a pid reused twice, planted): dead() lists it
+ * once (review round 20: twice). */
+Test(hardening, T31_dead_lists_a_pid_once, .timeout = 30)
+{
+	rally_barrier_t *b = page_alloc(true);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	cr_assert_geq(rally__barrier_plant_pid_twin(b, 1, 0), 0);
+	cr_assert_geq(rally__barrier_plant_pid_twin(b, 2, 0), 0);
+	pid_t p[4] = {0};
+	int n = rally_barrier_dead(b, p, 4);
+	cr_expect(n == 1 && p[0] == getpid(), "dead() lists %d: %d %d", n,
+	          p[0], p[1]);
+}

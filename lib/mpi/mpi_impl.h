@@ -68,9 +68,6 @@ struct rally_mpi_barrier {
 	/* Set once the barrier broke on this rank (timeout, abort, action). */
 	_Atomic bool broken;
 	bool abort_after_phase; /* abort() from the action (the driver's) */
-	/* The current phase got past the leaders' level: every thread of
-	 * every rank has arrived (no timeout breaks it now). */
-	_Atomic bool levels_done;
 	uint64_t solo_tag; /* a 1-thread rank's tokens carry it */
 	/* The thread driving the current phase (pthread_self), 0 once it
 	 * finished: its await and test take the driver's path. */

@@ -125,22 +125,34 @@ static int leaders_barrier(struct rally_mpi_barrier *b, bool block,
 /* The barrier whose action this thread runs: its abort() breaks the next
  * phase, not this one, as rally_barrier_abort() from an action does (with
  * 2 threads the phase broke; with 1 it completed: review). */
-static _Thread_local struct rally_mpi_barrier *in_action;
+static int end_drive(struct rally_mpi_barrier *b, int rc);
 
+enum { NESTED_ACTIONS_MAX = 16 };
+static _Thread_local struct {
+	const struct rally_mpi_barrier *b[NESTED_ACTIONS_MAX];
+	int n;
+} actions_running; /* in this thread, outermost first */
+
+/* Whether this thread runs b's action now, also under another barrier's
+ * action run from it (a single pointer let A's action -> wait(B) -> B's
+ * action -> wait(A) through: review round 4 of rally-mpi). */
 bool rally__mpi_in_action(const struct rally_mpi_barrier *b)
 {
-	return in_action == b;
+	for (int i = 0; i < actions_running.n; i++)
+		if (actions_running.b[i] == b)
+			return true;
+	return false;
 }
 
 static int run_action(struct rally_mpi_barrier *b)
 {
 	struct drive *d = &b->drive;
-	atomic_store(&b->levels_done, true); /* every rank has arrived */
 	if (b->action) {
-		struct rally_mpi_barrier *outer = in_action;
-		in_action = b;
+		if (actions_running.n == NESTED_ACTIONS_MAX)
+			return end_drive(b, -EDEADLK); /* deeper than anyone means */
+		actions_running.b[actions_running.n++] = b;
 		int rc = b->action(b->action_arg);
-		in_action = outer;
+		actions_running.n--;
 		if (rc != 0) {
 			d->rc = rc < 0 ? rc : RALLY_BROKEN;
 			d->step = STEP_DONE;
@@ -254,7 +266,6 @@ static void start_drive(struct rally_mpi_barrier *b, rally_token_t token,
 	d->step = first;
 	d->rc = 0;
 	d->phase++;
-	atomic_store(&b->levels_done, false);
 	atomic_store_explicit(&b->driver, self(), memory_order_relaxed);
 }
 
@@ -294,25 +305,16 @@ static bool driven_before(const struct rally_mpi_barrier *b, rally_token_t t)
 	return driven.b == b && memcmp(&t, &driven.token, sizeof t) == 0;
 }
 
-/* A thread that does not drive waits for its rank's release. Its time
- * runs out only while the phase still waits for an arrival: once every
- * rank has arrived (the driver is past the leaders' level: levels_done)
- * the phase completes — as in rally's core, where no timeout breaks a
- * phase whose parties have all arrived while its action runs (review
- * round 3 of rally-mpi: a slow action let a timeout break a phase every
- * rank had completed). */
+/* A thread that does not drive waits for its rank's release, its
+ * timeout running until then — also while the levels above and the action
+ * complete: a timeout that runs out there breaks the rank (unlike rally's
+ * core; rally-mpi.h says so). A flag for "every rank arrived" that spared
+ * such phases outlived its phase and made timeouts wait for ever (review
+ * round 4 of rally-mpi). */
 static int await_release(struct rally_mpi_barrier *b, rally_token_t t,
                          int64_t timeout_ns)
 {
-	if (timeout_ns == RALLY_FOREVER)
-		return rally_barrier_await(&b->rank_release, t, RALLY_FOREVER);
-	int rc = rally_barrier_poll(&b->rank_release, t, timeout_ns);
-	if (rc != 0)
-		return rc == 1 ? 0 : rc;
-	if (atomic_load(&b->levels_done))
-		return rally_barrier_await(&b->rank_release, t, RALLY_FOREVER);
-	/* 0: breaks the phase if it still waits (a timeout), else 0 */
-	return rally_barrier_await(&b->rank_release, t, 0);
+	return rally_barrier_await(&b->rank_release, t, timeout_ns);
 }
 
 /* A token of a phase this thread drove before its latest (here or on
@@ -352,7 +354,7 @@ RALLY_EXPORT int rally_mpi_barrier_arrive(rally_mpi_barrier_t *b,
 		return -EINVAL;
 	/* From its own action: the phase would wait for itself (the action
 	 * runs before the rank's release; review round 2 of rally-mpi). */
-	if (in_action == b)
+	if (rally__mpi_in_action(b))
 		return -EDEADLK;
 	if (atomic_load(&b->broken))
 		return RALLY_BROKEN;
@@ -388,7 +390,7 @@ RALLY_EXPORT int rally_mpi_barrier_await(rally_mpi_barrier_t *b,
 {
 	if (!b || (timeout_ns < 0 && timeout_ns != RALLY_FOREVER))
 		return -EINVAL;
-	if (in_action == b) /* the driver would run the action again */
+	if (rally__mpi_in_action(b)) /* the driver would run it again */
 		return -EDEADLK;
 	int rc;
 	if (b->threads == 1) {
@@ -417,7 +419,7 @@ RALLY_EXPORT int rally_mpi_barrier_test(rally_mpi_barrier_t *b,
 {
 	if (!b)
 		return -EINVAL;
-	if (in_action == b) /* the driver would run the action again */
+	if (rally__mpi_in_action(b)) /* the driver would run it again */
 		return -EDEADLK;
 	if (b->threads == 1)
 		return solo(b, token, false, 0);
@@ -457,7 +459,7 @@ RALLY_EXPORT int rally_mpi_barrier_abort(rally_mpi_barrier_t *b)
 {
 	if (!b)
 		return -EINVAL;
-	if (in_action == b)
+	if (rally__mpi_in_action(b))
 		b->abort_after_phase = true; /* the driver, in this thread */
 	else
 		break_rank(b, 0);

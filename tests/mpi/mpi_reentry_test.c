@@ -7,9 +7,9 @@
  *           completes (wait released itself early and hung the rank with
  *           2 threads, recursed with 1; test and await ran the action
  *           again: review round 3);
- *   slow    the action takes 300 ms, the default timeout is 100 ms: every
- *           thread arrived, so no timeout breaks the phase (round 3: it
- *           broke the rank).
+ *   nested  A's action waits on barrier B, whose action calls wait and
+ *           free on A: -EDEADLK there too (round 4: only the innermost
+ *           action was known, and A's phases ran recursively).
  * Usage: mpi_reentry_test reask|action THREADS. Rank 0 prints
  * "N passed, N failed"; every rank exits non-zero on a failure. */
 #include <pthread.h>
@@ -86,21 +86,30 @@ static void *wait_once(void *arg)
 	return NULL;
 }
 
-static int slow_action(void *arg)
+static int inner_action(void *arg)
 {
 	(void)arg;
 	atomic_fetch_add(&actions, 1);
-	struct timespec ts = {0, 300000000};
-	nanosleep(&ts, NULL);
+	int rc = rally_mpi_barrier_wait(b1);
+	check(rc == -EDEADLK, "wait on A from B's action inside A's", rc);
+	rc = rally_mpi_barrier_free(&b1);
+	check(rc == -EDEADLK, "free of A from B's action inside A's", rc);
 	return 0;
 }
 
-static void *wait_slow(void *arg)
+static int outer_action(void *arg)
 {
 	(void)arg;
-	int rc = rally_mpi_barrier_wait(b1); /* attr's 100 ms timeout */
-	check(rc >= 0, "a wait whose phase's action outlasted its timeout",
-	      rc);
+	int rc = rally_mpi_barrier_wait(b2);
+	check(rc >= 0, "wait on B from A's action", rc);
+	return 0;
+}
+
+static void *wait_nested(void *arg)
+{
+	(void)arg;
+	int rc = rally_mpi_barrier_wait(b1);
+	check(rc >= 0, "the phase of A whose action waited on B", rc);
 	return NULL;
 }
 
@@ -121,29 +130,30 @@ int main(int argc, char **argv)
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	threads = argc > 2 ? atoi(argv[2]) : 2;
 	bool action = argc > 1 && strcmp(argv[1], "action") == 0;
-	bool slow = argc > 1 && strcmp(argv[1], "slow") == 0;
-	if (argc < 2 || (!action && !slow && strcmp(argv[1], "reask") != 0) ||
+	bool nested = argc > 1 && strcmp(argv[1], "nested") == 0;
+	if (argc < 2 || (!action && !nested && strcmp(argv[1], "reask") != 0) ||
 	    threads < 1 || threads > MAX_THREADS) {
 		if (rank == 0)
-			fprintf(stderr, "usage: %s reask|action|slow THREADS(1-4)\n",
+			fprintf(stderr, "usage: %s reask|action|nested THREADS(1-4)\n",
 			        argv[0]);
 		MPI_Finalize();
 		return 2;
 	}
 	rally_barrier_attr_t attr = {.action = reenter};
-	if (slow)
-		attr = (rally_barrier_attr_t){.action = slow_action,
-		                              .timeout_ns = 100000000};
+	rally_barrier_attr_t inner = {.action = inner_action};
+	if (nested)
+		attr = (rally_barrier_attr_t){.action = outer_action};
 	int rc = rally_mpi_barrier_create(&b1, MPI_COMM_WORLD, (unsigned)threads,
-	                                  action || slow ? &attr : NULL);
+	                                  action || nested ? &attr : NULL);
 	check(rc == 0, "create b1", rc);
-	if (!action && !slow) {
+	if (!action) {
 		rc = rally_mpi_barrier_create(&b2, MPI_COMM_WORLD,
-		                              (unsigned)threads, NULL);
+		                              (unsigned)threads,
+		                              nested ? &inner : NULL);
 		check(rc == 0, "create b2", rc);
 	}
-	run(action ? wait_once : slow ? wait_slow : reask);
-	if (action || slow)
+	run(action ? wait_once : nested ? wait_nested : reask);
+	if (action || nested)
 		check(atomic_load(&actions) == 1, "the action ran once",
 		      atomic_load(&actions));
 	check(rally_mpi_barrier_free(&b1) == 0, "free b1", 0);

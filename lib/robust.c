@@ -449,23 +449,15 @@ int rally__robust_late(struct rally__robust *r, uint32_t phase, bool exact,
 	return list(r, false, phase, exact, pids, max, NULL);
 }
 
-static bool in_a_slot(struct rally__robust *r, pid_t pid)
+/* Adds pid to the list unless it is 0 or listed already — by its dead
+ * slot, also one a reset freed since (review round 19: a participant
+ * holding BUSY was listed twice). Not skipped for a live slot of the same
+ * pid: that is a process that reused it, and the death was left out
+ * (review round 21). */
+static int add_slotless(pid_t pid, pid_t *pids, unsigned max, int n,
+                        struct listed *seen)
 {
-	for (int i = 0; i < RALLY__ROBUST_SLOTS; i++) {
-		uint64_t id = atomic_load(&r->p[i].id);
-		if (!vacant(id) && !claiming(id) && pid_of(id) == pid)
-			return true;
-	}
-	return false;
-}
-
-/* Adds pid to the list unless it is 0, a participant's (its slot lists
- * it) or listed already — by a slot a reset freed since, too (review round
- * 19: a participant holding BUSY was listed twice). */
-static int add_slotless(struct rally__robust *r, pid_t pid, pid_t *pids,
-                        unsigned max, int n, struct listed *seen)
-{
-	if (!pid || was_listed(seen, pid) || in_a_slot(r, pid))
+	if (!pid || was_listed(seen, pid))
 		return n;
 	if ((unsigned)n < max && pids)
 		pids[n] = pid;
@@ -484,8 +476,8 @@ int rally__robust_dead(struct rally__robust *r, pid_t holder, pid_t *pids,
 	 * once: a take-over between two reads left it out: review round
 	 * 18). */
 	pid_t first = atomic_load(&r->dead) ? atomic_load(&r->dead_pid) : 0;
-	n = add_slotless(r, first, pids, max, n, &seen);
-	return add_slotless(r, holder, pids, max, n, &seen);
+	n = add_slotless(first, pids, max, n, &seen);
+	return add_slotless(holder, pids, max, n, &seen);
 }
 
 /* ---- attach registry ------------------------------------------------------

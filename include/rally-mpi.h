@@ -38,9 +38,11 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * threads that take part in each phase (1 ..= RALLY_PARTIES_MAX; it may
  * differ between ranks). attr (may be NULL) as rally_barrier_init() takes
  * it, except flags (0 only): its action runs once per phase in each rank,
- * before that rank's threads are released (it may make MPI calls; every
- * call on its own barrier but abort returns -EDEADLK there, also from an
- * action of another barrier it runs in turn); its timeout is
+ * before that rank's threads are released (it may make MPI calls; arrive,
+ * wait, timedwait, await, test and free on its own barrier return
+ * -EDEADLK there, also from an action of another barrier run in turn in
+ * the same thread; actions nested more than 16 deep in one thread: the
+ * 17th barrier's phase fails with -EDEADLK and breaks it); its timeout is
  * wait()'s default; its spin applies to the rank's and the node's levels.
  * Threads: the MPI calls of a phase are made inside arrive, await or test
  * by the thread that drives it: with threads > 1 the thread that completes
@@ -70,10 +72,12 @@ int rally_mpi_barrier_wait(rally_mpi_barrier_t *b);
 /* The same with a timeout (RALLY_FOREVER, 0: do not block, or more).
  * Timeouts and rally_mpi_barrier_abort() act within a rank: a caller whose
  * time runs out breaks its rank's barrier (every later call there returns
- * RALLY_BROKEN). Its time runs until its rank is released — through the
- * levels above and the action too: unlike rally's core, a timeout that
- * runs out while a slow action runs breaks the rank, though every rank
- * has arrived (give the waits time for the action). What the other ranks see depends on how far the rank's
+ * RALLY_BROKEN). A thread that does not drive the phase waits with its
+ * time until its rank is released — through the levels above and the
+ * action too: unlike rally's core, such a timeout that runs out while a
+ * slow action runs breaks the rank, though every rank has arrived (give
+ * the waits time for the action). The driving thread's time (a 1-thread
+ * rank's) covers the levels above, not the action it runs. What the other ranks see depends on how far the rank's
  * phase had gone: before its arrival reached the node's level, the other
  * ranks wait for it, as for an MPI rank that leaves a collective (an MPI
  * collective cannot be cancelled); after, they complete the phase — but

@@ -122,11 +122,11 @@ static int leaders_barrier(struct rally_mpi_barrier *b, bool block,
 	return 1;
 }
 
-/* The barrier whose action this thread runs: its abort() breaks the next
- * phase, not this one, as rally_barrier_abort() from an action does (with
- * 2 threads the phase broke; with 1 it completed: review). */
 static int end_drive(struct rally_mpi_barrier *b, int rc);
 
+/* The barriers whose actions this thread runs: their abort() breaks the
+ * next phase, not this one, as rally_barrier_abort() from an action does
+ * (with 2 threads the phase broke; with 1 it completed: review). */
 enum { NESTED_ACTIONS_MAX = 16 };
 static _Thread_local struct {
 	const struct rally_mpi_barrier *b[NESTED_ACTIONS_MAX];

@@ -3598,12 +3598,9 @@ Test(hardening, T25_an_alone_spin_that_pays_off_ends_the_throttle,
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
 
-/* A note 2^28 - 4 phases old names a phase 4 "ahead" of the current one,
- * which still takes arrivals — where no process can be ahead: the process
- * that made it and never arrived since is late, and late() lists it
- * (review round 13: it read as an arrival 2^20 phases in every 2^28). */
-Test(hardening, T26_a_note_from_2_28_phases_ago_is_no_arrival,
-     .timeout = 30)
+/* T26, T27: a robust barrier of 2 whose process noted phase 0, then
+ * 2^28 - 5 phases without a note: that note now seems 4 phases ahead. */
+static rally_barrier_t *a_note_2_28_phases_old(void)
 {
 	rally_barrier_t *b = page_alloc(true);
 	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
@@ -3615,6 +3612,17 @@ Test(hardening, T26_a_note_from_2_28_phases_ago_is_no_arrival,
 	cr_assert_geq(rally_barrier_wait(b), 0);
 	pthread_join(t, NULL);
 	cr_assert_eq(rally__barrier_skip_phases(b, (1u << 28) - 5), 0);
+	return b;
+}
+
+/* A note 2^28 - 4 phases old names a phase 4 "ahead" of the current one,
+ * which still takes arrivals — where no process can be ahead: the process
+ * that made it and never arrived since is late, and late() lists it
+ * (review round 13: it read as an arrival 2^20 phases in every 2^28). */
+Test(hardening, T26_a_note_from_2_28_phases_ago_is_no_arrival,
+     .timeout = 30)
+{
+	rally_barrier_t *b = a_note_2_28_phases_old();
 	int go[2];
 	cr_assert_eq(pipe(go), 0);
 	pid_t child = fork();
@@ -3645,16 +3653,8 @@ Test(hardening, T26_a_note_from_2_28_phases_ago_is_no_arrival,
 Test(hardening, T27_a_waiter_replaces_a_note_that_seems_ahead,
      .timeout = 30)
 {
-	rally_barrier_t *b = page_alloc(true);
-	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
-	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
-	cr_assert_eq(rally_barrier_attach(b), 0);
+	rally_barrier_t *b = a_note_2_28_phases_old();
 	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, plain_wait_main, b), 0);
-	test_sleep_ms(20); /* waits: notes phase 0 */
-	cr_assert_geq(rally_barrier_wait(b), 0);
-	pthread_join(t, NULL);
-	cr_assert_eq(rally__barrier_skip_phases(b, (1u << 28) - 5), 0);
 	int go[2];
 	cr_assert_eq(pipe(go), 0);
 	pid_t child = fork();

@@ -52,8 +52,4 @@ static inline void rally__cpu_relax(void)
  * little, then yield, then sleep 50 us at a time. *i counts the turns. */
 void rally__backoff(unsigned *i);
 
-/* A wait for running threads to take a step (leave, publish): spin a
- * little, then yield, then sleep 50 us at a time. *i counts the turns. */
-void rally__backoff(unsigned *i);
-
 #endif

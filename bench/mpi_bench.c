@@ -21,6 +21,13 @@
  *     hand_threadsT    T threads per rank: pthread_barrier_wait, then
  *                      MPI_Barrier by the main thread, then
  *                      pthread_barrier_wait again (needs FUNNELED)
+ *     yield_floor      no library: a counter in memory all ranks share
+ *                      (MPI_Win_allocate_shared); a rank arrives with one
+ *                      atomic add and yields the CPU until the last one
+ *                      bumps a generation word (all ranks on one
+ *                      machine). What a phase costs oversubscribed: each
+ *                      waiting rank hands its CPU over; no barrier that
+ *                      waits by giving up the CPU does less
  *
  *   --mode late: rank 1 sleeps --late-ms before it arrives; rank 0 arrives
  *   at once and its wall and CPU time (getrusage(RUSAGE_SELF): the whole
@@ -46,6 +53,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,7 +67,7 @@
 
 #define MAX_THREADS 64
 
-enum peer_kind { K_MPI, K_RALLY, K_HAND };
+enum peer_kind { K_MPI, K_RALLY, K_HAND, K_FLOOR };
 
 struct peer {
 	char name[32];
@@ -133,8 +141,9 @@ static void usage(FILE *f)
 "  --mode phase|late     time per phase (default), or the CPU rank 0 burns\n"
 "                        while rank 1 arrives late (exactly 2 ranks)\n"
 "  --peers LIST          comma-separated, among: mpi_barrier, rally_flat,\n"
-"                        rally_threads, rally_node, hand_threads (late mode:\n"
-"                        the first, second and fourth); default: all of them\n"
+"                        rally_threads, rally_node, hand_threads,\n"
+"                        yield_floor (late mode: the first, second and\n"
+"                        fourth); default: all but yield_floor\n"
 "  --reps N              rounds of every peer, shuffled (default 9; late 5)\n"
 "  --block-ms MS         wall time of one measurement block (default 150)\n"
 "  --threads T           threads per rank of rally_threads and\n"
@@ -309,6 +318,9 @@ static void parse_args(int argc, char **argv)
 			p.node_size = opt.node_size;
 			snprintf(p.name, sizeof p.name, "rally_node%d",
 			         opt.node_size);
+		} else if (!strcmp(t, "yield_floor") && !opt.late) {
+			p.kind = K_FLOOR;
+			snprintf(p.name, sizeof p.name, "yield_floor");
 		} else if (!strcmp(t, "hand_threads") && !opt.late) {
 			p.kind = K_HAND;
 			p.threads = opt.threads;
@@ -317,8 +329,8 @@ static void parse_args(int argc, char **argv)
 		} else {
 			arg_error("--peers: unknown peer '%s' (mpi_barrier, "
 			          "rally_flat, rally_threads, rally_node, "
-			          "hand_threads; late mode: mpi_barrier, "
-			          "rally_flat, rally_node)", t);
+			          "hand_threads, yield_floor; late mode: "
+			          "mpi_barrier, rally_flat, rally_node)", t);
 		}
 		for (int j = 0; j < npeers; j++)
 			if (!strcmp(peers[j].name, p.name))
@@ -359,6 +371,30 @@ static struct usage usage_now(void)
 
 static pthread_barrier_t hand_barrier; /* the hand-written peer's */
 
+/* yield_floor's words, in a window all ranks share; each on its own line. */
+struct floor_words {
+	_Alignas(64) _Atomic uint64_t arrived; /* arrivals ever */
+	_Alignas(64) _Atomic uint64_t generation; /* phases completed */
+};
+static struct floor_words *floor_words;
+static MPI_Win floor_win;
+
+static void floor_wait(void)
+{
+	uint64_t g = atomic_load_explicit(&floor_words->generation,
+	                                  memory_order_acquire);
+	uint64_t a = atomic_fetch_add_explicit(&floor_words->arrived, 1,
+	                                       memory_order_acq_rel) + 1;
+	if (a % (uint64_t)nranks == 0) {
+		atomic_store_explicit(&floor_words->generation, g + 1,
+		                      memory_order_release);
+		return;
+	}
+	while (atomic_load_explicit(&floor_words->generation,
+	                            memory_order_acquire) == g)
+		sched_yield();
+}
+
 static void rally_wait(struct peer *p)
 {
 	int rc = rally_mpi_barrier_wait(p->b);
@@ -379,6 +415,10 @@ static void run_phases(struct peer *p, unsigned tid, long phases)
 	case K_RALLY:
 		for (long i = 0; i < phases; i++)
 			rally_wait(p);
+		break;
+	case K_FLOOR:
+		for (long i = 0; i < phases; i++)
+			floor_wait();
 		break;
 	case K_HAND:
 		for (long i = 0; i < phases; i++) {
@@ -622,6 +662,29 @@ static void create_rally(struct peer *p, int shm_size)
 	}
 }
 
+static void create_floor(int shm_size)
+{
+	if (shm_size != nranks)
+		die("yield_floor needs every rank on one machine (%d of %d "
+		    "share memory)", shm_size, nranks);
+	MPI_Aint size = rank == 0 ? (MPI_Aint)sizeof *floor_words : 0;
+	void *base;
+	if (MPI_Win_allocate_shared(size, 1, MPI_INFO_NULL, MPI_COMM_WORLD,
+	                            &base, &floor_win) != MPI_SUCCESS)
+		die("yield_floor: MPI_Win_allocate_shared failed");
+	MPI_Aint got;
+	int unit;
+	if (MPI_Win_shared_query(floor_win, 0, &got, &unit, &base) !=
+	    MPI_SUCCESS)
+		die("yield_floor: MPI_Win_shared_query failed");
+	floor_words = base;
+	if (rank == 0) {
+		atomic_init(&floor_words->arrived, 0);
+		atomic_init(&floor_words->generation, 0);
+	}
+	MPI_Barrier(MPI_COMM_WORLD);
+}
+
 static void context_record(int provided, int shm_size)
 {
 	char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
@@ -710,6 +773,8 @@ int main(int argc, char **argv)
 	for (int k = 0; k < npeers; k++)
 		if (peers[k].kind == K_RALLY)
 			create_rally(&peers[k], shm_size);
+		else if (peers[k].kind == K_FLOOR)
+			create_floor(shm_size);
 	if (maxthreads > 1) {
 		nhelpers = maxthreads - 1;
 		pthread_barrier_init(&ctl, NULL, maxthreads);
@@ -743,6 +808,8 @@ int main(int argc, char **argv)
 				die("%s: rally_mpi_barrier_free: %s (%d)",
 				    peers[k].name, rally_strerror(rc), rc);
 		}
+	if (floor_words)
+		MPI_Win_free(&floor_win);
 	alarm(0);
 	if (out != stdout && fclose(out))
 		die("%s: %s", opt.json, strerror(errno));

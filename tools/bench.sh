@@ -16,7 +16,8 @@
 # Then MPI (about a minute; skipped, saying why, without mpirun or
 # rally-mpi-bench): rally-mpi against Open MPI's MPI_Barrier at 2, 4 and 8
 # ranks (mpirun --oversubscribe, Open MPI's default binding), flat, with 2
-# threads per rank and with fake nodes of 2 (RALLY_MPI_NODE_SIZE=2); the
+# threads per rank and with fake nodes of 2 (RALLY_MPI_NODE_SIZE=2), beside
+# the yield floor (a bare counter in shared memory whose waiters yield); the
 # hybrid case, 2 ranks x 2 threads (--bind-to none), rally-mpi against a
 # pthread barrier + MPI_Barrier + pthread barrier; and the CPU rank 0 burns
 # while rank 1 arrives 1 s late. One mpirun per row, its peers in turns.
@@ -120,7 +121,7 @@ else
 	}
 	for np in 2 4 8; do
 		mpi_run "ranks-$np" "$np" "" \
-			--peers mpi_barrier,rally_flat,rally_threads,rally_node
+			--peers mpi_barrier,rally_flat,rally_threads,rally_node,yield_floor
 	done
 	mpi_run hybrid 2 "--bind-to none" --peers rally_threads,hand_threads \
 		--reps "$((2 * ${MPI_REPS:-9}))"

@@ -385,7 +385,7 @@ def python_section(path):
 # ---- MPI: bench/mpi_bench.c (rally-mpi-bench) under tools/bench.sh -------
 
 MPI_PEERS = ["mpi_barrier", "rally_flat", "rally_threads", "rally_node",
-             "hand_threads"]
+             "hand_threads", "yield_floor"]
 
 
 def mpi_load(path):
@@ -469,7 +469,10 @@ def mpi_section(path):
               "phase. × : MPI_Barrier's (or the hand-written barrier's) "
               "median over this peer's (higher: rally-mpi is faster); none "
               "for rally_threads, which has more parties per phase than "
-              "MPI_Barrier.", ""]
+              "MPI_Barrier. yield_floor is no library: a counter in memory "
+              "the ranks share, each waiting rank yielding its CPU until "
+              "the last arrives — what a phase costs where every waiting "
+              "rank hands its CPU over.", ""]
     for c in ctx:
         lines.append(f"- run {c.get('run')}, {c.get('ranks')} ranks: "
                      f"CPUs per rank {c.get('cpus_per_rank')}, Open MPI "
@@ -559,9 +562,18 @@ def mpi_targets(phase, late, cpus):
                                  "rally-mpi flat / MPI_Barrier"))
             elif n >= 2 * cpus:
                 bound = 3 if n >= 4 * cpus else 2
-                out.append(check(m, flat, ">=", bound,
-                                 f"MPI, {n} ranks ({n / cpus:g}× CPUs): "
-                                 "MPI_Barrier / rally-mpi flat"))
+                verd, text = check(m, flat, ">=", bound,
+                                   f"MPI, {n} ranks ({n / cpus:g}× CPUs): "
+                                   "MPI_Barrier / rally-mpi flat")
+                floor = peers.get("yield_floor")
+                if floor:  # what no barrier that yields its CPU beats
+                    med, lo, hi, _ = ratio_spread(m, floor)
+                    fmed, flo, fhi, _ = ratio_spread(flat, floor)
+                    text += (f" (the yield floor: MPI_Barrier / floor = "
+                             f"{med:.2f}, spread {lo:.2f}–{hi:.2f}; "
+                             f"rally-mpi flat / floor = {fmed:.2f}, spread "
+                             f"{flo:.2f}–{fhi:.2f})")
+                out.append((verd, text))
         for p in sorted(peers, key=mpi_peer_key):
             if m and p.startswith("rally_node") and p != "rally_node1":
                 out.append(check(m, peers[p], ">=", 1.0,

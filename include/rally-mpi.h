@@ -43,7 +43,10 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * -EDEADLK there, also from an action of another barrier run in turn in
  * the same thread; actions nested more than 16 deep in one thread: the
  * 17th barrier's phase fails with -EDEADLK and breaks it); its timeout is
- * wait()'s default; its spin applies to the rank's and the node's levels.
+ * wait()'s default; its spin applies to the rank's and the node's levels,
+ * and to the leader's tests of MPI_Ibarrier (RALLY_SPIN_AUTO leaves it to
+ * the RALLY_SPIN environment variable, read at create, as in rally.h:
+ * never means no spin and no yield at any level).
  * Threads: the MPI calls of a phase are made inside arrive, await or test
  * by the thread that drives it: with threads > 1 the thread that completes
  * the rank's level, which needs MPI_THREAD_SERIALIZED or better (the

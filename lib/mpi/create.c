@@ -133,10 +133,30 @@ static int split_leaders(struct rally_mpi_barrier *b, MPI_Comm comm)
  *     the CPUs). */
 enum { NODE_SPIN_POLLS = 1000 };
 
+/* RALLY_SPIN as rally reads it (lib/spin.c): for an attr that leaves spin
+ * at RALLY_SPIN_AUTO, "never" or a number decides for the run — also
+ * over the choices below (review round 6: the node level yielded under
+ * RALLY_SPIN=never). */
+static int env_spin(void)
+{
+	const char *s = getenv("RALLY_SPIN");
+	if (!s || !*s || strcmp(s, "auto") == 0)
+		return RALLY_SPIN_AUTO;
+	if (strcmp(s, "never") == 0)
+		return RALLY_SPIN_NEVER;
+	char *end;
+	long n = strtol(s, &end, 10);
+	if (*end != '\0' || n < 0 || n > (1L << 30))
+		return RALLY_SPIN_AUTO; /* unreadable: rally keeps its default */
+	return n == 0 ? RALLY_SPIN_NEVER : (int)n;
+}
+
 static int node_spin(const struct rally_mpi_barrier *b)
 {
 	if (b->spin != RALLY_SPIN_AUTO || b->own_cpus < 1)
 		return b->spin;
+	if (b->env_spin != RALLY_SPIN_AUTO)
+		return b->env_spin;
 	if (b->machine_ranks > b->machine_cpus && b->node_size <= b->own_cpus)
 		return RALLY_SPIN_NEVER;
 	if (b->own_cpus < b->node_size && b->machine_cpus >= b->machine_ranks)
@@ -154,8 +174,8 @@ static int node_spin(const struct rally_mpi_barrier *b)
  * (MPI_Barrier: 4.6 and 18.1). */
 static unsigned node_yields(const struct rally_mpi_barrier *b, int spin)
 {
-	if (b->spin != RALLY_SPIN_AUTO || spin != RALLY_SPIN_NEVER ||
-	    b->machine_cpus < 1)
+	if (b->spin != RALLY_SPIN_AUTO || b->env_spin != RALLY_SPIN_AUTO ||
+	    spin != RALLY_SPIN_NEVER || b->machine_cpus < 1)
 		return 0;
 	return 2 * (unsigned)((b->machine_ranks + b->machine_cpus - 1) /
 	                      b->machine_cpus);
@@ -246,6 +266,7 @@ static int set_up(struct rally_mpi_barrier *b, MPI_Comm comm,
 	}
 	if (b->timeout_ns == 0)
 		b->timeout_ns = RALLY_FOREVER;
+	b->env_spin = env_spin();
 	if (threads > 1) {
 		rally_barrier_attr_t ra = {.spin = b->spin};
 		int rc = rally_barrier_init(&b->rank, threads, &ra);

@@ -65,6 +65,7 @@ struct rally_mpi_barrier {
 	void *action_arg;
 	int64_t timeout_ns;
 	int spin;
+	int env_spin; /* RALLY_SPIN at create, as rally reads it */
 	unsigned node_yields; /* a node-level wait's yields before it sleeps */
 	/* Set once the barrier broke on this rank (timeout, abort, action). */
 	_Atomic bool broken;

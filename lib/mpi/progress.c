@@ -79,7 +79,8 @@ int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns)
 	if (!b->drive.request_active)
 		return 0;
 	int64_t start = rally__mpi_now_ns(), sleep_ns = SLEEP_FIRST_NS;
-	bool spin = b->spin != RALLY_SPIN_NEVER &&
+	int policy = b->spin == RALLY_SPIN_AUTO ? b->env_spin : b->spin;
+	bool spin = policy != RALLY_SPIN_NEVER &&
 	            (unsigned)b->local_leaders <= cpus();
 	for (;;) {
 		int rc = test_once(b);

@@ -268,7 +268,10 @@ static int set_up(struct rally_mpi_barrier *b, MPI_Comm comm,
 		b->timeout_ns = RALLY_FOREVER;
 	b->env_spin = env_spin();
 	if (threads > 1) {
-		rally_barrier_attr_t ra = {.spin = b->spin};
+		/* RALLY_SPIN as read here, not as rally cached it at its
+		 * first use in the process (review round 7). */
+		rally_barrier_attr_t ra = {
+		    .spin = b->spin == RALLY_SPIN_AUTO ? b->env_spin : b->spin};
 		int rc = rally_barrier_init(&b->rank, threads, &ra);
 		if (rc == 0)
 			rc = rally_barrier_init(&b->rank_release, threads, &ra);

@@ -47,15 +47,6 @@ int64_t rally__mpi_left(int64_t deadline_ns)
 	return left > 0 ? left : 0;
 }
 
-static unsigned cpus(void)
-{
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) != 0)
-		return 1;
-	int n = CPU_COUNT(&set);
-	return n > 0 ? (unsigned)n : 1;
-}
-
 /* One MPI_Test: 1 done, 0 not yet, -EIO. */
 static int test_once(struct rally_mpi_barrier *b)
 {
@@ -74,15 +65,39 @@ static void pause_for(int64_t ns)
 	nanosleep(&ts, NULL);
 }
 
+/* How the leader waits, from the barrier's spin policy (attr, or
+ * RALLY_SPIN at create for RALLY_SPIN_AUTO; review round 7 of rally-mpi):
+ *   never  no spin and no yield: it sleeps between tests from the first;
+ *   N      N tests in a spin (the user's budget, whatever the CPUs), then
+ *          as auto after its spin;
+ *   auto   a spin of SPIN_NS only when the machine's leaders do not
+ *          outnumber the machine's CPUs (all its ranks' masks: a bound
+ *          rank's own mask shows one), then yields for YIELD_NS.
+ * Then sleeps, SLEEP_FIRST_NS doubling to SLEEP_MAX_NS. */
+struct leader_plan {
+	uint32_t spin_tests; /* 0: by time (spin_ns) */
+	int64_t spin_ns, yield_ns;
+};
+
+static struct leader_plan leader_plan(const struct rally_mpi_barrier *b)
+{
+	int policy = b->spin == RALLY_SPIN_AUTO ? b->env_spin : b->spin;
+	if (policy == RALLY_SPIN_NEVER)
+		return (struct leader_plan){0, 0, 0};
+	if (policy > 0)
+		return (struct leader_plan){(uint32_t)policy, 0, YIELD_NS};
+	bool spins = b->local_leaders <= b->machine_cpus;
+	return (struct leader_plan){0, spins ? SPIN_NS : 0, YIELD_NS};
+}
+
 int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns)
 {
 	if (!b->drive.request_active)
 		return 0;
-	int64_t start = rally__mpi_now_ns(), sleep_ns = SLEEP_FIRST_NS;
-	int policy = b->spin == RALLY_SPIN_AUTO ? b->env_spin : b->spin;
-	bool spin = policy != RALLY_SPIN_NEVER &&
-	            (unsigned)b->local_leaders <= cpus();
-	for (;;) {
+	struct leader_plan plan = leader_plan(b);
+	int64_t start = rally__mpi_now_ns(), sleep_ns = SLEEP_FIRST_NS,
+	        spun_until = 0; /* the spin's end, once it ended */
+	for (uint32_t tests = 1;; tests++) {
 		int rc = test_once(b);
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
@@ -91,10 +106,13 @@ int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns)
 			return RALLY_TIMEDOUT;
 		if (atomic_load(&b->broken)) /* aborted meanwhile */
 			return RALLY_BROKEN;
-		int64_t waited = now - start;
-		if (spin && waited < SPIN_NS)
+		bool spinning = plan.spin_tests ? tests < plan.spin_tests
+		                                : now - start < plan.spin_ns;
+		if (spinning)
 			continue;
-		if (waited < (spin ? SPIN_NS : 0) + YIELD_NS) {
+		if (!spun_until)
+			spun_until = now;
+		if (now - spun_until < plan.yield_ns) {
 			sched_yield();
 			continue;
 		}

@@ -1,50 +1,143 @@
-/* RALLY_SPIN decides the node level's waiting, as rally.h says it does for
- * a barrier whose attr leaves spin at RALLY_SPIN_AUTO (review round 6 of
- * rally-mpi: with the machine's ranks outnumbering its CPUs, the node
- * level yielded under RALLY_SPIN=never, and bound ranks polled 1000
- * times).
+/* The spin policy reaches every level of rally-mpi: RALLY_SPIN (read at
+ * create) for a barrier whose attr leaves spin at RALLY_SPIN_AUTO, as
+ * rally.h says — review rounds 6 and 7 of rally-mpi: under never the node
+ * level yielded, bound ranks polled 1000 times, the leader yielded for
+ * 200 us and spun 20 us whatever the budget, and a bound leader never
+ * spun at all.
  *
- * Usage (under mpirun, RALLY_MPI_NODE_SIZE=2, 4 ranks or more on 2 CPUs):
- *   mpi_spin_env_test never   a non-leader rank never yields
- *   mpi_spin_env_test auto    a non-leader rank yields (the count works)
- * The program's own sched_yield() takes the place of the C library's for
- * librally-mpi and librally too, and counts; the non-leaders make no MPI
- * call during the phases, so every yield counted is rally's. Rank 0 prints
- * "N passed, N failed"; every rank exits non-zero on a failure. */
+ * Usage (under mpirun, RALLY_MPI_NODE_SIZE=2 unless bound):
+ *   mpi_spin_env_test never|auto|budget|bound [THREADS]
+ * The ranks of odd nodes arrive LATE_US late each phase, so that the
+ * others wait: their leader in its MPI_Ibarrier loop, the rest at the
+ * node's barrier. This program's sched_yield() takes the place of the C
+ * library's and counts the calls made from librally and librally-mpi
+ * (dladdr of the caller: MPI's own yields are not counted); its MPI_Test
+ * (PMPI) counts the leader's tests before its first such yield.
+ *   never   (RALLY_SPIN=never) no rank yields in rally, and a waiting
+ *           rank burns under a third of its wait in CPU;
+ *   auto    (RALLY_SPIN=auto, machine oversubscribed) the waiting leader
+ *           yields in rally: the count sees yields;
+ *   budget  (RALLY_SPIN=10000000: polls that outlast the lateness) no
+ *           rank yields in rally: the budget is spent spinning first;
+ *   bound   (auto, 2 ranks bound to a core each, fake nodes of 1) the
+ *           leader spins (each leader has a CPU of the machine) before it
+ *           yields: 50 tests at least;
+ *   changed a barrier used under auto, then RALLY_SPIN=never for the
+ *           next one's create, with threads beyond the CPUs: under a
+ *           third of the first one's yields in rally (what remains are
+ *           rally's short waits for a thread between two steps).
+ * Rank 0 prints "N passed, N failed"; every rank exits non-zero on a
+ * failure. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rally-mpi.h"
 
-enum { PHASES = 2000 };
+enum { PHASES = 200, LATE_US = 2000 };
 
-static atomic_long yields;
+static atomic_long rally_yields, tests, tests_at_first_yield = -1;
+
+/* Whether the code at addr is librally's or librally-mpi's. */
+static bool in_rally(void *addr)
+{
+	Dl_info info;
+	return dladdr(addr, &info) && info.dli_fname &&
+	       strstr(info.dli_fname, "librally");
+}
 
 int sched_yield(void)
 {
-	atomic_fetch_add(&yields, 1);
+	if (in_rally(__builtin_return_address(0))) {
+		atomic_fetch_add(&rally_yields, 1);
+		long expect = -1;
+		atomic_compare_exchange_strong(&tests_at_first_yield, &expect,
+		                               atomic_load(&tests));
+	}
 	return (int)syscall(SYS_sched_yield);
+}
+
+int MPI_Test(MPI_Request *r, int *flag, MPI_Status *s)
+{
+	atomic_fetch_add(&tests, 1);
+	return PMPI_Test(r, flag, s);
+}
+
+static double cpu_s(void)
+{
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+	       1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+static rally_mpi_barrier_t *b;
+static bool late;
+
+static void *phases(void *arg)
+{
+	long *rc = arg;
+	for (int p = 0; p < PHASES && *rc >= 0; p++) {
+		if (late)
+			usleep(LATE_US);
+		*rc = rally_mpi_barrier_wait(b);
+	}
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || (strcmp(argv[1], "never") && strcmp(argv[1], "auto"))) {
-		fprintf(stderr, "usage: mpi_spin_env_test never|auto\n");
+	const char *modes[] = {"never", "auto", "budget", "bound", "changed"};
+	const char *env[] = {"never", "auto", "10000000", "auto", "never"};
+	int mode = -1;
+	for (int i = 0; argc >= 2 && i < 5; i++)
+		if (!strcmp(argv[1], modes[i]))
+			mode = i;
+	int threads = argc == 3 ? atoi(argv[2]) : 1;
+	if (mode < 0 || argc > 3 || threads < 1 || threads > 8) {
+		fprintf(stderr, "usage: mpi_spin_env_test "
+		        "never|auto|budget|bound|changed [THREADS]\n");
 		return 2;
 	}
-	bool never = !strcmp(argv[1], "never");
-	setenv("RALLY_SPIN", argv[1], 1); /* before rally reads it */
-	MPI_Init(&argc, &argv);
-	int rank;
+	/* changed: a first barrier is used under auto, then RALLY_SPIN is
+	 * set to never before the second's create (rally reads its own copy
+	 * once a process: the rank level kept auto — review round 7). */
+	setenv("RALLY_SPIN", mode == 4 ? "auto" : env[mode], 1);
+	int provided;
+	MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+	int rank, size;
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-	rally_mpi_barrier_t *b;
-	int rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD, 1, NULL);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	int rc;
+	long yields_auto = -1;
+	if (mode == 4) {
+		rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD,
+		                              (unsigned)threads, NULL);
+		atomic_store(&rally_yields, 0);
+		long rcs[8] = {0};
+		pthread_t t[8];
+		for (int i = 1; i < threads && rc == 0; i++)
+			pthread_create(&t[i], NULL, phases, &rcs[i]);
+		if (rc == 0)
+			phases(&rcs[0]);
+		for (int i = 1; i < threads && rc == 0; i++)
+			pthread_join(t[i], NULL);
+		yields_auto = atomic_load(&rally_yields);
+		if (rc == 0)
+			rally_mpi_barrier_free(&b);
+		setenv("RALLY_SPIN", "never", 1);
+	}
+	rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD, (unsigned)threads,
+	                              NULL);
 	if (rc) {
 		fprintf(stderr, "rank %d: create: %s\n", rank,
 		        rally_strerror(rc));
@@ -52,25 +145,74 @@ int main(int argc, char **argv)
 	}
 	rally_mpi_layout_t l;
 	rally_mpi_barrier_layout(b, &l);
-	atomic_store(&yields, 0);
-	for (int p = 0; p < PHASES && rc >= 0; p++)
-		rc = rally_mpi_barrier_wait(b);
-	long mine = l.leader ? -1 : atomic_load(&yields);
-	int ok = rc >= 0 && (l.leader || (never ? mine == 0 : mine > 0));
+	cpu_set_t own;
+	if (mode == 3 && (sched_getaffinity(0, sizeof own, &own) != 0 ||
+	                  CPU_COUNT(&own) != 1)) {
+		fprintf(stderr, "rank %d: not bound to one CPU: mpirun "
+		        "--bind-to core (OMPI_MCA_hwloc_base_binding_policy="
+		        "core, HYDRA_BINDING=core)\n", rank);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	int node = rank / l.node_size; /* consecutive fake nodes */
+	late = node % 2 == 1;
+	atomic_store(&rally_yields, 0);
+	atomic_store(&tests, 0);
+	double c0 = cpu_s(), t0 = MPI_Wtime();
+	long rcs[8] = {0};
+	pthread_t t[8];
+	for (int i = 1; i < threads; i++)
+		pthread_create(&t[i], NULL, phases, &rcs[i]);
+	phases(&rcs[0]);
+	for (int i = 1; i < threads; i++)
+		pthread_join(t[i], NULL);
+	double cpu = cpu_s() - c0, wall = MPI_Wtime() - t0;
+	long y = atomic_load(&rally_yields),
+	     first = atomic_load(&tests_at_first_yield);
+	bool ok = true;
+	for (int i = 0; i < threads; i++)
+		ok &= rcs[i] >= 0;
+	const char *why = "";
+	switch (mode) {
+	case 0: /* never: no yield; the waiters sleep through the wait */
+		if (y != 0)
+			ok = false, why = "yields in rally under never";
+		else if (!late && cpu > wall / 3)
+			ok = false, why = "a waiting rank burnt over a third "
+			                  "of its wait";
+		break;
+	case 1: /* auto, oversubscribed: the waiting leader yields */
+		if (!late && l.leader && y == 0)
+			ok = false, why = "the waiting leader never yielded "
+			                  "(the count sees nothing?)";
+		break;
+	case 2: /* a budget that outlasts the lateness: spent first */
+		if (y != 0)
+			ok = false, why = "yields before the budget was spent";
+		break;
+	case 4: /* never after auto: rally still yields in its short waits
+	         * for a thread between two steps (lib/spin.c backoff), but
+	         * its waiting policy no longer does */
+		if (y * 3 > yields_auto)
+			ok = false, why = "yields under never as under auto";
+		break;
+	case 3: /* bound, a CPU per leader: the leader spins first */
+		if (!late && l.leader && (first >= 0 && first < 50))
+			ok = false, why = "the leader yielded before it spun";
+		break;
+	}
 	if (!ok)
-		printf("FAILED: rank %d (%s, node rank %d): %ld sched_yield "
-		       "calls in %d phases with RALLY_SPIN=%s (wait: %d)\n",
-		       rank, l.leader ? "leader" : "not a leader", l.node_rank,
-		       mine, PHASES, argv[1], rc);
-	int all_ok;
-	MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-	int oks;
-	MPI_Reduce(&ok, &oks, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);
-	int size;
-	MPI_Comm_size(MPI_COMM_WORLD, &size);
+		printf("FAILED: rank %d (node %d%s%s), RALLY_SPIN=%s: %ld "
+		       "yields in rally, %ld MPI_Test before the first, CPU "
+		       "%.3f s of %.3f s (under auto before: %ld): %s\n",
+		       rank, node, l.leader ? ", leader" : "",
+		       late ? ", late" : "", env[mode], y, first, cpu, wall,
+		       yields_auto, why);
+	int mine = ok, oks, all;
+	MPI_Reduce(&mine, &oks, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);
+	MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
 	if (rank == 0)
 		printf("%d passed, %d failed\n", oks, size - oks);
 	rally_mpi_barrier_free(&b);
 	MPI_Finalize();
-	return all_ok ? 0 : 1;
+	return all ? 0 : 1;
 }

@@ -345,6 +345,30 @@ fi
 for x in go lone ab ev rb t huge tiny z ze perm; do "$rally" rm "$id-$x" >/dev/null 2>&1; done
 check "rm of nothing" 2 "$rally" rm "$id-go"
 
+# rally run: the installed librally-pthread.so preloaded, RALLY_SPIN set;
+# what no preload reaches said; errors as env(1) has them.
+shim=$(find "$tmp/root" -name 'librally-pthread.so' | head -n 1)
+check "rally run runs the program" 0 "$rally" run -- sh -c 'echo "$LD_PRELOAD|$RALLY_SPIN"'
+if [ -n "$shim" ] && grep -qx "$(readlink -f "$shim")|" "$tmp/out"; then
+	ok "rally run preloads the installed librally-pthread.so"
+else not_ok "rally run preloads the installed librally-pthread.so (got: $(cat "$tmp/out"), installed: $shim)"; fi
+check "rally run --spin never" 0 "$rally" run --spin never sh -c 'echo "$RALLY_SPIN"'
+says "rally run --spin sets RALLY_SPIN" "^never$" "$tmp/out"
+check "rally run passes the exit status on" 3 "$rally" run -- sh -c 'exit 3'
+check "rally run --spin garbage exits 1" 1 "$rally" run --spin lots -- true
+says "rally run --spin garbage says so" "not auto, never or a number" "$tmp/err"
+check "rally run with no program exits 1" 1 "$rally" run --
+check "rally run of a missing program exits 127" 127 "$rally" run -- "$tmp/no-such-program"
+printf 'int main(void) { return 0; }\n' >"$tmp/static.c"
+if cc -static -o "$tmp/static" "$tmp/static.c" 2>/dev/null; then
+	check "rally run of a static program runs it" 0 "$rally" run "$tmp/static"
+	says "rally run says a static program cannot be reached" "statically linked" "$tmp/err"
+else
+	ok "# SKIP rally run of a static program: no static C library"
+fi
+check "rally help run" 0 "$rally" help run
+says "rally help run documents --spin" "spin auto|never|N" "$tmp/out"
+
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

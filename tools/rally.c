@@ -4,6 +4,7 @@
  *   rally event set|clear|wait NAME [--timeout SECONDS]
  *   rally abort NAME | rally status NAME | rally rm NAME
  *   rally bench [rally-bench options]
+ *   rally run [--spin auto|never|N] -- PROGRAM ARGS... (run.c)
  *
  * Exit status: 0 released (or done); 1 an error (bad arguments, permission,
  * not a rally object); 2 timed out, broken, or no such object; 128+N killed
@@ -24,6 +25,7 @@
 
 #include "hooks.h" /* rally__barrier_timedarrive */
 #include "rally.h"
+#include "run.h"
 
 /* 1 is every error that is not 2's: a script tells "the rendezvous did not
  * happen" (2) from "this call was wrong or could not be made" (1). */
@@ -43,6 +45,9 @@ static const char *const manual[][2] = {
          "  status NAME              parties, waiting, broken, late pids\n"
          "  rm NAME                  remove the barrier and event NAME\n"
          "  bench [OPTIONS]          rally against its peers (rally-bench)\n"
+         "  run [--spin S] -- PROGRAM ARGS...\n"
+         "                           run a program with its pthread\n"
+         "                           barriers replaced by rally's\n"
          "\n"
          "Exit status: 0 released (or done); 1 an error (bad arguments,\n"
          "no permission, not a rally object), with a message; 2 timed\n"
@@ -118,6 +123,23 @@ static const char *const manual[][2] = {
               "writes the results as JSON (turn them into tables and a plot\n"
               "with tools/report.py). Other options go to rally-bench\n"
               "(rally bench --help lists them).\n"},
+    {"run",
+     "usage: rally run [--spin auto|never|N] [--] PROGRAM [ARGS...]\n"
+     "\n"
+     "Runs PROGRAM with librally-pthread.so preloaded (LD_PRELOAD): its\n"
+     "pthread_barrier_init, _wait and _destroy become rally's, with no\n"
+     "recompiling. PTHREAD_PROCESS_SHARED barriers stay the C library's.\n"
+     "--spin sets RALLY_SPIN for the run: auto (the default: spin only\n"
+     "while it can pay off), never (sleep at once), or N polls before\n"
+     "sleeping.\n"
+     "\n"
+     "A statically linked program (or one of another word size) cannot\n"
+     "be reached by a preload: rally run says so on stderr and runs it\n"
+     "unchanged. The library is found next to rally's install (or in its\n"
+     "build tree); RALLY_PTHREAD_LIB=PATH names another.\n"
+     "\n"
+     "Exit status: PROGRAM's; 1 bad options or no library; 126 PROGRAM\n"
+     "cannot be run; 127 PROGRAM not found.\n"},
 };
 
 static int usage(const char *cmd, int status)
@@ -129,6 +151,11 @@ static int usage(const char *cmd, int status)
 		}
 	fprintf(stderr, "rally: unknown command '%s' (rally help)\n", cmd);
 	return EXIT_ERROR;
+}
+
+static int run_help(int status)
+{
+	return usage("run", status);
 }
 
 static bool wants_help(int argc, char **argv)
@@ -600,6 +627,8 @@ int main(int argc, char **argv)
 	argv += 2;
 	if (strcmp(cmd, "bench") == 0)
 		return cmd_bench(argc, argv, "rally");
+	if (strcmp(cmd, "run") == 0) /* PROGRAM's own options are its own */
+		return rally_cmd_run(argc, argv, run_help);
 	if (wants_help(argc, argv))
 		return usage(cmd, EXIT_RELEASED);
 	if (strcmp(cmd, "wait") == 0)

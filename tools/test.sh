@@ -5,7 +5,9 @@
 # rally three ways and runs Meson's suites:
 #   plain        every suite (unit with hardening, stress with chaos,
 #                races, fuzz and fuzz_schedule, model, python, cli,
-#                install, mpi)
+#                install, mpi, pthread: the LD_PRELOAD shim against glibc,
+#                and real programs — Debian's rt-tests pi_stress and
+#                mesa-utils glxgears under xvfb — with and without it)
 #   asan-ubsan   unit, stress, races and python under AddressSanitizer +
 #                UBSan (the Python suites with the sanitizers preloaded)
 #   tsan         the stress programs (stress, chaos) and the plain C unit
@@ -46,7 +48,8 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev \
 	clang libclang-rt-14-dev spin python3-dev libck-dev \
-	openmpi-bin libopenmpi-dev mpich libmpich-dev
+	openmpi-bin libopenmpi-dev mpich libmpich-dev \
+	rt-tests mesa-utils xvfb
 # CPython's own test.lock_tests, for the Python package's suite.
 pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 deps_install "libpython$pyver-testsuite"
@@ -120,7 +123,7 @@ import json, re, sys
 # out a suite whose dependency it does not find: Criterion, spin, clang,
 # Python's headers) has not passed.
 unit = ["waitv_example", "cxx_header", "slot_races", "late_races",
-        "bench_layout", "report"]
+        "bench_layout", "report", "pthread-glibc", "pthread-shim"]
 criterion = ["barrier", "shared", "event", "named", "robust", "split",
              "hardening"]
 python = ["python-lock_tests", "python-processes", "python-binding",
@@ -135,9 +138,12 @@ mpi = ["correct-n1-t4-1node", "correct-n4-t2-ns2", "correct-n8-t2-ns3",
        "reask-n2-t2", "action-n1-t2", "nested-n1-t1"]
 expected = {
     "build-ci/plain": unit + criterion + python + stress + mpi
-    + ["races", "model", "fuzz", "fuzz_schedule", "cli", "install"],
+    + ["races", "model", "fuzz", "fuzz_schedule", "cli", "install",
+       "pthread-programs"],
     "build-ci/asan-ubsan": unit + criterion + python + stress + ["races"],
-    "build-ci/tsan": unit + stress,
+    # TSan's own pthread_barrier_* interceptors: no shim tests there.
+    "build-ci/tsan": [u for u in unit if not u.startswith("pthread-")]
+    + stress,
     "build-ci/mpich": sys.argv[3].split(),
 }
 

@@ -1,0 +1,478 @@
+/* pthread_conformance.c — the POSIX surface of pthread barriers, run
+ * against the C library and against librally-pthread.so (LD_PRELOAD), the
+ * same program both ways:
+ *
+ *   pthread_conformance --expect glibc|shim [--threads LIST]
+ *
+ * --expect says which implementation must be in place (the shim's marker
+ * symbol is looked up): a preload that silently did not happen fails. The
+ * checks that only the shim promises (glibc leaves them undefined, or
+ * blocks) run with --expect shim only, and say so.
+ *
+ * Prints a line per check and ends with "N passed, N failed"; exit status
+ * 1 if anything failed. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int passed, failed;
+static bool shim;
+
+static void check(bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("%s: ", ok ? "ok" : "FAILED");
+	vprintf(fmt, ap);
+	putchar('\n');
+	va_end(ap);
+	fflush(stdout);
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "pthread_conformance: %s: %s\n", what, strerror(rc));
+	exit(2);
+}
+
+static void start(pthread_t *t, void *(*f)(void *), void *arg)
+{
+	int rc = pthread_create(t, NULL, f, arg);
+	if (rc)
+		die("pthread_create", rc);
+}
+
+/* ---- one serial thread per phase, nobody released early ----------------- */
+
+struct phases {
+	pthread_barrier_t barrier;
+	unsigned threads, phases;
+	_Atomic unsigned arrived;          /* arrivals ever */
+	_Atomic unsigned *serial;          /* SERIAL answers per phase */
+	_Atomic unsigned bad_answer, early; /* neither 0 nor SERIAL; early */
+};
+
+static void *phase_worker(void *arg)
+{
+	struct phases *p = arg;
+	for (unsigned k = 0; k < p->phases; k++) {
+		atomic_fetch_add(&p->arrived, 1);
+		int rc = pthread_barrier_wait(&p->barrier);
+		/* Released: every thread arrived for phase k. */
+		if (atomic_load(&p->arrived) < (k + 1) * p->threads)
+			atomic_fetch_add(&p->early, 1);
+		if (rc == PTHREAD_BARRIER_SERIAL_THREAD)
+			atomic_fetch_add(&p->serial[k], 1);
+		else if (rc != 0)
+			atomic_fetch_add(&p->bad_answer, 1);
+	}
+	return NULL;
+}
+
+static void serial_once_per_phase(unsigned threads, unsigned phases)
+{
+	struct phases p = {.threads = threads, .phases = phases};
+	p.serial = calloc(phases, sizeof *p.serial);
+	pthread_t *t = calloc(threads, sizeof *t);
+	if (!p.serial || !t)
+		die("calloc", ENOMEM);
+	int rc = pthread_barrier_init(&p.barrier, NULL, threads);
+	if (rc)
+		die("pthread_barrier_init", rc);
+	for (unsigned i = 0; i < threads; i++)
+		start(&t[i], phase_worker, &p);
+	for (unsigned i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	unsigned wrong = 0;
+	for (unsigned k = 0; k < phases; k++)
+		wrong += p.serial[k] != 1;
+	check(wrong == 0, "%u threads, %u phases: PTHREAD_BARRIER_SERIAL_THREAD "
+	      "exactly once per phase (%u phases not)", threads, phases, wrong);
+	check(p.bad_answer == 0, "%u threads: every other answer is 0 (%u not)",
+	      threads, p.bad_answer);
+	check(p.early == 0, "%u threads: nobody released before all arrived "
+	      "(%u early)", threads, p.early);
+	check(pthread_barrier_destroy(&p.barrier) == 0,
+	      "%u threads: destroy after the last phase: 0", threads);
+	free(p.serial);
+	free(t);
+}
+
+/* ---- arguments and errors ------------------------------------------------ */
+
+static pthread_barrier_t errno_barrier;
+static _Atomic unsigned errno_changed;
+static _Atomic bool errno_done;
+
+static void on_usr1(int sig) { (void)sig; }
+
+/* Thread 0 arrives late each phase, so that the others sleep in the
+ * futex, where a signal (EINTR) sets errno. */
+static void *errno_worker(void *arg)
+{
+	bool late = arg != NULL;
+	for (int k = 0; k < 500; k++) {
+		if (late)
+			nanosleep(&(struct timespec){0, 100000}, NULL);
+		errno = 4242;
+		pthread_barrier_wait(&errno_barrier);
+		if (errno != 4242)
+			atomic_fetch_add(&errno_changed, 1);
+	}
+	return NULL;
+}
+
+static void *errno_signaller(void *arg)
+{
+	pthread_t *t = arg;
+	while (!atomic_load(&errno_done)) {
+		for (int i = 1; i < 4; i++)
+			pthread_kill(t[i], SIGUSR1);
+		nanosleep(&(struct timespec){0, 20000}, NULL);
+	}
+	return NULL;
+}
+
+static void errors(void)
+{
+	pthread_barrier_t b;
+	check(pthread_barrier_init(&b, NULL, 0) == EINVAL, "count 0: EINVAL");
+
+	pthread_barrierattr_t bad;
+	memset(&bad, 0x2a, sizeof bad); /* pshared neither value */
+	int rc = pthread_barrier_init(&b, &bad, 2);
+	if (shim)
+		check(rc == EINVAL,
+		      "an attr whose pshared is neither value: EINVAL");
+	else /* glibc 2.36 takes it (as private) */
+		printf("not checked (glibc): an attr whose pshared is neither "
+		       "value: %d (%s)\n", rc, rc ? strerror(rc) : "taken");
+	if (rc == 0)
+		pthread_barrier_destroy(&b);
+
+	pthread_barrierattr_t priv;
+	pthread_barrierattr_init(&priv);
+	pthread_barrierattr_setpshared(&priv, PTHREAD_PROCESS_PRIVATE);
+	check(pthread_barrier_init(&b, &priv, 1) == 0,
+	      "PTHREAD_PROCESS_PRIVATE attr, count 1: 0");
+	bool all_serial = true;
+	for (int i = 0; i < 1000; i++)
+		all_serial &= pthread_barrier_wait(&b) ==
+		              PTHREAD_BARRIER_SERIAL_THREAD;
+	check(all_serial, "count 1: every wait answers SERIAL");
+	check(pthread_barrier_destroy(&b) == 0, "count 1: destroy: 0");
+	pthread_barrierattr_destroy(&priv);
+
+	errno = 4242;
+	check(pthread_barrier_init(&b, NULL, 1) == 0 &&
+	          pthread_barrier_wait(&b) == PTHREAD_BARRIER_SERIAL_THREAD &&
+	          pthread_barrier_destroy(&b) == 0 && errno == 4242,
+	      "errno untouched by init, wait and destroy (%d)", errno);
+	/* With waits that sleep and signals that interrupt them (a futex's
+	 * EINTR and EAGAIN set errno). */
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	pthread_barrier_init(&errno_barrier, NULL, 4);
+	pthread_t t[4], sig;
+	for (int i = 0; i < 4; i++)
+		start(&t[i], errno_worker, i == 0 ? (void *)1 : NULL);
+	start(&sig, errno_signaller, t);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	atomic_store(&errno_done, true);
+	pthread_join(sig, NULL);
+	pthread_barrier_destroy(&errno_barrier);
+	check(errno_changed == 0, "4 threads, 500 phases, signals meanwhile: "
+	      "errno untouched by every wait (%u changed it)", errno_changed);
+}
+
+/* ---- many barriers at once ----------------------------------------------- */
+
+enum { MANY = 64, MANY_THREADS = 4, MANY_ROUNDS = 200 };
+static pthread_barrier_t many[MANY];
+static _Atomic unsigned many_serial[MANY], many_bad;
+
+static void *many_worker(void *arg)
+{
+	(void)arg;
+	/* Every thread in the same order (each barrier needs them all). */
+	for (unsigned r = 0; r < MANY_ROUNDS; r++)
+		for (unsigned i = 0; i < MANY; i++) {
+			int rc = pthread_barrier_wait(&many[i]);
+			if (rc == PTHREAD_BARRIER_SERIAL_THREAD)
+				atomic_fetch_add(&many_serial[i], 1);
+			else if (rc != 0)
+				atomic_fetch_add(&many_bad, 1);
+		}
+	return NULL;
+}
+
+static void many_barriers(void)
+{
+	for (unsigned i = 0; i < MANY; i++) {
+		int rc = pthread_barrier_init(&many[i], NULL, MANY_THREADS);
+		if (rc)
+			die("pthread_barrier_init", rc);
+	}
+	pthread_t t[MANY_THREADS];
+	for (unsigned i = 0; i < MANY_THREADS; i++)
+		start(&t[i], many_worker, NULL);
+	for (unsigned i = 0; i < MANY_THREADS; i++)
+		pthread_join(t[i], NULL);
+	unsigned wrong = 0, destroyed = 0;
+	for (unsigned i = 0; i < MANY; i++) {
+		wrong += many_serial[i] != MANY_ROUNDS;
+		destroyed += pthread_barrier_destroy(&many[i]) == 0;
+	}
+	check(wrong == 0 && many_bad == 0,
+	      "%d barriers at once, %d threads: SERIAL once per phase of "
+	      "each (%u barriers not, %u bad answers)", MANY, MANY_THREADS,
+	      wrong, many_bad);
+	check(destroyed == MANY, "%d barriers destroyed: %u", MANY, destroyed);
+}
+
+/* ---- destroy right after the wait, and init again ------------------------ */
+
+struct cycle {
+	pthread_barrier_t *b; /* on the heap: freed by the serial thread */
+	pthread_barrier_t gate;
+	_Atomic unsigned bad;
+};
+
+static void *cycle_worker(void *arg)
+{
+	struct cycle *c = arg;
+	pthread_barrier_wait(&c->gate); /* c->b is ready */
+	int rc = pthread_barrier_wait(c->b);
+	if (rc == PTHREAD_BARRIER_SERIAL_THREAD) {
+		/* The others may still be leaving: POSIX lets the serial
+		 * thread destroy (and free) now. */
+		if (pthread_barrier_destroy(c->b) != 0)
+			atomic_fetch_add(&c->bad, 1);
+		free(c->b);
+	} else if (rc != 0) {
+		atomic_fetch_add(&c->bad, 1);
+	}
+	pthread_barrier_wait(&c->gate); /* done */
+	return NULL;
+}
+
+static void destroy_after_wait(unsigned cycles)
+{
+	struct cycle c = {0};
+	enum { T = 3 };
+	pthread_barrier_init(&c.gate, NULL, T + 1);
+	pthread_t t[T];
+	unsigned inits_ok = 0;
+	for (unsigned k = 0; k < cycles; k++) {
+		c.b = malloc(sizeof *c.b);
+		if (!c.b)
+			die("malloc", ENOMEM);
+		inits_ok += pthread_barrier_init(c.b, NULL, T) == 0;
+		for (unsigned i = 0; i < T; i++)
+			start(&t[i], cycle_worker, &c);
+		pthread_barrier_wait(&c.gate);
+		pthread_barrier_wait(&c.gate);
+		for (unsigned i = 0; i < T; i++)
+			pthread_join(t[i], NULL);
+	}
+	pthread_barrier_destroy(&c.gate);
+	check(inits_ok == cycles && c.bad == 0,
+	      "%u cycles of init, wait by 3 threads, destroy and free by the "
+	      "serial thread at once: all 0 (%u inits failed, %u bad)",
+	      cycles, cycles - inits_ok, c.bad);
+
+	/* One barrier, destroyed and initialised again in place. */
+	pthread_barrier_t b;
+	unsigned ok = 0;
+	for (unsigned k = 0; k < 10000; k++)
+		ok += pthread_barrier_init(&b, NULL, 1) == 0 &&
+		      pthread_barrier_wait(&b) == PTHREAD_BARRIER_SERIAL_THREAD &&
+		      pthread_barrier_destroy(&b) == 0;
+	check(ok == 10000, "10000 init/wait/destroy in place: %u", ok);
+}
+
+/* ---- PTHREAD_PROCESS_SHARED goes to the C library ------------------------ */
+
+static void process_shared(void)
+{
+	pthread_barrier_t *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
+	                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED)
+		die("mmap", errno);
+	pthread_barrierattr_t a;
+	pthread_barrierattr_init(&a);
+	pthread_barrierattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	int rc = pthread_barrier_init(b, &a, 2);
+	pthread_barrierattr_destroy(&a);
+	check(rc == 0, "PTHREAD_PROCESS_SHARED init: 0 (%d)", rc);
+	/* The shim's view starts with its tag: a shared barrier must not. */
+	uint64_t first;
+	memcpy(&first, b, sizeof first);
+	check(first != 0x72616c6c79707462ull,
+	      "PTHREAD_PROCESS_SHARED: left to the C library");
+	enum { PHASES = 2000 };
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork", errno);
+	if (pid == 0) {
+		int serial = 0;
+		for (int i = 0; i < PHASES; i++) {
+			int r = pthread_barrier_wait(b);
+			if (r != 0 && r != PTHREAD_BARRIER_SERIAL_THREAD)
+				_exit(3);
+			serial += r == PTHREAD_BARRIER_SERIAL_THREAD;
+		}
+		_exit(serial > PHASES ? 4 : 0);
+	}
+	int serial = 0, bad = 0;
+	for (int i = 0; i < PHASES; i++) {
+		int r = pthread_barrier_wait(b);
+		serial += r == PTHREAD_BARRIER_SERIAL_THREAD;
+		bad += r != 0 && r != PTHREAD_BARRIER_SERIAL_THREAD;
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	check(bad == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "PTHREAD_PROCESS_SHARED across fork: %d phases, both sides 0 "
+	      "or SERIAL (parent bad %d, child status %d)", PHASES, bad,
+	      status);
+	check(pthread_barrier_destroy(b) == 0, "PTHREAD_PROCESS_SHARED "
+	      "destroy: 0");
+	munmap(b, sizeof *b);
+}
+
+/* ---- the shim only: what glibc leaves undefined or blocks on ------------- */
+
+static pthread_barrier_t busy;
+
+static void *busy_waiter(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&busy);
+	return NULL;
+}
+
+static void shim_only(void)
+{
+	/* glibc's destroy waits for the phase instead. */
+	pthread_barrier_init(&busy, NULL, 2);
+	pthread_t t;
+	start(&t, busy_waiter, NULL);
+	struct timespec ms = {0, 1000000};
+	int rc = 0;
+	for (int i = 0; i < 2000 && rc != EBUSY; i++) { /* until it waits */
+		nanosleep(&ms, NULL);
+		rc = pthread_barrier_destroy(&busy);
+		if (rc == 0) /* nobody waited yet: the barrier is gone */
+			pthread_barrier_init(&busy, NULL, 2);
+	}
+	check(rc == EBUSY, "destroy while a caller waits: EBUSY (%d)", rc);
+	check(pthread_barrier_init(&busy, NULL, 2) == EBUSY,
+	      "init again while a caller waits: EBUSY");
+	pthread_barrier_wait(&busy);
+	pthread_join(t, NULL);
+	check(pthread_barrier_destroy(&busy) == 0,
+	      "destroy once the phase completed: 0");
+	check(pthread_barrier_wait(&busy) == EINVAL,
+	      "wait on a destroyed barrier: EINVAL");
+	check(pthread_barrier_destroy(&busy) == EINVAL,
+	      "destroy twice: EINVAL");
+	check(pthread_barrier_init(&busy, NULL, 1) == 0 &&
+	          pthread_barrier_wait(&busy) == PTHREAD_BARRIER_SERIAL_THREAD &&
+	          pthread_barrier_destroy(&busy) == 0,
+	      "a destroyed barrier initialised again works");
+	/* Through pointers the compiler cannot see into: pthread.h declares
+	 * the argument nonnull. */
+	int (*volatile wait)(pthread_barrier_t *) = pthread_barrier_wait;
+	int (*volatile destroy)(pthread_barrier_t *) = pthread_barrier_destroy;
+	int (*volatile init)(pthread_barrier_t *,
+	                     const pthread_barrierattr_t *, unsigned) =
+	    pthread_barrier_init;
+	check(wait(NULL) == EINVAL && destroy(NULL) == EINVAL &&
+	          init(NULL, NULL, 1) == EINVAL,
+	      "NULL: EINVAL");
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static unsigned parse_list(const char *s, unsigned *out, unsigned max)
+{
+	unsigned n = 0;
+	char *end;
+	while (*s && n < max) {
+		unsigned long v = strtoul(s, &end, 10);
+		if (end == s || v == 0 || v > 1024) {
+			fprintf(stderr, "pthread_conformance: bad --threads "
+			        "list\n");
+			exit(2);
+		}
+		out[n++] = (unsigned)v;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	const char *expect = NULL;
+	unsigned threads[16] = {1, 2, 4, 16, 64}, nthreads = 5;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--expect") && i + 1 < argc)
+			expect = argv[++i];
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			nthreads = parse_list(argv[++i], threads, 16);
+		else {
+			fprintf(stderr, "usage: pthread_conformance --expect "
+			        "glibc|shim [--threads LIST]\n");
+			return 2;
+		}
+	}
+	if (!expect || (strcmp(expect, "glibc") && strcmp(expect, "shim"))) {
+		fprintf(stderr, "pthread_conformance: --expect glibc|shim\n");
+		return 2;
+	}
+	shim = dlsym(RTLD_DEFAULT, "rally_pthread_shim") != NULL;
+	check(shim == !strcmp(expect, "shim"), "implementation: %s, expected "
+	      "%s", shim ? "librally-pthread (preloaded)" : "the C library",
+	      expect);
+	if (failed) /* testing the wrong one proves nothing */
+		goto out;
+
+	for (unsigned i = 0; i < nthreads; i++)
+		serial_once_per_phase(threads[i],
+		                      threads[i] >= 16 ? 500 : 5000);
+	errors();
+	many_barriers();
+	destroy_after_wait(300);
+	process_shared();
+	if (shim)
+		shim_only();
+	else
+		printf("skipped (glibc): EBUSY from destroy and init while "
+		       "a caller waits (glibc blocks), calls on a destroyed "
+		       "barrier, NULL (undefined there)\n");
+out:
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,256 @@
+/* run.c — `rally run [--spin auto|never|N] [--] PROGRAM ARGS...`: runs a
+ * program with librally-pthread.so preloaded, so that its pthread barriers
+ * are rally's (lib/pthread/shim.c).
+ *
+ * The library is looked for where rally installs it next to this program
+ * (PREFIX/LIBDIR, found from the program's own path, then the configured
+ * one), or in the build tree (tools/ -> lib/pthread/); $RALLY_PTHREAD_LIB
+ * names another. A program that no preload can reach — statically linked
+ * (no ELF interpreter), or of another word size — is said to be one, and
+ * is run all the same. */
+#define _GNU_SOURCE
+#include "run.h"
+
+#include <elf.h>
+#include <link.h> /* ElfW */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef RALLY_PREFIX
+#define RALLY_PREFIX "/usr/local"
+#endif
+#ifndef RALLY_BINDIR
+#define RALLY_BINDIR "bin"
+#endif
+#ifndef RALLY_LIBDIR
+#define RALLY_LIBDIR "lib"
+#endif
+
+#define SHIM "librally-pthread.so"
+
+enum { EXIT_USAGE = 1, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
+
+static bool usable(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+/* The directory this program runs from (no trailing slash), or false. */
+static bool own_dir(char *dir, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", dir, size - 1);
+	if (n <= 0)
+		return false;
+	dir[n] = '\0';
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	return true;
+}
+
+/* The shim's absolute path into out, or false. */
+static bool find_shim(char *out, size_t size)
+{
+	const char *env = getenv("RALLY_PTHREAD_LIB");
+	if (env && *env)
+		return realpath(env, out) != NULL;
+	char dir[PATH_MAX], path[2 * PATH_MAX];
+	if (own_dir(dir, sizeof dir)) {
+		/* Installed: DIR is ROOT/BINDIR, the shim in ROOT/LIBDIR
+		 * (ROOT is PREFIX, or a DESTDIR's copy of it). */
+		size_t d = strlen(dir), b = strlen(RALLY_BINDIR);
+		if (d > b && dir[d - b - 1] == '/' &&
+		    strcmp(dir + d - b, RALLY_BINDIR) == 0) {
+			snprintf(path, sizeof path, "%.*s/%s/%s",
+			         (int)(d - b - 1), dir, RALLY_LIBDIR, SHIM);
+			if (usable(path) && realpath(path, out))
+				return true;
+		}
+		/* The build tree: BUILD/tools/rally, BUILD/lib/pthread/. */
+		snprintf(path, sizeof path, "%s/../lib/pthread/%s", dir, SHIM);
+		if (usable(path) && realpath(path, out))
+			return true;
+	}
+	snprintf(path, sizeof path, "%s/%s/%s", RALLY_PREFIX, RALLY_LIBDIR,
+	         SHIM);
+	if (size > strlen(path) && usable(path)) {
+		strcpy(out, path);
+		return true;
+	}
+	return false;
+}
+
+/* PROGRAM as execvp() would find it, into out; false if not found. */
+static bool find_program(const char *prog, char *out, size_t size)
+{
+	if (strchr(prog, '/')) {
+		snprintf(out, size, "%s", prog);
+		return access(out, F_OK) == 0;
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path; *p;) {
+		const char *colon = strchr(p, ':');
+		size_t n = colon ? (size_t)(colon - p) : strlen(p);
+		snprintf(out, size, "%.*s/%s", (int)n, n ? p : ".", prog);
+		if (access(out, X_OK) == 0)
+			return true;
+		p += n + (colon != NULL);
+	}
+	return false;
+}
+
+enum reach { REACH_YES, REACH_STATIC, REACH_OTHER_CLASS, REACH_UNKNOWN };
+
+/* Whether a preload reaches the ELF program at path: it must have an
+ * interpreter (the dynamic linker, which does the preloading) and be of
+ * this program's word size. Not ELF (a script): its interpreter decides,
+ * REACH_UNKNOWN. */
+static enum reach preload_reaches(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return REACH_UNKNOWN;
+	unsigned char ident[EI_NIDENT];
+	enum reach r = REACH_UNKNOWN;
+	if (pread(fd, ident, sizeof ident, 0) != (ssize_t)sizeof ident ||
+	    memcmp(ident, ELFMAG, SELFMAG) != 0)
+		goto out;
+	if (ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64
+	                                            : ELFCLASS32)) {
+		r = REACH_OTHER_CLASS;
+		goto out;
+	}
+	ElfW(Ehdr) eh;
+	if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
+	    eh.e_phentsize != sizeof(ElfW(Phdr)))
+		goto out;
+	r = REACH_STATIC;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		ElfW(Phdr) ph;
+		off_t at = (off_t)eh.e_phoff + (off_t)i * eh.e_phentsize;
+		if (pread(fd, &ph, sizeof ph, at) != (ssize_t)sizeof ph) {
+			r = REACH_UNKNOWN;
+			break;
+		}
+		if (ph.p_type == PT_INTERP) {
+			r = REACH_YES;
+			break;
+		}
+	}
+out:
+	close(fd);
+	return r;
+}
+
+/* "auto", "never" or a number of polls 0 ..= 2^30 (rally.h, RALLY_SPIN). */
+static bool valid_spin(const char *s)
+{
+	if (!strcmp(s, "auto") || !strcmp(s, "never"))
+		return true;
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	return *s && *end == '\0' && errno == 0 && n >= 0 && n <= (1L << 30);
+}
+
+/* LD_PRELOAD with the shim first (once). */
+static int set_preload(const char *shim)
+{
+	const char *old = getenv("LD_PRELOAD");
+	if (!old || !*old)
+		return setenv("LD_PRELOAD", shim, 1);
+	if (strstr(old, shim))
+		return 0;
+	size_t n = strlen(shim) + strlen(old) + 2;
+	char *v = malloc(n);
+	if (!v)
+		return -1;
+	snprintf(v, n, "%s:%s", shim, old);
+	int rc = setenv("LD_PRELOAD", v, 1);
+	free(v);
+	return rc;
+}
+
+int rally_cmd_run(int argc, char **argv, int (*help)(int status))
+{
+	const char *spin = NULL;
+	int i = 0;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		}
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return help(0);
+		if (!strcmp(argv[i], "--spin")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "rally run: --spin needs a "
+				        "value: auto, never or a number\n");
+				return EXIT_USAGE;
+			}
+			spin = argv[++i];
+			if (!valid_spin(spin)) {
+				fprintf(stderr, "rally run: --spin '%s': not "
+				        "auto, never or a number 0 ..= %ld\n",
+				        spin, 1L << 30);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (argv[i][0] == '-') {
+			fprintf(stderr, "rally run: unknown option '%s' "
+			        "(rally help run)\n", argv[i]);
+			return EXIT_USAGE;
+		}
+		break; /* the program */
+	}
+	if (i >= argc) {
+		fprintf(stderr, "rally run: no program given (rally run "
+		        "[--spin auto|never|N] -- PROGRAM ARGS...)\n");
+		return EXIT_USAGE;
+	}
+	char shim[PATH_MAX], prog[PATH_MAX];
+	if (!find_shim(shim, sizeof shim)) {
+		fprintf(stderr, "rally run: %s not found (installed with "
+		        "rally; set RALLY_PTHREAD_LIB to its path)\n", SHIM);
+		return EXIT_USAGE;
+	}
+	if (!find_program(argv[i], prog, sizeof prog)) {
+		fprintf(stderr, "rally run: %s: not found\n", argv[i]);
+		return EXIT_NOT_FOUND;
+	}
+	switch (preload_reaches(prog)) {
+	case REACH_STATIC:
+		fprintf(stderr, "rally run: %s is statically linked: no "
+		        "preloaded library reaches it, and its pthread "
+		        "barriers stay the C library's (run unchanged)\n",
+		        prog);
+		break;
+	case REACH_OTHER_CLASS:
+		fprintf(stderr, "rally run: %s is a program of another word "
+		        "size than %s: the preload does not apply (run "
+		        "unchanged)\n", prog, shim);
+		break;
+	case REACH_YES:
+	case REACH_UNKNOWN:
+		break;
+	}
+	if (set_preload(shim) != 0 ||
+	    (spin && setenv("RALLY_SPIN", spin, 1) != 0)) {
+		fprintf(stderr, "rally run: %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	execv(prog, argv + i);
+	int e = errno;
+	fprintf(stderr, "rally run: cannot run %s: %s\n", prog, strerror(e));
+	return e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+}

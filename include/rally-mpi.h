@@ -45,10 +45,12 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * 17th barrier's phase fails with -EDEADLK and breaks it); its timeout is
  * wait()'s default; its spin applies to the rank's and the node's levels,
  * and to the leader's tests of MPI_Ibarrier (RALLY_SPIN_AUTO leaves it to
- * the RALLY_SPIN environment variable, read at create, as in rally.h):
- * never means no spin and no yield while waiting at any level (the leader
- * sleeps between its tests), a budget N is spent in a spin before any
- * yield (by the leader: N tests).
+ * the RALLY_SPIN environment variable, as in rally.h: read once a process,
+ * so set it before the program starts): never means no spin and no yield
+ * while waiting at any level (the leader sleeps between its tests), a
+ * budget N is spent in a spin before any yield (by the leader: N tests).
+ * The node's barriers are shared: theirs is the node leader's policy (its
+ * attr.spin and RALLY_SPIN) — give every rank the same.
  * Threads: the MPI calls of a phase are made inside arrive, await or test
  * by the thread that drives it: with threads > 1 the thread that completes
  * the rank's level, which needs MPI_THREAD_SERIALIZED or better (the

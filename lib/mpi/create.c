@@ -136,8 +136,10 @@ enum { NODE_SPIN_POLLS = 1000 };
 /* RALLY_SPIN as rally reads it (lib/spin.c): for an attr that leaves spin
  * at RALLY_SPIN_AUTO, "never" or a number decides for the run — also
  * over the choices below (review round 6: the node level yielded under
- * RALLY_SPIN=never). */
-static int env_spin(void)
+ * RALLY_SPIN=never). Read once a process, as rally does (review round 8:
+ * read at each create, a variable changed between two disagreed with
+ * rally's own copy). */
+static int parse_env_spin(void)
 {
 	const char *s = getenv("RALLY_SPIN");
 	if (!s || !*s || strcmp(s, "auto") == 0)
@@ -149,6 +151,17 @@ static int env_spin(void)
 	if (*end != '\0' || n < 0 || n > (1L << 30))
 		return RALLY_SPIN_AUTO; /* unreadable: rally keeps its default */
 	return n == 0 ? RALLY_SPIN_NEVER : (int)n;
+}
+
+static int env_spin(void)
+{
+	static _Atomic int plus2; /* 0 until read; then the policy + 2 */
+	int v = atomic_load_explicit(&plus2, memory_order_relaxed);
+	if (v == 0) {
+		v = parse_env_spin() + 2;
+		atomic_store_explicit(&plus2, v, memory_order_relaxed);
+	}
+	return v - 2;
 }
 
 static int node_spin(const struct rally_mpi_barrier *b)

@@ -65,7 +65,7 @@ struct rally_mpi_barrier {
 	void *action_arg;
 	int64_t timeout_ns;
 	int spin;
-	int env_spin; /* RALLY_SPIN at create, as rally reads it */
+	int env_spin; /* RALLY_SPIN, read once a process, as rally does */
 	unsigned node_yields; /* a node-level wait's yields before it sleeps */
 	/* Set once the barrier broke on this rank (timeout, abort, action). */
 	_Atomic bool broken;

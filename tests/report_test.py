@@ -145,5 +145,40 @@ expect(mpi_line(out, "hybrid 2 ranks × 2 threads"), "held",
        "MPI (JSON lines): hybrid, the hand-written barrier 1.5x slower")
 expect(mpi_line(out, "rally_flat waiting"), "within noise",
        "MPI: 2 repetitions only: no verdict")
+
+
+def pthread_run(glibc, shim, frac=None, unit="s"):
+    """The drop-in's target lines for these runs (seconds, or fps)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl",
+                                     delete=False) as f:
+        for way, vals in (("glibc", glibc), ("shim", shim)):
+            for i, v in enumerate(vals):
+                r = {"kind": "pthread", "program": "kernel", "threads": 4,
+                     "way": way, "rep": i, "value": v, "unit": unit}
+                if frac is not None:
+                    r["barrier_frac"] = frac
+                f.write(json.dumps(r) + "\n")
+    try:
+        out = subprocess.run([sys.executable, REPORT, "--pthread", f.name],
+                             check=True, capture_output=True,
+                             text=True).stdout
+    finally:
+        os.unlink(f.name)
+    return [line for line in out.splitlines() if "drop-in, kernel" in line]
+
+
+lines = pthread_run([2.0, 2.1, 2.2], [1.0, 1.1, 1.2], frac=0.5)
+expect(lines[0], "held", "drop-in: 1.8x faster, never slower")
+expect(lines[1], "held", "drop-in: 1.8x faster with half its time in "
+       "barriers: >= 1.3")
+lines = pthread_run([1.0, 1.1, 1.2], [1.3, 1.4, 1.5], frac=0.5)
+expect(lines[0], "missed", "drop-in: the shim 1.3x slower")
+lines = pthread_run([1.0, 1.01, 1.02], [1.0, 1.01, 1.02], frac=0.05)
+expect(lines[0], "held", "drop-in: as fast, within 2%")
+expect(f"{len(lines)} target line(s): 1", "1",
+       "drop-in: no 1.3x target under 10% in barriers")
+lines = pthread_run([100, 110, 120], [200, 210, 220], unit="fps")
+expect(lines[0], "held", "drop-in: frames per second, higher is faster")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

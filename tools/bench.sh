@@ -23,8 +23,15 @@
 # while rank 1 arrives 1 s late. One mpirun per row, its peers in turns.
 # MPI_REPS (default 9) sets the rounds of each row.
 #
-# Output: bench-results/results.json, python.json, mpi.json, report.md,
-# phase.png.
+# Then the pthread drop-in (about 2 minutes; tools/pthread_bench.py):
+# programs that call pthread_barrier_wait, run with the C library's barrier
+# and with librally-pthread.so preloaded, alternating, PTHREAD_REPS times
+# each (default 3): our Jacobi kernel and Debian's glxgears (under Xvfb,
+# Mesa's llvmpipe) at 2, 4 and 8 threads, Debian's pi_stress; a program
+# not installed is skipped, saying so.
+#
+# Output: bench-results/results.json, python.json, mpi.json,
+# pthread.jsonl, report.md, phase.png.
 # Arguments are passed to rally-bench (e.g. --threads 2,8 --peers
 # rally,pthread --quick); tools/bench.sh --help lists them.
 set -eu
@@ -53,6 +60,10 @@ deps_install meson ninja-build pkg-config gcc g++ python3 \
 # section is skipped.
 (deps_install openmpi-bin libopenmpi-dev) ||
 	echo "== MPI: Open MPI is not installed; the MPI section will be skipped"
+# The drop-in's real programs. Not fatal either: each missing one is
+# skipped, saying so.
+(deps_install rt-tests mesa-utils xvfb) ||
+	echo "== pthread: rt-tests, mesa-utils or xvfb not installed"
 
 if [ -d build-bench ]; then
 	meson setup --reconfigure build-bench --buildtype=release \
@@ -147,9 +158,26 @@ fi
 mpi_report=""
 [ -s "$out/mpi.json" ] && mpi_report="--mpi $out/mpi.json"
 
+# ---- the pthread drop-in: tools/pthread_bench.py ---------------------------
+echo "== pthread drop-in: programs with and without librally-pthread.so, ${PTHREAD_REPS:-3} runs each way (about 2 minutes)"
+rm -f "$out/pthread.jsonl"
+pthread_report=""
+# (the exit status through the pipe to tee: in a file)
+{
+	"$py" tools/pthread_bench.py --reps "${PTHREAD_REPS:-3}" \
+		--shim build-bench/lib/pthread/librally-pthread.so \
+		--kernel build-bench/bench/rally-pthread-kernel \
+		--json "$out/pthread.jsonl"
+	echo $? >"$out/pthread.rc"
+} 2>&1 | tee "$out/pthread.txt"
+[ "$(cat "$out/pthread.rc")" = 0 ] ||
+	echo "== pthread: a run failed (bench-results/pthread.txt)"
+[ -s "$out/pthread.jsonl" ] && pthread_report="--pthread $out/pthread.jsonl"
+
 echo
 # shellcheck disable=SC2086
 "$py" tools/report.py "$out/results.json" --md "$out/report.md" \
-	--png "$out/phase.png" --python "$out/python.json" $mpi_report
+	--png "$out/phase.png" --python "$out/python.json" $mpi_report \
+	$pthread_report
 echo
 echo "report: $out/report.md   plot: $out/phase.png   raw: $out/results.json"

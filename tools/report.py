@@ -3,6 +3,7 @@
 
 usage: tools/report.py [RESULTS.json] [--md OUT.md] [--png OUT.png]
                        [--python PYTHON.json] [--mpi MPI.json]
+                       [--pthread PTHREAD.jsonl]
 
 Prints the report (Markdown) on stdout: time per phase for every peer and
 thread count with each peer's ratio to rally (how many times slower it is),
@@ -12,7 +13,9 @@ threads (log scales), one line per peer. Medians are used when the run had
 repetitions. With --mpi (tools/bench.sh's bench-results/mpi.json, or the
 JSON lines of rally-mpi-bench), the MPI section: rally-mpi against
 MPI_Barrier and the hand-written hybrid barrier, and its targets;
-RESULTS.json may then be left out. Depends on python3 and, for the plot,
+RESULTS.json may then be left out. With --pthread (tools/pthread_bench.py's
+records), the drop-in section: programs with and without
+librally-pthread.so, and its targets. Depends on python3 and, for the plot,
 python3-matplotlib.
 """
 import argparse
@@ -605,6 +608,84 @@ def mpi_targets(phase, late, cpus):
     return out
 
 
+# ---- the pthread drop-in: tools/pthread_bench.py -----------------------------
+
+PTHREAD_ORDER = ["kernel", "glxgears", "pi_stress"]
+PTHREAD_WHAT = {
+    "kernel": "rally-pthread-kernel (ours: Jacobi, 3 barriers a step)",
+    "glxgears": "glxgears under Xvfb (Mesa llvmpipe, LP_NUM_THREADS)",
+    "pi_stress": "pi_stress (rt-tests, 1 group: 3 SCHED_FIFO threads)",
+}
+
+
+def pthread_section(path):
+    """The drop-in table and its targets, as (lines, checks)."""
+    groups = defaultdict(lambda: {"glibc": [], "shim": []})
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                if r.get("kind") == "pthread":
+                    groups[(r["program"], r["threads"])][r["way"]].append(r)
+    if not groups:
+        raise ValueError("no pthread_bench.py records")
+    lines = ["Each program as Debian ships it (and our kernel), run with the "
+             "C library's barrier and with `librally-pthread.so` preloaded, "
+             "the two alternating; median (min–max) over the runs. Time: "
+             "wall seconds (lower is better); fps: frames per second "
+             "(higher is better). Speed-up: glibc's over the shim's time, "
+             "or the shim's frame rate over glibc's. In barriers: the "
+             "share of the threads' time inside pthread_barrier_wait, "
+             "measured by the kernel itself (glibc runs); the others' is "
+             "not known.", "",
+             "| program | threads | glibc | shim | speed-up | in barriers |",
+             "|---|---|---|---|---|---|"]
+    checks = []
+    key = lambda g: (PTHREAD_ORDER.index(g[0]) if g[0] in PTHREAD_ORDER
+                     else 99, g[1])
+    for g in sorted(groups, key=key):
+        runs = groups[g]
+        if not runs["glibc"] or not runs["shim"]:
+            lines.append(f"| {g[0]} | {g[1]} | (a way failed: "
+                         f"{len(runs['glibc'])} glibc, {len(runs['shim'])} "
+                         "shim runs) | | | |")
+            continue
+        unit = runs["glibc"][0]["unit"]
+        rec = {w: {"value": statistics.median(x["value"] for x in rs),
+                   "_reps": rs} for w, rs in runs.items()}
+        v = {w: reps(rec[w], "value") for w in rec}
+        cell = lambda w: (f"{rec[w]['value']:.4g} {unit} ({v[w][0]:.4g}–"
+                          f"{v[w][-1]:.4g})")
+        # faster: glibc's time over the shim's, or fps the other way
+        num, den = (("glibc", "shim") if unit == "s" else ("shim", "glibc"))
+        med, lo, hi, k = ratio_spread(rec[num], rec[den], "value")
+        frac = [x["barrier_frac"] for x in runs["glibc"]
+                if "barrier_frac" in x]
+        frac_med = statistics.median(frac) if frac else None
+        lines.append(f"| {g[0]} | {g[1]} | {cell('glibc')} | {cell('shim')} "
+                     f"| {med:.2f}× ({lo:.2f}–{hi:.2f}) | "
+                     + (f"{100 * frac_med:.0f}%" if frac else "?") + " |")
+        what = f"drop-in, {g[0]}, {g[1]} threads"
+        # Never slower: within 2% (a program whose barriers do not matter
+        # runs as fast either way, and its spread straddles 1.0).
+        verd = (verdict(lo, hi, ">=", 0.98) if k >= MIN_REPS
+                else "within noise")
+        checks.append((verd, f"{what}: never slower — speed-up {med:.2f} "
+                             f"(spread {lo:.2f}–{hi:.2f} over {k} runs; "
+                             f"target >= 0.98): {verd}"))
+        if frac_med is not None and frac_med >= 0.1:
+            verd = (verdict(lo, hi, ">=", 1.3) if k >= MIN_REPS
+                    else "within noise")
+            checks.append((verd, f"{what}, {100 * frac_med:.0f}% of its "
+                                 f"time in barriers: speed-up {med:.2f} "
+                                 f"(spread {lo:.2f}–{hi:.2f}; target >= "
+                                 f"1.3): {verd}"))
+    lines += ["", "Programs: " + "; ".join(
+        f"{p}: {PTHREAD_WHAT[p]}" for p in PTHREAD_ORDER
+        if any(g[0] == p for g in groups)) + "."]
+    return lines, checks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("json", nargs="?",
@@ -617,9 +698,12 @@ def main():
     ap.add_argument("--mpi", metavar="JSON",
                     help="rally-mpi-bench's records (tools/bench.sh's "
                     "mpi.json) to include")
+    ap.add_argument("--pthread", metavar="JSONL",
+                    help="tools/pthread_bench.py's records (the drop-in, "
+                    "tools/bench.sh's pthread.jsonl) to include")
     args = ap.parse_args()
-    if args.json is None and args.mpi is None:
-        ap.error("RESULTS.json or --mpi is needed")
+    if args.json is None and args.mpi is None and args.pthread is None:
+        ap.error("RESULTS.json, --mpi or --pthread is needed")
     context, results = {}, {}
     if args.json is not None:
         try:
@@ -669,6 +753,14 @@ def main():
         parts += ["", "### MPI: rally-mpi against MPI_Barrier and the "
                   "hand-written hybrid barrier", ""] + section
         checks += mpi_checks
+    if args.pthread:
+        try:
+            section, pt_checks = pthread_section(args.pthread)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"report.py: cannot read {args.pthread}: {e}")
+        parts += ["", "### The pthread drop-in: programs with and without "
+                  "librally-pthread.so", ""] + section
+        checks += pt_checks
     if checks:
         mark = {"held": "✓", "missed": "✗", "within noise": "~"}
         count = {v: sum(c == v for c, _ in checks) for v in mark}

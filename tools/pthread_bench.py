@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""pthread_bench.py — programs that use pthread barriers, timed with the C
+library's barrier and with librally-pthread.so preloaded, side by side.
+
+usage: tools/pthread_bench.py --shim LIB --kernel PROG [--reps N]
+                              [--threads LIST] [--json FILE] [--quick]
+
+Each (program, threads) runs REPS times each way, the two ways alternating
+(glibc, shim, glibc, shim, ...: a host that turns slow for a while slows
+both alike). Programs:
+  kernel    rally-pthread-kernel (bench/pthread_kernel.c): a Jacobi solver,
+            3 barriers a step; wall seconds (lower is better); it also
+            reports the share of its threads' time spent in barriers.
+  glxgears  Debian's glxgears under xvfb-run, Mesa's llvmpipe with
+            LP_NUM_THREADS rasterizer threads (they meet at a pthread
+            barrier twice a frame): frames per second over its first 5 s
+            report (higher is better). Skipped (said) without glxgears or
+            xvfb-run.
+  pi_stress Debian's rt-tests pi_stress, 1 inversion group (3 SCHED_FIFO
+            threads, 5 barriers per inversion), 3000 inversions: wall
+            seconds. Skipped (said) without pi_stress, or if it cannot run.
+The output of both runs must agree (the kernel's checksum, pi_stress's
+count); a run that fails or disagrees is an error, reported and kept out.
+
+Writes JSON lines (one record per run) to --json FILE, a line of progress
+per run to stderr, and exits 1 if a run failed.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+
+def run(cmd, env_extra, timeout):
+    env = dict(os.environ)
+    env.update(env_extra)
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout)
+    return p, time.monotonic() - t0
+
+
+def kernel(args, threads, env):
+    p, _ = run([args.kernel, "--threads", str(threads), "--cells",
+                str(args.cells), "--steps", str(args.steps)], env, 300)
+    if p.returncode != 0:
+        raise RuntimeError(f"exit {p.returncode}: {p.stderr.strip()[:200]}")
+    out = dict(line.split(" ", 1) for line in p.stdout.splitlines()
+               if " " in line)
+    return {"value": float(out["time_s"]), "unit": "s",
+            "barrier_frac": float(out["barrier_frac"]),
+            "agree": out["checksum"]}
+
+
+def glxgears(args, threads, env):
+    env = dict(env, LP_NUM_THREADS=str(threads), vblank_mode="0")
+    cmd = ["timeout", "7", "xvfb-run", "-a", "-s", "-screen 0 320x240x24",
+           "glxgears", "-geometry", "64x64"]
+    if "LD_PRELOAD" in env:  # the program only, not xvfb-run and Xvfb
+        pre = env.pop("LD_PRELOAD")
+        cmd = cmd[:6] + ["env", "LD_PRELOAD=" + pre] + cmd[6:]
+    p, _ = run(cmd, env, 60)
+    m = re.search(r"(\d+) frames in ([\d.]+) seconds = ([\d.]+) FPS",
+                  p.stdout + p.stderr)
+    if not m:
+        raise RuntimeError(f"no frame rate (exit {p.returncode}): "
+                           f"{(p.stdout + p.stderr).strip()[:200]}")
+    return {"value": float(m.group(3)), "unit": "fps", "agree": "frames"}
+
+
+def pi_stress(args, threads, env):
+    p, wall = run(["pi_stress", "-i", str(args.inversions), "-g", "1",
+                   "-q"], env, 120)
+    m = re.search(r"Total inversion performed: (\d+)", p.stdout)
+    if p.returncode != 0 or not m:
+        raise RuntimeError(f"exit {p.returncode}: "
+                           f"{(p.stdout + p.stderr).strip()[:200]}")
+    return {"value": wall, "unit": "s", "agree": m.group(0)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shim", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", default="2,4,8")
+    ap.add_argument("--json")
+    ap.add_argument("--quick", action="store_true",
+                    help="short runs (a smoke test, not a measurement)")
+    args = ap.parse_args()
+    if args.reps < 1:
+        ap.error("--reps must be 1 or more")
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+        if any(t < 1 or t > 1024 for t in threads):
+            raise ValueError
+    except ValueError:
+        ap.error("--threads: a comma-separated list of 1 ..= 1024")
+    for f in (args.shim, args.kernel):
+        if not os.path.exists(f):
+            ap.error(f"{f}: no such file")
+    args.cells, args.steps = (20000, 300) if args.quick else (100000, 2000)
+    args.inversions = 300 if args.quick else 3000
+
+    programs = [("kernel", kernel, threads)]
+    if shutil.which("glxgears") and shutil.which("xvfb-run"):
+        programs.append(("glxgears", glxgears, threads))
+    else:
+        print("pthread_bench: glxgears skipped: no glxgears or xvfb-run "
+              "(Debian: mesa-utils, xvfb)", file=sys.stderr)
+    if shutil.which("pi_stress"):
+        try:
+            pi_stress(argparse.Namespace(inversions=10), 3, {})
+            programs.append(("pi_stress", pi_stress, [3]))
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            print(f"pthread_bench: pi_stress skipped: it cannot run here "
+                  f"({e})", file=sys.stderr)
+    else:
+        print("pthread_bench: pi_stress skipped: not installed (Debian: "
+              "rt-tests)", file=sys.stderr)
+
+    out = open(args.json, "w") if args.json else sys.stdout
+    failed = 0
+    ways = [("glibc", {}), ("shim", {"LD_PRELOAD": os.path.abspath(
+        args.shim)})]
+    for name, fn, counts in programs:
+        for t in counts:
+            agree = {}
+            for rep in range(args.reps):
+                for way, env in ways if rep % 2 == 0 else ways[::-1]:
+                    try:
+                        r = fn(args, t, env)
+                    except (RuntimeError, subprocess.TimeoutExpired,
+                            KeyError, ValueError) as e:
+                        failed += 1
+                        print(f"pthread_bench: {name} {t} threads {way}: "
+                              f"FAILED: {e}", file=sys.stderr)
+                        continue
+                    agree.setdefault(r.pop("agree"), []).append(way)
+                    rec = {"kind": "pthread", "program": name,
+                           "threads": t, "way": way, "rep": rep, **r}
+                    print(json.dumps(rec), file=out, flush=True)
+                    print(f"   {name:9} {t} threads  {way:5}  "
+                          f"{r['value']:.4g} {r['unit']}", file=sys.stderr)
+            if len(agree) > 1:
+                failed += 1
+                print(f"pthread_bench: {name} {t} threads: the runs "
+                      f"disagree: {agree}", file=sys.stderr)
+    if out is not sys.stdout:
+        out.close()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -366,6 +366,19 @@ if cc -static -o "$tmp/static" "$tmp/static.c" 2>/dev/null; then
 else
 	ok "# SKIP rally run of a static program: no static C library"
 fi
+mkdir -p "$tmp/p1/hello-rally" "$tmp/p2"
+printf '#!/bin/sh\nexit 3\n' >"$tmp/p2/hello-rally"
+chmod +x "$tmp/p2/hello-rally"
+check "rally run goes past a directory on PATH, as execvp" 3 \
+	env PATH="$tmp/p1:$tmp/p2:$PATH" "$rally" run hello-rally
+mkdir -p "$tmp/a b"
+[ -n "$shim" ] && cp "$shim" "$tmp/a b/librally-pthread.so"
+check "rally run refuses a library path LD_PRELOAD cannot carry" 1 \
+	env RALLY_PTHREAD_LIB="$tmp/a b/librally-pthread.so" "$rally" run true
+says "rally run says why" "space or a colon" "$tmp/err"
+check "rally run keeps LD_PRELOAD's entries first" 0 \
+	env LD_PRELOAD=libm.so.6 "$rally" run sh -c 'echo "$LD_PRELOAD"'
+says "rally run adds the shim after them" "^libm.so.6:.*librally-pthread.so$" "$tmp/out"
 check "rally help run" 0 "$rally" help run
 says "rally help run documents --spin" "spin auto|never|N" "$tmp/out"
 

@@ -312,6 +312,142 @@ static void destroy_after_wait(unsigned cycles)
 	check(ok == 10000, "10000 init/wait/destroy in place: %u", ok);
 }
 
+/* ---- the serial thread when the other destroys at once ------------------- */
+
+/* Two threads on one CPU meet at a fresh barrier of 2 each phase; A
+ * destroys it as soon as its own wait returned (POSIX allows it); B runs
+ * SCHED_IDLE, so that A runs first once both are released, while B is
+ * still inside its wait. Each phase gives SERIAL to exactly one of them
+ * (review of the shim, 1: B read the freed barrier, and with RALLY_SPIN=
+ * never 1000 of 1000 phases had no serial thread). */
+enum { IDLE_PHASES = 1000 };
+static pthread_barrier_t idle_bars[IDLE_PHASES];
+static int idle_a[IDLE_PHASES], idle_b[IDLE_PHASES];
+
+static void pin_to_cpu0(void)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	pin_to_cpu0();
+	struct sched_param p = {0};
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &p);
+	for (int i = 0; i < IDLE_PHASES; i++)
+		idle_b[i] = pthread_barrier_wait(&idle_bars[i]);
+	return NULL;
+}
+
+static void *destroying_thread(void *arg)
+{
+	(void)arg;
+	pin_to_cpu0();
+	for (int i = 0; i < IDLE_PHASES; i++) {
+		idle_a[i] = pthread_barrier_wait(&idle_bars[i]);
+		pthread_barrier_destroy(&idle_bars[i]);
+	}
+	return NULL;
+}
+
+static void serial_while_destroyed(void)
+{
+	for (int i = 0; i < IDLE_PHASES; i++)
+		pthread_barrier_init(&idle_bars[i], NULL, 2);
+	pthread_t a, b;
+	start(&b, idle_thread, NULL);
+	start(&a, destroying_thread, NULL);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	int wrong = 0;
+	for (int i = 0; i < IDLE_PHASES; i++)
+		wrong += (idle_a[i] == PTHREAD_BARRIER_SERIAL_THREAD) +
+		                 (idle_b[i] == PTHREAD_BARRIER_SERIAL_THREAD) !=
+		         1;
+	check(wrong == 0, "%d phases on one CPU, destroyed by one caller as "
+	      "its wait returns: SERIAL to exactly one (%d phases not)",
+	      IDLE_PHASES, wrong);
+}
+
+/* ---- counts beyond rally's, and init again ------------------------------- */
+
+static void big_counts(void)
+{
+	/* glibc takes counts up to about INT_MAX; the shim hands those
+	 * beyond rally's to it (review of the shim, 3). */
+	unsigned counts[] = {(1u << 30) + 1, 2147483646u};
+	for (int i = 0; i < 2; i++) {
+		pthread_barrier_t b;
+		int rc = pthread_barrier_init(&b, NULL, counts[i]);
+		check(rc == 0, "count %u: 0 (%d)", counts[i], rc);
+		if (rc == 0)
+			check(pthread_barrier_destroy(&b) == 0,
+			      "count %u: destroy: 0", counts[i]);
+	}
+	/* Initialised again (undefined in POSIX, taken by glibc), with a
+	 * count rally does not take in between: nothing freed twice
+	 * (review of the shim, 2: a double free). */
+	pthread_barrier_t b;
+	int rc1 = pthread_barrier_init(&b, NULL, 2);
+	int rc2 = pthread_barrier_init(&b, NULL, (1u << 30) + 1);
+	int rc3 = pthread_barrier_init(&b, NULL, 1);
+	int rc4 = pthread_barrier_wait(&b);
+	int rc5 = pthread_barrier_destroy(&b);
+	check(rc1 == 0 && rc2 == 0 && rc3 == 0 &&
+	          rc4 == PTHREAD_BARRIER_SERIAL_THREAD && rc5 == 0,
+	      "init 2, init 2^30+1, init 1, wait, destroy: 0 0 0 SERIAL 0 "
+	      "(%d %d %d %d %d)", rc1, rc2, rc3, rc4, rc5);
+}
+
+/* ---- fork() while a thread waits ------------------------------------------ */
+
+static pthread_barrier_t fork_barrier;
+
+static void *fork_waiter(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&fork_barrier);
+	return NULL;
+}
+
+/* The child has a copy of a barrier a thread of its parent waits at; it
+ * initialises it again for itself, as glibc lets it (review of the shim,
+ * 4: the shim answered EBUSY, and destroy then waited for ever for the
+ * parent's thread). */
+static void fork_while_waiting(void)
+{
+	pthread_barrier_init(&fork_barrier, NULL, 2);
+	pthread_t t;
+	start(&t, fork_waiter, NULL);
+	struct timespec ms = {0, 20000000};
+	nanosleep(&ms, NULL); /* the thread waits (most likely) */
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork", errno);
+	if (pid == 0) {
+		alarm(10);
+		int a = pthread_barrier_init(&fork_barrier, NULL, 1);
+		int w = pthread_barrier_wait(&fork_barrier);
+		int d = pthread_barrier_destroy(&fork_barrier);
+		_exit(a == 0 && w == PTHREAD_BARRIER_SERIAL_THREAD && d == 0
+		          ? 0
+		          : 10 + (a != 0) + 2 * (w != -1) + 4 * (d != 0));
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "fork() while a thread waits: the child inits its copy again, "
+	      "waits alone, destroys: 0 SERIAL 0 (status %d)", status);
+	pthread_barrier_wait(&fork_barrier);
+	pthread_join(t, NULL);
+	check(pthread_barrier_destroy(&fork_barrier) == 0,
+	      "fork() while a thread waits: the parent goes on, destroys: 0");
+}
+
 /* ---- PTHREAD_PROCESS_SHARED goes to the C library ------------------------ */
 
 static void process_shared(void)
@@ -402,6 +538,19 @@ static void shim_only(void)
 	          pthread_barrier_wait(&busy) == PTHREAD_BARRIER_SERIAL_THREAD &&
 	          pthread_barrier_destroy(&busy) == 0,
 	      "a destroyed barrier initialised again works");
+	/* A copy (undefined in POSIX) is not taken for the barrier, nor
+	 * handed to the C library, which read the view as its counters and
+	 * aborted (review of the shim, 8). */
+	pthread_barrier_t orig, copy;
+	pthread_barrier_init(&orig, NULL, 1);
+	memcpy(&copy, &orig, sizeof copy);
+	check(pthread_barrier_wait(&copy) == EINVAL &&
+	          pthread_barrier_destroy(&copy) == EINVAL,
+	      "a copy of a barrier: wait and destroy EINVAL");
+	check(pthread_barrier_wait(&orig) == PTHREAD_BARRIER_SERIAL_THREAD &&
+	          pthread_barrier_destroy(&orig) == 0,
+	      "the original still works");
+
 	/* Through pointers the compiler cannot see into: pthread.h declares
 	 * the argument nonnull. */
 	int (*volatile wait)(pthread_barrier_t *) = pthread_barrier_wait;
@@ -465,6 +614,9 @@ int main(int argc, char **argv)
 	errors();
 	many_barriers();
 	destroy_after_wait(300);
+	serial_while_destroyed();
+	big_counts();
+	fork_while_waiting();
 	process_shared();
 	if (shim)
 		shim_only();

@@ -136,7 +136,10 @@ static const char *const manual[][2] = {
      "A statically linked program (or one of another word size) cannot\n"
      "be reached by a preload: rally run says so on stderr and runs it\n"
      "unchanged. The library is found next to rally's install (or in its\n"
-     "build tree); RALLY_PTHREAD_LIB=PATH names another.\n"
+     "build tree); RALLY_PTHREAD_LIB=PATH names another. It goes after\n"
+     "what LD_PRELOAD holds: a program built with AddressSanitizer\n"
+     "needs its runtime first (LD_PRELOAD=$(gcc -print-file-name=\n"
+     "libasan.so) rally run ./program).\n"
      "\n"
      "Exit status: PROGRAM's; 1 bad options or no library; 126 PROGRAM\n"
      "cannot be run; 127 PROGRAM not found.\n"},

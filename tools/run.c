@@ -7,7 +7,9 @@
  * one), or in the build tree (tools/ -> lib/pthread/); $RALLY_PTHREAD_LIB
  * names another. A program that no preload can reach — statically linked
  * (no ELF interpreter), or of another word size — is said to be one, and
- * is run all the same. */
+ * is run all the same. The shim goes after what LD_PRELOAD already holds:
+ * a program built with AddressSanitizer needs its runtime first —
+ * LD_PRELOAD=$(gcc -print-file-name=libasan.so) rally run ./program. */
 #define _GNU_SOURCE
 #include "run.h"
 
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef RALLY_PREFIX
@@ -87,6 +90,15 @@ static bool find_shim(char *out, size_t size)
 	return false;
 }
 
+/* An executable file (a directory is executable too, and execvp() goes
+ * on past one: review of the shim, 6). */
+static bool runnable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       access(path, X_OK) == 0;
+}
+
 /* PROGRAM as execvp() would find it, into out; false if not found. */
 static bool find_program(const char *prog, char *out, size_t size)
 {
@@ -101,7 +113,7 @@ static bool find_program(const char *prog, char *out, size_t size)
 		const char *colon = strchr(p, ':');
 		size_t n = colon ? (size_t)(colon - p) : strlen(p);
 		snprintf(out, size, "%.*s/%s", (int)n, n ? p : ".", prog);
-		if (access(out, X_OK) == 0)
+		if (runnable(out))
 			return true;
 		p += n + (colon != NULL);
 	}
@@ -162,7 +174,8 @@ static bool valid_spin(const char *s)
 	return *s && *end == '\0' && errno == 0 && n >= 0 && n <= (1L << 30);
 }
 
-/* LD_PRELOAD with the shim first (once). */
+/* LD_PRELOAD with the shim added (once) after what it held: a sanitizer's
+ * runtime given there must stay first (review of the shim, 5). */
 static int set_preload(const char *shim)
 {
 	const char *old = getenv("LD_PRELOAD");
@@ -174,7 +187,7 @@ static int set_preload(const char *shim)
 	char *v = malloc(n);
 	if (!v)
 		return -1;
-	snprintf(v, n, "%s:%s", shim, old);
+	snprintf(v, n, "%s:%s", old, shim);
 	int rc = setenv("LD_PRELOAD", v, 1);
 	free(v);
 	return rc;
@@ -222,6 +235,13 @@ int rally_cmd_run(int argc, char **argv, int (*help)(int status))
 	if (!find_shim(shim, sizeof shim)) {
 		fprintf(stderr, "rally run: %s not found (installed with "
 		        "rally; set RALLY_PTHREAD_LIB to its path)\n", SHIM);
+		return EXIT_USAGE;
+	}
+	/* ld.so splits LD_PRELOAD at spaces and colons (review of the
+	 * shim, 7: the preload silently did not happen). */
+	if (strpbrk(shim, " :\t\n")) {
+		fprintf(stderr, "rally run: the library's path has a space or "
+		        "a colon, which LD_PRELOAD cannot carry: %s\n", shim);
 		return EXIT_USAGE;
 	}
 	if (!find_program(argv[i], prog, sizeof prog)) {

@@ -4,16 +4,19 @@
  *     LD_PRELOAD=librally-pthread.so ./program   (or: rally run ./program)
  *
  * The program's pthread_barrier_t (32 bytes on Linux) then holds a view:
- * a tag, a pointer to a rally barrier that init allocates (64-byte aligned)
- * and destroy frees, the pointer again, scrambled, and the address of the
- * pthread_barrier_t itself. A call on a barrier whose view does not check
- * out is the C library's (dlsym(RTLD_NEXT, ...)): one made before the
- * preload (a constructor of another library), or one that init handed to
- * the C library — PTHREAD_PROCESS_SHARED, whose memory other processes map
- * at other addresses, where a pointer means nothing. A copy of a barrier
- * (undefined in POSIX) fails the address check and goes to the C library,
- * which sees garbage; that is the C library's undefined behaviour, as
- * before.
+ * a tag, a pointer to what init allocates (64-byte aligned: a rally
+ * barrier and the pid of the process that made it) and destroy frees, the
+ * pointer again, scrambled, and the address of the pthread_barrier_t
+ * itself. A call on a barrier whose view does not check out is the C
+ * library's (dlsym(RTLD_NEXT, ...)): one made before the preload (a
+ * constructor of another library), or one that init handed to the C
+ * library — PTHREAD_PROCESS_SHARED, whose memory other processes map at
+ * other addresses, where a pointer means nothing, and counts beyond
+ * RALLY_PARTIES_MAX. A copy of one of the shim's barriers (undefined in
+ * POSIX) answers EINVAL: it is not the barrier, and the C library would
+ * read the view as its own counters. In a child of fork(), a barrier its
+ * parent made is freed without rally's destroy, which would wait for the
+ * parent's threads.
  *
  * POSIX: PTHREAD_BARRIER_SERIAL_THREAD to the last caller of each phase
  * (as glibc), 0 to the others; EINVAL for a count of 0 or beyond rally's,
@@ -35,6 +38,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "rally.h"
@@ -101,6 +105,17 @@ static int libc_call(int i, pthread_barrier_t *b)
 
 /* ---- views ---------------------------------------------------------------- */
 
+/* What init allocates: the rally barrier, and the process that made it —
+ * in a child of fork() the copy still counts its parent's waiters, which
+ * the child does not have: destroying it there waited for them for ever
+ * (review of the shim, 4). */
+struct shim_barrier {
+	rally_barrier_t rb;
+	pid_t owner;
+};
+
+enum view_state { VIEW_OURS, VIEW_DESTROYED, VIEW_COPY, VIEW_FOREIGN };
+
 static struct view view_of(const pthread_barrier_t *b)
 {
 	struct view v;
@@ -108,27 +123,31 @@ static struct view view_of(const pthread_barrier_t *b)
 	return v;
 }
 
-static void set_view(pthread_barrier_t *b, uint64_t tag, rally_barrier_t *rb)
+static void set_view(pthread_barrier_t *b, uint64_t tag,
+                     struct shim_barrier *sb)
 {
-	struct view v = {tag, (uint64_t)(uintptr_t)rb,
-	                 (uint64_t)(uintptr_t)rb ^ SCRAMBLE,
+	struct view v = {tag, (uint64_t)(uintptr_t)sb,
+	                 (uint64_t)(uintptr_t)sb ^ SCRAMBLE,
 	                 (uint64_t)(uintptr_t)b};
 	memcpy(b, &v, sizeof v);
 }
 
-/* The rally barrier b's view names, or NULL; *destroyed when it is one the
- * shim destroyed. */
-static rally_barrier_t *ours(const pthread_barrier_t *b, bool *destroyed)
+/* What b holds: one of ours (*sb), one the shim destroyed, a copy of one
+ * of ours (its own address differs), or anything else. */
+static enum view_state view_state(const pthread_barrier_t *b,
+                                  struct shim_barrier **sb)
 {
 	struct view v = view_of(b);
-	*destroyed = false;
-	if (v.self != (uint64_t)(uintptr_t)b ||
-	    v.check != (v.barrier ^ SCRAMBLE))
-		return NULL;
+	*sb = NULL;
+	if (v.check != (v.barrier ^ SCRAMBLE) ||
+	    (v.tag != TAG_LIVE && v.tag != TAG_DESTROYED))
+		return VIEW_FOREIGN;
+	if (v.self != (uint64_t)(uintptr_t)b)
+		return VIEW_COPY;
 	if (v.tag == TAG_DESTROYED)
-		*destroyed = true;
-	return v.tag == TAG_LIVE ? (rally_barrier_t *)(uintptr_t)v.barrier
-	                         : NULL;
+		return VIEW_DESTROYED;
+	*sb = (struct shim_barrier *)(uintptr_t)v.barrier;
+	return VIEW_OURS;
 }
 
 /* ---- RALLY_PTHREAD_VERBOSE --------------------------------------------------- */
@@ -175,41 +194,69 @@ static int read_attr(const pthread_barrierattr_t *attr, bool *pshared)
 	return 0;
 }
 
+/* A copy of a barrier (undefined in POSIX) is not the barrier, and not
+ * the C library's either: handed to it, glibc read the shim's view as its
+ * counters and aborted (review of the shim, 8). EINVAL. */
+static int copied(const pthread_barrier_t *b)
+{
+	if (verbose())
+		say("a copy of one of rally's (undefined): EINVAL", b, 0);
+	return EINVAL;
+}
+
+/* Frees a barrier of the shim: destroyed first if this process made it
+ * (a parent's copy, after fork(), counts threads this process does not
+ * have). 0 or EBUSY (callers wait: nothing freed). */
+static int release(struct shim_barrier *sb)
+{
+	if (sb->owner == getpid()) {
+		int rc = rally_barrier_destroy(&sb->rb);
+		if (rc == -EBUSY)
+			return EBUSY;
+	}
+	free(sb);
+	return 0;
+}
+
 static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
                      unsigned count)
 {
-	bool pshared, destroyed;
+	bool pshared;
 	int rc = read_attr(attr, &pshared);
 	if (rc)
 		return rc;
-	if (pshared) {
+	/* Shared, or more callers than rally counts (glibc takes up to
+	 * about INT_MAX: review of the shim, 3): the C library's. */
+	if (pshared || count > RALLY_PARTIES_MAX) {
 		if (verbose())
-			say("PTHREAD_PROCESS_SHARED: the C library's", b, count);
+			say(pshared ? "PTHREAD_PROCESS_SHARED: the C library's"
+			            : "beyond rally's parties: the C library's",
+			    b, count);
 		return libc_init(b, attr, count);
 	}
 	if (count == 0)
 		return EINVAL;
-	/* Initialised again without a destroy (undefined in POSIX): the
-	 * old one is destroyed first, or it leaks; in use, EBUSY (POSIX
-	 * allows it). */
-	rally_barrier_t *old = ours(b, &destroyed);
-	if (old) {
-		rc = rally_barrier_destroy(old);
-		if (rc == -EBUSY)
-			return EBUSY;
-		free(old);
-	}
-	size_t size = (sizeof(rally_barrier_t) + 63) / 64 * 64;
-	rally_barrier_t *rb = aligned_alloc(64, size);
-	if (!rb)
+	size_t size = (sizeof(struct shim_barrier) + 63) / 64 * 64;
+	struct shim_barrier *sb = aligned_alloc(64, size);
+	if (!sb)
 		return ENOMEM;
+	sb->owner = getpid();
 	rally_barrier_attr_t ra = {.spin = RALLY_SPIN_AUTO};
-	rc = rally_barrier_init(rb, count, &ra);
+	rc = rally_barrier_init(&sb->rb, count, &ra);
 	if (rc < 0) {
-		free(rb);
+		free(sb);
 		return rc == -ENOMEM ? ENOMEM : EINVAL;
 	}
-	set_view(b, TAG_LIVE, rb);
+	/* Initialised again without a destroy (undefined in POSIX): the
+	 * old one is released once the new one stands (a failure leaves b
+	 * as it was: review of the shim, 2); in use, EBUSY (POSIX allows
+	 * it). */
+	struct shim_barrier *old;
+	if (view_state(b, &old) == VIEW_OURS && release(old) == EBUSY) {
+		release(sb);
+		return EBUSY;
+	}
+	set_view(b, TAG_LIVE, sb);
 	if (verbose())
 		say("rally's", b, count);
 	return 0;
@@ -217,37 +264,43 @@ static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
 
 static int shim_wait(pthread_barrier_t *b)
 {
-	bool destroyed;
-	rally_barrier_t *rb = ours(b, &destroyed);
-	if (!rb) {
-		if (destroyed)
-			return EINVAL;
+	struct shim_barrier *sb;
+	switch (view_state(b, &sb)) {
+	case VIEW_FOREIGN:
 		return libc_call(LIBC_WAIT, b);
+	case VIEW_COPY:
+		return copied(b);
+	case VIEW_DESTROYED:
+		return EINVAL;
+	case VIEW_OURS:
+		break;
 	}
-	int i = rally_barrier_wait(rb);
+	/* Read before the wait: once it returns, another caller may destroy
+	 * and free the barrier (review of the shim, 1: read after, it found
+	 * freed memory, and a phase had no serial thread). */
+	unsigned last = rally_barrier_parties(&sb->rb) - 1;
+	int i = rally_barrier_wait(&sb->rb);
 	if (i < 0) /* no timeout, abort or reset here: destroyed meanwhile */
 		return EINVAL;
-	return (unsigned)i == rally_barrier_parties(rb) - 1
-	           ? PTHREAD_BARRIER_SERIAL_THREAD
-	           : 0;
+	return (unsigned)i == last ? PTHREAD_BARRIER_SERIAL_THREAD : 0;
 }
 
 static int shim_destroy(pthread_barrier_t *b)
 {
-	bool destroyed;
-	rally_barrier_t *rb = ours(b, &destroyed);
-	if (!rb) {
-		if (destroyed)
-			return EINVAL;
+	struct shim_barrier *sb;
+	switch (view_state(b, &sb)) {
+	case VIEW_FOREIGN:
 		return libc_call(LIBC_DESTROY, b);
-	}
-	int rc = rally_barrier_destroy(rb);
-	if (rc == -EBUSY)
-		return EBUSY;
-	if (rc < 0)
+	case VIEW_COPY:
+		return copied(b);
+	case VIEW_DESTROYED:
 		return EINVAL;
-	set_view(b, TAG_DESTROYED, rb);
-	free(rb);
+	case VIEW_OURS:
+		break;
+	}
+	if (release(sb) == EBUSY)
+		return EBUSY;
+	set_view(b, TAG_DESTROYED, NULL);
 	return 0;
 }
 

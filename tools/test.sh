@@ -123,7 +123,8 @@ import json, re, sys
 # out a suite whose dependency it does not find: Criterion, spin, clang,
 # Python's headers) has not passed.
 unit = ["waitv_example", "cxx_header", "slot_races", "late_races",
-        "bench_layout", "report", "pthread-glibc", "pthread-shim"]
+        "bench_layout", "report", "pthread-glibc", "pthread-shim",
+        "pthread-shim-never"]
 criterion = ["barrier", "shared", "event", "named", "robust", "split",
              "hardening"]
 python = ["python-lock_tests", "python-processes", "python-binding",

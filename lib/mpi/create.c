@@ -185,15 +185,15 @@ static int node_spin(const struct rally_mpi_barrier *b)
  * futex wake. Sleeping at once, fake nodes of 2 took 8.9 us a phase at 4
  * ranks on 2 CPUs and 61.8 us at 8; yielding first, 6.9 and 29.9
  * (MPI_Barrier: 4.6 and 18.1). */
-static unsigned node_yields(const struct rally_mpi_barrier *b, int spin)
+static unsigned node_yields(const struct rally_mpi_barrier *b,
+                            const int leader[2])
 {
-	if (b->spin != RALLY_SPIN_AUTO || b->env_spin != RALLY_SPIN_AUTO ||
-	    spin != RALLY_SPIN_NEVER || b->machine_cpus < 1)
+	if (leader[1] == 0 || leader[0] != RALLY_SPIN_NEVER ||
+	    b->machine_cpus < 1)
 		return 0;
 	return 2 * (unsigned)((b->machine_ranks + b->machine_cpus - 1) /
 	                      b->machine_cpus);
 }
-
 /* The node's barriers, in memory its ranks share: rank 0's part of the
  * window; the others map it (size 0 of their own). */
 static int share_node_barrier(struct rally_mpi_barrier *b)
@@ -201,7 +201,14 @@ static int share_node_barrier(struct rally_mpi_barrier *b)
 	if (b->node_size == 1)
 		return 0;
 	int spin = node_spin(b), rc = 0;
-	b->node_yields = node_yields(b, spin);
+	/* The node's barriers are shared: the leader's policy is theirs,
+	 * the yields before them included (review round 9: a member yielded
+	 * by its own). {its spin, whether it was left to auto}. */
+	int leader[2] = {spin, b->spin == RALLY_SPIN_AUTO &&
+	                           b->env_spin == RALLY_SPIN_AUTO};
+	if (MPI_Bcast(leader, 2, MPI_INT, 0, b->node_comm) != MPI_SUCCESS)
+		return -EIO;
+	b->node_yields = node_yields(b, leader);
 	void *base;
 	MPI_Aint size = b->leader ? 2 * (MPI_Aint)sizeof(rally_barrier_t) : 0;
 	if (MPI_Win_allocate_shared(size, 1, MPI_INFO_NULL, b->node_comm, &base,

@@ -22,12 +22,17 @@
  *           of its wait: the budget is spent spinning first;
  *   bound   (auto, 2 ranks bound to a core each, fake nodes of 1) the
  *           leader spins (each leader has a CPU of the machine) before it
- *           yields: 50 tests at least.
+ *           yields: 50 tests at least;
+ *   mixed   never for the nodes' leaders, auto for the others: nobody
+ *           yields in rally (the node's barriers wait by its leader's
+ *           policy, the yields before them included).
 
  * Rank 0 prints "N passed, N failed"; every rank exits non-zero on a
  * failure. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <linux/futex.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -70,6 +75,53 @@ int MPI_Test(MPI_Request *r, int *flag, MPI_Status *s)
 	return PMPI_Test(r, flag, s);
 }
 
+/* The leader's sleeps between tests (lib/mpi/progress.c): the most
+ * MPI_Test calls a wait made before its first. */
+static atomic_long wait_mark, tests_before_sleep;
+static atomic_bool slept_this_wait;
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	if (in_rally(__builtin_return_address(0)) &&
+	    !atomic_exchange(&slept_this_wait, true)) {
+		long n = atomic_load(&tests) - atomic_load(&wait_mark);
+		if (n > atomic_load(&tests_before_sleep))
+			atomic_store(&tests_before_sleep, n);
+	}
+	return (int)syscall(SYS_nanosleep, req, rem);
+}
+
+/* rally's futex sleeps (lib/futex.c calls syscall()): counted when made
+ * from librally*, then passed on to the C library's syscall(). */
+static atomic_long rally_sleeps;
+
+long syscall(long n, ...)
+{
+	va_list ap;
+	va_start(ap, n);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	static long (*real)(long, ...);
+	if (!real) {
+		void *p = dlsym(RTLD_NEXT, "syscall");
+		memcpy(&real, &p, sizeof real);
+	}
+	if (n == SYS_futex && (a[1] & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET &&
+	    in_rally(__builtin_return_address(0)))
+		atomic_fetch_add(&rally_sleeps, 1);
+	return real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* This thread's CPU time, to the nanosecond (getrusage()'s is sampled). */
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double cpu_s(void)
 {
 	struct rusage u;
@@ -87,6 +139,8 @@ static void *phases(void *arg)
 	for (int p = 0; p < PHASES && *rc >= 0; p++) {
 		if (late)
 			usleep(LATE_US);
+		atomic_store(&wait_mark, atomic_load(&tests));
+		atomic_store(&slept_this_wait, false);
 		*rc = rally_mpi_barrier_wait(b);
 	}
 	return NULL;
@@ -94,16 +148,16 @@ static void *phases(void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *modes[] = {"never", "auto", "budget", "bound"};
-	const char *env[] = {"never", "auto", "10000000", "auto"};
+	const char *modes[] = {"never", "auto", "budget", "bound", "mixed"};
+	const char *env[] = {"never", "auto", "10000000", "auto", "never"};
 	int mode = -1;
-	for (int i = 0; argc >= 2 && i < 4; i++)
+	for (int i = 0; argc >= 2 && i < 5; i++)
 		if (!strcmp(argv[1], modes[i]))
 			mode = i;
 	int threads = argc == 3 ? atoi(argv[2]) : 1;
 	if (mode < 0 || argc > 3 || threads < 1 || threads > 8) {
 		fprintf(stderr, "usage: mpi_spin_env_test "
-		        "never|auto|budget|bound [THREADS]\n");
+		        "never|auto|budget|bound|mixed [THREADS]\n");
 		return 2;
 	}
 	setenv("RALLY_SPIN", env[mode], 1); /* before rally reads it */
@@ -112,6 +166,11 @@ int main(int argc, char **argv)
 	int rank, size;
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	/* mixed: never for the nodes' leaders (even ranks, nodes of 2),
+	 * auto for the others, who wait by their leader's (review round 9:
+	 * they yielded by their own) */
+	if (mode == 4 && rank % 2 == 1)
+		setenv("RALLY_SPIN", "auto", 1);
 	int rc;
 	rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD, (unsigned)threads,
 	                              NULL);
@@ -134,7 +193,8 @@ int main(int argc, char **argv)
 	late = node % 2 == 1;
 	atomic_store(&rally_yields, 0);
 	atomic_store(&tests, 0);
-	double c0 = cpu_s(), t0 = MPI_Wtime();
+	atomic_store(&rally_sleeps, 0);
+	double c0 = cpu_s(), u0 = thread_cpu_s(), t0 = MPI_Wtime();
 	long rcs[8] = {0};
 	pthread_t t[8];
 	for (int i = 1; i < threads; i++)
@@ -142,7 +202,10 @@ int main(int argc, char **argv)
 	phases(&rcs[0]);
 	for (int i = 1; i < threads; i++)
 		pthread_join(t[i], NULL);
-	double cpu = cpu_s() - c0, wall = MPI_Wtime() - t0;
+	double cpu = cpu_s() - c0, user = thread_cpu_s() - u0,
+	       wall = MPI_Wtime() - t0;
+	long sleeps = atomic_load(&rally_sleeps),
+	     tests_per_phase = atomic_load(&tests) / PHASES;
 	long y = atomic_load(&rally_yields),
 	     first = atomic_load(&tests_at_first_yield);
 	bool ok = true;
@@ -156,6 +219,20 @@ int main(int argc, char **argv)
 		else if (!late && cpu > wall / 3)
 			ok = false, why = "a waiting rank burnt over a third "
 			                  "of its wait";
+		else if (!late && l.leader && l.nodes > 1 &&
+		         atomic_load(&tests_before_sleep) > 3)
+			/* it sleeps after its first test (one more may come
+			 * from arrive); a spin of 20 us first made more
+			 * (review 9) */
+			ok = false, why = "the leader tested in a spin before it "
+			                  "slept";
+		else if (!late && !l.leader && threads == 1 &&
+		         user / PHASES > 20e-6)
+			/* a member's CPU a phase, asleep: 7-12 us here (a
+			 * leader's MPI_Test cost more); with 1000 polls first,
+			 * 30-40 (review 9) */
+			ok = false, why = "a waiting rank polled (its thread's "
+			                  "CPU over 20 us a phase)";
 		break;
 	case 1: /* auto, oversubscribed: the waiting leader yields */
 		if (!late && l.leader && y == 0)
@@ -166,11 +243,21 @@ int main(int argc, char **argv)
 	         * spin (a waiting rank burns its wait) */
 		if (y != 0)
 			ok = false, why = "yields before the budget was spent";
+		else if (!late && sleeps != 0)
+			/* every level: the rank's too (review 9: its barriers
+			 * slept at once and only yields were looked at) */
+			ok = false, why = "futex sleeps before the budget was "
+			                  "spent";
 		else if (!late && threads == 1 && cpu < wall / 4)
 			/* (spinners share the CPUs: the late ranks' leader
 			 * spins too; with more threads still more) */
 			ok = false, why = "a waiting rank did not spin (CPU under "
 			                  "a quarter of its wait)";
+		break;
+	case 4: /* the node leader's never: no yields, members too */
+		if (y != 0)
+			ok = false, why = "yields in rally where the node leader "
+			                  "said never";
 		break;
 	case 3: /* bound, a CPU per leader: the leader spins, then yields */
 		if (!late && l.leader && first < 50)
@@ -180,12 +267,19 @@ int main(int argc, char **argv)
 			                              "it spun";
 		break;
 	}
+	if (getenv("SPIN_ENV_TEST_VERBOSE"))
+		printf("rank %d: thread CPU %.1f us a phase, %ld tests a phase, "
+		       "%ld at most before a sleep\n", rank, 1e6 * user / PHASES,
+		       tests_per_phase, atomic_load(&tests_before_sleep));
 	if (!ok)
 		printf("FAILED: rank %d (node %d%s%s), RALLY_SPIN=%s: %ld "
-		       "yields in rally, %ld MPI_Test before the first, CPU "
-		       "%.3f s of %.3f s: %s\n", rank, node,
+		       "yields and %ld futex sleeps in rally, %ld MPI_Test "
+		       "before the first yield (%ld a phase), CPU %.3f s "
+		       "(this thread %.6f) of %.3f s: %s\n", rank, node,
 		       l.leader ? ", leader" : "", late ? ", late" : "",
-		       env[mode], y, first, cpu, wall, why);
+		       getenv("RALLY_SPIN"), y, sleeps, first, tests_per_phase,
+		       cpu, user,
+		       wall, why);
 	int mine = ok, oks, all;
 	MPI_Reduce(&mine, &oks, 1, MPI_INT, MPI_SUM, 0, MPI_COMM_WORLD);
 	MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);

@@ -379,6 +379,18 @@ says "rally run says why" "space or a colon" "$tmp/err"
 check "rally run keeps LD_PRELOAD's entries first" 0 \
 	env LD_PRELOAD=libm.so.6 "$rally" run sh -c 'echo "$LD_PRELOAD"'
 says "rally run adds the shim after them" "^libm.so.6:.*librally-pthread.so$" "$tmp/out"
+printf 'exit 4\n' >"$tmp/noshebang"
+chmod +x "$tmp/noshebang"
+check "rally run runs a script without #! (/bin/sh, as execvp)" 4 "$rally" run "$tmp/noshebang"
+mkdir -p "$tmp/p3"
+printf '#!/bin/sh\nexit 0\n' >"$tmp/p3/not-exec-rally"
+check "rally run of a file on PATH that is not executable exits 126, as env" 126 \
+	env PATH="$tmp/p3" "$rally" run not-exec-rally
+check "rally run with an empty PATH looks in the current directory, as execvp" 4 \
+	sh -c "cd '$tmp' && PATH= '$rally' run noshebang"
+check "rally run with a longer LD_PRELOAD entry that holds the shim's path" 0 \
+	env LD_PRELOAD="/nonexistent$shim" "$rally" run sh -c 'echo "$LD_PRELOAD"'
+says "rally run still adds the shim itself" ":$(readlink -f "$shim")\$" "$tmp/out"
 check "rally help run" 0 "$rally" help run
 says "rally help run documents --spin" "spin auto|never|N" "$tmp/out"
 

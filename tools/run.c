@@ -174,6 +174,21 @@ static bool valid_spin(const char *s)
 	return *s && *end == '\0' && errno == 0 && n >= 0 && n <= (1L << 30);
 }
 
+/* Whether the list (entries apart by spaces or colons, as ld.so reads
+ * it) holds path itself (not as part of a longer entry: review 2 of the
+ * shim). */
+static bool listed(const char *list, const char *path)
+{
+	size_t n = strlen(path);
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, " :");
+		if (k == n && strncmp(p, path, n) == 0)
+			return true;
+		p += k + (p[k] != '\0');
+	}
+	return false;
+}
+
 /* LD_PRELOAD with the shim added (once) after what it held: a sanitizer's
  * runtime given there must stay first (review of the shim, 5). */
 static int set_preload(const char *shim)
@@ -181,7 +196,7 @@ static int set_preload(const char *shim)
 	const char *old = getenv("LD_PRELOAD");
 	if (!old || !*old)
 		return setenv("LD_PRELOAD", shim, 1);
-	if (strstr(old, shim))
+	if (listed(old, shim))
 		return 0;
 	size_t n = strlen(shim) + strlen(old) + 2;
 	char *v = malloc(n);
@@ -244,11 +259,12 @@ int rally_cmd_run(int argc, char **argv, int (*help)(int status))
 		        "a colon, which LD_PRELOAD cannot carry: %s\n", shim);
 		return EXIT_USAGE;
 	}
-	if (!find_program(argv[i], prog, sizeof prog)) {
-		fprintf(stderr, "rally run: %s: not found\n", argv[i]);
-		return EXIT_NOT_FOUND;
-	}
-	switch (preload_reaches(prog)) {
+	/* Found as execvp() will (below) find it, to look at it first; if
+	 * this search misses, execvp() answers for itself (review 2 of the
+	 * shim: an empty PATH, a file that is not executable). */
+	if (!find_program(argv[i], prog, sizeof prog))
+		prog[0] = '\0';
+	switch (prog[0] ? preload_reaches(prog) : REACH_UNKNOWN) {
 	case REACH_STATIC:
 		fprintf(stderr, "rally run: %s is statically linked: no "
 		        "preloaded library reaches it, and its pthread "
@@ -269,8 +285,11 @@ int rally_cmd_run(int argc, char **argv, int (*help)(int status))
 		fprintf(stderr, "rally run: %s\n", strerror(errno));
 		return EXIT_USAGE;
 	}
-	execv(prog, argv + i);
+	/* execvp(): its PATH search, and a file with no #! run by /bin/sh
+	 * (review 2 of the shim: execv() answered ENOEXEC), as env(1). */
+	execvp(argv[i], argv + i);
 	int e = errno;
-	fprintf(stderr, "rally run: cannot run %s: %s\n", prog, strerror(e));
+	fprintf(stderr, "rally run: cannot run %s: %s\n", argv[i],
+	        strerror(e));
 	return e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
 }

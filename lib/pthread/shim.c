@@ -14,9 +14,8 @@
  * other addresses, where a pointer means nothing, and counts beyond
  * RALLY_PARTIES_MAX. A copy of one of the shim's barriers (undefined in
  * POSIX) answers EINVAL: it is not the barrier, and the C library would
- * read the view as its own counters. In a child of fork(), a barrier its
- * parent made is freed without rally's destroy, which would wait for the
- * parent's threads.
+ * read the view as its own counters. In a child of fork(), every barrier
+ * starts again empty (below: fork()).
  *
  * POSIX: PTHREAD_BARRIER_SERIAL_THREAD to the last caller of each phase
  * (as glibc), 0 to the others; EINVAL for a count of 0 or beyond rally's,
@@ -38,7 +37,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/types.h>
 #include <unistd.h>
 
 #include "rally.h"
@@ -105,14 +103,72 @@ static int libc_call(int i, pthread_barrier_t *b)
 
 /* ---- views ---------------------------------------------------------------- */
 
-/* What init allocates: the rally barrier, and the process that made it —
- * in a child of fork() the copy still counts its parent's waiters, which
- * the child does not have: destroying it there waited for them for ever
- * (review of the shim, 4). */
+/* What init allocates: the rally barrier, and its links in the list of
+ * live ones (below). */
 struct shim_barrier {
 	rally_barrier_t rb;
-	pid_t owner;
+	struct shim_barrier *prev, *next;
 };
+
+/* ---- fork() ---------------------------------------------------------------
+ *
+ * A child of fork() has one thread, and copies of its parent's barriers
+ * that may count the parent's callers — waiting, or still leaving — which
+ * the child does not have: its destroy, or its init again, waited for them
+ * for ever (review of the shim, 4). So the shim keeps its live barriers in
+ * a list (init and destroy only: no wait touches it), and in the child
+ * starts each again, empty, with its count: the child's own threads then
+ * meet there, and destroy it, as anywhere (a pid kept per barrier, the
+ * first fix, also took a child's own callers for its parent's: review 2).
+ * The list's lock is taken around fork() so that the child finds it free
+ * and whole. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shim_barrier *live;
+
+static void fork_prepare(void) { pthread_mutex_lock(&live_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&live_lock); }
+
+static void fork_child(void)
+{
+	for (struct shim_barrier *sb = live; sb; sb = sb->next) {
+		unsigned parties = rally_barrier_parties(&sb->rb);
+		memset(&sb->rb, 0, sizeof sb->rb);
+		rally_barrier_attr_t ra = {.spin = RALLY_SPIN_AUTO};
+		(void)rally_barrier_init(&sb->rb, parties, &ra);
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void link_live(struct shim_barrier *sb)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&live_lock);
+	sb->prev = NULL;
+	sb->next = live;
+	if (live)
+		live->prev = sb;
+	live = sb;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void unlink_live(struct shim_barrier *sb)
+{
+	pthread_mutex_lock(&live_lock);
+	if (sb->prev)
+		sb->prev->next = sb->next;
+	else
+		live = sb->next;
+	if (sb->next)
+		sb->next->prev = sb->prev;
+	pthread_mutex_unlock(&live_lock);
+}
 
 enum view_state { VIEW_OURS, VIEW_DESTROYED, VIEW_COPY, VIEW_FOREIGN };
 
@@ -204,16 +260,13 @@ static int copied(const pthread_barrier_t *b)
 	return EINVAL;
 }
 
-/* Frees a barrier of the shim: destroyed first if this process made it
- * (a parent's copy, after fork(), counts threads this process does not
- * have). 0 or EBUSY (callers wait: nothing freed). */
+/* Destroys and frees a barrier of the shim: 0, or EBUSY (callers wait:
+ * nothing done). */
 static int release(struct shim_barrier *sb)
 {
-	if (sb->owner == getpid()) {
-		int rc = rally_barrier_destroy(&sb->rb);
-		if (rc == -EBUSY)
-			return EBUSY;
-	}
+	if (rally_barrier_destroy(&sb->rb) == -EBUSY)
+		return EBUSY;
+	unlink_live(sb);
 	free(sb);
 	return 0;
 }
@@ -226,8 +279,16 @@ static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
 	if (rc)
 		return rc;
 	/* Shared, or more callers than rally counts (glibc takes up to
-	 * about INT_MAX: review of the shim, 3): the C library's. */
+	 * about INT_MAX: review of the shim, 3): the C library's — once a
+	 * barrier of the shim there is released (review 2: it leaked, and
+	 * its waiters were stranded without EBUSY). */
 	if (pshared || count > RALLY_PARTIES_MAX) {
+		struct shim_barrier *old;
+		if (view_state(b, &old) == VIEW_OURS) {
+			if (release(old) == EBUSY)
+				return EBUSY;
+			set_view(b, TAG_DESTROYED, NULL);
+		}
 		if (verbose())
 			say(pshared ? "PTHREAD_PROCESS_SHARED: the C library's"
 			            : "beyond rally's parties: the C library's",
@@ -240,13 +301,13 @@ static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
 	struct shim_barrier *sb = aligned_alloc(64, size);
 	if (!sb)
 		return ENOMEM;
-	sb->owner = getpid();
 	rally_barrier_attr_t ra = {.spin = RALLY_SPIN_AUTO};
 	rc = rally_barrier_init(&sb->rb, count, &ra);
 	if (rc < 0) {
 		free(sb);
 		return rc == -ENOMEM ? ENOMEM : EINVAL;
 	}
+	link_live(sb);
 	/* Initialised again without a destroy (undefined in POSIX): the
 	 * old one is released once the new one stands (a failure leaves b
 	 * as it was: review of the shim, 2); in use, EBUSY (POSIX allows

@@ -193,7 +193,7 @@ RALLY_EXPORT int rally_event_destroy(rally_event_t *pub)
 		if (i < 1024)
 			sched_yield();
 		else
-			nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+			rally__pause_ns(50000); /* not a cancellation point */
 	}
 	uint32_t magic = RALLY__EVENT_MAGIC;
 	if (!atomic_compare_exchange_strong_explicit(&e->magic, &magic, 0,

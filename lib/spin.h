@@ -52,4 +52,8 @@ static inline void rally__cpu_relax(void)
  * little, then yield, then sleep 50 us at a time. *i counts the turns. */
 void rally__backoff(unsigned *i);
 
+/* Sleeps ns nanoseconds, or less if a signal comes; not a cancellation
+ * point (nanosleep() is). */
+void rally__pause_ns(long ns);
+
 #endif

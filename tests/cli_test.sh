@@ -391,6 +391,14 @@ check "rally run with an empty PATH looks in the current directory, as execvp" 4
 check "rally run with a longer LD_PRELOAD entry that holds the shim's path" 0 \
 	env LD_PRELOAD="/nonexistent$shim" "$rally" run sh -c 'echo "$LD_PRELOAD"'
 says "rally run still adds the shim itself" ":$(readlink -f "$shim")\$" "$tmp/out"
+printf 'int main(void) { return 0; }\n' >"$tmp/static2.c"
+if cc -static -o "$tmp/static-here" "$tmp/static2.c" 2>/dev/null; then
+	for p in "" "/nonexistent:"; do
+		check "rally run with PATH='$p' finds ./static-here, as execvp" 0 \
+			sh -c "cd '$tmp' && PATH='$p' '$rally' run static-here"
+		says "... and says it is statically linked" "statically linked" "$tmp/err"
+	done
+fi
 check "rally help run" 0 "$rally" help run
 says "rally help run documents --spin" "spin auto|never|N" "$tmp/out"
 

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -401,6 +402,16 @@ static void big_counts(void)
 	          rc4 == PTHREAD_BARRIER_SERIAL_THREAD && rc5 == 0,
 	      "init 2, init 2^30+1, init 1, wait, destroy: 0 0 0 SERIAL 0 "
 	      "(%d %d %d %d %d)", rc1, rc2, rc3, rc4, rc5);
+	/* An init again that the C library refuses leaves the barrier as
+	 * it was (review 3: the shim's was destroyed first). */
+	rc1 = pthread_barrier_init(&b, NULL, 1);
+	rc2 = pthread_barrier_init(&b, NULL, UINT_MAX);
+	rc3 = pthread_barrier_wait(&b);
+	rc4 = pthread_barrier_destroy(&b);
+	check(rc1 == 0 && rc2 == EINVAL &&
+	          rc3 == PTHREAD_BARRIER_SERIAL_THREAD && rc4 == 0,
+	      "init 1, init UINT_MAX (refused), wait, destroy: 0 EINVAL "
+	      "SERIAL 0 (%d %d %d %d)", rc1, rc2, rc3, rc4);
 }
 
 /* ---- fork() while a thread waits ------------------------------------------ */
@@ -471,6 +482,97 @@ static void fork_while_waiting(void)
 	pthread_join(t, NULL);
 	check(pthread_barrier_destroy(&fork_barrier) == 0,
 	      "fork() while a thread waits: the parent goes on, destroys: 0");
+}
+
+/* ---- fork handlers of other code, registered before any barrier --------- */
+
+/* A child handler that uses a barrier (registered in main before any
+ * barrier exists): the shim's own fork handling must not stand in its way
+ * (review 3 of the shim: a lock taken around fork() deadlocked it). */
+static int handler_result = -1;
+
+static void child_handler_uses_barrier(void)
+{
+	pthread_barrier_t b;
+	int a = pthread_barrier_init(&b, NULL, 1);
+	int w = pthread_barrier_wait(&b);
+	int d = pthread_barrier_destroy(&b);
+	handler_result = a == 0 && w == PTHREAD_BARRIER_SERIAL_THREAD && d == 0
+	                     ? 0
+	                     : 1;
+}
+
+static void fork_with_handlers(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork", errno);
+	if (pid == 0) {
+		alarm(10);
+		_exit(handler_result == 0 ? 0 : 3);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "fork() with another library's child handler (registered "
+	      "first) that uses a barrier: no hang (status %d)", status);
+}
+
+/* ---- not a cancellation point -------------------------------------------- */
+
+/* POSIX: an implementation shall not make other functions cancellation
+ * points. A thread with a cancellation pending completes a phase and
+ * destroys the barrier at once, while the other caller, released, is still
+ * in a signal handler inside its wait (so destroy waits for it to leave:
+ * review 3 of the shim, the thread was cancelled inside destroy). */
+static pthread_barrier_t cancel_barrier;
+static volatile int cancel_stage, cancel_destroy_rc = 99;
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	nanosleep(&(struct timespec){0, 150000000}, NULL);
+}
+
+static void *cancel_other(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&cancel_barrier);
+	return NULL;
+}
+
+static void *cancel_pending(void *arg)
+{
+	(void)arg;
+	pthread_cancel(pthread_self()); /* acted on at a cancellation point */
+	pthread_barrier_wait(&cancel_barrier);
+	cancel_stage = 1;
+	cancel_destroy_rc = pthread_barrier_destroy(&cancel_barrier);
+	cancel_stage = 2;
+	return NULL;
+}
+
+static void not_a_cancellation_point(void)
+{
+	struct sigaction sa = {.sa_handler = on_usr2};
+	sigaction(SIGUSR2, &sa, NULL);
+	pthread_barrier_init(&cancel_barrier, NULL, 2);
+	pthread_t o, d;
+	start(&o, cancel_other, NULL);
+	struct timespec ms30 = {0, 30000000};
+	nanosleep(&ms30, NULL); /* o waits */
+	pthread_kill(o, SIGUSR2); /* o in its handler, inside the wait */
+	nanosleep(&ms30, NULL);
+	start(&d, cancel_pending, NULL);
+	void *ret;
+	pthread_join(d, &ret);
+	pthread_join(o, NULL);
+	check(ret != PTHREAD_CANCELED && cancel_stage == 2 &&
+	          cancel_destroy_rc == 0,
+	      "a cancellation pending: wait and destroy are no cancellation "
+	      "points (%s at stage %d, destroy %d)",
+	      ret == PTHREAD_CANCELED ? "cancelled" : "returned", cancel_stage,
+	      cancel_destroy_rc);
 }
 
 /* ---- PTHREAD_PROCESS_SHARED goes to the C library ------------------------ */
@@ -636,6 +738,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pthread_conformance: --expect glibc|shim\n");
 		return 2;
 	}
+	/* Before any barrier exists, as a library's constructor would. */
+	pthread_atfork(NULL, NULL, child_handler_uses_barrier);
 	shim = dlsym(RTLD_DEFAULT, "rally_pthread_shim") != NULL;
 	check(shim == !strcmp(expect, "shim"), "implementation: %s, expected "
 	      "%s", shim ? "librally-pthread (preloaded)" : "the C library",
@@ -652,6 +756,8 @@ int main(int argc, char **argv)
 	serial_while_destroyed();
 	big_counts();
 	fork_while_waiting();
+	fork_with_handlers();
+	not_a_cancellation_point();
 	process_shared();
 	if (shim)
 		shim_only();

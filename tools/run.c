@@ -99,7 +99,10 @@ static bool runnable(const char *path)
 	       access(path, X_OK) == 0;
 }
 
-/* PROGRAM as execvp() would find it, into out; false if not found. */
+/* PROGRAM as execvp() would find it, into out; false if not found. As
+ * glibc's execvp(): PATH unset is "/bin:/usr/bin"; an empty entry (PATH
+ * empty, or a colon at either end or doubled) is the current directory
+ * (review 3 of the shim). */
 static bool find_program(const char *prog, char *out, size_t size)
 {
 	if (strchr(prog, '/')) {
@@ -108,16 +111,20 @@ static bool find_program(const char *prog, char *out, size_t size)
 	}
 	const char *path = getenv("PATH");
 	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	for (const char *p = path; *p;) {
+		path = "/bin:/usr/bin";
+	for (const char *p = path;;) {
 		const char *colon = strchr(p, ':');
 		size_t n = colon ? (size_t)(colon - p) : strlen(p);
-		snprintf(out, size, "%.*s/%s", (int)n, n ? p : ".", prog);
+		if (n)
+			snprintf(out, size, "%.*s/%s", (int)n, p, prog);
+		else
+			snprintf(out, size, "./%s", prog);
 		if (runnable(out))
 			return true;
-		p += n + (colon != NULL);
+		if (!colon)
+			return false;
+		p = colon + 1;
 	}
-	return false;
 }
 
 enum reach { REACH_YES, REACH_STATIC, REACH_OTHER_CLASS, REACH_UNKNOWN };

@@ -15,7 +15,9 @@
  * RALLY_PARTIES_MAX. A copy of one of the shim's barriers (undefined in
  * POSIX) answers EINVAL: it is not the barrier, and the C library would
  * read the view as its own counters. In a child of fork(), every barrier
- * starts again empty (below: fork()).
+ * starts again empty (below: fork()). init and destroy allocate and free
+ * (POSIX does not make them async-signal-safe; glibc's happen to be): not
+ * from a signal handler.
  *
  * POSIX: PTHREAD_BARRIER_SERIAL_THREAD to the last caller of each phase
  * (as glibc), 0 to the others; EINVAL for a count of 0 or beyond rally's,
@@ -32,6 +34,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -103,11 +106,11 @@ static int libc_call(int i, pthread_barrier_t *b)
 
 /* ---- views ---------------------------------------------------------------- */
 
-/* What init allocates: the rally barrier, and its links in the list of
- * live ones (below). */
+/* What init allocates: the rally barrier, and the fork generation it
+ * belongs to (below). */
 struct shim_barrier {
 	rally_barrier_t rb;
-	struct shim_barrier *prev, *next;
+	_Atomic uint64_t gen;
 };
 
 /* ---- fork() ---------------------------------------------------------------
@@ -115,59 +118,65 @@ struct shim_barrier {
  * A child of fork() has one thread, and copies of its parent's barriers
  * that may count the parent's callers — waiting, or still leaving — which
  * the child does not have: its destroy, or its init again, waited for them
- * for ever (review of the shim, 4). So the shim keeps its live barriers in
- * a list (init and destroy only: no wait touches it), and in the child
- * starts each again, empty, with its count: the child's own threads then
- * meet there, and destroy it, as anywhere (a pid kept per barrier, the
- * first fix, also took a child's own callers for its parent's: review 2).
- * The list's lock is taken around fork() so that the child finds it free
- * and whole. */
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct shim_barrier *live;
+ * for ever (review of the shim, 4). So each barrier starts again empty, with
+ * its count, at the child's first call on it: a child handler counts the
+ * forks (one atomic add: no lock, no allocation — a list of the barriers,
+ * walked under a lock, deadlocked a fork from a signal handler, or from a
+ * handler of another library that used a barrier: review 3), and a call
+ * on a barrier of an earlier count starts it again first. The first caller
+ * to see it does; one that comes meanwhile waits for it (RESTARTING). A
+ * pid kept per barrier, the first fix, took a child's own callers for its
+ * parent's (review 2). */
+static _Atomic uint64_t forks; /* in this process's line of descent */
+#define RESTARTING (1ull << 63)
 
-static void fork_prepare(void) { pthread_mutex_lock(&live_lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&live_lock); }
-
-static void fork_child(void)
+static void count_fork(void)
 {
-	for (struct shim_barrier *sb = live; sb; sb = sb->next) {
-		unsigned parties = rally_barrier_parties(&sb->rb);
-		memset(&sb->rb, 0, sizeof sb->rb);
-		rally_barrier_attr_t ra = {.spin = RALLY_SPIN_AUTO};
-		(void)rally_barrier_init(&sb->rb, parties, &ra);
-	}
-	pthread_mutex_unlock(&live_lock);
+	atomic_fetch_add_explicit(&forks, 1, memory_order_relaxed);
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void register_atfork(void)
 {
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	pthread_atfork(NULL, NULL, count_fork);
 }
 
-static void link_live(struct shim_barrier *sb)
+/* Registered when the library is loaded, before any barrier exists (and
+ * again, harmlessly, from the first init, if a program calls into the shim
+ * before its constructors ran). */
+__attribute__((constructor)) static void at_load(void)
 {
 	pthread_once(&atfork_once, register_atfork);
-	pthread_mutex_lock(&live_lock);
-	sb->prev = NULL;
-	sb->next = live;
-	if (live)
-		live->prev = sb;
-	live = sb;
-	pthread_mutex_unlock(&live_lock);
 }
 
-static void unlink_live(struct shim_barrier *sb)
+/* sb as this process's threads may use it: started again, empty, if a
+ * fork came since it was made or last started. */
+static void current(struct shim_barrier *sb)
 {
-	pthread_mutex_lock(&live_lock);
-	if (sb->prev)
-		sb->prev->next = sb->next;
-	else
-		live = sb->next;
-	if (sb->next)
-		sb->next->prev = sb->prev;
-	pthread_mutex_unlock(&live_lock);
+	uint64_t now = atomic_load_explicit(&forks, memory_order_relaxed);
+	uint64_t g = atomic_load_explicit(&sb->gen, memory_order_acquire);
+	if (g == now)
+		return; /* the hot path: two loads */
+	unsigned spins = 0;
+	for (;;) {
+		if (g == now)
+			return;
+		if (!(g & RESTARTING) &&
+		    atomic_compare_exchange_weak_explicit(
+		        &sb->gen, &g, now | RESTARTING, memory_order_acquire,
+		        memory_order_acquire)) {
+			unsigned parties = rally_barrier_parties(&sb->rb);
+			memset(&sb->rb, 0, sizeof sb->rb);
+			rally_barrier_attr_t ra = {.spin = RALLY_SPIN_AUTO};
+			(void)rally_barrier_init(&sb->rb, parties, &ra);
+			atomic_store_explicit(&sb->gen, now, memory_order_release);
+			return;
+		}
+		if (++spins > 64)
+			sched_yield();
+		g = atomic_load_explicit(&sb->gen, memory_order_acquire);
+	}
 }
 
 enum view_state { VIEW_OURS, VIEW_DESTROYED, VIEW_COPY, VIEW_FOREIGN };
@@ -264,9 +273,9 @@ static int copied(const pthread_barrier_t *b)
  * nothing done). */
 static int release(struct shim_barrier *sb)
 {
+	current(sb);
 	if (rally_barrier_destroy(&sb->rb) == -EBUSY)
 		return EBUSY;
-	unlink_live(sb);
 	free(sb);
 	return 0;
 }
@@ -283,17 +292,25 @@ static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
 	 * barrier of the shim there is released (review 2: it leaked, and
 	 * its waiters were stranded without EBUSY). */
 	if (pshared || count > RALLY_PARTIES_MAX) {
+		/* Into a copy first: if the C library refuses (a count of
+		 * 2^31 or more), b stays as it was (review 3). Its barrier
+		 * is position-free (counters, a futex word used where it
+		 * is), so the copy moves. */
+		pthread_barrier_t fresh;
+		rc = libc_init(&fresh, attr, count);
+		if (rc)
+			return rc;
 		struct shim_barrier *old;
-		if (view_state(b, &old) == VIEW_OURS) {
-			if (release(old) == EBUSY)
-				return EBUSY;
-			set_view(b, TAG_DESTROYED, NULL);
+		if (view_state(b, &old) == VIEW_OURS && release(old) == EBUSY) {
+			libc_call(LIBC_DESTROY, &fresh);
+			return EBUSY;
 		}
+		memcpy(b, &fresh, sizeof fresh);
 		if (verbose())
 			say(pshared ? "PTHREAD_PROCESS_SHARED: the C library's"
 			            : "beyond rally's parties: the C library's",
 			    b, count);
-		return libc_init(b, attr, count);
+		return 0;
 	}
 	if (count == 0)
 		return EINVAL;
@@ -307,7 +324,8 @@ static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
 		free(sb);
 		return rc == -ENOMEM ? ENOMEM : EINVAL;
 	}
-	link_live(sb);
+	pthread_once(&atfork_once, register_atfork);
+	atomic_init(&sb->gen, atomic_load(&forks));
 	/* Initialised again without a destroy (undefined in POSIX): the
 	 * old one is released once the new one stands (a failure leaves b
 	 * as it was: review of the shim, 2); in use, EBUSY (POSIX allows
@@ -336,6 +354,7 @@ static int shim_wait(pthread_barrier_t *b)
 	case VIEW_OURS:
 		break;
 	}
+	current(sb);
 	/* Read before the wait: once it returns, another caller may destroy
 	 * and free the barrier (review of the shim, 1: read after, it found
 	 * freed memory, and a phase had no serial thread). */

@@ -49,8 +49,10 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * so set it before the program starts): never means no spin and no yield
  * while waiting at any level (the leader sleeps between its tests), a
  * budget N is spent in a spin before any yield (by the leader: N tests).
- * The node's barriers are shared: theirs is the node leader's policy (its
- * attr.spin and RALLY_SPIN) — give every rank the same.
+ * The node's barriers are shared: their attr.spin is the node leader's
+ * policy (its attr.spin, or its RALLY_SPIN when that says never or a
+ * number), and so are the yields before them; where the leader's is auto,
+ * each rank's rally reads its own RALLY_SPIN — give every rank the same.
  * Threads: the MPI calls of a phase are made inside arrive, await or test
  * by the thread that drives it: with threads > 1 the thread that completes
  * the rank's level, which needs MPI_THREAD_SERIALIZED or better (the
@@ -59,7 +61,8 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * create, which MPI requires to be the main thread (the one that called
  * MPI_Init_thread) — it must take part in every phase, and call free (with
  * 1 thread, that thread must be the one that waits). Returns 0 and *out, or
- * -EINVAL (bad arguments, an unreadable RALLY_MPI_NODE_SIZE, MPI not
+ * -EINVAL (bad arguments, an unreadable RALLY_MPI_NODE_SIZE or one that
+ * differs between ranks, MPI not
  * initialised), -ENOTSUP (MPI_THREAD_SINGLE with threads > 1), -ENOMEM,
  * or -EIO (an MPI call failed — only under MPI_ERRORS_RETURN: MPI's
  * default handler ends the job). Every rank gets the same answer: create

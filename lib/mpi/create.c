@@ -44,6 +44,17 @@ static int check_args(rally_mpi_barrier_t **out, unsigned threads,
 	return 0;
 }
 
+/* RALLY_MPI_NODE_SIZE must be the same on every rank: the ranks split
+ * their machine by it, collectively (review round 10 of rally-mpi: set on
+ * some ranks only, create waited for ever). 0 or -EINVAL everywhere. */
+static int same_node_size(MPI_Comm comm)
+{
+	int k[2] = {fake_node_size(), -fake_node_size()}, all[2];
+	if (MPI_Allreduce(k, all, 2, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+		return -EIO;
+	return all[0] == -all[1] ? 0 : -EINVAL;
+}
+
 /* Every rank's answer becomes the first failure any rank had. */
 static int agree(MPI_Comm comm, int rc)
 {
@@ -327,6 +338,8 @@ RALLY_EXPORT int rally_mpi_barrier_create(rally_mpi_barrier_t **out,
 	 * MPI's (review: MPI_Win_free on a zeroed handle aborted the job —
 	 * the null handles are not 0). */
 	rc = agree(comm, rc);
+	if (rc == 0)
+		rc = same_node_size(comm);
 	if (rc != 0) {
 		free(b);
 		return rc;

@@ -344,6 +344,10 @@ static int solo(struct rally_mpi_barrier *b, rally_token_t t, bool block,
                 int64_t timeout_ns)
 {
 	struct drive *d = &b->drive;
+	if (d->phase == 0) /* no arrival yet: no token is one of ours (a
+	                    * zeroed one matched the empty drive: review
+	                    * round 10) */
+		return -EINVAL;
 	if (memcmp(&t, &d->token, sizeof t) != 0) {
 		/* An earlier phase's: it completed, or the rank broke since. */
 		if (t.opaque_[0] != b->solo_tag || t.opaque_[1] == 0 ||

@@ -1216,7 +1216,39 @@ static void badargs(void)
 	attr = (rally_barrier_attr_t){.spin = -2};
 	rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD, 1, &attr);
 	same_everywhere(rc, -EINVAL, "create(attr.spin -2)");
+	/* RALLY_MPI_NODE_SIZE that differs between ranks (review round 10:
+	 * set on some ranks only, create waited for ever). */
+	if (g_size > 1) {
+		const char *e = getenv("RALLY_MPI_NODE_SIZE");
+		char *saved = e ? strdup(e) : NULL;
+		if (g_rank == 0)
+			setenv("RALLY_MPI_NODE_SIZE", saved && !strcmp(saved, "1")
+			                                  ? "2" : "1", 1);
+		rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD, 1, NULL);
+		same_everywhere(rc, -EINVAL, "create(RALLY_MPI_NODE_SIZE "
+		                "different on rank 0)");
+		if (saved)
+			setenv("RALLY_MPI_NODE_SIZE", saved, 1);
+		else
+			unsetenv("RALLY_MPI_NODE_SIZE");
+		free(saved);
+	}
 	progress();
+
+	/* A fresh barrier of 1 thread: a token of nothing (zeroed) is
+	 * -EINVAL, as the core says (review round 10: it answered done). */
+	rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD, 1, NULL);
+	same_everywhere(rc, 0, "create(threads 1)");
+	if (rc != 0)
+		fatal("cannot go on");
+	rally_token_t zero;
+	memset(&zero, 0, sizeof zero);
+	CHECK_RC(rally_mpi_barrier_test(b, zero), -EINVAL,
+	         "test(zeroed token) before any arrival, 1 thread");
+	CHECK_RC(rally_mpi_barrier_await(b, zero, 0), -EINVAL,
+	         "await(zeroed token) before any arrival, 1 thread");
+	rc = rally_mpi_barrier_free(&b); /* (CHECK_RC reads it twice) */
+	CHECK_RC(rc, 0, "free(threads 1)");
 
 	/* A sound one: the NULL cases of the other calls, and its layout. */
 	rc = rally_mpi_barrier_create(&b, MPI_COMM_WORLD, 2, NULL);

@@ -14,12 +14,15 @@
  * (dladdr of the caller: MPI's own yields are not counted); its MPI_Test
  * (PMPI) counts the leader's tests before its first such yield.
  *   never   (RALLY_SPIN=never) no rank yields in rally, and a waiting
- *           rank burns under a third of its wait in CPU;
+ *           rank burns under a third of its wait in CPU; the leader tests
+ *           at most 3 times before it sleeps; with 1 thread a member's
+ *           CPU stays under 20 us a phase (a spin at the rank level, with
+ *           2 threads, is not seen: its cost hides in the noise);
  *   auto    (RALLY_SPIN=auto, machine oversubscribed) the waiting leader
  *           yields in rally: the count sees yields;
  *   budget  (RALLY_SPIN=10000000: polls that outlast the lateness) no
- *           rank yields in rally, and a waiting rank burns over a quarter
- *           of its wait: the budget is spent spinning first;
+ *           rank yields or sleeps in rally: the budget is spent spinning
+ *           first;
  *   bound   (auto, 2 ranks bound to a core each, fake nodes of 1) the
  *           leader spins (each leader has a CPU of the machine) before it
  *           yields: 50 tests at least;
@@ -248,11 +251,8 @@ int main(int argc, char **argv)
 			 * slept at once and only yields were looked at) */
 			ok = false, why = "futex sleeps before the budget was "
 			                  "spent";
-		else if (!late && threads == 1 && cpu < wall / 4)
-			/* (spinners share the CPUs: the late ranks' leader
-			 * spins too; with more threads still more) */
-			ok = false, why = "a waiting rank did not spin (CPU under "
-			                  "a quarter of its wait)";
+		/* (no yield and no sleep through a 2 ms wait: it spun — a
+		 * CPU share check failed on a loaded machine: review 10) */
 		break;
 	case 4: /* the node leader's never: no yields, members too */
 		if (y != 0)

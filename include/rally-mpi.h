@@ -66,7 +66,8 @@ typedef struct rally_mpi_barrier rally_mpi_barrier_t; /* opaque */
  * initialised), -ENOTSUP (MPI_THREAD_SINGLE with threads > 1), -ENOMEM,
  * or -EIO (an MPI call failed — only under MPI_ERRORS_RETURN: MPI's
  * default handler ends the job). Every rank gets the same answer: create
- * agrees on the outcome before it returns. comm MPI_COMM_NULL is -EINVAL;
+ * agrees on the outcome before it returns. comm MPI_COMM_NULL, or an
+ * intercommunicator, is -EINVAL;
  * another invalid communicator is for MPI's error handler to judge. */
 int rally_mpi_barrier_create(rally_mpi_barrier_t **out, MPI_Comm comm,
                              unsigned threads,
@@ -91,8 +92,10 @@ int rally_mpi_barrier_wait(rally_mpi_barrier_t *b);
  * phase had gone: before its arrival reached the node's level, the other
  * ranks wait for it, as for an MPI rank that leaves a collective (an MPI
  * collective cannot be cancelled); after, they complete the phase — but
- * a leader that stops before its node's release leaves its node's ranks
- * waiting. An MPI_Ibarrier the rank left outstanding stays so;
+ * a leader that stops before it posted its node's MPI_Ibarrier (waiting
+ * at its node's gather) leaves every rank waiting, and one that stops
+ * after, before its node's release, leaves its node's ranks waiting (review
+ * round 11). An MPI_Ibarrier the rank left outstanding stays so;
  * rally_mpi_barrier_free() completes it, which waits for every other
  * leader to post it: if one never does (its own rank broke first), free
  * hangs — a job that broke a rank should end with MPI_Abort. */

@@ -326,6 +326,13 @@ RALLY_EXPORT int rally_mpi_barrier_create(rally_mpi_barrier_t **out,
 	    MPI_Finalized(&finalized) != MPI_SUCCESS || finalized ||
 	    comm == MPI_COMM_NULL) /* no collective call can tell the others */
 		return -EINVAL;
+	/* An intercommunicator: its collectives answer the other group's
+	 * values (agree() would not agree), and it has no node to split
+	 * (review round 11: a hang, or a crash inside MPI). Every rank of
+	 * it sees that, with no collective call. */
+	int inter = 0;
+	if (MPI_Comm_test_inter(comm, &inter) != MPI_SUCCESS || inter)
+		return -EINVAL;
 	/* Bad arguments on one rank still take part in agree(): the others
 	 * would wait there for ever. */
 	int provided = MPI_THREAD_SINGLE;

@@ -12,8 +12,9 @@
  *                     late, rank 0 times out with its MPI_Ibarrier
  *                     outstanding; free completes it
  *   badargs           -EINVAL cases (collectively consistent) and layout
- *   badcomm           create on MPI_COMM_NULL is -EINVAL on every rank (a
- *                     mode of its own: an MPI error there ends the job)
+ *   badcomm           create on MPI_COMM_NULL, and on an intercommunicator,
+ *                     is -EINVAL on every rank (a mode of its own: an MPI
+ *                     error there ends the job)
  *   funneled          MPI_THREAD_FUNNELED, the creating thread takes part;
  *                     every MPI call of a phase must come from it
  *   single            MPI_THREAD_SINGLE: threads > 1 is -ENOTSUP
@@ -1411,6 +1412,26 @@ int main(int argc, char **argv)
 		rally_mpi_barrier_t *b = NULL;
 		int rc = rally_mpi_barrier_create(&b, MPI_COMM_NULL, 1, NULL);
 		same_everywhere(rc, -EINVAL, "create(MPI_COMM_NULL)");
+		/* An intercommunicator (review round 11 of rally-mpi: its
+		 * Allreduce answers the other group's values — create hung on
+		 * one side — and MPI_Comm_split_type crashed). */
+		if (g_size >= 2) {
+			MPI_Comm half, inter;
+			int low = g_rank < g_size / 2;
+			MPI_Comm_split(MPI_COMM_WORLD, low, g_rank, &half);
+			MPI_Intercomm_create(half, 0, MPI_COMM_WORLD,
+			                     low ? g_size / 2 : 0, 7, &inter);
+			rc = rally_mpi_barrier_create(&b, inter, 1, NULL);
+			same_everywhere(rc, -EINVAL,
+			                "create(an intercommunicator)");
+			rc = rally_mpi_barrier_create(&b, inter, low ? 0 : 1,
+			                              NULL);
+			same_everywhere(rc, -EINVAL, "create(an "
+			                "intercommunicator, threads 0 on one "
+			                "side)");
+			MPI_Comm_free(&inter);
+			MPI_Comm_free(&half);
+		}
 		break;
 	}
 	case M_BADARGS:

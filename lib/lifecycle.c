@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +90,11 @@ int rally__check_attr(const rally_barrier_attr_t *attr)
 static uint64_t new_tag(const void *where)
 {
 	uint64_t t = 0;
-	if (getrandom(&t, sizeof t, GRND_NONBLOCK) != (ssize_t)sizeof t) {
+	/* The system call: glibc's getrandom() is a cancellation point, and
+	 * init must not be one (a thread with a cancellation pending died in
+	 * pthread_barrier_init through the drop-in: review 4 of the shim). */
+	if (syscall(SYS_getrandom, &t, sizeof t, GRND_NONBLOCK) !=
+	    (long)sizeof t) {
 		static _Atomic uint64_t counter;
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -518,6 +518,148 @@ static void fork_with_handlers(void)
 	      "first) that uses a barrier: no hang (status %d)", status);
 }
 
+/* ---- a fork() while another thread starts barriers again ----------------- */
+
+/* P (a child: each barrier is of an earlier fork count there) has a thread
+ * that makes the first call on each of RESTARTS barriers — starting each
+ * again — while P's main thread forks C in the middle; C then calls wait
+ * on every barrier. A barrier caught mid-restart must not hang C (review 4
+ * of the shim: 2 children in 10 hung, pinned to one CPU). */
+enum { RESTARTS = 20000, RESTART_TRIALS = 12 };
+static pthread_barrier_t *restart_bars;
+static atomic_bool restart_go;
+
+static void *restarter(void *arg)
+{
+	(void)arg;
+	atomic_store(&restart_go, true);
+	for (int i = 0; i < RESTARTS; i++)
+		pthread_barrier_wait(&restart_bars[i]);
+	return NULL;
+}
+
+static void fork_during_restart(void)
+{
+	restart_bars = calloc(RESTARTS, sizeof *restart_bars);
+	if (!restart_bars)
+		die("calloc", ENOMEM);
+	int hung = 0;
+	for (int t = 0; t < RESTART_TRIALS; t++) {
+		for (int i = 0; i < RESTARTS; i++)
+			pthread_barrier_init(&restart_bars[i], NULL, 1);
+		pid_t p = fork();
+		if (p < 0)
+			die("fork", errno);
+		if (p == 0) {
+			cpu_set_t one; /* one CPU: the fork lands mid-restart */
+			CPU_ZERO(&one);
+			CPU_SET(0, &one);
+			sched_setaffinity(0, sizeof one, &one);
+			atomic_store(&restart_go, false);
+			pthread_t th;
+			pthread_create(&th, NULL, restarter, NULL);
+			while (!atomic_load(&restart_go))
+				sched_yield();
+			nanosleep(&(struct timespec){0, (t * 37 % 200) * 1000},
+			          NULL);
+			pid_t c = fork();
+			if (c == 0) {
+				alarm(5);
+				for (int i = 0; i < RESTARTS; i++)
+					pthread_barrier_wait(&restart_bars[i]);
+				_exit(0);
+			}
+			int st;
+			waitpid(c, &st, 0);
+			pthread_join(th, NULL);
+			_exit(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1);
+		}
+		int st;
+		waitpid(p, &st, 0);
+		hung += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		for (int i = 0; i < RESTARTS; i++)
+			pthread_barrier_destroy(&restart_bars[i]);
+	}
+	free(restart_bars);
+	check(hung == 0, "fork() while a thread starts %d barriers again (a "
+	      "child's first calls): the grandchild's waits end (%d of %d "
+	      "hung)", RESTARTS, hung, RESTART_TRIALS);
+}
+
+/* ---- not a cancellation point, also in a child's first call -------------- */
+
+static pthread_barrier_t child_cancel_barrier;
+static int child_cancel_rc = 99;
+
+static void *cancel_first_call(void *arg)
+{
+	pthread_cancel(pthread_self());
+	child_cancel_rc = arg ? pthread_barrier_destroy(&child_cancel_barrier)
+	                      : pthread_barrier_wait(&child_cancel_barrier);
+	return NULL;
+}
+
+/* In a fork child, a thread with a cancellation pending makes the first
+ * call on a barrier (which starts it again), then the main thread waits
+ * there (review 4 of the shim: the restart called getrandom(), a
+ * cancellation point; the thread died mid-restart and every later call
+ * spun for ever). And init itself, with a cancellation pending. */
+static void cancel_in_first_calls(void)
+{
+	for (int destroy = 0; destroy < 2; destroy++) {
+		pthread_barrier_init(&child_cancel_barrier, NULL, 1);
+		pid_t pid = fork();
+		if (pid < 0)
+			die("fork", errno);
+		if (pid == 0) {
+			alarm(5);
+			pthread_t t;
+			pthread_create(&t, NULL, cancel_first_call,
+			               destroy ? (void *)1 : NULL);
+			void *ret;
+			pthread_join(t, &ret);
+			if (ret == PTHREAD_CANCELED)
+				_exit(2);
+			if (destroy)
+				pthread_barrier_init(&child_cancel_barrier, NULL,
+				                     1);
+			_exit(pthread_barrier_wait(&child_cancel_barrier) ==
+			              PTHREAD_BARRIER_SERIAL_THREAD
+			          ? 0
+			          : 3);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "a fork child's first call (%s) with a cancellation "
+		      "pending: not cancelled, and the barrier works after "
+		      "(status %d)", destroy ? "destroy" : "wait", st);
+		pthread_barrier_destroy(&child_cancel_barrier);
+	}
+}
+
+static void *cancel_init(void *arg)
+{
+	(void)arg;
+	pthread_cancel(pthread_self());
+	pthread_barrier_t b;
+	int rc = pthread_barrier_init(&b, NULL, 2);
+	if (rc == 0)
+		pthread_barrier_destroy(&b);
+	return (void *)(intptr_t)(rc == 0 ? 1 : 2);
+}
+
+static void init_not_a_cancellation_point(void)
+{
+	pthread_t t;
+	start(&t, cancel_init, NULL);
+	void *ret;
+	pthread_join(t, &ret);
+	check(ret == (void *)1, "init with a cancellation pending: not "
+	      "cancelled, 0 (%s)", ret == PTHREAD_CANCELED ? "cancelled"
+	                                                   : "returned");
+}
+
 /* ---- not a cancellation point -------------------------------------------- */
 
 /* POSIX: an implementation shall not make other functions cancellation
@@ -629,6 +771,14 @@ static void process_shared(void)
 
 static pthread_barrier_t busy;
 
+static void *copy_with_cancel(void *arg)
+{
+	pthread_cancel(pthread_self());
+	int w = pthread_barrier_wait(arg);
+	int d = pthread_barrier_destroy(arg);
+	return (void *)(intptr_t)(w == EINVAL && d == EINVAL ? 1 : 2);
+}
+
 static void *busy_waiter(void *arg)
 {
 	(void)arg;
@@ -684,6 +834,15 @@ static void shim_only(void)
 	check(pthread_barrier_wait(&copy) == EINVAL &&
 	          pthread_barrier_destroy(&copy) == EINVAL,
 	      "a copy of a barrier: wait and destroy EINVAL");
+	/* ... and no cancellation point there either, also when it says so
+	 * (RALLY_PTHREAD_VERBOSE: review 4 wrote with write()) */
+	pthread_t ct;
+	start(&ct, copy_with_cancel, &copy);
+	void *cret;
+	pthread_join(ct, &cret);
+	check(cret == (void *)1, "a copy, a cancellation pending%s: wait and "
+	      "destroy EINVAL, not cancelled",
+	      getenv("RALLY_PTHREAD_VERBOSE") ? " (verbose)" : "");
 	check(pthread_barrier_wait(&orig) == PTHREAD_BARRIER_SERIAL_THREAD &&
 	          pthread_barrier_destroy(&orig) == 0,
 	      "the original still works");
@@ -758,6 +917,9 @@ int main(int argc, char **argv)
 	fork_while_waiting();
 	fork_with_handlers();
 	not_a_cancellation_point();
+	init_not_a_cancellation_point();
+	cancel_in_first_calls();
+	fork_during_restart();
 	process_shared();
 	if (shim)
 		shim_only();

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rally.h"
@@ -162,7 +163,11 @@ static void current(struct shim_barrier *sb)
 	for (;;) {
 		if (g == now)
 			return;
-		if (!(g & RESTARTING) &&
+		/* Restarting for another count than this process's: a thread
+		 * that did not come across a fork() began it — nobody here
+		 * will end it (review 4 of the shim: the child hung). */
+		bool orphan = (g & RESTARTING) && (g & ~RESTARTING) != now;
+		if ((!(g & RESTARTING) || orphan) &&
 		    atomic_compare_exchange_weak_explicit(
 		        &sb->gen, &g, now | RESTARTING, memory_order_acquire,
 		        memory_order_acquire)) {
@@ -237,9 +242,11 @@ static void say(const char *what, const void *b, unsigned count)
 	int n = snprintf(line, sizeof line,
 	                 "librally-pthread: barrier %p of %u: %s\n", b, count,
 	                 what);
+	/* The system call: write() is a cancellation point (review 4). */
 	if (n > 0)
-		(void)!write(2, line, (size_t)n < sizeof line ? (size_t)n
-		                                               : sizeof line - 1);
+		(void)syscall(SYS_write, 2, line,
+		              (size_t)n < sizeof line ? (size_t)n
+		                                      : sizeof line - 1);
 }
 
 /* ---- the three calls ------------------------------------------------------ */

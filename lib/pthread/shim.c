@@ -348,19 +348,34 @@ static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
 	return 0;
 }
 
-static int shim_wait(pthread_barrier_t *b)
+/* Wait and destroy on b: *sb and true if it is one of the shim's, else
+ * false and *rc, the answer — the C library's call (libc_op) on a barrier
+ * it made, EINVAL for a copy or one the shim destroyed. */
+static bool ours_or_answer(pthread_barrier_t *b, int libc_op,
+                           struct shim_barrier **sb, int *rc)
 {
-	struct shim_barrier *sb;
-	switch (view_state(b, &sb)) {
+	switch (view_state(b, sb)) {
 	case VIEW_FOREIGN:
-		return libc_call(LIBC_WAIT, b);
+		*rc = libc_call(libc_op, b);
+		return false;
 	case VIEW_COPY:
-		return copied(b);
+		*rc = copied(b);
+		return false;
 	case VIEW_DESTROYED:
-		return EINVAL;
+		*rc = EINVAL;
+		return false;
 	case VIEW_OURS:
 		break;
 	}
+	return true;
+}
+
+static int shim_wait(pthread_barrier_t *b)
+{
+	struct shim_barrier *sb;
+	int rc;
+	if (!ours_or_answer(b, LIBC_WAIT, &sb, &rc))
+		return rc;
 	current(sb);
 	/* Read before the wait: once it returns, another caller may destroy
 	 * and free the barrier (review of the shim, 1: read after, it found
@@ -375,16 +390,9 @@ static int shim_wait(pthread_barrier_t *b)
 static int shim_destroy(pthread_barrier_t *b)
 {
 	struct shim_barrier *sb;
-	switch (view_state(b, &sb)) {
-	case VIEW_FOREIGN:
-		return libc_call(LIBC_DESTROY, b);
-	case VIEW_COPY:
-		return copied(b);
-	case VIEW_DESTROYED:
-		return EINVAL;
-	case VIEW_OURS:
-		break;
-	}
+	int rc;
+	if (!ours_or_answer(b, LIBC_DESTROY, &sb, &rc))
+		return rc;
 	if (release(sb) == EBUSY)
 		return EBUSY;
 	set_view(b, TAG_DESTROYED, NULL);

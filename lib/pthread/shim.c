@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -112,6 +113,7 @@ static int libc_call(int i, pthread_barrier_t *b)
 struct shim_barrier {
 	rally_barrier_t rb;
 	_Atomic uint64_t gen;
+	unsigned parties;
 };
 
 /* ---- fork() ---------------------------------------------------------------
@@ -120,45 +122,92 @@ struct shim_barrier {
  * that may count the parent's callers — waiting, or still leaving — which
  * the child does not have: its destroy, or its init again, waited for them
  * for ever (review of the shim, 4). So each barrier starts again empty, with
- * its count, at the child's first call on it: a child handler counts the
- * forks (one atomic add: no lock, no allocation — a list of the barriers,
- * walked under a lock, deadlocked a fork from a signal handler, or from a
- * handler of another library that used a barrier: review 3), and a call
- * on a barrier of an earlier count starts it again first. The first caller
- * to see it does; one that comes meanwhile waits for it (RESTARTING). A
- * pid kept per barrier, the first fix, took a child's own callers for its
- * parent's (review 2). */
+ * its count, at the child's first call on it. How a process knows it is a
+ * new one: a word in a page the kernel wipes at fork (MADV_WIPEONFORK,
+ * Linux 4.14): 0 in a child, until its first call counts the fork. Not a
+ * pthread_atfork() handler: the handlers of libraries loaded before the
+ * shim run first, and a barrier they used there still counted the parent's
+ * callers (review 5); not a list under a lock (a fork from a signal
+ * handler, or from another library's handler, deadlocked: review 3); not
+ * a pid kept per barrier (a child's own callers were taken for its
+ * parent's: review 2). A call on a barrier of an earlier count starts it
+ * again first; the first caller to see it does, one that comes meanwhile
+ * waits for it (RESTARTING), and a RESTARTING mark of another count was
+ * left by a thread that did not come across the fork: taken over (review
+ * 4). Without MADV_WIPEONFORK (an older kernel) a child handler counts the
+ * forks instead. */
 static _Atomic uint64_t forks; /* in this process's line of descent */
 #define RESTARTING (1ull << 63)
+enum { FORK_COUNTED = 1, FORK_COUNTING = 2 };
+static _Atomic uint32_t *this_process; /* the wiped word; NULL: none */
+static _Atomic uint32_t no_wipe = FORK_COUNTED; /* (never wiped) */
 
 static void count_fork(void)
 {
 	atomic_fetch_add_explicit(&forks, 1, memory_order_relaxed);
 }
 
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void register_atfork(void)
+/* Before the first call in a process; a child's first caller counts its
+ * fork, and one that comes meanwhile waits. */
+static uint64_t fork_count(void)
 {
+	_Atomic uint32_t *w = atomic_load_explicit(
+	    (_Atomic(_Atomic uint32_t *) *)&this_process, memory_order_relaxed);
+	uint32_t v = atomic_load_explicit(w, memory_order_acquire);
+	if (v != FORK_COUNTED) {
+		unsigned spins = 0;
+		while (v != FORK_COUNTED) {
+			if (v == 0 &&
+			    atomic_compare_exchange_strong_explicit(
+			        w, &v, FORK_COUNTING, memory_order_acquire,
+			        memory_order_acquire)) {
+				count_fork();
+				atomic_store_explicit(w, FORK_COUNTED,
+				                      memory_order_release);
+				break;
+			}
+			if (++spins > 64)
+				sched_yield();
+			v = atomic_load_explicit(w, memory_order_acquire);
+		}
+	}
+	return atomic_load_explicit(&forks, memory_order_relaxed);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void watch_forks(void)
+{
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page != MAP_FAILED && madvise(page, 4096, MADV_WIPEONFORK) == 0) {
+		_Atomic uint32_t *w = page;
+		atomic_store(w, FORK_COUNTED);
+		atomic_store((_Atomic(_Atomic uint32_t *) *)&this_process, w);
+		return;
+	}
+	if (page != MAP_FAILED)
+		munmap(page, 4096);
+	atomic_store((_Atomic(_Atomic uint32_t *) *)&this_process, &no_wipe);
 	pthread_atfork(NULL, NULL, count_fork);
 }
 
-/* Registered when the library is loaded, before any barrier exists (and
- * again, harmlessly, from the first init, if a program calls into the shim
- * before its constructors ran). */
+/* When the library is loaded, before any barrier exists (and from the
+ * first init, if a program calls into the shim before its constructors
+ * ran). */
 __attribute__((constructor)) static void at_load(void)
 {
-	pthread_once(&atfork_once, register_atfork);
+	pthread_once(&fork_once, watch_forks);
 }
 
 /* sb as this process's threads may use it: started again, empty, if a
  * fork came since it was made or last started. */
 static void current(struct shim_barrier *sb)
 {
-	uint64_t now = atomic_load_explicit(&forks, memory_order_relaxed);
+	uint64_t now = fork_count();
 	uint64_t g = atomic_load_explicit(&sb->gen, memory_order_acquire);
 	if (g == now)
-		return; /* the hot path: two loads */
+		return; /* the hot path: three loads */
 	unsigned spins = 0;
 	for (;;) {
 		if (g == now)
@@ -171,10 +220,11 @@ static void current(struct shim_barrier *sb)
 		    atomic_compare_exchange_weak_explicit(
 		        &sb->gen, &g, now | RESTARTING, memory_order_acquire,
 		        memory_order_acquire)) {
-			unsigned parties = rally_barrier_parties(&sb->rb);
+			/* The count kept at init: the barrier itself may be
+			 * half rebuilt by that thread (review 5). */
 			memset(&sb->rb, 0, sizeof sb->rb);
 			rally_barrier_attr_t ra = {.spin = RALLY_SPIN_AUTO};
-			(void)rally_barrier_init(&sb->rb, parties, &ra);
+			(void)rally_barrier_init(&sb->rb, sb->parties, &ra);
 			atomic_store_explicit(&sb->gen, now, memory_order_release);
 			return;
 		}
@@ -331,8 +381,9 @@ static int shim_init(pthread_barrier_t *b, const pthread_barrierattr_t *attr,
 		free(sb);
 		return rc == -ENOMEM ? ENOMEM : EINVAL;
 	}
-	pthread_once(&atfork_once, register_atfork);
-	atomic_init(&sb->gen, atomic_load(&forks));
+	pthread_once(&fork_once, watch_forks);
+	sb->parties = count;
+	atomic_init(&sb->gen, fork_count());
 	/* Initialised again without a destroy (undefined in POSIX): the
 	 * old one is released once the new one stands (a failure leaves b
 	 * as it was: review of the shim, 2); in use, EBUSY (POSIX allows

@@ -929,6 +929,7 @@ static unsigned parse_list(const char *s, unsigned *out, unsigned max)
 
 int main(int argc, char **argv)
 {
+	int errno_at_start = errno; /* 0, as ISO C says: nothing loaded set it */
 	const char *expect = NULL;
 	unsigned threads[16] = {1, 2, 4, 16, 64}, nthreads = 5;
 	for (int i = 1; i < argc; i++) {
@@ -954,6 +955,8 @@ int main(int argc, char **argv)
 	      expect);
 	if (failed) /* testing the wrong one proves nothing */
 		goto out;
+	check(errno_at_start == 0, "errno at the start of main: 0 (%d)",
+	      errno_at_start);
 
 	for (unsigned i = 0; i < nthreads; i++)
 		serial_once_per_phase(threads[i],

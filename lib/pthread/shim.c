@@ -178,18 +178,26 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void watch_forks(void)
 {
+	int saved = errno; /* run at load too: a program's errno starts 0
+	                    * (review 6: a refused madvise left EINVAL) */
 	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page != MAP_FAILED && madvise(page, 4096, MADV_WIPEONFORK) == 0) {
 		_Atomic uint32_t *w = page;
 		atomic_store(w, FORK_COUNTED);
 		atomic_store((_Atomic(_Atomic uint32_t *) *)&this_process, w);
+		errno = saved;
 		return;
 	}
 	if (page != MAP_FAILED)
 		munmap(page, 4096);
+	/* A kernel before 4.14: a child handler counts the forks. It misses a
+	 * fork that runs no handlers (_Fork(), clone()), and a barrier used
+	 * in a child handler registered before the shim's (review 6): there,
+	 * a child's barrier still counts its parent's callers, as glibc's. */
 	atomic_store((_Atomic(_Atomic uint32_t *) *)&this_process, &no_wipe);
 	pthread_atfork(NULL, NULL, count_fork);
+	errno = saved;
 }
 
 /* When the library is loaded, before any barrier exists (and from the

@@ -17,8 +17,9 @@
  *           rank burns under a third of its wait in CPU; the leader tests
  *           at most 3 times before it sleeps; with 1 thread a member's
  *           CPU stays under 20 us a phase (not seen: a spin at the rank
- *           level with 2 threads, or a spin of a few hundred polls at the
- *           node level — their cost hides in the noise);
+ *           level with 2 threads that never yields, or a spin of a few
+ *           hundred polls at the node level — their cost hides in the
+ *           noise; a rank level that yields is seen);
  *   auto    (RALLY_SPIN=auto, machine oversubscribed) the waiting leader
  *           yields in rally: the count sees yields;
  *   budget  (RALLY_SPIN=10000000: polls that outlast the lateness) no

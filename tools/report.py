@@ -737,30 +737,22 @@ def main():
                   "arrive and await (ratio: split over wait)", "",
                   overlap_table(overlap)]
     checks = targets(phase, procs, noisy, cpus)
-    if args.python:
+    # The optional sections: (file, reader, heading).
+    for path, read, heading in (
+            (args.python, python_section, "Python: rally.Barrier against "
+             "threading.Barrier and multiprocessing.Barrier"),
+            (args.mpi, mpi_section, "MPI: rally-mpi against MPI_Barrier "
+             "and the hand-written hybrid barrier"),
+            (args.pthread, pthread_section, "The pthread drop-in: programs "
+             "with and without librally-pthread.so")):
+        if not path:
+            continue
         try:
-            section, py_checks = python_section(args.python)
-        except (OSError, ValueError, KeyError) as e:
-            sys.exit(f"report.py: cannot read {args.python}: {e}")
-        parts += ["", "### Python: rally.Barrier against threading.Barrier "
-                  "and multiprocessing.Barrier", ""] + section
-        checks += py_checks
-    if args.mpi:
-        try:
-            section, mpi_checks = mpi_section(args.mpi)
+            section, section_checks = read(path)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            sys.exit(f"report.py: cannot read {args.mpi}: {e}")
-        parts += ["", "### MPI: rally-mpi against MPI_Barrier and the "
-                  "hand-written hybrid barrier", ""] + section
-        checks += mpi_checks
-    if args.pthread:
-        try:
-            section, pt_checks = pthread_section(args.pthread)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            sys.exit(f"report.py: cannot read {args.pthread}: {e}")
-        parts += ["", "### The pthread drop-in: programs with and without "
-                  "librally-pthread.so", ""] + section
-        checks += pt_checks
+            sys.exit(f"report.py: cannot read {path}: {e}")
+        parts += ["", "### " + heading, ""] + section
+        checks += section_checks
     if checks:
         mark = {"held": "✓", "missed": "✗", "within noise": "~"}
         count = {v: sum(c == v for c, _ in checks) for v in mark}

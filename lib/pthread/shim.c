@@ -139,7 +139,7 @@ struct shim_barrier {
 static _Atomic uint64_t forks; /* in this process's line of descent */
 #define RESTARTING (1ull << 63)
 enum { FORK_COUNTED = 1, FORK_COUNTING = 2 };
-static _Atomic uint32_t *this_process; /* the wiped word; NULL: none */
+static _Atomic(_Atomic uint32_t *) this_process; /* the wiped word */
 static _Atomic uint32_t no_wipe = FORK_COUNTED; /* (never wiped) */
 
 static void count_fork(void)
@@ -151,8 +151,8 @@ static void count_fork(void)
  * fork, and one that comes meanwhile waits. */
 static uint64_t fork_count(void)
 {
-	_Atomic uint32_t *w = atomic_load_explicit(
-	    (_Atomic(_Atomic uint32_t *) *)&this_process, memory_order_relaxed);
+	_Atomic uint32_t *w =
+	    atomic_load_explicit(&this_process, memory_order_relaxed);
 	uint32_t v = atomic_load_explicit(w, memory_order_acquire);
 	if (v != FORK_COUNTED) {
 		unsigned spins = 0;
@@ -185,7 +185,7 @@ static void watch_forks(void)
 	if (page != MAP_FAILED && madvise(page, 4096, MADV_WIPEONFORK) == 0) {
 		_Atomic uint32_t *w = page;
 		atomic_store(w, FORK_COUNTED);
-		atomic_store((_Atomic(_Atomic uint32_t *) *)&this_process, w);
+		atomic_store(&this_process, w);
 		errno = saved;
 		return;
 	}
@@ -195,7 +195,7 @@ static void watch_forks(void)
 	 * fork that runs no handlers (_Fork(), clone()), and a barrier used
 	 * in a child handler registered before the shim's (review 6): there,
 	 * a child's barrier still counts its parent's callers, as glibc's. */
-	atomic_store((_Atomic(_Atomic uint32_t *) *)&this_process, &no_wipe);
+	atomic_store(&this_process, &no_wipe);
 	pthread_atfork(NULL, NULL, count_fork);
 	errno = saved;
 }
@@ -439,7 +439,7 @@ static int shim_wait(pthread_barrier_t *b)
 	/* Read before the wait: once it returns, another caller may destroy
 	 * and free the barrier (review of the shim, 1: read after, it found
 	 * freed memory, and a phase had no serial thread). */
-	unsigned last = rally_barrier_parties(&sb->rb) - 1;
+	unsigned last = sb->parties - 1;
 	int i = rally_barrier_wait(&sb->rb);
 	if (i < 0) /* no timeout, abort or reset here: destroyed meanwhile */
 		return EINVAL;

@@ -175,7 +175,7 @@ lines = pthread_run([1.0, 1.1, 1.2], [1.3, 1.4, 1.5], frac=0.5)
 expect(lines[0], "missed", "drop-in: the shim 1.3x slower")
 lines = pthread_run([1.0, 1.01, 1.02], [1.0, 1.01, 1.02], frac=0.05)
 expect(lines[0], "held", "drop-in: as fast, within 2%")
-expect(f"{len(lines)} target line(s): 1", "1",
+expect(f"target lines: {len(lines)}", "1" if len(lines) == 1 else "one",
        "drop-in: no 1.3x target under 10% in barriers")
 lines = pthread_run([100, 110, 120], [200, 210, 220], unit="fps")
 expect(lines[0], "held", "drop-in: frames per second, higher is faster")

@@ -160,17 +160,19 @@ mpi_report=""
 
 # ---- the pthread drop-in: tools/pthread_bench.py ---------------------------
 echo "== pthread drop-in: programs with and without librally-pthread.so, ${PTHREAD_REPS:-3} runs each way (about 2 minutes)"
-rm -f "$out/pthread.jsonl"
+rm -f "$out/pthread.jsonl" "$out/pthread.rc"
 pthread_report=""
-# (the exit status through the pipe to tee: in a file)
+# (the exit status through the pipe to tee: in a file; `|| rc=$?`, as
+# set -e would end the group before it wrote the file)
 {
+	rc=0
 	"$py" tools/pthread_bench.py --reps "${PTHREAD_REPS:-3}" \
 		--shim build-bench/lib/pthread/librally-pthread.so \
 		--kernel build-bench/bench/rally-pthread-kernel \
-		--json "$out/pthread.jsonl"
-	echo $? >"$out/pthread.rc"
+		--json "$out/pthread.jsonl" || rc=$?
+	echo "$rc" >"$out/pthread.rc"
 } 2>&1 | tee "$out/pthread.txt"
-[ "$(cat "$out/pthread.rc")" = 0 ] ||
+[ "$(cat "$out/pthread.rc" 2>/dev/null)" = 0 ] ||
 	echo "== pthread: a run failed (bench-results/pthread.txt)"
 [ -s "$out/pthread.jsonl" ] && pthread_report="--pthread $out/pthread.jsonl"
 

@@ -5,9 +5,10 @@ library's barrier and with librally-pthread.so preloaded, side by side.
 usage: tools/pthread_bench.py --shim LIB --kernel PROG [--reps N]
                               [--threads LIST] [--json FILE] [--quick]
 
-Each (program, threads) runs REPS times each way, the two ways alternating
-(glibc, shim, glibc, shim, ...: a host that turns slow for a while slows
-both alike). Programs:
+Each (program, threads) runs REPS times each way, the two ways alternating,
+which goes first turned round each repetition (a host that turns slow for
+a while slows both alike). A shim run must show that the shim took a
+barrier (RALLY_PTHREAD_VERBOSE's line on stderr), or it is a failed run. Programs:
   kernel    rally-pthread-kernel (bench/pthread_kernel.c): a Jacobi solver,
             3 barriers a step; wall seconds (lower is better); it also
             reports the share of its threads' time spent in barriers.
@@ -20,7 +21,8 @@ both alike). Programs:
             threads, 5 barriers per inversion), 3000 inversions: wall
             seconds. Skipped (said) without pi_stress, or if it cannot run.
 The output of both runs must agree (the kernel's checksum, pi_stress's
-count); a run that fails or disagrees is an error, reported and kept out.
+count); a run that fails is an error, reported and kept out, and so are
+all the runs of a (program, threads) whose outputs disagree.
 
 Writes JSON lines (one record per run) to --json FILE, a line of progress
 per run to stderr, and exits 1 if a run failed.
@@ -35,13 +37,22 @@ import sys
 import time
 
 
-def run(cmd, env_extra, timeout):
+def run(cmd, env_extra, timeout, preloaded=None):
+    """Runs cmd; a run meant to be preloaded (LD_PRELOAD in env_extra, or
+    preloaded) must show that the shim took a barrier."""
     env = dict(os.environ)
     env.update(env_extra)
     t0 = time.monotonic()
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=timeout)
-    return p, time.monotonic() - t0
+    wall = time.monotonic() - t0
+    if preloaded is None:
+        preloaded = "LD_PRELOAD" in env_extra
+    if preloaded and "librally-pthread: barrier" not in p.stderr:
+        # the preload did not happen (a bad path, ...)
+        raise RuntimeError("the shim took no barrier: "
+                           f"{p.stderr.strip()[:200]}")
+    return p, wall
 
 
 def kernel(args, threads, env):
@@ -61,9 +72,12 @@ def glxgears(args, threads, env):
     cmd = ["timeout", "7", "xvfb-run", "-a", "-s", "-screen 0 320x240x24",
            "glxgears", "-geometry", "64x64"]
     if "LD_PRELOAD" in env:  # the program only, not xvfb-run and Xvfb
-        pre = env.pop("LD_PRELOAD")
-        cmd = cmd[:6] + ["env", "LD_PRELOAD=" + pre] + cmd[6:]
-    p, _ = run(cmd, env, 60)
+        cmd = cmd[:6] + ["env", "LD_PRELOAD=" + env.pop("LD_PRELOAD")] + \
+            cmd[6:]
+    p, _ = run(cmd, env, 60, preloaded="RALLY_PTHREAD_VERBOSE" in env)
+    if p.returncode != 124:  # ended by timeout, as it never ends itself
+        raise RuntimeError(f"exit {p.returncode}, not timeout's 124: "
+                           f"{(p.stdout + p.stderr).strip()[:200]}")
     m = re.search(r"(\d+) frames in ([\d.]+) seconds = ([\d.]+) FPS",
                   p.stdout + p.stderr)
     if not m:
@@ -125,11 +139,14 @@ def main():
 
     out = open(args.json, "w") if args.json else sys.stdout
     failed = 0
-    ways = [("glibc", {}), ("shim", {"LD_PRELOAD": os.path.abspath(
-        args.shim)})]
+    shim = os.path.abspath(args.shim)
+    if any(c in shim for c in " :\t\n"):  # ld.so splits LD_PRELOAD there
+        ap.error(f"{shim}: a path with a space or colon cannot be preloaded")
+    ways = [("glibc", {}), ("shim", {"LD_PRELOAD": shim,
+                                     "RALLY_PTHREAD_VERBOSE": "1"})]
     for name, fn, counts in programs:
         for t in counts:
-            agree = {}
+            agree, recs = {}, []
             for rep in range(args.reps):
                 for way, env in ways if rep % 2 == 0 else ways[::-1]:
                     try:
@@ -141,15 +158,17 @@ def main():
                               f"FAILED: {e}", file=sys.stderr)
                         continue
                     agree.setdefault(r.pop("agree"), []).append(way)
-                    rec = {"kind": "pthread", "program": name,
-                           "threads": t, "way": way, "rep": rep, **r}
-                    print(json.dumps(rec), file=out, flush=True)
+                    recs.append({"kind": "pthread", "program": name,
+                                 "threads": t, "way": way, "rep": rep, **r})
                     print(f"   {name:9} {t} threads  {way:5}  "
                           f"{r['value']:.4g} {r['unit']}", file=sys.stderr)
-            if len(agree) > 1:
+            if len(agree) > 1:  # none of them counts
                 failed += 1
                 print(f"pthread_bench: {name} {t} threads: the runs "
-                      f"disagree: {agree}", file=sys.stderr)
+                      f"disagree, all left out: {agree}", file=sys.stderr)
+                continue
+            for rec in recs:
+                print(json.dumps(rec), file=out, flush=True)
     if out is not sys.stdout:
         out.close()
     return 1 if failed else 0

@@ -649,6 +649,8 @@ def pthread_section(path):
             lines.append(f"| {g[0]} | {g[1]} | (a way failed: "
                          f"{len(runs['glibc'])} glibc, {len(runs['shim'])} "
                          "shim runs) | | | |")
+            checks.append(("missed", f"drop-in, {g[0]}, {g[1]} threads: "
+                                     "a way has no run (failed): missed"))
             continue
         unit = runs["glibc"][0]["unit"]
         rec = {w: {"value": statistics.median(x["value"] for x in rs),
@@ -749,7 +751,8 @@ def main():
             continue
         try:
             section, section_checks = read(path)
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError,
+                ZeroDivisionError) as e:
             sys.exit(f"report.py: cannot read {path}: {e}")
         parts += ["", "### " + heading, ""] + section
         checks += section_checks

@@ -23,10 +23,10 @@
 # while rank 1 arrives 1 s late. One mpirun per row, its peers in turns.
 # MPI_REPS (default 9) sets the rounds of each row.
 #
-# Then the pthread drop-in (about 2 minutes; tools/pthread_bench.py):
+# Then the pthread drop-in (about 4 minutes; tools/pthread_bench.py):
 # programs that call pthread_barrier_wait, run with the C library's barrier
 # and with librally-pthread.so preloaded, alternating, PTHREAD_REPS times
-# each (default 3): our Jacobi kernel and Debian's glxgears (under Xvfb,
+# each (default 5): our Jacobi kernel and Debian's glxgears (under Xvfb,
 # Mesa's llvmpipe) at 2, 4 and 8 threads, Debian's pi_stress; a program
 # not installed is skipped, saying so.
 #
@@ -159,14 +159,14 @@ mpi_report=""
 [ -s "$out/mpi.json" ] && mpi_report="--mpi $out/mpi.json"
 
 # ---- the pthread drop-in: tools/pthread_bench.py ---------------------------
-echo "== pthread drop-in: programs with and without librally-pthread.so, ${PTHREAD_REPS:-3} runs each way (about 2 minutes)"
+echo "== pthread drop-in: programs with and without librally-pthread.so, ${PTHREAD_REPS:-5} runs each way (about 4 minutes)"
 rm -f "$out/pthread.jsonl" "$out/pthread.rc"
 pthread_report=""
 # (the exit status through the pipe to tee: in a file; `|| rc=$?`, as
 # set -e would end the group before it wrote the file)
 {
 	rc=0
-	"$py" tools/pthread_bench.py --reps "${PTHREAD_REPS:-3}" \
+	"$py" tools/pthread_bench.py --reps "${PTHREAD_REPS:-5}" \
 		--shim build-bench/lib/pthread/librally-pthread.so \
 		--kernel build-bench/bench/rally-pthread-kernel \
 		--json "$out/pthread.jsonl" || rc=$?

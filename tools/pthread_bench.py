@@ -69,8 +69,10 @@ def kernel(args, threads, env):
 
 def glxgears(args, threads, env):
     env = dict(env, LP_NUM_THREADS=str(threads), vblank_mode="0")
-    cmd = ["timeout", "7", "xvfb-run", "-a", "-s", "-screen 0 320x240x24",
-           "glxgears", "-geometry", "64x64"]
+    # glxgears' own window (300x300: 25 of llvmpipe's 64x64 tiles, work
+    # for every rasterizer thread; a 64x64 window is one tile, one thread)
+    cmd = ["timeout", "7", "xvfb-run", "-a", "-s", "-screen 0 640x480x24",
+           "glxgears"]
     if "LD_PRELOAD" in env:  # the program only, not xvfb-run and Xvfb
         cmd = cmd[:6] + ["env", "LD_PRELOAD=" + env.pop("LD_PRELOAD")] + \
             cmd[6:]
@@ -100,7 +102,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shim", required=True)
     ap.add_argument("--kernel", required=True)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", default="2,4,8")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true",

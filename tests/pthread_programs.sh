@@ -86,8 +86,8 @@ if command -v glxgears >/dev/null 2>&1 && command -v xvfb-run >/dev/null 2>&1; t
 	for threads in 2; do # (the benchmark runs 2, 4 and 8)
 		both "glxgears, llvmpipe $threads threads" \
 			's/^[0-9]* frames in 5.0 seconds = .*/frames in 5.0 seconds/p' \
-			env LP_NUM_THREADS="$threads" vblank_mode=0 timeout 7 \
-			xvfb-run -a -s "-screen 0 640x480x24" glxgears
+			env LP_NUM_THREADS="$threads" vblank_mode=0 \
+			xvfb-run -a -s "-screen 0 640x480x24" timeout 7 glxgears
 	done
 else
 	skip "glxgears or xvfb-run not installed (Debian: mesa-utils, xvfb)"

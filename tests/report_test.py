@@ -147,17 +147,26 @@ expect(mpi_line(out, "rally_flat waiting"), "within noise",
        "MPI: 2 repetitions only: no verdict")
 
 
-def pthread_run(glibc, shim, frac=None, unit="s"):
-    """The drop-in's target lines for these runs (seconds, or fps)."""
+def pthread_run(glibc, shim, frac=None, unit="s", failed=0):
+    """The drop-in's target lines for these runs (seconds, or fps), the
+    probe's share of time in barriers (glibc's; None: no probe run), and
+    `failed` failed runs of the shim."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl",
                                      delete=False) as f:
         for way, vals in (("glibc", glibc), ("shim", shim)):
             for i, v in enumerate(vals):
                 r = {"kind": "pthread", "program": "kernel", "threads": 4,
                      "way": way, "rep": i, "value": v, "unit": unit}
-                if frac is not None:
-                    r["barrier_frac"] = frac
                 f.write(json.dumps(r) + "\n")
+            if frac is not None:
+                f.write(json.dumps({"kind": "pthread_probe",
+                                    "program": "kernel", "threads": 4,
+                                    "way": way, "in_barrier_frac": frac,
+                                    "after_last_frac": frac / 2}) + "\n")
+        for _ in range(failed):
+            f.write(json.dumps({"kind": "pthread", "program": "kernel",
+                                "threads": 4, "way": "shim",
+                                "failed": "exit -11"}) + "\n")
     try:
         out = subprocess.run([sys.executable, REPORT, "--pthread", f.name],
                              check=True, capture_output=True,
@@ -177,8 +186,18 @@ lines = pthread_run([1.0, 1.01, 1.02], [1.0, 1.01, 1.02], frac=0.05)
 expect(lines[0], "held", "drop-in: as fast, within 2%")
 expect(f"target lines: {len(lines)}", "1" if len(lines) == 1 else "one",
        "drop-in: no 1.3x target under 10% in barriers")
-lines = pthread_run([100, 110, 120], [200, 210, 220], unit="fps")
+lines = pthread_run([100, 110, 120], [200, 210, 220], unit="fps",
+                    frac=0.05)
 expect(lines[0], "held", "drop-in: frames per second, higher is faster")
+lines = pthread_run([1.0, 1.1, 1.2], [1.0, 1.1, 1.2], frac=0.3) + ["none"]
+expect(lines[1], "missed", "drop-in: as fast with 30% of its time in "
+       "barriers: below 1.3")
+lines = pthread_run([2.0, 2.1, 2.2], [1.0, 1.1, 1.2], frac=0.5, failed=2)
+expect(lines[0], "missed", "drop-in: 2 failed runs count against it, "
+       "however fast the others")
+lines = pthread_run([1.0, 1.01, 1.02], [1.0, 1.01, 1.02]) + ["none"]
+expect(lines[1], "missed", "drop-in: time in barriers not measured: the "
+       "1.3x target cannot hold")
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -148,7 +148,7 @@ mpi = ["correct-n1-t4-1node", "correct-n4-t2-ns2", "correct-n8-t2-ns3",
 expected = {
     "build-ci/plain": unit + criterion + python + stress + mpi
     + ["races", "model", "fuzz", "fuzz_schedule", "cli", "install",
-       "pthread-programs"],
+       "pthread-programs", "barrier-probe"],
     "build-ci/asan-ubsan": unit + criterion + python + stress + ["races"],
     # TSan's own pthread_barrier_* interceptors: no shim tests there.
     "build-ci/tsan": [u for u in unit if not u.startswith("pthread-")]

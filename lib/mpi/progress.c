@@ -7,9 +7,13 @@
  * need. So the leader tests in a spin for SPIN_NS only when the leaders on
  * this machine do not outnumber its CPUs (each spinner then has a CPU),
  * then yields for YIELD_NS (a remote leader that shares this CPU runs),
- * then sleeps between tests, from SLEEP_FIRST_NS doubling to SLEEP_MAX_NS:
- * a late node costs the leader one test per millisecond at worst, and its
- * arrival is seen at most 1 ms late. */
+ * then sleeps between tests, from SLEEP_FIRST_NS doubling up to a cap
+ * that grows with the wait: 1/SLEEP_SHARE of the time waited so far, at
+ * least SLEEP_CAP_MIN_NS, at most SLEEP_CAP_MAX_NS. A late node's arrival
+ * is seen at most 1 ms late, or 1/64 of the wait after long waits (16 ms
+ * at most) — and the leaders it progresses are delayed as much; a leader
+ * waiting 1 s makes a few hundred tests, not a thousand (each costs MPI's
+ * progress engine tens of microseconds: 2.9% of a CPU with a fixed 1 ms). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -21,8 +25,19 @@ enum {
 	SPIN_NS = 20000,
 	YIELD_NS = 200000,
 	SLEEP_FIRST_NS = 20000,
-	SLEEP_MAX_NS = 1000000,
+	SLEEP_CAP_MIN_NS = 1000000,
+	SLEEP_CAP_MAX_NS = 16000000,
+	SLEEP_SHARE = 64,
 };
+
+/* The longest sleep between two tests after waiting `waited_ns`. */
+static int64_t sleep_cap(int64_t waited_ns)
+{
+	int64_t cap = waited_ns / SLEEP_SHARE;
+	return cap < SLEEP_CAP_MIN_NS   ? SLEEP_CAP_MIN_NS
+	       : cap > SLEEP_CAP_MAX_NS ? SLEEP_CAP_MAX_NS
+	                                : cap;
+}
 
 int64_t rally__mpi_now_ns(void)
 {
@@ -73,7 +88,7 @@ static void pause_for(int64_t ns)
  *   auto   a spin of SPIN_NS only when the machine's leaders do not
  *          outnumber the machine's CPUs (all its ranks' masks: a bound
  *          rank's own mask shows one), then yields for YIELD_NS.
- * Then sleeps, SLEEP_FIRST_NS doubling to SLEEP_MAX_NS. */
+ * Then sleeps, SLEEP_FIRST_NS doubling up to sleep_cap(). */
 struct leader_plan {
 	uint32_t spin_tests; /* 0: by time (spin_ns) */
 	int64_t spin_ns, yield_ns;
@@ -116,12 +131,11 @@ int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns)
 			sched_yield();
 			continue;
 		}
-		int64_t nap = sleep_ns;
+		int64_t cap = sleep_cap(now - start);
+		int64_t nap = sleep_ns < cap ? sleep_ns : cap;
 		if (deadline_ns != INT64_MAX && deadline_ns - now < nap)
 			nap = deadline_ns - now;
 		pause_for(nap);
-		if (sleep_ns < SLEEP_MAX_NS)
-			sleep_ns = sleep_ns * 2 > SLEEP_MAX_NS ? SLEEP_MAX_NS
-			                                       : sleep_ns * 2;
+		sleep_ns = nap * 2;
 	}
 }

@@ -144,7 +144,7 @@ mpi = ["correct-n1-t4-1node", "correct-n4-t2-ns2", "correct-n8-t2-ns3",
        "tight-n1-t2-wait", "mixed-n4-t4,1,2,3-ns2", "rank-timeout-n3-ns2",
        "ibarrier-timeout-n2-ns1", "badargs-n4-ns1", "badcomm-n2-1node",
        "funneled-n4-t2-ns2", "single-n2-ns1", "stencil-n4-t2",
-       "reask-n2-t2", "action-n1-t2", "nested-n1-t1"]
+       "reask-n2-t2", "action-n1-t2", "nested-n1-t1", "late-n2-ns1"]
 expected = {
     "build-ci/plain": unit + criterion + python + stress + mpi
     + ["races", "model", "fuzz", "fuzz_schedule", "cli", "install",

@@ -81,8 +81,9 @@ struct rally_mpi_barrier {
 /* progress.c: tests the leaders' MPI_Ibarrier until it completes or
  * deadline_ns (CLOCK_MONOTONIC; INT64_MAX none, 0 one test): 0 done,
  * RALLY_TIMEDOUT, or -EIO. Spins briefly only if the node's leaders on
- * this machine do not outnumber its CPUs, then yields, then sleeps, up to
- * 1 ms at a time. */
+ * this machine do not outnumber its CPUs, then yields, then sleeps between
+ * tests, up to 1 ms at a time, or 1/128 of its wait so far once that is
+ * longer (8 ms at most). */
 int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns);
 int64_t rally__mpi_now_ns(void);
 /* phase.c: whether this thread runs b's action now. */

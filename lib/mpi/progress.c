@@ -9,11 +9,14 @@
  * then yields for YIELD_NS (a remote leader that shares this CPU runs),
  * then sleeps between tests, from SLEEP_FIRST_NS doubling up to a cap
  * that grows with the wait: 1/SLEEP_SHARE of the time waited so far, at
- * least SLEEP_CAP_MIN_NS, at most SLEEP_CAP_MAX_NS. A late node's arrival
- * is seen at most 1 ms late, or 1/64 of the wait after long waits (16 ms
- * at most) — and the leaders it progresses are delayed as much; a leader
- * waiting 1 s makes a few hundred tests, not a thousand (each costs MPI's
- * progress engine tens of microseconds: 2.9% of a CPU with a fixed 1 ms). */
+ * least SLEEP_CAP_MIN_NS, at most SLEEP_CAP_MAX_NS. A leader waiting 1 s
+ * for a late node so wakes ~400 times, not ~1000 (each wake and test
+ * costs tens of microseconds: 2.3-2.9% of a CPU with a fixed 1 ms cap).
+ * The price: MPI_Ibarrier completes only over several tests after the
+ * last leader arrives (one per round it has left, and the rounds pass
+ * through other leaders' tests, each after a nap of theirs), so a late
+ * arrival is seen a few naps late — a few ms after a short wait, tens of
+ * ms after a wait of a second or more (README). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -26,8 +29,8 @@ enum {
 	YIELD_NS = 200000,
 	SLEEP_FIRST_NS = 20000,
 	SLEEP_CAP_MIN_NS = 1000000,
-	SLEEP_CAP_MAX_NS = 16000000,
-	SLEEP_SHARE = 64,
+	SLEEP_CAP_MAX_NS = 8000000,
+	SLEEP_SHARE = 128,
 };
 
 /* The longest sleep between two tests after waiting `waited_ns`. */

@@ -1,18 +1,24 @@
 /* A leader waiting long for a late node tests less and less often, yet
  * sees the late one's arrival soon after it (lib/mpi/progress.c: the
- * sleeps between its MPI_Tests grow to 1/64 of the wait so far, 1 ms at
- * least, 16 ms at most). With a fixed 1 ms between tests a leader waiting
- * 1 s for a late node slept and tested a thousand times (2.9% of a CPU in
- * the benchmark; target under 2%).
+ * sleeps between its MPI_Tests grow to 1/128 of the wait so far, 1 ms at
+ * least, 8 ms at most). With a fixed 1 ms between tests a leader waiting
+ * 1 s for a late node slept and tested a thousand times (2.3-2.9% of a CPU
+ * in the benchmark; target under 2%).
  *
  * 2 ranks, RALLY_MPI_NODE_SIZE=1 (two nodes of one rank: both leaders).
- * Rank 1 arrives LATE_MS late. Rank 0 counts the sleeps librally-mpi makes
- * between its tests during its wait (this program's nanosleep() takes the
- * C library's place; a call from elsewhere is not counted; the yields
- * before the first sleep cost little and are not counted): at most
- * MAX_SLEEPS; and it returns within SEEN_MS of rank 1's arrival (rank 1
- * sends the time it arrived, CLOCK_MONOTONIC, after the phase). Rank 0
- * prints "N passed, N failed". */
+ * Rank 1 arrives LATE_MS late. Rank 0 watches the sleeps librally-mpi
+ * makes between its tests during its wait (this program's nanosleep()
+ * takes the C library's place; a call from elsewhere is not counted; the
+ * yields before the first sleep cost little and are not counted):
+ *   - at most MAX_SLEEPS of them (a fixed 1 ms: over a thousand);
+ *   - none longer than 1 ms or 1/128 of the time waited when it began,
+ *     whichever is more, nor than 8 ms (LATE_MS is long enough that
+ *     1/128 of it passes 8 ms);
+ *   - the longest at least 4 ms (they grow);
+ * and rank 0 returns within SEEN_MS of rank 1's arrival (rank 1 sends the
+ * time it arrived, CLOCK_MONOTONIC, after the phase; a loose bound: only
+ * naps that grow without end fail it). Rank 0 prints "N passed, N
+ * failed". */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -25,24 +31,43 @@
 
 #include "rally-mpi.h"
 
-enum { LATE_MS = 1000, MAX_SLEEPS = 500, SEEN_MS = 100 };
-
-static atomic_long sleeps;
-
-int nanosleep(const struct timespec *req, struct timespec *rem)
-{
-	Dl_info info;
-	if (dladdr(__builtin_return_address(0), &info) && info.dli_fname &&
-	    strstr(info.dli_fname, "librally-mpi"))
-		atomic_fetch_add(&sleeps, 1);
-	return (int)syscall(SYS_nanosleep, req, rem);
-}
+enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100 };
+#define CAP_MIN_S 1e-3
+#define CAP_MAX_S 8e-3
+#define SHARE 128
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rank 0's wait: from when it began, its sleeps, the longest, and the
+ * first too long for the time waited. */
+static double wait_began; /* 0: not watching */
+static atomic_long sleeps;
+static double longest_s, too_long_s, too_long_at_s;
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	Dl_info info;
+	/* librally-mpi's first: MPI's own threads sleep too */
+	if (dladdr(__builtin_return_address(0), &info) && info.dli_fname &&
+	    strstr(info.dli_fname, "librally-mpi") && wait_began) {
+		double nap = (double)req->tv_sec + 1e-9 * (double)req->tv_nsec,
+		       waited = now_s() - wait_began,
+		       cap = waited / SHARE > CAP_MIN_S ? waited / SHARE
+		                                        : CAP_MIN_S;
+		if (cap > CAP_MAX_S)
+			cap = CAP_MAX_S;
+		atomic_fetch_add(&sleeps, 1);
+		if (nap > longest_s)
+			longest_s = nap;
+		if (nap > cap * 1.001 && !too_long_s)
+			too_long_s = nap, too_long_at_s = waited;
+	}
+	return (int)syscall(SYS_nanosleep, req, rem);
 }
 
 int main(int argc, char **argv)
@@ -65,11 +90,12 @@ int main(int argc, char **argv)
 		nanosleep(&(struct timespec){LATE_MS / 1000,
 		                             LATE_MS % 1000 * 1000000L},
 		          NULL);
-	long before = atomic_load(&sleeps);
 	double arrived = now_s();
+	wait_began = arrived; /* rank 1 does not sleep in rally: it is last */
 	int rc = rally_mpi_barrier_wait(b);
 	double returned = now_s();
-	long made = atomic_load(&sleeps) - before;
+	wait_began = 0;
+	long made = atomic_load(&sleeps);
 	int failed = rc < 0;
 	if (rank == 1) {
 		MPI_Send(&arrived, 1, MPI_DOUBLE, 0, 0, MPI_COMM_WORLD);
@@ -81,8 +107,19 @@ int main(int argc, char **argv)
 		printf("# rank 0 waited %.0f ms: %ld sleeps between tests, returned "
 		       "%.1f ms after rank 1 arrived\n",
 		       (returned - arrived) * 1e3, made, seen_ms);
+		printf("# the longest sleep %.2f ms\n", longest_s * 1e3);
 		failed += made > MAX_SLEEPS || made == 0;
 		failed += seen_ms > SEEN_MS;
+		failed += too_long_s > 0;
+		failed += longest_s < 4e-3;
+		if (too_long_s > 0)
+			printf("FAILED: a sleep of %.2f ms after waiting %.0f ms "
+			       "(at most 1 ms or 1/%d of the wait, 8 ms at "
+			       "most)\n", too_long_s * 1e3, too_long_at_s * 1e3,
+			       SHARE);
+		if (longest_s < 4e-3)
+			printf("FAILED: the sleeps did not grow (the longest "
+			       "%.2f ms)\n", longest_s * 1e3);
 		if (made > MAX_SLEEPS || made == 0)
 			printf("FAILED: %ld sleeps between tests in a wait of "
 			       "%d ms (1 ..= %d)\n", made, LATE_MS, MAX_SLEEPS);
@@ -91,7 +128,7 @@ int main(int argc, char **argv)
 			       "arrived (at most %d)\n", seen_ms, SEEN_MS);
 		if (rc < 0)
 			printf("FAILED: wait: %s\n", rally_strerror(rc));
-		printf("%d passed, %d failed\n", 3 - failed, failed);
+		printf("%d passed, %d failed\n", 5 - failed, failed);
 	}
 	rally_mpi_barrier_free(&b);
 	int all;

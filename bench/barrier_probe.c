@@ -10,28 +10,36 @@
  * arrival and return (CLOCK_MONOTONIC), and then writes one line to the
  * file RALLY_PROBE_OUT names (appended; stderr without it):
  *
- *   probe threads N waits W phases P unassigned U span_s S in_barrier_s B
- *         after_last_s A
+ *   probe threads N waits W phases P unassigned U untracked T
+ *         in_progress I span_s S in_barrier_s B after_last_s A dropped D
  *
- *   span        the sum over the threads that waited of their first
- *               arrival .. last return
- *   in_barrier  the sum of the waits: B / S is the share of the threads'
+ *   span        the sum, over the threads that waited at a barrier, of
+ *               their first arrival .. last return (threads that never
+ *               wait — a program's main thread, say — are not in it)
+ *   in_barrier  the sum of the waits: B / S is the share of those threads'
  *               time inside pthread_barrier_wait (as bench/pthread_kernel.c
- *               measures its own)
+ *               measures its own). A wait still in progress when the line
+ *               is written (a thread left waiting while another exits)
+ *               counts up to then (I of them)
  *   after_last  the part of each wait after the last party of its phase
- *               arrived: what the barrier itself costs (its release and
- *               wake-up); the rest of B is waiting for the last party —
- *               the program's imbalance, which no barrier can shorten
+ *               arrived: the barrier's release and wake-up — and, with
+ *               more threads than CPUs, the woken thread's wait for a
+ *               CPU; the rest of B is waiting for the last party, the
+ *               program's imbalance, which no barrier shortens
  *
  * The waits of a barrier are put into phases by their arrival order, a
- * phase being `count` arrivals (the count given at init); a phase whose
- * last arrival is stamped after one of its returns (a thread paused
- * between its stamp and its arrival) is left out of after_last and counted
- * in U. It writes at exit, or — for a program that never exits by itself
- * (glxgears, ended by timeout's signal) — RALLY_PROBE_SECONDS after the
- * first wait: waits that arrive later are not recorded, and the line is
- * written by the first wait that returns a second after that. A process
- * that never waited writes nothing. */
+ * phase being `count` arrivals (the count given at the init the wait came
+ * after: a barrier initialised again at the same address starts anew); a
+ * phase whose last arrival is stamped after one of its returns (a thread
+ * paused between its stamp and its arrival) is left out of after_last and
+ * counted in U; the waits of a barrier not initialised through the probe
+ * (before it was loaded), or beyond its table of MAX_BARRIERS, are in B
+ * but in no phase (T). It writes at exit, or — for a program that never
+ * exits by itself (glxgears, ended by timeout's signal) —
+ * RALLY_PROBE_SECONDS after the first wait: waits that arrive later are
+ * not recorded, and the line is written by the first wait that returns a
+ * second after that. A process that never waited writes nothing; a
+ * fork()ed child starts afresh (it writes its own waits only). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -46,30 +54,40 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_EVENTS (1u << 22) /* 4M waits; beyond: not recorded, said */
-#define MAX_BARRIERS 256
+#define MAX_EVENTS   (1u << 22) /* 4M waits; beyond: not recorded, said */
+#define MAX_BARRIERS 4096u      /* a power of 2: an open-addressed table */
+#define MAX_THREADS  4096u      /* waits in progress are seen for these */
 
 struct event {
 	const void *barrier;
+	uint32_t gen, count; /* the init it came after; 0: unknown */
 	uint32_t thread;
 	int64_t arrive, ret;
 };
 
-static int (*next_init)(pthread_barrier_t *, const pthread_barrierattr_t *,
-                        unsigned);
-static int (*next_wait)(pthread_barrier_t *);
-static struct event *events;
+typedef int (*init_fn)(pthread_barrier_t *, const pthread_barrierattr_t *,
+                       unsigned);
+typedef int (*wait_fn)(pthread_barrier_t *);
+static _Atomic(init_fn) next_init;
+static _Atomic(wait_fn) next_wait;
+
+static _Atomic(struct event *) event_memory; /* mapped at the first wait */
 static _Atomic uint32_t n_events, n_threads, dropped;
 static _Atomic int64_t first_ns, stop_ns, write_ns; /* 0: not yet */
 /* Waits record under the read lock; the report reads under the write lock,
- * so that no event is half written while it sorts them. */
+ * so that no event is half written while it sorts them (and fork takes it:
+ * a child must not inherit it held). */
 static pthread_rwlock_t recording = PTHREAD_RWLOCK_INITIALIZER;
 static bool written; /* under `recording` */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* counts, first */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* inits, first */
+/* By address: the barrier's latest init (its count, and how many inits
+ * the address has seen). Written under `lock`; read by waits without. */
 static struct {
-	const void *barrier;
-	unsigned count;
-} counts[MAX_BARRIERS];
+	_Atomic(const void *) barrier;
+	_Atomic uint32_t gen, count;
+} table[MAX_BARRIERS];
+/* Each thread's wait in progress: its arrival, or 0. */
+static _Atomic int64_t waiting_since[MAX_THREADS + 1];
 static _Thread_local uint32_t thread_no; /* 1, 2, ...; 0: not yet */
 
 static int64_t now_ns(void)
@@ -79,73 +97,163 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The next definitions in line, looked up at first use: a library's
+ * constructor may wait at a barrier before the probe's has run. */
+static init_fn the_next_init(void)
+{
+	init_fn f = atomic_load(&next_init);
+	if (!f) {
+		void *p = dlsym(RTLD_NEXT, "pthread_barrier_init");
+		memcpy(&f, &p, sizeof f); /* POSIX: a function's pointer */
+		atomic_store(&next_init, f);
+	}
+	return f;
+}
+
+static wait_fn the_next_wait(void)
+{
+	wait_fn f = atomic_load(&next_wait);
+	if (!f) {
+		void *p = dlsym(RTLD_NEXT, "pthread_barrier_wait");
+		memcpy(&f, &p, sizeof f);
+		atomic_store(&next_wait, f);
+	}
+	return f;
+}
+
+static void prepare_fork(void) { pthread_rwlock_wrlock(&recording); }
+static void parent_forked(void) { pthread_rwlock_unlock(&recording); }
+/* The child starts afresh: its own waits only, its own line. */
+static void child_forked(void)
+{
+	pthread_rwlock_init(&recording, NULL);
+	pthread_mutex_init(&lock, NULL);
+	written = false;
+	atomic_store(&n_events, 0);
+	atomic_store(&n_threads, 0);
+	atomic_store(&dropped, 0);
+	atomic_store(&first_ns, 0);
+	atomic_store(&stop_ns, 0);
+	atomic_store(&write_ns, 0);
+	for (uint32_t i = 0; i <= MAX_THREADS; i++)
+		atomic_store(&waiting_since[i], 0);
+	thread_no = 0;
+}
+
 __attribute__((constructor)) static void probe_load(void)
 {
-	/* dlsym() answers an object pointer; POSIX makes it a function's */
-	void *f = dlsym(RTLD_NEXT, "pthread_barrier_init");
-	memcpy(&next_init, &f, sizeof f);
-	f = dlsym(RTLD_NEXT, "pthread_barrier_wait");
-	memcpy(&next_wait, &f, sizeof f);
-	void *m = mmap(NULL, MAX_EVENTS * sizeof(struct event),
-	               PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	events = m == MAP_FAILED ? NULL : m;
+	pthread_atfork(prepare_fork, parent_forked, child_forked);
+}
+
+/* The events' memory, mapped at the first wait (a library's constructor
+ * may wait before the probe's has run); NULL if it cannot be. */
+static struct event *the_events(void)
+{
+	static pthread_mutex_t mapping = PTHREAD_MUTEX_INITIALIZER;
+	static bool tried;
+	struct event *e = atomic_load(&event_memory);
+	if (e)
+		return e;
+	pthread_mutex_lock(&mapping);
+	if (!tried) {
+		void *m = mmap(NULL, MAX_EVENTS * sizeof(struct event),
+		               PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+		               0);
+		if (m != MAP_FAILED)
+			atomic_store(&event_memory, (struct event *)m);
+		tried = true;
+	}
+	pthread_mutex_unlock(&mapping);
+	return atomic_load(&event_memory);
+}
+
+static uint32_t slot_of(const void *b)
+{
+	return (uint32_t)((uintptr_t)b >> 3) * 2654435761u % MAX_BARRIERS;
+}
+
+/* b's entry, or -1 (not initialised through the probe; table full). */
+static int find(const void *b)
+{
+	for (uint32_t k = 0, i = slot_of(b); k < MAX_BARRIERS;
+	     k++, i = (i + 1) % MAX_BARRIERS) {
+		const void *x = atomic_load(&table[i].barrier);
+		if (x == b)
+			return (int)i;
+		if (!x)
+			return -1;
+	}
+	return -1;
 }
 
 int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a,
                          unsigned count)
 {
-	int rc = next_init(b, a, count);
-	if (rc == 0) {
-		pthread_mutex_lock(&lock);
-		int i = 0;
-		while (i < MAX_BARRIERS && counts[i].barrier &&
-		       counts[i].barrier != b)
-			i++;
-		if (i < MAX_BARRIERS)
-			counts[i].barrier = b, counts[i].count = count;
-		pthread_mutex_unlock(&lock);
+	init_fn f = the_next_init();
+	int rc = f ? f(b, a, count) : 38 /* ENOSYS */;
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&lock);
+	int i = find(b);
+	for (uint32_t k = 0, j = slot_of(b); i < 0 && k < MAX_BARRIERS;
+	     k++, j = (j + 1) % MAX_BARRIERS)
+		if (!atomic_load(&table[j].barrier)) {
+			atomic_store(&table[j].barrier, (const void *)b);
+			i = (int)j;
+		}
+	if (i >= 0) {
+		atomic_store(&table[i].count, count);
+		atomic_fetch_add(&table[i].gen, 1);
 	}
+	pthread_mutex_unlock(&lock);
 	return rc;
 }
 
-/* Under `lock`. */
-static unsigned count_of(const void *b)
-{
-	for (int i = 0; i < MAX_BARRIERS && counts[i].barrier; i++)
-		if (counts[i].barrier == b)
-			return counts[i].count;
-	return 0;
-}
-
-/* By barrier, then arrival. */
+/* By barrier and init, then arrival. */
 static int by_barrier_arrival(const void *x, const void *y)
 {
 	const struct event *a = x, *b = y;
 	if (a->barrier != b->barrier)
 		return (uintptr_t)a->barrier < (uintptr_t)b->barrier ? -1 : 1;
+	if (a->gen != b->gen)
+		return a->gen < b->gen ? -1 : 1;
 	return (a->arrive > b->arrive) - (a->arrive < b->arrive);
 }
 
 struct totals {
 	double span, in_barrier, after_last;
-	unsigned long long phases, unassigned;
+	unsigned long long phases, unassigned, untracked, in_progress;
 };
 
-/* The waits' sum, and each thread's first arrival .. last return. */
-static void add_spans(uint32_t n, uint32_t threads, struct totals *t)
+/* The waits' sum, those still in progress (up to `now`), and each
+ * thread's first arrival .. last return. */
+static void add_spans(const struct event *events, uint32_t n,
+                      uint32_t threads, int64_t now, struct totals *t)
 {
 	int64_t *from = calloc(threads + 1, sizeof(int64_t)),
 	        *to = calloc(threads + 1, sizeof(int64_t));
-	for (uint32_t i = 0; from && to && i < n; i++) {
-		struct event *e = &events[i];
+	if (!from || !to)
+		threads = 0;
+	for (uint32_t i = 0; i < n && threads; i++) {
+		const struct event *e = &events[i];
 		t->in_barrier += (double)(e->ret - e->arrive);
 		if (!from[e->thread] || e->arrive < from[e->thread])
 			from[e->thread] = e->arrive;
 		if (e->ret > to[e->thread])
 			to[e->thread] = e->ret;
 	}
-	for (uint32_t k = 1; from && to && k <= threads; k++)
+	for (uint32_t k = 1; k <= threads && k <= MAX_THREADS; k++) {
+		int64_t since = atomic_load(&waiting_since[k]);
+		if (!since)
+			continue;
+		t->in_progress++;
+		t->in_barrier += (double)(now - since);
+		if (!from[k] || since < from[k])
+			from[k] = since;
+		to[k] = now;
+	}
+	for (uint32_t k = 1; k <= threads; k++)
 		t->span += (double)(to[k] - from[k]);
 	free(from);
 	free(to);
@@ -170,32 +278,37 @@ static void add_phase(const struct event *p, unsigned count, struct totals *t)
 /* Under the write lock: nobody records. */
 static void write_report(void)
 {
+	struct event *events = atomic_load(&event_memory);
 	uint32_t n = atomic_load(&n_events), threads = atomic_load(&n_threads);
-	if (n > MAX_EVENTS || !events)
-		n = events ? MAX_EVENTS : 0;
+	if (n > MAX_EVENTS)
+		n = MAX_EVENTS;
 	struct totals t = {0};
-	add_spans(n, threads, &t);
+	if (!events)
+		n = 0;
+	add_spans(events, n, threads, now_ns(), &t);
 	qsort(events, n, sizeof *events, by_barrier_arrival);
 	for (uint32_t i = 0; i < n;) {
 		uint32_t j = i;
-		while (j < n && events[j].barrier == events[i].barrier)
+		while (j < n && events[j].barrier == events[i].barrier &&
+		       events[j].gen == events[i].gen)
 			j++;
-		pthread_mutex_lock(&lock);
-		unsigned count = count_of(events[i].barrier);
-		pthread_mutex_unlock(&lock);
-		/* whole phases only; a barrier of unknown count is left out */
+		unsigned count = events[i].count;
+		if (!count)
+			t.untracked += j - i;
+		/* whole phases only */
 		for (uint32_t p = i; count && p + count <= j; p += count)
 			add_phase(&events[p], count, &t);
 		i = j;
 	}
-	char line[256];
-	int len = snprintf(line, sizeof line,
-	                   "probe threads %u waits %u phases %llu unassigned "
-	                   "%llu span_s %.6f in_barrier_s %.6f after_last_s "
-	                   "%.6f dropped %u\n",
-	                   threads, n, t.phases, t.unassigned, t.span / 1e9,
-	                   t.in_barrier / 1e9, t.after_last / 1e9,
-	                   atomic_load(&dropped));
+	char line[320];
+	int len = snprintf(
+	    line, sizeof line,
+	    "probe threads %u waits %u phases %llu unassigned %llu untracked "
+	    "%llu in_progress %llu span_s %.6f in_barrier_s %.6f after_last_s "
+	    "%.6f dropped %u\n",
+	    threads, n, t.phases, t.unassigned, t.untracked, t.in_progress,
+	    t.span / 1e9, t.in_barrier / 1e9, t.after_last / 1e9,
+	    atomic_load(&dropped));
 	const char *path = getenv("RALLY_PROBE_OUT");
 	int fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 	                     0644)
@@ -241,19 +354,34 @@ static void first_wait(int64_t arrive)
 
 int pthread_barrier_wait(pthread_barrier_t *b)
 {
+	wait_fn next = the_next_wait();
+	if (!next)
+		return 38; /* ENOSYS */
 	if (!thread_no)
 		thread_no = atomic_fetch_add(&n_threads, 1) + 1;
-	int64_t arrive = now_ns();
+	int i = find(b);
+	uint32_t gen = i < 0 ? 0 : atomic_load(&table[i].gen),
+	         count = i < 0 ? 0 : atomic_load(&table[i].count);
+	int64_t arrive = now_ns(), stop = atomic_load(&stop_ns);
 	if (!atomic_load(&first_ns))
-		first_wait(arrive);
-	int rc = next_wait(b);
-	int64_t ret = now_ns(), stop = atomic_load(&stop_ns);
-	if (!stop || arrive < stop) {
+		first_wait(arrive), stop = atomic_load(&stop_ns);
+	bool recorded = !stop || arrive < stop;
+	if (recorded && thread_no <= MAX_THREADS)
+		atomic_store(&waiting_since[thread_no], arrive);
+	int rc = next(b);
+	int64_t ret = now_ns();
+	if (recorded) {
 		pthread_rwlock_rdlock(&recording);
-		if (!written) {
-			uint32_t i = atomic_fetch_add(&n_events, 1);
-			if (events && i < MAX_EVENTS)
-				events[i] = (struct event){b, thread_no, arrive,
+		if (thread_no <= MAX_THREADS)
+			atomic_store(&waiting_since[thread_no], 0);
+		struct event *events = the_events();
+		if (!written && !events) {
+			atomic_fetch_add(&dropped, 1);
+		} else if (!written) {
+			uint32_t k = atomic_fetch_add(&n_events, 1);
+			if (k < MAX_EVENTS)
+				events[k] = (struct event){b,     gen,    count,
+				                           thread_no, arrive,
 				                           ret};
 			else
 				atomic_fetch_add(&dropped, 1);

@@ -27,7 +27,8 @@
 # programs that call pthread_barrier_wait, run with the C library's barrier
 # and with librally-pthread.so preloaded, alternating, PTHREAD_REPS times
 # each (default 5): our Jacobi kernel and Debian's glxgears (under Xvfb,
-# Mesa's llvmpipe) at 2, 4 and 8 threads, Debian's pi_stress; a program
+# Mesa's llvmpipe) at 2, 4 and 8 threads (not Debian's pi_stress, whose
+# wall time its 0.75 s progress report paces: the tests run it); a program
 # not installed is skipped, saying so. Then one more run each way with
 # bench/barrier_probe.c preloaded: the share of the threads' time in
 # barriers, which decides where the 1.3x target applies.

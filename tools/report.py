@@ -610,11 +610,10 @@ def mpi_targets(phase, late, cpus):
 
 # ---- the pthread drop-in: tools/pthread_bench.py -----------------------------
 
-PTHREAD_ORDER = ["kernel", "glxgears", "pi_stress"]
+PTHREAD_ORDER = ["kernel", "glxgears"]
 PTHREAD_WHAT = {
     "kernel": "rally-pthread-kernel (ours: Jacobi, 3 barriers a step)",
     "glxgears": "glxgears under Xvfb (Mesa llvmpipe, LP_NUM_THREADS)",
-    "pi_stress": "pi_stress (rt-tests, 1 group: 3 SCHED_FIFO threads)",
 }
 
 
@@ -652,13 +651,15 @@ def pthread_section(path):
              "wall seconds (lower is better); fps: frames per second "
              "(higher is better). Speed-up: glibc's over the shim's time, "
              "or the shim's frame rate over glibc's. In barriers: the "
-             "share of the threads' time inside pthread_barrier_wait, "
-             "glibc / the shim (one more run each way with "
-             "bench/barrier_probe.c preloaded, untimed); after the last "
-             "arrival: the part of that time after the last party of a "
-             "phase arrived, also as a share of the threads' time — the "
-             "barrier's own cost; the rest is waiting for the last party, "
-             "which no barrier shortens.", "",
+             "share of the time of the threads that wait at barriers "
+             "spent inside pthread_barrier_wait, glibc / the shim (one "
+             "more run each way with bench/barrier_probe.c preloaded, "
+             "untimed); after the last arrival: the part of that time "
+             "after the last party of a phase arrived, as a share of the "
+             "same — the barrier's release and wake-up, and with more "
+             "threads than CPUs the woken threads' wait for a CPU; the "
+             "rest is waiting for the last party, which no barrier "
+             "shortens.", "",
              "| program | threads | glibc | shim | speed-up | in barriers "
              "| after the last arrival |",
              "|---|---|---|---|---|---|---|"]

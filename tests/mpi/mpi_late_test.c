@@ -17,8 +17,11 @@
  *   - the longest at least 4 ms (they grow);
  * and rank 0 returns within SEEN_MS of rank 1's arrival (rank 1 sends the
  * time it arrived, CLOCK_MONOTONIC, after the phase; a loose bound: only
- * naps that grow without end fail it). Rank 0 prints "N passed, N
- * failed". */
+ * naps that grow without end fail it). Then a timed wait of rank 0 whose
+ * deadline (TIMEOUT_NS, not a multiple of a nap) falls while rank 1 is
+ * late: RALLY_TIMEDOUT, not before the deadline, and no nap ends more than
+ * 1 ms past it (a nap of up to 8 ms is cut to the deadline; uncut, the
+ * wait returned up to 8 ms late). Rank 0 prints "N passed, N failed". */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -31,7 +34,8 @@
 
 #include "rally-mpi.h"
 
-enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100 };
+enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100, CHECKS = 7 };
+#define TIMEOUT_NS 1301700000LL /* rank 1 is 1.5 s late then */
 #define CAP_MIN_S 1e-3
 #define CAP_MAX_S 8e-3
 #define SHARE 128
@@ -48,6 +52,8 @@ static double now_s(void)
 static double wait_began; /* 0: not watching */
 static atomic_long sleeps;
 static double longest_s, too_long_s, too_long_at_s;
+/* The timed wait's deadline (0: none), and how far a nap ran past it. */
+static double deadline_s, overshoot_s;
 
 int nanosleep(const struct timespec *req, struct timespec *rem)
 {
@@ -66,6 +72,9 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 			longest_s = nap;
 		if (nap > cap * 1.001 && !too_long_s)
 			too_long_s = nap, too_long_at_s = waited;
+		double past = wait_began + waited + nap - deadline_s;
+		if (deadline_s && past > overshoot_s)
+			overshoot_s = past;
 	}
 	return (int)syscall(SYS_nanosleep, req, rem);
 }
@@ -128,8 +137,41 @@ int main(int argc, char **argv)
 			       "arrived (at most %d)\n", seen_ms, SEEN_MS);
 		if (rc < 0)
 			printf("FAILED: wait: %s\n", rally_strerror(rc));
-		printf("%d passed, %d failed\n", 5 - failed, failed);
 	}
+	/* The timed wait. */
+	if (rally_mpi_barrier_wait(b) < 0) /* both in step */
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	if (rank == 1) {
+		nanosleep(&(struct timespec){1, 500000000L}, NULL);
+		rally_mpi_barrier_wait(b); /* 0, or broken: either */
+	} else {
+		double began = now_s();
+		overshoot_s = 0;
+		deadline_s = began + TIMEOUT_NS * 1e-9;
+		wait_began = began;
+		rc = rally_mpi_barrier_timedwait(b, TIMEOUT_NS);
+		returned = now_s();
+		wait_began = 0;
+		double deadline = deadline_s;
+		deadline_s = 0;
+		printf("# timedwait(%.4f s): %s after %.4f s; the naps ran "
+		       "%.2f ms past the deadline at most\n", TIMEOUT_NS * 1e-9,
+		       rally_strerror(rc), returned - began, overshoot_s * 1e3);
+		if (rc != RALLY_TIMEDOUT || returned < deadline) {
+			failed++;
+			printf("FAILED: timedwait: %s after %.4f s, wanted "
+			       "RALLY_TIMEDOUT not before %.4f s\n",
+			       rally_strerror(rc), returned - began,
+			       TIMEOUT_NS * 1e-9);
+		}
+		if (overshoot_s > 1e-3) {
+			failed++;
+			printf("FAILED: a nap ran %.2f ms past the deadline\n",
+			       overshoot_s * 1e3);
+		}
+	}
+	if (rank == 0)
+		printf("%d passed, %d failed\n", CHECKS - failed, failed);
 	rally_mpi_barrier_free(&b);
 	int all;
 	MPI_Allreduce(&failed, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);

@@ -10,14 +10,14 @@
  * then sleeps between tests, from SLEEP_FIRST_NS doubling up to a cap
  * that grows with the wait: 1/SLEEP_SHARE of the time waited so far, at
  * least SLEEP_CAP_MIN_NS, at most SLEEP_CAP_MAX_NS. A leader waiting 1 s
- * for a late node so wakes ~400 times, not ~1000 (each wake and test
+ * for a late node so wakes ~380 times, not ~1000 (each wake and test
  * costs tens of microseconds: 2.3-2.9% of a CPU with a fixed 1 ms cap).
  * The price: MPI_Ibarrier completes only over several tests after the
  * last leader arrives (one per round it has left, and the rounds pass
  * through other leaders' tests, each after a nap of theirs), so a late
  * arrival is seen a few naps late — within 2 ms after a short wait; after
  * a wait of a second, up to one nap (8 ms) with 2 leaders and 8-23 ms
- * with 4-8 under Open MPI, 8-30 ms under MPICH (README). A deadline cuts
+ * with 4-8 under Open MPI, 8-60 ms under MPICH (README). A deadline cuts
  * a nap short. */
 #define _GNU_SOURCE
 #include <errno.h>

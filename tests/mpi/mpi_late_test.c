@@ -14,14 +14,18 @@
  *   - none longer than 1 ms or 1/128 of the time waited when it began,
  *     whichever is more, nor than 8 ms (LATE_MS is long enough that
  *     1/128 of it passes 8 ms);
- *   - the longest at least 4 ms (they grow);
+ *   - the first 20 us (they start short: a node a little late is seen
+ *     soon), the longest 8 ms (they grow to the cap);
  * and rank 0 returns within SEEN_MS of rank 1's arrival (rank 1 sends the
  * time it arrived, CLOCK_MONOTONIC, after the phase; a loose bound: only
- * naps that grow without end fail it). Then a timed wait of rank 0 whose
- * deadline (TIMEOUT_NS, not a multiple of a nap) falls while rank 1 is
- * late: RALLY_TIMEDOUT, not before the deadline, and no nap ends more than
- * 1 ms past it (a nap of up to 8 ms is cut to the deadline; uncut, the
- * wait returned up to 8 ms late). Rank 0 prints "N passed, N failed". */
+ * naps that grow without end fail it). Then two timed waits of rank 0
+ * whose deadlines (TIMEOUTS_NS, not multiples of a nap) fall while rank 1
+ * is late: RALLY_TIMEDOUT, not before the deadline, and no nap ends more
+ * than 0.3 ms past it (a nap of up to 8 ms is cut to the deadline; uncut,
+ * the wait returned up to 8 ms late — the test's deadline is taken a few
+ * microseconds before the library's, hence the 0.3 ms; an uncut nap ends
+ * within it 1 time in 27 at each wait). Rank 0 prints "N passed, N
+ * failed". */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -34,8 +38,9 @@
 
 #include "rally-mpi.h"
 
-enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100, CHECKS = 7 };
-#define TIMEOUT_NS 1301700000LL /* rank 1 is 1.5 s late then */
+enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100, CHECKS = 10 };
+/* rank 1 is 1.5 s late then */
+static const long long TIMEOUTS_NS[2] = {1301700000LL, 1153300000LL};
 #define CAP_MIN_S 1e-3
 #define CAP_MAX_S 8e-3
 #define SHARE 128
@@ -51,7 +56,7 @@ static double now_s(void)
  * first too long for the time waited. */
 static double wait_began; /* 0: not watching */
 static atomic_long sleeps;
-static double longest_s, too_long_s, too_long_at_s;
+static double first_s, longest_s, too_long_s, too_long_at_s;
 /* The timed wait's deadline (0: none), and how far a nap ran past it. */
 static double deadline_s, overshoot_s;
 
@@ -67,7 +72,8 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 		                                        : CAP_MIN_S;
 		if (cap > CAP_MAX_S)
 			cap = CAP_MAX_S;
-		atomic_fetch_add(&sleeps, 1);
+		if (atomic_fetch_add(&sleeps, 1) == 0)
+			first_s = nap;
 		if (nap > longest_s)
 			longest_s = nap;
 		if (nap > cap * 1.001 && !too_long_s)
@@ -77,6 +83,48 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 			overshoot_s = past;
 	}
 	return (int)syscall(SYS_nanosleep, req, rem);
+}
+
+/* Rank 0 waits `timeout_ns` while rank 1 is 1.5 s late, on a barrier
+ * of its own (a timeout breaks it for good); the failed checks (2). */
+static int timed_wait(int rank, long long timeout_ns)
+{
+	rally_mpi_barrier_t *b;
+	if (rally_mpi_barrier_create(&b, MPI_COMM_WORLD, 1, NULL) ||
+	    rally_mpi_barrier_wait(b) < 0) /* both in step */
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	if (rank == 1) {
+		nanosleep(&(struct timespec){1, 500000000L}, NULL);
+		rally_mpi_barrier_wait(b); /* 0, or broken: either */
+		rally_mpi_barrier_free(&b);
+		return 0;
+	}
+	double began = now_s();
+	overshoot_s = 0;
+	deadline_s = began + (double)timeout_ns * 1e-9;
+	wait_began = began;
+	int rc = rally_mpi_barrier_timedwait(b, timeout_ns);
+	double returned = now_s();
+	wait_began = 0;
+	double deadline = deadline_s;
+	deadline_s = 0;
+	printf("# timedwait(%.4f s): %s after %.4f s; the naps ran %.3f ms "
+	       "past the deadline at most\n", (double)timeout_ns * 1e-9,
+	       rally_strerror(rc), returned - began, overshoot_s * 1e3);
+	int failed = 0;
+	if (rc != RALLY_TIMEDOUT || returned < deadline) {
+		failed++;
+		printf("FAILED: timedwait: %s after %.4f s, wanted "
+		       "RALLY_TIMEDOUT not before %.4f s\n", rally_strerror(rc),
+		       returned - began, (double)timeout_ns * 1e-9);
+	}
+	if (overshoot_s > 0.3e-3) {
+		failed++;
+		printf("FAILED: a nap ran %.3f ms past the deadline\n",
+		       overshoot_s * 1e3);
+	}
+	rally_mpi_barrier_free(&b); /* completes the MPI_Ibarrier */
+	return failed;
 }
 
 int main(int argc, char **argv)
@@ -116,19 +164,24 @@ int main(int argc, char **argv)
 		printf("# rank 0 waited %.0f ms: %ld sleeps between tests, returned "
 		       "%.1f ms after rank 1 arrived\n",
 		       (returned - arrived) * 1e3, made, seen_ms);
-		printf("# the longest sleep %.2f ms\n", longest_s * 1e3);
+		printf("# the first sleep %.3f ms, the longest %.2f ms\n",
+		       first_s * 1e3, longest_s * 1e3);
 		failed += made > MAX_SLEEPS || made == 0;
 		failed += seen_ms > SEEN_MS;
 		failed += too_long_s > 0;
-		failed += longest_s < 4e-3;
+		failed += longest_s < 7.9e-3;
+		failed += first_s > 21e-6;
+		if (first_s > 21e-6)
+			printf("FAILED: the first sleep %.3f ms (20 us)\n",
+			       first_s * 1e3);
 		if (too_long_s > 0)
 			printf("FAILED: a sleep of %.2f ms after waiting %.0f ms "
 			       "(at most 1 ms or 1/%d of the wait, 8 ms at "
 			       "most)\n", too_long_s * 1e3, too_long_at_s * 1e3,
 			       SHARE);
-		if (longest_s < 4e-3)
-			printf("FAILED: the sleeps did not grow (the longest "
-			       "%.2f ms)\n", longest_s * 1e3);
+		if (longest_s < 7.9e-3)
+			printf("FAILED: the sleeps did not grow to 8 ms (the "
+			       "longest %.2f ms)\n", longest_s * 1e3);
 		if (made > MAX_SLEEPS || made == 0)
 			printf("FAILED: %ld sleeps between tests in a wait of "
 			       "%d ms (1 ..= %d)\n", made, LATE_MS, MAX_SLEEPS);
@@ -138,41 +191,11 @@ int main(int argc, char **argv)
 		if (rc < 0)
 			printf("FAILED: wait: %s\n", rally_strerror(rc));
 	}
-	/* The timed wait. */
-	if (rally_mpi_barrier_wait(b) < 0) /* both in step */
-		MPI_Abort(MPI_COMM_WORLD, 1);
-	if (rank == 1) {
-		nanosleep(&(struct timespec){1, 500000000L}, NULL);
-		rally_mpi_barrier_wait(b); /* 0, or broken: either */
-	} else {
-		double began = now_s();
-		overshoot_s = 0;
-		deadline_s = began + TIMEOUT_NS * 1e-9;
-		wait_began = began;
-		rc = rally_mpi_barrier_timedwait(b, TIMEOUT_NS);
-		returned = now_s();
-		wait_began = 0;
-		double deadline = deadline_s;
-		deadline_s = 0;
-		printf("# timedwait(%.4f s): %s after %.4f s; the naps ran "
-		       "%.2f ms past the deadline at most\n", TIMEOUT_NS * 1e-9,
-		       rally_strerror(rc), returned - began, overshoot_s * 1e3);
-		if (rc != RALLY_TIMEDOUT || returned < deadline) {
-			failed++;
-			printf("FAILED: timedwait: %s after %.4f s, wanted "
-			       "RALLY_TIMEDOUT not before %.4f s\n",
-			       rally_strerror(rc), returned - began,
-			       TIMEOUT_NS * 1e-9);
-		}
-		if (overshoot_s > 1e-3) {
-			failed++;
-			printf("FAILED: a nap ran %.2f ms past the deadline\n",
-			       overshoot_s * 1e3);
-		}
-	}
+	rally_mpi_barrier_free(&b);
+	for (int k = 0; k < 2; k++)
+		failed += timed_wait(rank, TIMEOUTS_NS[k]);
 	if (rank == 0)
 		printf("%d passed, %d failed\n", CHECKS - failed, failed);
-	rally_mpi_barrier_free(&b);
 	int all;
 	MPI_Allreduce(&failed, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
 	MPI_Finalize();

@@ -11,7 +11,7 @@
  * that grows with the wait: 1/SLEEP_SHARE of the time waited so far, at
  * least SLEEP_CAP_MIN_NS, at most SLEEP_CAP_MAX_NS. A leader waiting 1 s
  * for a late node so wakes ~380 times, not ~1000 (each wake and test
- * costs tens of microseconds: 2.3-2.9% of a CPU with a fixed 1 ms cap).
+ * costs tens of microseconds: half the CPU of a fixed 1 ms cap, README).
  * The price: MPI_Ibarrier completes only over several tests after the
  * last leader arrives (one per round it has left, and the rounds pass
  * through other leaders' tests, each after a nap of theirs), so a late

@@ -14,8 +14,10 @@
  *   - none longer than 1 ms or 1/128 of the time waited when it began,
  *     whichever is more, nor than 8 ms (LATE_MS is long enough that
  *     1/128 of it passes 8 ms);
- *   - the first 20 us (they start short: a node a little late is seen
- *     soon), the longest 8 ms (they grow to the cap);
+ *   - the first six 20, 40, 80, 160, 320, 640 us (they start short and
+ *     double: a node a little late is seen soon), every later one at
+ *     least 0.9 of the cap for the time waited (the cap, not less), the
+ *     longest 8 ms (they grow to the cap);
  * and rank 0 returns within SEEN_MS of rank 1's arrival (rank 1 sends the
  * time it arrived, CLOCK_MONOTONIC, after the phase; a loose bound: only
  * naps that grow without end fail it). Then two timed waits of rank 0
@@ -25,7 +27,8 @@
  * the wait returned up to 8 ms late — the test's deadline is taken a few
  * microseconds before the library's, hence the 0.3 ms; an uncut nap ends
  * within it 1 time in 27 at each wait). Rank 0 prints "N passed, N
- * failed". */
+ * failed" — its own checks; every rank exits non-zero if one of its own
+ * failed (rank 1: its waits). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -38,7 +41,7 @@
 
 #include "rally-mpi.h"
 
-enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100, CHECKS = 10 };
+enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100, CHECKS = 11 };
 /* rank 1 is 1.5 s late then */
 static const long long TIMEOUTS_NS[2] = {1301700000LL, 1153300000LL};
 #define CAP_MIN_S 1e-3
@@ -56,7 +59,10 @@ static double now_s(void)
  * first too long for the time waited. */
 static double wait_began; /* 0: not watching */
 static atomic_long sleeps;
-static double first_s, longest_s, too_long_s, too_long_at_s;
+static double longest_s, too_long_s, too_long_at_s;
+/* The first naps, and the first nap after them shorter than 0.9 of the
+ * cap (not counting one a deadline cut). */
+static double first_naps[6], too_short_s, too_short_at_s;
 /* The timed wait's deadline (0: none), and how far a nap ran past it. */
 static double deadline_s, overshoot_s;
 
@@ -72,8 +78,11 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 		                                        : CAP_MIN_S;
 		if (cap > CAP_MAX_S)
 			cap = CAP_MAX_S;
-		if (atomic_fetch_add(&sleeps, 1) == 0)
-			first_s = nap;
+		long k = atomic_fetch_add(&sleeps, 1);
+		if (k < 6)
+			first_naps[k] = nap;
+		else if (!deadline_s && nap < 0.9 * cap && !too_short_s)
+			too_short_s = nap, too_short_at_s = waited;
 		if (nap > longest_s)
 			longest_s = nap;
 		if (nap > cap * 1.001 && !too_long_s)
@@ -165,15 +174,27 @@ int main(int argc, char **argv)
 		       "%.1f ms after rank 1 arrived\n",
 		       (returned - arrived) * 1e3, made, seen_ms);
 		printf("# the first sleep %.3f ms, the longest %.2f ms\n",
-		       first_s * 1e3, longest_s * 1e3);
+		       first_naps[0] * 1e3, longest_s * 1e3);
+		bool doubling = true;
+		for (int i = 0; i < 6; i++)
+			doubling &= first_naps[i] > 20e-6 * (1 << i) * 0.99 &&
+			            first_naps[i] < 20e-6 * (1 << i) * 1.01;
 		failed += made > MAX_SLEEPS || made == 0;
 		failed += seen_ms > SEEN_MS;
 		failed += too_long_s > 0;
 		failed += longest_s < 7.9e-3;
-		failed += first_s > 21e-6;
-		if (first_s > 21e-6)
-			printf("FAILED: the first sleep %.3f ms (20 us)\n",
-			       first_s * 1e3);
+		failed += !doubling;
+		failed += too_short_s > 0;
+		if (!doubling)
+			printf("FAILED: the first sleeps %.0f %.0f %.0f %.0f %.0f "
+			       "%.0f us (20 us doubling)\n", first_naps[0] * 1e6,
+			       first_naps[1] * 1e6, first_naps[2] * 1e6,
+			       first_naps[3] * 1e6, first_naps[4] * 1e6,
+			       first_naps[5] * 1e6);
+		if (too_short_s > 0)
+			printf("FAILED: a sleep of %.3f ms after waiting %.0f ms "
+			       "(0.9 of 1 ms or 1/%d of the wait, at least)\n",
+			       too_short_s * 1e3, too_short_at_s * 1e3, SHARE);
 		if (too_long_s > 0)
 			printf("FAILED: a sleep of %.2f ms after waiting %.0f ms "
 			       "(at most 1 ms or 1/%d of the wait, 8 ms at "

@@ -15,12 +15,18 @@
  *
  *   span        the sum, over the threads that waited at a barrier, of
  *               their first arrival .. last return (threads that never
- *               wait — a program's main thread, say — are not in it)
+ *               wait — a program's main thread, say — are not in it, nor
+ *               what a thread does before its first wait or after its
+ *               last: a program whose threads meet only at its start or
+ *               end reads near 100%; the programs of the bench wait
+ *               throughout, and there it agrees with the kernel's own
+ *               measure within 1%)
  *   in_barrier  the sum of the waits: B / S is the share of those threads'
  *               time inside pthread_barrier_wait (as bench/pthread_kernel.c
  *               measures its own). A wait still in progress when the line
  *               is written (a thread left waiting while another exits)
- *               counts up to then (I of them)
+ *               counts up to then, or up to RALLY_PROBE_SECONDS's stop
+ *               (I of them; only the first MAX_THREADS threads' are seen)
  *   after_last  the part of each wait after the last party of its phase
  *               arrived: the barrier's release and wake-up — and, with
  *               more threads than CPUs, the woken thread's wait for a
@@ -32,14 +38,18 @@
  * after: a barrier initialised again at the same address starts anew); a
  * phase whose last arrival is stamped after one of its returns (a thread
  * paused between its stamp and its arrival) is left out of after_last and
- * counted in U; the waits of a barrier not initialised through the probe
+ * counted in U — with more threads than the count, such a pause can also
+ * put a wait into the wrong phase unseen (the bench's programs have as
+ * many threads as the count); the waits of a barrier not initialised through the probe
  * (before it was loaded), or beyond its table of MAX_BARRIERS, are in B
  * but in no phase (T). It writes at exit, or — for a program that never
  * exits by itself (glxgears, ended by timeout's signal) —
  * RALLY_PROBE_SECONDS after the first wait: waits that arrive later are
  * not recorded, and the line is written by the first wait that returns a
  * second after that. A process that never waited writes nothing; a
- * fork()ed child starts afresh (it writes its own waits only). */
+ * fork()ed child starts afresh (it writes its own waits only). A signal
+ * handler that calls exit() while its thread records a wait hangs the
+ * program at exit (exit() is not async-signal-safe). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -231,6 +241,9 @@ struct totals {
 static void add_spans(const struct event *events, uint32_t n,
                       uint32_t threads, int64_t now, struct totals *t)
 {
+	int64_t stop = atomic_load(&stop_ns);
+	if (stop && stop < now) /* a wait in progress: counted to the stop */
+		now = stop;
 	int64_t *from = calloc(threads + 1, sizeof(int64_t)),
 	        *to = calloc(threads + 1, sizeof(int64_t));
 	if (!from || !to)
@@ -245,7 +258,7 @@ static void add_spans(const struct event *events, uint32_t n,
 	}
 	for (uint32_t k = 1; k <= threads && k <= MAX_THREADS; k++) {
 		int64_t since = atomic_load(&waiting_since[k]);
-		if (!since)
+		if (!since || since >= now)
 			continue;
 		t->in_progress++;
 		t->in_barrier += (double)(now - since);

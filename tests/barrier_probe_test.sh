@@ -8,7 +8,7 @@
 # behind the probe; a barrier whose release takes 5 ms (SLOW_RELEASE, after
 # the probe) — that time after the last arrival; phases of a barrier's
 # count, not of the threads; a barrier initialised again with another
-# count; a wait still in progress at exit; a fork()ed child; a library
+# count; a wait still in progress at exit; a fork()ed child that waits; a library
 # constructor's wait before the probe's constructor; a program ended by a
 # signal (RALLY_PROBE_SECONDS: recording stops, the line is written). TAP.
 set -u
@@ -79,12 +79,15 @@ expect "initialised again, count 2 then 1" "$tmp/reinit" \
 LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/exit "$prog" --exit-waiting 200 \
 	>/dev/null
 expect "exit while a thread waits" "$tmp/exit" \
-	'waits == 0 && in_progress == 1 && in_s > 0.15 && in_s < 5' \
-	"the wait in progress counted up to the exit"
+	'waits == 0 && in_progress == 1 && in_s > 0.15 && in_s < 5 && span >= in_s' \
+	"the wait in progress counted up to the exit, in the span too"
 
-LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/fork "$prog" --fork 10 >/dev/null
-expect "a fork()ed child that exits" "$tmp/fork" \
-	'waits == 20 && phases == 10' "the parent's line only"
+LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/fork PROBE_CHILD_OUT=$tmp/child \
+	"$prog" --fork 10 >/dev/null
+expect "a fork()ed child" "$tmp/fork" \
+	'waits == 20 && phases == 10' "the parent's waits in the parent's line"
+expect "a fork()ed child" "$tmp/child" \
+	'threads == 1 && waits == 3 && phases == 3' "its own waits only in its line"
 
 if PROBE_CTOR=1 LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/ctor "$prog" 10 0 \
 	>/dev/null; then

@@ -13,8 +13,10 @@
  *       phases
  *   probe-imbalance --exit-waiting MS a thread waits at a barrier of 2
  *       that nobody else reaches; the main thread exits after MS
- *   probe-imbalance --fork PHASES     as PHASES 1, and a fork()ed child
- *       that exits at once, before the last phase
+ *   probe-imbalance --fork PHASES     as PHASES 1, and a fork()ed child,
+ *       before the last phase, that waits 3 times at a barrier of 1 (its
+ *       probe's line goes to the file PROBE_CHILD_OUT names, if set) and
+ *       exits
  *
  * With PROBE_CTOR=1 in the environment, a library's constructor (the
  * probe-ctorlib it links) initialises a barrier of 1 and waits at it
@@ -108,8 +110,16 @@ int main(int argc, char **argv)
 		phases--;
 		rc = run_parties(2, 2);
 		pid_t child = fork();
-		if (child == 0)
+		if (child == 0) {
+			const char *out = getenv("PROBE_CHILD_OUT");
+			if (out)
+				setenv("RALLY_PROBE_OUT", out, 1);
+			pthread_barrier_t one;
+			pthread_barrier_init(&one, NULL, 1);
+			for (int i = 0; i < 3; i++)
+				pthread_barrier_wait(&one);
 			exit(0); /* runs the probe's destructor in the child */
+		}
 		waitpid(child, NULL, 0);
 		phases = 1;
 		rc = rc || run_parties(2, 2);

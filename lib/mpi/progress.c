@@ -15,7 +15,8 @@
  * The price: MPI_Ibarrier completes only over several tests after the
  * last leader arrives (one per round it has left, and the rounds pass
  * through other leaders' tests, each after a nap of theirs), so a late
- * arrival is seen a few naps late — within 2 ms after a short wait; after
+ * arrival is seen a few naps late — a few ms after a short wait (up to
+ * 25 ms with 8 leaders under MPICH, whose tests progress less); after
  * a wait of a second, up to one nap (8 ms) with 2 leaders and 8-23 ms
  * with 4-8 under Open MPI, 8-60 ms under MPICH (README). A deadline cuts
  * a nap short. */

@@ -36,11 +36,12 @@
  * The waits of a barrier are put into phases by their arrival order, a
  * phase being `count` arrivals (the count given at the init the wait came
  * after: a barrier initialised again at the same address starts anew); a
- * phase whose last arrival is stamped after one of its returns (a thread
- * paused between its stamp and its arrival) is left out of after_last and
- * counted in U — with more threads than the count, such a pause can also
- * put a wait into the wrong phase unseen (the bench's programs have as
- * many threads as the count); the waits of a barrier not initialised through the probe
+ * phase whose last arrival is stamped after one of its returns is left
+ * out of after_last and counted in U — possible only with more threads
+ * than the count, where a thread paused between its stamp and its arrival
+ * can also put a wait into the wrong phase unseen (the bench's programs
+ * have as many threads as the count); with as many, such a pause of the
+ * last party counts as time after the last arrival; the waits of a barrier not initialised through the probe
  * (before it was loaded), or beyond its table of MAX_BARRIERS, are in B
  * but in no phase (T). It writes at exit, or — for a program that never
  * exits by itself (glxgears, ended by timeout's signal) —
@@ -52,6 +53,7 @@
  * program at exit (exit() is not async-signal-safe). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -335,8 +337,12 @@ static void write_report(void)
 	}
 }
 
+/* Not a cancellation point (open and write are): a thread cancelled
+ * inside would keep the lock for good. errno is the program's. */
 static void report(void)
 {
+	int state, saved = errno;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
 	pthread_rwlock_wrlock(&recording);
 	/* A process that never waited (timeout(1) before the program, a
 	 * helper it starts) writes nothing. */
@@ -344,6 +350,8 @@ static void report(void)
 		write_report();
 	written = true;
 	pthread_rwlock_unlock(&recording);
+	pthread_setcancelstate(state, NULL);
+	errno = saved;
 }
 
 __attribute__((destructor)) static void probe_exit(void) { report(); }
@@ -355,7 +363,7 @@ static void first_wait(int64_t arrive)
 	if (!atomic_load(&first_ns)) {
 		const char *s = getenv("RALLY_PROBE_SECONDS");
 		double sec = s ? atof(s) : 0;
-		if (sec > 0) {
+		if (sec > 0 && sec < 1e6) {
 			int64_t stop = arrive + (int64_t)(sec * 1e9);
 			atomic_store(&stop_ns, stop);
 			atomic_store(&write_ns, stop + 1000000000);

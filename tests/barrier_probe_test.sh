@@ -82,6 +82,12 @@ expect "exit while a thread waits" "$tmp/exit" \
 	'waits == 0 && in_progress == 1 && in_s > 0.15 && in_s < 5 && span >= in_s' \
 	"the wait in progress counted up to the exit, in the span too"
 
+LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/stopped RALLY_PROBE_SECONDS=0.3 \
+	"$prog" --exit-waiting 1500 >/dev/null
+expect "exit while a thread waits, recording stopped at 0.3 s" \
+	"$tmp/stopped" 'in_progress == 1 && in_s > 0.2 && in_s < 0.6' \
+	"the wait in progress counted up to the stop, not the exit"
+
 LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/fork PROBE_CHILD_OUT=$tmp/child \
 	"$prog" --fork 10 >/dev/null
 expect "a fork()ed child" "$tmp/fork" \
@@ -97,6 +103,16 @@ else
 fi
 expect "a library constructor's wait" "$tmp/ctor" \
 	'waits == 21 && phases == 11' "counted with its barrier of 1"
+
+# The line is written by a wait whose thread has a cancel pending: the
+# probe's open and write must not cancel it there (holding its lock)
+if LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/cancel RALLY_PROBE_SECONDS=0.1 \
+	timeout 10 "$prog" --cancel >"$tmp/cancel.out" &&
+	grep -q 'with a cancel pending' "$tmp/cancel.out"; then
+	ok "a wait with a cancel pending writes the line and returns"
+else
+	not_ok "a wait with a cancel pending writes the line and returns"
+fi
 
 # 200 phases would take 4 s: stopped at 0.5 s, written at 1.5 s, killed at 2.5
 LD_PRELOAD=$probe RALLY_PROBE_OUT=$tmp/killed RALLY_PROBE_SECONDS=0.5 \

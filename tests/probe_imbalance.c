@@ -13,6 +13,10 @@
  *       phases
  *   probe-imbalance --exit-waiting MS a thread waits at a barrier of 2
  *       that nobody else reaches; the main thread exits after MS
+ *   probe-imbalance --cancel          a barrier of 1: a wait; 1.2 s later a
+ *       thread with a cancel pending waits (a wait is no cancellation
+ *       point: it returns, and the thread is cancelled at its next one);
+ *       then the main thread waits again
  *   probe-imbalance --fork PHASES     as PHASES 1, and a fork()ed child,
  *       before the last phase, that waits 3 times at a barrier of 1 (its
  *       probe's line goes to the file PROBE_CHILD_OUT names, if set) and
@@ -69,6 +73,17 @@ static int run_parties(int n, unsigned count)
 	return pthread_barrier_destroy(&barrier);
 }
 
+static void *cancelled_waiter(void *arg)
+{
+	(void)arg;
+	pthread_cancel(pthread_self()); /* pending: deferred */
+	pthread_barrier_wait(&barrier);
+	puts("the wait returned with a cancel pending");
+	fflush(stdout);
+	pthread_testcancel();
+	return NULL;
+}
+
 static void *wait_alone(void *arg)
 {
 	(void)arg;
@@ -105,6 +120,15 @@ int main(int argc, char **argv)
 			exit(0); /* the other thread still waits */
 		}
 		rc = 1;
+	} else if (!strcmp(mode, "--cancel") && argc == 2) {
+		pthread_t t;
+		rc = pthread_barrier_init(&barrier, NULL, 1);
+		pthread_barrier_wait(&barrier);
+		pause_ms(1200);
+		rc = rc || pthread_create(&t, NULL, cancelled_waiter, NULL) ||
+		     pthread_join(t, NULL);
+		pthread_barrier_wait(&barrier);
+		rc = rc || pthread_barrier_destroy(&barrier);
 	} else if (!strcmp(mode, "--fork") && argc == 3 &&
 	           (phases = atol(argv[2])) > 1) {
 		phases--;

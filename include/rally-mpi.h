@@ -96,8 +96,9 @@ int rally_mpi_barrier_wait(rally_mpi_barrier_t *b);
  * at its node's gather) leaves every rank waiting, and one that stops
  * after, before its node's release, leaves its node's ranks waiting (review
  * round 11). An MPI_Ibarrier the rank left outstanding stays so;
- * rally_mpi_barrier_free() completes it, which waits for every other
- * leader to post it: if one never does (its own rank broke first), free
+ * rally_mpi_barrier_free() completes it (testing and napping as a
+ * leader waits, not spinning), which waits for every other leader to
+ * post it: if one never does (its own rank broke first), free
  * hangs — a job that broke a rank should end with MPI_Abort. */
 int rally_mpi_barrier_timedwait(rally_mpi_barrier_t *b, int64_t timeout_ns);
 

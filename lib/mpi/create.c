@@ -368,9 +368,11 @@ RALLY_EXPORT int rally_mpi_barrier_free(rally_mpi_barrier_t **pb)
 	if (rally__mpi_in_action(b))
 		return -EDEADLK;
 	/* A leader that timed out in its MPI_Ibarrier left it outstanding: it
-	 * cannot be cancelled, only completed (the other leaders get there). */
+	 * cannot be cancelled, only completed (the other leaders get there),
+	 * by tests and naps as a leader waits — MPI_Wait spins (review round
+	 * 18: a whole CPU, RALLY_SPIN_NEVER or not). */
 	if (b->drive.request_active)
-		MPI_Wait(&b->drive.request, MPI_STATUS_IGNORE);
+		rally__mpi_complete(b);
 	int rc = atomic_load(&b->broken) ? RALLY_BROKEN : 0;
 	free_levels(b);
 	*pb = NULL;

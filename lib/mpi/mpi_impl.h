@@ -85,6 +85,9 @@ struct rally_mpi_barrier {
  * tests, up to 1 ms at a time, or 1/128 of its wait so far once that is
  * longer (8 ms at most). */
 int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns);
+/* Tests the outstanding MPI_Ibarrier until it completes, as the leader
+ * waits (a broken barrier does not stop it): 0 or -EIO. */
+int rally__mpi_complete(struct rally_mpi_barrier *b);
 int64_t rally__mpi_now_ns(void);
 /* phase.c: whether this thread runs b's action now. */
 bool rally__mpi_in_action(const struct rally_mpi_barrier *b);

@@ -111,7 +111,24 @@ static struct leader_plan leader_plan(const struct rally_mpi_barrier *b)
 	return (struct leader_plan){0, spins ? SPIN_NS : 0, YIELD_NS};
 }
 
+static int progress(struct rally_mpi_barrier *b, int64_t deadline_ns,
+                    bool abortable);
+
 int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns)
+{
+	return progress(b, deadline_ns, true);
+}
+
+/* free() after a timeout: the MPI_Ibarrier can only be completed, and
+ * the barrier is broken — wait for it as a leader waits, not in MPI_Wait
+ * (Open MPI's spins: a whole CPU for as long as the others take). */
+int rally__mpi_complete(struct rally_mpi_barrier *b)
+{
+	return progress(b, INT64_MAX, false);
+}
+
+static int progress(struct rally_mpi_barrier *b, int64_t deadline_ns,
+                    bool abortable)
 {
 	if (!b->drive.request_active)
 		return 0;
@@ -125,7 +142,7 @@ int rally__mpi_progress(struct rally_mpi_barrier *b, int64_t deadline_ns)
 		int64_t now = rally__mpi_now_ns();
 		if (now >= deadline_ns)
 			return RALLY_TIMEDOUT;
-		if (atomic_load(&b->broken)) /* aborted meanwhile */
+		if (abortable && atomic_load(&b->broken)) /* aborted */
 			return RALLY_BROKEN;
 		bool spinning = plan.spin_tests ? tests < plan.spin_tests
 		                                : now - start < plan.spin_ns;

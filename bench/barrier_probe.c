@@ -30,14 +30,17 @@
  *   after_last  the part of each wait after the last party of its phase
  *               arrived: the barrier's release and wake-up — and, with
  *               more threads than CPUs, the woken thread's wait for a
- *               CPU; the rest of B is waiting for the last party, the
- *               program's imbalance, which no barrier shortens
+ *               CPU; the rest of B is waiting for the last party: the
+ *               program's imbalance, but also a barrier's cost carried
+ *               over — a waiter woken late arrives late at the next
+ *               phase (so after_last understates what a barrier costs)
  *
  * The waits of a barrier are put into phases by their arrival order, a
  * phase being `count` arrivals (the count given at the init the wait came
  * after: a barrier initialised again at the same address starts anew); a
  * phase whose last arrival is stamped after one of its returns is left
- * out of after_last and counted in U — possible only with more threads
+ * out of after_last and counted in U — possible only where this process
+ * has more (or, for a barrier shared with other processes, fewer) threads
  * than the count, where a thread paused between its stamp and its arrival
  * can also put a wait into the wrong phase unseen (the bench's programs
  * have as many threads as the count); with as many, such a pause of the
@@ -155,6 +158,11 @@ static void child_forked(void)
 __attribute__((constructor)) static void probe_load(void)
 {
 	pthread_atfork(prepare_fork, parent_forked, child_forked);
+	/* Looked up here and at init too: a first wait's dlsym() would take
+	 * the loader's lock, which a thread inside dlopen() holds while a
+	 * constructor waits for this one (review round 5). */
+	the_next_init();
+	the_next_wait();
 }
 
 /* The events' memory, mapped at the first wait (a library's constructor
@@ -203,6 +211,7 @@ int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a,
                          unsigned count)
 {
 	init_fn f = the_next_init();
+	the_next_wait();
 	int rc = f ? f(b, a, count) : 38 /* ENOSYS */;
 	if (rc != 0)
 		return rc;

@@ -197,6 +197,20 @@ expect(lines[1], "missed", "drop-in: as fast with 30% of its time in "
 lines = pthread_run([2.0, 2.1, 2.2], [1.0, 1.1, 1.2], frac=0.5, failed=2)
 expect(lines[0], "missed", "drop-in: 2 failed runs count against it, "
        "however fast the others")
+# Near the bounds: 0.97x and 0.99x (never slower: >= 0.98), 1.25x and
+# 1.5x (>= 1.3 with half the time in barriers), tight spreads.
+lines = pthread_run([1.00, 1.01, 1.02], [1.031, 1.041, 1.052], frac=0.05)
+expect(lines[0], "missed", "drop-in: 0.97x is slower than never slower allows")
+lines = pthread_run([1.00, 1.01, 1.02], [1.010, 1.020, 1.030], frac=0.05)
+expect(lines[0], "held", "drop-in: 0.99x is within never slower's 2%")
+lines = pthread_run([1.25, 1.2625, 1.275], [1.0, 1.01, 1.02], frac=0.5)
+expect(lines[1], "missed", "drop-in: 1.25x with half its time in "
+       "barriers: below 1.3")
+lines = pthread_run([1.5, 1.515, 1.53], [1.0, 1.01, 1.02], frac=0.5)
+expect(lines[1], "held", "drop-in: 1.5x with half its time in barriers")
+lines = pthread_run([1.00, 1.01, 1.02], [0.95, 1.01, 1.07], frac=0.05)
+expect(lines[0], "within noise", "drop-in: the median as fast, the spread "
+       "straddling 0.98: within noise, not held")
 lines = pthread_run([1.0, 1.01, 1.02], [1.0, 1.01, 1.02], frac=0.1) + ["none"]
 expect(lines[1], "missed", "drop-in: exactly 10% of its time in barriers: "
        "the 1.3x target applies")

@@ -28,7 +28,8 @@ With --probe (bench/barrier_probe.c, rally-barrier-probe.so), each
 (program, threads) also runs once more each way, untimed, with the probe
 preloaded: the share of its threads' time inside pthread_barrier_wait,
 and the part of it after the last party of a phase arrived (the barrier's
-own cost; the rest is waiting for the last party).
+release and wake-up, and a woken thread's wait for a CPU; the rest is
+waiting for the last party — imbalance, and a late wake-up carried over).
 
 Writes JSON lines (one record per run) to --json FILE, a line of progress
 per run to stderr, and exits 1 if a run failed.

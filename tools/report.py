@@ -658,8 +658,9 @@ def pthread_section(path):
              "after the last party of a phase arrived, as a share of the "
              "same — the barrier's release and wake-up, and with more "
              "threads than CPUs the woken threads' wait for a CPU; the "
-             "rest is waiting for the last party, which no barrier "
-             "shortens.", "",
+             "rest is waiting for the last party — the program's "
+             "imbalance, and a barrier's late wake-up carried into the "
+             "next phase.", "",
              "| program | threads | glibc | shim | speed-up | in barriers "
              "| after the last arrival |",
              "|---|---|---|---|---|---|---|"]

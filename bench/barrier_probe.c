@@ -53,7 +53,9 @@
  * second after that. A process that never waited writes nothing; a
  * fork()ed child starts afresh (it writes its own waits only). A signal
  * handler that calls exit() while its thread records a wait hangs the
- * program at exit (exit() is not async-signal-safe). */
+ * program at exit (exit() is not async-signal-safe), and so does one that
+ * calls fork() there (async-signal-safe, but the probe's fork handler
+ * takes the lock its thread holds). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>

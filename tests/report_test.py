@@ -211,6 +211,21 @@ expect(lines[1], "held", "drop-in: 1.5x with half its time in barriers")
 lines = pthread_run([1.00, 1.01, 1.02], [0.95, 1.01, 1.07], frac=0.05)
 expect(lines[0], "within noise", "drop-in: the median as fast, the spread "
        "straddling 0.98: within noise, not held")
+# At the bounds exactly (frames per second: the shim's over glibc's): a
+# spread of 0.98 holds, 0.979 does not; 1.30 holds, 1.29 does not; and
+# 90% in barriers is no exemption.
+lines = pthread_run([1.0, 1.0, 1.0], [0.98, 0.98, 0.98], unit="fps",
+                    frac=0.05)
+expect(lines[0], "held", "drop-in: a spread of exactly 0.98 holds")
+lines = pthread_run([1.0, 1.0, 1.0], [0.979, 0.979, 0.979], unit="fps",
+                    frac=0.05)
+expect(lines[0], "missed", "drop-in: a spread of 0.979 misses")
+lines = pthread_run([1.0, 1.0, 1.0], [1.3, 1.3, 1.3], unit="fps",
+                    frac=0.9) + ["none"]
+expect(lines[1], "held", "drop-in: 1.30x with 90% in barriers holds")
+lines = pthread_run([1.0, 1.0, 1.0], [1.29, 1.29, 1.29], unit="fps",
+                    frac=0.9) + ["none"]
+expect(lines[1], "missed", "drop-in: 1.29x with 90% in barriers misses")
 lines = pthread_run([1.0, 1.01, 1.02], [1.0, 1.01, 1.02], frac=0.1) + ["none"]
 expect(lines[1], "missed", "drop-in: exactly 10% of its time in barriers: "
        "the 1.3x target applies")

@@ -27,9 +27,9 @@
  *      the deadline (uncut, the wait returned up to 8 ms late; the test's
  *      deadline is taken a few microseconds before the library's, hence
  *      the 0.3 ms; an uncut nap ends within it 1 time in 27 at each
- *      wait); then free, which completes the outstanding MPI_Ibarrier as
- *      rank 1 arrives, burns under a quarter of a CPU (MPI_Wait spun: a
- *      whole one).
+ *      wait); then free, which completes the outstanding MPI_Ibarrier —
+ *      it returns after rank 1 arrived — burns under a quarter of a CPU
+ *      (MPI_Wait spun: a whole one).
  * Rank 0 prints "N passed, N failed" (its checks; rank 1 checks only its
  * waits); every rank exits non-zero if any check on any rank failed. */
 #define _GNU_SOURCE
@@ -44,8 +44,8 @@
 
 #include "rally-mpi.h"
 
-/* checks: 2 waits x 5 (rc, seen, 3 on naps) + 2 + 2 timed waits x 7 */
-enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100, CHECKS = 26 };
+/* checks: 2 waits x 5 (rc, seen, 3 on naps) + 2 + 2 timed waits x 8 */
+enum { LATE_MS = 1200, MAX_SLEEPS = 600, SEEN_MS = 100, CHECKS = 28 };
 /* rank 1 is 1.5 s late then */
 static const long long TIMEOUTS_NS[2] = {1301700000LL, 1153300000LL};
 #define CAP_MIN_S 1e-3
@@ -166,7 +166,9 @@ static int timed_wait(int rank, long long timeout_ns)
 		MPI_Abort(MPI_COMM_WORLD, 1);
 	if (rank == 1) {
 		nanosleep(&(struct timespec){1, 500000000L}, NULL);
+		double arrived = now_s();
 		rally_mpi_barrier_wait(b); /* 0, or broken: either */
+		MPI_Send(&arrived, 1, MPI_DOUBLE, 0, 1, MPI_COMM_WORLD);
 		rally_mpi_barrier_free(&b);
 		return 0;
 	}
@@ -200,8 +202,17 @@ static int timed_wait(int rank, long long timeout_ns)
 	}
 	double t0 = now_s(), c0 = thread_cpu_s();
 	rally_mpi_barrier_free(&b);
-	double wall = now_s() - t0, cpu = thread_cpu_s() - c0;
+	double freed = now_s(), wall = freed - t0, cpu = thread_cpu_s() - c0;
+	double late_arrival;
+	MPI_Recv(&late_arrival, 1, MPI_DOUBLE, 1, 1, MPI_COMM_WORLD,
+	         MPI_STATUS_IGNORE);
 	printf("# free: %.3f s, %.3f s of CPU\n", wall, cpu);
+	if (freed < late_arrival) {
+		failed++;
+		printf("FAILED: free returned %.3f s before rank 1 arrived: "
+		       "the MPI_Ibarrier was not completed\n",
+		       late_arrival - freed);
+	}
 	if (wall > 0.05 && cpu > 0.25 * wall) {
 		failed++;
 		printf("FAILED: free burned %.0f%% of a CPU while it completed "

@@ -85,8 +85,7 @@ struct event {
 typedef int (*init_fn)(pthread_barrier_t *, const pthread_barrierattr_t *,
                        unsigned);
 typedef int (*wait_fn)(pthread_barrier_t *);
-static _Atomic(init_fn) next_init;
-static _Atomic(wait_fn) next_wait;
+static _Atomic(void *) next_init, next_wait; /* dlsym()'s answers */
 
 static _Atomic(struct event *) event_memory; /* mapped at the first wait */
 static _Atomic uint32_t n_events, n_threads, dropped;
@@ -114,27 +113,32 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The next definitions in line, looked up at first use: a library's
- * constructor may wait at a barrier before the probe's has run. */
+/* The next definition of `name` in line, kept in *slot, looked up at
+ * first use: a library's constructor may wait at a barrier before the
+ * probe's has run. */
+static void *next_fn(_Atomic(void *) *slot, const char *name)
+{
+	void *p = atomic_load(slot);
+	if (!p) {
+		p = dlsym(RTLD_NEXT, name);
+		atomic_store(slot, p);
+	}
+	return p;
+}
+
 static init_fn the_next_init(void)
 {
-	init_fn f = atomic_load(&next_init);
-	if (!f) {
-		void *p = dlsym(RTLD_NEXT, "pthread_barrier_init");
-		memcpy(&f, &p, sizeof f); /* POSIX: a function's pointer */
-		atomic_store(&next_init, f);
-	}
+	init_fn f;
+	void *p = next_fn(&next_init, "pthread_barrier_init");
+	memcpy(&f, &p, sizeof f); /* POSIX: a function's pointer */
 	return f;
 }
 
 static wait_fn the_next_wait(void)
 {
-	wait_fn f = atomic_load(&next_wait);
-	if (!f) {
-		void *p = dlsym(RTLD_NEXT, "pthread_barrier_wait");
-		memcpy(&f, &p, sizeof f);
-		atomic_store(&next_wait, f);
-	}
+	wait_fn f;
+	void *p = next_fn(&next_wait, "pthread_barrier_wait");
+	memcpy(&f, &p, sizeof f);
 	return f;
 }
 

@@ -197,35 +197,31 @@ expect(lines[1], "missed", "drop-in: as fast with 30% of its time in "
 lines = pthread_run([2.0, 2.1, 2.2], [1.0, 1.1, 1.2], frac=0.5, failed=2)
 expect(lines[0], "missed", "drop-in: 2 failed runs count against it, "
        "however fast the others")
-# Near the bounds: 0.97x and 0.99x (never slower: >= 0.98), 1.25x and
-# 1.5x (>= 1.3 with half the time in barriers), tight spreads.
-lines = pthread_run([1.00, 1.01, 1.02], [1.031, 1.041, 1.052], frac=0.05)
-expect(lines[0], "missed", "drop-in: 0.97x is slower than never slower allows")
-lines = pthread_run([1.00, 1.01, 1.02], [1.010, 1.020, 1.030], frac=0.05)
-expect(lines[0], "held", "drop-in: 0.99x is within never slower's 2%")
-lines = pthread_run([1.25, 1.2625, 1.275], [1.0, 1.01, 1.02], frac=0.5)
-expect(lines[1], "missed", "drop-in: 1.25x with half its time in "
-       "barriers: below 1.3")
-lines = pthread_run([1.5, 1.515, 1.53], [1.0, 1.01, 1.02], frac=0.5)
-expect(lines[1], "held", "drop-in: 1.5x with half its time in barriers")
-lines = pthread_run([1.00, 1.01, 1.02], [0.95, 1.01, 1.07], frac=0.05)
-expect(lines[0], "within noise", "drop-in: the median as fast, the spread "
-       "straddling 0.98: within noise, not held")
-# At the bounds exactly (frames per second: the shim's over glibc's): a
-# spread of 0.98 holds, 0.979 does not; 1.30 holds, 1.29 does not; and
-# 90% in barriers is no exemption.
-lines = pthread_run([1.0, 1.0, 1.0], [0.98, 0.98, 0.98], unit="fps",
-                    frac=0.05)
-expect(lines[0], "held", "drop-in: a spread of exactly 0.98 holds")
-lines = pthread_run([1.0, 1.0, 1.0], [0.979, 0.979, 0.979], unit="fps",
-                    frac=0.05)
-expect(lines[0], "missed", "drop-in: a spread of 0.979 misses")
-lines = pthread_run([1.0, 1.0, 1.0], [1.3, 1.3, 1.3], unit="fps",
-                    frac=0.9) + ["none"]
-expect(lines[1], "held", "drop-in: 1.30x with 90% in barriers holds")
-lines = pthread_run([1.0, 1.0, 1.0], [1.29, 1.29, 1.29], unit="fps",
-                    frac=0.9) + ["none"]
-expect(lines[1], "missed", "drop-in: 1.29x with 90% in barriers misses")
+# Near the bounds and at them, tight spreads: never slower is >= 0.98,
+# the 1.3x target applies from 10% in barriers (90% is no exemption); fps:
+# the shim's over glibc's. (glibc, shim, unit, share, target line, verdict)
+for glibc, shim, unit, frac, k, want, what in [
+        ([1.00, 1.01, 1.02], [1.031, 1.041, 1.052], "s", 0.05, 0, "missed",
+         "0.97x is slower than never slower allows"),
+        ([1.00, 1.01, 1.02], [1.010, 1.020, 1.030], "s", 0.05, 0, "held",
+         "0.99x is within never slower's 2%"),
+        ([1.25, 1.2625, 1.275], [1.0, 1.01, 1.02], "s", 0.5, 1, "missed",
+         "1.25x with half its time in barriers: below 1.3"),
+        ([1.5, 1.515, 1.53], [1.0, 1.01, 1.02], "s", 0.5, 1, "held",
+         "1.5x with half its time in barriers"),
+        ([1.00, 1.01, 1.02], [0.95, 1.01, 1.07], "s", 0.05, 0, "within noise",
+         "the median as fast, the spread straddling 0.98: within noise, "
+         "not held"),
+        ([1.0] * 3, [0.98] * 3, "fps", 0.05, 0, "held",
+         "a spread of exactly 0.98 holds"),
+        ([1.0] * 3, [0.979] * 3, "fps", 0.05, 0, "missed",
+         "a spread of 0.979 misses"),
+        ([1.0] * 3, [1.3] * 3, "fps", 0.9, 1, "held",
+         "1.30x with 90% in barriers holds"),
+        ([1.0] * 3, [1.29] * 3, "fps", 0.9, 1, "missed",
+         "1.29x with 90% in barriers misses")]:
+    lines = pthread_run(glibc, shim, unit=unit, frac=frac) + ["none"]
+    expect(lines[k], want, "drop-in: " + what)
 lines = pthread_run([1.0, 1.01, 1.02], [1.0, 1.01, 1.02], frac=0.1) + ["none"]
 expect(lines[1], "missed", "drop-in: exactly 10% of its time in barriers: "
        "the 1.3x target applies")

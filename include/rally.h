@@ -78,6 +78,9 @@ const char *rally_strerror(int code);
  * and take no part (robust: no participant slot; arrive and wait return
  * -EPERM). */
 #define RALLY_WATCH 0x8u
+/* Keep statistics in the object (rally_barrier_stats()); not with
+ * RALLY_ROBUST, whose participants use the same room (-EINVAL). */
+#define RALLY_STATS 0x4u
 
 /* attr.spin */
 #define RALLY_SPIN_AUTO  0  /* spin briefly only while it can pay off: not
@@ -102,7 +105,7 @@ typedef struct rally_barrier_attr {
 	/* Default timeout of rally_barrier_wait(); 0 (the zero value) and
 	 * RALLY_FOREVER mean none. */
 	int64_t timeout_ns;
-	/* RALLY_SHARED, RALLY_ROBUST. */
+	/* RALLY_SHARED, RALLY_ROBUST, RALLY_STATS. */
 	unsigned flags;
 	/* RALLY_SPIN_AUTO (0), RALLY_SPIN_NEVER (-1), or a budget of spin
 	 * iterations before sleeping. With RALLY_SPIN_AUTO the environment
@@ -415,6 +418,67 @@ int rally_barrier_late(const rally_barrier_t *b, pid_t *pids, unsigned max);
  * RALLY_BROKEN, and a reset made in answer to it forgets the death, which
  * is then never reported. */
 int rally_barrier_dead(const rally_barrier_t *b, pid_t *pids, unsigned max);
+
+/* ---- statistics (RALLY_STATS) --------------------------------------------
+ *
+ * Where a parallel code loses its time: a RALLY_STATS barrier counts, in
+ * the object (so a shared or named barrier's counts are every process's),
+ * what its phases did. Without the flag nothing is counted and a phase
+ * costs what it did; with it, every caller reads the clock (no system
+ * call) and the last of each phase takes the path an action takes (one
+ * more atomic step), and writes the counts on lines of their own. */
+#define RALLY_STATS_BUCKETS 24 /* skew histogram: bucket 0 holds skews
+                                  below 128 ns, bucket b >= 1 those in
+                                  [2^(b+6), 2^(b+7)) ns, the last all from
+                                  2^29 ns (0.54 s) on */
+#define RALLY_STATS_INDICES 16 /* wait_ns[i]: arrival index i; the last
+                                  takes every index beyond */
+#define RALLY_STATS_LAST    8  /* callers told apart as "last" (below) */
+
+typedef struct rally_stats {
+	uint64_t phases;   /* completed (an action that failed: broken) */
+	uint64_t broken;   /* times the barrier broke: a timeout, an abort
+	                      that broke something, an action that failed, a
+	                      completer that died (once per break, not per
+	                      phase it then refuses) */
+	uint64_t timeouts; /* calls that returned RALLY_TIMEDOUT */
+	uint64_t aborts;   /* rally_barrier_abort() calls */
+	uint64_t resets;   /* rally_barrier_reset() calls that returned 0 */
+	/* Calls of wait/timedwait that left, each counted once by how far
+	 * its waiting went: it slept on the futex; else it yielded; else it
+	 * polled; the rest (waits - slept - yielded - spun) found their
+	 * phase decided at once (the last arrival among them). */
+	uint64_t waits, spun, yielded, slept;
+	/* Arrival skew: the time from the first arrival of a phase to its
+	 * last, over skew_phases phases (with the percentiles the upper
+	 * bound of their bucket, never above the max); skew_missed phases
+	 * are not in it: their first caller had not yet read its clock into
+	 * the object when the last arrived (it was preempted in between),
+	 * or more than 4 phases were in flight at once. */
+	uint64_t skew_p50_ns, skew_p99_ns, skew_max_ns;
+	uint64_t skew_phases, skew_missed;
+	/* Who completed most phases as the last to arrive — the one the
+	 * others waited for: its thread id (gettid()), or on a RALLY_SHARED
+	 * barrier its pid, and how many. Exact while at most
+	 * RALLY_STATS_LAST callers were ever last; beyond, a caller new to
+	 * the table takes the place of the least counted with its count plus
+	 * one (space saving: last_count may be over by that much). 0, 0
+	 * before the first phase. */
+	uint64_t last_id, last_count;
+	uint64_t skew_hist[RALLY_STATS_BUCKETS];
+	/* The total time callers of wait/timedwait of each arrival index
+	 * waited, arrival to return (index 0 arrived first). */
+	uint64_t wait_ns[RALLY_STATS_INDICES];
+	uint64_t reserved_[8];
+} rally_stats_t;
+
+/* Copies a RALLY_STATS barrier's counts into *out: 0, or -EINVAL (b or out
+ * NULL, not a barrier, or no RALLY_STATS). A snapshot, not taken at one
+ * instant: counts may disagree by the phases in flight. The counts run
+ * from init (or, for a named barrier, from its creation) and reset does not
+ * clear them. Split-phase calls (arrive/await) count in phases, skew and
+ * the last caller, not in waits. */
+int rally_barrier_stats(const rally_barrier_t *b, rally_stats_t *out);
 
 /* ---- event ----------------------------------------------------------------
  */

@@ -25,6 +25,7 @@
 #include "rally.h"
 #include "robust.h"
 #include "spin.h"
+#include "stats.h"
 
 /* Names the layout too: "ral2" since the state word of a barrier of few
  * parties moved to arr's line; a build of the earlier layout ("ralb")
@@ -230,8 +231,12 @@ struct rally__barrier {
 	_Atomic uint64_t state_alone;
 	uint64_t pad6_[7];
 
-	/* Lines 7-15: robust mode's participants. */
-	struct rally__robust robust;
+	/* Lines 7-15: robust mode's participants, or RALLY_STATS's counts
+	 * (stats.h): never both. */
+	union {
+		struct rally__robust robust;
+		struct rally__stats stats;
+	};
 };
 
 _Static_assert(sizeof(struct rally__barrier) == sizeof(rally_barrier_t),
@@ -305,6 +310,9 @@ struct view {
 	int (*action)(void *);
 	void *action_arg;
 	int slot; /* robust participant slot, or -1 */
+	/* A wait/timedwait of a RALLY_STATS barrier: its arrival and how its
+	 * waiting went (stats.h), else NULL. */
+	struct rally__call *call;
 };
 
 static inline bool view_shared(const struct view *v)
@@ -314,6 +322,16 @@ static inline bool view_shared(const struct view *v)
 static inline bool view_robust(const struct view *v)
 {
 	return v->flags & RALLY_ROBUST;
+}
+static inline bool view_stats(const struct view *v)
+{
+	return v->flags & RALLY_STATS;
+}
+/* Whether the completer claims BUSY before it publishes: to run an action,
+ * to count itself out of a robust barrier, or to count the phase. */
+static inline bool view_busy_path(const struct view *v)
+{
+	return v->action || (v->flags & (RALLY_ROBUST | RALLY_STATS));
 }
 
 /* Whether `phase` still takes arrivals (arr's first incomplete phase):

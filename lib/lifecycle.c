@@ -43,7 +43,7 @@ bool rally__view(const rally_barrier_t *pub, struct view *v)
 		*v = (struct view){px->shared, state_word(px->shared, px->parties),
 		                   px->parties, px->flags, px->spin,
 		                   px->timeout_ns, px->tag, px->action,
-		                   px->action_arg, slot};
+		                   px->action_arg, slot,        NULL};
 		return atomic_load_explicit(&px->shared->magic,
 		                            memory_order_acquire) ==
 		       RALLY__BARRIER_MAGIC;
@@ -52,7 +52,8 @@ bool rally__view(const rally_barrier_t *pub, struct view *v)
 		return false;
 	*v = (struct view){b,         NULL,          b->parties,
 	                   b->flags,  b->spin,       b->timeout_ns,
-	                   b->tag,    b->action,     b->action_arg, -1};
+	                   b->tag,    b->action,     b->action_arg, -1,
+	                   NULL};
 	/* In memory others can write (RALLY_SHARED): never divide by 0. */
 	if (!parties_ok(v->parties))
 		return false;
@@ -76,7 +77,10 @@ int rally__check_attr(const rally_barrier_attr_t *attr)
 {
 	if (!attr)
 		return 0;
-	if (attr->flags & ~(RALLY_SHARED | RALLY_ROBUST))
+	if (attr->flags & ~(RALLY_SHARED | RALLY_ROBUST | RALLY_STATS))
+		return -EINVAL;
+	/* Robust participants and statistics share lines 7-15. */
+	if ((attr->flags & RALLY_ROBUST) && (attr->flags & RALLY_STATS))
 		return -EINVAL;
 	if ((attr->flags & RALLY_ROBUST) && !(attr->flags & RALLY_SHARED))
 		return -EINVAL;

@@ -182,7 +182,8 @@ static int check_barrier(const struct rally__barrier *b, unsigned parties)
 	if (atomic_load(&b->magic) != RALLY__BARRIER_MAGIC || b->parties == 0 ||
 	    b->parties > RALLY_PARTIES_MAX || b->timeout_ns < 0 ||
 	    b->spin < RALLY_SPIN_NEVER || !(b->flags & RALLY_SHARED) ||
-	    (b->flags & ~(RALLY_SHARED | RALLY_ROBUST)) || b->action ||
+	    (b->flags & ~(RALLY_SHARED | RALLY_ROBUST | RALLY_STATS)) ||
+	    (b->flags & RALLY_ROBUST && b->flags & RALLY_STATS) || b->action ||
 	    b->tag == 0)
 		return -EINVAL;
 	return parties != 0 && parties != b->parties ? -EINVAL : 0;

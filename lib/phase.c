@@ -82,13 +82,18 @@ void rally__wake_if(const struct view *v, uint64_t old)
 void rally__leave(const struct view *v)
 {
 	RALLY_POINT(DECIDED);
+	if (v->call)
+		rally__stats_left(v);
 	if (view_robust(v))
 		rally__robust_leave(&v->b->robust, v->slot);
 	else /* release: destroy and reset acquire `out` */
 		atomic_fetch_add_explicit(&v->b->out, 1, memory_order_release);
 }
 
-struct arrival rally__arrive(const struct view *v)
+/* Inline in wait's path (a call there cost a 1-party phase 10 ns); the
+ * statistics out of line, after the arrival. */
+static inline __attribute__((always_inline)) struct arrival
+arrive(const struct view *v)
 {
 	struct rally__barrier *b = v->b;
 	if (view_robust(v)) {
@@ -109,8 +114,12 @@ struct arrival rally__arrive(const struct view *v)
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_relaxed),
 	               t.epoch),
 	    t.phase, t.index);
+	if (__builtin_expect(view_stats(v), 0))
+		rally__stats_arrived(v, t.phase, t.index);
 	return t;
 }
+
+struct arrival rally__arrive(const struct view *v) { return arrive(v); }
 
 /* The last arrival's second step (rally__complete takes it): arr moves on
  * by one phase and `parties` fewer. Relaxed: whoever reads arr to count
@@ -289,8 +298,11 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
 	/* w->plan lives as long as the wait: the spin throttle judges and
 	 * counts the wait at its first call only, however many slices it
 	 * sleeps in or changes of the word it sees (wait.c). */
-	if (rally__wait_change(v->state, *s, ST_SLEEPERS, until, &w->plan,
-	                       &b->arr, view_shared(v), s) == 0)
+	int changed = rally__wait_change(v->state, *s, ST_SLEEPERS, until,
+	                                 &w->plan, &b->arr, view_shared(v), s);
+	if (v->call)
+		v->call->reached |= w->plan.reached;
+	if (changed == 0)
 		return true;
 	/* A slice or the deadline ended: look around first — a poll's short
 	 * slices (rally_barrier_poll) must find the dead too. */
@@ -332,6 +344,8 @@ enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
 	                                             memory_order_acquire))
 		return BRK_CHANGED;
 	RALLY_POINT(BROKE);
+	if (view_stats(v))
+		rally__stats_event(v, STAT_BROKEN);
 	if (next & ST_BROKEN)
 		rally__wake_if(v, old);
 	return BRK_DONE;
@@ -354,6 +368,14 @@ static bool expire(const struct view *v, uint64_t *s, struct arrival t,
 	default:
 		return false;
 	}
+}
+
+/* A caller whose deadline broke its phase leaves. */
+static void timed_out(const struct view *v)
+{
+	if (view_stats(v))
+		rally__stats_event(v, STAT_TIMEOUT);
+	rally__leave(v);
 }
 
 /* Waits for t's phase from state s, a look after the first (which found
@@ -382,7 +404,7 @@ static int await_from(const struct view *v, struct arrival t,
 			if (rally__wait_state(v, &s, dl, &w))
 				break;
 			if (expire(v, &s, t, &w)) {
-				rally__leave(v);
+				timed_out(v);
 				return RALLY_TIMEDOUT;
 			}
 		}
@@ -418,6 +440,8 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	 * it, and if its process dies a survivor takes over — so a robust one
 	 * counts itself out here, while it may still touch the object. */
 	bool dead = false;
+	if (view_stats(v))
+		rally__stats_completing(v, t.phase);
 	if (robust) {
 		/* Arrived (late() must not list it while its action runs:
 		 * review round 10 — without one, it publishes at once, and
@@ -440,6 +464,8 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	int ret = rc == 0 ? (int)v->parties - 1 : rc < 0 ? rc : RALLY_BROKEN;
 	if (rc != 0)
 		RALLY_POINT(ACTION_FAILED);
+	if (view_stats(v)) /* before the publish: our last touch */
+		rally__stats_event(v, rc != 0 ? STAT_BROKEN : STAT_PHASE);
 	uint64_t next, claim = s;
 	do {
 		/* BUSY taken from us: a waiter judged us dead (a PID namespace
@@ -499,7 +525,7 @@ static bool try_complete(const struct view *v, struct arrival t, uint64_t *s,
 {
 	uint64_t old = *s;
 	rebase_if_due(v, t);
-	if (v->action || view_robust(v)) {
+	if (view_busy_path(v)) {
 		uint64_t claim =
 		    st_with_holder(old | ST_BUSY, rally__holder_self());
 		if (!atomic_compare_exchange_strong_explicit(
@@ -547,7 +573,7 @@ static int complete_from(const struct view *v, struct arrival t,
 		if (rally__wait_state(v, &s, dl, &w))
 			continue;
 		if (expire(v, &s, t, &w)) {
-			rally__leave(v);
+			timed_out(v);
 			return RALLY_TIMEDOUT;
 		}
 	}
@@ -585,7 +611,7 @@ int rally__complete(const struct view *v, struct arrival t,
 {
 	uint64_t s;
 	int ret;
-	if (!v->action && !view_robust(v) && !rebase_due(v, t)) {
+	if (!view_busy_path(v) && !rebase_due(v, t)) {
 		if (publish_at_once(v, t, &s))
 			return (int)v->parties - 1;
 	} else {
@@ -622,6 +648,8 @@ int rally__abort(const struct view *v)
 		}
 	} while (!atomic_compare_exchange_weak_explicit(
 	    v->state, &s, next, memory_order_release, memory_order_relaxed));
+	if (view_stats(v))
+		rally__stats_event(v, STAT_BROKEN);
 	if (next & ST_BROKEN)
 		rally__wake_if(v, s);
 	return 0;
@@ -652,6 +680,8 @@ int rally__rearrive_or_break(const struct view *v, uint64_t s,
 	/* Counted before we leave: destroy never finds us nowhere. */
 	rally__note_broken(v, s, t);
 	rally__rearrival_begin(v);
+	if (v->call)
+		v->call->again = true;
 	rally__leave(v);
 	return RALLY__REARRIVE;
 }
@@ -676,6 +706,8 @@ int rally__rearrive_when_reset(const struct view *v, uint32_t parity,
 	 * instant. A timeout breaks nothing: we are in no phase. */
 	if (!no_block && rally__await_reset(v, parity, dl))
 		return 0;
+	if (!no_block && !(dl->stop && dl->stop->stopped) && view_stats(v))
+		rally__stats_event(v, STAT_TIMEOUT);
 	rally__rearrival_end(v);
 	return no_block                        ? RALLY_BROKEN
 	       : dl->stop && dl->stop->stopped ? -EINTR
@@ -710,6 +742,8 @@ static int await_polling(const struct view *v, struct arrival t,
 		return rally__rearrive_or_break(v, s, t);
 	if (rally__classify(s, t.phase, parity) == PENDING &&
 	    may_poll(v, timeout_ns)) {
+		if (v->call)
+			v->call->reached |= RALLY__REACHED_POLL;
 		for (unsigned i = 0; i < PLAIN_POLLS; i++) {
 			rally__cpu_relax();
 			s = atomic_load_explicit(v->state, memory_order_acquire);
@@ -723,8 +757,13 @@ static int await_polling(const struct view *v, struct arrival t,
 	return await_from(v, t, dl, s);
 }
 
-static int barrier_wait(const struct view *v, int64_t timeout_ns)
+static int barrier_wait(struct view *v, int64_t timeout_ns)
 {
+	struct rally__call call;
+	if (view_stats(v)) {
+		call.again = false;
+		v->call = &call;
+	}
 	struct rally__deadline dl = {.forever = true};
 	if (timeout_ns != RALLY_FOREVER)
 		rally__deadline_init(&dl, timeout_ns);
@@ -735,13 +774,13 @@ static int barrier_wait(const struct view *v, int64_t timeout_ns)
 	if (rc)
 		return rc;
 	for (;;) {
-		struct arrival t = rally__arrive(v);
+		struct arrival t = arrive(v);
 		if (back) /* counted as an arrival again */
 			rally__rearrival_end(v);
 		uint64_t s;
 		if (t.index != v->parties - 1)
 			rc = await_polling(v, t, &dl, timeout_ns);
-		else if (!v->action && !view_robust(v) && !rebase_due(v, t))
+		else if (!view_busy_path(v) && !rebase_due(v, t))
 			rc = publish_at_once(v, t, &s) ? (int)v->parties - 1
 			                               : complete_from(v, t, &dl, s);
 		else
@@ -783,6 +822,8 @@ RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)
 	if (!rally__view(pub, &v) || !rally__visit(&v))
 		return -EINVAL;
 	int rc = rally__abort(&v);
+	if (view_stats(&v))
+		rally__stats_event(&v, STAT_ABORT);
 	rally__unvisit(&v);
 	return rc;
 }

@@ -26,7 +26,14 @@ struct rally__spin_plan {
 	uint32_t polled;      /* of an explicit budget (iters), since the word
 	                         last changed: a slice's end does not renew
 	                         it */
+	uint8_t reached;      /* how far the wait went: RALLY__REACHED_* */
 };
+
+/* What a wait did, for RALLY_STATS (stats.c counts each wait by the
+ * deepest). */
+#define RALLY__REACHED_POLL  0x1u
+#define RALLY__REACHED_YIELD 0x2u
+#define RALLY__REACHED_SLEEP 0x4u
 
 /* The plan for a waiter on an object of `parties` callers whose attr asked
  * for `attr_spin` (RALLY_SPIN_AUTO, RALLY_SPIN_NEVER or a budget). */

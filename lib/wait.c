@@ -156,7 +156,7 @@ static bool yield_until_change(_Atomic uint64_t *word, uint64_t seen,
 static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
                               uint32_t sleep_bit,
                               const struct rally__deadline *dl, bool shared,
-                              uint64_t *now)
+                              uint64_t *now, uint8_t *reached)
 {
 	for (;;) {
 		uint64_t v = atomic_load_explicit(word, memory_order_acquire);
@@ -178,6 +178,7 @@ static int sleep_until_change(_Atomic uint64_t *word, uint64_t seen,
 		/* Any return (woken, spurious, EAGAIN, EINTR, ETIMEDOUT) leads
 		 * back to re-reading the word and the deadline. */
 		RALLY_POINT(SLEEPING);
+		*reached |= RALLY__REACHED_SLEEP;
 		rally__futex_wait(rally__low_half(word), (uint32_t)v,
 		                  rally__deadline_ts(dl), shared);
 	}
@@ -308,6 +309,7 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 		}
 		if (plan->verdict == THROTTLED) {
 			RALLY_POINT(THROTTLED);
+			plan->reached |= RALLY__REACHED_YIELD;
 			struct rally__spin_plan yields = {
 			    .yields = plan->yields > THROTTLED_YIELDS
 			                  ? plan->yields
@@ -343,6 +345,7 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			}
 		}
 		if (plan->verdict == SPINS && !plan->spent) {
+			plan->reached |= RALLY__REACHED_POLL;
 			bool spun = spin_until_change(word, seen, sleep_bit, dl,
 			                              plan, progress, now);
 			/* A deadline that ended the spin says nothing of it. */
@@ -353,6 +356,8 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			if (spun)
 				return renewed(plan);
 			RALLY_POINT(SPUN);
+			if (plan->yields)
+				plan->reached |= RALLY__REACHED_YIELD;
 			if (yield_until_change(word, seen, sleep_bit, dl, plan,
 			                       progress, now, NULL))
 				return renewed(plan);
@@ -363,6 +368,7 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			plan->spent = !plan->iters || plan->polled >= plan->iters;
 		}
 	}
-	int rc = sleep_until_change(word, seen, sleep_bit, dl, shared, now);
+	int rc = sleep_until_change(word, seen, sleep_bit, dl, shared, now,
+	                            &plan->reached);
 	return rc == 0 ? renewed(plan) : rc;
 }

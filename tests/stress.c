@@ -45,15 +45,18 @@ struct config {
 	unsigned threads, parties;
 	bool action;
 	bool storm; /* faults at 100x the rate: resets far outpace phases */
+	bool stats; /* RALLY_STATS: its counts checked against ours */
 };
 
 static const struct config configs[] = {
-    {2, 2, true, false},   {2, 2, false, false},  {3, 3, true, false},
-    {4, 4, false, false},  {8, 8, true, false},   {16, 16, false, false},
-    {64, 64, true, false}, {4, 2, true, false},   {9, 3, false, false},
-    {16, 4, true, false},  {64, 8, false, false}, {3, 1, true, false},
-    {4, 2, true, true},    {9, 3, false, true},   {8, 8, true, true},
-    {64, 32, true, false},
+    {2, 2, true, false, true},    {2, 2, false, false, false},
+    {3, 3, true, false, false},   {4, 4, false, false, false},
+    {8, 8, true, false, true},    {16, 16, false, false, false},
+    {64, 64, true, false, false}, {4, 2, true, false, true},
+    {9, 3, false, false, true},   {16, 4, true, false, false},
+    {64, 8, false, false, false}, {3, 1, true, false, false},
+    {4, 2, true, true, true},     {9, 3, false, true, true},
+    {8, 8, true, true, false},    {64, 32, true, false, true},
 };
 #define N_CONFIGS (sizeof configs / sizeof configs[0])
 
@@ -81,6 +84,7 @@ static struct {
 	_Atomic uint64_t index_count[MAX_THREADS];
 	_Atomic uint64_t stale[MAX_THREADS]; /* split waits, outcome unknown */
 	_Atomic uint64_t timeouts, aborts, resets, broken, released;
+	_Atomic uint64_t waits_called; /* wait and timedwait calls */
 	_Atomic unsigned failures;
 	unsigned seed;
 } S;
@@ -237,13 +241,15 @@ static int one_call(uint64_t *rng)
 	if (dice < 8 && rally_barrier_n_waiting(&S.barrier) > S.cfg.parties)
 		fail("n_waiting > parties",
 		     rally_barrier_n_waiting(&S.barrier), S.cfg.parties);
+	if (dice % 5 == 0 && dice >= 16 + 50 * t &&
+	    S.cfg.threads > S.cfg.parties)
+		return split_wait(rng);
+	atomic_fetch_add(&S.waits_called, 1);
 	if (dice < 16)
 		return rally_barrier_timedwait(&S.barrier, 0);
 	if (dice < 16 + 50 * t)
 		return rally_barrier_timedwait(&S.barrier,
 		                               rnd(rng) % (100000 * t));
-	if (dice % 5 == 0 && S.cfg.threads > S.cfg.parties)
-		return split_wait(rng);
 	return rally_barrier_wait(&S.barrier);
 }
 
@@ -306,6 +312,48 @@ static uint64_t stale_total(void)
 	return n;
 }
 
+/* A RALLY_STATS barrier's counts against ours (rally.h): exact where the
+ * test knows each event, bounded where it cannot tell (a break that broke
+ * nothing new). */
+static void check_stats(uint64_t completed)
+{
+	rally_stats_t st;
+	if (rally_barrier_stats(&S.barrier, &st) != 0) {
+		fail("stats", 0, 0);
+		return;
+	}
+	uint64_t timeouts = atomic_load(&S.timeouts);
+	uint64_t aborts = atomic_load(&S.aborts);
+	uint64_t failed = atomic_load(&S.actions_failed);
+	if (st.phases != completed)
+		fail("stats: phases", st.phases, completed);
+	if (st.timeouts != timeouts)
+		fail("stats: timeouts", st.timeouts, timeouts);
+	if (st.aborts != aborts)
+		fail("stats: aborts", st.aborts, aborts);
+	if (st.resets != atomic_load(&S.resets))
+		fail("stats: resets", st.resets, atomic_load(&S.resets));
+	/* Every failed action broke its phase; every break came from a
+	 * timeout, an abort or a failed action. */
+	if (st.broken < failed || st.broken > timeouts + aborts + failed)
+		fail("stats: broken", st.broken, timeouts + aborts + failed);
+	/* A wait that was refused before it arrived is not counted. */
+	if (st.waits > atomic_load(&S.waits_called) ||
+	    st.spun + st.yielded + st.slept > st.waits)
+		fail("stats: waits", st.waits, atomic_load(&S.waits_called));
+	/* Every completer counted its skew, or a miss: those that
+	 * published and those whose action failed. */
+	if (st.skew_phases + st.skew_missed != completed + failed)
+		fail("stats: skew phases", st.skew_phases + st.skew_missed,
+		     completed + failed);
+	if (st.last_count > completed + failed ||
+	    (S.cfg.threads <= RALLY_STATS_LAST && completed + failed &&
+	     st.last_count * S.cfg.threads < completed + failed))
+		fail("stats: last", st.last_count, completed + failed);
+	if (st.skew_p50_ns > st.skew_p99_ns || st.skew_p99_ns > st.skew_max_ns)
+		fail("stats: percentiles", st.skew_p50_ns, st.skew_p99_ns);
+}
+
 /* Runs one configuration for `seconds`; returns the failures seen. */
 static unsigned run(const struct config *cfg, double seconds, double hang_s,
                     bool quiet)
@@ -323,13 +371,15 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 	atomic_store(&S.resets, 0);
 	atomic_store(&S.broken, 0);
 	atomic_store(&S.released, 0);
+	atomic_store(&S.waits_called, 0);
 	atomic_store(&S.failures, 0);
 	for (unsigned i = 0; i < MAX_THREADS; i++) {
 		atomic_store(&S.index_count[i], 0);
 		atomic_store(&S.stale[i], 0);
 	}
 
-	rally_barrier_attr_t attr = {.action = cfg->action ? action : NULL};
+	rally_barrier_attr_t attr = {.action = cfg->action ? action : NULL,
+	                             .flags = cfg->stats ? RALLY_STATS : 0};
 	if (rally_barrier_init(&S.barrier, cfg->parties, &attr) != 0) {
 		fail("init", 0, 0);
 		return 1;
@@ -372,6 +422,7 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 	for (unsigned i = 0; i < cfg->threads; i++) {
 		double t0 = now_s();
 		while (pthread_tryjoin_np(th[i], NULL) == EBUSY) {
+			atomic_fetch_add(&S.aborts, 1);
 			rally_barrier_abort(&S.barrier);
 			usleep(1000);
 			if (now_s() - t0 > hang_s) {
@@ -408,18 +459,21 @@ static unsigned run(const struct config *cfg, double seconds, double hang_s,
 	if (cfg->action && atomic_load(&S.actions_ok) != completed)
 		fail("actions run != phases completed",
 		     atomic_load(&S.actions_ok), completed);
+	if (cfg->stats)
+		check_stats(completed);
 	if (rally_barrier_reset(&S.barrier) != 0 ||
 	    rally_barrier_destroy(&S.barrier) != 0)
 		fail("reset/destroy at the end", 0, 0);
 
 	if (!quiet)
-		printf("%2u threads %2u parties action %d%s: %9" PRIu64
+		printf("%2u threads %2u parties action %d%s%s: %9" PRIu64
 		       " phases, %7" PRIu64 " timeouts, %6" PRIu64
 		       " aborts, %7" PRIu64 " resets, %5" PRIu64
 		       " failed actions, %8" PRIu64 " broken returns, %" PRIu64
 		       " stale tokens%s%s\n",
 		       cfg->threads, cfg->parties, cfg->action,
-		       cfg->storm ? " storm" : "", completed,
+		       cfg->storm ? " storm" : "", cfg->stats ? " stats" : "",
+		       completed,
 		       atomic_load(&S.timeouts), atomic_load(&S.aborts),
 		       atomic_load(&S.resets), atomic_load(&S.actions_failed),
 		       atomic_load(&S.broken), stale_total(),
@@ -477,7 +531,8 @@ static void *event_waiter(void *arg)
 static unsigned run_events(double seconds, double hang_s, bool quiet)
 {
 	S.cfg =
-	    (struct config){EVENT_WAITERS + 1, EVENT_WAITERS + 1, false, false};
+	    (struct config){EVENT_WAITERS + 1, EVENT_WAITERS + 1, false, false,
+	                    false};
 	atomic_store(&S.failures, 0);
 	rally_event_init(&E.ev, 0);
 	rally_barrier_init(&E.meet, EVENT_WAITERS + 1, NULL);

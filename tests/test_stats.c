@@ -1,0 +1,276 @@
+/* test_stats.c — RALLY_STATS (rally.h, SPEC §12): each count against what
+ * the test itself did, on a private barrier, a shared one across fork(),
+ * and a named one; and a barrier without the flag keeps no counts. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "rally.h"
+
+#define MS 1000000ll
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = {ns / 1000000000l, ns % 1000000000l};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static rally_stats_t stats_of(rally_barrier_t *b)
+{
+	rally_stats_t s;
+	cr_assert_eq(rally_barrier_stats(b, &s), 0);
+	return s;
+}
+
+Test(stats, refused_without_the_flag_or_with_robust)
+{
+	rally_barrier_t b;
+	rally_stats_t s;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_expect_eq(rally_barrier_stats(&b, &s), -EINVAL);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+	rally_barrier_attr_t a = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&b, 2, &a), 0);
+	cr_expect_eq(rally_barrier_stats(&b, NULL), -EINVAL);
+	cr_expect_eq(rally_barrier_stats(NULL, &s), -EINVAL);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+	cr_expect_eq(rally_barrier_stats(&b, &s), -EINVAL, "destroyed");
+	a.flags = RALLY_STATS | RALLY_SHARED | RALLY_ROBUST;
+	cr_expect_eq(rally_barrier_init(&b, 2, &a), -EINVAL);
+	a.flags = RALLY_STATS | RALLY_SHARED;
+	cr_expect_eq(rally_barrier_init(&b, 2, &a), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* Without RALLY_STATS the lines the counts would use stay untouched: not a
+ * byte written there by phases, timeouts, aborts and resets. */
+Test(stats, none_kept_without_the_flag)
+{
+	rally_barrier_t b;
+	memset(&b, 0xa5, sizeof b);
+	cr_assert_eq(rally_barrier_init(&b, 1, NULL), 0);
+	unsigned char before[576];
+	memcpy(before, (char *)&b + 448, sizeof before);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(rally_barrier_wait(&b), 0);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_assert_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(memcmp(before, (char *)&b + 448, sizeof before), 0);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+struct late_args {
+	rally_barrier_t *b;
+	int phases;
+	long delay_ns; /* before each arrival */
+	unsigned parties;
+	pid_t tid;
+};
+
+static void *arrive_late(void *arg)
+{
+	struct late_args *a = arg;
+	a->tid = (pid_t)syscall(SYS_gettid);
+	for (int i = 0; i < a->phases; i++) {
+		sleep_ns(a->delay_ns);
+		/* The straggler is last by construction: it arrives once the
+		 * others wait. */
+		while (a->delay_ns &&
+		       rally_barrier_n_waiting(a->b) < a->parties - 1)
+			sleep_ns(10000);
+		int rc = rally_barrier_wait(a->b);
+		cr_assert(rc >= 0, "wait: %d", rc);
+	}
+	return NULL;
+}
+
+/* One thread arrives 2 ms after the others every phase, and only once they
+ * all wait: it is last each time, the skew is 2 ms or more, and index 0..2's waits hold the time. */
+Test(stats, the_straggler_is_named)
+{
+	enum { PHASES = 40, THREADS = 4 };
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&b, THREADS, &attr), 0);
+	struct late_args a[THREADS];
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		a[i] = (struct late_args){&b, PHASES, i == 2 ? 2 * MS : 0,
+		                          THREADS, 0};
+		pthread_create(&th[i], NULL, arrive_late, &a[i]);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.phases, PHASES);
+	cr_expect_eq(s.broken + s.timeouts + s.aborts + s.resets, 0);
+	cr_expect_eq(s.waits, PHASES * THREADS);
+	cr_expect_leq(s.spun + s.yielded + s.slept, s.waits);
+	cr_expect_eq(s.last_id, (uint64_t)a[2].tid, "last %lu, straggler %d",
+	             (unsigned long)s.last_id, a[2].tid);
+	cr_expect_eq(s.last_count, PHASES);
+	cr_expect_eq(s.skew_phases + s.skew_missed, PHASES);
+	cr_expect_geq(s.skew_phases, PHASES - 2);
+	/* At least the 2 ms the straggler slept; the p50 is a bucket's upper
+	 * bound (at most twice the true one), never above the max. */
+	cr_expect_geq(s.skew_max_ns, 2 * MS);
+	cr_expect_geq(s.skew_p50_ns, 2 * MS);
+	cr_expect_leq(s.skew_p50_ns, s.skew_p99_ns);
+	cr_expect_leq(s.skew_p99_ns, s.skew_max_ns);
+	uint64_t hist = 0;
+	for (int i = 0; i < RALLY_STATS_BUCKETS; i++)
+		hist += s.skew_hist[i];
+	cr_expect_eq(hist, s.skew_phases);
+	/* The first three arrivals of each phase waited for the straggler;
+	 * the last did not. */
+	for (int i = 0; i < THREADS - 1; i++)
+		cr_expect_geq(s.wait_ns[i], PHASES * 2 * MS - PHASES * MS / 2,
+		              "index %d waited %lu ns", i,
+		              (unsigned long)s.wait_ns[i]);
+	cr_expect_lt(s.wait_ns[THREADS - 1], PHASES * MS / 2);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+static int failing_action(void *arg)
+{
+	return *(int *)arg;
+}
+
+Test(stats, timeouts_aborts_resets_and_breaks)
+{
+	rally_barrier_t b;
+	int action_rc = 0;
+	rally_barrier_attr_t attr = {.flags = RALLY_STATS,
+	                             .action = failing_action,
+	                             .action_arg = &action_rc};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	/* A timeout breaks the barrier: 1 timeout, 1 break. */
+	cr_assert_eq(rally_barrier_timedwait(&b, MS), RALLY_TIMEDOUT);
+	/* Broken: a wait returns at once, an abort breaks nothing more. */
+	cr_assert_eq(rally_barrier_timedwait(&b, MS), RALLY_BROKEN);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.timeouts, 1);
+	cr_expect_eq(s.broken, 1);
+	cr_expect_eq(s.aborts, 1);
+	cr_expect_eq(s.waits, 2);
+	cr_assert_eq(rally_barrier_reset(&b), 0);
+	/* An abort of a working barrier breaks it. */
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_assert_eq(rally_barrier_reset(&b), 0);
+	s = stats_of(&b);
+	cr_expect_eq(s.aborts, 2);
+	cr_expect_eq(s.resets, 2);
+	cr_expect_eq(s.broken, 2);
+	cr_expect_eq(s.phases, 0);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+
+	/* A failing action breaks the phase: counted broken, not complete. */
+	attr.flags = RALLY_STATS;
+	cr_assert_eq(rally_barrier_init(&b, 1, &attr), 0);
+	cr_assert_eq(rally_barrier_wait(&b), 0);
+	action_rc = 1;
+	cr_assert_eq(rally_barrier_wait(&b), RALLY_BROKEN);
+	s = stats_of(&b);
+	cr_expect_eq(s.phases, 1);
+	cr_expect_eq(s.broken, 1);
+	cr_expect_eq(s.last_count, 2, "the completer of both phases");
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* Split-phase calls count in phases, skew and the last caller, not in
+ * waits; a timed-out await counts as a timeout. */
+Test(stats, split_phase)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	rally_token_t t1, t2;
+	cr_assert_eq(rally_barrier_arrive(&b, &t1), 0);
+	cr_assert_eq(rally_barrier_arrive(&b, &t2), 1);
+	cr_assert_eq(rally_barrier_await(&b, t1, RALLY_FOREVER), 0);
+	cr_assert_eq(rally_barrier_arrive(&b, &t1), 0);
+	cr_assert_eq(rally_barrier_await(&b, t1, MS), RALLY_TIMEDOUT);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.phases, 1);
+	cr_expect_eq(s.timeouts, 1);
+	cr_expect_eq(s.broken, 1);
+	cr_expect_eq(s.waits, 0);
+	cr_expect_eq(s.last_id, (uint64_t)syscall(SYS_gettid));
+	cr_expect_eq(s.skew_phases, 1);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* A shared barrier keeps one set of counts for every process, and names
+ * the last by pid (one arrives once the others wait). */
+Test(stats, shared_across_processes)
+{
+	enum { PROCS = 3, PHASES = 30 };
+	rally_barrier_t *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
+	                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(b, MAP_FAILED);
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(b, PROCS, &attr), 0);
+	pid_t late = 0;
+	for (int p = 0; p < PROCS; p++) {
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			for (int i = 0; i < PHASES; i++) {
+				while (p == 1 &&
+				       rally_barrier_n_waiting(b) < PROCS - 1)
+					sleep_ns(100000);
+				if (rally_barrier_wait(b) < 0)
+					_exit(1);
+			}
+			_exit(0);
+		}
+		if (p == 1)
+			late = pid;
+	}
+	for (int p = 0; p < PROCS; p++) {
+		int st;
+		cr_assert_neq(wait(&st), -1);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	rally_stats_t s = stats_of(b);
+	cr_expect_eq(s.phases, PHASES);
+	cr_expect_eq(s.waits, PROCS * PHASES);
+	cr_expect_eq(s.last_id, (uint64_t)late);
+	cr_expect_eq(s.last_count, PHASES);
+	cr_assert_eq(rally_barrier_destroy(b), 0);
+	munmap(b, sizeof *b);
+}
+
+/* A named barrier created with stats: another handle reads the same. */
+Test(stats, named)
+{
+	char name[64];
+	snprintf(name, sizeof name, "/rally-test-stats-%d", getpid());
+	rally_barrier_t *b1, *b2;
+	rally_barrier_attr_t attr = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_open(&b1, name, 1, &attr, O_CREAT | O_EXCL,
+	                                0600),
+	             0);
+	cr_assert_eq(rally_barrier_open(&b2, name, 1, NULL, 0, 0), 0);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(rally_barrier_wait(b1), 0);
+	rally_stats_t s = stats_of(b2);
+	cr_expect_eq(s.phases, 5);
+	cr_expect_eq(s.last_id, (uint64_t)getpid());
+	cr_assert_eq(rally_barrier_close(b2), 0);
+	cr_assert_eq(rally_barrier_close(b1), 0);
+	cr_assert_eq(rally_barrier_unlink(name), 0);
+}

@@ -274,3 +274,73 @@ Test(stats, named)
 	cr_assert_eq(rally_barrier_close(b1), 0);
 	cr_assert_eq(rally_barrier_unlink(name), 0);
 }
+
+/* How far each wait went: with RALLY_SPIN_NEVER every wait that waits
+ * sleeps; with a budget of polls far beyond the wait, it polls only. */
+static void how_waits_went(int spin, uint64_t want_spun, uint64_t want_slept)
+{
+	enum { PHASES = 20 };
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.flags = RALLY_STATS, .spin = spin};
+	cr_assert_eq(rally_barrier_init(&b, 2, &attr), 0);
+	struct late_args a = {&b, PHASES, 100000, 2, 0};
+	pthread_t th;
+	pthread_create(&th, NULL, arrive_late, &a);
+	for (int i = 0; i < PHASES; i++)
+		cr_assert_eq(rally_barrier_wait(&b), 0, "the first to arrive");
+	pthread_join(th, NULL);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.waits, 2 * PHASES);
+	cr_expect_eq(s.spun, want_spun * PHASES, "spun %lu",
+	             (unsigned long)s.spun);
+	cr_expect_eq(s.yielded, 0);
+	cr_expect_eq(s.slept, want_slept * PHASES, "slept %lu",
+	             (unsigned long)s.slept);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(stats, waits_that_slept) { how_waits_went(RALLY_SPIN_NEVER, 0, 1); }
+
+Test(stats, waits_that_polled) { how_waits_went(1 << 30, 1, 0); }
+
+static pid_t parent_pid;
+
+static int die_in_child(void *arg)
+{
+	(void)arg;
+	if (getpid() != parent_pid)
+		_exit(0); /* dies holding the barrier */
+	return 0;
+}
+
+/* A completer that dies in its action: the survivor takes over, the
+ * barrier is broken once, and the phase was not completed. */
+Test(stats, completer_died)
+{
+	rally_barrier_t *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
+	                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(b, MAP_FAILED);
+	parent_pid = getpid();
+	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_STATS,
+	                             .action = die_in_child};
+	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		while (rally_barrier_n_waiting(b) < 1)
+			sleep_ns(100000);
+		rally_barrier_wait(b);
+		_exit(1); /* not reached: the action exits */
+	}
+	cr_expect_eq(rally_barrier_wait(b), RALLY_BROKEN);
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	rally_stats_t s = stats_of(b);
+	cr_expect_eq(s.phases, 0);
+	cr_expect_eq(s.broken, 1);
+	cr_expect_eq(s.last_id, (uint64_t)pid);
+	cr_assert_eq(rally_barrier_reset(b), 0);
+	cr_assert_eq(rally_barrier_destroy(b), 0);
+	munmap(b, sizeof *b);
+}

@@ -81,6 +81,16 @@ int rally__barrier_timedarrive(rally_barrier_t *b, rally_token_t *token,
                                int64_t timeout_ns, bool (*go_on)(void *arg),
                                void *arg);
 
+/* A RALLY_STATS barrier counts a wait made of split-phase calls (the Python
+ * binding's: arrive, then polls): arrival index `index`, arrived at
+ * `arrived_ns` (rally__now_ns()), over now — by its time, not by how it went
+ * (spun, yielded, slept). Only while the caller keeps the object mapped (a
+ * named barrier's handle): it writes after the release. Nothing if b is
+ * not a barrier with RALLY_STATS. */
+void rally__barrier_count_wait(const rally_barrier_t *b, unsigned index,
+                               int64_t arrived_ns);
+int64_t rally__now_ns(void);
+
 /* Futex system calls (wait + wake) this process has made. */
 uint64_t rally__futex_calls(void);
 

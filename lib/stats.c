@@ -8,6 +8,7 @@
 
 #include "barrier_impl.h"
 #include "export.h"
+#include "hooks.h"
 #include "stats.h"
 
 static inline void add(_Atomic uint64_t *c, uint64_t n)
@@ -148,6 +149,16 @@ void rally__stats_event(const struct view *v, enum rally__stat what)
 		add(&st->resets, 1);
 		break;
 	}
+}
+
+void rally__barrier_count_wait(const rally_barrier_t *pub, unsigned index,
+                               int64_t arrived_ns)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || !view_stats(&v))
+		return;
+	struct rally__call c = {.arrived_ns = arrived_ns, .index = index};
+	count_wait(&v.b->stats, &c, rally__now_ns());
 }
 
 /* ---- reading -------------------------------------------------------------- */

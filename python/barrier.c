@@ -31,6 +31,7 @@ typedef struct {
 	unsigned calls; /* calls in flight that use b (see enter()) */
 	bool closed;    /* close() was called (b may still be open) */
 	bool robust;
+	bool stats;        /* RALLY_STATS (the object's, once opened) */
 	pid_t creator;     /* the pid that unlinks the name, or 0 */
 	pid_t handle_pid;  /* the process that opened b */
 	unsigned fork_gen; /* pyrally_fork_generation() when b was opened */
@@ -50,7 +51,8 @@ static int call_action(void *arg)
 static int open_handle(BarrierObject *self, int oflag)
 {
 	rally_barrier_attr_t attr = {
-	    .flags = RALLY_SHARED | (self->robust ? RALLY_ROBUST : 0),
+	    .flags = RALLY_SHARED | (self->robust ? RALLY_ROBUST : 0) |
+	             (self->stats ? RALLY_STATS : 0),
 	    .action = self->action ? call_action : NULL,
 	    .action_arg = self,
 	};
@@ -64,6 +66,8 @@ static int open_handle(BarrierObject *self, int oflag)
 		return -1;
 	}
 	self->b = b;
+	rally_stats_t st;
+	self->stats = rally_barrier_stats(b, &st) == 0; /* the object's */
 	self->handle_pid = getpid();
 	self->fork_gen = pyrally_fork_generation();
 	return 0;
@@ -166,12 +170,20 @@ static int configure(BarrierObject *self, PyObject *parties, PyObject *action,
 static int barrier_init(BarrierObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"parties", "action", "timeout", "robust",
-	                         NULL};
+	                         "stats",   NULL};
 	PyObject *parties, *action = Py_None, *timeout = Py_None;
-	int robust = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$p:Barrier", kwlist,
-	                                 &parties, &action, &timeout, &robust))
+	int robust = 0, stats = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$pp:Barrier", kwlist,
+	                                 &parties, &action, &timeout, &robust,
+	                                 &stats))
 		return -1;
+	if (robust && stats) {
+		PyErr_SetString(PyExc_ValueError,
+		                "robust and stats exclude each other (the "
+		                "participants and the counts share the object's "
+		                "room)");
+		return -1;
+	}
 	if (self->name[0]) {
 		/* Other threads and processes may be using this barrier:
 		 * __init__ again would pull it from under them. */
@@ -181,6 +193,7 @@ static int barrier_init(BarrierObject *self, PyObject *args, PyObject *kwds)
 	}
 	if (configure(self, parties, action, timeout, robust) < 0)
 		return -1;
+	self->stats = stats;
 	pyrally_new_name(self->name, sizeof self->name);
 	if (open_handle(self, O_CREAT | O_EXCL) < 0) {
 		self->name[0] = '\0';
@@ -390,6 +403,7 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 		c.ts = PyEval_SaveThread();
 	const char *outer = arriving_at;
 	arriving_at = self->name;
+	int64_t arrived_ns = self->stats ? rally__now_ns() : 0;
 	int idx = rally__barrier_timedarrive(b, &tok, ns, arrival_go_on, &c);
 	arriving_at = outer;
 	if (c.ts)
@@ -401,11 +415,16 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 			return NULL;
 		return pyrally_raise(idx, "wait");
 	}
-	if ((unsigned)idx == self->parties - 1)
+	if ((unsigned)idx == self->parties - 1) {
+		if (self->stats)
+			rally__barrier_count_wait(b, (unsigned)idx, arrived_ns);
 		return PyLong_FromLong(idx);
+	}
 	int rc = rally_barrier_test(b, tok);
 	if (rc == 0)
 		rc = block(b, tok, deadline, mark);
+	if (self->stats) /* the handle stays mapped while the call is in */
+		rally__barrier_count_wait(b, (unsigned)idx, arrived_ns);
 	if (rc == 1)
 		return PyLong_FromLong(idx);
 	if (rc == -EINTR)
@@ -473,6 +492,50 @@ static PyObject *barrier_abort(BarrierObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* Barrier.stats(): rally_stats_t as a dict (rally.h says what each is). */
+static PyObject *barrier_stats(BarrierObject *self, PyObject *unused)
+{
+	rally_barrier_t *b = handle(self);
+	if (!b)
+		return NULL;
+	rally_stats_t st;
+	if (rally_barrier_stats(b, &st) < 0) {
+		PyErr_SetString(PyExc_ValueError,
+		                "the barrier keeps no statistics (create it with "
+		                "stats=True)");
+		return NULL;
+	}
+	PyObject *hist = PyList_New(RALLY_STATS_BUCKETS);
+	PyObject *waits = PyList_New(RALLY_STATS_INDICES);
+	if (!hist || !waits)
+		goto fail;
+	for (int i = 0; i < RALLY_STATS_BUCKETS; i++) {
+		PyObject *n = PyLong_FromUnsignedLongLong(st.skew_hist[i]);
+		if (!n)
+			goto fail;
+		PyList_SET_ITEM(hist, i, n);
+	}
+	for (int i = 0; i < RALLY_STATS_INDICES; i++) {
+		PyObject *n = PyLong_FromUnsignedLongLong(st.wait_ns[i]);
+		if (!n)
+			goto fail;
+		PyList_SET_ITEM(waits, i, n);
+	}
+	return Py_BuildValue(
+	    "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsNsN}", "phases", st.phases,
+	    "broken", st.broken, "timeouts", st.timeouts, "aborts", st.aborts,
+	    "resets", st.resets, "waits", st.waits, "spun", st.spun,
+	    "yielded", st.yielded, "slept", st.slept, "skew_p50_ns",
+	    st.skew_p50_ns, "skew_p99_ns", st.skew_p99_ns, "skew_max_ns",
+	    st.skew_max_ns, "skew_phases", st.skew_phases, "skew_missed",
+	    st.skew_missed, "last_id", st.last_id, "last_count", st.last_count,
+	    "skew_hist", hist, "wait_ns", waits);
+fail:
+	Py_XDECREF(hist);
+	Py_XDECREF(waits);
+	return NULL;
+}
+
 static PyObject *barrier_close(BarrierObject *self, PyObject *unused)
 {
 	close_handle(self);
@@ -530,6 +593,11 @@ static PyObject *get_robust(BarrierObject *self, void *c)
 	return PyBool_FromLong(self->robust);
 }
 
+static PyObject *get_stats(BarrierObject *self, void *c)
+{
+	return PyBool_FromLong(self->stats);
+}
+
 static PyObject *get_closed(BarrierObject *self, void *c)
 {
 	return PyBool_FromLong(!usable(self));
@@ -574,6 +642,18 @@ static PyMethodDef barrier_methods[] = {
      "Breaks the barrier: current waiters get threading.BrokenBarrierError,\n"
      "and so does every wait until reset(). Called from the action, the\n"
      "phase of that action still completes and the next one is broken."},
+    {"stats", (PyCFunction)barrier_stats, METH_NOARGS,
+     "stats() -> dict\n\n"
+     "The counts of a barrier created with stats=True, kept in the shared\n"
+     "object (every process's calls): phases, broken, timeouts, aborts,\n"
+     "resets; waits (the callers that left a wait) and, of C callers'\n"
+     "waits, how many spun, yielded or slept; arrival skew per phase\n"
+     "(first to last arrival): skew_p50_ns, skew_p99_ns (upper bounds of\n"
+     "log2 buckets), skew_max_ns, skew_phases, skew_missed, skew_hist (24\n"
+     "buckets: below 128 ns, then [2**(b+6), 2**(b+7)) ns); last_id and\n"
+     "last_count: the pid that arrived last most often, and how often;\n"
+     "wait_ns: the total wait of each arrival index (16, the last takes\n"
+     "the rest). ValueError without stats=True."},
     {"close", (PyCFunction)barrier_close, METH_NOARGS,
      "close()\n\n"
      "Lets go of the shared memory now rather than when the object goes:\n"
@@ -607,13 +687,17 @@ static PyGetSetDef barrier_getset[] = {
      NULL},
     {"robust", (getter)get_robust, NULL,
      "True if a participant process that dies breaks the barrier.", NULL},
+    {"stats_kept", (getter)get_stats, NULL,
+     "True if the barrier keeps statistics (stats=True): see stats().",
+     NULL},
     {"closed", (getter)get_closed, NULL, "True after close().", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyDoc_STRVAR(
     barrier_doc,
-    "Barrier(parties, action=None, timeout=None, *, robust=False)\n"
+    "Barrier(parties, action=None, timeout=None, *, robust=False, "
+    "stats=False)\n"
     "\n"
     "threading.Barrier's API on rally's barrier: a phase completes when\n"
     "`parties` callers have called wait(); the last to arrive runs `action`\n"
@@ -639,6 +723,10 @@ PyDoc_STRVAR(
     "close() breaks the barrier within 100 ms: waits raise\n"
     "rally.OwnerDeadError until reset(). A multiprocessing child stops taking\n"
     "part as it exits normally. Up to 32 participant processes.\n"
+    "\n"
+    "stats=True: the barrier counts what its phases did, in the shared\n"
+    "object (see stats()); not with robust=True, whose participants use the\n"
+    "same room (ValueError).\n"
     "\n"
     "Waits release the GIL; crossing a barrier costs a few atomic operations\n"
     "while nobody has to sleep.");

@@ -275,6 +275,48 @@ check "abort with 32 participants" 0 "$rally" abort "$id-full"
 wait $pids 2>/dev/null
 "$rally" rm "$id-full"
 
+# Statistics (rally wait --stats): in each phase a straggler arrives once
+# the other waits (a process of its own each time: each pid is last once);
+# status shows the counts, --json as JSON.
+check "--robust and --stats refused together" 1 "$rally" wait "$id-st" 2 --robust --stats
+says "... saying why" "exclude each other" "$tmp/err"
+check "status of a barrier without stats says so" 0 "$rally" status "$id-go"
+says "... not kept" "stats    (not kept" "$tmp/out"
+for _ in 1 2 3; do
+	"$rally" wait "$id-st" 2 --stats --timeout 10 &
+	until_waiting "$id-st" 1
+	"$rally" wait "$id-st" 2 --timeout 10
+	wait
+done
+check "status of a barrier with stats" 0 "$rally" status "$id-st"
+says "status counts the phases" "phases   3 completed, 0 broken" "$tmp/out"
+says "status counts the waits" "waits    6" "$tmp/out"
+says "status names a straggler (a pid, once of 3)" "last     pid [0-9]*, 1 times (33%)" "$tmp/out"
+says "status shows the skew" "skew     p50 <= " "$tmp/out"
+check "a timeout counts" 2 "$rally" wait "$id-st" 2 --timeout 0.01
+check "status --json" 0 "$rally" status "$id-st" --json
+if python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["stats"]
+assert d["name"] == sys.argv[2] and d["broken"] is True, d
+assert (s["phases"], s["timeouts"], s["broken_count"], s["waits"]) == (3, 1, 1, 7), s
+assert s["last_count"] == 1 and len(s["skew_hist"]) == 24 and len(s["wait_ns"]) == 16, s
+assert sum(s["skew_hist"]) == s["skew_phases"] == 3, s' "$tmp/out" "$id-st"; then
+	ok "status --json holds the counts"
+else
+	not_ok "status --json holds the counts"; sed 's/^/# /' "$tmp/out"
+fi
+"$rally" rm "$id-st"
+qname="$id-q\"\\"
+"$rally" wait "$qname" 1 --stats
+check "status --json of a name with quotes" 0 "$rally" status "$qname" --json
+if python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["name"] == sys.argv[2]' "$tmp/out" "$qname"; then
+	ok "... is valid JSON naming it"
+else
+	not_ok "... is valid JSON naming it"; sed 's/^/# /' "$tmp/out"
+fi
+"$rally" rm "$qname"
+
 # Exit statuses as the help gives them: 1 for an error (bad arguments,
 # permission, not a rally object), 2 for timed out, broken or missing.
 for c in "wait a/b 2" "abort a/b" "status a/b" "rm a/b" "event set a/b" "wait / 2"; do

@@ -1,6 +1,6 @@
 /* rally — shell scripts and benchmark runs meet at a named barrier.
  *
- *   rally wait NAME PARTIES [--timeout SECONDS] [--robust]
+ *   rally wait NAME PARTIES [--timeout SECONDS] [--robust|--stats]
  *   rally event set|clear|wait NAME [--timeout SECONDS]
  *   rally abort NAME | rally status NAME | rally rm NAME
  *   rally bench [rally-bench options]
@@ -13,6 +13,7 @@
  * prints the manual of a command. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -37,12 +38,13 @@ static const char *const manual[][2] = {
          "Processes and shell scripts meet at named barriers and events\n"
          "(POSIX shared memory, /dev/shm/rally.*).\n"
          "\n"
-         "  wait NAME PARTIES [--timeout S] [--robust]\n"
+         "  wait NAME PARTIES [--timeout S] [--robust|--stats]\n"
          "                           wait until PARTIES callers arrived\n"
          "  event set|clear|wait NAME [--timeout S]\n"
          "                           a flag that callers wait for\n"
          "  abort NAME               break the barrier: its waiters fail\n"
-         "  status NAME              parties, waiting, broken, late pids\n"
+         "  status NAME [--json]     parties, waiting, broken, late pids,\n"
+         "                           statistics\n"
          "  rm NAME                  remove the barrier and event NAME\n"
          "  bench [OPTIONS]          rally against its peers (rally-bench)\n"
          "  run [--spin S] -- PROGRAM ARGS...\n"
@@ -54,7 +56,8 @@ static const char *const manual[][2] = {
          "out, broken, or no such barrier or event; 128+N killed by\n"
          "signal N (see rally help wait).\n"
          "rally help COMMAND (or rally COMMAND --help) for a command.\n"},
-    {"wait", "usage: rally wait NAME PARTIES [--timeout SECONDS] [--robust]\n"
+    {"wait", "usage: rally wait NAME PARTIES [--timeout SECONDS] "
+             "[--robust|--stats]\n"
              "\n"
              "Opens the barrier NAME for PARTIES callers (creating it if\n"
              "needed) and waits until PARTIES callers have arrived; then\n"
@@ -63,8 +66,10 @@ static const char *const manual[][2] = {
              "which breaks the barrier for the others too — or when it is\n"
              "broken (rally abort, another caller's timeout, a dead robust\n"
              "participant). --robust: a participant that dies breaks the\n"
-             "barrier (given at creation). A broken barrier stays broken\n"
-             "until removed with rally rm.\n"
+             "barrier (given at creation). --stats: the barrier keeps\n"
+             "statistics (given at creation; rally status shows them; not\n"
+             "with --robust). A broken barrier stays broken until removed\n"
+             "with rally rm.\n"
              "\n"
              "SECONDS: any number >= 0 (0.25, 1e-3); 0 does not block;\n"
              "more than 1e9 (or inf) means no timeout; a positive value\n"
@@ -103,12 +108,18 @@ static const char *const manual[][2] = {
               "Exit 2 if there is no barrier NAME, 1 if it cannot be broken\n"
               "(no permission, not a rally barrier).\n"},
     {"status",
-     "usage: rally status NAME\n"
+     "usage: rally status NAME [--json]\n"
      "\n"
      "Prints the barrier's parties, the callers waiting in the\n"
      "current phase, whether it is broken, the phase number, and for\n"
      "a robust one the pids of participants that have not arrived\n"
-     "(who is late) and those that died (until a reset).\n"
+     "(who is late) and those that died (until a reset). For one\n"
+     "created with statistics (rally wait --stats, RALLY_STATS,\n"
+     "rally.Barrier(stats=True)) also its counts: phases, breaks,\n"
+     "timeouts, aborts, resets, waits, the arrival skew per phase\n"
+     "(first to last arrival: p50, p99, max), the pid that arrived\n"
+     "last most often, and the wait of each arrival index.\n"
+     "--json: the same as one JSON object.\n"
      "Exit 2 if there is no barrier NAME, 1 if it cannot be read\n"
      "(no permission, not a rally barrier).\n"},
     {"rm", "usage: rally rm NAME\n"
@@ -329,25 +340,12 @@ static bool not_caught(void *arg)
  * a phase waits for an earlier phase's action, a caller for a reset to
  * end —: it ends at the deadline too, and looks for signals every 50 ms,
  * ending as at the deadline. */
-static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
+/* After the arrival: the token's phase, in slices, until the deadline
+ * (INT64_MAX: none) or a signal. */
+static int await_in_slices(rally_barrier_t *b, rally_token_t tok,
+                           int64_t deadline, int *sig)
 {
-	/* The deadline counts from the start, computed once: slices do not
-	 * stretch it. */
-	int64_t deadline =
-	    timeout == RALLY_FOREVER ? INT64_MAX : now_ns() + timeout;
-	rally_token_t tok;
-	if ((*sig = caught))
-		return -EINTR;
-	bool stopped = false;
-	int rc =
-	    rally__barrier_timedarrive(b, &tok, timeout, not_caught, &stopped);
-	if (rc < 0) {
-		/* A signal caught after the arrival ended by its deadline did
-		 * not end it: that was the timeout (during a reset, nothing
-		 * broken). */
-		*sig = stopped ? caught : 0;
-		return rc;
-	}
+	int rc;
 	for (;;) {
 		if ((*sig = caught)) {
 			/* -EAGAIN (a library whose await(0) does not wait for
@@ -377,14 +375,46 @@ static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 	}
 }
 
+static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
+{
+	/* The deadline counts from the start, computed once: slices do not
+	 * stretch it. */
+	int64_t deadline =
+	    timeout == RALLY_FOREVER ? INT64_MAX : now_ns() + timeout;
+	rally_token_t tok;
+	if ((*sig = caught))
+		return -EINTR;
+	bool stopped = false;
+	int64_t arrived = rally__now_ns();
+	int idx =
+	    rally__barrier_timedarrive(b, &tok, timeout, not_caught, &stopped);
+	if (idx < 0) {
+		/* A signal caught after the arrival ended by its deadline did
+		 * not end it: that was the timeout (during a reset, nothing
+		 * broken). */
+		*sig = stopped ? caught : 0;
+		return idx;
+	}
+	int rc = await_in_slices(b, tok, deadline, sig);
+	/* A RALLY_STATS barrier counts the wait (else nothing). */
+	rally__barrier_count_wait(b, (unsigned)idx, arrived);
+	return rc;
+}
+
 static int cmd_wait(int argc, char **argv)
 {
 	int64_t timeout;
 	bool robust = take_flag(&argc, argv, "--robust");
+	bool stats = take_flag(&argc, argv, "--stats");
 	if (!parse_timeout(&argc, argv, &timeout))
 		return EXIT_ERROR;
 	if (argc != 2)
 		return usage("wait", EXIT_ERROR);
+	if (robust && stats) {
+		fprintf(stderr, "rally: wait: --robust and --stats exclude each "
+		                "other (they share the barrier's room)\n");
+		return EXIT_ERROR;
+	}
 	char *end;
 	long parties = strtol(argv[1], &end, 10);
 	if (*end || end == argv[1] || parties < 1 ||
@@ -400,7 +430,8 @@ static int cmd_wait(int argc, char **argv)
 	 * before the arrival, and the caller never arrives. */
 	catch_ending_signals();
 	rally_barrier_t *b;
-	rally_barrier_attr_t attr = {.flags = robust ? RALLY_ROBUST : 0};
+	rally_barrier_attr_t attr = {.flags = (robust ? RALLY_ROBUST : 0) |
+	                                      (stats ? RALLY_STATS : 0)};
 	int rc = rally_barrier_open(&b, argv[0], (unsigned)parties, &attr,
 	                            O_CREAT, 0666);
 	if (rc == -EINVAL) {
@@ -510,8 +541,129 @@ static void print_pids(const char *what, const pid_t *pids, int n)
 	printf(n > 64 ? " ...\n" : n ? "\n" : " (none)\n");
 }
 
+/* A duration to read: 850 ns, 12.3 us, 4.56 ms, 7.89 s (a static buffer:
+ * one use per printf). */
+static const char *fmt_ns(uint64_t ns)
+{
+	static char buf[32];
+	if (ns < 1000)
+		snprintf(buf, sizeof buf, "%" PRIu64 " ns", ns);
+	else if (ns < 1000000)
+		snprintf(buf, sizeof buf, "%.1f us", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, sizeof buf, "%.2f ms", (double)ns / 1e6);
+	else
+		snprintf(buf, sizeof buf, "%.2f s", (double)ns / 1e9);
+	return buf;
+}
+
+/* s as a JSON string: a name may hold any byte but '/' (bytes from 0x80
+ * on pass as they are: UTF-8 stays UTF-8). */
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_stats(const rally_stats_t *st, unsigned parties)
+{
+	printf("  phases   %" PRIu64 " completed, %" PRIu64 " broken\n"
+	       "  events   %" PRIu64 " timeouts, %" PRIu64 " aborts, %" PRIu64
+	       " resets\n"
+	       "  waits    %" PRIu64,
+	       st->phases, st->broken, st->timeouts, st->aborts, st->resets,
+	       st->waits);
+	/* Only C callers' waits are told apart by how they went: the rally
+	 * tool's and Python's wait in slices of split-phase calls. */
+	if (st->spun + st->yielded + st->slept)
+		printf(" (%" PRIu64 " spun, %" PRIu64 " yielded, %" PRIu64
+		       " slept)",
+		       st->spun, st->yielded, st->slept);
+	printf("\n");
+	printf("  skew     p50 <= %s", fmt_ns(st->skew_p50_ns));
+	printf(", p99 <= %s", fmt_ns(st->skew_p99_ns));
+	printf(", max %s over %" PRIu64 " phases", fmt_ns(st->skew_max_ns),
+	       st->skew_phases);
+	if (st->skew_missed)
+		printf(" (%" PRIu64 " not measured)", st->skew_missed);
+	printf("\n");
+	if (st->last_count)
+		printf("  last     pid %" PRIu64 ", %" PRIu64 " times (%.0f%%)\n",
+		       st->last_id, st->last_count,
+		       100.0 * (double)st->last_count /
+		           (double)(st->phases + st->broken
+		                        ? st->phases + st->broken
+		                        : 1));
+	unsigned n = parties < RALLY_STATS_INDICES ? parties
+	                                           : RALLY_STATS_INDICES;
+	printf("  wait by arrival index (total):\n");
+	for (unsigned i = 0; i < n; i++)
+		printf("    %2u%s %s\n", i,
+		       i + 1 == RALLY_STATS_INDICES && parties > n ? "+" : " ",
+		       fmt_ns(st->wait_ns[i]));
+}
+
+static void print_u64_array(const char *key, const uint64_t *v, unsigned n)
+{
+	printf(", \"%s\": [", key);
+	for (unsigned i = 0; i < n; i++)
+		printf("%s%" PRIu64, i ? ", " : "", v[i]);
+	printf("]");
+}
+
+static void print_json(const char *name, rally_barrier_t *b,
+                       const rally_stats_t *st)
+{
+	printf("{\"name\": ");
+	print_json_string(name);
+	printf(", \"parties\": %u, \"waiting\": %u, "
+	       "\"broken\": %s, \"phase\": %u",
+	       rally_barrier_parties(b), rally_barrier_n_waiting(b),
+	       rally_barrier_broken(b) ? "true" : "false",
+	       rally_barrier_phase(b));
+	if (st) {
+		const struct {
+			const char *key;
+			uint64_t v;
+		} f[] = {{"phases", st->phases},
+		         {"broken_count", st->broken},
+		         {"timeouts", st->timeouts},
+		         {"aborts", st->aborts},
+		         {"resets", st->resets},
+		         {"waits", st->waits},
+		         {"spun", st->spun},
+		         {"yielded", st->yielded},
+		         {"slept", st->slept},
+		         {"skew_p50_ns", st->skew_p50_ns},
+		         {"skew_p99_ns", st->skew_p99_ns},
+		         {"skew_max_ns", st->skew_max_ns},
+		         {"skew_phases", st->skew_phases},
+		         {"skew_missed", st->skew_missed},
+		         {"last_id", st->last_id},
+		         {"last_count", st->last_count}};
+		printf(", \"stats\": {");
+		for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+			printf("%s\"%s\": %" PRIu64, i ? ", " : "", f[i].key,
+			       f[i].v);
+		print_u64_array("skew_hist", st->skew_hist,
+		                RALLY_STATS_BUCKETS);
+		print_u64_array("wait_ns", st->wait_ns, RALLY_STATS_INDICES);
+		printf("}");
+	}
+	printf("}\n");
+}
+
 static int cmd_status(int argc, char **argv)
 {
+	bool json = take_flag(&argc, argv, "--json");
 	if (argc != 1)
 		return usage("status", EXIT_ERROR);
 	rally_barrier_t *b;
@@ -523,6 +675,13 @@ static int cmd_status(int argc, char **argv)
 		 * of zeros would pass for one. */
 		rally_barrier_close(b);
 		return failed("status", argv[0], -EINVAL);
+	}
+	rally_stats_t stats;
+	bool has_stats = rally_barrier_stats(b, &stats) == 0;
+	if (json) {
+		print_json(argv[0], b, has_stats ? &stats : NULL);
+		rally_barrier_close(b);
+		return EXIT_RELEASED;
 	}
 	printf("barrier %s\n  parties  %u\n  waiting  %u\n  broken   %s\n"
 	       "  phase    %u\n",
@@ -541,6 +700,11 @@ static int cmd_status(int argc, char **argv)
 		printf("  late     (not a robust barrier: participants "
 		       "unknown)\n");
 	}
+	if (has_stats)
+		print_stats(&stats, rally_barrier_parties(b));
+	else
+		printf("  stats    (not kept: create the barrier with "
+		       "--stats)\n");
 	rally_barrier_close(b);
 	return EXIT_RELEASED;
 }

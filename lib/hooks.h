@@ -91,6 +91,13 @@ void rally__barrier_count_wait(const rally_barrier_t *b, unsigned index,
                                int64_t arrived_ns);
 int64_t rally__now_ns(void);
 
+/* Under RALLY_TRACE (trace.c), records a wait made of split-phase calls as
+ * wait() records its own: from t0 (rally__now_ns()) to now, the token's
+ * phase, arrival index `index` (-1 if it never arrived: token unused) and
+ * outcome rc. Nothing when not tracing. */
+void rally__trace_token(const rally_barrier_t *b, rally_token_t token,
+                        int index, int64_t t0, int rc);
+
 /* Futex system calls (wait + wake) this process has made. */
 uint64_t rally__futex_calls(void);
 

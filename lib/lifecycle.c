@@ -23,6 +23,7 @@
 #include "hooks.h"
 #include "points.h"
 #include "spin.h"
+#include "trace.h"
 
 static bool parties_ok(uint32_t parties)
 {
@@ -324,6 +325,10 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 				rally__attach_forget(v.tag);
 			atomic_store_explicit(&b->magic, 0,
 			                      memory_order_release);
+			/* The barrier's waits so far reach the file now. */
+			if (atomic_load_explicit(&rally__trace_on,
+			                         memory_order_relaxed))
+				rally__trace_flush();
 			return 0;
 		case REFUSE:
 			atomic_store(&b->magic, RALLY__BARRIER_MAGIC);

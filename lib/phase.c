@@ -51,6 +51,7 @@
 #include "export.h"
 #include "futex.h"
 #include "points.h"
+#include "trace.h"
 #include "wait.h"
 
 /* A robust waiter notes its arrival in its participant slot (for
@@ -114,7 +115,7 @@ arrive(const struct view *v)
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_relaxed),
 	               t.epoch),
 	    t.phase, t.index);
-	if (__builtin_expect(view_stats(v), 0))
+	if (__builtin_expect(v->call || view_stats(v), 0))
 		rally__stats_arrived(v, t.phase, t.index);
 	return t;
 }
@@ -760,7 +761,7 @@ static int await_polling(const struct view *v, struct arrival t,
 static int barrier_wait(struct view *v, int64_t timeout_ns)
 {
 	struct rally__call call;
-	if (view_stats(v)) {
+	if (view_stats(v) && !v->call) {
 		call.again = false;
 		v->call = &call;
 	}
@@ -797,13 +798,39 @@ static int barrier_wait(struct view *v, int64_t timeout_ns)
 	}
 }
 
+/* A wait that RALLY_TRACE records (trace.c): its own clock, arrival and
+ * outcome, into this thread's buffer after the return — nothing of the
+ * object is touched after the release. */
+static __attribute__((noinline)) int traced_wait(struct view *v,
+                                                 int64_t timeout_ns)
+{
+	struct rally__call call = {.again = false, .arrived = false};
+	v->call = &call;
+	int64_t t0 = rally__now_ns();
+	int rc = barrier_wait(v, timeout_ns);
+	rally__trace_wait(v->tag, call.phase,
+	                  call.arrived ? (int32_t)call.index : -1, t0,
+	                  rally__now_ns(), rc);
+	return rc;
+}
+
+static inline int wait_maybe_traced(struct view *v, int64_t timeout_ns)
+{
+	if (__builtin_expect(atomic_load_explicit(&rally__trace_on,
+	                                          memory_order_relaxed),
+	                     0))
+		return traced_wait(v, timeout_ns);
+	return barrier_wait(v, timeout_ns);
+}
+
 RALLY_EXPORT int rally_barrier_wait(rally_barrier_t *pub)
 {
 	struct view v;
 	int rc = rally__caller_view(pub, &v);
 	if (rc)
 		return rc;
-	return barrier_wait(&v, v.timeout_ns ? v.timeout_ns : RALLY_FOREVER);
+	return wait_maybe_traced(&v, v.timeout_ns ? v.timeout_ns
+	                                          : RALLY_FOREVER);
 }
 
 RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
@@ -813,7 +840,7 @@ RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
 	int rc = rally__caller_view(pub, &v);
 	if (rc || timeout_ns < RALLY_FOREVER)
 		return rc ? rc : -EINVAL;
-	return barrier_wait(&v, timeout_ns);
+	return wait_maybe_traced(&v, timeout_ns);
 }
 
 RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)

@@ -30,7 +30,7 @@ void rally__stats_arrived(const struct view *v, uint32_t phase,
                           uint32_t index)
 {
 	int64_t now = rally__now_ns();
-	if (index == 0)
+	if (view_stats(v) && index == 0)
 		put(&v->b->stats.first[phase % STATS_FIRSTS],
 		    first_make(phase, now));
 	if (v->call) {
@@ -39,6 +39,8 @@ void rally__stats_arrived(const struct view *v, uint32_t phase,
 			v->call->reached = 0;
 		}
 		v->call->again = false;
+		v->call->arrived = true;
+		v->call->phase = phase;
 		v->call->index = index;
 	}
 }
@@ -124,7 +126,7 @@ void rally__stats_completing(const struct view *v, uint32_t phase)
 
 void rally__stats_left(const struct view *v)
 {
-	if (v->call->again)
+	if (!view_stats(v) || v->call->again)
 		return;
 	count_wait(&v->b->stats, v->call, rally__now_ns());
 }

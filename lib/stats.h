@@ -63,10 +63,12 @@ static inline uint64_t first_make(uint32_t phase, int64_t now)
 	return ((uint64_t)now & FIRST_NS_MASK) | (uint64_t)(phase & 0xffff) << 48;
 }
 
-/* One call's part (wait/timedwait): on its stack, named by its view. */
+/* One call's part (wait/timedwait of a RALLY_STATS barrier, or any while
+ * RALLY_TRACE records): on its stack, named by its view. */
 struct rally__call {
 	int64_t arrived_ns;
-	uint32_t index;
+	uint32_t phase, index;
+	bool arrived; /* at least once (a trace tells a wait that never did) */
 	uint8_t reached; /* RALLY__REACHED_* of its waiting (spin.h) */
 	/* Sent back by a reset to arrive again: a wait is counted once, from
 	 * its first arrival to its return, by the index it left with. */
@@ -79,9 +81,11 @@ struct arrival;
 enum rally__stat { STAT_PHASE, STAT_BROKEN, STAT_TIMEOUT, STAT_ABORT,
                    STAT_RESET };
 
-/* An arrival (phase, index), just made: index 0 stamps the phase's first
- * (a few ns late, as every caller's clock is read just after its arrival:
- * the skew is theirs less the difference of two such delays). */
+/* An arrival (phase, index), just made, of a RALLY_STATS barrier or by a
+ * call that keeps a record (v->call): index 0 of a RALLY_STATS barrier
+ * stamps the phase's first (a few ns late, as every caller's clock is read
+ * just after its arrival: the skew is theirs less the difference of two
+ * such delays). */
 void rally__stats_arrived(const struct view *v, uint32_t phase,
                           uint32_t index);
 /* The completer of `phase`, holding BUSY: the skew, the last caller, its

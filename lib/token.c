@@ -22,6 +22,7 @@
 #include "export.h"
 #include "hooks.h"
 #include "points.h"
+#include "trace.h"
 
 #define KIND_SHIFT 28
 enum token_kind {
@@ -402,4 +403,16 @@ bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)
 		return false;
 	uint64_t rec = atomic_load(&v.b->rec[r.epoch % RECORDS]);
 	return (int32_t)(rec_id(rec) - r.epoch) > 0;
+}
+
+void rally__trace_token(const rally_barrier_t *pub, rally_token_t token,
+                        int index, int64_t t0, int rc)
+{
+	struct view v;
+	struct token_repr r;
+	if (!atomic_load_explicit(&rally__trace_on, memory_order_relaxed) ||
+	    !rally__view(pub, &v))
+		return;
+	uint32_t phase = index >= 0 && unpack(&v, token, &r) ? phase_of(&r) : 0;
+	rally__trace_wait(v.tag, phase, index, t0, rally__now_ns(), rc);
 }

@@ -390,7 +390,7 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 	unsigned long mark = pyrally_arrivals_mark();
 	/* One deadline for the arrival and the wait after it. */
 	int64_t deadline = pyrally_deadline(ns);
-	rally_token_t tok;
+	rally_token_t tok = {0};
 	struct arrival_check c = {0};
 	/* An arrival may wait: for an earlier phase's action, which takes
 	 * the GIL itself, or for a reset to end (the barrier is broken while
@@ -403,7 +403,7 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 		c.ts = PyEval_SaveThread();
 	const char *outer = arriving_at;
 	arriving_at = self->name;
-	int64_t arrived_ns = self->stats ? rally__now_ns() : 0;
+	int64_t arrived_ns = rally__now_ns();
 	int idx = rally__barrier_timedarrive(b, &tok, ns, arrival_go_on, &c);
 	arriving_at = outer;
 	if (c.ts)
@@ -411,20 +411,22 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 	if (c.type)
 		return arrival_stopped(&c);
 	if (idx < 0) {
+		rally__trace_token(b, tok, -1, arrived_ns, idx);
 		if (idx == ACTION_RAISED && PyErr_Occurred())
 			return NULL;
 		return pyrally_raise(idx, "wait");
 	}
-	if ((unsigned)idx == self->parties - 1) {
-		if (self->stats)
-			rally__barrier_count_wait(b, (unsigned)idx, arrived_ns);
-		return PyLong_FromLong(idx);
+	int rc = 1;
+	if ((unsigned)idx != self->parties - 1) {
+		rc = rally_barrier_test(b, tok);
+		if (rc == 0)
+			rc = block(b, tok, deadline, mark);
 	}
-	int rc = rally_barrier_test(b, tok);
-	if (rc == 0)
-		rc = block(b, tok, deadline, mark);
-	if (self->stats) /* the handle stays mapped while the call is in */
+	/* The handle stays mapped while the call is in: counted after the
+	 * release. */
+	if (self->stats)
 		rally__barrier_count_wait(b, (unsigned)idx, arrived_ns);
+	rally__trace_token(b, tok, idx, arrived_ns, rc == 1 ? idx : rc);
 	if (rc == 1)
 		return PyLong_FromLong(idx);
 	if (rc == -EINTR)

@@ -396,8 +396,10 @@ static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 		return idx;
 	}
 	int rc = await_in_slices(b, tok, deadline, sig);
-	/* A RALLY_STATS barrier counts the wait (else nothing). */
+	/* A RALLY_STATS barrier counts the wait, RALLY_TRACE records it
+	 * (else nothing). */
 	rally__barrier_count_wait(b, (unsigned)idx, arrived);
+	rally__trace_token(b, tok, idx, arrived, rc == 0 ? idx : rc);
 	return rc;
 }
 

@@ -131,12 +131,12 @@ import json, re, sys
 # out a suite whose dependency it does not find: Criterion, spin, clang,
 # Python's headers) has not passed.
 unit = ["waitv_example", "cxx_header", "slot_races", "late_races",
-        "bench_layout", "report", "pthread-glibc", "pthread-shim",
+        "bench_layout", "report", "trace", "pthread-glibc", "pthread-shim",
         "pthread-shim-never"]
 criterion = ["barrier", "shared", "event", "named", "robust", "split",
-             "hardening"]
+             "stats", "hardening"]
 python = ["python-lock_tests", "python-processes", "python-binding",
-          "python-arrival", "python-ctrl_c_action"]
+          "python-arrival", "python-stats", "python-ctrl_c_action"]
 stress = ["stress", "chaos"]
 # A sample of the MPI suite (tests/mpi/meson.build registers ~70): if
 # MPI or mpirun went missing, these did not run.

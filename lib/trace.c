@@ -1,0 +1,349 @@
+/* trace.c — RALLY_TRACE=FILE (SPEC §12): each wait of each barrier of the
+ * process becomes a Chrome Trace Event ("ph":"X": start and duration, the
+ * thread, the barrier, its phase and index, the outcome), which Perfetto
+ * and chrome://tracing open.
+ *
+ * Recording takes no lock and touches no shared line: each thread appends
+ * to a buffer of its own (TRACE_CHUNK events, ~40 KB) and publishes the
+ * count with a release store. A full buffer is written out by its thread
+ * (one write(2) per TRACE_CHUNK waits), under the one lock that orders the
+ * file; so does the library's destructor at exit for every thread, a
+ * thread's end (its key's destructor) for its own, and destroy. A reader
+ * of another thread's buffer (under the lock) takes only the events that
+ * thread published and remembers how far it wrote (`flushed`): the owner
+ * resets its buffer only under the lock. So memory stays bounded — a
+ * buffer per live thread — and a process killed by a signal loses only
+ * what its threads recorded since their last write (a chunk each at most)
+ * and the closing "]}" (tools/trace_svg.py and rally stats mend that).
+ *
+ * The file: FILE, where "%p" stands for the pid — give it where several
+ * processes trace, or they overwrite each other: without it, a fork()ed
+ * child writes FILE.PID, but a program exec()ed with the same environment
+ * truncates FILE. Opened at the first write (a process that never waits
+ * writes nothing). Beyond RALLY_TRACE_MAX events (default 1,000,000, some
+ * 170 MB) events are counted, not written: the last event says how many.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "rally.h"
+#include "trace.h"
+
+#define TRACE_CHUNK    1024
+#define LINE_CHARS     256 /* an event's line, at most */
+#define DEFAULT_MAX    1000000ull
+
+struct tevent {
+	uint64_t tag;
+	int64_t t0, t1;
+	uint32_t phase;
+	int32_t index;
+	int32_t rc;
+};
+
+struct tbuf {
+	struct tbuf *next, **prevp; /* T.threads, under T.lock */
+	pid_t tid;
+	_Atomic uint32_t count; /* published events (the owner's release) */
+	uint32_t flushed;       /* written out, under T.lock */
+	struct tevent ev[TRACE_CHUNK];
+};
+
+_Atomic bool rally__trace_on;
+
+static struct {
+	pthread_mutex_t lock; /* the file, the list, every `flushed` */
+	struct tbuf *threads;
+	pthread_key_t key;
+	int fd; /* -1: not yet opened, or closed */
+	bool done; /* closed at exit, or could not open: write nothing */
+	pid_t owner; /* the process that took FILE as given */
+	pid_t pid;
+	uint64_t written, dropped, max;
+	char path[PATH_MAX];
+} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+static _Thread_local struct tbuf *mine;
+static char out[TRACE_CHUNK * LINE_CHARS]; /* under T.lock */
+
+static void write_all(const char *p, size_t n)
+{
+	while (n && T.fd >= 0) {
+		ssize_t w = write(T.fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			/* A full disk: say it once, keep the process going. */
+			fprintf(stderr, "rally: RALLY_TRACE: writing %s: %s; "
+			                "tracing stops\n",
+			        T.path, w < 0 ? strerror(errno) : "no room");
+			close(T.fd);
+			T.fd = -1;
+			T.done = true;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* FILE with %p as the pid; FILE.PID in a fork()ed child of the owner. */
+static void path_of(char *buf, size_t size)
+{
+	size_t o = 0;
+	bool has_pid = false;
+	for (const char *p = T.path; *p && o + 12 < size; p++) {
+		if (p[0] == '%' && p[1] == 'p') {
+			o += (size_t)snprintf(buf + o, size - o, "%d", (int)T.pid);
+			has_pid = true;
+			p++;
+		} else {
+			buf[o++] = *p;
+		}
+	}
+	buf[o] = '\0';
+	if (!has_pid && T.pid != T.owner)
+		snprintf(buf + o, size - o, ".%d", (int)T.pid);
+}
+
+/* The program's name as a JSON string's contents. */
+static void json_name(char *buf, size_t size)
+{
+	const char *n = program_invocation_short_name;
+	size_t o = 0;
+	for (; *n && o + 8 < size; n++) {
+		unsigned char c = (unsigned char)*n;
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(buf + o, size - o, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+}
+
+static bool open_locked(void)
+{
+	if (T.fd >= 0)
+		return true;
+	if (T.done)
+		return false;
+	char path[PATH_MAX + 16];
+	T.pid = getpid();
+	path_of(path, sizeof path);
+	T.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (T.fd < 0) {
+		fprintf(stderr, "rally: RALLY_TRACE: cannot open %s: %s; "
+		                "tracing off\n",
+		        path, strerror(errno));
+		T.done = true;
+		atomic_store_explicit(&rally__trace_on, false,
+		                      memory_order_relaxed);
+		return false;
+	}
+	char name[64];
+	json_name(name, sizeof name);
+	/* Every event after this one begins with a comma: chunks written in
+	 * any order make valid JSON. */
+	int n = snprintf(out, sizeof out,
+	                 "{\"traceEvents\":[\n{\"name\":\"process_name\","
+	                 "\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":{"
+	                 "\"name\":\"%s\"}}",
+	                 (int)T.pid, (int)T.pid, name);
+	write_all(out, (size_t)n);
+	return T.fd >= 0;
+}
+
+static const char *outcome(int rc)
+{
+	if (rc >= 0)
+		return "released";
+	switch (rc) {
+	case RALLY_BROKEN:
+		return "broken";
+	case RALLY_TIMEDOUT:
+		return "timeout";
+	case RALLY_OWNERDEAD:
+		return "ownerdead";
+	default:
+		return "error";
+	}
+}
+
+/* Writes what b's owner published since the last write. */
+static void flush_locked(struct tbuf *b)
+{
+	uint32_t n = atomic_load_explicit(&b->count, memory_order_acquire);
+	if (n <= b->flushed || !open_locked()) {
+		b->flushed = n;
+		return;
+	}
+	size_t o = 0;
+	for (uint32_t i = b->flushed; i < n; i++) {
+		const struct tevent *e = &b->ev[i];
+		if (T.written >= T.max) {
+			T.dropped++;
+			continue;
+		}
+		T.written++;
+		o += (size_t)snprintf(
+		    out + o, sizeof out - o,
+		    ",\n{\"name\":\"wait\",\"cat\":\"rally\",\"ph\":\"X\","
+		    "\"ts\":%" PRId64 ".%03d,\"dur\":%" PRId64 ".%03d,"
+		    "\"pid\":%d,\"tid\":%d,\"args\":{\"barrier\":\"%016" PRIx64
+		    "\",\"phase\":%" PRIu32 ",\"index\":%" PRId32
+		    ",\"outcome\":\"%s\"}}",
+		    e->t0 / 1000, (int)(e->t0 % 1000), (e->t1 - e->t0) / 1000,
+		    (int)((e->t1 - e->t0) % 1000), (int)T.pid, (int)b->tid,
+		    e->tag, e->phase, e->index, outcome(e->rc));
+	}
+	write_all(out, o);
+	b->flushed = n;
+}
+
+static void thread_ended(void *p)
+{
+	struct tbuf *b = p;
+	pthread_mutex_lock(&T.lock);
+	flush_locked(b);
+	*b->prevp = b->next;
+	if (b->next)
+		b->next->prevp = b->prevp;
+	pthread_mutex_unlock(&T.lock);
+	free(b);
+	mine = NULL;
+}
+
+static struct tbuf *new_buffer(void)
+{
+	struct tbuf *b = calloc(1, sizeof *b);
+	if (!b)
+		return NULL; /* this thread's waits go unrecorded */
+	b->tid = (pid_t)syscall(SYS_gettid);
+	pthread_mutex_lock(&T.lock);
+	b->next = T.threads;
+	b->prevp = &T.threads;
+	if (T.threads)
+		T.threads->prevp = &b->next;
+	T.threads = b;
+	pthread_mutex_unlock(&T.lock);
+	pthread_setspecific(T.key, b);
+	return mine = b;
+}
+
+void rally__trace_wait(uint64_t tag, uint32_t phase, int32_t index,
+                       int64_t t0, int64_t t1, int rc)
+{
+	struct tbuf *b = mine;
+	if (!b && !(b = new_buffer()))
+		return;
+	uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+	if (n == TRACE_CHUNK) {
+		pthread_mutex_lock(&T.lock);
+		flush_locked(b);
+		b->flushed = 0;
+		atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+		pthread_mutex_unlock(&T.lock);
+		n = 0;
+	}
+	b->ev[n] = (struct tevent){tag, t0, t1, phase, index, rc};
+	atomic_store_explicit(&b->count, n + 1, memory_order_release);
+}
+
+static void flush_all_locked(void)
+{
+	for (struct tbuf *b = T.threads; b; b = b->next)
+		flush_locked(b);
+}
+
+void rally__trace_flush(void)
+{
+	pthread_mutex_lock(&T.lock);
+	flush_all_locked();
+	pthread_mutex_unlock(&T.lock);
+}
+
+/* ---- the process: load, fork, exit ---------------------------------------- */
+
+static void before_fork(void) { pthread_mutex_lock(&T.lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&T.lock); }
+
+/* The child's buffers hold its parent's waits, which the parent writes:
+ * emptied; its own file, opened at its first write. */
+static void after_fork_child(void)
+{
+	pthread_mutex_init(&T.lock, NULL);
+	for (struct tbuf *b = T.threads; b; b = b->next) {
+		atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+		b->flushed = 0;
+	}
+	if (T.fd >= 0)
+		close(T.fd);
+	T.fd = -1;
+	T.written = T.dropped = 0;
+}
+
+__attribute__((constructor)) static void trace_at_load(void)
+{
+	const char *p = getenv("RALLY_TRACE");
+	if (!p || !*p)
+		return;
+	if (strlen(p) >= sizeof T.path - 16) {
+		fprintf(stderr, "rally: RALLY_TRACE: the path is too long; "
+		                "tracing off\n");
+		return;
+	}
+	strcpy(T.path, p);
+	T.max = DEFAULT_MAX;
+	const char *m = getenv("RALLY_TRACE_MAX");
+	if (m && *m) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(m, &end, 10);
+		if (*end || errno || m[0] == '-')
+			fprintf(stderr, "rally: RALLY_TRACE_MAX=%s: not a "
+			                "number of events; %llu\n",
+			        m, (unsigned long long)DEFAULT_MAX);
+		else
+			T.max = v;
+	}
+	if (pthread_key_create(&T.key, thread_ended) != 0)
+		return;
+	T.owner = getpid();
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	atomic_store_explicit(&rally__trace_on, true, memory_order_relaxed);
+}
+
+/* At exit (and at dlclose): every thread's waits, then the end. Threads
+ * still running record on, unwritten. */
+__attribute__((destructor)) static void trace_at_exit(void)
+{
+	if (!atomic_load_explicit(&rally__trace_on, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&T.lock);
+	atomic_store_explicit(&rally__trace_on, false, memory_order_relaxed);
+	flush_all_locked();
+	if (T.fd >= 0) {
+		int n = snprintf(out, sizeof out,
+		                 ",\n{\"name\":\"rally_trace\",\"ph\":\"M\","
+		                 "\"pid\":%d,\"tid\":%d,\"args\":{\"events\":%"
+		                 PRIu64 ",\"dropped\":%" PRIu64 "}}\n]}\n",
+		                 (int)T.pid, (int)T.pid, T.written, T.dropped);
+		write_all(out, (size_t)n);
+		close(T.fd);
+		T.fd = -1;
+	}
+	T.done = true;
+	pthread_mutex_unlock(&T.lock);
+}

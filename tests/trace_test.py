@@ -1,0 +1,195 @@
+"""RALLY_TRACE (lib/trace.c): the file trace_prog writes, checked against
+what it did — valid Chrome Trace Event JSON, one event per wait, the
+events of each phase of a barrier its parties with each index once, events
+nested per thread, a thread that ended and a barrier destroyed, a timeout,
+a fork()ed child's own file, "%p", a process killed by a signal (only the
+last buffer of each thread lost), the cap on events, an unwritable path.
+
+Usage: trace_test.py TRACE_PROG RALLY_TOOL. TAP out, ending with the line
+"N passed, N failed"."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+
+PROG, RALLY = sys.argv[1], sys.argv[2]
+CHUNK = 1024  # lib/trace.c's TRACE_CHUNK
+results = []
+
+
+def check(ok, what, detail=""):
+    results.append(ok)
+    print(f"{'ok' if ok else 'not ok'} {len(results)} - {what}")
+    if not ok and detail:
+        for line in str(detail).splitlines()[:20]:
+            print(f"# {line}")
+
+
+def run(mode, path, phases=None, env=None):
+    e = dict(os.environ, RALLY_TRACE=path, **(env or {}))
+    args = [PROG, mode] + ([str(phases)] if phases else [])
+    p = subprocess.run(args, env=e, capture_output=True, text=True,
+                       timeout=120)
+    info = json.loads(p.stdout) if p.stdout.strip() else {}
+    return p, info
+
+
+def load(path, mend=False):
+    text = open(path).read()
+    if mend and not text.rstrip().endswith("]}"):
+        text += "\n]}"
+    return json.loads(text)
+
+
+def waits(doc):
+    return [e for e in doc["traceEvents"] if e.get("ph") == "X"]
+
+
+def nested(events):
+    """Per thread, any two waits are disjoint or one holds the other."""
+    by_tid = defaultdict(list)
+    for e in events:
+        by_tid[(e["pid"], e["tid"])].append((e["ts"], e["ts"] + e["dur"]))
+    for spans in by_tid.values():
+        spans.sort()
+        stack = []
+        for s, t in spans:
+            while stack and stack[-1] <= s:
+                stack.pop()
+            if stack and t > stack[-1]:
+                return False
+            stack.append(t)
+    return True
+
+
+def phases_whole(events, parties, phases):
+    """The barrier's phases 0..phases-1: parties waits each, indices once,
+    all released."""
+    per = defaultdict(list)
+    for e in events:
+        per[e["args"]["phase"]].append(e)
+    if sorted(per) != list(range(phases)):
+        return False
+    return all(sorted(x["args"]["index"] for x in es) == list(range(parties))
+               and all(x["args"]["outcome"] == "released" for x in es)
+               for es in per.values())
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # ---- main: the whole file
+    path = os.path.join(tmp, "t.json")
+    p, info = run("main", path)
+    check(p.returncode == 0, "trace_prog main ran", p.stderr)
+    try:
+        doc = load(path)
+        check(True, "the trace is valid JSON")
+    except (OSError, ValueError) as ex:
+        doc = {"traceEvents": []}
+        check(False, "the trace is valid JSON", ex)
+    ev = waits(doc)
+    n, t = info.get("phases", 0), info.get("threads", 0)
+    by_barrier = defaultdict(list)
+    for e in ev:
+        by_barrier[e["args"]["barrier"]].append(e)
+    sizes = sorted(len(v) for v in by_barrier.values())
+    check(sizes == [1, 5, n * t], "one event per wait: A's, B's, C's",
+          sizes)
+    check(all(e["pid"] == info.get("pid") for e in ev),
+          "events carry the process's pid")
+    a = max(by_barrier.values(), key=len)
+    check(phases_whole(a, t, n),
+          "each of A's phases: its parties, each index once, released")
+    check(len({e["tid"] for e in a}) == t, "A's waits come from its threads")
+    check(nested(ev), "waits nest per thread")
+    bev = [v for v in by_barrier.values() if len(v) == 5]
+    check(bool(bev) and len({e["tid"] for e in bev[0]}) == 1 and
+          bev[0][0]["tid"] not in {e["tid"] for e in a} and
+          sorted(e["args"]["phase"] for e in bev[0]) == list(range(5)),
+          "a thread that ended (barrier B, then destroyed) is in the file")
+    cev = [v for v in by_barrier.values() if len(v) == 1]
+    check(bool(cev) and cev[0][0]["args"]["outcome"] == "timeout" and
+          cev[0][0]["args"]["index"] == 0 and cev[0][0]["dur"] >= 1000,
+          "the timeout: outcome timeout, index 0, at least 1 ms",
+          cev and cev[0][0])
+    meta = [e for e in doc["traceEvents"] if e.get("name") == "rally_trace"]
+    check(meta and meta[0]["args"] == {"events": len(ev), "dropped": 0},
+          "the last event counts the waits written", meta)
+    child = f"{path}.{info.get('child')}"
+    try:
+        cdoc = load(child)
+        cev2 = waits(cdoc)
+        check(len(cev2) == 3 and all(e["pid"] == info.get("child")
+                                     for e in cev2),
+              "a fork()ed child writes FILE.PID with its own waits", cev2)
+    except (OSError, ValueError) as ex:
+        check(False, "a fork()ed child writes FILE.PID with its own waits",
+              ex)
+
+    # ---- %p
+    pat = os.path.join(tmp, "p.%p.json")
+    p, info = run("main", pat, phases=3)
+    names = sorted(os.listdir(tmp))
+    want = {f"p.{info.get('pid')}.json", f"p.{info.get('child')}.json"}
+    check(p.returncode == 0 and want <= set(names),
+          "%p in the name: a file per process", names)
+
+    # ---- killed: only the last buffer of each thread lost, no "]}"
+    kpath = os.path.join(tmp, "k.json")
+    phases = 3000
+    p, info = run("kill", kpath, phases=phases)
+    check(p.returncode == -9, "trace_prog kill died of SIGKILL",
+          p.returncode)
+    text = open(kpath).read() if os.path.exists(kpath) else ""
+    check(text.startswith('{"traceEvents":[') and
+          not text.rstrip().endswith("]}"),
+          "a killed process's file has no closing ]}")
+    try:
+        kev = waits(load(kpath, mend=True))
+        total, threads = phases * info.get("threads", 0), info.get("threads")
+        lost = total - len(kev)
+        check(0 < lost <= threads * CHUNK,
+              "mended with ]}, it parses; at most a buffer per thread lost",
+              f"{len(kev)} of {total}")
+        per_tid = defaultdict(int)
+        for e in kev:
+            per_tid[e["tid"]] += 1
+        check(all(c % CHUNK == 0 for c in per_tid.values()),
+              "each thread's written waits are whole buffers", dict(per_tid))
+    except (OSError, ValueError) as ex:
+        check(False, "mended with ]}, it parses", ex)
+
+    # ---- the cap
+    mpath = os.path.join(tmp, "m.json")
+    p, info = run("main", mpath, phases=100,
+                  env={"RALLY_TRACE_MAX": "50"})
+    mdoc = load(mpath)
+    meta = [e for e in mdoc["traceEvents"] if e.get("name") == "rally_trace"]
+    total = 100 * info.get("threads", 0) + 5 + 1
+    check(len(waits(mdoc)) == 50 and meta and
+          meta[0]["args"] == {"events": 50, "dropped": total - 50},
+          "RALLY_TRACE_MAX=50: 50 written, the rest counted as dropped",
+          meta)
+    p, info = run("main", mpath, phases=2,
+                  env={"RALLY_TRACE_MAX": "lots"})
+    check(p.returncode == 0 and "not a number" in p.stderr,
+          "a bad RALLY_TRACE_MAX is named, the default kept", p.stderr)
+
+    # ---- an unwritable path: the program runs on, told why
+    p, info = run("main", os.path.join(tmp, "no", "such", "dir.json"),
+                  phases=3)
+    check(p.returncode == 0 and "cannot open" in p.stderr,
+          "an unwritable path: said once, the program unharmed", p.stderr)
+
+    # ---- no waits, no file
+    npath = os.path.join(tmp, "none.json")
+    subprocess.run([RALLY, "--help"], env=dict(os.environ, RALLY_TRACE=npath),
+                   capture_output=True)
+    check(not os.path.exists(npath), "a process that never waits writes "
+          "no file")
+
+failed = results.count(False)
+print(f"1..{len(results)}")
+print(f"{len(results) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

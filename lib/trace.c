@@ -248,17 +248,22 @@ void rally__trace_wait(uint64_t tag, uint32_t phase, int32_t index,
 	struct tbuf *b = mine;
 	if (!b && !(b = new_buffer()))
 		return;
+	struct tevent e = {tag, t0, t1, phase, index, rc};
 	uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
-	if (n == TRACE_CHUNK) {
-		pthread_mutex_lock(&T.lock);
-		flush_locked(b);
-		b->flushed = 0;
-		atomic_store_explicit(&b->count, 0, memory_order_relaxed);
-		pthread_mutex_unlock(&T.lock);
-		n = 0;
+	if (n < TRACE_CHUNK) {
+		b->ev[n] = e;
+		atomic_store_explicit(&b->count, n + 1, memory_order_release);
+		return;
 	}
-	b->ev[n] = (struct tevent){tag, t0, t1, phase, index, rc};
-	atomic_store_explicit(&b->count, n + 1, memory_order_release);
+	/* Full: written out, and begun again with this event, all under the
+	 * lock — a reader never sees the count of the old events over the
+	 * new ones. */
+	pthread_mutex_lock(&T.lock);
+	flush_locked(b);
+	b->ev[0] = e;
+	b->flushed = 0;
+	atomic_store_explicit(&b->count, 1, memory_order_release);
+	pthread_mutex_unlock(&T.lock);
 }
 
 static void flush_all_locked(void)

@@ -5,9 +5,11 @@
  * Usage: trace_prog MODE [PHASES]
  *   main   THREADS threads cross barrier A PHASES times; a thread of its
  *          own crosses barrier B (parties 1) 5 times and ends (its buffer
- *          is written as it ends); one call times out on barrier C (2
- *          parties, alone); barrier B is destroyed before the end; a
- *          fork()ed child crosses its own barrier 3 times
+ *          is written as it ends); the main thread crosses barrier E
+ *          (parties 1) 3 times before barrier B is destroyed (which writes
+ *          every buffer) and 2 times after (written at exit); one call
+ *          times out on barrier C (2 parties, alone); a fork()ed child
+ *          crosses its own barrier 3 times
  *   kill   THREADS threads cross A PHASES times and block at barrier K,
  *          where the process kills itself (SIGKILL): no thread ends, no
  *          exit, no closing "]}" */
@@ -24,7 +26,7 @@
 
 #define THREADS 4
 
-static rally_barrier_t a, b, c, k;
+static rally_barrier_t a, b, c, e, k;
 static int phases = 100;
 
 static void *cross_a(void *arg)
@@ -81,13 +83,20 @@ int main(int argc, char **argv)
 		return 2;
 	run_a();
 	if (rally_barrier_init(&b, 1, NULL) != 0 ||
-	    rally_barrier_init(&c, 2, NULL) != 0)
+	    rally_barrier_init(&c, 2, NULL) != 0 ||
+	    rally_barrier_init(&e, 1, NULL) != 0)
 		return 1;
 	pthread_t tb;
 	pthread_create(&tb, NULL, cross_b, NULL);
 	pthread_join(tb, NULL);
+	for (int i = 0; i < 3; i++)
+		if (rally_barrier_wait(&e) != 0)
+			return 1;
 	if (rally_barrier_destroy(&b) != 0)
 		return 1;
+	for (int i = 0; i < 2; i++)
+		if (rally_barrier_wait(&e) != 0)
+			return 1;
 	if (rally_barrier_timedwait(&c, 1000000) != RALLY_TIMEDOUT)
 		return 1;
 	pid_t child = fork();

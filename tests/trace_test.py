@@ -94,8 +94,8 @@ with tempfile.TemporaryDirectory() as tmp:
     for e in ev:
         by_barrier[e["args"]["barrier"]].append(e)
     sizes = sorted(len(v) for v in by_barrier.values())
-    check(sizes == [1, 5, n * t], "one event per wait: A's, B's, C's",
-          sizes)
+    check(sizes == [1, 5, 5, n * t],
+          "one event per wait: A's, B's, C's, E's", sizes)
     check(all(e["pid"] == info.get("pid") for e in ev),
           "events carry the process's pid")
     a = max(by_barrier.values(), key=len)
@@ -103,11 +103,16 @@ with tempfile.TemporaryDirectory() as tmp:
           "each of A's phases: its parties, each index once, released")
     check(len({e["tid"] for e in a}) == t, "A's waits come from its threads")
     check(nested(ev), "waits nest per thread")
-    bev = [v for v in by_barrier.values() if len(v) == 5]
-    check(bool(bev) and len({e["tid"] for e in bev[0]}) == 1 and
+    five = [v for v in by_barrier.values() if len(v) == 5]
+    bev = [v for v in five if v[0]["tid"] != info.get("pid")]
+    check(len(bev) == 1 and len({e["tid"] for e in bev[0]}) == 1 and
           bev[0][0]["tid"] not in {e["tid"] for e in a} and
           sorted(e["args"]["phase"] for e in bev[0]) == list(range(5)),
           "a thread that ended (barrier B, then destroyed) is in the file")
+    eev = [v for v in five if v[0]["tid"] == info.get("pid")]
+    check(len(eev) == 1 and
+          sorted(e["args"]["phase"] for e in eev[0]) == list(range(5)),
+          "written at destroy and again at exit: each wait once (E)")
     cev = [v for v in by_barrier.values() if len(v) == 1]
     check(bool(cev) and cev[0][0]["args"]["outcome"] == "timeout" and
           cev[0][0]["args"]["index"] == 0 and cev[0][0]["dur"] >= 1000,
@@ -166,7 +171,7 @@ with tempfile.TemporaryDirectory() as tmp:
                   env={"RALLY_TRACE_MAX": "50"})
     mdoc = load(mpath)
     meta = [e for e in mdoc["traceEvents"] if e.get("name") == "rally_trace"]
-    total = 100 * info.get("threads", 0) + 5 + 1
+    total = 100 * info.get("threads", 0) + 5 + 5 + 1
     check(len(waits(mdoc)) == 50 and meta and
           meta[0]["args"] == {"events": 50, "dropped": total - 50},
           "RALLY_TRACE_MAX=50: 50 written, the rest counted as dropped",

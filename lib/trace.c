@@ -293,6 +293,8 @@ static void after_fork_child(void)
 		atomic_store_explicit(&b->count, 0, memory_order_relaxed);
 		b->flushed = 0;
 	}
+	if (mine) /* the forking thread, a new thread here */
+		mine->tid = (pid_t)syscall(SYS_gettid);
 	if (T.fd >= 0)
 		close(T.fd);
 	T.fd = -1;

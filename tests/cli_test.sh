@@ -317,6 +317,35 @@ else
 fi
 "$rally" rm "$qname"
 
+# rally stats: the program runs traced; the summary names its threads and
+# the straggler; its exit status is passed on.
+prog="$build/tests/trace_prog"
+check "rally stats runs the program" 0 "$rally" stats --json "$tmp/s.json" --keep "$tmp/traces" -- "$prog" main 40
+says "rally stats leaves the program's stdout alone" '"phases": 40' "$tmp/out"
+says "rally stats summarises on stderr" "rally stats: .* waits by" "$tmp/err"
+says "... with the skew" "arrival skew per phase" "$tmp/err"
+says "... and the stragglers" "stragglers (last to arrive)" "$tmp/err"
+if python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["phases"] >= 40 and d["events"] == 4 * 40 + 5 + 5 + 1 + 3, d
+assert d["threads"] == 7 and sum(c["last"] for c in d["callers"]) == d["phases"], d
+assert 0 <= d["wait_fraction"] <= 1 and d["skew_p50_ns"] <= d["skew_max_ns"], d' "$tmp/s.json"; then
+	ok "rally stats --json: every wait and phase counted"
+else
+	not_ok "rally stats --json: every wait and phase counted"; sed 's/^/# /' "$tmp/s.json"
+fi
+n_traces=$(ls "$tmp/traces" | wc -l)
+if [ "$n_traces" -eq 2 ]; then ok "--keep keeps a trace per process"; else not_ok "--keep keeps a trace per process ($n_traces)"; fi
+check "rally stats passes the exit status on" 3 "$rally" stats -- sh -c 'exit 3'
+says "... and says when no wait was seen" "no barrier waits seen" "$tmp/err"
+check "rally stats without a program" 1 "$rally" stats
+check "rally stats --top 0" 1 "$rally" stats --top 0 -- true
+check "rally stats of a missing program" 127 "$rally" stats -- "$tmp/no-such-program"
+check "rally help stats" 0 "$rally" help stats
+says "rally help stats documents --keep" "keep DIR" "$tmp/out"
+check "rally --help" 0 "$rally" --help
+says "rally --help lists stats" "stats \[OPTIONS\] -- PROGRAM" "$tmp/out"
+
 # Exit statuses as the help gives them: 1 for an error (bad arguments,
 # permission, not a rally object), 2 for timed out, broken or missing.
 for c in "wait a/b 2" "abort a/b" "status a/b" "rm a/b" "event set a/b" "wait / 2"; do

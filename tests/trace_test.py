@@ -125,7 +125,7 @@ with tempfile.TemporaryDirectory() as tmp:
     try:
         cdoc = load(child)
         cev2 = waits(cdoc)
-        check(len(cev2) == 3 and all(e["pid"] == info.get("child")
+        check(len(cev2) == 3 and all(e["pid"] == e["tid"] == info.get("child")
                                      for e in cev2),
               "a fork()ed child writes FILE.PID with its own waits", cev2)
     except (OSError, ValueError) as ex:

@@ -27,6 +27,7 @@
 #include "hooks.h" /* rally__barrier_timedarrive */
 #include "rally.h"
 #include "run.h"
+#include "stats_cmd.h"
 
 /* 1 is every error that is not 2's: a script tells "the rendezvous did not
  * happen" (2) from "this call was wrong or could not be made" (1). */
@@ -50,6 +51,9 @@ static const char *const manual[][2] = {
          "  run [--spin S] -- PROGRAM ARGS...\n"
          "                           run a program with its pthread\n"
          "                           barriers replaced by rally's\n"
+         "  stats [OPTIONS] -- PROGRAM ARGS...\n"
+         "                           run a program and show where its\n"
+         "                           threads waited at barriers\n"
          "\n"
          "Exit status: 0 released (or done); 1 an error (bad arguments,\n"
          "no permission, not a rally object), with a message; 2 timed\n"
@@ -154,6 +158,30 @@ static const char *const manual[][2] = {
      "\n"
      "Exit status: PROGRAM's; 1 bad options or no library; 126 PROGRAM\n"
      "cannot be run; 127 PROGRAM not found.\n"},
+    {"stats",
+     "usage: rally stats [--json FILE] [--keep DIR] [--top N] [--no-pthread]\n"
+     "                   [--] PROGRAM [ARGS...]\n"
+     "\n"
+     "Runs PROGRAM with every barrier wait recorded (RALLY_TRACE: rally's\n"
+     "barriers, and pthread barriers through librally-pthread.so, as rally\n"
+     "run preloads it), and when it ends prints on stderr where its\n"
+     "threads waited:\n"
+     "  - the time in barriers: each thread's waits over the time from its\n"
+     "    first wait's start to its last wait's end, averaged;\n"
+     "  - the arrival skew per phase, first to last arrival: p50, p99, max;\n"
+     "  - the stragglers: who arrived last, in how many phases, and each\n"
+     "    thread's waits (N of them, --top; 8 by default).\n"
+     "Processes the program starts are traced too (a file per process).\n"
+     "\n"
+     "--json FILE  the summary as JSON as well\n"
+     "--keep DIR   keep the traces (Chrome Trace Event JSON, one file per\n"
+     "             process: open them in Perfetto or chrome://tracing, or\n"
+     "             draw them with tools/trace_svg.py)\n"
+     "--no-pthread do not preload the pthread shim (pthread barriers stay\n"
+     "             the C library's, and unseen)\n"
+     "\n"
+     "Exit status: PROGRAM's (128+N if a signal N ended it); 1 bad options;\n"
+     "126 PROGRAM cannot be run; 127 PROGRAM not found.\n"},
 };
 
 static int usage(const char *cmd, int status)
@@ -170,6 +198,11 @@ static int usage(const char *cmd, int status)
 static int run_help(int status)
 {
 	return usage("run", status);
+}
+
+static int stats_help(int status)
+{
+	return usage("stats", status);
 }
 
 static bool wants_help(int argc, char **argv)
@@ -798,6 +831,8 @@ int main(int argc, char **argv)
 		return cmd_bench(argc, argv, "rally");
 	if (strcmp(cmd, "run") == 0) /* PROGRAM's own options are its own */
 		return rally_cmd_run(argc, argv, run_help);
+	if (strcmp(cmd, "stats") == 0)
+		return rally_cmd_stats(argc, argv, stats_help);
 	if (wants_help(argc, argv))
 		return usage(cmd, EXIT_RELEASED);
 	if (strcmp(cmd, "wait") == 0)

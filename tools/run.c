@@ -253,50 +253,60 @@ int rally_cmd_run(int argc, char **argv, int (*help)(int status))
 		        "[--spin auto|never|N] -- PROGRAM ARGS...)\n");
 		return EXIT_USAGE;
 	}
+	if (spin && setenv("RALLY_SPIN", spin, 1) != 0) {
+		fprintf(stderr, "rally run: %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	return rally_preload_and_exec(argv + i, "rally run", true);
+}
+
+int rally_preload_and_exec(char **argv, const char *who, bool need_shim)
+{
 	char shim[PATH_MAX], prog[PATH_MAX];
 	if (!find_shim(shim, sizeof shim)) {
-		fprintf(stderr, "rally run: %s not found (installed with "
-		        "rally; set RALLY_PTHREAD_LIB to its path)\n", SHIM);
-		return EXIT_USAGE;
+		fprintf(stderr, "%s: %s not found (installed with rally; set "
+		        "RALLY_PTHREAD_LIB to its path)%s\n", who, SHIM,
+		        need_shim ? "" : ": pthread barriers not seen");
+		if (need_shim)
+			return EXIT_USAGE;
+		shim[0] = '\0';
 	}
 	/* ld.so splits LD_PRELOAD at spaces and colons (review of the
 	 * shim, 7: the preload silently did not happen). */
 	if (strpbrk(shim, " :\t\n")) {
-		fprintf(stderr, "rally run: the library's path has a space or "
-		        "a colon, which LD_PRELOAD cannot carry: %s\n", shim);
+		fprintf(stderr, "%s: the library's path has a space or a "
+		        "colon, which LD_PRELOAD cannot carry: %s\n", who, shim);
 		return EXIT_USAGE;
 	}
 	/* Found as execvp() will (below) find it, to look at it first; if
 	 * this search misses, execvp() answers for itself (review 2 of the
 	 * shim: an empty PATH, a file that is not executable). */
-	if (!find_program(argv[i], prog, sizeof prog))
+	if (!find_program(argv[0], prog, sizeof prog))
 		prog[0] = '\0';
-	switch (prog[0] ? preload_reaches(prog) : REACH_UNKNOWN) {
+	switch (prog[0] && shim[0] ? preload_reaches(prog) : REACH_UNKNOWN) {
 	case REACH_STATIC:
-		fprintf(stderr, "rally run: %s is statically linked: no "
-		        "preloaded library reaches it, and its pthread "
-		        "barriers stay the C library's (run unchanged)\n",
-		        prog);
+		fprintf(stderr, "%s: %s is statically linked: no preloaded "
+		        "library reaches it, and its pthread barriers stay the "
+		        "C library's (run unchanged)\n", who, prog);
 		break;
 	case REACH_OTHER_CLASS:
-		fprintf(stderr, "rally run: %s is a program of another word "
-		        "size than %s: the preload does not apply (run "
-		        "unchanged)\n", prog, shim);
+		fprintf(stderr, "%s: %s is a program of another word size "
+		        "than %s: the preload does not apply (run "
+		        "unchanged)\n", who, prog, shim);
 		break;
 	case REACH_YES:
 	case REACH_UNKNOWN:
 		break;
 	}
-	if (set_preload(shim) != 0 ||
-	    (spin && setenv("RALLY_SPIN", spin, 1) != 0)) {
-		fprintf(stderr, "rally run: %s\n", strerror(errno));
+	if (shim[0] && set_preload(shim) != 0) {
+		fprintf(stderr, "%s: %s\n", who, strerror(errno));
 		return EXIT_USAGE;
 	}
 	/* execvp(): its PATH search, and a file with no #! run by /bin/sh
 	 * (review 2 of the shim: execv() answered ENOEXEC), as env(1). */
-	execvp(argv[i], argv + i);
+	execvp(argv[0], argv);
 	int e = errno;
-	fprintf(stderr, "rally run: cannot run %s: %s\n", argv[i],
+	fprintf(stderr, "%s: cannot run %s: %s\n", who, argv[0],
 	        strerror(e));
 	return e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
 }

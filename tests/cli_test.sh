@@ -336,6 +336,28 @@ else
 fi
 n_traces=$(ls "$tmp/traces" | wc -l)
 if [ "$n_traces" -eq 2 ]; then ok "--keep keeps a trace per process"; else not_ok "--keep keeps a trace per process ($n_traces)"; fi
+# The README's worked example: rally-heat's grid is the same however it is
+# split; with --stats it reports its barrier's counts; under rally stats
+# every step is a phase of its 2 threads.
+heat="$build/bench/rally-heat"
+sums=""
+for a in "--threads 1" "--threads 2" "--threads 3 --imbalanced" "--threads 2 --imbalanced --stats"; do
+	# shellcheck disable=SC2086
+	"$heat" --size 64 --steps 50 $a >"$tmp/heat" 2>&1 || not_ok "rally-heat $a"
+	sums="$sums $(sed -n 's/.*checksum //p' "$tmp/heat")"
+done
+if [ "$(echo $sums | tr ' ' '\n' | sort -u | wc -l)" -eq 1 ]; then ok "rally-heat: one grid whatever the split"; else not_ok "rally-heat: one grid whatever the split ($sums)"; fi
+says "rally-heat --stats reports the barrier's phases" "barrier: 50 phases" "$tmp/heat"
+says "... and who was last most often" "last to arrive most often: thread [01]" "$tmp/heat"
+check "rally-heat with a bad option" 1 "$heat" --threads 0
+check "rally stats of rally-heat" 0 "$rally" stats --json "$tmp/h.json" -- "$heat" --size 64 --steps 50 --threads 2 --imbalanced
+if python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["phases"] == 50 and d["threads"] == 2 and d["events"] == 100, d' "$tmp/h.json"; then
+	ok "rally stats of rally-heat: 50 phases of 2 threads"
+else
+	not_ok "rally stats of rally-heat: 50 phases of 2 threads"; sed 's/^/# /' "$tmp/h.json"
+fi
 check "rally stats passes the exit status on" 3 "$rally" stats -- sh -c 'exit 3'
 says "... and says when no wait was seen" "no barrier waits seen" "$tmp/err"
 check "rally stats without a program" 1 "$rally" stats

@@ -5,16 +5,19 @@ nested per thread, a thread that ended and a barrier destroyed, a timeout,
 a fork()ed child's own file, "%p", a process killed by a signal (only the
 last buffer of each thread lost), the cap on events, an unwritable path.
 
-Usage: trace_test.py TRACE_PROG RALLY_TOOL. TAP out, ending with the line
-"N passed, N failed"."""
+And tools/trace_svg.py's drawing of those files: a bar per wait.
+
+Usage: trace_test.py TRACE_PROG RALLY_TOOL TRACE_SVG. TAP out, ending with
+the line "N passed, N failed"."""
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-PROG, RALLY = sys.argv[1], sys.argv[2]
+PROG, RALLY, SVG = sys.argv[1], sys.argv[2], sys.argv[3]
 CHUNK = 1024  # lib/trace.c's TRACE_CHUNK
 results = []
 
@@ -132,6 +135,28 @@ with tempfile.TemporaryDirectory() as tmp:
         check(False, "a fork()ed child writes FILE.PID with its own waits",
               ex)
 
+    # ---- trace_svg.py: a bar (with its tooltip) per wait, valid SVG
+    def bars(args):
+        q = subprocess.run([sys.executable, SVG] + args, capture_output=True,
+                           text=True)
+        try:
+            root = ET.fromstring(q.stdout)
+        except ET.ParseError as ex:
+            return q, None, ex
+        ns = "{http://www.w3.org/2000/svg}"
+        return q, [r for r in root.iter(ns + "rect")
+                   if r.find(ns + "title") is not None], None
+    q, rects, err = bars([path, child])
+    check(rects is not None and len(rects) == len(ev) + 3,
+          "trace_svg: a bar per wait of both files", err or q.stderr)
+    span = (max(e["ts"] + e["dur"] for e in ev) - min(e["ts"] for e in ev))
+    q, rects, err = bars([path, "--to", str(span / 2000)])
+    check(rects is not None and 0 < len(rects) < len(ev),
+          "trace_svg --to: only the waits in the window", err or q.stderr)
+    q, rects, err = bars([os.path.join(tmp, "none.json")])
+    check(q.returncode == 1 and "none.json" in q.stderr,
+          "trace_svg: a missing file is named, exit 1", q.stderr)
+
     # ---- %p
     pat = os.path.join(tmp, "p.%p.json")
     p, info = run("main", pat, phases=3)
@@ -162,6 +187,10 @@ with tempfile.TemporaryDirectory() as tmp:
             per_tid[e["tid"]] += 1
         check(all(c % CHUNK == 0 for c in per_tid.values()),
               "each thread's written waits are whole buffers", dict(per_tid))
+        q = subprocess.run([sys.executable, SVG, kpath], capture_output=True,
+                           text=True)
+        check(q.returncode == 0 and q.stdout.count("<title>") == len(kev),
+              "trace_svg reads a file cut short", q.stderr)
     except (OSError, ValueError) as ex:
         check(False, "mended with ]}, it parses", ex)
 

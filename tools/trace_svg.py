@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Draws RALLY_TRACE files (Chrome Trace Event JSON, lib/trace.c) as an SVG
+timeline: a row per thread, a bar per barrier wait from the call to its
+return (blue released, red broken, orange timed out), and a tick on the top
+axis at each phase's last arrival. What Perfetto or chrome://tracing show,
+for a page or a README, offline.
+
+  trace_svg.py [--from MS] [--to MS] [--width PX] [-o OUT.svg] TRACE...
+
+Times are in ms from the earliest event. A file cut short (a process killed
+by a signal: no closing "]}") is read as far as it goes."""
+import argparse
+import json
+import sys
+from collections import defaultdict
+from xml.sax.saxutils import escape
+
+COLOURS = {"released": "#3b75af", "broken": "#c0392b", "timeout": "#e67e22",
+           "ownerdead": "#8e44ad", "error": "#7f8c8d"}
+
+
+def load(path):
+    """The wait events of one file; a truncated file is mended first."""
+    text = open(path).read()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = json.loads(text.rstrip().rstrip(",") + "\n]}")
+    return [e for e in doc.get("traceEvents", []) if e.get("ph") == "X"]
+
+
+def last_arrivals(events):
+    """Per (barrier, phase) of released waits, the time of the last call."""
+    last = {}
+    for e in events:
+        a = e.get("args", {})
+        if a.get("outcome") != "released":
+            continue
+        k = (a.get("barrier"), a.get("phase"))
+        last[k] = max(last.get(k, e["ts"]), e["ts"])
+    return sorted(last.values())
+
+
+def render(events, t_from, t_to, width):
+    t0 = min(e["ts"] for e in events)
+    lo = t0 + (t_from or 0) * 1000
+    hi = (t0 + t_to * 1000) if t_to is not None else \
+        max(e["ts"] + e["dur"] for e in events)
+    hi = max(hi, lo + 1)
+    rows = sorted({(e["pid"], e["tid"]) for e in events})
+    left, top, row_h, pad = 150, 40, 22, 4
+    plot_w = width - left - 20
+    height = top + row_h * len(rows) + 50
+
+    def x(ts):
+        return left + (min(max(ts, lo), hi) - lo) / (hi - lo) * plot_w
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+           f'height="{height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    # The axis: ms from the first event, 5 ticks.
+    for i in range(6):
+        ts = lo + (hi - lo) * i / 5
+        out.append(f'<line x1="{x(ts):.1f}" y1="{top - 6}" x2="{x(ts):.1f}" '
+                   f'y2="{height - 40}" stroke="#ddd"/>')
+        out.append(f'<text x="{x(ts):.1f}" y="{height - 26}" '
+                   f'text-anchor="middle">{(ts - t0) / 1000:.2f} ms</text>')
+    # Each phase's last arrival: a tick above the rows.
+    for ts in last_arrivals(events):
+        if lo <= ts <= hi:
+            out.append(f'<line x1="{x(ts):.1f}" y1="{top - 12}" '
+                       f'x2="{x(ts):.1f}" y2="{top - 4}" stroke="#555"/>')
+    out.append(f'<text x="{left}" y="{top - 16}">ticks: each phase\'s last '
+               f'arrival</text>')
+    index = {r: i for i, r in enumerate(rows)}
+    for (pid, tid), i in index.items():
+        y = top + i * row_h
+        out.append(f'<text x="{left - 8}" y="{y + row_h / 2 + 4:.1f}" '
+                   f'text-anchor="end">pid {pid} tid {tid}</text>')
+        out.append(f'<line x1="{left}" y1="{y + row_h - 1}" '
+                   f'x2="{left + plot_w}" y2="{y + row_h - 1}" '
+                   f'stroke="#f0f0f0"/>')
+    drawn = 0
+    for e in events:
+        s, t = e["ts"], e["ts"] + e["dur"]
+        if t < lo or s > hi:
+            continue
+        a = e.get("args", {})
+        y = top + index[(e["pid"], e["tid"])] * row_h + pad
+        w = max(x(t) - x(s), 0.5)
+        colour = COLOURS.get(a.get("outcome"), "#7f8c8d")
+        tip = escape(f"barrier {a.get('barrier')} phase {a.get('phase')} "
+                     f"index {a.get('index')} {a.get('outcome')} "
+                     f"{e['dur']:.1f} us")
+        out.append(f'<rect x="{x(s):.2f}" y="{y}" width="{w:.2f}" '
+                   f'height="{row_h - 2 * pad}" fill="{colour}">'
+                   f'<title>{tip}</title></rect>')
+        drawn += 1
+    lx = left
+    for name, colour in COLOURS.items():
+        out.append(f'<rect x="{lx}" y="{height - 16}" width="10" '
+                   f'height="10" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 14}" y="{height - 7}">{name}</text>')
+        lx += 90
+    out.append(f'<text x="{width - 20}" y="{height - 7}" text-anchor="end">'
+               f'bars: a thread waiting at a barrier</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n", drawn
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="Draw RALLY_TRACE files as an SVG timeline.")
+    ap.add_argument("traces", nargs="+", metavar="TRACE")
+    ap.add_argument("--from", dest="t_from", type=float, default=None,
+                    metavar="MS", help="start, ms after the first event")
+    ap.add_argument("--to", dest="t_to", type=float, default=None,
+                    metavar="MS", help="end, ms after the first event")
+    ap.add_argument("--width", type=int, default=1000, metavar="PX")
+    ap.add_argument("-o", "--output", default="-", metavar="OUT.svg")
+    args = ap.parse_args()
+    if args.width < 300:
+        ap.error("--width: at least 300")
+    events = []
+    for path in args.traces:
+        try:
+            events += load(path)
+        except (OSError, ValueError) as ex:
+            print(f"trace_svg: {path}: {ex}", file=sys.stderr)
+            return 1
+    if not events:
+        print("trace_svg: no wait events in the traces", file=sys.stderr)
+        return 1
+    svg, drawn = render(events, args.t_from, args.t_to, args.width)
+    if args.output == "-":
+        sys.stdout.write(svg)
+    else:
+        with open(args.output, "w") as f:
+            f.write(svg)
+    print(f"trace_svg: {drawn} waits of {len(events)} drawn",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -101,12 +101,15 @@ void hog_start();
 void hog_stop();
 
 // noisy: beside a busy process (the noisy/ family).
-void BM_c_peer(benchmark::State &state, bench_peer peer, bool noisy = false)
+void BM_c_peer(benchmark::State &state, bench_peer peer, bool noisy = false,
+               bool trace = false)
 {
 	unsigned self = unsigned(state.thread_index());
 	if (self == 0) {
 		if (noisy)
 			hog_start();
+		if (trace && bench_trace_start() != 0)
+			state.SkipWithError("RALLY_TRACE could not start");
 		g_barrier =
 		    bench_barrier_new(peer, unsigned(state.threads()), false);
 		g_meter.start(false);
@@ -118,6 +121,8 @@ void BM_c_peer(benchmark::State &state, bench_peer peer, bool noisy = false)
 	if (self == 0) {
 		g_meter.stop(state);
 		bench_barrier_free(g_barrier);
+		if (trace)
+			bench_trace_stop();
 		if (noisy)
 			hog_stop();
 	}
@@ -301,7 +306,8 @@ void usage(FILE *to)
 	    "pthread pthread_pshared futex_sleep ck_centralized yield_floor\n"
 	    "       std_barrier openmp; and the families event, stencil, "
 	    "overlap,\n       noisy (beside a process that keeps a CPU "
-	    "busy).\n");
+	    "busy), stats (rally with RALLY_STATS,\n       with RALLY_TRACE)."
+	    "\n");
 }
 
 Options parse_options(int *argc, char **argv)
@@ -369,7 +375,7 @@ void register_all(const Options &o)
 		std::string name =
 		    "phase/" + std::string(bench_peer_name(peer));
 		if (!bench_peer_available(peer) ||
-		    !o.wants(bench_peer_name(peer)))
+		    !o.wants(bench_peer_name(peer)) || peer == PEER_RALLY_STATS)
 			continue;
 		for (unsigned n : o.threads) {
 			// Pure spin collapses when threads outnumber CPUs
@@ -440,6 +446,29 @@ void register_all(const Options &o)
 			    ->UseRealTime()
 			    ->MinTime(min_time);
 		}
+	// What statistics and the trace cost: rally as it is, with
+	// RALLY_STATS, and with RALLY_TRACE recording every wait (its file
+	// written as buffers fill), side by side at 2, 4 and 8 threads.
+	if (o.wants("stats"))
+		for (unsigned n : {2u, 4u, 8u})
+			for (int k = 0; k < 3; k++) {
+				static const char *const names[] = {
+				    "rally", "rally_stats", "rally_trace"};
+				std::string name = "stats/" +
+				                   std::string(names[k]) +
+				                   "/threads:" + std::to_string(n);
+				bench_peer peer =
+				    k == 1 ? PEER_RALLY_STATS : PEER_RALLY;
+				bool trace = k == 2;
+				register_announced(
+				    name, name,
+				    [peer, trace](benchmark::State &st) {
+					    BM_c_peer(st, peer, false, trace);
+				    })
+				    ->Threads(int(n))
+				    ->UseRealTime()
+				    ->MinTime(min_time);
+			}
 	register_extra(o.quick, o.threads, 4 * c, o.wants("event"),
 	               o.wants("stencil"), o.wants("overlap"));
 #ifdef HAVE_OPENMP

@@ -114,6 +114,7 @@ static size_t peer_words_size(enum bench_peer p)
 	switch (p) {
 	case PEER_RALLY:
 	case PEER_RALLY_NOSPIN:
+	case PEER_RALLY_STATS:
 		return sizeof(rally_barrier_t);
 	case PEER_PTHREAD:
 	case PEER_PTHREAD_SHARED:
@@ -214,6 +215,7 @@ const char *bench_peer_name(enum bench_peer p)
 	    [PEER_FUTEX] = "futex_sleep",
 	    [PEER_CK] = "ck_centralized",
 	    [PEER_YIELD] = "yield_floor",
+	    [PEER_RALLY_STATS] = "rally_stats",
 	};
 	return p < PEER_C_COUNT ? names[p] : "?";
 }
@@ -230,9 +232,11 @@ static int init_peer(struct bench_barrier *b)
 {
 	switch (b->peer) {
 	case PEER_RALLY:
-	case PEER_RALLY_NOSPIN: {
+	case PEER_RALLY_NOSPIN:
+	case PEER_RALLY_STATS: {
 		rally_barrier_attr_t attr = {
-		    .flags = b->shared ? RALLY_SHARED : 0,
+		    .flags = (b->shared ? RALLY_SHARED : 0) |
+		             (b->peer == PEER_RALLY_STATS ? RALLY_STATS : 0),
 		    .spin = b->peer == PEER_RALLY_NOSPIN ? RALLY_SPIN_NEVER
 		                                         : RALLY_SPIN_AUTO};
 		return rally_barrier_init(&b->u.rally, b->n, &attr);
@@ -300,6 +304,7 @@ int bench_barrier_wait(struct bench_barrier *b, unsigned self)
 	switch (b->peer) {
 	case PEER_RALLY:
 	case PEER_RALLY_NOSPIN:
+	case PEER_RALLY_STATS:
 		return rally_barrier_wait(&b->u.rally);
 	case PEER_PTHREAD:
 	case PEER_PTHREAD_SHARED: {
@@ -326,7 +331,8 @@ void bench_barrier_free(struct bench_barrier *b)
 {
 	if (!b)
 		return;
-	if (b->peer == PEER_RALLY || b->peer == PEER_RALLY_NOSPIN)
+	if (b->peer == PEER_RALLY || b->peer == PEER_RALLY_NOSPIN ||
+	    b->peer == PEER_RALLY_STATS)
 		rally_barrier_destroy(&b->u.rally);
 	else if (b->peer == PEER_PTHREAD || b->peer == PEER_PTHREAD_SHARED)
 		pthread_barrier_destroy(&b->u.pthread);
@@ -334,6 +340,21 @@ void bench_barrier_free(struct bench_barrier *b)
 }
 
 uint64_t bench_rally_futex_calls(void) { return rally__futex_calls(); }
+
+static char trace_path[64];
+
+int bench_trace_start(void)
+{
+	snprintf(trace_path, sizeof trace_path, "/tmp/rally-bench-trace.%d.json",
+	         (int)getpid());
+	return rally__trace_start(trace_path);
+}
+
+void bench_trace_stop(void)
+{
+	rally__trace_stop();
+	unlink(trace_path);
+}
 
 struct bench_usage bench_usage_now(bool children)
 {

@@ -20,6 +20,7 @@ enum bench_peer {
 	PEER_CK,             /* ConcurrencyKit centralized: pure spin */
 	PEER_YIELD,          /* a bare sched_yield() loop: the oversubscribed
 	                        floor (it never sleeps: not a usable barrier) */
+	PEER_RALLY_STATS,    /* rally with RALLY_STATS (the "stats" family) */
 	PEER_C_COUNT
 };
 
@@ -59,6 +60,11 @@ int bench_layout_check(const struct bench_barrier *b, char *why, size_t len);
 
 /* Futex system calls rally made in this process. */
 uint64_t bench_rally_futex_calls(void);
+
+/* RALLY_TRACE for a benchmark's run (into a file of its own, removed at
+ * the stop): 0, or a negative errno. */
+int bench_trace_start(void);
+void bench_trace_stop(void);
 
 /* CPU time (user + system) and voluntary context switches of this process
  * (and, with children, of its waited-for children). */

@@ -98,6 +98,12 @@ int64_t rally__now_ns(void);
 void rally__trace_token(const rally_barrier_t *b, rally_token_t token,
                         int index, int64_t t0, int rc);
 
+/* RALLY_TRACE from a program (the benchmark, tests): start tracing into
+ * path as the variable would (0, -EINVAL, -EBUSY if on already); stop:
+ * write every thread's waits and close the file, as at exit. */
+int rally__trace_start(const char *path);
+void rally__trace_stop(void);
+
 /* Futex system calls (wait + wake) this process has made. */
 uint64_t rally__futex_calls(void);
 

@@ -808,9 +808,11 @@ static __attribute__((noinline)) int traced_wait(struct view *v,
 	v->call = &call;
 	int64_t t0 = rally__now_ns();
 	int rc = barrier_wait(v, timeout_ns);
+	/* From its first arrival (clocked as it arrived) if it arrived. */
 	rally__trace_wait(v->tag, call.phase,
-	                  call.arrived ? (int32_t)call.index : -1, t0,
-	                  rally__now_ns(), rc);
+	                  call.arrived ? (int32_t)call.index : -1,
+	                  call.arrived ? call.arrived_ns : t0, rally__now_ns(),
+	                  rc);
 	return rc;
 }
 

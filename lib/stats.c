@@ -34,6 +34,7 @@ void rally__stats_arrived(const struct view *v, uint32_t phase,
 		put(&v->b->stats.first[phase % STATS_FIRSTS],
 		    first_make(phase, now));
 	if (v->call) {
+		v->call->this_arrival_ns = now;
 		if (!v->call->again) {
 			v->call->arrived_ns = now;
 			v->call->reached = 0;
@@ -93,6 +94,11 @@ static void count_skew(struct rally__stats *st, uint32_t phase, int64_t now)
 		return;
 	}
 	uint64_t ns = ((uint64_t)now - f) & FIRST_NS_MASK;
+	/* The first was clocked after its arrival, the last at its own: a
+	 * last caller that arrived a moment after the first may read a clock
+	 * the first's did not reach yet — a skew "below 0", which is 0. */
+	if (ns > FIRST_NS_MASK / 2)
+		ns = 0;
 	_Atomic uint64_t *b = &st->skew[bucket_of(ns)];
 	put(b, get(b) + 1);
 	if (ns > get(&st->skew_max_ns))
@@ -117,7 +123,9 @@ static void count_wait(struct rally__stats *st, const struct rally__call *c,
 void rally__stats_completing(const struct view *v, uint32_t phase)
 {
 	struct rally__stats *st = &v->b->stats;
-	int64_t now = rally__now_ns();
+	/* A wait's completer was clocked as it arrived (a split-phase one
+	 * was not): its arrival is the phase's last. */
+	int64_t now = v->call ? v->call->this_arrival_ns : rally__now_ns();
 	count_skew(st, phase, now);
 	count_last(st, caller_id(v));
 	if (v->call)

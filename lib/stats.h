@@ -66,7 +66,8 @@ static inline uint64_t first_make(uint32_t phase, int64_t now)
 /* One call's part (wait/timedwait of a RALLY_STATS barrier, or any while
  * RALLY_TRACE records): on its stack, named by its view. */
 struct rally__call {
-	int64_t arrived_ns;
+	int64_t arrived_ns; /* its first arrival's clock */
+	int64_t this_arrival_ns; /* its latest arrival's (a re-arrival's) */
 	uint32_t phase, index;
 	bool arrived; /* at least once (a trace tells a wait that never did) */
 	uint8_t reached; /* RALLY__REACHED_* of its waiting (spin.h) */

@@ -352,6 +352,10 @@ static void check_stats(uint64_t completed)
 		fail("stats: last", st.last_count, completed + failed);
 	if (st.skew_p50_ns > st.skew_p99_ns || st.skew_p99_ns > st.skew_max_ns)
 		fail("stats: percentiles", st.skew_p50_ns, st.skew_p99_ns);
+	/* No phase of a run of seconds took a minute to arrive: a skew
+	 * "below 0" read as 2^48 ns would. */
+	if (st.skew_max_ns > 60000000000ull)
+		fail("stats: skew max", st.skew_max_ns, 0);
 }
 
 /* Runs one configuration for `seconds`; returns the failures seen. */

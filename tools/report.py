@@ -221,6 +221,31 @@ def noisy_table(noisy):
     return "\n".join(lines)
 
 
+def parse_stats(results):
+    """The stats family: {(peer, threads): result}."""
+    out = {}
+    for name, r in results.items():
+        m = re.match(r"stats/([a-z_]+)/threads:(\d+)", name)
+        if m and "ns_per_phase" in r:
+            out[(m.group(1), int(m.group(2)))] = r
+    return out
+
+
+def stats_table(stats):
+    """rally, rally with RALLY_STATS, rally with RALLY_TRACE: time per
+    phase, and the cost as a multiple of rally's time in the same run."""
+    peers = ["rally", "rally_stats", "rally_trace"]
+    lines = ["| threads | rally | + RALLY_STATS (× rally) | "
+             "+ RALLY_TRACE (× rally) |", "|---|---|---|---|"]
+    for n in sorted({k[1] for k in stats}):
+        ref = stats.get(("rally", n), {}).get("ns_per_phase")
+        row = [str(n)] + [spread_cell(stats.get((p, n)),
+                                      ref if p != "rally" else None)
+                          for p in peers]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def spread_cell(r, ref):
     """Median (min–max over the repetitions), and the ratio to ref."""
     if r is None:
@@ -751,8 +776,9 @@ def main():
         except (OSError, ValueError, KeyError) as e:
             sys.exit(f"report.py: cannot read {args.json}: {e}")
     phase, procs, events, stencil, overlap, noisy = parse(results)
+    stats = parse_stats(results)
     if args.json is not None and not (phase or procs or events or stencil
-                                      or overlap or noisy):
+                                      or overlap or noisy or stats):
         sys.exit(f"report.py: no rally-bench results in {args.json}")
     cpus = int(context.get("num_cpus", 1))
     parts = [f"Machine: {context.get('host_name', '?')}, {cpus} CPUs at "
@@ -776,6 +802,10 @@ def main():
         parts += ["", "### Split phase: time per phase, computing between "
                   "arrive and await (ratio: split over wait)", "",
                   overlap_table(overlap)]
+    if stats:
+        parts += ["", "### What statistics and traces cost: time per phase "
+                  "(ratio: over rally's own, in the same run; higher costs "
+                  "more)", "", stats_table(stats)]
     checks = targets(phase, procs, noisy, cpus)
     # The optional sections: (file, reader, heading).
     for path, read, heading in (

@@ -12,7 +12,9 @@
  *          crosses its own barrier 3 times
  *   kill   THREADS threads cross A PHASES times and block at barrier K,
  *          where the process kills itself (SIGKILL): no thread ends, no
- *          exit, no closing "]}" */
+ *          exit, no closing "]}"
+ *   phases     one thread crosses a barrier of 1 PHASES times (RALLY_STATS
+ *   phases-stats  with the second): what a phase costs in system calls */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -78,6 +80,18 @@ int main(int argc, char **argv)
 		printf("{\"threads\": %d, \"phases\": %d}\n", THREADS, phases);
 		fflush(stdout);
 		raise(SIGKILL);
+	}
+	if (strncmp(argv[1], "phases", 6) == 0) {
+		rally_barrier_attr_t attr = {
+		    .flags = strcmp(argv[1], "phases-stats") == 0 ? RALLY_STATS
+		                                                   : 0};
+		rally_barrier_t p;
+		if (rally_barrier_init(&p, 1, &attr) != 0)
+			return 1;
+		for (int i = 0; i < phases; i++)
+			if (rally_barrier_wait(&p) != 0)
+				return 1;
+		return rally_barrier_destroy(&p) != 0;
 	}
 	if (strcmp(argv[1], "main") != 0)
 		return 2;

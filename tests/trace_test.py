@@ -11,6 +11,7 @@ Usage: trace_test.py TRACE_PROG RALLY_TOOL TRACE_SVG. TAP out, ending with
 the line "N passed, N failed"."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -149,13 +150,34 @@ with tempfile.TemporaryDirectory() as tmp:
     q, rects, err = bars([path, child])
     check(rects is not None and len(rects) == len(ev) + 3,
           "trace_svg: a bar per wait of both files", err or q.stderr)
-    span = (max(e["ts"] + e["dur"] for e in ev) - min(e["ts"] for e in ev))
+    # Up to half the time to the last wait's start: that one is out.
+    span = max(e["ts"] for e in ev) - min(e["ts"] for e in ev)
     q, rects, err = bars([path, "--to", str(span / 2000)])
     check(rects is not None and 0 < len(rects) < len(ev),
           "trace_svg --to: only the waits in the window", err or q.stderr)
     q, rects, err = bars([os.path.join(tmp, "none.json")])
     check(q.returncode == 1 and "none.json" in q.stderr,
           "trace_svg: a missing file is named, exit 1", q.stderr)
+
+    # ---- system calls per phase: none, with statistics or without (strace
+    # counts a run of 100 phases and one of 20000: the same calls)
+    def syscalls(mode, phases):
+        log = os.path.join(tmp, "strace.txt")
+        q = subprocess.run(["strace", "-f", "-c", "-o", log, PROG, mode,
+                            str(phases)], capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items()
+                                if not k.startswith("RALLY_TRACE")})
+        total = [ln.split() for ln in open(log) if ln.split()[-1:] ==
+                 ["total"]]
+        return q.returncode, int(total[0][3]) if total else -1
+    if shutil.which("strace"):
+        for mode in ("phases", "phases-stats"):
+            (r1, few), (r2, many) = syscalls(mode, 100), syscalls(mode, 20000)
+            check(r1 == r2 == 0 and few == many > 0,
+                  f"{mode}: 20000 phases make the system calls 100 do",
+                  (few, many))
+    else:
+        check(False, "strace is needed (tools/test.sh installs it)")
 
     # ---- %p
     pat = os.path.join(tmp, "p.%p.json")

@@ -49,7 +49,7 @@ py=/usr/bin/python3
 deps_install meson ninja-build pkg-config gcc g++ python3 libcriterion-dev \
 	clang libclang-rt-14-dev spin python3-dev libck-dev \
 	openmpi-bin libopenmpi-dev mpich libmpich-dev \
-	rt-tests mesa-utils xvfb
+	rt-tests mesa-utils xvfb strace
 # CPython's own test.lock_tests, for the Python package's suite.
 pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 deps_install "libpython$pyver-testsuite"

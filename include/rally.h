@@ -436,7 +436,11 @@ int rally_barrier_dead(const rally_barrier_t *b, pid_t *pids, unsigned max);
 #define RALLY_STATS_LAST    8  /* callers told apart as "last" (below) */
 
 typedef struct rally_stats {
-	uint64_t phases;   /* completed (an action that failed: broken) */
+	uint64_t phases;   /* completed (an action that failed: broken). On a
+	                      RALLY_SHARED barrier whose completer is judged
+	                      dead while it lives (a PID namespace hides it)
+	                      and taken over, its phase may count as completed
+	                      and broken both, and in the skew and last. */
 	uint64_t broken;   /* times the barrier broke: a timeout, an abort
 	                      that broke something, an action that failed, a
 	                      completer that died (once per break, not per
@@ -444,10 +448,15 @@ typedef struct rally_stats {
 	uint64_t timeouts; /* calls that returned RALLY_TIMEDOUT */
 	uint64_t aborts;   /* rally_barrier_abort() calls */
 	uint64_t resets;   /* rally_barrier_reset() calls that returned 0 */
-	/* Calls of wait/timedwait that left, each counted once by how far
-	 * its waiting went: it slept on the futex; else it yielded; else it
-	 * polled; the rest (waits - slept - yielded - spun) found their
-	 * phase decided at once (the last arrival among them). */
+	/* Calls of wait/timedwait that arrived and left, each counted once
+	 * by how far its waiting went: it slept on the futex; else it
+	 * yielded; else it polled; the rest (waits - slept - yielded - spun)
+	 * found their phase decided at once (the last arrival among them).
+	 * The Python binding's and the rally tool's waits count in waits and
+	 * wait_ns only, and only those that got an arrival index back: one
+	 * that ended inside its arrival (a timeout or a break while the
+	 * arrival itself waited for an earlier phase's action or a reset)
+	 * counts in timeouts or broken alone. */
 	uint64_t waits, spun, yielded, slept;
 	/* Arrival skew: the time from the first arrival of a phase to its
 	 * last, over skew_phases phases (with the percentiles the upper

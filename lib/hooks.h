@@ -4,6 +4,7 @@
 #define RALLY_HOOKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "points.h"
@@ -97,6 +98,10 @@ int64_t rally__now_ns(void);
  * outcome rc. Nothing when not tracing. */
 void rally__trace_token(const rally_barrier_t *b, rally_token_t token,
                         int index, int64_t t0, int rc);
+
+/* The length of the valid UTF-8 character at s (1 to 4), or 0 if none
+ * begins there (JSON writers: a byte that is none is escaped). */
+size_t rally__utf8_seq(const unsigned char *s);
 
 /* RALLY_TRACE from a program (the benchmark, tests): start tracing into
  * path as the variable would (0, -EINVAL, -EBUSY if on already); stop:

@@ -709,6 +709,13 @@ int rally__rearrive_when_reset(const struct view *v, uint32_t parity,
 		return 0;
 	if (!no_block && !(dl->stop && dl->stop->stopped) && view_stats(v))
 		rally__stats_event(v, STAT_TIMEOUT);
+	/* The call ends here, after an arrival whose leaving was not
+	 * counted (to be counted once, on arriving again): counted now
+	 * (review round 1). A guarded call that never arrived is no wait. */
+	if (v->call && v->call->again) {
+		v->call->again = false;
+		rally__stats_left(v);
+	}
 	rally__rearrival_end(v);
 	return no_block                        ? RALLY_BROKEN
 	       : dl->stop && dl->stop->stopped ? -EINTR
@@ -762,7 +769,7 @@ static int barrier_wait(struct view *v, int64_t timeout_ns)
 {
 	struct rally__call call;
 	if (view_stats(v) && !v->call) {
-		call.again = false;
+		call.again = call.arrived = false;
 		v->call = &call;
 	}
 	struct rally__deadline dl = {.forever = true};

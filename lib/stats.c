@@ -58,11 +58,18 @@ static unsigned bucket_of(uint64_t ns)
 /* The caller as "last": its thread, or on a shared barrier its process. */
 static uint64_t caller_id(const struct view *v)
 {
-	static _Thread_local pid_t tid;
+	/* A system call once per thread — and again in a fork()ed child,
+	 * whose thread the cache would name by its parent's (review round 1):
+	 * the cache holds the pid it was made in (rally__self_pid(), itself
+	 * cached and renewed at fork). */
+	static _Thread_local pid_t tid, tid_pid;
+	pid_t pid = rally__self_pid();
 	if (view_shared(v))
-		return (uint64_t)rally__self_pid();
-	if (!tid) /* a system call once per thread */
+		return (uint64_t)pid;
+	if (tid_pid != pid) {
 		tid = (pid_t)syscall(SYS_gettid);
+		tid_pid = pid;
+	}
 	return (uint64_t)tid;
 }
 
@@ -89,7 +96,7 @@ static void count_last(struct rally__stats *st, uint64_t id)
 static void count_skew(struct rally__stats *st, uint32_t phase, int64_t now)
 {
 	uint64_t f = get(&st->first[phase % STATS_FIRSTS]);
-	if (f >> 48 != (phase & 0xffff)) {
+	if ((f & ~FIRST_NS_MASK) != first_tag(phase)) {
 		add(&st->skew_missed, 1);
 		return;
 	}

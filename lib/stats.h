@@ -54,13 +54,24 @@ struct rally__stats {
 _Static_assert(sizeof(struct rally__stats) == 576, "nine lines");
 
 /* A first arrival's stamp: the clock mod 2^48 (skews below 78 hours come
- * out right across its wrap) and the phase mod 2^16, in one word so that
- * a reader never pairs one phase's time with another's phase. */
+ * out right across its wrap), the phase mod 2^15 and a bit that says a
+ * stamp was made (the zeroed slot of a new barrier is none: it passed for
+ * phase 0's, at time 0 — review round 1), in one word so that a reader
+ * never pairs one phase's time with another's phase. A stamp left in its
+ * slot passes for a later phase's only 2^15 phases later, which would take
+ * the first arrivals of the 2^13 phases between, that write the slot,
+ * all paused before their stamps. */
 #define FIRST_NS_MASK ((1ull << 48) - 1)
+#define FIRST_MADE    (1ull << 63)
+
+static inline uint64_t first_tag(uint32_t phase)
+{
+	return FIRST_MADE | (uint64_t)(phase & 0x7fff) << 48;
+}
 
 static inline uint64_t first_make(uint32_t phase, int64_t now)
 {
-	return ((uint64_t)now & FIRST_NS_MASK) | (uint64_t)(phase & 0xffff) << 48;
+	return ((uint64_t)now & FIRST_NS_MASK) | first_tag(phase);
 }
 
 /* One call's part (wait/timedwait of a RALLY_STATS barrier, or any while

@@ -16,11 +16,13 @@
  * what its threads recorded since their last write (a chunk each at most)
  * and the closing "]}" (tools/trace_svg.py and rally stats mend that).
  *
- * The file: FILE, where "%p" stands for the pid — give it where several
- * processes trace, or they overwrite each other: without it, a fork()ed
- * child writes FILE.PID, but a program exec()ed with the same environment
- * truncates FILE. Opened at the first write (a process that never waits
- * writes nothing). Beyond RALLY_TRACE_MAX events (default 1,000,000, some
+ * The file: FILE, where "%p" stands for the pid ("%%" for '%') — give it
+ * where several processes trace, or they overwrite each other: without
+ * it, a fork()ed child writes FILE.PID, but a program exec()ed with the
+ * same environment truncates FILE. A tracer holds a lock (flock) on its
+ * file; one that finds the name locked by another — librally-pthread.so's
+ * copy of this file beside a program's own rally — takes FILE.1, FILE.2.
+ * Opened at the first write (a process that never waits writes nothing). Beyond RALLY_TRACE_MAX events (default 1,000,000, some
  * 170 MB) events are counted, not written: the last event says how many.
  */
 #define _GNU_SOURCE
@@ -33,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -98,7 +101,8 @@ static void write_all(const char *p, size_t n)
 	}
 }
 
-/* FILE with %p as the pid; FILE.PID in a fork()ed child of the owner. */
+/* FILE with %p as the pid and %% as '%'; FILE.PID in a fork()ed child of
+ * the owner. */
 static void path_of(char *buf, size_t size)
 {
 	size_t o = 0;
@@ -107,6 +111,9 @@ static void path_of(char *buf, size_t size)
 		if (p[0] == '%' && p[1] == 'p') {
 			o += (size_t)snprintf(buf + o, size - o, "%d", (int)T.pid);
 			has_pid = true;
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			buf[o++] = '%';
 			p++;
 		} else {
 			buf[o++] = *p;
@@ -117,16 +124,47 @@ static void path_of(char *buf, size_t size)
 		snprintf(buf + o, size - o, ".%d", (int)T.pid);
 }
 
-/* The program's name as a JSON string's contents. */
+size_t rally__utf8_seq(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+	           : (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
+		return 0; /* a stray continuation, an overlong lead, > U+10FFFF */
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong 3- and 4-byte forms, surrogates, beyond U+10FFFF. */
+	if ((n == 3 && c == 0xe0 && s[1] < 0xa0) ||
+	    (n == 3 && c == 0xed && s[1] >= 0xa0) ||
+	    (n == 4 && c == 0xf0 && s[1] < 0x90) ||
+	    (n == 4 && c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/* The program's name as a JSON string's contents: whole UTF-8 characters
+ * (a name cut inside one was not UTF-8, nor JSON: review round 1), a byte
+ * that is none as \u00XX. */
 static void json_name(char *buf, size_t size)
 {
-	const char *n = program_invocation_short_name;
+	const unsigned char *n =
+	    (const unsigned char *)program_invocation_short_name;
 	size_t o = 0;
-	for (; *n && o + 8 < size; n++) {
-		unsigned char c = (unsigned char)*n;
+	while (*n && o + 8 < size) {
+		size_t k = rally__utf8_seq(n);
+		if (k > 1 && o + k + 1 < size) {
+			memcpy(buf + o, n, k);
+			o += k;
+			n += k;
+			continue;
+		}
+		if (k > 1)
+			break; /* no room for the whole character */
+		unsigned char c = *n++;
 		if (c == '"' || c == '\\')
 			o += (size_t)snprintf(buf + o, size - o, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
+		else if (k == 0 || c < 0x20 || c == 0x7f)
 			o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
 		else
 			buf[o++] = (char)c;
@@ -140,10 +178,31 @@ static bool open_locked(void)
 		return true;
 	if (T.done)
 		return false;
-	char path[PATH_MAX + 16];
+	char path[PATH_MAX + 32];
 	T.pid = getpid();
 	path_of(path, sizeof path);
-	T.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* The file is this tracer's while it holds a lock on it: another
+	 * tracer in this process (librally-pthread.so's copy beside a
+	 * program's own rally) or in another that writes the same name has
+	 * it, and this one takes FILE.1, FILE.2, ... — they overwrote each
+	 * other (review round 1). Truncated once locked. */
+	size_t len = strlen(path);
+	for (int k = 0; k < 100; k++) {
+		if (k)
+			snprintf(path + len, sizeof path - len, ".%d", k);
+		T.fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (T.fd < 0)
+			break;
+		if (flock(T.fd, LOCK_EX | LOCK_NB) == 0) {
+			if (ftruncate(T.fd, 0) == 0)
+				break;
+		} else if (errno != EWOULDBLOCK) {
+			break; /* no locks here: as before, the file is ours */
+		}
+		close(T.fd);
+		T.fd = -1;
+		errno = EEXIST;
+	}
 	if (T.fd < 0) {
 		fprintf(stderr, "rally: RALLY_TRACE: cannot open %s: %s; "
 		                "tracing off\n",
@@ -465,4 +524,9 @@ __attribute__((constructor)) static void trace_at_load(void)
 __attribute__((destructor)) static void trace_at_exit(void)
 {
 	rally__trace_stop();
+	/* At dlclose the key's destructor would be left pointing into the
+	 * unloaded library, for every thread that recorded (review round 1:
+	 * a crash as such a thread ended). Their buffers are left behind. */
+	if (set_up_ok)
+		pthread_key_delete(T.key);
 }

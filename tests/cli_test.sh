@@ -316,6 +316,33 @@ else
 	not_ok "... is valid JSON naming it"; sed 's/^/# /' "$tmp/out"
 fi
 "$rally" rm "$qname"
+# Review round 1: names that are not UTF-8 (JSON is), --keep of a directory
+# that holds traces already (they mixed into the summary) or a '%' (a
+# pattern to the tracer), rally stats ended by SIGTERM (its directory was
+# left, the program orphaned).
+bad=$(printf 'cli-%s-\377q' "$$")
+"$rally" wait "$bad" 1 --stats
+check "status --json of a name that is not UTF-8" 0 "$rally" status "$bad" --json
+if python3 -c 'import json, sys; json.load(open(sys.argv[1], encoding="utf-8"))' "$tmp/out"; then
+	ok "... is valid JSON"
+else
+	not_ok "... is valid JSON"; sed 's/^/# /' "$tmp/out"
+fi
+"$rally" rm "$bad"
+mkdir -p "$tmp/used" && : >"$tmp/used/trace.1.json"
+check "rally stats --keep of a directory with traces in it" 1 "$rally" stats --keep "$tmp/used" -- true
+says "... says why" "holds traces" "$tmp/err"
+check "rally stats --keep DIR with a % in it" 0 "$rally" stats --json "$tmp/p.json" --keep "$tmp/k%pd" -- "$build/tests/trace_prog" main 5
+if python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["phases"] >= 5' "$tmp/p.json"; then
+	ok "... traces into it"
+else
+	not_ok "... traces into it"; sed 's/^/# /' "$tmp/err"
+fi
+mkdir -p "$tmp/td"
+TMPDIR="$tmp/td" timeout 1 "$rally" stats -- sh -c 'sleep 3; touch "$0"' "$tmp/orphan" 2>/dev/null
+sleep 3
+if [ -z "$(ls -A "$tmp/td")" ]; then ok "rally stats ended by SIGTERM removes its directory"; else not_ok "rally stats ended by SIGTERM removes its directory"; ls "$tmp/td" | sed 's/^/# /'; fi
+if [ ! -e "$tmp/orphan" ]; then ok "... and its program ends too"; else not_ok "... and its program ends too"; fi
 
 # rally stats: the program runs traced; the summary names its threads and
 # the straggler; its exit status is passed on.

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "hooks.h"
 #include "rally.h"
 
 #define MS 1000000ll
@@ -343,4 +344,106 @@ Test(stats, completer_died)
 	cr_assert_eq(rally_barrier_reset(b), 0);
 	cr_assert_eq(rally_barrier_destroy(b), 0);
 	munmap(b, sizeof *b);
+}
+
+/* ---- review round 1 (helper-79): windows between two steps ------------ */
+
+static rally_barrier_t paused_b;
+
+static void *wait_tagged(void *arg)
+{
+	rally__point_tag(1);
+	*(int *)arg = rally_barrier_wait(&paused_b);
+	return NULL;
+}
+
+/* Phase 0's first arrival paused between its arrival and its clock read:
+ * the last arrives and completes — the phase is missed, not measured (the
+ * zeroed stamp passed for phase 0's, at time 0: a skew of the uptime). */
+Test(stats, first_paused_before_its_stamp)
+{
+	rally_barrier_attr_t a = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&paused_b, 2, &a), 0);
+	rally__pause_arm(RALLY__POINT_ARRIVED, 1, 0);
+	int rc1 = -1;
+	pthread_t t;
+	pthread_create(&t, NULL, wait_tagged, &rc1);
+	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5000000000ll));
+	cr_assert_eq(rally_barrier_wait(&paused_b), 1);
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	pthread_join(t, NULL);
+	cr_assert_eq(rc1, 0);
+	rally_stats_t s = stats_of(&paused_b);
+	cr_expect_eq(s.skew_missed, 1);
+	cr_expect_eq(s.skew_phases, 0);
+	cr_expect_eq(s.skew_max_ns, 0, "max %lu ns",
+	             (unsigned long)s.skew_max_ns);
+	cr_assert_eq(rally_barrier_destroy(&paused_b), 0);
+}
+
+static void *reset_it(void *arg)
+{
+	(void)arg;
+	rally_barrier_reset(&paused_b);
+	return NULL;
+}
+
+static void *timedwait_200ms(void *arg)
+{
+	*(int *)arg = rally_barrier_timedwait(&paused_b, 200 * MS);
+	return NULL;
+}
+
+/* A timed wait that arrives while a reset runs waits the reset out and
+ * times out meanwhile: a wait that left, counted once (it was not). */
+Test(stats, timeout_while_a_reset_runs_is_a_wait)
+{
+	rally_barrier_attr_t a = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&paused_b, 3, &a), 0);
+	int rc1 = 0, rc2 = 0;
+	pthread_t t1, t2, r;
+	pthread_create(&t1, NULL, wait_tagged, &rc1);
+	while (rally_barrier_n_waiting(&paused_b) != 1)
+		sleep_ns(100000);
+	rally__pause_arm(RALLY__POINT_RESET_CLAIMED, 0, 0);
+	pthread_create(&r, NULL, reset_it, NULL);
+	cr_assert(rally__pause_wait(RALLY__POINT_RESET_CLAIMED, 1,
+	                            5000000000ll));
+	pthread_create(&t2, NULL, timedwait_200ms, &rc2);
+	pthread_join(t2, NULL);
+	rally__pause_release(RALLY__POINT_RESET_CLAIMED);
+	pthread_join(r, NULL);
+	pthread_join(t1, NULL);
+	cr_expect_eq(rc1, RALLY_BROKEN);
+	cr_expect_eq(rc2, RALLY_TIMEDOUT);
+	rally_stats_t s = stats_of(&paused_b);
+	cr_expect_eq(s.timeouts, 1);
+	cr_expect_eq(s.resets, 1);
+	cr_expect_eq(s.waits, 2, "waits %lu", (unsigned long)s.waits);
+	cr_expect_geq(s.wait_ns[0] + s.wait_ns[1], 200 * MS);
+	cr_assert_eq(rally_barrier_destroy(&paused_b), 0);
+}
+
+/* A fork()ed child's thread is named by its own thread id. */
+Test(stats, last_id_after_fork)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t a = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&b, 1, &a), 0);
+	cr_assert_eq(rally_barrier_wait(&b), 0); /* this thread's id, known */
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		rally_barrier_t c;
+		rally_stats_t s;
+		if (rally_barrier_init(&c, 1, &a) || rally_barrier_wait(&c) ||
+		    rally_barrier_stats(&c, &s))
+			_exit(2);
+		_exit(s.last_id == (uint64_t)syscall(SYS_gettid) ? 0 : 1);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	          "the child's last_id was its parent's thread");
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
 }

@@ -14,7 +14,10 @@
  *          where the process kills itself (SIGKILL): no thread ends, no
  *          exit, no closing "]}"
  *   phases     one thread crosses a barrier of 1 PHASES times (RALLY_STATS
- *   phases-stats  with the second): what a phase costs in system calls */
+ *   phases-stats  with the second): what a phase costs in system calls
+ *   mixed  2 threads cross a rally barrier PHASES times, then a pthread
+ *          barrier PHASES times (with librally-pthread.so preloaded, its
+ *          own copy of the tracer records those) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -47,6 +50,16 @@ static void *cross_b(void *arg)
 	for (int i = 0; i < 5; i++)
 		if (rally_barrier_wait(&b) != 0)
 			abort();
+	return NULL;
+}
+
+static void *cross_mixed(void *arg)
+{
+	for (int i = 0; i < phases; i++)
+		if (rally_barrier_wait(&a) < 0)
+			abort();
+	for (int i = 0; i < phases; i++)
+		pthread_barrier_wait(arg);
 	return NULL;
 }
 
@@ -92,6 +105,19 @@ int main(int argc, char **argv)
 			if (rally_barrier_wait(&p) != 0)
 				return 1;
 		return rally_barrier_destroy(&p) != 0;
+	}
+	if (strcmp(argv[1], "mixed") == 0) {
+		pthread_barrier_t pb;
+		if (rally_barrier_init(&a, 2, NULL) != 0 ||
+		    pthread_barrier_init(&pb, NULL, 2) != 0)
+			return 1;
+		pthread_t t;
+		pthread_create(&t, NULL, cross_mixed, &pb);
+		cross_mixed(&pb);
+		pthread_join(t, NULL);
+		printf("{\"pid\": %d, \"phases\": %d}\n", (int)getpid(),
+		       phases);
+		return 0;
 	}
 	if (strcmp(argv[1], "main") != 0)
 		return 2;

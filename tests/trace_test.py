@@ -7,8 +7,9 @@ last buffer of each thread lost), the cap on events, an unwritable path.
 
 And tools/trace_svg.py's drawing of those files: a bar per wait.
 
-Usage: trace_test.py TRACE_PROG RALLY_TOOL TRACE_SVG. TAP out, ending with
-the line "N passed, N failed"."""
+Usage: trace_test.py TRACE_PROG RALLY_TOOL TRACE_SVG TRACE_DLCLOSE
+LIBRALLY.SO LIBRALLY-PTHREAD.SO. TAP out, ending with the line "N passed,
+N failed"."""
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-PROG, RALLY, SVG = sys.argv[1], sys.argv[2], sys.argv[3]
+PROG, RALLY, SVG, DLCLOSE, LIBRALLY, SHIM = sys.argv[1:7]
 CHUNK = 1024  # lib/trace.c's TRACE_CHUNK
 results = []
 
@@ -178,6 +179,42 @@ with tempfile.TemporaryDirectory() as tmp:
                   (few, many))
     else:
         check(False, "strace is needed (tools/test.sh installs it)")
+
+    # ---- review round 1: the library unloaded before a traced thread
+    # ends; two tracers in one process (a program's rally and the pthread
+    # shim's copy); a program name cut inside a UTF-8 character
+    q = subprocess.run([DLCLOSE, LIBRALLY], capture_output=True, text=True,
+                       env=dict(os.environ,
+                                RALLY_TRACE=os.path.join(tmp, "dl.json")))
+    check(q.returncode == 0, "dlclose() before a traced thread ends",
+          f"exit {q.returncode} {q.stderr}")
+    mpat = os.path.join(tmp, "mx.%p.json")
+    p, info = run("mixed", mpat, phases=300, env={"LD_PRELOAD": SHIM})
+    files = [f for f in os.listdir(tmp) if f.startswith("mx.")]
+    try:
+        mev = [e for f in files for e in waits(load(os.path.join(tmp, f)))]
+        check(p.returncode == 0 and len(files) == 2 and len(mev) == 4 * 300,
+              "two tracers in one process: a file each, every wait",
+              (files, len(mev)))
+    except ValueError as ex:
+        check(False, "two tracers in one process: a file each, every wait",
+              ex)
+    odd = os.path.join(tmp, "a" + "\u00e9" * 40 + "\udcff")
+    try:
+        shutil.copy(PROG, odd.encode("utf-8", "surrogateescape"))
+        os.chmod(odd.encode("utf-8", "surrogateescape"), 0o755)
+        npath = os.path.join(tmp, "name.json")
+        q = subprocess.run([odd.encode("utf-8", "surrogateescape"), "main",
+                            "3"], capture_output=True,
+                           env=dict(os.environ, RALLY_TRACE=npath))
+        doc = load(npath)
+        name = [e for e in doc["traceEvents"]
+                if e.get("name") == "process_name"][0]["args"]["name"]
+        check(q.returncode == 0 and name.startswith("a\u00e9"),
+              "a program name of many UTF-8 bytes, and one not UTF-8: "
+              "valid JSON", name)
+    except (OSError, ValueError, IndexError) as ex:
+        check(False, "a program name of many UTF-8 bytes: valid JSON", ex)
 
     # ---- %p
     pat = os.path.join(tmp, "p.%p.json")

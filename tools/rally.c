@@ -592,18 +592,26 @@ static const char *fmt_ns(uint64_t ns)
 	return buf;
 }
 
-/* s as a JSON string: a name may hold any byte but '/' (bytes from 0x80
- * on pass as they are: UTF-8 stays UTF-8). */
+/* s as a JSON string: a name may hold any byte but '/'. UTF-8 characters
+ * pass as they are; a byte that begins none is given as \u00XX (JSON is
+ * UTF-8: a raw 0xff made it invalid, review round 1). */
 static void print_json_string(const char *s)
 {
 	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t k = rally__utf8_seq(p);
+		if (k > 1) {
+			fwrite(p, 1, k, stdout);
+			p += k;
+			continue;
+		}
 		if (*p == '"' || *p == '\\')
 			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
+		else if (k == 0 || *p < 0x20 || *p == 0x7f)
 			printf("\\u%04x", *p);
 		else
 			putchar(*p);
+		p++;
 	}
 	putchar('"');
 }

@@ -20,8 +20,22 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 PROG, RALLY, SVG, DLCLOSE, LIBRALLY, SHIM = sys.argv[1:7]
+# A sanitizer's build: its runtime makes system calls of its own, and
+# reports the buffers a dlclose() leaves behind (documented).
+SANITIZED = len(sys.argv) > 7 and sys.argv[7] != "none"
+QUIET_ASAN = "verify_asan_link_order=0:detect_leaks=0"
 CHUNK = 1024  # lib/trace.c's TRACE_CHUNK
 results = []
+
+
+skips = 0
+
+
+def skip(what, why):
+    global skips
+    skips += 1
+    results.append(True)
+    print(f"ok {len(results)} - {what} # SKIP {why}")
 
 
 def check(ok, what, detail=""):
@@ -171,7 +185,10 @@ with tempfile.TemporaryDirectory() as tmp:
         total = [ln.split() for ln in open(log) if ln.split()[-1:] ==
                  ["total"]]
         return q.returncode, int(total[0][3]) if total else -1
-    if shutil.which("strace"):
+    if SANITIZED:
+        skip("no system call per phase", "a sanitizer's runtime makes its "
+             "own")
+    elif shutil.which("strace"):
         for mode in ("phases", "phases-stats"):
             (r1, few), (r2, many) = syscalls(mode, 100), syscalls(mode, 20000)
             check(r1 == r2 == 0 and few == many > 0,
@@ -184,12 +201,13 @@ with tempfile.TemporaryDirectory() as tmp:
     # ends; two tracers in one process (a program's rally and the pthread
     # shim's copy); a program name cut inside a UTF-8 character
     q = subprocess.run([DLCLOSE, LIBRALLY], capture_output=True, text=True,
-                       env=dict(os.environ,
+                       env=dict(os.environ, ASAN_OPTIONS=QUIET_ASAN,
                                 RALLY_TRACE=os.path.join(tmp, "dl.json")))
     check(q.returncode == 0, "dlclose() before a traced thread ends",
           f"exit {q.returncode} {q.stderr}")
     mpat = os.path.join(tmp, "mx.%p.json")
-    p, info = run("mixed", mpat, phases=300, env={"LD_PRELOAD": SHIM})
+    p, info = run("mixed", mpat, phases=300,
+                  env={"LD_PRELOAD": SHIM, "ASAN_OPTIONS": QUIET_ASAN})
     files = [f for f in os.listdir(tmp) if f.startswith("mx.")]
     try:
         mev = [e for f in files for e in waits(load(os.path.join(tmp, f)))]
@@ -284,5 +302,5 @@ with tempfile.TemporaryDirectory() as tmp:
 
 failed = results.count(False)
 print(f"1..{len(results)}")
-print(f"{len(results) - failed} passed, {failed} failed")
+print(f"{len(results) - failed - skips} passed, {failed} failed")
 sys.exit(1 if failed else 0)

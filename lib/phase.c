@@ -116,7 +116,7 @@ arrive(const struct view *v)
 	               t.epoch),
 	    t.phase, t.index);
 	if (__builtin_expect(v->call || view_stats(v), 0))
-		rally__stats_arrived(v, t.phase, t.index);
+		rally__stats_arrived(v, t.phase, t.index, t.epoch);
 	return t;
 }
 
@@ -442,7 +442,7 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	 * counts itself out here, while it may still touch the object. */
 	bool dead = false;
 	if (view_stats(v))
-		rally__stats_completing(v, t.phase);
+		rally__stats_completing(v, t.phase, t.epoch);
 	if (robust) {
 		/* Arrived (late() must not list it while its action runs:
 		 * review round 10 — without one, it publishes at once, and
@@ -466,7 +466,7 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	if (rc != 0)
 		RALLY_POINT(ACTION_FAILED);
 	if (view_stats(v)) /* before the publish: our last touch */
-		rally__stats_event(v, rc != 0 ? STAT_BROKEN : STAT_PHASE);
+		rally__stats_completed(v, rc != 0);
 	uint64_t next, claim = s;
 	do {
 		/* BUSY taken from us: a waiter judged us dead (a PID namespace
@@ -816,7 +816,7 @@ static __attribute__((noinline)) int traced_wait(struct view *v,
 	int64_t t0 = rally__now_ns();
 	int rc = barrier_wait(v, timeout_ns);
 	/* From its first arrival (clocked as it arrived) if it arrived. */
-	rally__trace_wait(v->tag, call.phase,
+	rally__trace_wait(v->tag, view_shared(v), call.phase,
 	                  call.arrived ? (int32_t)call.index : -1,
 	                  call.arrived ? call.arrived_ns : t0, rally__now_ns(),
 	                  rc);

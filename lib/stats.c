@@ -27,12 +27,12 @@ static inline void put(_Atomic uint64_t *c, uint64_t n)
 }
 
 void rally__stats_arrived(const struct view *v, uint32_t phase,
-                          uint32_t index)
+                          uint32_t index, uint32_t epoch)
 {
 	int64_t now = rally__now_ns();
 	if (view_stats(v) && index == 0)
 		put(&v->b->stats.first[phase % STATS_FIRSTS],
-		    first_make(phase, now));
+		    first_make(phase, epoch, now));
 	if (v->call) {
 		v->call->this_arrival_ns = now;
 		if (!v->call->again) {
@@ -93,10 +93,11 @@ static void count_last(struct rally__stats *st, uint64_t id)
 }
 
 /* The phase's skew from the first arrival's stamp, if it is there. */
-static void count_skew(struct rally__stats *st, uint32_t phase, int64_t now)
+static void count_skew(struct rally__stats *st, uint32_t phase,
+                       uint32_t epoch, int64_t now)
 {
 	uint64_t f = get(&st->first[phase % STATS_FIRSTS]);
-	if ((f & ~FIRST_NS_MASK) != first_tag(phase)) {
+	if ((f & ~FIRST_NS_MASK) != first_tag(phase, epoch)) {
 		add(&st->skew_missed, 1);
 		return;
 	}
@@ -127,16 +128,25 @@ static void count_wait(struct rally__stats *st, const struct rally__call *c,
 		add(&st->spun, 1);
 }
 
-void rally__stats_completing(const struct view *v, uint32_t phase)
+void rally__stats_completing(const struct view *v, uint32_t phase,
+                             uint32_t epoch)
 {
 	struct rally__stats *st = &v->b->stats;
 	/* A wait's completer was clocked as it arrived (a split-phase one
 	 * was not): its arrival is the phase's last. */
 	int64_t now = v->call ? v->call->this_arrival_ns : rally__now_ns();
-	count_skew(st, phase, now);
+	count_skew(st, phase, epoch, now);
 	count_last(st, caller_id(v));
+}
+
+void rally__stats_completed(const struct view *v, bool broke)
+{
+	struct rally__stats *st = &v->b->stats;
+	add(broke ? &st->broken : &st->phases, 1);
+	/* Its wait runs to its return, which follows: the earlier phase it
+	 * waited for, its action — not only to its arrival (round 2). */
 	if (v->call)
-		count_wait(st, v->call, now);
+		count_wait(st, v->call, rally__now_ns());
 }
 
 void rally__stats_left(const struct view *v)
@@ -150,9 +160,6 @@ void rally__stats_event(const struct view *v, enum rally__stat what)
 {
 	struct rally__stats *st = &v->b->stats;
 	switch (what) {
-	case STAT_PHASE:
-		add(&st->phases, 1);
-		break;
 	case STAT_BROKEN:
 		add(&st->broken, 1);
 		break;

@@ -53,25 +53,32 @@ struct rally__stats {
 
 _Static_assert(sizeof(struct rally__stats) == 576, "nine lines");
 
-/* A first arrival's stamp: the clock mod 2^48 (skews below 78 hours come
- * out right across its wrap), the phase mod 2^15 and a bit that says a
- * stamp was made (the zeroed slot of a new barrier is none: it passed for
- * phase 0's, at time 0 — review round 1), in one word so that a reader
- * never pairs one phase's time with another's phase. A stamp left in its
- * slot passes for a later phase's only 2^15 phases later, which would take
- * the first arrivals of the 2^13 phases between, that write the slot,
- * all paused before their stamps. */
-#define FIRST_NS_MASK ((1ull << 48) - 1)
+/* A first arrival's stamp, in one word so that a reader never pairs one
+ * phase's time with another's phase:
+ *   bits 0-45   the clock mod 2^46 (skews below 19.5 hours come out right
+ *               across its wrap)
+ *   bits 46-58  the phase mod 2^13
+ *   bits 59-62  the epoch (arr's field, the id mod 16): a reset starts the
+ *               fresh epoch at phase numbers the broken one's arrivals
+ *               stamped already (review round 2)
+ *   bit 63      a stamp was made (a new barrier's zeroed slot is none: it
+ *               passed for phase 0's, at time 0 — review round 1)
+ * A stamp left in its slot passes for a later phase's only 2^13 phases
+ * (or 16 resets with no arrival at all) later: the first arrivals of the
+ * 2^11 phases between, which write the slot, all paused before their
+ * stamps. */
+#define FIRST_NS_MASK ((1ull << 46) - 1)
 #define FIRST_MADE    (1ull << 63)
 
-static inline uint64_t first_tag(uint32_t phase)
+static inline uint64_t first_tag(uint32_t phase, uint32_t epoch)
 {
-	return FIRST_MADE | (uint64_t)(phase & 0x7fff) << 48;
+	return FIRST_MADE | (uint64_t)(epoch & 0xf) << 59 |
+	       (uint64_t)(phase & 0x1fff) << 46;
 }
 
-static inline uint64_t first_make(uint32_t phase, int64_t now)
+static inline uint64_t first_make(uint32_t phase, uint32_t epoch, int64_t now)
 {
-	return ((uint64_t)now & FIRST_NS_MASK) | first_tag(phase);
+	return ((uint64_t)now & FIRST_NS_MASK) | first_tag(phase, epoch);
 }
 
 /* One call's part (wait/timedwait of a RALLY_STATS barrier, or any while
@@ -89,9 +96,7 @@ struct rally__call {
 
 struct view;
 struct arrival;
-/* STAT_PHASE: by the completer, under BUSY, just before it publishes. */
-enum rally__stat { STAT_PHASE, STAT_BROKEN, STAT_TIMEOUT, STAT_ABORT,
-                   STAT_RESET };
+enum rally__stat { STAT_BROKEN, STAT_TIMEOUT, STAT_ABORT, STAT_RESET };
 
 /* An arrival (phase, index), just made, of a RALLY_STATS barrier or by a
  * call that keeps a record (v->call): index 0 of a RALLY_STATS barrier
@@ -99,10 +104,14 @@ enum rally__stat { STAT_PHASE, STAT_BROKEN, STAT_TIMEOUT, STAT_ABORT,
  * just after its arrival: the skew is theirs less the difference of two
  * such delays). */
 void rally__stats_arrived(const struct view *v, uint32_t phase,
-                          uint32_t index);
-/* The completer of `phase`, holding BUSY: the skew, the last caller, its
- * own wait. */
-void rally__stats_completing(const struct view *v, uint32_t phase);
+                          uint32_t index, uint32_t epoch);
+/* The completer of `phase` (of the epoch with arr's field `epoch`),
+ * holding BUSY: the skew and the last caller. */
+void rally__stats_completing(const struct view *v, uint32_t phase,
+                             uint32_t epoch);
+/* ... and, its action run, just before it publishes (its last touch): the
+ * phase or the break, and its own wait, to its return. */
+void rally__stats_completed(const struct view *v, bool broke);
 /* A caller of wait/timedwait leaves (before its last touch). */
 void rally__stats_left(const struct view *v);
 /* An event, counted by whoever caused it, before its last touch. */

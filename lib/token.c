@@ -414,5 +414,6 @@ void rally__trace_token(const rally_barrier_t *pub, rally_token_t token,
 	    !rally__view(pub, &v))
 		return;
 	uint32_t phase = index >= 0 && unpack(&v, token, &r) ? phase_of(&r) : 0;
-	rally__trace_wait(v.tag, phase, index, t0, rally__now_ns(), rc);
+	rally__trace_wait(v.tag, view_shared(&v), phase, index, t0,
+	                  rally__now_ns(), rc);
 }

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ struct tevent {
 	uint32_t phase;
 	int32_t index;
 	int32_t rc;
+	bool shared;
 };
 
 struct tbuf {
@@ -193,6 +195,12 @@ static bool open_locked(void)
 		T.fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (T.fd < 0)
 			break;
+		/* A pipe, a FIFO, a terminal: written as it is, never
+		 * truncated nor passed over for a FILE.1 beside it (review
+		 * round 2: /dev/stdout.1 appeared). */
+		struct stat st;
+		if (fstat(T.fd, &st) == 0 && !S_ISREG(st.st_mode))
+			break;
 		if (flock(T.fd, LOCK_EX | LOCK_NB) == 0) {
 			if (ftruncate(T.fd, 0) == 0)
 				break;
@@ -309,7 +317,8 @@ static char *put_event(char *p, const struct tevent *e, pid_t tid)
 	p = put_i64(p, tid);
 	p = put_str(p, ",\"args\":{\"barrier\":\"");
 	p = put_hex16(p, e->tag);
-	p = put_str(p, "\",\"phase\":");
+	p = put_str(p, e->shared ? "\",\"shared\":1,\"phase\":"
+	                         : "\",\"shared\":0,\"phase\":");
 	p = put_u64(p, e->phase);
 	p = put_str(p, ",\"index\":");
 	p = put_i64(p, e->index);
@@ -369,13 +378,13 @@ static struct tbuf *new_buffer(void)
 	return mine = b;
 }
 
-void rally__trace_wait(uint64_t tag, uint32_t phase, int32_t index,
-                       int64_t t0, int64_t t1, int rc)
+void rally__trace_wait(uint64_t tag, bool shared, uint32_t phase,
+                       int32_t index, int64_t t0, int64_t t1, int rc)
 {
 	struct tbuf *b = mine;
 	if (!b && !(b = new_buffer()))
 		return;
-	struct tevent e = {tag, t0, t1, phase, index, rc};
+	struct tevent e = {tag, t0, t1, phase, index, rc, shared};
 	uint32_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
 	if (n < TRACE_CHUNK) {
 		b->ev[n] = e;
@@ -467,6 +476,25 @@ int rally__trace_start(const char *path)
 {
 	if (!path || !*path || strlen(path) >= sizeof T.path - 16)
 		return -EINVAL;
+	/* Relative to the directory the process starts in, not the one it
+	 * is in at its first write (review round 2: a program that changed
+	 * directory wrote nowhere). */
+	char abs[sizeof T.path];
+	if (path[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof cwd))
+			return -EINVAL;
+		size_t o = 0; /* the directory's own '%' doubled */
+		for (const char *c = cwd; *c && o + 2 < sizeof abs; c++) {
+			if (*c == '%')
+				abs[o++] = '%';
+			abs[o++] = *c;
+		}
+		if (snprintf(abs + o, sizeof abs - o, "/%s", path) >=
+		    (int)(sizeof abs - o - 16))
+			return -EINVAL;
+		path = abs;
+	}
 	if (!set_up())
 		return -ENOMEM;
 	pthread_mutex_lock(&T.lock);

@@ -345,7 +345,10 @@ int rally__wait_change(_Atomic uint64_t *word, uint64_t seen,
 			}
 		}
 		if (plan->verdict == SPINS && !plan->spent) {
-			plan->reached |= RALLY__REACHED_POLL;
+			/* A plan with no polls (RALLY_SPIN_NEVER) did not
+			 * poll (review round 2). */
+			if (plan->iters || plan->spin_ns)
+				plan->reached |= RALLY__REACHED_POLL;
 			bool spun = spin_until_change(word, seen, sleep_bit, dl,
 			                              plan, progress, now);
 			/* A deadline that ended the spin says nothing of it. */

@@ -338,6 +338,37 @@ if python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["phases"] >
 else
 	not_ok "... traces into it"; sed 's/^/# /' "$tmp/err"
 fi
+# Review round 2: a private barrier's fork()ed copy is another barrier
+# (the phases were merged); --keep of a relative DIR with a program that
+# changes directory (traced nowhere) and of a file; a capped trace said
+# to be partial; the share of phases a caller was last in.
+check "rally stats of a private barrier and its fork()ed copy" 0 "$rally" stats --json "$tmp/f.json" -- "$build/tests/trace_prog" forkcopy 30
+if python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["phases"] == 60 and d["events"] == 120, d
+assert d["skew_max_ns"] < 10**9, d' "$tmp/f.json"; then
+	ok "... two barriers: 60 phases"
+else
+	not_ok "... two barriers: 60 phases"; sed 's/^/# /' "$tmp/f.json"
+fi
+mkdir -p "$tmp/cwd/sub"
+check "rally stats --keep of a relative DIR, the program changing directory" 0 \
+	sh -c "cd '$tmp/cwd' && '$rally' stats --json '$tmp/r.json' --keep rel -- sh -c 'cd sub && exec \"\$0\" main 5' '$build/tests/trace_prog'"
+if python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["phases"] >= 5' "$tmp/r.json" && [ -n "$(ls "$tmp/cwd/rel")" ]; then
+	ok "... traced into DIR"
+else
+	not_ok "... traced into DIR"; sed 's/^/# /' "$tmp/err"
+fi
+: >"$tmp/afile"
+check "rally stats --keep of a file" 1 "$rally" stats --keep "$tmp/afile" -- true
+says "... not a directory" "not a directory" "$tmp/err"
+check "rally stats of a capped trace" 0 env RALLY_TRACE_MAX=50 "$rally" stats -- "$build/tests/trace_prog" main 30
+says "... says the summary is partial" "PARTIAL: .* waits were not written" "$tmp/err"
+for _ in 1 2 3 4; do "$rally" wait "$id-pc" 1 --stats; done
+"$rally" abort "$id-pc"
+check "status after 4 phases and an abort" 0 "$rally" status "$id-pc"
+says "... each of 4 processes last in 1 of the 4 phases that had one" "1 times (25%)" "$tmp/out"
+"$rally" rm "$id-pc"
 mkdir -p "$tmp/td"
 TMPDIR="$tmp/td" timeout 1 "$rally" stats -- sh -c 'sleep 3; touch "$0"' "$tmp/orphan" 2>/dev/null
 sleep 3

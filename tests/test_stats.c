@@ -447,3 +447,78 @@ Test(stats, last_id_after_fork)
 	          "the child's last_id was its parent's thread");
 	cr_assert_eq(rally_barrier_destroy(&b), 0);
 }
+
+/* ---- review round 2 (helper-80) ---------------------------------------- */
+
+/* Arrivals of a broken barrier stamp the phases beyond its cut; a reset
+ * starts the fresh epoch at those numbers. Its first arrival paused before
+ * its stamp: missed, not measured from the cancelled epoch's stamp. */
+Test(stats, stamp_of_a_cancelled_epoch)
+{
+	rally_barrier_attr_t a = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&paused_b, 2, &a), 0);
+	cr_assert_eq(rally_barrier_abort(&paused_b), 0);
+	for (int i = 0; i < 4; i++) /* phases 0 and 1, broken: 1 stamped */
+		cr_assert_eq(rally_barrier_timedwait(&paused_b, 0),
+		             RALLY_BROKEN);
+	sleep_ns(50 * MS);
+	cr_assert_eq(rally_barrier_reset(&paused_b), 0);
+	rally__pause_arm(RALLY__POINT_ARRIVED, 1, 0);
+	int rc1 = -1;
+	pthread_t t;
+	pthread_create(&t, NULL, wait_tagged, &rc1);
+	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5000000000ll));
+	cr_assert_eq(rally_barrier_wait(&paused_b), 1);
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	pthread_join(t, NULL);
+	cr_assert_eq(rc1, 0);
+	rally_stats_t s = stats_of(&paused_b);
+	cr_expect_eq(s.phases, 1);
+	cr_expect_eq(s.skew_missed, 1);
+	cr_expect_lt(s.skew_max_ns, 50 * MS, "max %lu ns",
+	             (unsigned long)s.skew_max_ns);
+	cr_assert_eq(rally_barrier_destroy(&paused_b), 0);
+}
+
+static int sleep_20ms(void *arg)
+{
+	(void)arg;
+	sleep_ns(20 * MS);
+	return 0;
+}
+
+/* The completer's wait runs to its return: its action's time is in it. */
+Test(stats, completer_waits_for_its_action)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t a = {.flags = RALLY_STATS, .action = sleep_20ms};
+	cr_assert_eq(rally_barrier_init(&b, 1, &a), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(rally_barrier_wait(&b), 0);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.waits, 3);
+	cr_expect_geq(s.wait_ns[0], 60 * MS, "wait_ns[0] %lu",
+	              (unsigned long)s.wait_ns[0]);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* With RALLY_SPIN_NEVER no wait polls: a waiter held just before it
+ * sleeps while the phase completes did not poll. */
+Test(stats, spin_never_never_polls)
+{
+	rally_barrier_attr_t a = {.flags = RALLY_STATS,
+	                          .spin = RALLY_SPIN_NEVER};
+	cr_assert_eq(rally_barrier_init(&paused_b, 2, &a), 0);
+	rally__pause_arm(RALLY__POINT_SPUN, 1, 0);
+	int rc1 = -1;
+	pthread_t t;
+	pthread_create(&t, NULL, wait_tagged, &rc1);
+	cr_assert(rally__pause_wait(RALLY__POINT_SPUN, 1, 5000000000ll));
+	cr_assert_eq(rally_barrier_wait(&paused_b), 1);
+	rally__pause_release(RALLY__POINT_SPUN);
+	pthread_join(t, NULL);
+	rally_stats_t s = stats_of(&paused_b);
+	cr_expect_eq(s.waits, 2);
+	cr_expect_eq(s.spun, 0, "spun %lu", (unsigned long)s.spun);
+	cr_assert_eq(rally_barrier_destroy(&paused_b), 0);
+}

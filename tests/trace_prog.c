@@ -15,6 +15,9 @@
  *          exit, no closing "]}"
  *   phases     one thread crosses a barrier of 1 PHASES times (RALLY_STATS
  *   phases-stats  with the second): what a phase costs in system calls
+ *   cdphases   phases, after a chdir("/")
+ *   forkcopy  a private barrier of 2, then fork(): in each process 2
+ *          threads cross its copy PHASES times (two barriers, one tag)
  *   mixed  2 threads cross a rally barrier PHASES times, then a pthread
  *          barrier PHASES times (with librally-pthread.so preloaded, its
  *          own copy of the tracer records those) */
@@ -94,6 +97,11 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		raise(SIGKILL);
 	}
+	if (strcmp(argv[1], "cdphases") == 0) {
+		if (chdir("/") != 0) /* a relative RALLY_TRACE stays where it was */
+			return 1;
+		argv[1] = "phases";
+	}
 	if (strncmp(argv[1], "phases", 6) == 0) {
 		rally_barrier_attr_t attr = {
 		    .flags = strcmp(argv[1], "phases-stats") == 0 ? RALLY_STATS
@@ -105,6 +113,24 @@ int main(int argc, char **argv)
 			if (rally_barrier_wait(&p) != 0)
 				return 1;
 		return rally_barrier_destroy(&p) != 0;
+	}
+	if (strcmp(argv[1], "forkcopy") == 0) {
+		if (rally_barrier_init(&a, 2, NULL) != 0)
+			return 1;
+		pid_t child = fork();
+		pthread_t t;
+		pthread_create(&t, NULL, cross_a, NULL);
+		cross_a(NULL);
+		pthread_join(t, NULL);
+		if (child == 0)
+			exit(0);
+		int st;
+		if (child < 0 || waitpid(child, &st, 0) != child ||
+		    !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			return 1;
+		printf("{\"pid\": %d, \"child\": %d, \"phases\": %d}\n",
+		       (int)getpid(), (int)child, phases);
+		return 0;
 	}
 	if (strcmp(argv[1], "mixed") == 0) {
 		pthread_barrier_t pb;

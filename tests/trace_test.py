@@ -19,7 +19,8 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
-PROG, RALLY, SVG, DLCLOSE, LIBRALLY, SHIM = sys.argv[1:7]
+PROG, RALLY, SVG, DLCLOSE, LIBRALLY, SHIM = map(os.path.abspath,
+                                              sys.argv[1:7])
 # A sanitizer's build: its runtime makes system calls of its own, and
 # reports the buffers a dlclose() leaves behind (documented).
 SANITIZED = len(sys.argv) > 7 and sys.argv[7] != "none"
@@ -233,6 +234,46 @@ with tempfile.TemporaryDirectory() as tmp:
               "valid JSON", name)
     except (OSError, ValueError, IndexError) as ex:
         check(False, "a program name of many UTF-8 bytes: valid JSON", ex)
+
+    # ---- review round 2: a FIFO (written as it is: no FIFO.1 beside it);
+    # trace_svg on a file cut inside an event, the array form, an event
+    # without a duration, an empty file
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", fifo], stdout=subprocess.PIPE)
+    p, info = run("main", fifo, phases=3)
+    got = reader.communicate(timeout=60)[0].decode()
+    try:
+        ok_json = len(waits(json.loads(got))) > 0
+    except ValueError:
+        ok_json = False
+    check(p.returncode == 0 and ok_json and
+          not os.path.exists(fifo + ".1"),
+          "RALLY_TRACE to a FIFO: the reader gets the trace, no FIFO.1")
+    text = open(path).read()
+    cut = os.path.join(tmp, "cut.json")
+    with open(cut, "w") as f:
+        f.write(text[:len(text) // 2])
+    arr = os.path.join(tmp, "array.json")
+    with open(arr, "w") as f:
+        json.dump([{"ph": "X", "ts": 1, "dur": 2, "pid": 1, "tid": 1},
+                   {"ph": "X", "ts": 3, "pid": 1, "tid": 1}], f)
+    empty = os.path.join(tmp, "empty.json")
+    open(empty, "w").close()
+    q = subprocess.run([sys.executable, SVG, cut, arr, empty],
+                       capture_output=True, text=True)
+    n_cut = text[:len(text) // 2].count('"ph":"X"') - 1  # the last is cut
+    check(q.returncode == 0 and
+          q.stdout.count("<title>") in (n_cut + 1, n_cut + 2),
+          "trace_svg: a file cut inside an event, the array form, an "
+          "event without dur, an empty file", q.stderr[-500:])
+
+    q = subprocess.run([PROG, "cdphases", "3"], cwd=tmp,
+                       capture_output=True, text=True,
+                       env=dict(os.environ, RALLY_TRACE="rel.json"))
+    check(q.returncode == 0 and os.path.exists(os.path.join(tmp, "rel.json")),
+          "a relative RALLY_TRACE: where the program started, though it "
+          "changed directory", q.stderr)
 
     # ---- %p
     pat = os.path.join(tmp, "p.%p.json")

@@ -638,13 +638,15 @@ static void print_stats(const rally_stats_t *st, unsigned parties)
 	if (st->skew_missed)
 		printf(" (%" PRIu64 " not measured)", st->skew_missed);
 	printf("\n");
+	/* Of the phases that had a last caller: each completer counts one
+	 * skew, measured or missed (broken counts timeouts and aborts too,
+	 * which have none: review round 2). */
+	uint64_t had_last = st->skew_phases + st->skew_missed;
 	if (st->last_count)
 		printf("  last     pid %" PRIu64 ", %" PRIu64 " times (%.0f%%)\n",
 		       st->last_id, st->last_count,
 		       100.0 * (double)st->last_count /
-		           (double)(st->phases + st->broken
-		                        ? st->phases + st->broken
-		                        : 1));
+		           (double)(had_last ? had_last : 1));
 	unsigned n = parties < RALLY_STATS_INDICES ? parties
 	                                           : RALLY_STATS_INDICES;
 	printf("  wait by arrival index (total):\n");

@@ -31,7 +31,9 @@
 enum { EXIT_USAGE = 1, EXIT_CANNOT_RUN = 126, EXIT_NOT_FOUND = 127 };
 
 struct ev {
-	char barrier[17];
+	/* The barrier's tag; a process-private one's with its pid (a fork()ed
+	 * child's copy has the same tag: review round 2). */
+	char barrier[32];
 	uint32_t phase;
 	int32_t index;
 	int pid, tid;
@@ -55,32 +57,54 @@ static int64_t now_ns(void)
 static bool parse_line(const char *line, struct ev *e)
 {
 	int64_t ts_us, dur_us;
-	int ts_frac, dur_frac;
-	char outcome[16];
+	int ts_frac, dur_frac, shared;
+	char outcome[16], tag[17];
 	int n = sscanf(line,
 	               "{\"name\":\"wait\",\"cat\":\"rally\",\"ph\":\"X\","
 	               "\"ts\":%" SCNd64 ".%d,\"dur\":%" SCNd64 ".%d,"
 	               "\"pid\":%d,\"tid\":%d,\"args\":{\"barrier\":\"%16["
-	               "0-9a-f]\",\"phase\":%" SCNu32 ",\"index\":%" SCNd32
-	               ",\"outcome\":\"%15[a-z]\"",
+	               "0-9a-f]\",\"shared\":%d,\"phase\":%" SCNu32
+	               ",\"index\":%" SCNd32 ",\"outcome\":\"%15[a-z]\"",
 	               &ts_us, &ts_frac, &dur_us, &dur_frac, &e->pid, &e->tid,
-	               e->barrier, &e->phase, &e->index, outcome);
-	if (n != 10)
+	               tag, &shared, &e->phase, &e->index, outcome);
+	if (n != 11)
 		return false;
+	if (shared)
+		snprintf(e->barrier, sizeof e->barrier, "%s", tag);
+	else
+		snprintf(e->barrier, sizeof e->barrier, "%s@%d", tag, e->pid);
 	e->ts_ns = ts_us * 1000 + ts_frac;
 	e->dur_ns = dur_us * 1000 + dur_frac;
 	e->released = strcmp(outcome, "released") == 0;
 	return true;
 }
 
-static int read_file(const char *path, struct evs *out)
+/* What the files say of themselves: waits not written (RALLY_TRACE_MAX),
+ * and files with no end (a process killed, or exec()ed). */
+struct files {
+	uint64_t dropped;
+	unsigned cut, read;
+};
+
+static int read_file(const char *path, struct evs *out, struct files *fs)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return -errno;
 	char line[512];
 	struct ev e;
+	bool ended = false;
+	fs->read++;
 	while (fgets(line, sizeof line, f)) {
+		uint64_t events, dropped;
+		if (sscanf(line, "{\"name\":\"rally_trace\",\"ph\":\"M\","
+		                 "\"pid\":%*d,\"tid\":%*d,\"args\":{\"events\":%"
+		                 SCNu64 ",\"dropped\":%" SCNu64,
+		           &events, &dropped) == 2) {
+			fs->dropped += dropped;
+			ended = true;
+			continue;
+		}
 		if (!parse_line(line, &e))
 			continue;
 		if (out->n == out->cap) {
@@ -96,6 +120,7 @@ static int read_file(const char *path, struct evs *out)
 		out->v[out->n++] = e;
 	}
 	fclose(f);
+	fs->cut += !ended;
 	return 0;
 }
 
@@ -312,8 +337,8 @@ static int write_json(const char *path, struct summary *s)
 	return fclose(f) ? -errno : 0;
 }
 
-/* Reads every trace.*.json in dir. */
-static int read_traces(const char *dir, struct evs *all)
+/* Reads every trace file in dir. */
+static int read_traces(const char *dir, struct evs *all, struct files *fs)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -325,7 +350,7 @@ static int read_traces(const char *dir, struct evs *all)
 			continue;
 		char path[2 * PATH_MAX];
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		rc = read_file(path, all);
+		rc = read_file(path, all, fs);
 	}
 	closedir(d);
 	return rc;
@@ -479,10 +504,18 @@ int rally_cmd_stats(int argc, char **argv, int (*help)(int status))
 	}
 	char dir[PATH_MAX];
 	if (keep) {
-		if (snprintf(dir, sizeof dir, "%s", keep) >= (int)sizeof dir ||
-		    (mkdir(dir, 0755) != 0 && errno != EEXIST)) {
+		struct stat st;
+		if (mkdir(keep, 0755) != 0 && errno != EEXIST) {
 			fprintf(stderr, "rally stats: --keep %s: %s\n", keep,
 			        strerror(errno));
+			return EXIT_USAGE;
+		}
+		/* A directory, by its absolute path: the program may change
+		 * directory (review round 2). */
+		if (stat(keep, &st) != 0 || !S_ISDIR(st.st_mode) ||
+		    !realpath(keep, dir)) {
+			fprintf(stderr, "rally stats: --keep %s: not a directory"
+			                "\n", keep);
 			return EXIT_USAGE;
 		}
 		if (holds_traces(dir)) {
@@ -493,10 +526,11 @@ int rally_cmd_stats(int argc, char **argv, int (*help)(int status))
 		}
 	} else {
 		const char *t = getenv("TMPDIR");
-		snprintf(dir, sizeof dir, "%s/rally-stats.XXXXXX",
+		char made[PATH_MAX];
+		snprintf(made, sizeof made, "%s/rally-stats.XXXXXX",
 		         t && *t ? t : "/tmp");
-		if (!mkdtemp(dir)) {
-			fprintf(stderr, "rally stats: cannot make %s: %s\n", dir,
+		if (!mkdtemp(made) || !realpath(made, dir)) {
+			fprintf(stderr, "rally stats: cannot make %s: %s\n", made,
 			        strerror(errno));
 			return EXIT_USAGE;
 		}
@@ -505,13 +539,26 @@ int rally_cmd_stats(int argc, char **argv, int (*help)(int status))
 	int status = run_traced(argv + i, dir, pthread);
 	struct summary s = {.wall_ns = now_ns() - t0};
 	struct evs all = {0};
-	int rc = status < 0 ? status : read_traces(dir, &all);
+	struct files fs = {0};
+	int rc = status < 0 ? status : read_traces(dir, &all, &fs);
 	if (!rc)
 		rc = summarise(&all, &s);
 	if (rc) {
 		fprintf(stderr, "rally stats: %s\n", strerror(-rc));
 	} else {
 		print_summary(stderr, &s, top);
+		/* A part taken for the whole would mislead (review round 2). */
+		if (fs.dropped)
+			fprintf(stderr, "  PARTIAL: %" PRIu64 " waits were not "
+			                "written (RALLY_TRACE_MAX, default "
+			                "1000000): the summary covers the waits "
+			                "written first; raise RALLY_TRACE_MAX\n",
+			        fs.dropped);
+		if (fs.cut)
+			fprintf(stderr, "  PARTIAL: %u of %u trace files end "
+			                "early (a process killed, or exec()ed): "
+			                "their last waits are missing\n",
+			        fs.cut, fs.read);
 		if (keep)
 			fprintf(stderr, "  traces kept in %s (Chrome Trace Event "
 			                "JSON: Perfetto, chrome://tracing, "

@@ -8,7 +8,9 @@ for a page or a README, offline.
   trace_svg.py [--from MS] [--to MS] [--width PX] [-o OUT.svg] TRACE...
 
 Times are in ms from the earliest event. A file cut short (a process killed
-by a signal: no closing "]}") is read as far as it goes."""
+by a signal, a full disk: no closing "]}", maybe half an event) is read as
+far as it goes, an event to a line; the JSON array form of the format is
+read too; events without a duration are left out."""
 import argparse
 import json
 import sys
@@ -19,14 +21,38 @@ COLOURS = {"released": "#3b75af", "broken": "#c0392b", "timeout": "#e67e22",
            "ownerdead": "#8e44ad", "error": "#7f8c8d"}
 
 
+def complete(e):
+    """A complete event ("X") with what a bar needs."""
+    return (isinstance(e, dict) and e.get("ph") == "X" and
+            all(isinstance(e.get(k), (int, float)) for k in ("ts", "dur")) and
+            "pid" in e and "tid" in e)
+
+
 def load(path):
-    """The wait events of one file; a truncated file is mended first."""
-    text = open(path).read()
+    """The wait events of one file. Whole JSON (object or array form), or
+    else — a file cut short — each line that holds one whole event."""
+    text = open(path, encoding="utf-8", errors="replace").read()
     try:
         doc = json.loads(text)
+        events = doc.get("traceEvents", []) if isinstance(doc, dict) else doc
     except ValueError:
-        doc = json.loads(text.rstrip().rstrip(",") + "\n]}")
-    return [e for e in doc.get("traceEvents", []) if e.get("ph") == "X"]
+        events = []
+        for line in text.splitlines():
+            line = line.strip().rstrip(",")
+            if line.startswith("{") and line.endswith("}"):
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    pass
+    return [e for e in events if complete(e)] if isinstance(events, list) \
+        else []
+
+
+def barrier_of(e):
+    """A barrier's identity: its tag, and the pid for a process-private one
+    (a fork()ed child's copy has the same tag)."""
+    a = e.get("args", {})
+    return (a.get("barrier"), None if a.get("shared", 1) else e["pid"])
 
 
 def last_arrivals(events):
@@ -36,7 +62,7 @@ def last_arrivals(events):
         a = e.get("args", {})
         if a.get("outcome") != "released":
             continue
-        k = (a.get("barrier"), a.get("phase"))
+        k = (barrier_of(e), a.get("phase"))
         last[k] = max(last.get(k, e["ts"]), e["ts"])
     return sorted(last.values())
 
@@ -121,13 +147,19 @@ def main():
     args = ap.parse_args()
     if args.width < 300:
         ap.error("--width: at least 300")
-    events = []
+    events, failed = [], False
     for path in args.traces:
         try:
-            events += load(path)
-        except (OSError, ValueError) as ex:
+            got = load(path)
+        except OSError as ex:
             print(f"trace_svg: {path}: {ex}", file=sys.stderr)
-            return 1
+            failed = True
+            continue
+        if not got:
+            print(f"trace_svg: {path}: no wait events", file=sys.stderr)
+        events += got
+    if failed:
+        return 1
     if not events:
         print("trace_svg: no wait events in the traces", file=sys.stderr)
         return 1

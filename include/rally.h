@@ -445,7 +445,10 @@ typedef struct rally_stats {
 	                      that broke something, an action that failed, a
 	                      completer that died (once per break, not per
 	                      phase it then refuses) */
-	uint64_t timeouts; /* calls that returned RALLY_TIMEDOUT */
+	uint64_t timeouts; /* calls that returned RALLY_TIMEDOUT — and the
+	                      Python binding's and the rally tool's waits
+	                      ended by a signal, which leave as a timeout
+	                      does (breaking the phase if it still waited) */
 	uint64_t aborts;   /* rally_barrier_abort() calls */
 	uint64_t resets;   /* rally_barrier_reset() calls that returned 0 */
 	/* Calls of wait/timedwait that arrived and left, each counted once
@@ -459,11 +462,13 @@ typedef struct rally_stats {
 	 * counts in timeouts or broken alone. */
 	uint64_t waits, spun, yielded, slept;
 	/* Arrival skew: the time from the first arrival of a phase to its
-	 * last, over skew_phases phases (with the percentiles the upper
-	 * bound of their bucket, never above the max); skew_missed phases
-	 * are not in it: their first caller had not yet read its clock into
-	 * the object when the last arrived (it was preempted in between),
-	 * or more than 4 phases were in flight at once. */
+	 * last — each clocked just before it arrives —, over skew_phases
+	 * phases (with the percentiles the upper bound of their bucket,
+	 * never above the max), up to 19.5 hours; skew_missed phases are
+	 * not in it: their first caller had not yet written its clock into
+	 * the object when the last arrived (it was preempted between its
+	 * arrival and that write), or more than 4 phases were in flight at
+	 * once. */
 	uint64_t skew_p50_ns, skew_p99_ns, skew_max_ns;
 	uint64_t skew_phases, skew_missed;
 	/* Who completed most phases as the last to arrive — the one the

@@ -101,6 +101,11 @@ arrive(const struct view *v)
 		rally__robust_enter(&b->robust, v->slot);
 		RALLY_POINT(ROBUST_ENTERED);
 	}
+	/* Clocked before the arrival: a first arrival's stamp is then never
+	 * later than its arrival, however long it is held before it writes
+	 * the stamp (review round 3: a late stamp shortened the skew). */
+	bool noted = __builtin_expect(v->call || view_stats(v), 0);
+	int64_t now = noted ? rally__now_ns() : 0;
 	uint64_t a =
 	    atomic_fetch_add_explicit(&b->arr, 1, memory_order_acq_rel);
 	RALLY_POINT(ARRIVED);
@@ -115,8 +120,8 @@ arrive(const struct view *v)
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_relaxed),
 	               t.epoch),
 	    t.phase, t.index);
-	if (__builtin_expect(v->call || view_stats(v), 0))
-		rally__stats_arrived(v, t.phase, t.index, t.epoch);
+	if (noted)
+		rally__stats_arrived(v, t.phase, t.index, t.epoch, now);
 	return t;
 }
 
@@ -345,7 +350,10 @@ enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
 	                                             memory_order_acquire))
 		return BRK_CHANGED;
 	RALLY_POINT(BROKE);
-	if (view_stats(v))
+	/* A break now; `ahead` is counted by the publish that makes it one
+	 * (run_busy), or never if a failing action or a reset comes first
+	 * (review round 3: counted twice). */
+	if (view_stats(v) && (next & ST_BROKEN))
 		rally__stats_event(v, STAT_BROKEN);
 	if (next & ST_BROKEN)
 		rally__wake_if(v, old);
@@ -468,6 +476,7 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	if (view_stats(v)) /* before the publish: our last touch */
 		rally__stats_completed(v, rc != 0);
 	uint64_t next, claim = s;
+	bool born_broken = false; /* counted: the next phase born broken */
 	do {
 		/* BUSY taken from us: a waiter judged us dead (a PID namespace
 		 * hides us, say). It broke the phase and counted us out: we
@@ -479,6 +488,14 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 		else
 			next = published(s, t.phase + 1, t.epoch & 1) |
 			       (dead ? ST_BROKEN : 0);
+		/* An `ahead` (an abort, a later phase's timeout) that this
+		 * publish makes a break: counted here, still ours to write —
+		 * and taken back if the CAS fails and the next try differs. */
+		bool born = rc == 0 && (next & ST_BROKEN);
+		if (view_stats(v) && born != born_broken) {
+			rally__stats_born_broken(v, born);
+			born_broken = born;
+		}
 		/* Release: the action's writes, and the completion. */
 	} while (!atomic_compare_exchange_weak_explicit(
 	    v->state, &s, next, memory_order_release, memory_order_relaxed));
@@ -649,7 +666,7 @@ int rally__abort(const struct view *v)
 		}
 	} while (!atomic_compare_exchange_weak_explicit(
 	    v->state, &s, next, memory_order_release, memory_order_relaxed));
-	if (view_stats(v))
+	if (view_stats(v) && (next & ST_BROKEN)) /* `ahead`: see break_phase */
 		rally__stats_event(v, STAT_BROKEN);
 	if (next & ST_BROKEN)
 		rally__wake_if(v, s);

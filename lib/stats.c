@@ -26,10 +26,15 @@ static inline void put(_Atomic uint64_t *c, uint64_t n)
 	atomic_store_explicit(c, n, memory_order_relaxed);
 }
 
+/* This thread's latest arrival's clock: a split-phase completer (no
+ * v->call) measures the skew to it, not to the moment it got BUSY (an
+ * earlier phase's action in between: review round 3). */
+static _Thread_local int64_t latest_arrival_ns;
+
 void rally__stats_arrived(const struct view *v, uint32_t phase,
-                          uint32_t index, uint32_t epoch)
+                          uint32_t index, uint32_t epoch, int64_t now)
 {
-	int64_t now = rally__now_ns();
+	latest_arrival_ns = now;
 	if (view_stats(v) && index == 0)
 		put(&v->b->stats.first[phase % STATS_FIRSTS],
 		    first_make(phase, epoch, now));
@@ -102,10 +107,13 @@ static void count_skew(struct rally__stats *st, uint32_t phase,
 		return;
 	}
 	uint64_t ns = ((uint64_t)now - f) & FIRST_NS_MASK;
-	/* The first was clocked after its arrival, the last at its own: a
-	 * last caller that arrived a moment after the first may read a clock
-	 * the first's did not reach yet — a skew "below 0", which is 0. */
-	if (ns > FIRST_NS_MASK / 2)
+	/* Each caller is clocked just before it arrives: a last caller held
+	 * between its clock read and its arrival while the first read and
+	 * arrived reads a clock a little "before" the first's — a skew below
+	 * 0 by that hold, which is 0. Up to 2^36 ns (69 s) below; anything
+	 * else is a skew, up to 2^46 - 2^36 ns (19.5 hours: review round 3,
+	 * 2^45 and more read as 0). */
+	if (ns > FIRST_NS_MASK - (1ull << 36))
 		ns = 0;
 	_Atomic uint64_t *b = &st->skew[bucket_of(ns)];
 	put(b, get(b) + 1);
@@ -134,9 +142,18 @@ void rally__stats_completing(const struct view *v, uint32_t phase,
 	struct rally__stats *st = &v->b->stats;
 	/* A wait's completer was clocked as it arrived (a split-phase one
 	 * was not): its arrival is the phase's last. */
-	int64_t now = v->call ? v->call->this_arrival_ns : rally__now_ns();
+	int64_t now = v->call ? v->call->this_arrival_ns : latest_arrival_ns;
 	count_skew(st, phase, epoch, now);
 	count_last(st, caller_id(v));
+}
+
+void rally__stats_born_broken(const struct view *v, bool born)
+{
+	if (born)
+		add(&v->b->stats.broken, 1);
+	else
+		atomic_fetch_sub_explicit(&v->b->stats.broken, 1,
+		                          memory_order_relaxed);
 }
 
 void rally__stats_completed(const struct view *v, bool broke)

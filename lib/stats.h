@@ -98,13 +98,14 @@ struct view;
 struct arrival;
 enum rally__stat { STAT_BROKEN, STAT_TIMEOUT, STAT_ABORT, STAT_RESET };
 
-/* An arrival (phase, index), just made, of a RALLY_STATS barrier or by a
- * call that keeps a record (v->call): index 0 of a RALLY_STATS barrier
- * stamps the phase's first (a few ns late, as every caller's clock is read
- * just after its arrival: the skew is theirs less the difference of two
- * such delays). */
+/* An arrival (phase, index), just made, clocked at `now` just before it,
+ * of a RALLY_STATS barrier or by a call that keeps a record (v->call):
+ * index 0 of a RALLY_STATS barrier stamps the phase's first. */
 void rally__stats_arrived(const struct view *v, uint32_t phase,
-                          uint32_t index, uint32_t epoch);
+                          uint32_t index, uint32_t epoch, int64_t now);
+/* A completer's publish breaks the next phase (an `ahead` reached it):
+ * one break more (born), or that one taken back (!born, a retry). */
+void rally__stats_born_broken(const struct view *v, bool born);
 /* The completer of `phase` (of the epoch with arr's field `epoch`),
  * holding BUSY: the skew and the last caller. */
 void rally__stats_completing(const struct view *v, uint32_t phase,

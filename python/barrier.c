@@ -408,8 +408,16 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 	arriving_at = outer;
 	if (c.ts)
 		PyEval_RestoreThread(c.ts);
-	if (c.type)
+	if (c.type) {
+		/* Stopped, its arrival may still have completed its phase
+		 * (then idx is its index): counted and traced all the same
+		 * (review round 3). */
+		if (idx >= 0 && self->stats)
+			rally__barrier_count_wait(b, (unsigned)idx, arrived_ns);
+		rally__trace_token(b, tok, idx >= 0 ? idx : -1, arrived_ns,
+		                   idx >= 0 ? idx : -EINTR);
 		return arrival_stopped(&c);
+	}
 	if (idx < 0) {
 		rally__trace_token(b, tok, -1, arrived_ns, idx);
 		if (idx == ACTION_RAISED && PyErr_Occurred())

@@ -369,6 +369,11 @@ for _ in 1 2 3 4; do "$rally" wait "$id-pc" 1 --stats; done
 check "status after 4 phases and an abort" 0 "$rally" status "$id-pc"
 says "... each of 4 processes last in 1 of the 4 phases that had one" "1 times (25%)" "$tmp/out"
 "$rally" rm "$id-pc"
+# Review round 3: a rally wait that ends inside its arrival is traced.
+"$rally" wait "$id-tb" 2 --timeout 0.05 2>/dev/null
+check "a traced rally wait of a broken barrier" 2 env RALLY_TRACE="$tmp/tb.json" "$rally" wait "$id-tb" 2 --timeout 0.05
+says "... is in the trace, broken" '"outcome":"broken"' "$tmp/tb.json"
+"$rally" rm "$id-tb"
 mkdir -p "$tmp/td"
 TMPDIR="$tmp/td" timeout 1 "$rally" stats -- sh -c 'sleep 3; touch "$0"' "$tmp/orphan" 2>/dev/null
 sleep 3

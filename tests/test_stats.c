@@ -522,3 +522,110 @@ Test(stats, spin_never_never_polls)
 	cr_expect_eq(s.spun, 0, "spun %lu", (unsigned long)s.spun);
 	cr_assert_eq(rally_barrier_destroy(&paused_b), 0);
 }
+
+/* ---- review round 3 (helper-81) ---------------------------------------- */
+
+static int sleep_100ms_once(void *arg)
+{
+	if (!*(int *)arg) {
+		*(int *)arg = 1;
+		sleep_ns(100 * MS);
+	}
+	return 0;
+}
+
+static void *arrive_and_await(void *arg)
+{
+	rally_token_t t;
+	if (rally_barrier_arrive(arg, &t) != 0 ||
+	    rally_barrier_await(arg, t, RALLY_FOREVER) != 0)
+		abort();
+	return NULL;
+}
+
+/* A split-phase completer that waits for an earlier phase's action: its
+ * phase's skew is from arrivals (a barrier of 1: 0), not to its BUSY. */
+Test(stats, split_completer_skew_from_its_arrival)
+{
+	rally_barrier_t b;
+	int ran = 0;
+	rally_barrier_attr_t a = {.flags = RALLY_STATS,
+	                          .action = sleep_100ms_once, .action_arg = &ran};
+	cr_assert_eq(rally_barrier_init(&b, 1, &a), 0);
+	pthread_t t;
+	pthread_create(&t, NULL, arrive_and_await, &b);
+	sleep_ns(10 * MS);
+	arrive_and_await(&b); /* phase 1: waits ~90 ms for phase 0 */
+	pthread_join(t, NULL);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.phases, 2);
+	cr_expect_lt(s.skew_max_ns, 5 * MS, "max %lu ns",
+	             (unsigned long)s.skew_max_ns);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* The first arrival held 20 ms between its arrival and its stamp, which
+ * it then makes before the last arrives: the skew is still its own. */
+Test(stats, late_stamp_keeps_the_first_arrival)
+{
+	rally_barrier_attr_t a = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&paused_b, 2, &a), 0);
+	rally__pause_arm(RALLY__POINT_ARRIVED, 1, 0);
+	int rc1 = -1;
+	pthread_t t;
+	pthread_create(&t, NULL, wait_tagged, &rc1);
+	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5000000000ll));
+	sleep_ns(20 * MS);
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	sleep_ns(5 * MS); /* it stamps, and waits */
+	cr_assert_eq(rally_barrier_wait(&paused_b), 1);
+	pthread_join(t, NULL);
+	rally_stats_t s = stats_of(&paused_b);
+	cr_expect_eq(s.skew_phases, 1);
+	cr_expect_geq(s.skew_max_ns, 25 * MS, "max %lu ns",
+	              (unsigned long)s.skew_max_ns);
+	cr_assert_eq(rally_barrier_destroy(&paused_b), 0);
+}
+
+static int abort_then_fail(void *arg)
+{
+	rally_barrier_abort(arg);
+	return -1;
+}
+
+/* An action that aborts (the next phase is to break) and then fails (this
+ * one breaks): one break. */
+Test(stats, abort_in_a_failing_action_is_one_break)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t a = {.flags = RALLY_STATS,
+	                          .action = abort_then_fail, .action_arg = &b};
+	cr_assert_eq(rally_barrier_init(&b, 1, &a), 0);
+	cr_assert_eq(rally_barrier_wait(&b), -1);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.aborts, 1);
+	cr_expect_eq(s.broken, 1, "broken %lu", (unsigned long)s.broken);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}
+
+static int abort_only(void *arg)
+{
+	rally_barrier_abort(arg);
+	return 0;
+}
+
+/* An action that aborts: its phase completes, the next is born broken —
+ * one break, counted by that publish. */
+Test(stats, abort_in_an_action_breaks_the_next)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t a = {.flags = RALLY_STATS, .action = abort_only,
+	                          .action_arg = &b};
+	cr_assert_eq(rally_barrier_init(&b, 1, &a), 0);
+	cr_assert_eq(rally_barrier_wait(&b), 0);
+	cr_assert_eq(rally_barrier_wait(&b), RALLY_BROKEN);
+	rally_stats_t s = stats_of(&b);
+	cr_expect_eq(s.phases, 1);
+	cr_expect_eq(s.broken, 1, "broken %lu", (unsigned long)s.broken);
+	cr_assert_eq(rally_barrier_destroy(&b), 0);
+}

@@ -260,6 +260,22 @@ with tempfile.TemporaryDirectory() as tmp:
                    {"ph": "X", "ts": 3, "pid": 1, "tid": 1}], f)
     empty = os.path.join(tmp, "empty.json")
     open(empty, "w").close()
+    bad = os.path.join(tmp, "bad.json")  # review round 3
+    with open(bad, "w") as f:
+        f.write('{"traceEvents":[{"ph":"X","ts":1,"dur":1,"pid":1,"tid":1,'
+                '"args":null},{"ph":"X","ts":1,"dur":1,"pid":"<b>&",'
+                '"tid":2},{"ph":"X","ts":1,"dur":1,"pid":[1],"tid":1},'
+                '{"ph":"X","ts":1,"dur":NaN,"pid":1,"tid":1}]}')
+    q = subprocess.run([sys.executable, SVG, bad], capture_output=True,
+                       text=True)
+    try:
+        ET.fromstring(q.stdout)
+        good = q.returncode == 0 and q.stdout.count("<title>") == 1 and \
+            "nan" not in q.stdout
+    except ET.ParseError:
+        good = False
+    check(good, "trace_svg: malformed events left out, labels escaped",
+          q.stderr[-300:])
     q = subprocess.run([sys.executable, SVG, cut, arr, empty],
                        capture_output=True, text=True)
     n_cut = text[:len(text) // 2].count('"ph":"X"') - 1  # the last is cut

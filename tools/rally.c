@@ -414,7 +414,7 @@ static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 	 * stretch it. */
 	int64_t deadline =
 	    timeout == RALLY_FOREVER ? INT64_MAX : now_ns() + timeout;
-	rally_token_t tok;
+	rally_token_t tok = {{0}};
 	if ((*sig = caught))
 		return -EINTR;
 	bool stopped = false;
@@ -424,8 +424,9 @@ static int wait_in_slices(rally_barrier_t *b, int64_t timeout, int *sig)
 	if (idx < 0) {
 		/* A signal caught after the arrival ended by its deadline did
 		 * not end it: that was the timeout (during a reset, nothing
-		 * broken). */
+		 * broken). Traced as a wait that got no index (round 3). */
 		*sig = stopped ? caught : 0;
+		rally__trace_token(b, tok, -1, arrived, idx);
 		return idx;
 	}
 	int rc = await_in_slices(b, tok, deadline, sig);

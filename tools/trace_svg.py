@@ -13,6 +13,7 @@ far as it goes, an event to a line; the JSON array form of the format is
 read too; events without a duration are left out."""
 import argparse
 import json
+import math
 import sys
 from collections import defaultdict
 from xml.sax.saxutils import escape
@@ -21,11 +22,25 @@ COLOURS = {"released": "#3b75af", "broken": "#c0392b", "timeout": "#e67e22",
            "ownerdead": "#8e44ad", "error": "#7f8c8d"}
 
 
+def number(v):
+    return (isinstance(v, (int, float)) and not isinstance(v, bool) and
+            math.isfinite(v))
+
+
 def complete(e):
-    """A complete event ("X") with what a bar needs."""
-    return (isinstance(e, dict) and e.get("ph") == "X" and
-            all(isinstance(e.get(k), (int, float)) for k in ("ts", "dur")) and
-            "pid" in e and "tid" in e)
+    """A complete event ("X") with what a bar needs, of the right types
+    (a malformed one is left out: review round 3)."""
+    if not (isinstance(e, dict) and e.get("ph") == "X" and
+            number(e.get("ts")) and number(e.get("dur")) and e["dur"] >= 0):
+        return False
+    if not all(isinstance(e.get(k), (int, str)) and
+               not isinstance(e.get(k), bool) for k in ("pid", "tid")):
+        return False
+    if not isinstance(e.get("args", {}), dict):
+        return False
+    e.setdefault("args", {})
+    e["pid"], e["tid"] = str(e["pid"]), str(e["tid"])
+    return True
 
 
 def load(path):
@@ -52,7 +67,7 @@ def barrier_of(e):
     """A barrier's identity: its tag, and the pid for a process-private one
     (a fork()ed child's copy has the same tag)."""
     a = e.get("args", {})
-    return (a.get("barrier"), None if a.get("shared", 1) else e["pid"])
+    return (str(a.get("barrier")), None if a.get("shared", 1) else e["pid"])
 
 
 def last_arrivals(events):
@@ -62,7 +77,7 @@ def last_arrivals(events):
         a = e.get("args", {})
         if a.get("outcome") != "released":
             continue
-        k = (barrier_of(e), a.get("phase"))
+        k = (barrier_of(e), str(a.get("phase")))
         last[k] = max(last.get(k, e["ts"]), e["ts"])
     return sorted(last.values())
 
@@ -102,7 +117,8 @@ def render(events, t_from, t_to, width):
     for (pid, tid), i in index.items():
         y = top + i * row_h
         out.append(f'<text x="{left - 8}" y="{y + row_h / 2 + 4:.1f}" '
-                   f'text-anchor="end">pid {pid} tid {tid}</text>')
+                   f'text-anchor="end">{escape(f"pid {pid} tid {tid}")}'
+                   '</text>')
         out.append(f'<line x1="{left}" y1="{y + row_h - 1}" '
                    f'x2="{left + plot_w}" y2="{y + row_h - 1}" '
                    f'stroke="#f0f0f0"/>')

@@ -2,6 +2,7 @@
 threads and from processes, and their refusals."""
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import unittest
@@ -68,6 +69,38 @@ class StatsTests(unittest.TestCase):
         s = b.stats()
         self.assertEqual((s["timeouts"], s["broken"], s["aborts"],
                           s["resets"], s["phases"]), (1, 1, 1, 1, 0))
+
+    def test_wait_stopped_after_its_arrival_completed_its_phase(self):
+        """A signal handler that raises while the arrival waits for an
+        earlier phase's action: the arrival still completes its phase —
+        a wait that got its index, counted (review round 3)."""
+        calls = []
+
+        def action():
+            calls.append(1)
+            if len(calls) == 1:
+                time.sleep(0.3)
+        b = rally.Barrier(1, action=action, stats=True)
+
+        def handler(sig, frame):
+            time.sleep(0.5)  # phase 0 completes meanwhile
+            raise RuntimeError("signal")
+        old = signal.signal(signal.SIGALRM, handler)
+        try:
+            t = threading.Thread(target=b.wait)  # phase 0: the slow action
+            t.start()
+            time.sleep(0.05)
+            signal.setitimer(signal.ITIMER_REAL, 0.08)
+            with self.assertRaises(RuntimeError):
+                b.wait()  # phase 1's only arrival
+            t.join()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        s = b.stats()
+        self.assertEqual(len(calls), 2)
+        self.assertEqual((s["phases"], s["waits"]), (2, 2))
+        b.close()
 
     def test_counts_of_processes(self):
         rounds = 20

@@ -176,20 +176,11 @@ void rally__stats_left(const struct view *v)
 void rally__stats_event(const struct view *v, enum rally__stat what)
 {
 	struct rally__stats *st = &v->b->stats;
-	switch (what) {
-	case STAT_BROKEN:
-		add(&st->broken, 1);
-		break;
-	case STAT_TIMEOUT:
-		add(&st->timeouts, 1);
-		break;
-	case STAT_ABORT:
-		add(&st->aborts, 1);
-		break;
-	case STAT_RESET:
-		add(&st->resets, 1);
-		break;
-	}
+	_Atomic uint64_t *count[] = {[STAT_BROKEN] = &st->broken,
+	                             [STAT_TIMEOUT] = &st->timeouts,
+	                             [STAT_ABORT] = &st->aborts,
+	                             [STAT_RESET] = &st->resets};
+	add(count[what], 1);
 }
 
 void rally__barrier_count_wait(const rally_barrier_t *pub, unsigned index,

@@ -357,13 +357,10 @@ static void *wait_tagged(void *arg)
 	return NULL;
 }
 
-/* Phase 0's first arrival paused between its arrival and its clock read:
- * the last arrives and completes — the phase is missed, not measured (the
- * zeroed stamp passed for phase 0's, at time 0: a skew of the uptime). */
-Test(stats, first_paused_before_its_stamp)
+/* A phase of paused_b (2 parties) whose first arrival is held between its
+ * arrival and its stamp while this thread arrives last and completes it. */
+static void complete_with_the_first_held(void)
 {
-	rally_barrier_attr_t a = {.flags = RALLY_STATS};
-	cr_assert_eq(rally_barrier_init(&paused_b, 2, &a), 0);
 	rally__pause_arm(RALLY__POINT_ARRIVED, 1, 0);
 	int rc1 = -1;
 	pthread_t t;
@@ -373,6 +370,16 @@ Test(stats, first_paused_before_its_stamp)
 	rally__pause_release(RALLY__POINT_ARRIVED);
 	pthread_join(t, NULL);
 	cr_assert_eq(rc1, 0);
+}
+
+/* Phase 0's first arrival paused between its arrival and its clock read:
+ * the last arrives and completes — the phase is missed, not measured (the
+ * zeroed stamp passed for phase 0's, at time 0: a skew of the uptime). */
+Test(stats, first_paused_before_its_stamp)
+{
+	rally_barrier_attr_t a = {.flags = RALLY_STATS};
+	cr_assert_eq(rally_barrier_init(&paused_b, 2, &a), 0);
+	complete_with_the_first_held();
 	rally_stats_t s = stats_of(&paused_b);
 	cr_expect_eq(s.skew_missed, 1);
 	cr_expect_eq(s.skew_phases, 0);
@@ -463,15 +470,7 @@ Test(stats, stamp_of_a_cancelled_epoch)
 		             RALLY_BROKEN);
 	sleep_ns(50 * MS);
 	cr_assert_eq(rally_barrier_reset(&paused_b), 0);
-	rally__pause_arm(RALLY__POINT_ARRIVED, 1, 0);
-	int rc1 = -1;
-	pthread_t t;
-	pthread_create(&t, NULL, wait_tagged, &rc1);
-	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5000000000ll));
-	cr_assert_eq(rally_barrier_wait(&paused_b), 1);
-	rally__pause_release(RALLY__POINT_ARRIVED);
-	pthread_join(t, NULL);
-	cr_assert_eq(rc1, 0);
+	complete_with_the_first_held();
 	rally_stats_t s = stats_of(&paused_b);
 	cr_expect_eq(s.phases, 1);
 	cr_expect_eq(s.skew_missed, 1);

@@ -327,6 +327,13 @@ static inline bool view_stats(const struct view *v)
 {
 	return v->flags & RALLY_STATS;
 }
+/* An event of a RALLY_STATS barrier counted (stats.c); nothing without
+ * the flag. */
+static inline void stats_count(const struct view *v, enum rally__stat what)
+{
+	if (view_stats(v))
+		rally__stats_event(v, what);
+}
 /* Whether the completer claims BUSY before it publishes: to run an action,
  * to count itself out of a robust barrier, or to count the phase. */
 static inline bool view_busy_path(const struct view *v)

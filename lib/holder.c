@@ -59,8 +59,7 @@ static bool seize(const struct view *v, uint64_t *s)
 	/* The taker is inside the barrier, resetting it, or a visitor
 	 * (rally__check_holder): the object cannot go away under these
 	 * writes. */
-	if (view_stats(v))
-		rally__stats_event(v, STAT_BROKEN);
+	stats_count(v, STAT_BROKEN);
 	if (view_robust(v))
 		rally__robust_holder_died(&b->robust, (pid_t)st_holder(old));
 	else if (completer)

@@ -353,10 +353,10 @@ enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
 	/* A break now; `ahead` is counted by the publish that makes it one
 	 * (run_busy), or never if a failing action or a reset comes first
 	 * (review round 3: counted twice). */
-	if (view_stats(v) && (next & ST_BROKEN))
-		rally__stats_event(v, STAT_BROKEN);
-	if (next & ST_BROKEN)
+	if (next & ST_BROKEN) {
+		stats_count(v, STAT_BROKEN);
 		rally__wake_if(v, old);
+	}
 	return BRK_DONE;
 }
 
@@ -382,8 +382,7 @@ static bool expire(const struct view *v, uint64_t *s, struct arrival t,
 /* A caller whose deadline broke its phase leaves. */
 static void timed_out(const struct view *v)
 {
-	if (view_stats(v))
-		rally__stats_event(v, STAT_TIMEOUT);
+	stats_count(v, STAT_TIMEOUT);
 	rally__leave(v);
 }
 
@@ -666,10 +665,10 @@ int rally__abort(const struct view *v)
 		}
 	} while (!atomic_compare_exchange_weak_explicit(
 	    v->state, &s, next, memory_order_release, memory_order_relaxed));
-	if (view_stats(v) && (next & ST_BROKEN)) /* `ahead`: see break_phase */
-		rally__stats_event(v, STAT_BROKEN);
-	if (next & ST_BROKEN)
+	if (next & ST_BROKEN) { /* `ahead`: see break_phase */
+		stats_count(v, STAT_BROKEN);
 		rally__wake_if(v, s);
+	}
 	return 0;
 }
 
@@ -724,8 +723,8 @@ int rally__rearrive_when_reset(const struct view *v, uint32_t parity,
 	 * instant. A timeout breaks nothing: we are in no phase. */
 	if (!no_block && rally__await_reset(v, parity, dl))
 		return 0;
-	if (!no_block && !(dl->stop && dl->stop->stopped) && view_stats(v))
-		rally__stats_event(v, STAT_TIMEOUT);
+	if (!no_block && !(dl->stop && dl->stop->stopped))
+		stats_count(v, STAT_TIMEOUT);
 	/* The call ends here, after an arrival whose leaving was not
 	 * counted (to be counted once, on arriving again): counted now
 	 * (review round 1). A guarded call that never arrived is no wait. */
@@ -875,8 +874,7 @@ RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)
 	if (!rally__view(pub, &v) || !rally__visit(&v))
 		return -EINVAL;
 	int rc = rally__abort(&v);
-	if (view_stats(&v))
-		rally__stats_event(&v, STAT_ABORT);
+	stats_count(&v, STAT_ABORT);
 	rally__unvisit(&v);
 	return rc;
 }

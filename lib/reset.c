@@ -239,8 +239,8 @@ RALLY_EXPORT int rally_barrier_reset(rally_barrier_t *pub)
 	if (!rally__visit(&v))
 		return -EINVAL;
 	int rc = rally__reset(&v);
-	if (rc == 0 && view_stats(&v))
-		rally__stats_event(&v, STAT_RESET);
+	if (rc == 0)
+		stats_count(&v, STAT_RESET);
 	rally__unvisit(&v);
 	return rc;
 }

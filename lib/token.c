@@ -315,8 +315,7 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 		RALLY_POINT(DEADLINE);
 		enum brk k = rally__break_phase(v, &s, t.phase, t.epoch & 1);
 		if (k == BRK_DONE) {
-			if (view_stats(v))
-				rally__stats_event(v, STAT_TIMEOUT);
+			stats_count(v, STAT_TIMEOUT);
 			rc = RALLY_TIMEDOUT;
 			break;
 		}

@@ -577,22 +577,6 @@ static void print_pids(const char *what, const pid_t *pids, int n)
 	printf(n > 64 ? " ...\n" : n ? "\n" : " (none)\n");
 }
 
-/* A duration to read: 850 ns, 12.3 us, 4.56 ms, 7.89 s (a static buffer:
- * one use per printf). */
-static const char *fmt_ns(uint64_t ns)
-{
-	static char buf[32];
-	if (ns < 1000)
-		snprintf(buf, sizeof buf, "%" PRIu64 " ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, sizeof buf, "%.1f us", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, sizeof buf, "%.2f ms", (double)ns / 1e6);
-	else
-		snprintf(buf, sizeof buf, "%.2f s", (double)ns / 1e9);
-	return buf;
-}
-
 /* s as a JSON string: a name may hold any byte but '/'. UTF-8 characters
  * pass as they are; a byte that begins none is given as \u00XX (JSON is
  * UTF-8: a raw 0xff made it invalid, review round 1). */
@@ -632,9 +616,12 @@ static void print_stats(const rally_stats_t *st, unsigned parties)
 		       " slept)",
 		       st->spun, st->yielded, st->slept);
 	printf("\n");
-	printf("  skew     p50 <= %s", fmt_ns(st->skew_p50_ns));
-	printf(", p99 <= %s", fmt_ns(st->skew_p99_ns));
-	printf(", max %s over %" PRIu64 " phases", fmt_ns(st->skew_max_ns),
+	char a[32], b[32], c[32];
+	printf("  skew     p50 <= %s, p99 <= %s, max %s over %" PRIu64
+	       " phases",
+	       rally_fmt_ns((int64_t)st->skew_p50_ns, a, sizeof a),
+	       rally_fmt_ns((int64_t)st->skew_p99_ns, b, sizeof b),
+	       rally_fmt_ns((int64_t)st->skew_max_ns, c, sizeof c),
 	       st->skew_phases);
 	if (st->skew_missed)
 		printf(" (%" PRIu64 " not measured)", st->skew_missed);
@@ -654,7 +641,7 @@ static void print_stats(const rally_stats_t *st, unsigned parties)
 	for (unsigned i = 0; i < n; i++)
 		printf("    %2u%s %s\n", i,
 		       i + 1 == RALLY_STATS_INDICES && parties > n ? "+" : " ",
-		       fmt_ns(st->wait_ns[i]));
+		       rally_fmt_ns((int64_t)st->wait_ns[i], a, sizeof a));
 }
 
 static void print_u64_array(const char *key, const uint64_t *v, unsigned n)

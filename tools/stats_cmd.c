@@ -238,7 +238,7 @@ static int64_t pct(const struct summary *s, unsigned p)
 	return s->skew[k ? k - 1 : 0];
 }
 
-static const char *fmt_ns(int64_t ns, char *buf, size_t size)
+const char *rally_fmt_ns(int64_t ns, char *buf, size_t size)
 {
 	if (ns < 1000)
 		snprintf(buf, size, "%" PRId64 " ns", ns);
@@ -276,7 +276,7 @@ static void print_summary(FILE *f, struct summary *s, int top)
 		sum += share(&s->c[i]);
 	fprintf(f, "\nrally stats: %" PRIu64 " waits by %zu threads in %zu "
 	           "phases, over %s\n",
-	        s->events, s->nc, s->phases, fmt_ns(s->wall_ns, a, sizeof a));
+	        s->events, s->nc, s->phases, rally_fmt_ns(s->wall_ns, a, sizeof a));
 	if (!s->events) {
 		fprintf(f, "  no barrier waits seen (the program used no rally "
 		           "barrier, nor a pthread barrier the shim could "
@@ -288,8 +288,8 @@ static void print_summary(FILE *f, struct summary *s, int top)
 	        s->nc ? 100 * sum / (double)s->nc : 0);
 	fprintf(f, "  arrival skew per phase (first to last arrival): p50 %s,"
 	           " p99 %s, max %s\n",
-	        fmt_ns(pct(s, 50), a, sizeof a), fmt_ns(pct(s, 99), b, sizeof b),
-	        fmt_ns(s->phases ? s->skew[s->phases - 1] : 0, c, sizeof c));
+	        rally_fmt_ns(pct(s, 50), a, sizeof a), rally_fmt_ns(pct(s, 99), b, sizeof b),
+	        rally_fmt_ns(s->phases ? s->skew[s->phases - 1] : 0, c, sizeof c));
 	fprintf(f, "  stragglers (last to arrive):\n"
 	           "    %8s %8s %10s %7s %8s %12s %8s\n",
 	        "pid", "tid", "last", "of", "waits", "waited", "in bar.");
@@ -300,7 +300,7 @@ static void print_summary(FILE *f, struct summary *s, int top)
 		        x->pid, x->tid, x->last,
 		        s->phases ? 100.0 * (double)x->last / (double)s->phases
 		                  : 0,
-		        x->waits, fmt_ns(x->wait_ns, a, sizeof a),
+		        x->waits, rally_fmt_ns(x->wait_ns, a, sizeof a),
 		        100 * share(x));
 	}
 	if (s->nc > (size_t)top)

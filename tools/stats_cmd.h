@@ -8,4 +8,10 @@
  * stats` and returns its argument. */
 int rally_cmd_stats(int argc, char **argv, int (*help)(int status));
 
+#include <stddef.h>
+#include <stdint.h>
+
+/* A duration to read, into buf: 850 ns, 12.3 us, 4.56 ms, 7.89 s. */
+const char *rally_fmt_ns(int64_t ns, char *buf, size_t size);
+
 #endif

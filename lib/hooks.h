@@ -82,6 +82,21 @@ int rally__barrier_timedarrive(rally_barrier_t *b, rally_token_t *token,
                                int64_t timeout_ns, bool (*go_on)(void *arg),
                                void *arg);
 
+/* Takes a split-phase arrival back, as asyncio.Barrier's cancelled waiter
+ * leaves a phase that is still filling (rally.AsyncBarrier): 0 when the
+ * token's phase still waited for parties — it now needs one arrival more,
+ * the token is void (do not await it), and the next caller to arrive gets
+ * the index of the latest arrival again (asyncio's count does the same);
+ * 1 when it had all its arrivals (it completes, or completed: the token
+ * stands — the last arrival's token too); RALLY_BROKEN or RALLY_OWNERDEAD
+ * when its phase was broken or a reset cancelled it (a break that comes
+ * after the look may still find the arrival withdrawn: 0); -EINVAL,
+ * -EPERM as rally_barrier_await(). Withdraw a token at most once, before
+ * the barrier is destroyed. On a RALLY_STATS barrier a withdrawn first
+ * arrival's time stays the phase's first arrival (the skew counts from
+ * it). */
+int rally__barrier_withdraw(rally_barrier_t *b, rally_token_t token);
+
 /* A RALLY_STATS barrier counts a wait made of split-phase calls (the Python
  * binding's: arrive, then polls): arrival index `index`, arrived at
  * `arrived_ns` (rally__now_ns()), over now — by its time, not by how it went

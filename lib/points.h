@@ -31,6 +31,7 @@
 	X(RESET_DRAINED)  /* the epoch drained, arr not yet swapped */         \
 	X(RESET_SWAPPED)  /* arr in the new epoch, gen not yet published */    \
 	X(TOKEN_PINNED)   /* an await pinned its epoch, record not read */     \
+	X(WITHDRAWING)    /* a withdraw counted itself in, arr not yet CAS */  \
 	X(DESTROYING)     /* destroy marked the barrier, waits for leavers */  \
 	X(REGISTERING)    /* a robust process claimed a slot, id not set */    \
 	X(ATTACHING)      /* attach took a registry entry, pid not set */      \

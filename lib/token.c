@@ -394,6 +394,84 @@ RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
 	return 0;
 }
 
+/* ---- withdraw (hooks.h) ------------------------------------------------------
+ *
+ * asyncio.Barrier lets a cancelled waiter leave a phase that is still
+ * filling: the phase then needs one arrival more. Here that is one CAS on
+ * arr, from a value in which the token's phase (of its epoch) still takes
+ * arrivals and holds ours — count between 1 and parties - 1, so nobody
+ * has arrived in a later phase and no last arrival has been counted — to
+ * one arrival less. Any arrival, completion (its fetch_add), reset (its
+ * swap) or other withdraw in between makes the CAS fail, and we look
+ * again. Arrival indices are positions, not names: the next caller gets
+ * the index of the latest arrival again (as asyncio's count does).
+ *
+ * The token's caller left when it arrived (`out`, or its robust tracker):
+ * taking an arrival away would make a reset or destroy count one caller
+ * too few inside. So we first count ourselves in again — one caller too
+ * many is safe: they wait for us — and the CAS takes us out with the
+ * arrival; if it cannot, we leave as a caller does. */
+
+/* One look: 0 withdrawn, 1 the phase has all its arrivals, 2 look again
+ * (arr moved), or the broken code. */
+static int withdraw_once(const struct view *v, const struct token_repr *r)
+{
+	struct rally__barrier *b = v->b;
+	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+	uint32_t id = epoch_full(
+	    atomic_load_explicit(&b->epoch_id, memory_order_acquire),
+	    arr_epoch(a));
+	uint32_t c = arr_count(a);
+	uint64_t s;
+	/* A broken phase keeps its arrivals: its callers all return the
+	 * broken code (one that breaks between this look and the CAS loses
+	 * the arrival all the same: it is broken either way). */
+	if (judge(v, r, &s) == BROKEN)
+		return rally__broken_code(v);
+	/* Not ours to take back: the phase is whole (or completed), or its
+	 * epoch ended (then judge found it cancelled, above). */
+	if (id != r->epoch || arr_phase(a) != phase_of(r) || c == 0 ||
+	    c >= v->parties)
+		return 1;
+	RALLY_POINT(WITHDRAWING);
+	return atomic_compare_exchange_strong_explicit(
+	           &b->arr, &a, a - 1, memory_order_acq_rel,
+	           memory_order_relaxed)
+	           ? 0
+	           : 2;
+}
+
+int rally__barrier_withdraw(rally_barrier_t *pub, rally_token_t token)
+{
+	struct view v;
+	struct token_repr r;
+	int err = rally__caller_view(pub, &v);
+	if (err)
+		return err;
+	if (!unpack(&v, token, &r))
+		return -EINVAL;
+	if (resolved(&r)) /* the last arrival: it completed the phase */
+		return resolved_answer(&r);
+	/* Counted in again: acq_rel, as an arrival's fetch_add — a reset or
+	 * destroy that reads `out` after this sees us inside. */
+	if (view_robust(&v))
+		rally__robust_enter(&v.b->robust, v.slot);
+	else
+		atomic_fetch_sub_explicit(&v.b->out, 1, memory_order_acq_rel);
+	int rc;
+	while ((rc = withdraw_once(&v, &r)) == 2)
+		;
+	if (rc == 0) {
+		/* Out with the arrival: nothing to leave (a robust caller's
+		 * tracker counts calls, not arrivals: it leaves). */
+		if (view_robust(&v))
+			rally__robust_leave(&v.b->robust, v.slot);
+		return 0;
+	}
+	rally__leave(&v);
+	return rc;
+}
+
 bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)
 {
 	struct view v;

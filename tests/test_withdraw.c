@@ -1,0 +1,317 @@
+/* test_withdraw.c — taking a split-phase arrival back
+ * (rally__barrier_withdraw, the cancelled waiter of rally.AsyncBarrier),
+ * and the windows around its CAS made reachable with pause points. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "hooks.h"
+#include "rally.h"
+
+#define SECOND 1000000000ll
+
+static rally_token_t arrive_ok(rally_barrier_t *b, int want_index)
+{
+	rally_token_t t;
+	cr_assert_eq(rally_barrier_arrive(b, &t), want_index);
+	return t;
+}
+
+/* A fresh phase of b completes with `parties` arrivals and no fewer. */
+static void expect_whole(rally_barrier_t *b, unsigned parties)
+{
+	rally_token_t t[8];
+	for (unsigned i = 0; i + 1 < parties; i++) {
+		t[i] = arrive_ok(b, (int)i);
+		cr_expect_eq(rally_barrier_test(b, t[i]), 0,
+		             "phase complete after %u of %u arrivals", i + 1,
+		             parties);
+	}
+	arrive_ok(b, (int)parties - 1);
+	for (unsigned i = 0; i + 1 < parties; i++)
+		cr_expect_eq(rally_barrier_test(b, t[i]), 1);
+}
+
+Test(withdraw, leaves_a_filling_phase, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 3, NULL), 0);
+	rally_token_t t0 = arrive_ok(&b, 0), t1 = arrive_ok(&b, 1);
+	cr_expect_eq(rally_barrier_n_waiting(&b), 2);
+	cr_expect_eq(rally__barrier_withdraw(&b, t0), 0);
+	cr_expect_eq(rally_barrier_n_waiting(&b), 1);
+	/* The phase needs one more: the next arrival is not the last. */
+	rally_token_t t2 = arrive_ok(&b, 1);
+	cr_expect_eq(rally_barrier_test(&b, t1), 0);
+	cr_expect_eq(rally_barrier_test(&b, t2), 0);
+	arrive_ok(&b, 2);
+	cr_expect_eq(rally_barrier_test(&b, t1), 1);
+	cr_expect_eq(rally_barrier_test(&b, t2), 1);
+	cr_expect_eq(rally_barrier_phase(&b), 1);
+	cr_expect_not(rally_barrier_broken(&b));
+	expect_whole(&b, 3);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(withdraw, every_arrival_taken_back, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(rally__barrier_withdraw(&b, arrive_ok(&b, 0)), 0);
+	cr_expect_eq(rally_barrier_n_waiting(&b), 0);
+	cr_expect_eq(rally_barrier_phase(&b), 0);
+	expect_whole(&b, 2);
+	/* Nobody counted inside: reset and destroy do not wait. */
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(withdraw, too_late_once_the_phase_is_whole, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t0 = arrive_ok(&b, 0), t1 = arrive_ok(&b, 1);
+	cr_expect_eq(rally__barrier_withdraw(&b, t0), 1);
+	cr_expect_eq(rally__barrier_withdraw(&b, t1), 1); /* the last's */
+	cr_expect_eq(rally_barrier_await(&b, t0, 0), 0);
+	cr_expect_eq(rally_barrier_phase(&b), 1);
+	expect_whole(&b, 2);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+/* An arrival in a later phase (callers outnumber parties) is not the
+ * first phase's to lose. */
+Test(withdraw, not_while_a_later_phase_fills, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t0 = arrive_ok(&b, 0);
+	arrive_ok(&b, 1);
+	rally_token_t t2 = arrive_ok(&b, 0); /* phase 1 */
+	cr_expect_eq(rally__barrier_withdraw(&b, t0), 1);
+	cr_expect_eq(rally__barrier_withdraw(&b, t2), 0);
+	cr_expect_eq(rally_barrier_n_waiting(&b), 0);
+	expect_whole(&b, 2);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(withdraw, broken_or_reset, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 3, NULL), 0);
+	rally_token_t t0 = arrive_ok(&b, 0);
+	cr_assert_eq(rally_barrier_abort(&b), 0);
+	cr_expect_eq(rally__barrier_withdraw(&b, t0), RALLY_BROKEN);
+	cr_assert_eq(rally_barrier_reset(&b), 0);
+	rally_token_t t1 = arrive_ok(&b, 0);
+	arrive_ok(&b, 1);
+	cr_assert_eq(rally_barrier_reset(&b), 0); /* cancels t1's phase */
+	cr_expect_eq(rally__barrier_withdraw(&b, t1), RALLY_BROKEN);
+	cr_expect_eq(rally_barrier_n_waiting(&b), 0);
+	expect_whole(&b, 3);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
+Test(withdraw, bad_tokens, .timeout = 10)
+{
+	rally_barrier_t b, other;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	cr_assert_eq(rally_barrier_init(&other, 2, NULL), 0);
+	rally_token_t t;
+	memset(&t, 0xee, sizeof t);
+	cr_expect_eq(rally__barrier_withdraw(&b, t), -EINVAL);
+	cr_expect_eq(rally__barrier_withdraw(NULL, t), -EINVAL);
+	t = arrive_ok(&other, 0);
+	cr_expect_eq(rally__barrier_withdraw(&b, t), -EINVAL);
+	cr_expect_eq(rally_barrier_n_waiting(&other), 1);
+	cr_expect_eq(rally__barrier_withdraw(&other, t), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&other), 0);
+}
+
+/* ---- windows: a withdraw held between its look at arr and its CAS -------- */
+
+static rally_barrier_t held_b;
+static rally_token_t held_token;
+
+static void *withdraw_held(void *arg)
+{
+	rally__point_tag(7);
+	*(int *)arg = rally__barrier_withdraw(&held_b, held_token);
+	return NULL;
+}
+
+static pthread_t start_held_withdraw(int *rc)
+{
+	rally__pause_arm(RALLY__POINT_WITHDRAWING, 7, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, withdraw_held, rc);
+	cr_assert(rally__pause_wait(RALLY__POINT_WITHDRAWING, 1, 5 * SECOND));
+	return t;
+}
+
+/* The last arrival comes in between: the phase is whole, the withdraw
+ * must fail and say so — not take an arrival from the next phase. */
+Test(withdraw, last_arrival_in_the_window, .timeout = 20)
+{
+	cr_assert_eq(rally_barrier_init(&held_b, 2, NULL), 0);
+	held_token = arrive_ok(&held_b, 0);
+	int rc = -99;
+	pthread_t t = start_held_withdraw(&rc);
+	arrive_ok(&held_b, 1);
+	rally_token_t next = arrive_ok(&held_b, 0); /* phase 1 */
+	rally__pause_release(RALLY__POINT_WITHDRAWING);
+	pthread_join(t, NULL);
+	cr_expect_eq(rc, 1);
+	cr_expect_eq(rally_barrier_test(&held_b, held_token), 1);
+	cr_expect_eq(rally_barrier_n_waiting(&held_b), 1);
+	arrive_ok(&held_b, 1);
+	cr_expect_eq(rally_barrier_test(&held_b, next), 1);
+	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
+}
+
+static void *arrive_tagged(void *arg)
+{
+	rally__point_tag(3);
+	rally_token_t t;
+	*(int *)arg = rally_barrier_arrive(&held_b, &t);
+	return NULL;
+}
+
+/* The last arrival held between its fetch_add and moving arr on: the
+ * count says `parties`, and the phase is whole — nothing to take back. */
+Test(withdraw, whole_before_arr_moves_on, .timeout = 20)
+{
+	cr_assert_eq(rally_barrier_init(&held_b, 2, NULL), 0);
+	rally_token_t t0 = arrive_ok(&held_b, 0);
+	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
+	int idx = -99;
+	pthread_t t;
+	pthread_create(&t, NULL, arrive_tagged, &idx);
+	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5 * SECOND));
+	cr_expect_eq(rally__barrier_withdraw(&held_b, t0), 1);
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	pthread_join(t, NULL);
+	cr_expect_eq(idx, 1);
+	cr_expect_eq(rally_barrier_test(&held_b, t0), 1);
+	expect_whole(&held_b, 2);
+	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
+}
+
+static _Atomic int reset_done;
+
+static void *reset_held_b(void *arg)
+{
+	(void)arg;
+	rally_barrier_reset(&held_b);
+	atomic_store(&reset_done, 1);
+	return NULL;
+}
+
+/* A reset in the window counts the withdrawing caller inside and waits
+ * for it; afterwards the barrier is whole and nobody is left counted. */
+Test(withdraw, reset_in_the_window, .timeout = 20)
+{
+	cr_assert_eq(rally_barrier_init(&held_b, 3, NULL), 0);
+	held_token = arrive_ok(&held_b, 0);
+	arrive_ok(&held_b, 1);
+	int rc = -99;
+	atomic_store(&reset_done, 0);
+	pthread_t t = start_held_withdraw(&rc);
+	pthread_t r;
+	pthread_create(&r, NULL, reset_held_b, NULL);
+	test_sleep_ms(100);
+	cr_expect_eq(atomic_load(&reset_done), 0,
+	             "the reset ended while a withdraw was inside");
+	rally__pause_release(RALLY__POINT_WITHDRAWING);
+	pthread_join(t, NULL);
+	pthread_join(r, NULL);
+	cr_expect(rc == 0 || rc == RALLY_BROKEN, "withdraw: %d", rc);
+	cr_expect_not(rally_barrier_broken(&held_b));
+	cr_expect_eq(rally_barrier_n_waiting(&held_b), 0);
+	expect_whole(&held_b, 3);
+	cr_expect_eq(rally_barrier_reset(&held_b), 0);
+	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
+}
+
+static _Atomic int destroy_rc = 1;
+
+static void *destroy_held_b(void *arg)
+{
+	(void)arg;
+	atomic_store(&destroy_rc, rally_barrier_destroy(&held_b));
+	return NULL;
+}
+
+/* destroy in the window, of a broken phase (destroy refuses a phase with
+ * arrivals otherwise): it waits for the withdraw to leave, then finds
+ * nobody inside. */
+Test(withdraw, destroy_in_the_window, .timeout = 20)
+{
+	cr_assert_eq(rally_barrier_init(&held_b, 2, NULL), 0);
+	held_token = arrive_ok(&held_b, 0);
+	int rc = -99;
+	atomic_store(&destroy_rc, 1);
+	pthread_t t = start_held_withdraw(&rc);
+	cr_assert_eq(rally_barrier_abort(&held_b), 0);
+	pthread_t d;
+	pthread_create(&d, NULL, destroy_held_b, NULL);
+	test_sleep_ms(100);
+	cr_expect_eq(atomic_load(&destroy_rc), 1,
+	             "destroy returned while a withdraw was inside");
+	rally__pause_release(RALLY__POINT_WITHDRAWING);
+	pthread_join(t, NULL);
+	pthread_join(d, NULL);
+	cr_expect_eq(rc, 0); /* it had looked before the abort */
+	cr_expect_eq(atomic_load(&destroy_rc), 0);
+}
+
+/* Two withdraws in the window: the first CAS wins, the second looks again
+ * and still finds its own arrival to take. */
+Test(withdraw, two_in_the_window, .timeout = 20)
+{
+	cr_assert_eq(rally_barrier_init(&held_b, 3, NULL), 0);
+	held_token = arrive_ok(&held_b, 0);
+	rally_token_t mine = arrive_ok(&held_b, 1);
+	int rc = -99;
+	pthread_t t = start_held_withdraw(&rc);
+	cr_expect_eq(rally__barrier_withdraw(&held_b, mine), 0);
+	rally__pause_release(RALLY__POINT_WITHDRAWING);
+	pthread_join(t, NULL);
+	cr_expect_eq(rc, 0);
+	cr_expect_eq(rally_barrier_n_waiting(&held_b), 0);
+	expect_whole(&held_b, 3);
+	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
+}
+
+/* ---- robust: the tracker, not `out` ------------------------------------- */
+
+Test(withdraw, robust_named, .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "rally-test-withdraw-%d", getpid());
+	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
+	rally_barrier_t *b;
+	cr_assert_eq(rally_barrier_open(&b, name, 2, &a, O_CREAT | O_EXCL,
+	                                0600),
+	             0);
+	rally_token_t t = arrive_ok(b, 0);
+	cr_expect_eq(rally__barrier_withdraw(b, t), 0);
+	cr_expect_eq(rally_barrier_n_waiting(b), 0);
+	expect_whole(b, 2);
+	t = arrive_ok(b, 0);
+	cr_expect_eq(rally__barrier_withdraw(b, t), 0);
+	/* The tracker is back at 0: a reset does not wait for us. */
+	cr_expect_eq(rally_barrier_reset(b), 0);
+	cr_expect_eq(rally_barrier_close(b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}

@@ -385,12 +385,11 @@ static PyObject *arrival_stopped(struct arrival_check *c)
 	return NULL;
 }
 
-static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
+/* The arrival of a wait (blocking or not): its index, or -1 with the
+ * exception set (a stopped arrival, an error, the action's exception). */
+static int arrive_on(BarrierObject *self, rally_barrier_t *b, int64_t ns,
+                           rally_token_t *tok, int64_t *arrived_ns)
 {
-	unsigned long mark = pyrally_arrivals_mark();
-	/* One deadline for the arrival and the wait after it. */
-	int64_t deadline = pyrally_deadline(ns);
-	rally_token_t tok = {0};
 	struct arrival_check c = {0};
 	/* An arrival may wait: for an earlier phase's action, which takes
 	 * the GIL itself, or for a reset to end (the barrier is broken while
@@ -403,8 +402,8 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 		c.ts = PyEval_SaveThread();
 	const char *outer = arriving_at;
 	arriving_at = self->name;
-	int64_t arrived_ns = rally__now_ns();
-	int idx = rally__barrier_timedarrive(b, &tok, ns, arrival_go_on, &c);
+	*arrived_ns = rally__now_ns();
+	int idx = rally__barrier_timedarrive(b, tok, ns, arrival_go_on, &c);
 	arriving_at = outer;
 	if (c.ts)
 		PyEval_RestoreThread(c.ts);
@@ -413,17 +412,31 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 		 * (then idx is its index): counted and traced all the same
 		 * (review round 3). */
 		if (idx >= 0 && self->stats)
-			rally__barrier_count_wait(b, (unsigned)idx, arrived_ns);
-		rally__trace_token(b, tok, idx >= 0 ? idx : -1, arrived_ns,
+			rally__barrier_count_wait(b, (unsigned)idx, *arrived_ns);
+		rally__trace_token(b, *tok, idx >= 0 ? idx : -1, *arrived_ns,
 		                   idx >= 0 ? idx : -EINTR);
-		return arrival_stopped(&c);
+		arrival_stopped(&c);
+		return -1;
 	}
 	if (idx < 0) {
-		rally__trace_token(b, tok, -1, arrived_ns, idx);
-		if (idx == ACTION_RAISED && PyErr_Occurred())
-			return NULL;
-		return pyrally_raise(idx, "wait");
+		rally__trace_token(b, *tok, -1, *arrived_ns, idx);
+		if (!(idx == ACTION_RAISED && PyErr_Occurred()))
+			pyrally_raise(idx, "wait");
+		return -1;
 	}
+	return idx;
+}
+
+static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
+{
+	unsigned long mark = pyrally_arrivals_mark();
+	/* One deadline for the arrival and the wait after it. */
+	int64_t deadline = pyrally_deadline(ns);
+	rally_token_t tok = {0};
+	int64_t arrived_ns;
+	int idx = arrive_on(self, b, ns, &tok, &arrived_ns);
+	if (idx < 0)
+		return NULL;
 	int rc = 1;
 	if ((unsigned)idx != self->parties - 1) {
 		rc = rally_barrier_test(b, tok);
@@ -440,6 +453,42 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 	if (rc == -EINTR)
 		return NULL;
 	return pyrally_raise(rc, "wait");
+}
+
+/* Barrier._arrive(timeout=None) -> rally._rally._Token: the arrival of
+ * a rally.aio wait, which awaits its token in the event loop (aio.c). The
+ * token keeps the handle open (a call in flight) until it is finished. */
+static PyObject *barrier_arrive(BarrierObject *self, PyObject *args)
+{
+	PyObject *timeout = Py_None;
+	if (!PyArg_ParseTuple(args, "|O:_arrive", &timeout))
+		return NULL;
+	int64_t ns = self->timeout_ns;
+	if (timeout != Py_None && pyrally_timeout(timeout, true, &ns) < 0)
+		return NULL;
+	struct pyrally_call *call;
+	rally_barrier_t *b = enter(self, &call);
+	if (!b)
+		return NULL;
+	rally_token_t tok = {0};
+	int64_t arrived_ns;
+	int idx = arrive_on(self, b, ns, &tok, &arrived_ns);
+	if (idx < 0) {
+		leave(self, call);
+		return NULL;
+	}
+	PyObject *t = pyrally_token_new((PyObject *)self, b, call, tok, idx,
+	                                idx == (int)self->parties - 1,
+	                                arrived_ns, self->stats);
+	if (!t)
+		leave(self, call);
+	return t;
+}
+
+/* A token's call is over (aio.c). */
+void pyrally_barrier_leave(PyObject *self, struct pyrally_call *call)
+{
+	leave((BarrierObject *)self, call);
 }
 
 static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
@@ -608,6 +657,11 @@ static PyObject *get_stats(BarrierObject *self, void *c)
 	return PyBool_FromLong(self->stats);
 }
 
+static PyObject *get_timeout(BarrierObject *self, void *c)
+{
+	return Py_NewRef(self->timeout ? self->timeout : Py_None);
+}
+
 static PyObject *get_closed(BarrierObject *self, void *c)
 {
 	return PyBool_FromLong(!usable(self));
@@ -676,6 +730,8 @@ static PyMethodDef barrier_methods[] = {
     {"__reduce__", (PyCFunction)barrier_reduce, METH_NOARGS,
      "Pickles to the shared name: the process that unpickles opens the\n"
      "same barrier (multiprocessing, fork and spawn)."},
+    {"_arrive", (PyCFunction)barrier_arrive, METH_VARARGS,
+     "_arrive(timeout=None) -> token: a rally.aio wait's arrival."},
     {"_open", (PyCFunction)barrier_open, METH_VARARGS | METH_CLASS,
      "_open(name, parties, action, timeout, robust): opens a shared\n"
      "barrier by name (the unpickler)."},
@@ -701,6 +757,8 @@ static PyGetSetDef barrier_getset[] = {
      "True if the barrier keeps statistics (stats=True): see stats().",
      NULL},
     {"closed", (getter)get_closed, NULL, "True after close().", NULL},
+    {"_timeout", (getter)get_timeout, NULL,
+     "The default timeout, as given (rally.aio).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -228,6 +228,37 @@ static PyObject *wait_on(rally_event_t *e, PyObject *timeout)
 	}
 }
 
+/* Event._watch() -> rally._rally._Watch, or None if the event is set: a
+ * rally.aio wait, which sleeps on the word in its event loop's sleeper
+ * (aio.c) and keeps the handle open until the watch is finished. */
+static PyObject *event_watch(EventObject *self, PyObject *unused)
+{
+	struct pyrally_call *call;
+	rally_event_t *e = enter(self, &call);
+	if (!e)
+		return NULL;
+	const uint32_t *word;
+	uint32_t snapshot;
+	bool shared;
+	int rc = rally_event_futex(e, &word, &snapshot, &shared);
+	if (rc != 0) {
+		leave(self, call);
+		if (rc == 1)
+			Py_RETURN_NONE;
+		return pyrally_raise(rc, "wait");
+	}
+	PyObject *w = pyrally_watch_new((PyObject *)self, e, call, word,
+	                                snapshot, shared);
+	if (!w)
+		leave(self, call);
+	return w;
+}
+
+void pyrally_event_leave(PyObject *self, struct pyrally_call *call)
+{
+	leave((EventObject *)self, call);
+}
+
 static PyObject *event_wait(EventObject *self, PyObject *args, PyObject *kwds)
 {
 	static char *kwlist[] = {"timeout", NULL};
@@ -293,6 +324,8 @@ static PyMethodDef event_methods[] = {
      "block (as in threading). The GIL is released while waiting; a signal\n"
      "handler that raises (Ctrl-C) ends the wait within 50 ms with its\n"
      "exception, and the event is left as it is."},
+    {"_watch", (PyCFunction)event_watch, METH_NOARGS,
+     "_watch() -> watch or None: a rally.aio wait's snapshot."},
     {"close", (PyCFunction)event_close, METH_NOARGS,
      "close()\n\nLets go of the shared memory now; in the creating process\n"
      "the name is removed. Any later call raises ValueError. Waits in\n"

@@ -472,7 +472,14 @@ PyMODINIT_FUNC PyInit__rally(void)
 	if (!PyRally_OwnerDeadError)
 		goto fail;
 	if (PyType_Ready(&PyRally_BarrierType) < 0 ||
-	    PyType_Ready(&PyRally_EventType) < 0)
+	    PyType_Ready(&PyRally_EventType) < 0 ||
+	    PyType_Ready(&PyRally_TokenType) < 0 ||
+	    PyType_Ready(&PyRally_WatchType) < 0 ||
+	    PyType_Ready(&PyRally_SleeperType) < 0)
+		goto fail;
+	Py_INCREF(&PyRally_SleeperType);
+	if (PyModule_AddObject(m, "_Sleeper",
+	                       (PyObject *)&PyRally_SleeperType))
 		goto fail;
 	Py_INCREF(&PyRally_BarrierType);
 	Py_INCREF(&PyRally_EventType);

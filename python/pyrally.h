@@ -96,4 +96,26 @@ PyObject *pyrally_reducer(PyObject *self, pid_t creator);
 
 int64_t pyrally_now_ns(void);
 
+/* ---- rally.aio (aio.c) ---------------------------------------------------- */
+
+extern PyTypeObject PyRally_TokenType, PyRally_WatchType, PyRally_SleeperType;
+
+/* A rally.aio wait's arrival at `barrier` (a rally.Barrier whose call
+ * `call` keeps handle b open until the token is finished): the token, or
+ * NULL with an exception set (the caller then ends the call). `last`: this
+ * arrival completed its phase. */
+PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
+                            struct pyrally_call *call, rally_token_t tok,
+                            int index, bool last, int64_t arrived_ns,
+                            bool stats);
+/* Ends a token's call on its barrier (barrier.c's leave()). */
+void pyrally_barrier_leave(PyObject *barrier, struct pyrally_call *call);
+
+/* A rally.aio event wait: the watch over event e's word (its call `call`
+ * keeps e open until the watch is finished); NULL with an exception. */
+PyObject *pyrally_watch_new(PyObject *event, rally_event_t *e,
+                            struct pyrally_call *call, const uint32_t *word,
+                            uint32_t snapshot, bool shared);
+void pyrally_event_leave(PyObject *event, struct pyrally_call *call);
+
 #endif

@@ -17,6 +17,10 @@ nobody has to sleep, and waits release the GIL.
     for t in ts: t.start()
     for t in ts: t.join()
 
+rally.AsyncBarrier and rally.AsyncEvent (module rally.aio) are the same
+for asyncio: the API of asyncio.Barrier and asyncio.Event, across
+processes and threads, one sleeping thread per event loop.
+
 Errors: threading.BrokenBarrierError (re-exported as
 rally.BrokenBarrierError) where threading raises it, and
 rally.OwnerDeadError, a subclass, when a participant process of a robust
@@ -29,7 +33,18 @@ import os
 from ._rally import Barrier, BrokenBarrierError, Event, OwnerDeadError
 from ._rally import _after_fork_in_child, _owned, _unlink
 
-__all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError"]
+__all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError",
+           "AsyncBarrier", "AsyncEvent"]
+
+
+def __getattr__(name):
+    """rally.AsyncBarrier and rally.AsyncEvent (rally.aio's Barrier and
+    Event): imported on first use, so that `import rally` does not import
+    asyncio."""
+    if name in ("AsyncBarrier", "AsyncEvent"):
+        from . import aio
+        return aio.Barrier if name == "AsyncBarrier" else aio.Event
+    raise AttributeError(f"module 'rally' has no attribute {name!r}")
 __version__ = "0.1.0"
 
 

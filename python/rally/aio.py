@@ -1,0 +1,596 @@
+"""rally.aio: asyncio.Barrier and asyncio.Event that span threads and
+processes — rally.AsyncBarrier and rally.AsyncEvent.
+
+Within one event loop they behave as asyncio's do, step by step (CPython's
+own test_asyncio.test_locks cases are their judge). Underneath is a rally
+barrier or event in shared memory, as under rally.Barrier and rally.Event:
+pickle one to another process (multiprocessing, fork or spawn) and the
+coroutines of every process, each process with its own loop, meet at it;
+threads meet there too, through the rally.Barrier of the same object
+(AsyncBarrier.barrier).
+
+No thread per waiting coroutine: each event loop has one sleeper — a thread
+of its own, plus one per 127 words beyond — that sleeps in futex_waitv(2)
+on the futex words of every pending wait of the loop at once and wakes the
+loop through an eventfd. A phase completed by a coroutine of the same loop
+releases that loop's other waiters at once, without the kernel.
+
+How it differs from asyncio's, on purpose:
+- asyncio.Barrier's "draining" and "resetting" states are kept per
+  process: a coroutine of this process arriving while this process's
+  released waiters have not yet resumed waits for them, as asyncio's does,
+  but other processes do not wait for ours (rally has no draining state
+  across processes: a phase that completed is complete everywhere).
+- A cancelled wait leaves the barrier as asyncio.Barrier's does: if its
+  phase still fills, its arrival is taken back (the phase needs one more,
+  and, as in asyncio, the next arrival gets the same index as the latest);
+  if the phase had all its arrivals, it completes without the cancelled
+  wait.
+- rally's extras: an action, a timeout (a wait that times out breaks the
+  barrier, as threading.Barrier's), robust=True, stats, the name.
+"""
+
+import asyncio
+import collections
+import os
+import threading
+import weakref
+
+from . import _rally
+
+__all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError"]
+
+BrokenBarrierError = asyncio.BrokenBarrierError
+
+
+class OwnerDeadError(asyncio.BrokenBarrierError, _rally.OwnerDeadError):
+    """A participant process of a robust barrier died: the barrier is
+    broken until reset(). An asyncio.BrokenBarrierError (and a
+    rally.OwnerDeadError)."""
+
+
+def _asyncio_error(exc):
+    """threading's broken-barrier errors, as asyncio's."""
+    if isinstance(exc, _rally.OwnerDeadError):
+        return OwnerDeadError(*exc.args)
+    return BrokenBarrierError(*exc.args)
+
+
+# ---- the sleeper of an event loop ---------------------------------------------
+
+# How long a loop's sleeper outlives its last pending wait: a program that
+# waits in phases keeps its thread; one that is done lets it go.
+_IDLE_SECONDS = 1.0
+
+_sleepers = weakref.WeakKeyDictionary()  # loop -> _LoopSleeper
+
+
+class _LoopSleeper:
+    """The pending waits of one event loop, and the threads (C) that sleep
+    on their futex words. A wait is an object with name, poll() (resolve
+    its future if it is over; True then) and futex() ((address, value,
+    shared), or None once over)."""
+
+    def __init__(self, loop):
+        self._loop = weakref.ref(loop)
+        self._pid = os.getpid()
+        self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._threads = _rally._Sleeper(self._efd)
+        self._waits = {}  # wait -> None: an ordered set
+        self._by_name = {}  # the object's name -> its waits here
+        self._arm_pending = False
+        self._idle = None
+        self._closed = False
+        loop.add_reader(self._efd, self._on_wake)
+        # A loop that is dropped before the idle timer ran: its sleeper
+        # goes with it (nothing refers to the loop from here).
+        self._finalizer = weakref.finalize(
+            loop, _close_threads, self._threads, self._efd)
+
+    def add(self, wait):
+        self._waits[wait] = None
+        self._by_name.setdefault(wait.name, set()).add(wait)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._schedule_arm()
+
+    def remove(self, wait):
+        if self._waits.pop(wait, 1) is not None:
+            return
+        names = self._by_name.get(wait.name)
+        if names is not None:
+            names.discard(wait)
+            if not names:
+                del self._by_name[wait.name]
+        # Its word may belong to a handle about to close: a fresh set
+        # without it (once per loop iteration, however many went).
+        self._schedule_arm()
+        if not self._waits and self._idle is None and not self._closed:
+            loop = self._loop()
+            if loop is not None and not loop.is_closed():
+                self._idle = loop.call_later(_IDLE_SECONDS,
+                                             self._close_if_idle)
+
+    def poke(self, name):
+        """Resolves now the waits of this loop on the object `name` that
+        are over: a phase completed, a barrier broken, an event set by this
+        loop — no round trip through the kernel."""
+        for wait in list(self._by_name.get(name, ())):
+            wait.poll()
+
+    def _schedule_arm(self):
+        if not self._arm_pending and not self._closed:
+            self._arm_pending = True
+            self._loop().call_soon(self._arm)
+
+    def _arm(self):
+        """Hands the threads the words of every pending wait (which also
+        tells a thread that fired that the loop has looked)."""
+        self._arm_pending = False
+        if self._closed:
+            return
+        words = {}
+        for wait in list(self._waits):
+            word = wait.futex()
+            if word is None:
+                wait.poll()
+            else:
+                words[word[0]] = word
+        self._threads.watch(list(words.values()))
+
+    def _on_wake(self):
+        try:
+            os.eventfd_read(self._efd)
+        except BlockingIOError:
+            pass
+        for wait in list(self._waits):
+            wait.poll()
+        self._arm()
+
+    def _close_if_idle(self):
+        self._idle = None
+        if not self._waits:
+            self.close()
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        loop = self._loop()
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self._efd)
+        if _sleepers.get(loop) is self:
+            del _sleepers[loop]
+        self._finalizer()
+
+
+def _close_threads(threads, efd):
+    threads.close()
+    os.close(efd)
+
+
+def _sleeper(loop):
+    s = _sleepers.get(loop)
+    if s is None or s._closed or s._pid != os.getpid():
+        s = _sleepers[loop] = _LoopSleeper(loop)
+    return s
+
+
+def _loop_of(obj):
+    """The running loop, bound to obj on first use as asyncio's
+    primitives are (RuntimeError from another loop)."""
+    loop = asyncio.get_running_loop()
+    if obj._loop is None:
+        obj._loop = loop
+    if loop is not obj._loop:
+        raise RuntimeError(f"{obj!r} is bound to a different event loop")
+    return loop
+
+
+# ---- Barrier --------------------------------------------------------------------
+
+_FILLING, _DRAINING, _RESETTING, _BROKEN = (
+    "filling", "draining", "resetting", "broken")
+
+
+class _BarrierWait:
+    """A coroutine's pending barrier wait: its token and future."""
+
+    __slots__ = ("owner", "name", "token", "fut", "sleeper", "timer",
+                 "released")
+
+    def __init__(self, owner, token, fut, sleeper):
+        self.owner = owner
+        self.name = owner._b.name
+        self.token = token
+        self.fut = fut
+        self.sleeper = sleeper
+        self.timer = None
+        self.released = False  # counted among this process's draining
+
+    def poll(self):
+        if self.fut.done():
+            return True
+        try:
+            done = self.token.test()
+        except threading.BrokenBarrierError as e:
+            self._end(_asyncio_error(e))
+            return True
+        if done:
+            self._end(None)
+        return done
+
+    def futex(self):
+        return None if self.fut.done() else self.token.futex()
+
+    def expire(self):
+        """The wait's timeout: it breaks the phase if it still fills."""
+        self.timer = None
+        if self.fut.done():
+            return
+        try:
+            if self.token.expire():
+                self._end(None)
+            # else every party arrived and the action runs: wait on.
+        except threading.BrokenBarrierError as e:
+            self._end(_asyncio_error(e))
+            # It broke the barrier: this process's other waits know now.
+            self.sleeper.poke(self.name)
+
+    def _end(self, exc):
+        self.sleeper.remove(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if exc is not None:
+            self.token.finish(False)
+            self.fut.set_exception(exc)
+            return
+        self.token.finish(True)
+        self.released = True
+        self.owner._released()
+        self.fut.set_result(True)
+
+    def cancel(self):
+        """The coroutine was cancelled: its arrival is taken back if its
+        phase still fills."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.sleeper.remove(self)
+        if self.fut.done() and not self.fut.cancelled():
+            return  # released (counted) or broken: nothing to take back
+        try:
+            self.token.withdraw()
+        except threading.BrokenBarrierError:
+            pass
+        self.token.finish(False, True)
+
+
+class Barrier:
+    """asyncio.Barrier's API across threads and processes.
+
+    Barrier(parties, action=None, timeout=None, *, robust=False,
+    stats=False): `parties` coroutines (and threads, through .barrier)
+    of any processes meet; `action` runs in the last to arrive before any
+    is released; a wait that lasts longer than `timeout` seconds breaks
+    the barrier (BrokenBarrierError, as threading.Barrier's)."""
+
+    def __init__(self, parties, action=None, timeout=None, *, robust=False,
+                 stats=False):
+        self._init(_rally.Barrier(parties, action, timeout, robust=robust,
+                                  stats=stats), timeout)
+
+    def _init(self, barrier, timeout):
+        self._b = barrier
+        self._timeout = timeout
+        self._loop = None
+        self._mode = _FILLING  # this process's: filling, draining, resetting
+        self._count = 0  # this process's coroutines inside wait()
+        self._draining = 0  # ... released and not yet resumed
+        self._blocked = []  # futures of coroutines waiting for a mode change
+
+    @classmethod
+    def from_barrier(cls, barrier):
+        """An AsyncBarrier on the rally.Barrier `barrier`: its coroutines
+        meet the threads that wait on `barrier` itself."""
+        if not isinstance(barrier, _rally.Barrier):
+            raise TypeError("from_barrier() takes a rally.Barrier")
+        self = cls.__new__(cls)
+        self._init(barrier, barrier._timeout)
+        return self
+
+    @property
+    def barrier(self):
+        """The rally.Barrier underneath: threads wait on it."""
+        return self._b
+
+    def __reduce__(self):
+        return (_rebuild_barrier, (type(self), self._b))
+
+    def __repr__(self):
+        res = super().__repr__()
+        extra = self._state
+        if not self.broken:
+            extra += f", waiters:{self.n_waiting}/{self.parties}"
+        return f"<{res[1:-1]} [{extra}]>"
+
+    async def __aenter__(self):
+        return await self.wait()
+
+    async def __aexit__(self, *args):
+        pass
+
+    @property
+    def _state(self):
+        return _BROKEN if self._b.broken else self._mode
+
+    async def wait(self, timeout=None):
+        """Waits until `parties` callers have arrived in this phase (the
+        phase it arrives in) and returns the arrival index, 0 to parties
+        - 1. BrokenBarrierError if the barrier is broken, or breaks while
+        waiting (abort, a reset, a timeout, an action that raised)."""
+        loop = _loop_of(self)
+        # Block while this process's released waiters drain, or a reset
+        # made here is not yet over (asyncio.Barrier's _block).
+        while self._state in (_DRAINING, _RESETTING):
+            await self._changed(loop)
+        if self._state is _BROKEN:
+            raise BrokenBarrierError("Barrier aborted")
+        try:
+            token = self._b._arrive(timeout)
+        except threading.BrokenBarrierError as e:
+            raise _asyncio_error(e) from None
+        self._count += 1
+        wait = None
+        try:
+            if token.last:
+                token.finish(True)
+                self._released()
+                # The same loop's waiters of the phase: released now.
+                self._poke(loop)
+                self._notify_all()
+            else:
+                wait = await self._wait(loop, token, timeout)
+                if self._state in (_BROKEN, _RESETTING):
+                    raise BrokenBarrierError("Abort or reset of barrier")
+            return token.index
+        finally:
+            self._count -= 1
+            self._exit(token.last or (wait is not None and wait.released))
+
+    async def _wait(self, loop, token, timeout):
+        fut = loop.create_future()
+        sleeper = _sleeper(loop)
+        wait = _BarrierWait(self, token, fut, sleeper)
+        sleeper.add(wait)
+        if timeout is None:
+            timeout = self._timeout
+        if timeout is not None:
+            wait.timer = loop.call_later(max(timeout, 0), wait.expire)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            wait.cancel()
+            if wait.released:
+                self._exit_released_cancelled()
+            raise
+        except BaseException:
+            wait.cancel()
+            raise
+        return wait
+
+    def _exit_released_cancelled(self):
+        # wait() counts its own exit; a cancelled released wait raises
+        # out of _wait before wait() learns of it: uncount it there.
+        self._draining -= 1
+        self._draining_done()
+
+    def _released(self):
+        """A phase released a coroutine of this process: draining."""
+        self._draining += 1
+        self._mode = _DRAINING
+
+    def _draining_done(self):
+        if self._mode is _DRAINING and self._draining == 0:
+            self._mode = _FILLING
+            self._notify_all()
+
+    def _exit(self, released):
+        if released:
+            self._draining -= 1
+        if self._mode is _DRAINING and self._draining <= 0:
+            self._draining = 0
+            self._mode = _FILLING
+        elif self._mode is _RESETTING and self._count == 0:
+            self._mode = _FILLING
+        if self._count == 0 or self._mode is _FILLING:
+            self._notify_all()
+
+    async def _changed(self, loop):
+        fut = loop.create_future()
+        self._blocked.append(fut)
+        try:
+            await fut
+        finally:
+            self._blocked.remove(fut)
+
+    def _notify_all(self):
+        for fut in self._blocked:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _poke(self, loop):
+        s = _sleepers.get(loop)
+        if s is not None and not s._closed:
+            s.poke(self._b.name)
+
+    async def reset(self):
+        """Returns the barrier to its empty, unbroken state; waiting
+        coroutines (and threads, and other processes' waiters) raise
+        BrokenBarrierError."""
+        loop = _loop_of(self)
+        self._b.reset()
+        self._mode = _RESETTING if self._count > 0 else _FILLING
+        self._poke(loop)
+        self._notify_all()
+
+    async def abort(self):
+        """Breaks the barrier: waits raise BrokenBarrierError until
+        reset()."""
+        loop = _loop_of(self)
+        self._b.abort()
+        self._poke(loop)
+        self._notify_all()
+
+    @property
+    def parties(self):
+        return self._b.parties
+
+    @property
+    def n_waiting(self):
+        """Callers (of every process) waiting in the current phase; 0
+        while this process's released waiters drain, as in asyncio."""
+        return self._b.n_waiting if self._state is _FILLING else 0
+
+    @property
+    def broken(self):
+        return self._b.broken
+
+    @property
+    def name(self):
+        return self._b.name
+
+    def close(self):
+        """Lets go of the shared barrier early (it goes when the object
+        does); waits in flight keep it open until they end."""
+        self._b.close()
+
+
+def _rebuild_barrier(cls, barrier):
+    return cls.from_barrier(barrier)
+
+
+# ---- Event ----------------------------------------------------------------------
+
+
+class _EventWait:
+    __slots__ = ("name", "watch", "fut", "sleeper")
+
+    def __init__(self, name, watch, fut, sleeper):
+        self.name = name
+        self.watch = watch
+        self.fut = fut
+        self.sleeper = sleeper
+
+    def poll(self):
+        if self.fut.done():
+            return True
+        if not self.watch.done():
+            return False
+        self.fut.set_result(True)
+        self.end()
+        return True
+
+    def futex(self):
+        return None if self.fut.done() else self.watch.futex()
+
+    def end(self):
+        self.sleeper.remove(self)
+        self.watch.finish()
+
+
+class Event:
+    """asyncio.Event's API across threads and processes: set() in any
+    process (or thread, through .event) wakes every coroutine waiting in
+    any process."""
+
+    def __init__(self):
+        self._init(_rally.Event())
+
+    def _init(self, event):
+        self._e = event
+        self._waiters = collections.deque()
+        self._loop = None
+
+    @classmethod
+    def from_event(cls, event):
+        """An AsyncEvent on the rally.Event `event`."""
+        if not isinstance(event, _rally.Event):
+            raise TypeError("from_event() takes a rally.Event")
+        self = cls.__new__(cls)
+        self._init(event)
+        return self
+
+    @property
+    def event(self):
+        """The rally.Event underneath: threads wait on it."""
+        return self._e
+
+    def __reduce__(self):
+        return (_rebuild_event, (type(self), self._e))
+
+    def __repr__(self):
+        res = super().__repr__()
+        extra = "set" if self.is_set() else "unset"
+        if self._waiters:
+            extra = f"{extra}, waiters:{len(self._waiters)}"
+        return f"<{res[1:-1]} [{extra}]>"
+
+    def is_set(self):
+        return self._e.is_set()
+
+    def set(self):
+        """Sets the flag: every waiter, of every process, returns True."""
+        self._e.set()
+        # From the loop's own thread: its waiters are released now, as
+        # asyncio's are (from another thread, the sleeper wakes the loop).
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if running is not self._loop:
+            return
+        for fut in self._waiters:
+            if isinstance(fut, asyncio.Future) and not fut.done():
+                fut.set_result(True)
+        s = _sleepers.get(running)
+        if s is not None and not s._closed:
+            s.poke(self._e.name)
+
+    def clear(self):
+        """Clears the flag. A waiter blocked when set() came still
+        returns True."""
+        self._e.clear()
+
+    async def wait(self):
+        """Returns True once the flag is set (at once if it is)."""
+        if self._e.is_set():
+            return True
+        loop = _loop_of(self)
+        watch = self._e._watch()
+        if watch is None:
+            return True
+        fut = loop.create_future()
+        self._waiters.append(fut)
+        sleeper = _sleeper(loop)
+        wait = _EventWait(self._e.name, watch, fut, sleeper)
+        sleeper.add(wait)
+        try:
+            await fut
+            return True
+        finally:
+            self._waiters.remove(fut)
+            wait.end()
+
+    @property
+    def name(self):
+        return self._e.name
+
+    def close(self):
+        self._e.close()
+
+
+def _rebuild_event(cls, event):
+    return cls.from_event(event)

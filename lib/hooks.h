@@ -97,6 +97,14 @@ int rally__barrier_timedarrive(rally_barrier_t *b, rally_token_t *token,
  * it). */
 int rally__barrier_withdraw(rally_barrier_t *b, rally_token_t token);
 
+/* For a pending token of a RALLY_ROBUST barrier that an event loop waits
+ * on without a thread (rally.aio): what a waiter does after each 50 ms
+ * sleep — notes the arrival (rally_barrier_late) and scans for dead
+ * participants (at most every 25 ms), breaking the barrier if one died,
+ * so that the wait then returns RALLY_OWNERDEAD. Nothing on other
+ * barriers. Call it every 50 ms or so while the token is pending. */
+void rally__token_look(rally_barrier_t *b, rally_token_t token);
+
 /* A RALLY_STATS barrier counts a wait made of split-phase calls (the Python
  * binding's: arrive, then polls): arrival index `index`, arrived at
  * `arrived_ns` (rally__now_ns()), over now — by its time, not by how it went

@@ -472,6 +472,23 @@ int rally__barrier_withdraw(rally_barrier_t *pub, rally_token_t token)
 	return rc;
 }
 
+/* hooks.h. What a robust waiter does at the end of each sleep slice
+ * (phase.c), for a token that an event loop waits on without a thread of
+ * its own: note its arrival, scan for the dead (rate limited), and break
+ * the barrier if one is. */
+void rally__token_look(rally_barrier_t *pub, rally_token_t token)
+{
+	struct view v;
+	struct token_repr r;
+	if (rally__caller_view(pub, &v) || !view_robust(&v) ||
+	    !unpack(&v, token, &r) || resolved(&r))
+		return;
+	rally__robust_arrived(&v.b->robust, v.slot, phase_of(&r),
+	                      rally__takes_arrivals, &v);
+	if (rally__robust_check(&v.b->robust))
+		rally_barrier_abort(pub);
+}
+
 bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)
 {
 	struct view v;

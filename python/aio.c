@@ -79,6 +79,8 @@ static PyObject *token_test(TokenObject *t, PyObject *unused)
 	rally_barrier_t *b = token_handle(t);
 	if (!b)
 		return NULL;
+	/* A robust barrier's dead are found by its waiters' looks. */
+	rally__token_look(b, t->tok);
 	int rc = rally_barrier_test(b, t->tok);
 	if (rc < 0)
 		return pyrally_raise(rc, "wait");

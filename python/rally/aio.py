@@ -262,7 +262,10 @@ class _BarrierWait:
         if self.fut.done() and not self.fut.cancelled():
             return  # released (counted) or broken: nothing to take back
         try:
-            self.token.withdraw()
+            if not self.token.withdraw():
+                # Too late: the phase had all its arrivals, ours too; it
+                # completes without this coroutine.
+                self.owner._released_cancelled()
         except threading.BrokenBarrierError:
             pass
         self.token.finish(False, True)
@@ -391,6 +394,11 @@ class Barrier:
         """A phase released a coroutine of this process: draining."""
         self._draining += 1
         self._mode = _DRAINING
+
+    def _released_cancelled(self):
+        """A cancelled coroutine's phase completed with its arrival (too
+        late to take back): nothing to drain, it never resumes as
+        released."""
 
     def _draining_done(self):
         if self._mode is _DRAINING and self._draining == 0:

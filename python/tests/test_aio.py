@@ -1,0 +1,393 @@
+"""rally.AsyncBarrier and rally.AsyncEvent across processes, threads and
+loops; cancellation storms that must leave nothing behind; the sleeper's
+threads. (asyncio's own cases: test_aio_locks.py.)"""
+import asyncio
+import gc
+import multiprocessing as mp
+import os
+import random
+import threading
+import time
+import unittest
+
+import rally
+from rally import aio
+
+from runner import main
+
+CTX = mp.get_context("fork")
+
+
+def fds():
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def tasks_of_process():
+    return len(os.listdir("/proc/self/task"))
+
+
+def shm_names():
+    return {n for n in os.listdir("/dev/shm") if n.startswith("rally.")}
+
+
+def sleeper_of(loop):
+    return aio._sleepers.get(loop)
+
+
+# ---- across processes ---------------------------------------------------------
+
+PHASES = 10000
+
+
+def coroutine_process(b, rounds, slot, coros, errors):
+    async def one(k):
+        for r in range(PHASES):
+            rounds[slot * 2 + k] = r
+            await b.wait()
+            # Released: every party wrote this round before arriving.
+            lagging = [i for i in range(len(rounds)) if rounds[i] < r]
+            if lagging:
+                errors.value += 1
+                return
+
+    async def run():
+        await asyncio.gather(*(one(k) for k in range(coros)))
+
+    asyncio.run(run())
+
+
+def thread_process(b, rounds, base, threads, errors):
+    def one(k):
+        for r in range(PHASES):
+            rounds[base + k] = r
+            b.barrier.wait()
+            if any(rounds[i] < r for i in range(len(rounds))):
+                errors.value += 1
+                return
+
+    ts = [threading.Thread(target=one, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+class AcrossProcesses(unittest.TestCase):
+    def test_four_loops_and_threads_meet(self):
+        """Coroutines in 4 processes (2 each) and 2 threads in a 5th meet
+        for 10 000 phases; nobody is released before every party wrote
+        its round; the action runs once a phase."""
+        parties = 4 * 2 + 2
+        actions = CTX.Value("q", 0, lock=False)
+
+        def count():
+            actions.value += 1
+
+        b = rally.AsyncBarrier(parties, action=count, timeout=120)
+        rounds = CTX.Array("q", [-1] * parties, lock=False)
+        errors = CTX.Value("i", 0)
+        procs = [CTX.Process(target=coroutine_process,
+                             args=(b, rounds, i, 2, errors))
+                 for i in range(4)]
+        procs.append(CTX.Process(target=thread_process,
+                                 args=(b, rounds, 8, 2, errors)))
+        t0 = time.monotonic()
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(300)
+        took = time.monotonic() - t0
+        print(f"  10 000 phases, 4 loops x 2 coroutines + 2 threads: "
+              f"{took:.1f} s ({took / PHASES * 1e6:.0f} us a phase)")
+        self.assertEqual([p.exitcode for p in procs], [0] * 5)
+        self.assertEqual(errors.value, 0)
+        # Each process ran the action when it arrived last; their own
+        # copies of the counter are theirs (fork): only the phase count
+        # can be checked here.
+        self.assertFalse(b.broken)
+
+    def test_event_wakes_a_thousand_coroutines(self):
+        """1000 coroutines of one loop await one event; a set() from
+        another process wakes them all; the loop used one sleeper
+        thread."""
+        e = rally.AsyncEvent()
+
+        def setter(ev):
+            time.sleep(0.2)
+            ev.event.set()
+
+        async def run():
+            waits = [asyncio.create_task(e.wait()) for _ in range(1000)]
+            await asyncio.sleep(0)
+            p = CTX.Process(target=setter, args=(e,))
+            p.start()
+            await asyncio.sleep(0.05)
+            threads = sleeper_of(asyncio.get_running_loop())._threads.threads
+            results = await asyncio.wait_for(asyncio.gather(*waits), 30)
+            await asyncio.get_running_loop().run_in_executor(None, p.join)
+            return results, threads
+
+        results, threads = asyncio.run(run())
+        self.assertEqual(results, [True] * 1000)
+        self.assertEqual(threads, 1)
+
+    def test_pickled_to_a_spawned_process(self):
+        """A barrier pickled to a spawn child: its loop and ours meet,
+        phase after phase."""
+        b = rally.AsyncBarrier(2, timeout=60)
+        ctx = mp.get_context("spawn")
+        p = ctx.Process(target=_spawned_waiter, args=(b, 50))
+        p.start()
+
+        async def run():
+            return [await b.wait() for _ in range(50)]
+
+        got = asyncio.run(run())
+        p.join(60)
+        self.assertEqual(p.exitcode, 0)
+        self.assertEqual(len(got), 50)
+
+    def test_owner_dead_is_asyncio_broken(self):
+        """A robust barrier whose participant dies: OwnerDeadError, an
+        asyncio.BrokenBarrierError."""
+        b = rally.AsyncBarrier(2, robust=True)
+        p = CTX.Process(target=_take_part_and_die, args=(b,))
+
+        async def run():
+            p.start()
+            p.join()
+            with self.assertRaises(asyncio.BrokenBarrierError) as cm:
+                await asyncio.wait_for(b.wait(), 5)
+            return cm.exception
+
+        # The child took part (it inherited the barrier) and died.
+        exc = asyncio.run(run())
+        self.assertIsInstance(exc, aio.OwnerDeadError)
+        self.assertIsInstance(exc, rally.OwnerDeadError)
+
+
+def _take_part_and_die(b):
+    b.barrier.reset()  # a participant from here on (idle: no-op)
+    os._exit(0)
+
+
+def _spawned_waiter(b, n):
+    async def run():
+        for _ in range(n):
+            await b.wait()
+    asyncio.run(run())
+
+
+# ---- threads and loops --------------------------------------------------------
+
+
+class ThreadsAndLoops(unittest.TestCase):
+    def test_thread_and_coroutine_meet(self):
+        b = rally.AsyncBarrier(2)
+        got = []
+        t = threading.Thread(
+            target=lambda: got.extend(b.barrier.wait() for _ in range(200)))
+        t.start()
+
+        async def run():
+            return [await b.wait() for _ in range(200)]
+
+        mine = asyncio.run(run())
+        t.join()
+        self.assertEqual(sorted(mine + got), [0, 1] * 200 and
+                         sorted([0] * 200 + [1] * 200))
+
+    def test_two_loops_in_two_threads(self):
+        """Each loop its own object on the same barrier (from_barrier):
+        the loops wake each other through their sleepers."""
+        b = rally.Barrier(2)
+        out = {}
+
+        def loop_thread(k):
+            ab = rally.AsyncBarrier.from_barrier(b)
+
+            async def run():
+                return [await ab.wait() for _ in range(300)]
+            out[k] = asyncio.run(run())
+
+        ts = [threading.Thread(target=loop_thread, args=(k,))
+              for k in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(sorted(out[0] + out[1]),
+                         sorted([0] * 300 + [1] * 300))
+
+    def test_bound_to_one_loop(self):
+        b = rally.AsyncBarrier(1)
+        asyncio.run(b.wait())
+        with self.assertRaises(RuntimeError):
+            asyncio.run(b.wait())
+
+    def test_more_than_127_words(self):
+        """130 barriers with a waiter each: 130 words, two sleeper
+        threads; each barrier's second arrival, from another thread,
+        releases its waiter through the kernel."""
+        bs = [rally.AsyncBarrier(2) for _ in range(130)]
+
+        async def run():
+            waits = [asyncio.create_task(b.wait()) for b in bs]
+            await asyncio.sleep(0.05)
+            loop = asyncio.get_running_loop()
+            threads = sleeper_of(loop)._threads.threads
+            await loop.run_in_executor(
+                None, lambda: [b.barrier.wait() for b in reversed(bs)])
+            return await asyncio.wait_for(asyncio.gather(*waits), 30), \
+                threads
+
+        got, threads = asyncio.run(run())
+        self.assertEqual(got, [0] * 130)
+        self.assertEqual(threads, 2)
+
+
+# ---- timeouts and cancellation ------------------------------------------------
+
+
+class Cancellation(unittest.TestCase):
+    def test_cancel_after_the_phase_is_whole(self):
+        """A waiter cancelled once every party arrived: the phase
+        completes without it; the others are released."""
+        b = rally.AsyncBarrier(2)
+
+        async def run():
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            # The second party, through the rally.Barrier, in this very
+            # step (it is the last: it does not block): the phase is
+            # whole, and the waiter does not know yet.
+            self.assertEqual(b.barrier.wait(), 1)
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await t
+            self.assertEqual(b.n_waiting, 0)
+            # The next phase starts empty.
+            u = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            self.assertEqual(b.n_waiting, 1)
+            await asyncio.get_running_loop().run_in_executor(
+                None, b.barrier.wait)
+            return await u
+
+        self.assertEqual(asyncio.run(run()), 0)
+
+    def test_wait_for_and_timeout(self):
+        """asyncio.wait_for and asyncio.timeout cancel (the phase keeps
+        filling); the barrier's own timeout breaks it."""
+        async def run():
+            b = rally.AsyncBarrier(2)
+            with self.assertRaises(asyncio.TimeoutError):
+                await asyncio.wait_for(b.wait(), 0.05)
+            self.assertEqual(b.n_waiting, 0)
+            self.assertFalse(b.broken)
+            with self.assertRaises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await b.wait()
+            self.assertFalse(b.broken)
+            t0 = time.monotonic()
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await b.wait(timeout=0.1)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.09)
+            self.assertTrue(b.broken)
+            await b.reset()
+            timed = rally.AsyncBarrier(2, timeout=0.05)
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await timed.wait()
+            self.assertTrue(timed.broken)
+
+        asyncio.run(run())
+
+    def test_cancellation_storm_leaves_nothing(self):
+        """10 000 waits of 8 coroutines on 3-party barriers, cancelled at
+        random, with timeouts and resets; every phase that completed
+        released exactly its parties; afterwards no fd, thread or shared
+        name is left."""
+        before_fds, before_tasks = fds(), tasks_of_process()
+        before_shm = shm_names()
+        stats = asyncio.run(_storm(10000))
+        gc.collect()
+        deadline = time.monotonic() + 5
+        while tasks_of_process() > before_tasks and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        print(f"  storm: {stats}")
+        # Every completed phase released exactly its 3 parties (some of
+        # them cancelled, or broken by an abort, before they resumed, as
+        # in asyncio: they do not return an index).
+        self.assertEqual(stats["handed_out"], 3 * stats["phases"])
+        self.assertLessEqual(stats["released"], stats["handed_out"])
+        self.assertGreater(stats["released"], stats["phases"])
+        self.assertGreater(stats["cancelled"], 100)
+        self.assertEqual(fds(), before_fds)
+        self.assertEqual(tasks_of_process(), before_tasks)
+        self.assertEqual(shm_names(), before_shm)
+
+
+class CountingBarrier(rally.AsyncBarrier):
+    """Counts the coroutines each phase released (white box: the hook
+    that also starts this process's draining)."""
+    handed_out = 0
+
+    def _released(self):
+        self.handed_out += 1
+        super()._released()
+
+    def _released_cancelled(self):
+        self.handed_out += 1
+
+
+async def _storm(n):
+    rng = random.Random(1)
+    phases = [0]
+    b = CountingBarrier(3, action=lambda: phases.__setitem__(
+        0, phases[0] + 1))
+    stats = {"released": 0, "cancelled": 0, "broken": 0, "waits": 0}
+
+    async def waiter():
+        while stats["waits"] < n:
+            stats["waits"] += 1
+            try:
+                await b.wait()
+                stats["released"] += 1
+            except asyncio.BrokenBarrierError:
+                stats["broken"] += 1
+                if rng.random() < 0.2:
+                    await b.reset()
+            await asyncio.sleep(0)
+
+    tasks = set()
+    while stats["waits"] < n:
+        while len(tasks) < 8:
+            tasks.add(asyncio.create_task(waiter()))
+        await asyncio.sleep(0)
+        r = rng.random()
+        if r < 0.3:
+            victim = rng.choice(list(tasks))
+            victim.cancel()
+            stats["cancelled"] += 1
+        elif r < 0.31:
+            await b.abort()
+            await b.reset()
+        tasks = {t for t in tasks if not t.done()}
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await b.abort()
+    await b.reset()
+    loop = asyncio.get_running_loop()
+    s = sleeper_of(loop)
+    if s is not None:
+        s.close()
+    stats["phases"] = phases[0]
+    stats["handed_out"] = b.handed_out
+    b.close()
+    return stats
+
+
+if __name__ == "__main__":
+    main()

@@ -92,6 +92,9 @@ build-bench/bench/rally-bench \
 echo "== Python: rally.Barrier against threading and multiprocessing"
 PYTHONPATH=build-bench/python "$py" bench/python_bench.py \
 	--json "$out/python.json" | tee "$out/python.txt"
+echo "== asyncio: rally.AsyncBarrier against run_in_executor and asyncio.Barrier"
+PYTHONPATH=build-bench/python "$py" bench/aio_bench.py \
+	--json "$out/aio.json" | tee "$out/aio.txt"
 
 # ---- MPI: rally-mpi-bench under mpirun (bench/mpi_bench.c) ----------------
 mpi_bench=build-bench/bench/rally-mpi-bench
@@ -186,4 +189,10 @@ echo
 	--png "$out/phase.png" --python "$out/python.json" $mpi_report \
 	$pthread_report
 echo
+{
+	echo
+	echo "### asyncio: rally.AsyncBarrier (bench/aio_bench.py)"
+	echo
+	cat "$out/aio.txt"
+} >>"$out/report.md"
 echo "report: $out/report.md   plot: $out/phase.png   raw: $out/results.json"

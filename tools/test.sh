@@ -134,10 +134,11 @@ unit = ["waitv_example", "cxx_header", "slot_races", "late_races",
         "bench_layout", "report", "trace", "pthread-glibc", "pthread-shim",
         "pthread-shim-never"]
 criterion = ["barrier", "shared", "event", "named", "robust", "split",
-             "stats", "hardening"]
+             "stats", "hardening", "withdraw"]
 python = ["python-lock_tests", "python-processes", "python-binding",
-          "python-arrival", "python-stats", "python-ctrl_c_action"]
-stress = ["stress", "chaos"]
+          "python-arrival", "python-stats", "python-ctrl_c_action",
+          "python-aio_locks", "python-aio"]
+stress = ["stress", "chaos", "stress_withdraw"]
 # A sample of the MPI suite (tests/mpi/meson.build registers ~70): if
 # MPI or mpirun went missing, these did not run.
 mpi = ["correct-n1-t4-1node", "correct-n4-t2-ns2", "correct-n8-t2-ns3",

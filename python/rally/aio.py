@@ -62,7 +62,11 @@ def _asyncio_error(exc):
 # waits in phases keeps its thread; one that is done lets it go.
 _IDLE_SECONDS = 1.0
 
-_sleepers = weakref.WeakKeyDictionary()  # loop -> _LoopSleeper
+# A loop's sleeper hangs on the loop itself (an attribute): the loop and
+# its sleeper — whose waits' futures and idle timer refer to the loop —
+# are one cycle that the collector takes once the loop is dropped (a table
+# keyed weakly by the loop kept both for ever: review round 1).
+_ATTR = "_rally_aio_sleeper"
 
 
 class _LoopSleeper:
@@ -120,9 +124,14 @@ class _LoopSleeper:
             wait.poll()
 
     def _schedule_arm(self):
-        if not self._arm_pending and not self._closed:
-            self._arm_pending = True
-            self._loop().call_soon(self._arm)
+        if self._arm_pending or self._closed:
+            return
+        loop = self._loop()
+        if loop is None or loop.is_closed():
+            # A wait ended as its loop went (collected): nothing to arm.
+            return
+        self._arm_pending = True
+        loop.call_soon(self._arm)
 
     def _arm(self):
         """Hands the threads the words of every pending wait (which also
@@ -130,14 +139,20 @@ class _LoopSleeper:
         self._arm_pending = False
         if self._closed:
             return
-        words = {}
+        words, moved = {}, False
         for wait in list(self._waits):
             word = wait.futex()
             if word is None:
                 wait.poll()
-            else:
-                words[word[0]] = word
+            elif words.setdefault(word[0], word) != word:
+                # The word changed between two waits' reads: the older
+                # one's change may be all there is to wake us. Look again.
+                moved = True
         self._threads.watch(list(words.values()))
+        if moved:
+            for wait in list(self._waits):
+                wait.poll()
+            self._schedule_arm()
 
     def _on_wake(self):
         try:
@@ -160,8 +175,8 @@ class _LoopSleeper:
         loop = self._loop()
         if loop is not None and not loop.is_closed():
             loop.remove_reader(self._efd)
-        if _sleepers.get(loop) is self:
-            del _sleepers[loop]
+        if loop is not None and getattr(loop, _ATTR, None) is self:
+            delattr(loop, _ATTR)
         self._finalizer()
 
 
@@ -171,21 +186,34 @@ def _close_threads(threads, efd):
 
 
 def _sleeper(loop):
-    s = _sleepers.get(loop)
+    s = getattr(loop, _ATTR, None)
     if s is None or s._closed or s._pid != os.getpid():
-        s = _sleepers[loop] = _LoopSleeper(loop)
+        s = _LoopSleeper(loop)
+        setattr(loop, _ATTR, s)
     return s
+
+
+def _existing_sleeper(loop):
+    s = getattr(loop, _ATTR, None)
+    return s if s is not None and not s._closed else None
 
 
 def _loop_of(obj):
     """The running loop, bound to obj on first use as asyncio's
-    primitives are (RuntimeError from another loop)."""
+    primitives are (RuntimeError from another loop). Bound weakly: an
+    object that outlives its loop must not keep it — with the waits left
+    pending in it, whose arrivals are taken back only once the loop and
+    their coroutines are collected (review round 1)."""
     loop = asyncio.get_running_loop()
     if obj._loop is None:
-        obj._loop = loop
-    if loop is not obj._loop:
+        obj._loop = weakref.ref(loop)
+    if loop is not obj._loop():
         raise RuntimeError(f"{obj!r} is bound to a different event loop")
     return loop
+
+
+def _bound_loop(obj):
+    return obj._loop() if obj._loop is not None else None
 
 
 # ---- Barrier --------------------------------------------------------------------
@@ -426,12 +454,14 @@ class Barrier:
 
     def _notify_all(self):
         for fut in self._blocked:
-            if not fut.done():
+            # A closed loop's futures take no results (a wait ended as
+            # its loop was collected).
+            if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(None)
 
     def _poke(self, loop):
-        s = _sleepers.get(loop)
-        if s is not None and not s._closed:
+        s = _existing_sleeper(loop)
+        if s is not None:
             s.poke(self._b.name)
 
     async def reset(self):
@@ -558,13 +588,13 @@ class Event:
             running = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if running is not self._loop:
+        if running is not _bound_loop(self):
             return
         for fut in self._waiters:
             if isinstance(fut, asyncio.Future) and not fut.done():
                 fut.set_result(True)
-        s = _sleepers.get(running)
-        if s is not None and not s._closed:
+        s = _existing_sleeper(running)
+        if s is not None:
             s.poke(self._e.name)
 
     def clear(self):

@@ -31,7 +31,7 @@ def shm_names():
 
 
 def sleeper_of(loop):
-    return aio._sleepers.get(loop)
+    return getattr(loop, aio._ATTR, None)
 
 
 # ---- across processes ---------------------------------------------------------
@@ -246,6 +246,55 @@ class ThreadsAndLoops(unittest.TestCase):
         self.assertEqual(threads, 2)
 
 
+class NothingLeft(unittest.TestCase):
+    def test_loops_that_end_leave_nothing(self):
+        """20 asyncio.run()s, each with a wait that completes or is
+        cancelled: once the loops are gone, so are their sleepers' fds and
+        threads (review round 1: a table keyed weakly by the loop kept
+        every loop, its eventfd and its thread)."""
+        gc.collect()  # earlier tests' loops, and their sleepers, go now
+        before_fds, before_tasks = fds(), tasks_of_process()
+        b = rally.Barrier(2)
+
+        def one(cancel):
+            ab = rally.AsyncBarrier.from_barrier(b)
+
+            async def run():
+                t = asyncio.create_task(ab.wait())
+                await asyncio.sleep(0.01)
+                if cancel:
+                    t.cancel()
+                else:
+                    b.wait()
+                await asyncio.gather(t, return_exceptions=True)
+            asyncio.run(run())
+
+        for k in range(20):
+            one(k % 2 == 0)
+        gc.collect()
+        self.assertEqual(b.n_waiting, 0)
+        self.assertEqual(fds(), before_fds)
+        self.assertEqual(tasks_of_process(), before_tasks)
+
+    def test_abandoned_wait_is_taken_back(self):
+        """A wait left pending on a loop that is closed and dropped: its
+        arrival is taken back when the loop goes, not left counted in the
+        shared barrier for threads and processes to complete phases on."""
+        b = rally.Barrier(2)
+        loop = asyncio.new_event_loop()
+        ab = rally.AsyncBarrier.from_barrier(b)
+
+        async def start():
+            asyncio.get_running_loop().create_task(ab.wait())
+            await asyncio.sleep(0.01)
+        loop.run_until_complete(start())
+        self.assertEqual(b.n_waiting, 1)
+        loop.close()
+        del loop
+        gc.collect()
+        self.assertEqual(b.n_waiting, 0)
+
+
 # ---- timeouts and cancellation ------------------------------------------------
 
 
@@ -307,6 +356,7 @@ class Cancellation(unittest.TestCase):
         random, with timeouts and resets; every phase that completed
         released exactly its parties; afterwards no fd, thread or shared
         name is left."""
+        gc.collect()  # earlier tests' loops, and their sleepers, go now
         before_fds, before_tasks = fds(), tasks_of_process()
         before_shm = shm_names()
         stats = asyncio.run(_storm(10000))

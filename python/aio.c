@@ -104,6 +104,29 @@ static PyObject *token_futex(TokenObject *t, PyObject *unused)
 	                     shared ? Py_True : Py_False);
 }
 
+/* poll(ns) -> True once the phase completed, False if it is still
+ * pending after ns (nothing broken): a bounded wait without the GIL, by
+ * rally's spin policy (spin, yield, sleep), for a loop that has nothing
+ * else to run; BrokenBarrierError if it was broken. */
+static PyObject *token_poll(TokenObject *t, PyObject *arg)
+{
+	long long ns = PyLong_AsLongLong(arg);
+	if (ns == -1 && PyErr_Occurred())
+		return NULL;
+	rally_barrier_t *b = token_handle(t);
+	if (!b)
+		return NULL;
+	if (ns < 0)
+		ns = 0;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = rally_barrier_poll(b, t->tok, ns);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return pyrally_raise(rc, "wait");
+	return PyBool_FromLong(rc);
+}
+
 /* expire() — the wait's deadline: True if the phase completed after all,
  * False if every party arrived and the action runs (the deadline can no
  * longer break the phase: wait on); BrokenBarrierError when the deadline
@@ -181,6 +204,7 @@ static PyObject *token_get_last(TokenObject *t, void *c)
 static PyMethodDef token_methods[] = {
     {"test", (PyCFunction)token_test, METH_NOARGS, NULL},
     {"futex", (PyCFunction)token_futex, METH_NOARGS, NULL},
+    {"poll", (PyCFunction)token_poll, METH_O, NULL},
     {"expire", (PyCFunction)token_expire, METH_NOARGS, NULL},
     {"withdraw", (PyCFunction)token_withdraw, METH_NOARGS, NULL},
     {"finish", (PyCFunction)token_finish, METH_VARARGS, NULL},

@@ -295,6 +295,61 @@ class NothingLeft(unittest.TestCase):
         self.assertEqual(b.n_waiting, 0)
 
 
+class WaitInPlace(unittest.TestCase):
+    """Barrier._spun: a wait whose loop has nothing else to run waits in
+    place for up to 50 us before it goes through the loop's sleeper."""
+
+    def test_not_while_the_loop_has_work(self):
+        """Two coroutines of one loop: the first to arrive always has the
+        other's step queued — it never waits in place (it would wait for
+        a party that cannot run)."""
+        b = rally.AsyncBarrier(2)
+
+        async def run():
+            async def one():
+                for _ in range(200):
+                    await b.wait()
+            await asyncio.gather(one(), one())
+        asyncio.run(run())
+        self.assertEqual((b._spin_misses, b._spin_skip), (0, 0))
+
+    def test_a_late_party_makes_waits_skip_it(self):
+        """The other party, a thread, comes 20 ms late each time: the
+        first wait waits in place in vain and makes the next skip it,
+        which then does."""
+        b = rally.AsyncBarrier(2)
+
+        def late():
+            time.sleep(0.02)
+            b.barrier.wait()
+
+        async def run():
+            loop = asyncio.get_running_loop()
+            seen = []
+            for _ in range(2):
+                t = loop.run_in_executor(None, late)
+                self.assertEqual(await b.wait(), 0)
+                seen.append((b._spin_misses, b._spin_skip))
+                await t
+            return seen
+        self.assertEqual(asyncio.run(run()), [(1, 1), (1, 0)])
+
+    def test_released_in_place_across_processes(self):
+        """2 processes, 2000 phases: the phases complete (through the
+        wait in place, mostly) and every index comes out once a phase."""
+        b = rally.AsyncBarrier(2, timeout=60)
+        p = CTX.Process(target=_spawned_waiter, args=(b, 2000))
+        p.start()
+
+        async def run():
+            return [await b.wait() for _ in range(2000)]
+        got = asyncio.run(run())
+        p.join(60)
+        self.assertEqual(p.exitcode, 0)
+        self.assertEqual(len(got), 2000)
+        self.assertLessEqual(set(got), {0, 1})
+
+
 # ---- timeouts and cancellation ------------------------------------------------
 
 

@@ -68,6 +68,9 @@
 #ifndef TOKENS
 #define TOKENS 0       /* calls that are split phases (arrive ... await) */
 #endif
+#ifndef WITHDRAWS
+#define WITHDRAWS 0    /* split phases whose arrival is taken back (asyncio's cancel) */
+#endif
 #ifndef TESTS
 #define TESTS 0        /* 1: a split phase tests its token before awaiting */
 #endif
@@ -156,6 +159,7 @@ bool asleep[T + 1];
 bool has_action;
 byte timeouts = TIMEOUTS, spurious = SPURIOUS, fails = FAILS;
 byte tokens = TOKENS;
+byte withdraws = WITHDRAWS;
 
 /* ghosts */
 byte g_ak;                       /* the ghost phase arr's phase field names */
@@ -303,7 +307,11 @@ inline done_ok(k) {
 inline ret_index(k, idx) {
 	d_step {
 		done_ok(k);
-		assert((g_idx[k] & (1 << idx)) == 0); /* each index once */
+		/* each index once — but a withdrawn arrival's successor takes
+		 * the latest arrival's index again (asyncio's count does too):
+		 * then only the count of the released is bounded */
+		assert(WITHDRAWS > 0 || (g_idx[k] & (1 << idx)) == 0);
+		assert(g_released[k] < P);
 		g_idx[k] = g_idx[k] | (1 << idx);
 		g_released[k]++
 	}
@@ -941,6 +949,69 @@ inline token_arrive() {
 	fi
 }
 
+/* rally__barrier_withdraw: wd 0 withdrawn (the arrival is gone), 1 the
+ * phase had all its arrivals (the token stands), 2 broken (rc). The token's
+ * caller left when it arrived. It counts itself in again (`out` down by
+ * one: callers inside one more, it) before the CAS takes its arrival away
+ * (one fewer again), and leaves (`out` up) if the CAS cannot. A drain that
+ * looks in between waits for it; one that looked before may swap the epoch
+ * meanwhile — the CAS then fails, and the leave restores the count the
+ * swap's baseline took. The window is not a caller of the epoch to the
+ * ghosts (g_in): it arrives at nothing, and never waits. */
+inline token_withdraw() {
+	atomic { touch };
+	if
+	:: tres != 0 -> wd = 1              /* the last arrival's: complete */
+	:: else ->
+#ifndef MUTANT_WITHDRAW_CAS_FIRST
+		atomic { touch; out-- };
+#endif
+		do
+		:: load_arr();
+			atomic { touch; id = epoch_id - ((epoch_id - ae) & (EPM - 1)) };
+			judge(s, o);
+			if
+			:: o == BROKEN -> wd = 2; rc = RC_BROKEN; break
+			:: o != BROKEN && (id != tid || ap != tph || ac == 0) -> wd = 1; break
+#ifndef MUTANT_WITHDRAW_WHOLE
+			:: o != BROKEN && id == tid && ap == tph && ac >= P -> wd = 1; break
+			:: o != BROKEN && id == tid && ap == tph && ac > 0 && ac < P ->
+#else
+			/* takes an arrival from a phase that has all of them */
+			:: o != BROKEN && id == tid && ap == tph && ac > P -> wd = 1; break
+			:: o != BROKEN && id == tid && ap == tph && ac > 0 && ac <= P ->
+#endif
+				/* the CAS, from the arr we looked at */
+				atomic { touch;
+					if
+					:: a_phase == ap && a_ep == ae && a_cnt == ac ->
+						a_cnt--; g_arrived[tk]--; wd = 0
+					:: else -> wd = 3
+					fi };
+				if :: wd == 3 -> skip :: else -> break fi
+			fi
+		od;
+#ifndef MUTANT_WITHDRAW_CAS_FIRST
+		if
+		:: wd != 0 -> atomic { touch; out++ }
+		:: else -> skip
+		fi;
+#else
+		/* counted out after the CAS: until then one caller too few is
+		 * counted inside, which an arrival's +1 hides from a drain */
+		if
+		:: wd == 0 -> atomic { touch; out-- }
+		:: else -> skip
+		fi;
+#endif
+		if
+		:: wd == 2 && stale -> skip         /* record reused: unknown */
+		:: wd == 2 && !stale -> check_return()
+		:: else -> skip
+		fi
+	fi
+}
+
 inline token_test() {
 	atomic { touch };
 	if
@@ -1125,6 +1196,7 @@ proctype Caller(byte me) {
 	int k_, d_, m_;
 	bool ok, dlp, timed, tsave, ws, brk, done, inside, claimed, swapped, stale, looked, gd;
 	bool lastcall, begun, rearr, trusted;
+	byte wd;
 
 	i = 0;
 	do
@@ -1135,6 +1207,21 @@ proctype Caller(byte me) {
 		:: else -> timed = false
 		fi;
 		if
+		:: atomic { withdraws > 0 -> withdraws-- };
+			/* a split phase taken back: the call is made again (its
+			 * caller still owes its party) unless it was too late.
+			 * Its last call begins at its await's pin, as a token's
+			 * (destroy waits for that), not at the arrival. */
+			lastcall = false;
+			token_arrive();
+			lastcall = (i == CALLS - 1);
+			token_withdraw();
+			if
+			:: wd == 0 -> i--                /* made again */
+			:: wd == 1 -> token_await()      /* the token stands */
+			:: else -> skip                  /* broken: the call ends */
+			fi;
+			if :: wd != 0 && lastcall && !begun -> atomic { begun = true; g_begun++ } :: else -> skip fi
 		:: atomic { tokens > 0 -> tokens-- };
 			token_arrive();
 			if :: TESTS -> token_test() :: else -> skip fi;

@@ -30,6 +30,7 @@ VISIT="-DP=2 -DT=2 -DCALLS=1 -DACTION=0 -DTIMED=2 -DLATE=1 -DTIMEOUTS=0 -DFAILS=
 SHARED="-DP=2 -DT=3 -DCALLS=1 -DACTION=1 -DSHARED=1 -DTIMED=2 -DLATE=1 -DTIMEOUTS=1 -DFAILS=0 -DSPURIOUS=0 -DDESTROY=1"
 TOKEN="-DP=2 -DT=2 -DCALLS=1 -DTOKENS=1 -DTESTS=0 -DACTION=0 -DTIMED=2 -DLATE=1 -DTIMEOUTS=0 -DFAILS=0 -DSPURIOUS=0 -DRESETS=2 -DRECORDS=1 -DDESTROY=0"
 TOKEN_DESTROY="-DP=2 -DT=2 -DCALLS=1 -DTOKENS=2 -DTESTS=1 -DACTION=0 -DTIMED=2 -DLATE=1 -DTIMEOUTS=0 -DFAILS=0 -DSPURIOUS=0 -DRESETS=1 -DRECORDS=1 -DDESTROY=2"
+WITHDRAW="-DP=2 -DT=2 -DCALLS=1 -DWITHDRAWS=2 -DACTION=1 -DTIMED=2 -DLATE=1 -DTIMEOUTS=0 -DFAILS=0 -DSPURIOUS=0 -DRESETS=1 -DRECORDS=1 -DDESTROY=2"
 WRAP="-DP=2 -DT=2 -DCALLS=5 -DACTION=2 -DTIMED=2 -DLATE=1 -DTIMEOUTS=1 -DFAILS=0 -DSPURIOUS=0 -DDESTROY=1 -DSEQ_BITS=2"
 # small ones, for mutants
 PAIR="-DP=2 -DT=2 -DCALLS=1 -DACTION=0 -DTIMED=1 -DTIMEOUTS=1 -DFAILS=0 -DSPURIOUS=0 -DDESTROY=1"
@@ -118,6 +119,8 @@ pan_run "shared: slices, timeouts racing the completer's BUSY" \
 	small barrier.pml $SHARED
 pan_run "wrap: 2 seq bits, 5 waits each: seq wraps, the guard, rebase; a timeout, destroy" \
 	small barrier.pml $WRAP
+pan_run "withdraw: split phases taken back (asyncio's cancel), made again; action, a reset, destroy" \
+	pass barrier.pml $WITHDRAW
 pan_run "rebase: 1 party, 2 callers, an abort: the baseline and a broken phase" \
 	small barrier.pml $REBASE
 pan_run "token: split phase, 2 resets, 1 record: pins, reuse, stale tokens" \
@@ -173,6 +176,10 @@ pan_run "mutant NO_VISITORS (destroy ignores visitors): visit" \
 	fail barrier.pml $VISIT -DMUTANT_NO_VISITORS
 pan_run "mutant VISIT_LATE (a visitor reads magic, then counts itself): visit" \
 	fail barrier.pml $VISIT -DMUTANT_VISIT_LATE
+pan_run "mutant WITHDRAW_CAS_FIRST (a withdraw counts itself out after its CAS): withdraw" \
+	fail barrier.pml $WITHDRAW -DMUTANT_WITHDRAW_CAS_FIRST
+pan_run "mutant WITHDRAW_WHOLE (a withdraw takes an arrival from a whole phase): withdraw" \
+	fail barrier.pml $WITHDRAW -DMUTANT_WITHDRAW_WHOLE
 pan_run "mutant NO_GUARD (a broken barrier's callers never guard it): wrap" \
 	fail barrier.pml $WRAP -DMUTANT_NO_GUARD
 pan_run "mutant NO_REBASE (the baseline never moves on): wrap" \

@@ -86,6 +86,22 @@ class _LoopSleeper:
         self._idle = None
         self._closed = False
         loop.add_reader(self._efd, self._on_wake)
+        # Closed loops take the sleeper with them (asyncio.run() closes
+        # its loop within the idle second: the thread and the eventfd
+        # waited for the collector — review round 2). A loop whose close
+        # cannot be wrapped (no instance attributes) keeps the idle timer
+        # and the collector.
+        self._wrapped_close = None
+        original = loop.close
+
+        def close():
+            self.close()
+            original()
+        try:
+            loop.close = close
+            self._wrapped_close = close
+        except AttributeError:
+            pass
         # A loop that is dropped before the idle timer ran: its sleeper
         # goes with it (nothing refers to the loop from here).
         self._finalizer = weakref.finalize(
@@ -177,6 +193,10 @@ class _LoopSleeper:
             loop.remove_reader(self._efd)
         if loop is not None and getattr(loop, _ATTR, None) is self:
             delattr(loop, _ATTR)
+        if loop is not None and self._wrapped_close is not None and \
+                vars(loop).get("close") is self._wrapped_close:
+            del loop.close
+        self._wrapped_close = None
         self._finalizer()
 
 
@@ -205,8 +225,13 @@ def _loop_of(obj):
     pending in it, whose arrivals are taken back only once the loop and
     their coroutines are collected (review round 1)."""
     loop = asyncio.get_running_loop()
+    if obj._loop_pid != os.getpid():
+        # A fork()ed child's copy: its loop and its waits were the
+        # parent's (review round 2).
+        obj._forked()
     if obj._loop is None:
         obj._loop = weakref.ref(loop)
+        obj._loop_pid = os.getpid()
     if loop is not obj._loop():
         raise RuntimeError(f"{obj!r} is bound to a different event loop")
     return loop
@@ -221,6 +246,10 @@ def _bound_loop(obj):
 # How long a wait may wait in place, the loop having nothing else to run
 # (Barrier._spun): rally's own spin, yield and sleep, without the GIL.
 _SPIN_NS = 50000
+# ... and waits released so go back to the loop once this long has passed
+# since one last did: the loop's timers, I/O and other tasks run at least
+# this often.
+_YIELD_SECONDS = 0.001
 
 _FILLING, _DRAINING, _RESETTING, _BROKEN = (
     "filling", "draining", "resetting", "broken")
@@ -320,12 +349,19 @@ class Barrier:
     def _init(self, barrier, timeout):
         self._b = barrier
         self._timeout = timeout
+        self._forked()
+
+    def _forked(self):
+        """The state of this object's own loop (all of it, in a fork()ed
+        child, was the parent's)."""
         self._loop = None
-        self._mode = _FILLING  # this process's: filling, draining, resetting
-        self._count = 0  # this process's coroutines inside wait()
+        self._loop_pid = None
+        self._mode = _FILLING  # this object's: filling, draining, resetting
+        self._count = 0  # its coroutines inside wait()
         self._draining = 0  # ... released and not yet resumed
         self._blocked = []  # futures of coroutines waiting for a mode change
         self._spin_skip = self._spin_misses = 0  # see _spun()
+        self._suspended_at = 0.0  # loop.time() its waits last let go
 
     @classmethod
     def from_barrier(cls, barrier):
@@ -374,10 +410,7 @@ class Barrier:
             await self._changed(loop)
         if self._state is _BROKEN:
             raise BrokenBarrierError("Barrier aborted")
-        try:
-            token = self._b._arrive(timeout)
-        except threading.BrokenBarrierError as e:
-            raise _asyncio_error(e) from None
+        token = await self._arrive(loop, timeout)
         self._count += 1
         released = False
         try:
@@ -393,12 +426,47 @@ class Barrier:
                 if not released:
                     wait = await self._wait(loop, token, timeout)
                     released = wait.released
+                    self._suspended_at = loop.time()
+                elif loop.time() - self._suspended_at >= _YIELD_SECONDS:
+                    # Released in place: the loop has not run anything
+                    # else for a while — timers, I/O, other tasks (review
+                    # round 2: a partner that kept pace starved them).
+                    await asyncio.sleep(0)
+                    self._suspended_at = loop.time()
                 if self._state in (_BROKEN, _RESETTING):
                     raise BrokenBarrierError("Abort or reset of barrier")
             return token.index
         finally:
             self._count -= 1
             self._exit(released)
+
+    def _would_block(self):
+        """An arrival waits while an earlier phase's action or a reset
+        runs (as reset() does): every party has arrived in the current
+        phase (its action runs), or the barrier is broken (a reset
+        runs). A look, not a promise: one that begins just after it
+        blocks the loop for its length."""
+        b = self._b
+        return b.broken or b.n_waiting >= b.parties
+
+    async def _arrive(self, loop, timeout):
+        """The arrival — in the loop if it cannot block, else in the
+        default executor, so that the loop runs on meanwhile (review
+        round 2: a last arrival waited in the loop for another
+        process's action)."""
+        try:
+            if not self._would_block():
+                return self._b._arrive(timeout)
+            fut = loop.run_in_executor(None, self._b._arrive, timeout)
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                # The arrival goes on in its thread: taken back when it
+                # is made, as a cancelled wait's is.
+                fut.add_done_callback(_withdraw_arrival)
+                raise
+        except threading.BrokenBarrierError as e:
+            raise _asyncio_error(e) from None
 
     def _spun(self, loop, token):
         """A short wait right here, without a trip through the loop and
@@ -506,7 +574,11 @@ class Barrier:
         coroutines (and threads, and other processes' waiters) raise
         BrokenBarrierError."""
         loop = _loop_of(self)
-        self._b.reset()
+        if self._would_block():
+            # It waits for a running action or reset: not in the loop.
+            await loop.run_in_executor(None, self._b.reset)
+        else:
+            self._b.reset()
         self._mode = _RESETTING if self._count > 0 else _FILLING
         self._poke(loop)
         self._notify_all()
@@ -545,6 +617,19 @@ class Barrier:
 
 def _rebuild_barrier(cls, barrier):
     return cls.from_barrier(barrier)
+
+
+def _withdraw_arrival(fut):
+    """A cancelled wait's arrival, made in the executor after all."""
+    if fut.cancelled() or fut.exception() is not None:
+        return
+    token = fut.result()
+    try:
+        if not token.last:
+            token.withdraw()
+    except threading.BrokenBarrierError:
+        pass
+    token.finish(token.last, not token.last)
 
 
 # ---- Event ----------------------------------------------------------------------
@@ -586,8 +671,12 @@ class Event:
 
     def _init(self, event):
         self._e = event
+        self._forked()
+
+    def _forked(self):
         self._waiters = collections.deque()
         self._loop = None
+        self._loop_pid = None
 
     @classmethod
     def from_event(cls, event):

@@ -350,6 +350,183 @@ class WaitInPlace(unittest.TestCase):
         self.assertLessEqual(set(got), {0, 1})
 
 
+async def _heartbeat(gaps):
+    """Ticks every 5 ms; gaps: the longest time the loop ran nothing."""
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        gaps[0] = max(gaps[0], now - last)
+        last = now
+
+
+class TheLoopRunsOn(unittest.TestCase):
+    """Review round 2: nothing a wait does keeps the loop from its timers,
+    I/O and other tasks for long."""
+
+    def test_a_partner_that_keeps_pace(self):
+        """A thread partner crossing as fast as the coroutine: waits
+        released in place still let the loop run (a timer and
+        asyncio.timeout() fire on time)."""
+        for _ in range(3):
+            b = rally.AsyncBarrier(2)
+            stop = []
+
+            def partner():
+                try:
+                    while not stop:
+                        b.barrier.wait()
+                except threading.BrokenBarrierError:
+                    pass
+            th = threading.Thread(target=partner)
+            th.start()
+
+            async def run():
+                t0 = time.monotonic()
+                woke = []
+
+                async def timer():
+                    await asyncio.sleep(0.05)
+                    woke.append(time.monotonic() - t0)
+                asyncio.get_running_loop().create_task(timer())
+                try:
+                    async with asyncio.timeout(0.2):
+                        while time.monotonic() - t0 < 3:
+                            await b.wait()
+                except TimeoutError:
+                    pass
+                stop.append(1)
+                await b.abort()
+                return time.monotonic() - t0, woke
+
+            took, woke = asyncio.run(run())
+            th.join()
+            self.assertLess(took, 0.3)
+            self.assertEqual(len(woke), 1)
+            self.assertLess(woke[0], 0.1)
+
+    def test_an_arrival_during_an_action(self):
+        """The last arrival of a phase while a thread runs the previous
+        phase's long action: it waits off the loop."""
+        def action():
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.4)
+        b = rally.AsyncBarrier(2, action=action)
+
+        async def run():
+            gaps = [0.0]
+            hb = asyncio.get_running_loop().create_task(_heartbeat(gaps))
+            first = asyncio.create_task(b.wait())  # phase 0, index 0
+            await asyncio.sleep(0.02)
+            th = threading.Thread(target=b.barrier.wait)  # its last
+            th.start()
+            await asyncio.sleep(0.05)  # the action runs in the thread
+            # Phase 1: a thread first, then this loop's last arrival,
+            # which must wait for phase 0's action.
+            th2 = threading.Thread(target=b.barrier.wait)
+            th2.start()
+            await asyncio.sleep(0.02)
+            got = await b.wait()
+            await first
+            await asyncio.sleep(0.02)  # the heartbeat's tick after it
+            hb.cancel()
+            th.join()
+            th2.join()
+            return got, gaps[0]
+
+        got, gap = asyncio.run(run())
+        self.assertEqual(got, 1)
+        self.assertLess(gap, 0.2)
+
+    def test_cancelled_while_arriving_off_the_loop(self):
+        """A wait cancelled while its arrival is made in the executor:
+        the arrival is taken back once made."""
+        def action():
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.3)
+        b = rally.AsyncBarrier(2, action=action)
+
+        async def run():
+            ths = [threading.Thread(target=b.barrier.wait) for _ in range(2)]
+            for t in ths:
+                t.start()
+            while b.n_waiting < 2:  # phase 0 whole: its action runs
+                await asyncio.sleep(0.001)
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await t
+            for th in ths:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, th.join)
+            await asyncio.sleep(0.05)
+            return b.n_waiting
+
+        self.assertEqual(asyncio.run(run()), 0)
+
+    def test_a_reset_during_an_action(self):
+        """reset() while another party's action runs: the loop runs on."""
+        def action():
+            time.sleep(0.4)
+        b = rally.AsyncBarrier(2, action=action)
+
+        async def run():
+            gaps = [0.0]
+            hb = asyncio.get_running_loop().create_task(_heartbeat(gaps))
+            ths = [threading.Thread(target=b.barrier.wait) for _ in range(2)]
+            for t in ths:
+                t.start()
+            await asyncio.sleep(0.05)
+            await b.reset()
+            await asyncio.sleep(0.02)  # the heartbeat's tick after it
+            hb.cancel()
+            for t in ths:
+                t.join()
+            return gaps[0]
+
+        self.assertLess(asyncio.run(run()), 0.2)
+
+    def test_closed_loops_leave_nothing_without_the_collector(self):
+        """asyncio.run() closes its loop: the sleeper goes with it, with
+        the collector off."""
+        gc.collect()
+        before_fds, before_tasks = fds(), tasks_of_process()
+        gc.disable()
+        try:
+            for _ in range(10):
+                e = rally.AsyncEvent()
+
+                async def run():
+                    t = asyncio.create_task(e.wait())
+                    await asyncio.sleep(0.01)
+                    e.set()
+                    await t
+                asyncio.run(run())
+            time.sleep(0.1)
+            self.assertEqual(fds(), before_fds)
+            self.assertEqual(tasks_of_process(), before_tasks)
+        finally:
+            gc.enable()
+
+    def test_inherited_through_fork(self):
+        """An object a fork()ed child inherits after the parent waited on
+        it: the child's loop is its own."""
+        b = rally.AsyncBarrier(2, timeout=30)
+
+        async def first():
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            b.barrier.wait()
+            return await t
+        self.assertEqual(asyncio.run(first()), 0)
+        p = CTX.Process(target=_spawned_waiter, args=(b, 1))
+        p.start()  # fork: b is inherited, not pickled
+        b.barrier.wait()
+        p.join(30)
+        self.assertEqual(p.exitcode, 0)
+
+
 # ---- timeouts and cancellation ------------------------------------------------
 
 

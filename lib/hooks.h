@@ -105,6 +105,13 @@ int rally__barrier_withdraw(rally_barrier_t *b, rally_token_t token);
  * barriers. Call it every 50 ms or so while the token is pending. */
 void rally__token_look(rally_barrier_t *b, rally_token_t token);
 
+/* Whether an action, a completion or a reset runs on b now (BUSY): an
+ * arrival or a reset made now would wait for it (rally.aio waits for that
+ * off its event loop). A look: it may begin or end just after. On a
+ * shared barrier a holder that died is taken over (as by
+ * rally_barrier_test(), at most every 25 ms): polling it ends. */
+bool rally__barrier_busy(const rally_barrier_t *b);
+
 /* A RALLY_STATS barrier counts a wait made of split-phase calls (the Python
  * binding's: arrive, then polls): arrival index `index`, arrived at
  * `arrived_ns` (rally__now_ns()), over now — by its time, not by how it went

@@ -378,6 +378,20 @@ RALLY_EXPORT bool rally_barrier_broken(const rally_barrier_t *pub)
 	        ST_BROKEN);
 }
 
+/* hooks.h */
+bool rally__barrier_busy(const rally_barrier_t *pub)
+{
+	struct view v;
+	if (!rally__view(pub, &v))
+		return false;
+	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
+	/* A holder that died is taken over here, as a test() does (rate
+	 * limited): whoever polls this would otherwise poll for ever. */
+	if (rally__check_holder(&v, &s))
+		s = atomic_load_explicit(v.state, memory_order_acquire);
+	return s & ST_BUSY;
+}
+
 RALLY_EXPORT unsigned rally_barrier_phase(const rally_barrier_t *pub)
 {
 	struct view v;

@@ -334,6 +334,8 @@ PyTypeObject PyRally_WatchType = {
 /* futex_waitv takes 128 words: the generation and 127 of the loop's. */
 #define CHUNK       127
 #define MAX_THREADS 64
+_Static_assert(CHUNK * MAX_THREADS == PYRALLY_SLEEPER_WORDS_MAX,
+               "pyrally.h's limit");
 /* A shared word's waker may die between its change and its wake: its
  * sleepers look again this often (as rally's own shared waits do). */
 #define SHARED_SLICE_NS 50000000L

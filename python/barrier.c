@@ -485,6 +485,13 @@ static PyObject *barrier_arrive(BarrierObject *self, PyObject *args)
 	return t;
 }
 
+/* Barrier._busy(): an action, a completion or a reset runs (rally.aio's
+ * look before it arrives or resets in its loop). */
+static PyObject *barrier_busy(BarrierObject *self, PyObject *unused)
+{
+	return PyBool_FromLong(usable(self) && rally__barrier_busy(self->b));
+}
+
 /* A token's call is over (aio.c). */
 void pyrally_barrier_leave(PyObject *self, struct pyrally_call *call)
 {
@@ -730,6 +737,8 @@ static PyMethodDef barrier_methods[] = {
     {"__reduce__", (PyCFunction)barrier_reduce, METH_NOARGS,
      "Pickles to the shared name: the process that unpickles opens the\n"
      "same barrier (multiprocessing, fork and spawn)."},
+    {"_busy", (PyCFunction)barrier_busy, METH_NOARGS,
+     "_busy() -> bool: an action, completion or reset runs."},
     {"_arrive", (PyCFunction)barrier_arrive, METH_VARARGS,
      "_arrive(timeout=None) -> token: a rally.aio wait's arrival."},
     {"_open", (PyCFunction)barrier_open, METH_VARARGS | METH_CLASS,

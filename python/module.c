@@ -479,7 +479,9 @@ PyMODINIT_FUNC PyInit__rally(void)
 		goto fail;
 	Py_INCREF(&PyRally_SleeperType);
 	if (PyModule_AddObject(m, "_Sleeper",
-	                       (PyObject *)&PyRally_SleeperType))
+	                       (PyObject *)&PyRally_SleeperType) ||
+	    PyModule_AddIntConstant(m, "_SLEEPER_WORDS_MAX",
+	                            PYRALLY_SLEEPER_WORDS_MAX))
 		goto fail;
 	Py_INCREF(&PyRally_BarrierType);
 	Py_INCREF(&PyRally_EventType);

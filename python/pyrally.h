@@ -100,6 +100,9 @@ int64_t pyrally_now_ns(void);
 
 extern PyTypeObject PyRally_TokenType, PyRally_WatchType, PyRally_SleeperType;
 
+/* The words a loop's sleeper sleeps on at most: 64 threads of 127. */
+#define PYRALLY_SLEEPER_WORDS_MAX (64 * 127)
+
 /* A rally.aio wait's arrival at `barrier` (a rally.Barrier whose call
  * `call` keeps handle b open until the token is finished): the token, or
  * NULL with an exception set (the caller then ends the call). `last`: this

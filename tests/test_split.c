@@ -9,7 +9,12 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "common.h"
+#include "hooks.h"
 #include "rally.h"
 
 #define ROUNDS 100
@@ -379,4 +384,74 @@ Test(split, futex_word_for_event_loops, .timeout = 10)
 	cr_expect_neq(__atomic_load_n(word, __ATOMIC_ACQUIRE), value);
 	cr_expect_eq(rally_event_futex(&e, &word, &value, &shared), 1);
 	cr_expect_eq(rally_event_destroy(&e), 0);
+}
+
+/* ---- rally__barrier_busy (hooks.h), rally.aio's look before it arrives -- */
+
+static rally_barrier_t busy_b;
+static _Atomic int busy_release;
+
+static int hold_busy(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&busy_release))
+		sched_yield();
+	return 0;
+}
+
+static void *wait_busy_b(void *arg)
+{
+	(void)arg;
+	rally_barrier_wait(&busy_b);
+	return NULL;
+}
+
+Test(busy, while_an_action_runs, .timeout = 10)
+{
+	rally_barrier_attr_t a = {.action = hold_busy};
+	cr_assert_eq(rally_barrier_init(&busy_b, 1, &a), 0);
+	cr_expect_not(rally__barrier_busy(&busy_b));
+	atomic_store(&busy_release, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, wait_busy_b, NULL);
+	while (!rally__barrier_busy(&busy_b))
+		sched_yield();
+	atomic_store(&busy_release, 1);
+	pthread_join(t, NULL);
+	cr_expect_not(rally__barrier_busy(&busy_b));
+	cr_expect_eq(rally_barrier_phase(&busy_b), 1);
+	cr_expect_eq(rally_barrier_destroy(&busy_b), 0);
+}
+
+static int die_in_action(void *arg)
+{
+	(void)arg;
+	_exit(0);
+}
+
+/* A shared barrier whose action's process died holding BUSY: the look
+ * takes it over (rate limited), so that a poll of it ends. */
+Test(busy, a_dead_holder_is_taken_over, .timeout = 10)
+{
+	rally_barrier_t *b = mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE,
+	                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(b, MAP_FAILED);
+	rally_barrier_attr_t a = {.flags = RALLY_SHARED, .action = die_in_action};
+	cr_assert_eq(rally_barrier_init(b, 1, &a), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		rally_barrier_wait(b);
+		_exit(1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	int64_t t0 = test_now_ns();
+	while (rally__barrier_busy(b) && test_now_ns() - t0 < 2000000000ll)
+		test_sleep_ms(1);
+	cr_expect_not(rally__barrier_busy(b), "BUSY still held after 2 s");
+	cr_expect(rally_barrier_broken(b));
+	cr_expect_eq(rally_barrier_reset(b), 0);
+	cr_expect_eq(rally_barrier_destroy(b), 0);
+	munmap(b, sizeof *b);
 }

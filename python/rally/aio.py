@@ -34,6 +34,7 @@ import asyncio
 import collections
 import os
 import threading
+import time
 import weakref
 
 from . import _rally
@@ -84,6 +85,7 @@ class _LoopSleeper:
         self._by_name = {}  # the object's name -> its waits here
         self._arm_pending = False
         self._idle = None
+        self._overflow = None  # the poll of words beyond the threads'
         self._closed = False
         loop.add_reader(self._efd, self._on_wake)
         # Closed loops take the sleeper with them (asyncio.run() closes
@@ -164,11 +166,24 @@ class _LoopSleeper:
                 # The word changed between two waits' reads: the older
                 # one's change may be all there is to wake us. Look again.
                 moved = True
-        self._threads.watch(list(words.values()))
+        words = list(words.values())
+        if len(words) > _rally._SLEEPER_WORDS_MAX:
+            # More words than the threads take (64 x 127): the rest are
+            # looked at every millisecond (review round 3: they hung).
+            words = words[:_rally._SLEEPER_WORDS_MAX]
+            if self._overflow is None:
+                self._overflow = self._loop().call_later(
+                    _BUSY_POLL_SECONDS * 2, self._poll_overflow)
+        self._threads.watch(words)
         if moved:
             for wait in list(self._waits):
                 wait.poll()
             self._schedule_arm()
+
+    def _poll_overflow(self):
+        self._overflow = None
+        if not self._closed:
+            self._on_wake()
 
     def _on_wake(self):
         try:
@@ -250,6 +265,9 @@ _SPIN_NS = 50000
 # since one last did: the loop's timers, I/O and other tasks run at least
 # this often.
 _YIELD_SECONDS = 0.001
+# How often a wait that found another party's action or reset running
+# looks again, off the loop, before it arrives.
+_BUSY_POLL_SECONDS = 0.0005
 
 _FILLING, _DRAINING, _RESETTING, _BROKEN = (
     "filling", "draining", "resetting", "broken")
@@ -441,32 +459,30 @@ class Barrier:
             self._exit(released)
 
     def _would_block(self):
-        """An arrival waits while an earlier phase's action or a reset
-        runs (as reset() does): every party has arrived in the current
-        phase (its action runs), or the barrier is broken (a reset
-        runs). A look, not a promise: one that begins just after it
-        blocks the loop for its length."""
-        b = self._b
-        return b.broken or b.n_waiting >= b.parties
+        """An arrival (or a reset) waits while an action, a completion or
+        a reset runs. A look, not a promise: one that begins just after
+        it holds the loop for its length."""
+        return self._b._busy()
 
     async def _arrive(self, loop, timeout):
-        """The arrival — in the loop if it cannot block, else in the
-        default executor, so that the loop runs on meanwhile (review
-        round 2: a last arrival waited in the loop for another
-        process's action)."""
+        """The arrival, in the loop — after waiting off the loop, in the
+        default executor, while it would block (review round 2: a last
+        arrival waited in the loop for another process's action). Not
+        made there: the action runs in its loop, and a wait cancelled
+        meanwhile has not arrived at all (review round 3)."""
+        while self._would_block():
+            await loop.run_in_executor(None, self._until_free)
         try:
-            if not self._would_block():
-                return self._b._arrive(timeout)
-            fut = loop.run_in_executor(None, self._b._arrive, timeout)
-            try:
-                return await asyncio.shield(fut)
-            except asyncio.CancelledError:
-                # The arrival goes on in its thread: taken back when it
-                # is made, as a cancelled wait's is.
-                fut.add_done_callback(_withdraw_arrival)
-                raise
+            return self._b._arrive(timeout)
         except threading.BrokenBarrierError as e:
             raise _asyncio_error(e) from None
+
+    def _until_free(self):
+        """Off the loop: until an arrival would not wait (polled: a
+        running action or reset is rare, and has no word of its own to
+        sleep on here; a holder that died is taken over by the look)."""
+        while self._would_block():
+            time.sleep(_BUSY_POLL_SECONDS)
 
     def _spun(self, loop, token):
         """A short wait right here, without a trip through the loop and
@@ -617,19 +633,6 @@ class Barrier:
 
 def _rebuild_barrier(cls, barrier):
     return cls.from_barrier(barrier)
-
-
-def _withdraw_arrival(fut):
-    """A cancelled wait's arrival, made in the executor after all."""
-    if fut.cancelled() or fut.exception() is not None:
-        return
-    token = fut.result()
-    try:
-        if not token.last:
-            token.withdraw()
-    except threading.BrokenBarrierError:
-        pass
-    token.finish(token.last, not token.last)
 
 
 # ---- Event ----------------------------------------------------------------------

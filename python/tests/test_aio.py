@@ -18,6 +18,14 @@ from runner import main
 CTX = mp.get_context("fork")
 
 
+def _running():
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
 def fds():
     return sorted(os.listdir("/proc/self/fd"))
 
@@ -464,6 +472,97 @@ class TheLoopRunsOn(unittest.TestCase):
             return b.n_waiting
 
         self.assertEqual(asyncio.run(run()), 0)
+
+    def test_the_action_runs_in_its_loop_after_waiting(self):
+        """Review round 3: the arrival that waited off the loop for
+        another party's action is made in the loop: its phase's action
+        runs there, with the loop running."""
+        ran = []
+
+        def action():
+            ran.append((threading.current_thread() is
+                        threading.main_thread(), _running()))
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.3)
+        b = rally.AsyncBarrier(2, action=action)
+
+        async def run():
+            ths = [threading.Thread(target=b.barrier.wait) for _ in range(2)]
+            for t in ths:
+                t.start()
+            while not b.barrier._busy():
+                await asyncio.sleep(0.001)
+            got = await asyncio.gather(b.wait(), b.wait())
+            for t in ths:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, t.join)
+            return got
+
+        self.assertEqual(sorted(asyncio.run(run())), [0, 1])
+        self.assertEqual(ran, [(False, False), (True, True)])
+
+    def test_cancelled_before_its_arrival_was_made(self):
+        """Review round 3: a wait cancelled while it waited off the loop
+        for another party's action never arrives: the phase still needs
+        its party."""
+        def action():
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.3)
+        b = rally.AsyncBarrier(2, action=action)
+
+        async def run():
+            ths = [threading.Thread(target=b.barrier.wait) for _ in range(2)]
+            for t in ths:
+                t.start()
+            while not b.barrier._busy():
+                await asyncio.sleep(0.001)
+            def phase_two_first():
+                try:
+                    b.barrier.wait(timeout=1.0)
+                except threading.BrokenBarrierError:
+                    pass  # nobody else came: as it should be
+            third = threading.Thread(target=phase_two_first)
+            third.start()  # phase 2's first: it waits for one more
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.05)
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await t
+            for th in ths:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, th.join)
+            await asyncio.sleep(0.1)
+            waiting = b.n_waiting
+            await asyncio.get_running_loop().run_in_executor(
+                None, third.join)
+            return waiting
+
+        self.assertEqual(asyncio.run(run()), 1)
+
+    def test_more_words_than_the_threads_take(self):
+        """Review round 3: 10 waits beyond the 64 x 127 words the
+        sleeper's threads take are still woken (looked at every ms)."""
+        n = rally._rally._SLEEPER_WORDS_MAX + 10
+        bs = [rally.AsyncBarrier(2) for _ in range(n)]
+
+        errors = []
+
+        async def run():
+            loop = asyncio.get_running_loop()
+            loop.set_exception_handler(lambda _, ctx: errors.append(ctx))
+            waits = [asyncio.create_task(b.wait()) for b in bs]
+            await asyncio.sleep(0.2)
+            await loop.run_in_executor(None, bs[-1].barrier.wait)
+            got = await asyncio.wait_for(waits[-1], 10)
+            for w in waits[:-1]:
+                w.cancel()
+            await asyncio.gather(*waits[:-1], return_exceptions=True)
+            return got
+
+        self.assertEqual(asyncio.run(run()), 0)
+        self.assertEqual(errors, [])  # nothing went wrong in a callback
+        for b in bs:
+            b.close()
 
     def test_a_reset_during_an_action(self):
         """reset() while another party's action runs: the loop runs on."""

@@ -111,6 +111,15 @@ void rally__token_look(rally_barrier_t *b, rally_token_t token);
  * shared barrier a holder that died is taken over (as by
  * rally_barrier_test(), at most every 25 ms): polling it ends. */
 bool rally__barrier_busy(const rally_barrier_t *b);
+/* For an event loop that waits for that without a thread (rally.aio): 1
+ * if b is not BUSY (a dead holder taken over, as above), else 0 with the
+ * futex word (the state's low half), the value it holds while BUSY —
+ * sleepers announced, so that the publish that clears BUSY wakes it — and
+ * whether it is shared; -EINVAL. Sleep while *word == *value, then ask
+ * again (other changes wake the word too; on a shared barrier sleep with
+ * a timeout, 50 ms, as a holder may die). */
+int rally__barrier_busy_futex(const rally_barrier_t *b, const uint32_t **word,
+                              uint32_t *value, bool *shared);
 
 /* A RALLY_STATS barrier counts a wait made of split-phase calls (the Python
  * binding's: arrive, then polls): arrival index `index`, arrived at

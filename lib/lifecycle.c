@@ -392,6 +392,36 @@ bool rally__barrier_busy(const rally_barrier_t *pub)
 	return s & ST_BUSY;
 }
 
+/* hooks.h */
+int rally__barrier_busy_futex(const rally_barrier_t *pub,
+                              const uint32_t **word, uint32_t *value,
+                              bool *shared)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || !word || !value || !shared)
+		return -EINVAL;
+	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
+	for (;;) {
+		if (!(s & ST_BUSY))
+			return 1;
+		if (rally__check_holder(&v, &s)) {
+			s = atomic_load_explicit(v.state, memory_order_acquire);
+			continue;
+		}
+		/* Announce a sleeper, as wait.c does: whoever clears BUSY
+		 * (a publish) wakes the word. */
+		if ((s & ST_SLEEPERS) ||
+		    atomic_compare_exchange_weak_explicit(
+		        v.state, &s, s | ST_SLEEPERS, memory_order_acquire,
+		        memory_order_acquire))
+			break;
+	}
+	*word = (const uint32_t *)gen_of(v.state);
+	*value = (uint32_t)(s | ST_SLEEPERS);
+	*shared = view_shared(&v);
+	return 0;
+}
+
 RALLY_EXPORT unsigned rally_barrier_phase(const rally_barrier_t *pub)
 {
 	struct view v;

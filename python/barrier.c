@@ -492,6 +492,32 @@ static PyObject *barrier_busy(BarrierObject *self, PyObject *unused)
 	return PyBool_FromLong(usable(self) && rally__barrier_busy(self->b));
 }
 
+/* Barrier._busy_futex() -> (address, value, shared) to sleep on while an
+ * action, completion or reset runs, or None if none does (rally.aio). */
+static PyObject *barrier_busy_futex(BarrierObject *self, PyObject *unused)
+{
+	if (!usable(self))
+		Py_RETURN_NONE;
+	const uint32_t *word;
+	uint32_t value;
+	bool shared;
+	if (rally__barrier_busy_futex(self->b, &word, &value, &shared) != 0)
+		Py_RETURN_NONE;
+	return Py_BuildValue("(kIO)", (unsigned long)(uintptr_t)word, value,
+	                     shared ? Py_True : Py_False);
+}
+
+/* Barrier._raise_broken(): the error a wait gets from this broken
+ * barrier — OwnerDeadError if a robust participant died. */
+static PyObject *barrier_raise_broken(BarrierObject *self, PyObject *unused)
+{
+	int code = RALLY_BROKEN;
+	if (usable(self) && self->robust &&
+	    rally_barrier_dead(self->b, NULL, 0) > 0)
+		code = RALLY_OWNERDEAD;
+	return pyrally_raise(code, "wait");
+}
+
 /* A token's call is over (aio.c). */
 void pyrally_barrier_leave(PyObject *self, struct pyrally_call *call)
 {
@@ -737,6 +763,10 @@ static PyMethodDef barrier_methods[] = {
     {"__reduce__", (PyCFunction)barrier_reduce, METH_NOARGS,
      "Pickles to the shared name: the process that unpickles opens the\n"
      "same barrier (multiprocessing, fork and spawn)."},
+    {"_busy_futex", (PyCFunction)barrier_busy_futex, METH_NOARGS,
+     "_busy_futex() -> (address, value, shared) or None."},
+    {"_raise_broken", (PyCFunction)barrier_raise_broken, METH_NOARGS,
+     "_raise_broken(): raises the broken barrier's error."},
     {"_busy", (PyCFunction)barrier_busy, METH_NOARGS,
      "_busy() -> bool: an action, completion or reset runs."},
     {"_arrive", (PyCFunction)barrier_arrive, METH_VARARGS,

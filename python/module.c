@@ -427,7 +427,26 @@ static PyObject *owned_py(PyObject *self, PyObject *unused)
 	return list;
 }
 
+/* _timeout_s(timeout, barrier) -> seconds or None (no timeout): a
+ * timeout as rally.Barrier.wait (barrier true) or rally.Event.wait takes
+ * it, with their exceptions (rally.aio computes its deadlines with it). */
+static PyObject *timeout_s_py(PyObject *self, PyObject *args)
+{
+	PyObject *timeout;
+	int barrier;
+	if (!PyArg_ParseTuple(args, "Op:_timeout_s", &timeout, &barrier))
+		return NULL;
+	int64_t ns;
+	if (pyrally_timeout(timeout, barrier, &ns) < 0)
+		return NULL;
+	if (ns == RALLY_FOREVER)
+		Py_RETURN_NONE;
+	return PyFloat_FromDouble((double)ns / 1e9);
+}
+
 static PyMethodDef module_methods[] = {
+    {"_timeout_s", timeout_s_py, METH_VARARGS,
+     "_timeout_s(timeout, barrier) -> seconds or None."},
     {"strerror", strerror_py, METH_O,
      "strerror(code) -> str\n\nThe text rally_strerror() gives a code."},
     {"_unlink", unlink_py, METH_VARARGS,

@@ -9,7 +9,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -454,4 +456,36 @@ Test(busy, a_dead_holder_is_taken_over, .timeout = 10)
 	cr_expect_eq(rally_barrier_reset(b), 0);
 	cr_expect_eq(rally_barrier_destroy(b), 0);
 	munmap(b, sizeof *b);
+}
+
+/* rally__barrier_busy_futex: a word to sleep on while BUSY, woken when the
+ * action's phase publishes. */
+Test(busy, futex_wakes_when_the_action_ends, .timeout = 10)
+{
+	rally_barrier_attr_t a = {.action = hold_busy};
+	cr_assert_eq(rally_barrier_init(&busy_b, 1, &a), 0);
+	const uint32_t *word;
+	uint32_t value;
+	bool shared;
+	cr_expect_eq(rally__barrier_busy_futex(&busy_b, &word, &value, &shared),
+	             1);
+	atomic_store(&busy_release, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, wait_busy_b, NULL);
+	while (!rally__barrier_busy(&busy_b))
+		sched_yield();
+	cr_assert_eq(rally__barrier_busy_futex(&busy_b, &word, &value, &shared),
+	             0);
+	cr_expect_not(shared);
+	cr_expect_eq(__atomic_load_n(word, __ATOMIC_ACQUIRE), value);
+	atomic_store(&busy_release, 1);
+	/* Asleep on the word: the publish that ends BUSY wakes us. */
+	struct timespec ts = {5, 0};
+	while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == value)
+		syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, &ts, NULL,
+		        0);
+	pthread_join(t, NULL);
+	cr_expect_eq(rally__barrier_busy_futex(&busy_b, &word, &value, &shared),
+	             1);
+	cr_expect_eq(rally_barrier_destroy(&busy_b), 0);
 }

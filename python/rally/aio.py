@@ -173,7 +173,7 @@ class _LoopSleeper:
             words = words[:_rally._SLEEPER_WORDS_MAX]
             if self._overflow is None:
                 self._overflow = self._loop().call_later(
-                    _BUSY_POLL_SECONDS * 2, self._poll_overflow)
+                    _OVERFLOW_POLL_SECONDS, self._poll_overflow)
         self._threads.watch(words)
         if moved:
             for wait in list(self._waits):
@@ -265,9 +265,8 @@ _SPIN_NS = 50000
 # since one last did: the loop's timers, I/O and other tasks run at least
 # this often.
 _YIELD_SECONDS = 0.001
-# How often a wait that found another party's action or reset running
-# looks again, off the loop, before it arrives.
-_BUSY_POLL_SECONDS = 0.0005
+# How often the waits beyond the sleeper's words are looked at.
+_OVERFLOW_POLL_SECONDS = 0.001
 
 _FILLING, _DRAINING, _RESETTING, _BROKEN = (
     "filling", "draining", "resetting", "broken")
@@ -350,6 +349,39 @@ class _BarrierWait:
         self.token.finish(False, True)
 
 
+class _BusyWait:
+    """A coroutine waiting, before it arrives or resets, for another
+    party's action, completion or reset to end."""
+
+    __slots__ = ("name", "barrier", "fut", "sleeper")
+
+    def __init__(self, barrier, fut, sleeper):
+        self.name = barrier.name
+        self.barrier = barrier
+        self.fut = fut
+        self.sleeper = sleeper
+
+    def poll(self):
+        if self.fut.done():
+            return True
+        if self.barrier._busy():
+            return False
+        self.give_up()
+        return True
+
+    def futex(self):
+        return None if self.fut.done() else self.barrier._busy_futex()
+
+    def give_up(self):
+        """Over (free, or out of time): the coroutine looks itself."""
+        if not self.fut.done():
+            self.fut.set_result(None)
+        self.end()
+
+    def end(self):
+        self.sleeper.remove(self)
+
+
 class Barrier:
     """asyncio.Barrier's API across threads and processes.
 
@@ -422,13 +454,19 @@ class Barrier:
         - 1. BrokenBarrierError if the barrier is broken, or breaks while
         waiting (abort, a reset, a timeout, an action that raised)."""
         loop = _loop_of(self)
+        limit = _rally._timeout_s(
+            self._timeout if timeout is None else timeout, True)
+        deadline = None if limit is None else loop.time() + limit
         # Block while this process's released waiters drain, or a reset
         # made here is not yet over (asyncio.Barrier's _block).
         while self._state in (_DRAINING, _RESETTING):
             await self._changed(loop)
         if self._state is _BROKEN:
-            raise BrokenBarrierError("Barrier aborted")
-        token = await self._arrive(loop, timeout)
+            try:  # OwnerDeadError if a robust participant died
+                self._b._raise_broken()
+            except threading.BrokenBarrierError as e:
+                raise _asyncio_error(e) from None
+        token = await self._arrive(loop, deadline)
         self._count += 1
         released = False
         try:
@@ -442,7 +480,7 @@ class Barrier:
             else:
                 released = self._spun(loop, token)
                 if not released:
-                    wait = await self._wait(loop, token, timeout)
+                    wait = await self._wait(loop, token, deadline)
                     released = wait.released
                     self._suspended_at = loop.time()
                 elif loop.time() - self._suspended_at >= _YIELD_SECONDS:
@@ -458,31 +496,42 @@ class Barrier:
             self._count -= 1
             self._exit(released)
 
-    def _would_block(self):
-        """An arrival (or a reset) waits while an action, a completion or
-        a reset runs. A look, not a promise: one that begins just after
-        it holds the loop for its length."""
-        return self._b._busy()
-
-    async def _arrive(self, loop, timeout):
-        """The arrival, in the loop — after waiting off the loop, in the
-        default executor, while it would block (review round 2: a last
-        arrival waited in the loop for another process's action). Not
-        made there: the action runs in its loop, and a wait cancelled
-        meanwhile has not arrived at all (review round 3)."""
-        while self._would_block():
-            await loop.run_in_executor(None, self._until_free)
+    async def _arrive(self, loop, deadline):
+        """The arrival, in the loop, once it would not wait for another
+        party's running action, completion or reset: until then the
+        coroutine waits for that in the loop, on the barrier's word,
+        through the sleeper (review rounds 2-4: in the loop it stalled
+        the loop; in the executor it ran the action off the loop, held a
+        thread per wait and ignored timeouts and cancellation). At the
+        deadline it arrives all the same, with a timeout of 0: as a timed
+        arrival of threading's, the last breaks its phase."""
+        while self._b._busy():
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                break
+            await self._until_free(loop, left)
+        left = None if deadline is None else max(deadline - loop.time(), 0)
         try:
-            return self._b._arrive(timeout)
+            return self._b._arrive(left)
         except threading.BrokenBarrierError as e:
             raise _asyncio_error(e) from None
 
-    def _until_free(self):
-        """Off the loop: until an arrival would not wait (polled: a
-        running action or reset is rare, and has no word of its own to
-        sleep on here; a holder that died is taken over by the look)."""
-        while self._would_block():
-            time.sleep(_BUSY_POLL_SECONDS)
+    async def _until_free(self, loop, left):
+        """Until no action, completion or reset runs (or `left` seconds
+        pass): cancellable, and holding nothing."""
+        fut = loop.create_future()
+        sleeper = _sleeper(loop)
+        wait = _BusyWait(self._b, fut, sleeper)
+        sleeper.add(wait)
+        timer = None
+        if left is not None:
+            timer = loop.call_later(left, wait.give_up)
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            wait.end()
 
     def _spun(self, loop, token):
         """A short wait right here, without a trip through the loop and
@@ -512,15 +561,13 @@ class Barrier:
         self._poke(loop)
         return True
 
-    async def _wait(self, loop, token, timeout):
+    async def _wait(self, loop, token, deadline):
         fut = loop.create_future()
         sleeper = _sleeper(loop)
         wait = _BarrierWait(self, token, fut, sleeper)
         sleeper.add(wait)
-        if timeout is None:
-            timeout = self._timeout
-        if timeout is not None:
-            wait.timer = loop.call_later(max(timeout, 0), wait.expire)
+        if deadline is not None:
+            wait.timer = loop.call_at(deadline, wait.expire)
         try:
             await fut
         except asyncio.CancelledError:
@@ -590,11 +637,12 @@ class Barrier:
         coroutines (and threads, and other processes' waiters) raise
         BrokenBarrierError."""
         loop = _loop_of(self)
-        if self._would_block():
-            # It waits for a running action or reset: not in the loop.
-            await loop.run_in_executor(None, self._b.reset)
-        else:
-            self._b.reset()
+        # It would wait for a running action, completion or reset: that
+        # wait is made in the loop first (a cancelled reset resets
+        # nothing, as asyncio's).
+        while self._b._busy():
+            await self._until_free(loop, None)
+        self._b.reset()
         self._mode = _RESETTING if self._count > 0 else _FILLING
         self._poke(loop)
         self._notify_all()

@@ -174,6 +174,16 @@ class AcrossProcesses(unittest.TestCase):
         self.assertIsInstance(exc, rally.OwnerDeadError)
 
 
+def _arrive_and_die(b):
+    """A participant that arrives (through a thread) and is killed
+    mid-phase."""
+    t = threading.Thread(target=b.barrier.wait, daemon=True)
+    t.start()
+    while b.barrier.n_waiting < 1:
+        time.sleep(0.001)
+    os.kill(os.getpid(), 9)
+
+
 def _take_part_and_die(b):
     b.barrier.reset()  # a participant from here on (idle: no-op)
     os._exit(0)
@@ -563,6 +573,112 @@ class TheLoopRunsOn(unittest.TestCase):
         self.assertEqual(errors, [])  # nothing went wrong in a callback
         for b in bs:
             b.close()
+
+    def _busy_barrier(self, seconds, **kw):
+        """A barrier of 2 whose phase 0 two threads complete, its action
+        (in a thread) taking `seconds`: returns it and the threads."""
+        def action():
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(seconds)
+        b = rally.AsyncBarrier(2, action=action, **kw)
+        ths = [threading.Thread(target=b.barrier.wait) for _ in range(2)]
+        for t in ths:
+            t.start()
+        while not b.barrier._busy():
+            time.sleep(0.001)
+        return b, ths
+
+    def test_a_timeout_while_an_action_runs(self):
+        """Review round 4: wait(timeout=) and the barrier's own timeout
+        end on time while another party's action runs (as a thread's
+        timed wait does), breaking the barrier."""
+        for own in (False, True):
+            b, ths = self._busy_barrier(1.0, timeout=0.2 if own else None)
+
+            async def run():
+                t0 = time.monotonic()
+                with self.assertRaises(asyncio.BrokenBarrierError):
+                    await (b.wait() if own else b.wait(timeout=0.2))
+                return time.monotonic() - t0
+            took = asyncio.run(run())
+            for t in ths:
+                t.join()
+            self.assertLess(took, 0.6)
+            self.assertTrue(b.broken)
+
+    def test_a_cancelled_wait_for_an_action_holds_no_thread(self):
+        """Review round 4: a wait for another party's action holds no
+        thread, and asyncio.run() returns as soon as it is cancelled."""
+        b, ths = self._busy_barrier(1.0)
+        before = threading.active_count()  # Python's threads (not C's)
+
+        async def run():
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.1)
+            during = threading.active_count()
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await t
+            return during
+        t0 = time.monotonic()
+        during = asyncio.run(run())
+        took = time.monotonic() - t0
+        for t in ths:
+            t.join()
+        self.assertEqual(during, before)  # the sleeper is C's: not here
+        self.assertLess(took, 0.5)
+
+    def test_a_cancelled_reset_resets_nothing(self):
+        """Review round 4: reset() cancelled while it waits for another
+        party's action resets nothing, then or later."""
+        b, ths = self._busy_barrier(0.4)
+
+        async def run():
+            t = asyncio.create_task(b.reset())
+            await asyncio.sleep(0.1)
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await t
+            # Phase 1's first arrival, a thread, begun while phase 0's
+            # action still runs: a reset made late, once the action
+            # ends, would break its phase.
+            got = []
+
+            def phase_one():
+                try:
+                    got.append(b.barrier.wait(timeout=5))
+                except threading.BrokenBarrierError as e:
+                    got.append(repr(e))
+            more = [threading.Thread(target=phase_one) for _ in range(2)]
+            more[0].start()
+            for th in ths:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, th.join)
+            await asyncio.sleep(0.1)
+            more[1].start()
+            for th in more:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, th.join)
+            return sorted(got)
+        self.assertEqual(asyncio.run(run()), [0, 1])
+        self.assertFalse(b.broken)
+
+    def test_owner_dead_before_the_wait(self):
+        """Review round 4: a robust barrier whose participant died before
+        this wait began: OwnerDeadError, as rally.Barrier's wait."""
+        b = rally.AsyncBarrier(3, robust=True)
+        p = CTX.Process(target=_arrive_and_die, args=(b,))
+        p.start()
+        p.join()
+        # A thread's wait finds the death and breaks the barrier.
+        with self.assertRaises(rally.OwnerDeadError):
+            b.barrier.wait(timeout=5)
+        self.assertTrue(b.broken)
+
+        async def run():
+            with self.assertRaises(aio.OwnerDeadError):
+                await b.wait()
+        asyncio.run(run())
 
     def test_a_reset_during_an_action(self):
         """reset() while another party's action runs: the loop runs on."""

@@ -78,6 +78,7 @@ class _LoopSleeper:
 
     def __init__(self, loop):
         self._loop = weakref.ref(loop)
+        self._id = id(loop)
         self._pid = os.getpid()
         self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._threads = _rally._Sleeper(self._efd)
@@ -86,6 +87,7 @@ class _LoopSleeper:
         self._arm_pending = False
         self._idle = None
         self._overflow = None  # the poll of words beyond the threads'
+        self._transient = False  # in _by_id: closed when idle, at once
         self._closed = False
         loop.add_reader(self._efd, self._on_wake)
         # Closed loops take the sleeper with them (asyncio.run() closes
@@ -128,6 +130,9 @@ class _LoopSleeper:
         # Its word may belong to a handle about to close: a fresh set
         # without it (once per loop iteration, however many went).
         self._schedule_arm()
+        if not self._waits and self._transient:
+            self.close()
+            return
         if not self._waits and self._idle is None and not self._closed:
             loop = self._loop()
             if loop is not None and not loop.is_closed():
@@ -208,6 +213,8 @@ class _LoopSleeper:
             loop.remove_reader(self._efd)
         if loop is not None and getattr(loop, _ATTR, None) is self:
             delattr(loop, _ATTR)
+        if _by_id.get(self._id) is self:
+            del _by_id[self._id]
         if loop is not None and self._wrapped_close is not None and \
                 vars(loop).get("close") is self._wrapped_close:
             del loop.close
@@ -220,36 +227,64 @@ def _close_threads(threads, efd):
     os.close(efd)
 
 
-def _sleeper(loop):
+# Loops that take no instance attributes (uvloop's): their sleepers, by
+# the loop's id, each closed as soon as its last wait ends — so that
+# nothing of the table refers to an idle loop (review round 5: such loops
+# could not wait at all).
+_by_id = {}
+
+
+def _lookup(loop):
     s = getattr(loop, _ATTR, None)
+    if s is None:
+        s = _by_id.get(id(loop))
+        if s is not None and s._loop() is not loop:
+            s = None
+    return s
+
+
+def _sleeper(loop):
+    s = _lookup(loop)
     if s is None or s._closed or s._pid != os.getpid():
         s = _LoopSleeper(loop)
-        setattr(loop, _ATTR, s)
+        try:
+            setattr(loop, _ATTR, s)
+        except AttributeError:
+            s._transient = True
+            _by_id[id(loop)] = s
     return s
 
 
 def _existing_sleeper(loop):
-    s = getattr(loop, _ATTR, None)
+    s = _lookup(loop)
     return s if s is not None and not s._closed else None
 
 
 def _loop_of(obj):
-    """The running loop, bound to obj on first use as asyncio's
-    primitives are (RuntimeError from another loop). Bound weakly: an
-    object that outlives its loop must not keep it — with the waits left
-    pending in it, whose arrivals are taken back only once the loop and
-    their coroutines are collected (review round 1)."""
+    """The running loop; RuntimeError if obj is bound to another. Binds
+    nothing (asyncio's primitives bind when they first make a future:
+    _bind; review round 5)."""
     loop = asyncio.get_running_loop()
-    if obj._loop_pid != os.getpid():
+    if obj._loop_pid != os.getpid() and obj._loop_pid is not None:
         # A fork()ed child's copy: its loop and its waits were the
         # parent's (review round 2).
         obj._forked()
+    if obj._loop is not None and loop is not obj._loop():
+        raise RuntimeError(f"{obj!r} is bound to a different event loop")
+    return loop
+
+
+def _bind(obj, loop):
+    """The loop obj makes futures in from now on, as asyncio's
+    primitives bind theirs. Weakly: an object that outlives its loop must
+    not keep it — with the waits left pending in it, whose arrivals are
+    taken back only once the loop and their coroutines are collected
+    (review round 1)."""
     if obj._loop is None:
         obj._loop = weakref.ref(loop)
         obj._loop_pid = os.getpid()
-    if loop is not obj._loop():
+    elif loop is not obj._loop():
         raise RuntimeError(f"{obj!r} is bound to a different event loop")
-    return loop
 
 
 def _bound_loop(obj):
@@ -457,15 +492,9 @@ class Barrier:
         limit = _rally._timeout_s(
             self._timeout if timeout is None else timeout, True)
         deadline = None if limit is None else loop.time() + limit
-        # Block while this process's released waiters drain, or a reset
-        # made here is not yet over (asyncio.Barrier's _block).
-        while self._state in (_DRAINING, _RESETTING):
-            await self._changed(loop)
-        if self._state is _BROKEN:
-            try:  # OwnerDeadError if a robust participant died
-                self._b._raise_broken()
-            except threading.BrokenBarrierError as e:
-                raise _asyncio_error(e) from None
+        # Made before the arrival: once arrived, nothing may fail before
+        # the wait can take the arrival back (review round 5).
+        sleeper = _sleeper(loop)
         token = await self._arrive(loop, deadline)
         self._count += 1
         released = False
@@ -480,7 +509,7 @@ class Barrier:
             else:
                 released = self._spun(loop, token)
                 if not released:
-                    wait = await self._wait(loop, token, deadline)
+                    wait = await self._wait(loop, sleeper, token, deadline)
                     released = wait.released
                     self._suspended_at = loop.time()
                 elif loop.time() - self._suspended_at >= _YIELD_SECONDS:
@@ -505,7 +534,19 @@ class Barrier:
         thread per wait and ignored timeouts and cancellation). At the
         deadline it arrives all the same, with a timeout of 0: as a timed
         arrival of threading's, the last breaks its phase."""
-        while self._b._busy():
+        while True:
+            # Block while this object's released waiters drain, or a
+            # reset made here is not yet over (asyncio.Barrier's _block)
+            # — looked at again after each wait below (review round 5).
+            while self._state in (_DRAINING, _RESETTING):
+                await self._changed(loop)
+            if self._state is _BROKEN:
+                try:  # OwnerDeadError if a robust participant died
+                    self._b._raise_broken()
+                except threading.BrokenBarrierError as e:
+                    raise _asyncio_error(e) from None
+            if not self._b._busy():
+                break
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 break
@@ -519,6 +560,7 @@ class Barrier:
     async def _until_free(self, loop, left):
         """Until no action, completion or reset runs (or `left` seconds
         pass): cancellable, and holding nothing."""
+        _bind(self, loop)
         fut = loop.create_future()
         sleeper = _sleeper(loop)
         wait = _BusyWait(self._b, fut, sleeper)
@@ -561,14 +603,14 @@ class Barrier:
         self._poke(loop)
         return True
 
-    async def _wait(self, loop, token, deadline):
+    async def _wait(self, loop, sleeper, token, deadline):
+        _bind(self, loop)
         fut = loop.create_future()
-        sleeper = _sleeper(loop)
         wait = _BarrierWait(self, token, fut, sleeper)
-        sleeper.add(wait)
-        if deadline is not None:
-            wait.timer = loop.call_at(deadline, wait.expire)
         try:
+            sleeper.add(wait)
+            if deadline is not None:
+                wait.timer = loop.call_at(deadline, wait.expire)
             await fut
         except asyncio.CancelledError:
             wait.cancel()
@@ -613,6 +655,7 @@ class Barrier:
             self._notify_all()
 
     async def _changed(self, loop):
+        _bind(self, loop)
         fut = loop.create_future()
         self._blocked.append(fut)
         try:
@@ -787,6 +830,7 @@ class Event:
         watch = self._e._watch()
         if watch is None:
             return True
+        _bind(self, loop)
         fut = loop.create_future()
         self._waiters.append(fut)
         sleeper = _sleeper(loop)

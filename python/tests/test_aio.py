@@ -238,10 +238,81 @@ class ThreadsAndLoops(unittest.TestCase):
                          sorted([0] * 300 + [1] * 300))
 
     def test_bound_to_one_loop(self):
+        """Bound by the first wait that suspends, as asyncio's objects
+        are by their first future; a last arrival, reset() and abort()
+        bind nothing (review round 5: they did)."""
         b = rally.AsyncBarrier(1)
         asyncio.run(b.wait())
+        asyncio.run(b.reset())
+        asyncio.run(b.abort())
+        asyncio.run(b.reset())
+        self.assertEqual(asyncio.run(b.wait()), 0)
+        b2 = rally.AsyncBarrier(2)
+
+        async def suspends():
+            with self.assertRaises(TimeoutError):
+                async with asyncio.timeout(0.01):
+                    await b2.wait()
+        asyncio.run(suspends())
         with self.assertRaises(RuntimeError):
-            asyncio.run(b.wait())
+            asyncio.run(b2.wait())
+
+    def test_a_loop_without_instance_attributes(self):
+        """A loop that takes no instance attributes (as uvloop's): waits
+        work, woken from a thread, and its sleeper goes with its last
+        wait (review round 5: no wait could suspend)."""
+        class NoAttrLoop(asyncio.SelectorEventLoop):
+            frozen = False
+
+            def __setattr__(self, name, value):
+                if self.frozen and name not in vars(self):
+                    raise AttributeError(name)
+                super().__setattr__(name, value)
+        b = rally.AsyncBarrier(2, timeout=5)
+        e = rally.AsyncEvent()
+        before = tasks_of_process()
+
+        async def run():
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.05)
+            other = await asyncio.get_running_loop().run_in_executor(
+                None, b.barrier.wait)
+            w = asyncio.create_task(e.wait())
+            await asyncio.sleep(0.05)
+            threading.Thread(target=e.event.set).start()
+            return sorted([await t, other]), await asyncio.wait_for(w, 5)
+        loop = NoAttrLoop()
+        loop.frozen = True
+        try:
+            got = loop.run_until_complete(run())
+        finally:
+            loop.close()
+        self.assertEqual(got, ([0, 1], True))
+        self.assertEqual(aio._by_id, {})
+        # The executor's worker and the setter end on their own.
+        deadline = time.monotonic() + 5
+        while tasks_of_process() > before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertLessEqual(tasks_of_process(), before)
+
+    def test_a_failure_after_the_arrival_takes_it_back(self):
+        """Anything that fails between the arrival and the wait takes
+        the arrival back (review round 5: an eventfd that could not be
+        made left it counted, for a thread to complete a phase with)."""
+        b = rally.AsyncBarrier(2)
+
+        def fail(self, wait):
+            raise OSError("no room")
+        real = aio._LoopSleeper.add
+        aio._LoopSleeper.add = fail
+        try:
+            async def run():
+                with self.assertRaises(OSError):
+                    await b.wait()
+            asyncio.run(run())
+        finally:
+            aio._LoopSleeper.add = real
+        self.assertEqual(b.n_waiting, 0)
 
     def test_more_than_127_words(self):
         """130 barriers with a waiter each: 130 words, two sleeper

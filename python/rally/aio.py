@@ -99,8 +99,8 @@ class _LoopSleeper:
         original = loop.close
 
         def close():
+            original()  # refused while the loop runs: the sleeper stays
             self.close()
-            original()
         try:
             loop.close = close
             self._wrapped_close = close
@@ -274,6 +274,16 @@ def _loop_of(obj):
     return loop
 
 
+def _running(obj):
+    """The running loop, for calls that make no future unless they must
+    (reset, abort): they check no binding, as asyncio's do not (review
+    round 6)."""
+    loop = asyncio.get_running_loop()
+    if obj._loop_pid != os.getpid() and obj._loop_pid is not None:
+        obj._forked()
+    return loop
+
+
 def _bind(obj, loop):
     """The loop obj makes futures in from now on, as asyncio's
     primitives bind theirs. Weakly: an object that outlives its loop must
@@ -366,13 +376,16 @@ class _BarrierWait:
         self.fut.set_result(True)
 
     def cancel(self):
-        """The coroutine was cancelled: its arrival is taken back if its
-        phase still fills."""
+        """The coroutine was cancelled (or its wait failed before it was
+        registered): its arrival is taken back if its phase still
+        fills."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        self.sleeper.remove(self)
-        if self.fut.done() and not self.fut.cancelled():
+        if self.sleeper is not None:
+            self.sleeper.remove(self)
+        if self.fut is not None and self.fut.done() and \
+                not self.fut.cancelled():
             return  # released (counted) or broken: nothing to take back
         try:
             if not self.token.withdraw():
@@ -492,9 +505,6 @@ class Barrier:
         limit = _rally._timeout_s(
             self._timeout if timeout is None else timeout, True)
         deadline = None if limit is None else loop.time() + limit
-        # Made before the arrival: once arrived, nothing may fail before
-        # the wait can take the arrival back (review round 5).
-        sleeper = _sleeper(loop)
         token = await self._arrive(loop, deadline)
         self._count += 1
         released = False
@@ -509,7 +519,7 @@ class Barrier:
             else:
                 released = self._spun(loop, token)
                 if not released:
-                    wait = await self._wait(loop, sleeper, token, deadline)
+                    wait = await self._wait(loop, token, deadline)
                     released = wait.released
                     self._suspended_at = loop.time()
                 elif loop.time() - self._suspended_at >= _YIELD_SECONDS:
@@ -603,15 +613,22 @@ class Barrier:
         self._poke(loop)
         return True
 
-    async def _wait(self, loop, sleeper, token, deadline):
-        _bind(self, loop)
-        fut = loop.create_future()
-        wait = _BarrierWait(self, token, fut, sleeper)
+    async def _wait(self, loop, token, deadline):
+        """Waits for the token's phase. Everything from the arrival on is
+        inside the try: a failure (no eventfd, say) takes the arrival
+        back (review round 5); and the loop's sleeper is looked up here,
+        after the arrival's own waits, during which the one there was may
+        have closed (review round 6: a wait registered with a closed
+        sleeper was never woken)."""
+        wait = _BarrierWait(self, token, None, None)
         try:
-            sleeper.add(wait)
+            _bind(self, loop)
+            wait.fut = loop.create_future()
+            wait.sleeper = _sleeper(loop)
+            wait.sleeper.add(wait)
             if deadline is not None:
                 wait.timer = loop.call_at(deadline, wait.expire)
-            await fut
+            await wait.fut
         except asyncio.CancelledError:
             wait.cancel()
             if wait.released:
@@ -670,7 +687,18 @@ class Barrier:
             if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(None)
 
+    def _notify_from(self, loop):
+        """_notify_all from a call made in `loop`: in the bound loop's
+        own thread if that is another loop (review round 6)."""
+        bound = _bound_loop(self)
+        if bound is None or bound is loop:
+            self._notify_all()
+        elif not bound.is_closed():
+            bound.call_soon_threadsafe(self._notify_all)
+
     def _poke(self, loop):
+        if _bound_loop(self) not in (None, loop):
+            return  # another loop's waits: its sleeper finds them
         s = _existing_sleeper(loop)
         if s is not None:
             s.poke(self._b.name)
@@ -679,7 +707,7 @@ class Barrier:
         """Returns the barrier to its empty, unbroken state; waiting
         coroutines (and threads, and other processes' waiters) raise
         BrokenBarrierError."""
-        loop = _loop_of(self)
+        loop = _running(self)
         # It would wait for a running action, completion or reset: that
         # wait is made in the loop first (a cancelled reset resets
         # nothing, as asyncio's).
@@ -688,15 +716,15 @@ class Barrier:
         self._b.reset()
         self._mode = _RESETTING if self._count > 0 else _FILLING
         self._poke(loop)
-        self._notify_all()
+        self._notify_from(loop)
 
     async def abort(self):
         """Breaks the barrier: waits raise BrokenBarrierError until
         reset()."""
-        loop = _loop_of(self)
+        loop = _running(self)
         self._b.abort()
         self._poke(loop)
-        self._notify_all()
+        self._notify_from(loop)
 
     @property
     def parties(self):
@@ -830,18 +858,24 @@ class Event:
         watch = self._e._watch()
         if watch is None:
             return True
-        _bind(self, loop)
-        fut = loop.create_future()
-        self._waiters.append(fut)
-        sleeper = _sleeper(loop)
-        wait = _EventWait(self._e.name, watch, fut, sleeper)
-        sleeper.add(wait)
+        fut = wait = None
         try:
+            _bind(self, loop)
+            fut = loop.create_future()
+            self._waiters.append(fut)
+            sleeper = _sleeper(loop)
+            wait = _EventWait(self._e.name, watch, fut, sleeper)
+            sleeper.add(wait)
             await fut
             return True
         finally:
-            self._waiters.remove(fut)
-            wait.end()
+            # Whatever failed, nothing is left (review round 6).
+            if fut is not None:
+                self._waiters.remove(fut)
+            if wait is not None:
+                wait.end()
+            else:
+                watch.finish()
 
     @property
     def name(self):

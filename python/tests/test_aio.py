@@ -295,6 +295,110 @@ class ThreadsAndLoops(unittest.TestCase):
             time.sleep(0.01)
         self.assertLessEqual(tasks_of_process(), before)
 
+    def _noattr_loop(self):
+        class NoAttrLoop(asyncio.SelectorEventLoop):
+            frozen = False
+
+            def __setattr__(self, name, value):
+                if self.frozen and name not in vars(self):
+                    raise AttributeError(name)
+                super().__setattr__(name, value)
+        loop = NoAttrLoop()
+        loop.frozen = True
+        return loop
+
+    def test_registered_with_a_live_sleeper(self):
+        """Review round 6: a wait that first waited for another party's
+        action (whose sleeper closed with that wait) registers with a
+        live sleeper, and a thread's completion wakes it."""
+        def action():
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.3)
+        b = rally.AsyncBarrier(2, action=action, timeout=5)
+
+        async def run():
+            ths = [threading.Thread(target=b.barrier.wait) for _ in range(2)]
+            for t in ths:
+                t.start()
+            while not b.barrier._busy():
+                await asyncio.sleep(0.001)
+            t = asyncio.create_task(b.wait())
+            for th in ths:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, th.join)
+            await asyncio.sleep(0.05)
+            other = await asyncio.get_running_loop().run_in_executor(
+                None, b.barrier.wait)
+            return sorted([await asyncio.wait_for(t, 3), other])
+        loop = self._noattr_loop()
+        try:
+            self.assertEqual(loop.run_until_complete(run()), [0, 1])
+        finally:
+            loop.close()
+
+    def test_close_refused_while_running(self):
+        """Review round 6: loop.close() on the running loop is refused,
+        and the loop's waits still work."""
+        b = rally.AsyncBarrier(2, timeout=5)
+
+        async def run():
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.01)
+            with self.assertRaises(RuntimeError):
+                asyncio.get_running_loop().close()
+            other = await asyncio.get_running_loop().run_in_executor(
+                None, b.barrier.wait)
+            return sorted([await asyncio.wait_for(t, 3), other])
+        self.assertEqual(asyncio.run(run()), [0, 1])
+
+    def test_abort_and_reset_from_another_loop(self):
+        """Review round 6: as asyncio's, abort() and reset() run from a
+        loop other than the one the object is bound to."""
+        b = rally.AsyncBarrier(2)
+
+        async def bind():
+            with self.assertRaises(TimeoutError):
+                async with asyncio.timeout(0.01):
+                    await b.wait()
+        asyncio.run(bind())
+        asyncio.run(b.abort())
+        self.assertTrue(b.broken)
+        asyncio.run(b.reset())
+        self.assertFalse(b.broken)
+
+    def test_a_failed_event_wait_leaves_nothing(self):
+        """Review round 6: an event wait that fails before it sleeps
+        leaves no waiter behind."""
+        e = rally.AsyncEvent()
+
+        def fail(self, wait):
+            raise OSError("no room")
+        real = aio._LoopSleeper.add
+        aio._LoopSleeper.add = fail
+        try:
+            async def run():
+                with self.assertRaises(OSError):
+                    await e.wait()
+                return len(e._waiters)
+            self.assertEqual(asyncio.run(run()), 0)
+        finally:
+            aio._LoopSleeper.add = real
+
+    def test_loops_without_attributes_leave_no_sleeper(self):
+        """Review round 6: waits that never suspend, in loops without
+        instance attributes, leave no sleeper (nor its eventfd)."""
+        gc.collect()
+        before = fds()
+        for _ in range(20):
+            loop = self._noattr_loop()
+            try:
+                loop.run_until_complete(rally.AsyncBarrier(1).wait())
+            finally:
+                loop.close()
+        gc.collect()
+        self.assertEqual(aio._by_id, {})
+        self.assertEqual(fds(), before)
+
     def test_a_failure_after_the_arrival_takes_it_back(self):
         """Anything that fails between the arrival and the wait takes
         the arrival back (review round 5: an eventfd that could not be

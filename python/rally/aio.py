@@ -160,7 +160,7 @@ class _LoopSleeper:
         """Hands the threads the words of every pending wait (which also
         tells a thread that fired that the loop has looked)."""
         self._arm_pending = False
-        if self._closed:
+        if self._closed or self._pid != os.getpid():
             return
         words, moved = {}, False
         for wait in list(self._waits):
@@ -191,6 +191,8 @@ class _LoopSleeper:
             self._on_wake()
 
     def _on_wake(self):
+        if self._pid != os.getpid():
+            return  # a fork()ed child's copy: the parent's sleeper
         try:
             os.eventfd_read(self._efd)
         except BlockingIOError:
@@ -213,7 +215,8 @@ class _LoopSleeper:
             loop.remove_reader(self._efd)
         if loop is not None and getattr(loop, _ATTR, None) is self:
             delattr(loop, _ATTR)
-        if _by_id.get(self._id) is self:
+        ref = _by_id.get(self._id)
+        if ref is not None and ref() in (self, None):
             del _by_id[self._id]
         if loop is not None and self._wrapped_close is not None and \
                 vars(loop).get("close") is self._wrapped_close:
@@ -237,7 +240,8 @@ _by_id = {}
 def _lookup(loop):
     s = getattr(loop, _ATTR, None)
     if s is None:
-        s = _by_id.get(id(loop))
+        ref = _by_id.get(id(loop))
+        s = ref() if ref is not None else None
         if s is not None and s._loop() is not loop:
             s = None
     return s
@@ -251,7 +255,15 @@ def _sleeper(loop):
             setattr(loop, _ATTR, s)
         except AttributeError:
             s._transient = True
-            _by_id[id(loop)] = s
+            # Weakly: the loop's reader keeps the sleeper while the loop
+            # lives; a loop dropped with waits pending goes, and takes
+            # them back (review round 7: the table kept it).
+            key = id(loop)
+
+            def gone(ref, key=key):
+                if _by_id.get(key) is ref:
+                    del _by_id[key]
+            _by_id[key] = weakref.ref(s, gone)
     return s
 
 
@@ -320,10 +332,11 @@ _FILLING, _DRAINING, _RESETTING, _BROKEN = (
 class _BarrierWait:
     """A coroutine's pending barrier wait: its token and future."""
 
-    __slots__ = ("owner", "name", "token", "fut", "sleeper", "timer",
+    __slots__ = ("pid", "owner", "name", "token", "fut", "sleeper", "timer",
                  "released")
 
     def __init__(self, owner, token, fut, sleeper):
+        self.pid = os.getpid()
         self.owner = owner
         self.name = owner._b.name
         self.token = token
@@ -350,8 +363,8 @@ class _BarrierWait:
     def expire(self):
         """The wait's timeout: it breaks the phase if it still fills."""
         self.timer = None
-        if self.fut.done():
-            return
+        if self.fut.done() or self.pid != os.getpid():
+            return  # (a fork()ed child's copy: the parent's wait)
         try:
             if self.token.expire():
                 self._end(None)
@@ -387,6 +400,11 @@ class _BarrierWait:
         if self.fut is not None and self.fut.done() and \
                 not self.fut.cancelled():
             return  # released (counted) or broken: nothing to take back
+        if self.pid != os.getpid():
+            # A fork()ed child's copy of the parent's wait, cancelled by
+            # the child's loop as it ends: the arrival is the parent's
+            # (review round 7: the child took it back).
+            return
         try:
             if not self.token.withdraw():
                 # Too late: the phase had all its arrivals, ours too; it
@@ -567,10 +585,12 @@ class Barrier:
         except threading.BrokenBarrierError as e:
             raise _asyncio_error(e) from None
 
-    async def _until_free(self, loop, left):
+    async def _until_free(self, loop, left, bind=True):
         """Until no action, completion or reset runs (or `left` seconds
-        pass): cancellable, and holding nothing."""
-        _bind(self, loop)
+        pass): cancellable, and holding nothing. A wait's binds the
+        object to the loop; a reset's does not (review round 7)."""
+        if bind:
+            _bind(self, loop)
         fut = loop.create_future()
         sleeper = _sleeper(loop)
         wait = _BusyWait(self._b, fut, sleeper)
@@ -687,14 +707,14 @@ class Barrier:
             if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(None)
 
-    def _notify_from(self, loop):
-        """_notify_all from a call made in `loop`: in the bound loop's
-        own thread if that is another loop (review round 6)."""
+    def _in_own_loop(self, loop, fn):
+        """fn() now if the call is made in the object's own loop (or it
+        has none), else in that loop's thread (review rounds 6 and 7)."""
         bound = _bound_loop(self)
         if bound is None or bound is loop:
-            self._notify_all()
+            fn()
         elif not bound.is_closed():
-            bound.call_soon_threadsafe(self._notify_all)
+            bound.call_soon_threadsafe(fn)
 
     def _poke(self, loop):
         if _bound_loop(self) not in (None, loop):
@@ -712,11 +732,16 @@ class Barrier:
         # wait is made in the loop first (a cancelled reset resets
         # nothing, as asyncio's).
         while self._b._busy():
-            await self._until_free(loop, None)
+            await self._until_free(loop, None, bind=False)
         self._b.reset()
-        self._mode = _RESETTING if self._count > 0 else _FILLING
         self._poke(loop)
-        self._notify_from(loop)
+        # This object's state belongs to its loop's thread (review round
+        # 7: written from another loop's, it raced that loop's own).
+        self._in_own_loop(loop, self._after_reset)
+
+    def _after_reset(self):
+        self._mode = _RESETTING if self._count > 0 else _FILLING
+        self._notify_all()
 
     async def abort(self):
         """Breaks the barrier: waits raise BrokenBarrierError until
@@ -724,7 +749,7 @@ class Barrier:
         loop = _running(self)
         self._b.abort()
         self._poke(loop)
-        self._notify_from(loop)
+        self._in_own_loop(loop, self._notify_all)
 
     @property
     def parties(self):

@@ -6,6 +6,7 @@ import gc
 import multiprocessing as mp
 import os
 import random
+import sys
 import threading
 import time
 import unittest
@@ -182,6 +183,30 @@ def _arrive_and_die(b):
     while b.barrier.n_waiting < 1:
         time.sleep(0.001)
     os.kill(os.getpid(), 9)
+
+
+def _fork_in_a_loop(q):
+    parent = os.getpid()
+    b = rally.AsyncBarrier(2, timeout=5)
+
+    async def run():
+        a = asyncio.create_task(b.wait())
+        await asyncio.sleep(0.05)
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # asyncio.run's end cancels the copies of `a`
+        await asyncio.get_running_loop().run_in_executor(
+            None, os.waitpid, pid, 0)
+        left = b.n_waiting
+        other = await asyncio.get_running_loop().run_in_executor(
+            None, b.barrier.wait)
+        return left, sorted([await a, other])
+    try:
+        q.put(asyncio.run(run()))
+    except BaseException as e:
+        if os.getpid() == parent:
+            q.put(repr(e))
+        raise
 
 
 def _take_part_and_die(b):
@@ -398,6 +423,62 @@ class ThreadsAndLoops(unittest.TestCase):
         gc.collect()
         self.assertEqual(aio._by_id, {})
         self.assertEqual(fds(), before)
+
+    def test_a_busy_reset_binds_nothing(self):
+        """Review round 7: a reset() that waits for another party's
+        action binds the object to no loop: a wait in another loop
+        works after it."""
+        def action():
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.3)
+        b = rally.AsyncBarrier(2, action=action, timeout=5)
+        ths = [threading.Thread(target=b.barrier.wait) for _ in range(2)]
+        for t in ths:
+            t.start()
+        while not b.barrier._busy():
+            time.sleep(0.001)
+        asyncio.run(b.reset())
+        for t in ths:
+            t.join()
+
+        async def wait_in_another_loop():
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.05)
+            other = await asyncio.get_running_loop().run_in_executor(
+                None, b.barrier.wait)
+            return sorted([await t, other])
+        self.assertEqual(asyncio.run(wait_in_another_loop()), [0, 1])
+
+    def test_a_forked_child_leaves_the_parents_arrival(self):
+        """Review round 7: a child fork()ed in a running loop that ends
+        normally (sys.exit: asyncio.run cancels its copies of the
+        parent's waits) does not take the parent's arrival back. Run in
+        a process of its own: the child must not go on with this run."""
+        q = CTX.Queue()
+        p = CTX.Process(target=_fork_in_a_loop, args=(q,))
+        p.start()
+        got = q.get(timeout=30)
+        p.join(30)
+        self.assertEqual(got, (1, [0, 1]))
+
+    def test_a_dropped_loop_without_attributes(self):
+        """Review round 7: a wait left pending in a loop without instance
+        attributes that is closed and dropped is taken back, and its
+        sleeper goes (the table by id held it)."""
+        b = rally.AsyncBarrier(2)
+        gc.collect()
+        before_fds, before_tasks = fds(), tasks_of_process()
+        loop = self._noattr_loop()
+        loop.create_task(b.wait())
+        loop.run_until_complete(asyncio.sleep(0.05))
+        self.assertEqual(b.n_waiting, 1)
+        loop.close()
+        del loop
+        gc.collect()
+        self.assertEqual(b.n_waiting, 0)
+        self.assertEqual(aio._by_id, {})
+        self.assertEqual(fds(), before_fds)
+        self.assertEqual(tasks_of_process(), before_tasks)
 
     def test_a_failure_after_the_arrival_takes_it_back(self):
         """Anything that fails between the arrival and the wait takes

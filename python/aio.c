@@ -127,10 +127,10 @@ static PyObject *token_poll(TokenObject *t, PyObject *arg)
 	return PyBool_FromLong(rc);
 }
 
-/* expire() — the wait's deadline: True if the phase completed after all,
- * False if every party arrived and the action runs (the deadline can no
- * longer break the phase: wait on); BrokenBarrierError when the deadline
- * broke the phase (as threading's timeouts do) or it was broken. */
+/* expire() — the wait's deadline: 1 if the phase completed after all, 0
+ * if every party arrived and the action runs (the deadline can no longer
+ * break the phase: wait on), -1 if the deadline broke the phase (as
+ * threading's timeouts do); BrokenBarrierError if it was broken. */
 static PyObject *token_expire(TokenObject *t, PyObject *unused)
 {
 	rally_barrier_t *b = token_handle(t);
@@ -138,10 +138,12 @@ static PyObject *token_expire(TokenObject *t, PyObject *unused)
 		return NULL;
 	int rc = rally_barrier_await(b, t->tok, 0);
 	if (rc == -EAGAIN)
-		Py_RETURN_FALSE;
+		return PyLong_FromLong(0);
+	if (rc == RALLY_TIMEDOUT)
+		return PyLong_FromLong(-1);
 	if (rc < 0)
 		return pyrally_raise(rc, "wait");
-	Py_RETURN_TRUE;
+	return PyLong_FromLong(1);
 }
 
 /* withdraw() — a cancelled wait: True if its arrival was taken back (the
@@ -159,34 +161,58 @@ static PyObject *token_withdraw(TokenObject *t, PyObject *unused)
 	return PyBool_FromLong(rc == 0);
 }
 
-/* Counts (RALLY_STATS) and traces (RALLY_TRACE) the wait, and ends its
- * call: the handle may close from now on. Once. */
-static void finish(TokenObject *t, int rc)
+/* Counts (RALLY_STATS) and traces (RALLY_TRACE) the wait as wait() does
+ * its own — every wait that arrived, however it ended; one whose arrival
+ * was taken back (withdrawn) is not a wait: traced as never arrived — and
+ * ends its call: the handle may close from now on. Once. rc: the index,
+ * or the code it ended with. */
+static void finish(TokenObject *t, int rc, bool withdrawn)
 {
 	if (!t->call)
 		return;
-	if (t->stats && rc >= 0)
+	if (t->stats && !withdrawn)
 		rally__barrier_count_wait(t->b, (unsigned)t->index,
 		                          t->arrived_ns);
-	rally__trace_token(t->b, t->tok, t->index, t->arrived_ns, rc);
+	rally__trace_token(t->b, t->tok, withdrawn ? -1 : t->index,
+	                   t->arrived_ns, rc);
 	struct pyrally_call *call = t->call;
 	t->call = NULL;
 	pyrally_barrier_leave(t->barrier, call);
 }
 
-/* finish(released, cancelled=False) */
-static PyObject *token_finish(TokenObject *t, PyObject *args)
+/* finish(how): "released", "broken", "ownerdead", "timeout" or
+ * "withdrawn" (a cancelled wait whose arrival was taken back). */
+static PyObject *token_finish(TokenObject *t, PyObject *arg)
 {
-	int released, cancelled = 0;
-	if (!PyArg_ParseTuple(args, "p|p:finish", &released, &cancelled))
+	static const struct {
+		const char *how;
+		int rc;
+	} kinds[] = {{"broken", RALLY_BROKEN},
+	             {"ownerdead", RALLY_OWNERDEAD},
+	             {"timeout", RALLY_TIMEDOUT},
+	             {"withdrawn", -ECANCELED}};
+	const char *how = PyUnicode_AsUTF8(arg);
+	if (!how)
 		return NULL;
-	finish(t, released ? t->index : cancelled ? -ECANCELED : RALLY_BROKEN);
-	Py_RETURN_NONE;
+	if (strcmp(how, "released") == 0) {
+		finish(t, t->index, false);
+		Py_RETURN_NONE;
+	}
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if (strcmp(how, kinds[i].how) == 0) {
+			finish(t, kinds[i].rc,
+			       kinds[i].rc == -ECANCELED);
+			Py_RETURN_NONE;
+		}
+	PyErr_Format(PyExc_ValueError, "finish: unknown outcome %R", arg);
+	return NULL;
 }
 
 static void token_dealloc(TokenObject *t)
 {
-	finish(t, -ECANCELED);
+	/* Dropped unfinished (a wait whose coroutine never resumed): ended
+	 * as it stands, counted and traced as broken off. */
+	finish(t, -ECANCELED, false);
 	Py_XDECREF(t->barrier);
 	PyObject_Free(t);
 }
@@ -207,7 +233,7 @@ static PyMethodDef token_methods[] = {
     {"poll", (PyCFunction)token_poll, METH_O, NULL},
     {"expire", (PyCFunction)token_expire, METH_NOARGS, NULL},
     {"withdraw", (PyCFunction)token_withdraw, METH_NOARGS, NULL},
-    {"finish", (PyCFunction)token_finish, METH_VARARGS, NULL},
+    {"finish", (PyCFunction)token_finish, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -57,6 +57,12 @@ def _asyncio_error(exc):
     return BrokenBarrierError(*exc.args)
 
 
+def _broken_kind(exc):
+    """How a wait ended, for RALLY_STATS and RALLY_TRACE."""
+    return "ownerdead" if isinstance(exc, _rally.OwnerDeadError) \
+        else "broken"
+
+
 # ---- the sleeper of an event loop ---------------------------------------------
 
 # How long a loop's sleeper outlives its last pending wait: a program that
@@ -211,7 +217,11 @@ class _LoopSleeper:
             return
         self._closed = True
         loop = self._loop()
-        if loop is not None and not loop.is_closed():
+        # In a fork()ed child the loop's epoll set is still the parent's:
+        # removing the eventfd there would take it from the parent's
+        # loop (review round 8: the parent's wait was never woken).
+        if loop is not None and not loop.is_closed() and \
+                self._pid == os.getpid():
             loop.remove_reader(self._efd)
         if loop is not None and getattr(loop, _ATTR, None) is self:
             delattr(loop, _ATTR)
@@ -347,15 +357,31 @@ class _BarrierWait:
 
     def poll(self):
         if self.fut.done():
+            if self.fut.cancelled() and not self.released:
+                self._cancelled_poll()
             return True
         try:
             done = self.token.test()
         except threading.BrokenBarrierError as e:
-            self._end(_asyncio_error(e))
+            self._end(_asyncio_error(e), _broken_kind(e))
             return True
         if done:
-            self._end(None)
+            self._end(None, "released")
         return done
+
+    def _cancelled_poll(self):
+        """Cancelled, not yet unwound: if its phase completed meanwhile
+        (with its arrival), it is among the released that drain until it
+        leaves, as asyncio counts such a waiter until it has left (review
+        round 8)."""
+        try:
+            done = self.token.test()
+        except threading.BrokenBarrierError:
+            return
+        if done:
+            self.released = True
+            self.owner._released()
+            self.sleeper.remove(self)
 
     def futex(self):
         return None if self.fut.done() else self.token.futex()
@@ -366,24 +392,28 @@ class _BarrierWait:
         if self.fut.done() or self.pid != os.getpid():
             return  # (a fork()ed child's copy: the parent's wait)
         try:
-            if self.token.expire():
-                self._end(None)
-            # else every party arrived and the action runs: wait on.
+            outcome = self.token.expire()
         except threading.BrokenBarrierError as e:
-            self._end(_asyncio_error(e))
-            # It broke the barrier: this process's other waits know now.
+            self._end(_asyncio_error(e), _broken_kind(e))
+            return
+        if outcome > 0:
+            self._end(None, "released")
+        elif outcome < 0:
+            # This deadline broke the phase, as threading's timeouts do.
+            self._end(BrokenBarrierError("the wait timed out"), "timeout")
+            # This process's other waits know now.
             self.sleeper.poke(self.name)
+        # else every party arrived and the action runs: wait on.
 
-    def _end(self, exc):
+    def _end(self, exc, kind):
         self.sleeper.remove(self)
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.token.finish(kind)
         if exc is not None:
-            self.token.finish(False)
             self.fut.set_exception(exc)
             return
-        self.token.finish(True)
         self.released = True
         self.owner._released()
         self.fut.set_result(True)
@@ -405,14 +435,20 @@ class _BarrierWait:
             # the child's loop as it ends: the arrival is the parent's
             # (review round 7: the child took it back).
             return
+        if self.released:
+            # Its phase completed while it was cancelled (counted).
+            self.token.finish("released")
+            return
+        kind = "withdrawn"
         try:
             if not self.token.withdraw():
                 # Too late: the phase had all its arrivals, ours too; it
                 # completes without this coroutine.
                 self.owner._released_cancelled()
-        except threading.BrokenBarrierError:
-            pass
-        self.token.finish(False, True)
+                kind = "released"
+        except threading.BrokenBarrierError as e:
+            kind = _broken_kind(e)
+        self.token.finish(kind)
 
 
 class _BusyWait:
@@ -528,7 +564,7 @@ class Barrier:
         released = False
         try:
             if token.last:
-                token.finish(True)
+                token.finish("released")
                 released = True
                 self._released()
                 # The same loop's waiters of the phase: released now.
@@ -621,14 +657,14 @@ class Barrier:
         try:
             done = token.poll(_SPIN_NS)
         except threading.BrokenBarrierError as e:
-            token.finish(False)
+            token.finish(_broken_kind(e))
             raise _asyncio_error(e) from None
         if not done:
             self._spin_misses = min(self._spin_misses * 2 + 1, 255)
             self._spin_skip = self._spin_misses
             return False
         self._spin_misses = 0
-        token.finish(True)
+        token.finish("released")
         self._released()
         self._poke(loop)
         return True

@@ -209,6 +209,49 @@ def _fork_in_a_loop(q):
         raise
 
 
+def _fork_in_a_noattr_loop(q):
+    class NoAttrLoop(asyncio.SelectorEventLoop):
+        frozen = False
+
+        def __setattr__(self, name, value):
+            if self.frozen and name not in vars(self):
+                raise AttributeError(name)
+            super().__setattr__(name, value)
+
+    def factory():
+        loop = NoAttrLoop()
+        loop.frozen = True
+        return loop
+    b = rally.AsyncBarrier(2, timeout=5)
+
+    async def run():
+        t = asyncio.create_task(b.wait())
+        await asyncio.sleep(0.05)
+        pid = os.fork()
+        if pid == 0:
+            return None  # the Runner cancels the child's copy of t
+        # No executor, nor call_soon_threadsafe, from here: the child's
+        # loop close took asyncio's own self-pipe out of the epoll set
+        # the two loops share (CPython's; not rally's to mend).
+        os.waitpid(pid, 0)
+        got = []
+        th = threading.Thread(
+            target=lambda: (time.sleep(0.1), got.append(b.barrier.wait())))
+        th.start()
+        got.append(await asyncio.wait_for(t, 3))  # woken by the eventfd
+        th.join()
+        return sorted(got)
+    parent = os.getpid()
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            got = runner.run(run())
+    except BaseException as e:
+        got = repr(e)
+    if os.getpid() != parent:
+        os._exit(0)
+    q.put(got)
+
+
 def _take_part_and_die(b):
     b.barrier.reset()  # a participant from here on (idle: no-op)
     os._exit(0)
@@ -479,6 +522,45 @@ class ThreadsAndLoops(unittest.TestCase):
         self.assertEqual(aio._by_id, {})
         self.assertEqual(fds(), before_fds)
         self.assertEqual(tasks_of_process(), before_tasks)
+
+    def test_a_forked_childs_sleeper_leaves_the_parents_loop(self):
+        """Review round 8: a child fork()ed in a running loop (one
+        without instance attributes, whose sleeper goes with its last
+        wait) that ends normally leaves the parent's eventfd in the
+        parent's loop — the epoll set they share. Run in a process of its
+        own."""
+        q = CTX.Queue()
+        p = CTX.Process(target=_fork_in_a_noattr_loop, args=(q,))
+        p.start()
+        got = q.get(timeout=30)
+        p.join(30)
+        self.assertEqual(got, [0, 1])
+
+    def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
+        """Review round 8: a waiter cancelled whose phase completes
+        before it unwinds drains with the others, as asyncio counts it
+        until it leaves: the same outcomes as asyncio.Barrier's, step by
+        step, with an abort 0, 1 or 2 steps later."""
+        async def play(make, abort_at):
+            b = make(2)
+            t0 = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            t1 = asyncio.create_task(b.wait())
+            t2 = asyncio.create_task(b.wait())
+            t0.cancel()
+            t3 = asyncio.create_task(b.wait())
+            ts = [t0, t1, t2, t3]
+            for i in range(10):
+                if i == abort_at:
+                    ts.append(asyncio.create_task(b.abort()))
+                await asyncio.sleep(0)
+            return ["cancelled" if t.cancelled() else
+                    type(t.exception()).__name__ if t.exception()
+                    else t.result() for t in ts]
+        for abort_at in (None, 1, 2):
+            self.assertEqual(
+                asyncio.run(play(rally.AsyncBarrier, abort_at)),
+                asyncio.run(play(asyncio.Barrier, abort_at)))
 
     def test_a_failure_after_the_arrival_takes_it_back(self):
         """Anything that fails between the arrival and the wait takes
@@ -996,6 +1078,62 @@ class TheLoopRunsOn(unittest.TestCase):
         b.barrier.wait()
         p.join(30)
         self.assertEqual(p.exitcode, 0)
+
+
+class StatsAndTraces(unittest.TestCase):
+    def test_every_wait_counted_as_wait_counts_it(self):
+        """Review round 8: with stats=True a wait that times out or is
+        broken is counted, with its time, as rally.Barrier.wait's; a
+        cancelled wait whose arrival was taken back is not a wait."""
+        b = rally.AsyncBarrier(2, stats=True)
+
+        async def run():
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await b.wait(timeout=0.05)  # times out: breaks
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await b.wait()  # broken
+            await b.reset()
+            with self.assertRaises(TimeoutError):
+                async with asyncio.timeout(0.02):
+                    await b.wait()  # cancelled: taken back
+        asyncio.run(run())
+        st = b.barrier.stats()
+        self.assertEqual(st["timeouts"], 1)
+        self.assertEqual(st["waits"], 1)  # the broken one never arrived
+        self.assertGreaterEqual(st["wait_ns"][0], 50_000_000)
+
+    def test_traced_as_wait_traces_it(self):
+        """Review round 8: under RALLY_TRACE an async wait that times
+        out is traced as a timeout (it was 'broken'), a released one as
+        released."""
+        import json
+        import subprocess
+        import tempfile
+        prog = (
+            "import asyncio, rally\n"
+            "b = rally.AsyncBarrier(2)\n"
+            "async def run():\n"
+            "    try:\n"
+            "        await b.wait(timeout=0.05)\n"
+            "    except asyncio.BrokenBarrierError:\n"
+            "        pass\n"
+            "    await b.reset()\n"
+            "    t = asyncio.create_task(b.wait())\n"
+            "    await asyncio.sleep(0.01)\n"
+            "    await asyncio.get_running_loop().run_in_executor(\n"
+            "        None, b.barrier.wait)\n"
+            "    await t\n"
+            "asyncio.run(run())\n")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "trace.json")
+            env = dict(os.environ, RALLY_TRACE=path)
+            subprocess.run([sys.executable, "-c", prog], env=env, check=True,
+                           timeout=60)
+            with open(path) as f:
+                events = json.load(f)["traceEvents"]
+        got = sorted(e["args"]["outcome"] for e in events
+                     if e.get("ph") == "X")
+        self.assertEqual(got, ["released", "released", "timeout"])
 
 
 # ---- timeouts and cancellation ------------------------------------------------

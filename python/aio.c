@@ -44,6 +44,7 @@ typedef struct {
 	bool last; /* this arrival completed its phase */
 	bool stats;
 	int64_t arrived_ns;
+	pid_t pid; /* the arriving process: a fork()ed child's copy is not */
 } TokenObject;
 
 PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
@@ -62,6 +63,7 @@ PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
 	t->last = last;
 	t->stats = stats;
 	t->arrived_ns = arrived_ns;
+	t->pid = getpid();
 	return (PyObject *)t;
 }
 
@@ -170,6 +172,14 @@ static void finish(TokenObject *t, int rc, bool withdrawn)
 {
 	if (!t->call)
 		return;
+	/* A fork()ed child's copy of the parent's wait is neither counted
+	 * nor traced there: the wait is the parent's (review round 9). */
+	if (t->pid != getpid()) {
+		struct pyrally_call *call = t->call;
+		t->call = NULL;
+		pyrally_barrier_leave(t->barrier, call);
+		return;
+	}
 	if (t->stats && !withdrawn)
 		rally__barrier_count_wait(t->b, (unsigned)t->index,
 		                          t->arrived_ns);

@@ -252,6 +252,30 @@ def _fork_in_a_noattr_loop(q):
     q.put(got)
 
 
+def _fork_with_stats(q):
+    parent = os.getpid()
+    b = rally.AsyncBarrier(2, stats=True, timeout=5)
+
+    async def run():
+        t = asyncio.create_task(b.wait())
+        await asyncio.sleep(0.05)
+        pid = os.fork()
+        if pid == 0:
+            return None  # asyncio.run drops the child's copy of t
+        os.waitpid(pid, 0)
+        got = []
+        th = threading.Thread(
+            target=lambda: (time.sleep(0.1), got.append(b.barrier.wait())))
+        th.start()
+        await asyncio.wait_for(t, 3)
+        th.join()
+        return b.barrier.stats()["waits"]
+    got = asyncio.run(run())
+    if os.getpid() != parent:
+        os._exit(0)
+    q.put(got)
+
+
 def _take_part_and_die(b):
     b.barrier.reset()  # a participant from here on (idle: no-op)
     os._exit(0)
@@ -1101,6 +1125,17 @@ class StatsAndTraces(unittest.TestCase):
         self.assertEqual(st["timeouts"], 1)
         self.assertEqual(st["waits"], 1)  # the broken one never arrived
         self.assertGreaterEqual(st["wait_ns"][0], 50_000_000)
+
+    def test_a_forked_child_counts_none_of_the_parents_waits(self):
+        """Review round 9: a child fork()ed in a running loop, its copy
+        of the parent's pending wait dropped, counts nothing: a phase of
+        2 shows 2 waits, not 3."""
+        q = CTX.Queue()
+        p = CTX.Process(target=_fork_with_stats, args=(q,))
+        p.start()
+        got = q.get(timeout=30)
+        p.join(30)
+        self.assertEqual(got, 2)
 
     def test_traced_as_wait_traces_it(self):
         """Review round 8: under RALLY_TRACE an async wait that times

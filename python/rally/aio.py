@@ -89,7 +89,10 @@ class _LoopSleeper:
         self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._threads = _rally._Sleeper(self._efd)
         self._waits = {}  # wait -> None: an ordered set
-        self._by_name = {}  # the object's name -> its waits here
+        # The object's name -> its waits here, in the order they came
+        # (a dict as an ordered set: released waiters resume first in,
+        # first out, as asyncio's — review round 10: a set's order).
+        self._by_name = {}
         self._arm_pending = False
         self._idle = None
         self._overflow = None  # the poll of words beyond the threads'
@@ -119,7 +122,7 @@ class _LoopSleeper:
 
     def add(self, wait):
         self._waits[wait] = None
-        self._by_name.setdefault(wait.name, set()).add(wait)
+        self._by_name.setdefault(wait.name, {})[wait] = None
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
@@ -130,7 +133,7 @@ class _LoopSleeper:
             return
         names = self._by_name.get(wait.name)
         if names is not None:
-            names.discard(wait)
+            names.pop(wait, None)
             if not names:
                 del self._by_name[wait.name]
         # Its word may belong to a handle about to close: a fresh set

@@ -560,6 +560,22 @@ class ThreadsAndLoops(unittest.TestCase):
         p.join(30)
         self.assertEqual(got, [0, 1])
 
+    def test_released_in_the_order_they_came(self):
+        """Review round 10: a phase's waiters of one loop resume first
+        in, first out, after the last arrival, as asyncio.Barrier's."""
+        async def order(make):
+            b = make(12)
+            out = []
+
+            async def one(k):
+                await b.wait()
+                out.append(k)
+            ts = [asyncio.create_task(one(k)) for k in range(12)]
+            await asyncio.gather(*ts)
+            return out
+        self.assertEqual(asyncio.run(order(rally.AsyncBarrier)),
+                         asyncio.run(order(asyncio.Barrier)))
+
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes
         before it unwinds drains with the others, as asyncio counts it

@@ -558,7 +558,10 @@ class Barrier:
         phase it arrives in) and returns the arrival index, 0 to parties
         - 1. BrokenBarrierError if the barrier is broken, or breaks while
         waiting (abort, a reset, a timeout, an action that raised)."""
-        loop = _loop_of(self)
+        # No binding yet: a wait that never suspends (a last arrival)
+        # runs from any loop, as asyncio's (review round 11); one that
+        # suspends binds, or raises if bound to another loop.
+        loop = _running(self)
         limit = _rally._timeout_s(
             self._timeout if timeout is None else timeout, True)
         deadline = None if limit is None else loop.time() + limit
@@ -572,7 +575,7 @@ class Barrier:
                 self._released()
                 # The same loop's waiters of the phase: released now.
                 self._poke(loop)
-                self._notify_all()
+                self._in_own_loop(loop, self._notify_all)
             else:
                 released = self._spun(loop, token)
                 if not released:

@@ -560,6 +560,23 @@ class ThreadsAndLoops(unittest.TestCase):
         p.join(30)
         self.assertEqual(got, [0, 1])
 
+    def test_a_last_arrival_from_another_loop(self):
+        """Review round 11: as asyncio's, a wait that completes the phase
+        without suspending runs from a loop the object is not bound to;
+        the bound loop's waiter is released."""
+        b = rally.AsyncBarrier(2)
+        loop1 = asyncio.new_event_loop()
+        loop2 = asyncio.new_event_loop()
+        try:
+            t = loop1.create_task(b.wait())
+            loop1.run_until_complete(asyncio.sleep(0.01))  # t suspends
+            self.assertEqual(loop2.run_until_complete(b.wait()), 1)
+            self.assertEqual(loop1.run_until_complete(
+                asyncio.wait_for(t, 2)), 0)
+        finally:
+            loop1.close()
+            loop2.close()
+
     def test_released_in_the_order_they_came(self):
         """Review round 10: a phase's waiters of one loop resume first
         in, first out, after the last arrival, as asyncio.Barrier's."""

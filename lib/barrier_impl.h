@@ -274,6 +274,19 @@ static inline _Atomic uint32_t *gen_of(_Atomic uint64_t *state)
 	       (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
 }
 
+/* For a caller that hands the futex word to someone else to sleep on
+ * (rally_barrier_futex(), rally__barrier_busy_futex()): raises SLEEPERS
+ * in the state, as wait.c does, so that whoever changes gen next wakes
+ * the word. True once *s says it is raised; false if the CAS failed (*s
+ * fresh: look again). */
+static inline bool announce_sleeper(_Atomic uint64_t *state, uint64_t *s)
+{
+	return (*s & ST_SLEEPERS) ||
+	       atomic_compare_exchange_weak_explicit(state, s, *s | ST_SLEEPERS,
+	                                             memory_order_acquire,
+	                                             memory_order_acquire);
+}
+
 /* What rally_barrier_open() returns: a per-process handle on a barrier in a
  * shared mapping, with this process's own action and a private copy of the
  * configuration, checked when it was opened: a corrupt object in shared

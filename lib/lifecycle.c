@@ -408,12 +408,7 @@ int rally__barrier_busy_futex(const rally_barrier_t *pub,
 			s = atomic_load_explicit(v.state, memory_order_acquire);
 			continue;
 		}
-		/* Announce a sleeper, as wait.c does: whoever clears BUSY
-		 * (a publish) wakes the word. */
-		if ((s & ST_SLEEPERS) ||
-		    atomic_compare_exchange_weak_explicit(
-		        v.state, &s, s | ST_SLEEPERS, memory_order_acquire,
-		        memory_order_acquire))
+		if (announce_sleeper(v.state, &s))
 			break;
 	}
 	*word = (const uint32_t *)gen_of(v.state);

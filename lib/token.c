@@ -380,12 +380,7 @@ RALLY_EXPORT int rally_barrier_futex(rally_barrier_t *pub, rally_token_t token,
 			return rally__broken_code(&v);
 		if (rally__check_holder(&v, &s))
 			continue;
-		/* Announce a sleeper, as wait.c does, so that whoever changes
-		 * gen next wakes this one too. */
-		if ((s & ST_SLEEPERS) ||
-		    atomic_compare_exchange_weak_explicit(
-		        v.state, &s, s | ST_SLEEPERS, memory_order_acquire,
-		        memory_order_acquire))
+		if (announce_sleeper(v.state, &s))
 			break;
 	}
 	*word = (const uint32_t *)gen_of(v.state);

@@ -455,6 +455,14 @@ static PyObject *wait_on(BarrierObject *self, rally_barrier_t *b, int64_t ns)
 	return pyrally_raise(rc, "wait");
 }
 
+/* A wait's timeout: the barrier's default for None, else as given (0 or
+ * -1 with an exception set, as pyrally_timeout()). */
+static int wait_timeout(BarrierObject *self, PyObject *timeout, int64_t *ns)
+{
+	*ns = self->timeout_ns;
+	return timeout == Py_None ? 0 : pyrally_timeout(timeout, true, ns);
+}
+
 /* Barrier._arrive(timeout=None) -> rally._rally._Token: the arrival of
  * a rally.aio wait, which awaits its token in the event loop (aio.c). The
  * token keeps the handle open (a call in flight) until it is finished. */
@@ -463,8 +471,8 @@ static PyObject *barrier_arrive(BarrierObject *self, PyObject *args)
 	PyObject *timeout = Py_None;
 	if (!PyArg_ParseTuple(args, "|O:_arrive", &timeout))
 		return NULL;
-	int64_t ns = self->timeout_ns;
-	if (timeout != Py_None && pyrally_timeout(timeout, true, &ns) < 0)
+	int64_t ns;
+	if (wait_timeout(self, timeout, &ns) < 0)
 		return NULL;
 	struct pyrally_call *call;
 	rally_barrier_t *b = enter(self, &call);
@@ -532,8 +540,8 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:wait", kwlist,
 	                                 &timeout))
 		return NULL;
-	int64_t ns = self->timeout_ns;
-	if (timeout != Py_None && pyrally_timeout(timeout, true, &ns) < 0)
+	int64_t ns;
+	if (wait_timeout(self, timeout, &ns) < 0)
 		return NULL;
 	struct pyrally_call *call;
 	rally_barrier_t *b = enter(self, &call);

@@ -32,6 +32,14 @@
 #define FUTEX_32 2
 #endif
 
+PyObject *pyrally_futex_word(const uint32_t *word, uint32_t value,
+                             bool shared, bool looks)
+{
+	return Py_BuildValue("(kIOO)", (unsigned long)(uintptr_t)word, value,
+	                     shared ? Py_True : Py_False,
+	                     looks ? Py_True : Py_False);
+}
+
 /* ---- _Token: a barrier wait's arrival ------------------------------------ */
 
 typedef struct {
@@ -43,6 +51,7 @@ typedef struct {
 	int index;
 	bool last; /* this arrival completed its phase */
 	bool stats;
+	bool robust; /* a dead party changes no word: look every slice */
 	int64_t arrived_ns;
 	pid_t pid; /* the arriving process: a fork()ed child's copy is not */
 } TokenObject;
@@ -50,7 +59,7 @@ typedef struct {
 PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
                             struct pyrally_call *call, rally_token_t tok,
                             int index, bool last, int64_t arrived_ns,
-                            bool stats)
+                            bool stats, bool robust)
 {
 	TokenObject *t = PyObject_New(TokenObject, &PyRally_TokenType);
 	if (!t)
@@ -62,6 +71,7 @@ PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
 	t->index = index;
 	t->last = last;
 	t->stats = stats;
+	t->robust = robust;
 	t->arrived_ns = arrived_ns;
 	t->pid = getpid();
 	return (PyObject *)t;
@@ -89,8 +99,8 @@ static PyObject *token_test(TokenObject *t, PyObject *unused)
 	return PyBool_FromLong(rc);
 }
 
-/* futex() -> (address, value, shared), or None once the phase is no
- * longer pending (then test() says how it ended). */
+/* futex() -> (address, value, shared, looks), or None once the phase is
+ * no longer pending (then test() says how it ended). */
 static PyObject *token_futex(TokenObject *t, PyObject *unused)
 {
 	rally_barrier_t *b = token_handle(t);
@@ -102,8 +112,10 @@ static PyObject *token_futex(TokenObject *t, PyObject *unused)
 	int rc = rally_barrier_futex(b, t->tok, &word, &value, &shared);
 	if (rc != 0)
 		Py_RETURN_NONE;
-	return Py_BuildValue("(kIO)", (unsigned long)(uintptr_t)word, value,
-	                     shared ? Py_True : Py_False);
+	/* A dead party of a robust barrier, or a dead action runner, changes
+	 * no word: such a wait is looked at every slice all the same. */
+	bool looks = shared && (t->robust || rally__barrier_busy(b));
+	return pyrally_futex_word(word, value, shared, looks);
 }
 
 /* poll(ns) -> True once the phase completed, False if it is still
@@ -310,7 +322,7 @@ static PyObject *watch_done(WatchObject *w, PyObject *unused)
 	return PyBool_FromLong(set_since(w));
 }
 
-/* futex() -> (address, value, shared), or None once a set came. The
+/* futex() -> (address, value, shared, looks), or None once a set came. The
  * sleepers' bit is raised again if a wake-up cleared it: a sleeper on a
  * word without it would not be woken. */
 static PyObject *watch_futex(WatchObject *w, PyObject *unused)
@@ -323,8 +335,9 @@ static PyObject *watch_futex(WatchObject *w, PyObject *unused)
 	int rc = rally_event_futex(w->e, &word, &value, &shared);
 	if (rc != 0 || ((value ^ w->snapshot) & ~EVENT_SLEEPERS))
 		Py_RETURN_NONE;
-	return Py_BuildValue("(kIO)", (unsigned long)(uintptr_t)word, value,
-	                     shared ? Py_True : Py_False);
+	/* A setter that dies after its change, before its wake, leaves the
+	 * word changed: the slice's look at the value finds it. */
+	return pyrally_futex_word(word, value, shared, false);
 }
 
 static void watch_end(WatchObject *w)
@@ -373,13 +386,18 @@ PyTypeObject PyRally_WatchType = {
 _Static_assert(CHUNK * MAX_THREADS == PYRALLY_SLEEPER_WORDS_MAX,
                "pyrally.h's limit");
 /* A shared word's waker may die between its change and its wake: its
- * sleepers look again this often (as rally's own shared waits do). */
+ * sleepers look again this often (as rally's own shared waits do) — at
+ * the words (the next sleep's compare: changed, the loop is woken), and
+ * for waits whose end no word shows (a robust barrier's dead party, a
+ * dead action runner) the loop itself. An idle loop whose words keep
+ * their values is not woken. */
 #define SHARED_SLICE_NS 50000000L
 
 struct sleeper {
 	pthread_mutex_t mu;
 	_Atomic uint32_t gen; /* bumped by every new set of words, and close */
 	struct futex_waitv *words;
+	bool *looks; /* words[i]'s wait is looked at every slice */
 	size_t n;
 	bool any_shared;
 	bool closing;
@@ -409,10 +427,12 @@ static void gen_bump(struct sleeper *s)
 }
 
 /* One sleep on this chunk's words and the generation: true if a word of
- * the loop's changed (or a shared slice ended), false to start over. */
+ * the loop's changed (or a shared slice ended that needs a look), false
+ * to start over. */
 static bool sleep_once(struct sleeper *s, unsigned chunk, uint32_t *g)
 {
 	struct futex_waitv w[CHUNK + 1];
+	bool looks = false;
 	pthread_mutex_lock(&s->mu);
 	bool closing = s->closing;
 	*g = atomic_load(&s->gen);
@@ -422,6 +442,8 @@ static bool sleep_once(struct sleeper *s, unsigned chunk, uint32_t *g)
 	size_t n = hi > lo ? hi - lo : 0;
 	if (n)
 		memcpy(&w[1], &s->words[lo], n * sizeof w[0]);
+	for (size_t i = lo; i < lo + n; i++)
+		looks |= s->looks[i];
 	bool timed = s->any_shared;
 	pthread_mutex_unlock(&s->mu);
 	if (closing)
@@ -455,6 +477,13 @@ static bool sleep_once(struct sleeper *s, unsigned chunk, uint32_t *g)
 		return atomic_load(&s->gen) == *g;
 	}
 	if (r == 0 || (r < 0 && errno == EINTR))
+		return false;
+	/* A slice ended. Without a wait that needs looks, sleep again: the
+	 * next futex_waitv compares every word with its value first (EAGAIN
+	 * if one changed — its waker may have died before its wake; EFAULT,
+	 * not a fault, if its handle closed since), so the loop is woken
+	 * only for a change. */
+	if (r < 0 && errno == ETIMEDOUT && !looks)
 		return false;
 	/* EAGAIN: a word already differs (the generation too, perhaps). */
 	return atomic_load(&s->gen) == *g;
@@ -539,8 +568,9 @@ static int start_threads(struct sleeper *s, size_t n)
 	return 0;
 }
 
-/* watch([(address, value, shared), ...]): the words to sleep on from now
- * on (every word of the loop's pending waits), replacing the last set. */
+/* watch([(address, value, shared, looks), ...]): the words to sleep on
+ * from now on (every word of the loop's pending waits), replacing the last
+ * set. */
 static PyObject *sleeper_watch(SleeperObject *self, PyObject *seq)
 {
 	struct sleeper *s = self->s;
@@ -553,21 +583,27 @@ static PyObject *sleeper_watch(SleeperObject *self, PyObject *seq)
 		return NULL;
 	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
 	struct futex_waitv *w = calloc(n ? (size_t)n : 1, sizeof *w);
+	bool *looks = calloc(n ? (size_t)n : 1, sizeof *looks);
 	bool any_shared = false;
-	if (!w) {
+	if (!w || !looks) {
+		free(w);
+		free(looks);
 		Py_DECREF(fast);
 		return PyErr_NoMemory();
 	}
 	for (Py_ssize_t i = 0; i < n; i++) {
 		unsigned long addr;
 		unsigned int val;
-		int shared;
+		int shared, look;
 		if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i),
-		                      "kIp:watch", &addr, &val, &shared)) {
+		                      "kIpp:watch", &addr, &val, &shared,
+		                      &look)) {
 			free(w);
+			free(looks);
 			Py_DECREF(fast);
 			return NULL;
 		}
+		looks[i] = look;
 		w[i] = (struct futex_waitv){
 		    .val = val,
 		    .uaddr = addr,
@@ -577,11 +613,14 @@ static PyObject *sleeper_watch(SleeperObject *self, PyObject *seq)
 	Py_DECREF(fast);
 	if (start_threads(s, (size_t)n) < 0) {
 		free(w);
+		free(looks);
 		return NULL;
 	}
 	pthread_mutex_lock(&s->mu);
 	free(s->words);
+	free(s->looks);
 	s->words = w;
+	s->looks = looks;
 	s->n = (size_t)n;
 	s->any_shared = any_shared;
 	pthread_mutex_unlock(&s->mu);
@@ -602,6 +641,7 @@ static void sleeper_stop(struct sleeper *s)
 	}
 	/* A fork()ed child has none of the threads: it frees the memory. */
 	free(s->words);
+	free(s->looks);
 	free(s);
 }
 

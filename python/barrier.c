@@ -487,7 +487,7 @@ static PyObject *barrier_arrive(BarrierObject *self, PyObject *args)
 	}
 	PyObject *t = pyrally_token_new((PyObject *)self, b, call, tok, idx,
 	                                idx == (int)self->parties - 1,
-	                                arrived_ns, self->stats);
+	                                arrived_ns, self->stats, self->robust);
 	if (!t)
 		leave(self, call);
 	return t;
@@ -500,7 +500,7 @@ static PyObject *barrier_busy(BarrierObject *self, PyObject *unused)
 	return PyBool_FromLong(usable(self) && rally__barrier_busy(self->b));
 }
 
-/* Barrier._busy_futex() -> (address, value, shared) to sleep on while an
+/* Barrier._busy_futex() -> (address, value, shared, looks) to sleep on while an
  * action, completion or reset runs, or None if none does (rally.aio). */
 static PyObject *barrier_busy_futex(BarrierObject *self, PyObject *unused)
 {
@@ -511,8 +511,8 @@ static PyObject *barrier_busy_futex(BarrierObject *self, PyObject *unused)
 	bool shared;
 	if (rally__barrier_busy_futex(self->b, &word, &value, &shared) != 0)
 		Py_RETURN_NONE;
-	return Py_BuildValue("(kIO)", (unsigned long)(uintptr_t)word, value,
-	                     shared ? Py_True : Py_False);
+	/* Its runner may die without changing the word: looked at. */
+	return pyrally_futex_word(word, value, shared, shared);
 }
 
 /* Barrier._raise_broken(): the error a wait gets from this broken

@@ -106,11 +106,18 @@ extern PyTypeObject PyRally_TokenType, PyRally_WatchType, PyRally_SleeperType;
 /* A rally.aio wait's arrival at `barrier` (a rally.Barrier whose call
  * `call` keeps handle b open until the token is finished): the token, or
  * NULL with an exception set (the caller then ends the call). `last`: this
- * arrival completed its phase. */
+ * arrival completed its phase; `robust`: the barrier's dead are found by
+ * looks (its sleepers look every slice). */
+/* A futex word for rally.aio's sleeper: (address, value, shared, looks).
+ * `looks`: the wait must be looked at every slice even if its word keeps
+ * its value (a death changes no word). */
+PyObject *pyrally_futex_word(const uint32_t *word, uint32_t value,
+                             bool shared, bool looks);
+
 PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
                             struct pyrally_call *call, rally_token_t tok,
                             int index, bool last, int64_t arrived_ns,
-                            bool stats);
+                            bool stats, bool robust);
 /* Ends a token's call on its barrier (barrier.c's leave()). */
 void pyrally_barrier_leave(PyObject *barrier, struct pyrally_call *call);
 

@@ -80,7 +80,8 @@ class _LoopSleeper:
     """The pending waits of one event loop, and the threads (C) that sleep
     on their futex words. A wait is an object with name, poll() (resolve
     its future if it is over; True then) and futex() ((address, value,
-    shared), or None once over)."""
+    shared, looks), or None once over; looks: look at it every 50 ms
+    slice even if its word keeps its value)."""
 
     def __init__(self, loop):
         self._loop = weakref.ref(loop)
@@ -173,13 +174,17 @@ class _LoopSleeper:
             return
         words, moved = {}, False
         for wait in list(self._waits):
-            word = wait.futex()
+            word = wait.futex()  # (address, value, shared, looks)
             if word is None:
                 wait.poll()
-            elif words.setdefault(word[0], word) != word:
+                continue
+            seen = words.setdefault(word[0], word)
+            if seen[:3] != word[:3]:
                 # The word changed between two waits' reads: the older
                 # one's change may be all there is to wake us. Look again.
                 moved = True
+            elif word[3] and not seen[3]:
+                words[word[0]] = word  # one wait on it needs looks
         words = list(words.values())
         if len(words) > _rally._SLEEPER_WORDS_MAX:
             # More words than the threads take (64 x 127): the rest are

@@ -2,6 +2,7 @@
 loops; cancellation storms that must leave nothing behind; the sleeper's
 threads. (asyncio's own cases: test_aio_locks.py.)"""
 import asyncio
+import functools
 import gc
 import multiprocessing as mp
 import os
@@ -195,12 +196,20 @@ def _fork_in_a_loop(q):
         pid = os.fork()
         if pid == 0:
             sys.exit(0)  # asyncio.run's end cancels the copies of `a`
-        await asyncio.get_running_loop().run_in_executor(
-            None, os.waitpid, pid, 0)
+        # No executor, nor call_soon_threadsafe, from here: the child's
+        # loop close took asyncio's own self-pipe out of the epoll set
+        # the two loops share (CPython's; not rally's to mend). Before
+        # an idle sleeper stopped waking its loop every 50 ms, those
+        # wakes hid it.
+        os.waitpid(pid, 0)
         left = b.n_waiting
-        other = await asyncio.get_running_loop().run_in_executor(
-            None, b.barrier.wait)
-        return left, sorted([await a, other])
+        got = []
+        th = threading.Thread(
+            target=lambda: (time.sleep(0.1), got.append(b.barrier.wait())))
+        th.start()
+        got.append(await asyncio.wait_for(a, 3))  # woken by the eventfd
+        th.join()
+        return left, sorted(got)
     try:
         q.put(asyncio.run(run()))
     except BaseException as e:
@@ -657,6 +666,153 @@ class ThreadsAndLoops(unittest.TestCase):
         got, threads = asyncio.run(run())
         self.assertEqual(got, [0] * 130)
         self.assertEqual(threads, 2)
+
+
+def _run_an_action_and_die(b, parent):
+    """The last arrival of a barrier whose action kills its process."""
+    b.barrier.wait()
+
+
+def _fill_a_phase_and_die(b):
+    """Both parties of a phase, as two threads of this process: the last
+    runs the action, which kills the process."""
+    t = threading.Thread(target=b.barrier.wait, daemon=True)
+    t.start()
+    b.barrier.wait()
+
+
+def _die_unless(parent):
+    if os.getpid() != parent:
+        # Alive when the waiting loop first looks (the busy state changed
+        # the word), dead inside the action, holding the barrier busy.
+        time.sleep(0.3)
+        os._exit(0)
+
+
+def _set_without_a_wake(word_address):
+    """What a setter that dies between its change and its wake leaves:
+    rally_event_set's change of the event's word (one generation more,
+    the set bit; lib/event.c), and no futex wake."""
+    import ctypes
+    word = ctypes.c_uint32.from_address(word_address)
+    word.value = ((word.value + 0x4) | 0x2) & ~0x1
+
+
+class IdleLoops(unittest.TestCase):
+    """A loop's sleeper wakes its loop for a change, and every 50 ms only
+    for waits whose end no word shows (review round 11: each 50 ms slice
+    woke the loop to look at every pending wait — 1000 waits cost 6% of a
+    CPU doing nothing)."""
+
+    def test_an_idle_loop_is_not_woken(self):
+        """20 barriers and an event waited at by 41 coroutines for 0.4 s
+        (8 slices): the sleeper never wakes the loop; then they all
+        complete."""
+        bs = [rally.AsyncBarrier(3) for _ in range(20)]
+        e = rally.AsyncEvent()
+
+        async def run():
+            waits = [asyncio.create_task(b.wait()) for b in bs for _ in (0, 1)]
+            waits.append(asyncio.create_task(e.wait()))
+            await asyncio.sleep(0.05)
+            loop = asyncio.get_running_loop()
+            before = sleeper_of(loop)._threads.fired
+            await asyncio.sleep(0.4)
+            idle = sleeper_of(loop)._threads.fired - before
+            th = threading.Thread(
+                target=lambda: ([b.barrier.wait() for b in bs], e.set()))
+            th.start()
+            got = await asyncio.wait_for(asyncio.gather(*waits), 10)
+            th.join()
+            return idle, got
+
+        idle, got = asyncio.run(run())
+        self.assertEqual(idle, 0)
+        self.assertEqual(sorted(got[:-1]), sorted([0, 1] * 20))
+        self.assertIs(got[-1], True)
+
+    def test_a_change_without_a_wake_is_seen(self):
+        """An event's word changed as a set does, with no wake (its setter
+        died between the two): the waiting coroutine sees it at the end
+        of the sleeper's 50 ms slice, not never."""
+        e = rally.AsyncEvent()
+
+        async def run():
+            w = asyncio.create_task(e.wait())
+            await asyncio.sleep(0.05)
+            loop = asyncio.get_running_loop()
+            (wait,) = sleeper_of(loop)._waits
+            address = wait.futex()[0]
+            t0 = time.monotonic()
+            _set_without_a_wake(address)
+            got = await asyncio.wait_for(w, 5)
+            return got, time.monotonic() - t0
+
+        got, took = asyncio.run(run())
+        self.assertIs(got, True)
+        self.assertLess(took, 2.0)
+
+    def test_a_robust_party_that_dies_during_the_wait(self):
+        """A robust barrier's party dies while a coroutine waits: its death
+        changes no word, and the loop's looks every 50 ms find it —
+        OwnerDeadError."""
+        b = rally.AsyncBarrier(3, robust=True)
+
+        async def run():
+            w = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.1)
+            p = CTX.Process(target=_arrive_and_die, args=(b,))
+            p.start()
+            await asyncio.get_running_loop().run_in_executor(None, p.join)
+            with self.assertRaises(asyncio.BrokenBarrierError) as cm:
+                await asyncio.wait_for(w, 5)
+            return cm.exception
+
+        self.assertIsInstance(asyncio.run(run()), aio.OwnerDeadError)
+
+    def test_an_action_runner_that_dies(self):
+        """The last arrival, in another process, dies inside the action
+        (a shared barrier, not robust): the waiting coroutine is not left
+        waiting for ever — the runner's death is found by looks while the
+        barrier is busy, and breaks the barrier."""
+        parent = os.getpid()
+        b = rally.AsyncBarrier(2, action=functools.partial(_die_unless,
+                                                           parent))
+
+        async def run():
+            w = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.1)
+            p = CTX.Process(target=_run_an_action_and_die, args=(b, parent))
+            p.start()
+            await asyncio.get_running_loop().run_in_executor(None, p.join)
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await asyncio.wait_for(w, 5)
+
+        asyncio.run(run())
+
+    def test_an_arrival_while_the_action_runner_dies(self):
+        """A coroutine arrives while another process runs the action of
+        the phase before, and that process dies inside it: the arrival,
+        waiting in its loop for the action to end, finds the death by
+        looks and raises BrokenBarrierError."""
+        parent = os.getpid()
+        b = rally.AsyncBarrier(2, action=functools.partial(_die_unless,
+                                                           parent))
+
+        async def run():
+            # Both parties of the phase in the one process that dies: no
+            # other waiter is left to find the death.
+            p = CTX.Process(target=_fill_a_phase_and_die, args=(b,))
+            p.start()
+            deadline = time.monotonic() + 10
+            while not b.barrier._busy() and time.monotonic() < deadline:
+                await asyncio.sleep(0.001)
+            self.assertTrue(b.barrier._busy())
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await asyncio.wait_for(b.wait(), 5)
+            await asyncio.get_running_loop().run_in_executor(None, p.join)
+
+        asyncio.run(run())
 
 
 class NothingLeft(unittest.TestCase):

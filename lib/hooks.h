@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "points.h"
 #include "rally.h"
@@ -118,6 +119,11 @@ bool rally__barrier_busy(const rally_barrier_t *b);
  * whether it is shared; -EINVAL. Sleep while *word == *value, then ask
  * again (other changes wake the word too; on a shared barrier sleep with
  * a timeout, 50 ms, as a holder may die). */
+/* This process's pid, kept across calls (and forgotten by fork()'s child
+ * handler): getpid() is a system call, and rally.aio asks for it in
+ * every wait (its fork guards). */
+pid_t rally__self_pid(void);
+
 int rally__barrier_busy_futex(const rally_barrier_t *b, const uint32_t **word,
                               uint32_t *value, bool *shared);
 

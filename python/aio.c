@@ -73,7 +73,7 @@ PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
 	t->stats = stats;
 	t->robust = robust;
 	t->arrived_ns = arrived_ns;
-	t->pid = getpid();
+	t->pid = rally__self_pid();
 	return (PyObject *)t;
 }
 
@@ -186,7 +186,7 @@ static void finish(TokenObject *t, int rc, bool withdrawn)
 		return;
 	/* A fork()ed child's copy of the parent's wait is neither counted
 	 * nor traced there: the wait is the parent's (review round 9). */
-	if (t->pid != getpid()) {
+	if (t->pid != rally__self_pid()) {
 		struct pyrally_call *call = t->call;
 		t->call = NULL;
 		pyrally_barrier_leave(t->barrier, call);
@@ -533,7 +533,7 @@ static int sleeper_init(SleeperObject *self, PyObject *args, PyObject *kwds)
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->efd = efd;
-	s->pid = getpid();
+	s->pid = rally__self_pid();
 	self->s = s;
 	return 0;
 }
@@ -574,7 +574,7 @@ static int start_threads(struct sleeper *s, size_t n)
 static PyObject *sleeper_watch(SleeperObject *self, PyObject *seq)
 {
 	struct sleeper *s = self->s;
-	if (!s || s->closing || s->pid != getpid()) {
+	if (!s || s->closing || s->pid != rally__self_pid()) {
 		PyErr_SetString(PyExc_ValueError, "the sleeper is closed");
 		return NULL;
 	}
@@ -630,7 +630,7 @@ static PyObject *sleeper_watch(SleeperObject *self, PyObject *seq)
 
 static void sleeper_stop(struct sleeper *s)
 {
-	if (s->pid == getpid()) {
+	if (s->pid == rally__self_pid()) {
 		pthread_mutex_lock(&s->mu);
 		s->closing = true;
 		pthread_mutex_unlock(&s->mu);

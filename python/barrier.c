@@ -68,7 +68,7 @@ static int open_handle(BarrierObject *self, int oflag)
 	self->b = b;
 	rally_stats_t st;
 	self->stats = rally_barrier_stats(b, &st) == 0; /* the object's */
-	self->handle_pid = getpid();
+	self->handle_pid = rally__self_pid();
 	self->fork_gen = pyrally_fork_generation();
 	return 0;
 }
@@ -89,7 +89,7 @@ static rally_barrier_t *handle(BarrierObject *self)
 {
 	if (usable(self) && self->robust &&
 	    self->fork_gen != pyrally_fork_generation() &&
-	    self->handle_pid != getpid()) {
+	    self->handle_pid != rally__self_pid()) {
 		rally_barrier_t *inherited = self->b;
 		if (open_handle(self, 0) < 0)
 			return NULL;
@@ -199,7 +199,7 @@ static int barrier_init(BarrierObject *self, PyObject *args, PyObject *kwds)
 		self->name[0] = '\0';
 		return -1;
 	}
-	self->creator = getpid();
+	self->creator = rally__self_pid();
 	return pyrally_own((PyObject *)self, 'b', self->name);
 }
 
@@ -241,7 +241,7 @@ static void close_handle(BarrierObject *self)
 	if (!usable(self))
 		return;
 	self->closed = true;
-	if (self->creator == getpid())
+	if (self->creator == rally__self_pid())
 		pyrally_remove_name('b', self->name);
 	if (self->calls == 0) {
 		rally_barrier_close(self->b);

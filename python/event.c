@@ -5,6 +5,8 @@
  * (Ctrl-C); see wait_on(). */
 #include "pyrally.h"
 
+#include "hooks.h" /* rally__self_pid */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -92,7 +94,7 @@ static int event_init(EventObject *self, PyObject *args, PyObject *kwds)
 		self->name[0] = '\0';
 		return -1;
 	}
-	self->creator = getpid();
+	self->creator = rally__self_pid();
 	return pyrally_own((PyObject *)self, 'e', self->name);
 }
 
@@ -122,7 +124,7 @@ static void close_handle(EventObject *self)
 	if (!usable(self))
 		return;
 	self->closed = true;
-	if (self->creator == getpid())
+	if (self->creator == rally__self_pid())
 		pyrally_remove_name('e', self->name);
 	if (self->calls == 0) {
 		rally_event_close(self->e);

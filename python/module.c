@@ -2,6 +2,8 @@
  * the GIL handoff that makes Python threads cross a barrier fast. */
 #include "pyrally.h"
 
+#include "hooks.h" /* rally__self_pid */
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -444,7 +446,16 @@ static PyObject *timeout_s_py(PyObject *self, PyObject *args)
 	return PyFloat_FromDouble((double)ns / 1e9);
 }
 
+/* _pid(): os.getpid() without its system call (rally.aio's fork guards
+ * ask in every wait); fork()'s child handler makes it ask again. */
+static PyObject *pid_py(PyObject *m, PyObject *unused)
+{
+	return PyLong_FromLong((long)rally__self_pid());
+}
+
 static PyMethodDef module_methods[] = {
+    {"_pid", pid_py, METH_NOARGS,
+     "_pid() -> os.getpid(), kept between calls (forgotten by fork())."},
     {"_timeout_s", timeout_s_py, METH_VARARGS,
      "_timeout_s(timeout, barrier) -> seconds or None."},
     {"strerror", strerror_py, METH_O,

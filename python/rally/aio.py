@@ -39,6 +39,9 @@ import weakref
 
 from . import _rally
 
+# os.getpid() without a system call (asked in every wait: fork guards).
+_pid = _rally._pid
+
 __all__ = ["Barrier", "Event", "BrokenBarrierError", "OwnerDeadError"]
 
 BrokenBarrierError = asyncio.BrokenBarrierError
@@ -86,7 +89,7 @@ class _LoopSleeper:
     def __init__(self, loop):
         self._loop = weakref.ref(loop)
         self._id = id(loop)
-        self._pid = os.getpid()
+        self._pid = _pid()
         self._efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._threads = _rally._Sleeper(self._efd)
         self._waits = {}  # wait -> None: an ordered set
@@ -170,7 +173,7 @@ class _LoopSleeper:
         """Hands the threads the words of every pending wait (which also
         tells a thread that fired that the loop has looked)."""
         self._arm_pending = False
-        if self._closed or self._pid != os.getpid():
+        if self._closed or self._pid != _pid():
             return
         words, moved = {}, False
         for wait in list(self._waits):
@@ -205,7 +208,7 @@ class _LoopSleeper:
             self._on_wake()
 
     def _on_wake(self):
-        if self._pid != os.getpid():
+        if self._pid != _pid():
             return  # a fork()ed child's copy: the parent's sleeper
         try:
             os.eventfd_read(self._efd)
@@ -229,7 +232,7 @@ class _LoopSleeper:
         # removing the eventfd there would take it from the parent's
         # loop (review round 8: the parent's wait was never woken).
         if loop is not None and not loop.is_closed() and \
-                self._pid == os.getpid():
+                self._pid == _pid():
             loop.remove_reader(self._efd)
         if loop is not None and getattr(loop, _ATTR, None) is self:
             delattr(loop, _ATTR)
@@ -267,7 +270,7 @@ def _lookup(loop):
 
 def _sleeper(loop):
     s = _lookup(loop)
-    if s is None or s._closed or s._pid != os.getpid():
+    if s is None or s._closed or s._pid != _pid():
         s = _LoopSleeper(loop)
         try:
             setattr(loop, _ATTR, s)
@@ -295,7 +298,7 @@ def _loop_of(obj):
     nothing (asyncio's primitives bind when they first make a future:
     _bind; review round 5)."""
     loop = asyncio.get_running_loop()
-    if obj._loop_pid != os.getpid() and obj._loop_pid is not None:
+    if obj._loop_pid != _pid() and obj._loop_pid is not None:
         # A fork()ed child's copy: its loop and its waits were the
         # parent's (review round 2).
         obj._forked()
@@ -309,7 +312,7 @@ def _running(obj):
     (reset, abort): they check no binding, as asyncio's do not (review
     round 6)."""
     loop = asyncio.get_running_loop()
-    if obj._loop_pid != os.getpid() and obj._loop_pid is not None:
+    if obj._loop_pid != _pid() and obj._loop_pid is not None:
         obj._forked()
     return loop
 
@@ -322,7 +325,7 @@ def _bind(obj, loop):
     (review round 1)."""
     if obj._loop is None:
         obj._loop = weakref.ref(loop)
-        obj._loop_pid = os.getpid()
+        obj._loop_pid = _pid()
     elif loop is not obj._loop():
         raise RuntimeError(f"{obj!r} is bound to a different event loop")
 
@@ -354,9 +357,9 @@ class _BarrierWait:
                  "released")
 
     def __init__(self, owner, token, fut, sleeper):
-        self.pid = os.getpid()
+        self.pid = _pid()
         self.owner = owner
-        self.name = owner._b.name
+        self.name = owner._name
         self.token = token
         self.fut = fut
         self.sleeper = sleeper
@@ -397,7 +400,7 @@ class _BarrierWait:
     def expire(self):
         """The wait's timeout: it breaks the phase if it still fills."""
         self.timer = None
-        if self.fut.done() or self.pid != os.getpid():
+        if self.fut.done() or self.pid != _pid():
             return  # (a fork()ed child's copy: the parent's wait)
         try:
             outcome = self.token.expire()
@@ -438,7 +441,7 @@ class _BarrierWait:
         if self.fut is not None and self.fut.done() and \
                 not self.fut.cancelled():
             return  # released (counted) or broken: nothing to take back
-        if self.pid != os.getpid():
+        if self.pid != _pid():
             # A fork()ed child's copy of the parent's wait, cancelled by
             # the child's loop as it ends: the arrival is the parent's
             # (review round 7: the child took it back).
@@ -509,6 +512,9 @@ class Barrier:
     def _init(self, barrier, timeout):
         self._b = barrier
         self._timeout = timeout
+        # Fixed for the object's life: looked up once, not in every wait.
+        self._limit = _rally._timeout_s(timeout, True)
+        self._name = barrier.name
         self._forked()
 
     def _forked(self):
@@ -567,10 +573,12 @@ class Barrier:
         # runs from any loop, as asyncio's (review round 11); one that
         # suspends binds, or raises if bound to another loop.
         loop = _running(self)
-        limit = _rally._timeout_s(
-            self._timeout if timeout is None else timeout, True)
+        limit = self._limit if timeout is None else \
+            _rally._timeout_s(timeout, True)
         deadline = None if limit is None else loop.time() + limit
-        token = await self._arrive(loop, deadline)
+        token = self._arrive_now(loop, deadline)
+        if token is None:
+            token = await self._arrive(loop, deadline)
         self._count += 1
         released = False
         try:
@@ -580,7 +588,8 @@ class Barrier:
                 self._released()
                 # The same loop's waiters of the phase: released now.
                 self._poke(loop)
-                self._in_own_loop(loop, self._notify_all)
+                if self._blocked or _bound_loop(self) not in (None, loop):
+                    self._in_own_loop(loop, self._notify_all)
             else:
                 released = self._spun(loop, token)
                 if not released:
@@ -599,6 +608,17 @@ class Barrier:
         finally:
             self._count -= 1
             self._exit(released)
+
+    def _arrive_now(self, loop, deadline):
+        """The arrival, made at once if nothing is in its way (no drain,
+        reset, break, action, completion); None if _arrive must look."""
+        if self._mode is not _FILLING or self._b.broken or self._b._busy():
+            return None
+        left = None if deadline is None else max(deadline - loop.time(), 0)
+        try:
+            return self._b._arrive(left)
+        except threading.BrokenBarrierError as e:
+            raise _asyncio_error(e) from None
 
     async def _arrive(self, loop, deadline):
         """The arrival, in the loop, once it would not wait for another
@@ -767,8 +787,8 @@ class Barrier:
         if _bound_loop(self) not in (None, loop):
             return  # another loop's waits: its sleeper finds them
         s = _existing_sleeper(loop)
-        if s is not None:
-            s.poke(self._b.name)
+        if s is not None and s._by_name:
+            s.poke(self._name)
 
     async def reset(self):
         """Returns the barrier to its empty, unbroken state; waiting

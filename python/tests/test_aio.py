@@ -186,6 +186,22 @@ def _arrive_and_die(b):
     os.kill(os.getpid(), 9)
 
 
+async def _with_a_thread(b, task):
+    """The coroutine wait `task` and a thread's b.barrier.wait() 0.1 s
+    later meet: their indices, sorted. In a loop that fork()ed a child
+    whose loop has closed, so no executor, nor call_soon_threadsafe: the
+    child's close took asyncio's own self-pipe out of the epoll set the
+    two loops share (CPython's; not rally's to mend). The wait is woken
+    by the sleeper's eventfd."""
+    got = []
+    th = threading.Thread(
+        target=lambda: (time.sleep(0.1), got.append(b.barrier.wait())))
+    th.start()
+    got.append(await asyncio.wait_for(task, 3))
+    th.join()
+    return sorted(got)
+
+
 def _fork_in_a_loop(q):
     parent = os.getpid()
     b = rally.AsyncBarrier(2, timeout=5)
@@ -196,20 +212,9 @@ def _fork_in_a_loop(q):
         pid = os.fork()
         if pid == 0:
             sys.exit(0)  # asyncio.run's end cancels the copies of `a`
-        # No executor, nor call_soon_threadsafe, from here: the child's
-        # loop close took asyncio's own self-pipe out of the epoll set
-        # the two loops share (CPython's; not rally's to mend). Before
-        # an idle sleeper stopped waking its loop every 50 ms, those
-        # wakes hid it.
         os.waitpid(pid, 0)
         left = b.n_waiting
-        got = []
-        th = threading.Thread(
-            target=lambda: (time.sleep(0.1), got.append(b.barrier.wait())))
-        th.start()
-        got.append(await asyncio.wait_for(a, 3))  # woken by the eventfd
-        th.join()
-        return left, sorted(got)
+        return left, await _with_a_thread(b, a)
     try:
         q.put(asyncio.run(run()))
     except BaseException as e:
@@ -239,17 +244,8 @@ def _fork_in_a_noattr_loop(q):
         pid = os.fork()
         if pid == 0:
             return None  # the Runner cancels the child's copy of t
-        # No executor, nor call_soon_threadsafe, from here: the child's
-        # loop close took asyncio's own self-pipe out of the epoll set
-        # the two loops share (CPython's; not rally's to mend).
         os.waitpid(pid, 0)
-        got = []
-        th = threading.Thread(
-            target=lambda: (time.sleep(0.1), got.append(b.barrier.wait())))
-        th.start()
-        got.append(await asyncio.wait_for(t, 3))  # woken by the eventfd
-        th.join()
-        return sorted(got)
+        return await _with_a_thread(b, t)
     parent = os.getpid()
     try:
         with asyncio.Runner(loop_factory=factory) as runner:

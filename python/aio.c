@@ -74,11 +74,25 @@ PyObject *pyrally_token_new(PyObject *barrier, rally_barrier_t *b,
 	t->robust = robust;
 	t->arrived_ns = arrived_ns;
 	t->pid = rally__self_pid();
+	pyrally_call_detach(call);
 	return (PyObject *)t;
+}
+
+/* A fork()ed child's copy of a wait is the parent's: its call was ended
+ * by the fork, and its handle may close in the child. */
+static bool forked_copy(pid_t maker)
+{
+	if (maker == rally__self_pid())
+		return false;
+	PyErr_SetString(PyExc_ValueError,
+	                "the wait is the parent's (a fork()ed copy)");
+	return true;
 }
 
 static rally_barrier_t *token_handle(TokenObject *t)
 {
+	if (forked_copy(t->pid))
+		return NULL;
 	if (!t->call)
 		PyErr_SetString(PyExc_ValueError, "the token is finished");
 	return t->call ? t->b : NULL;
@@ -185,11 +199,10 @@ static void finish(TokenObject *t, int rc, bool withdrawn)
 	if (!t->call)
 		return;
 	/* A fork()ed child's copy of the parent's wait is neither counted
-	 * nor traced there: the wait is the parent's (review round 9). */
+	 * nor traced there: the wait is the parent's (review round 9). Its
+	 * call was ended by the fork (pyrally_call_detach). */
 	if (t->pid != rally__self_pid()) {
-		struct pyrally_call *call = t->call;
 		t->call = NULL;
-		pyrally_barrier_leave(t->barrier, call);
 		return;
 	}
 	if (t->stats && !withdrawn)
@@ -286,6 +299,7 @@ typedef struct {
 	const uint32_t *word;
 	uint32_t snapshot;
 	bool shared;
+	pid_t pid; /* the watching process: a fork()ed child's copy is not */
 } WatchObject;
 
 PyObject *pyrally_watch_new(PyObject *event, rally_event_t *e,
@@ -301,6 +315,8 @@ PyObject *pyrally_watch_new(PyObject *event, rally_event_t *e,
 	w->word = word;
 	w->snapshot = snapshot;
 	w->shared = shared;
+	w->pid = rally__self_pid();
+	pyrally_call_detach(call);
 	return (PyObject *)w;
 }
 
@@ -317,6 +333,8 @@ static bool set_since(const WatchObject *w)
 
 static PyObject *watch_done(WatchObject *w, PyObject *unused)
 {
+	if (forked_copy(w->pid))
+		return NULL;
 	if (!w->call)
 		Py_RETURN_TRUE;
 	return PyBool_FromLong(set_since(w));
@@ -327,6 +345,8 @@ static PyObject *watch_done(WatchObject *w, PyObject *unused)
  * word without it would not be woken. */
 static PyObject *watch_futex(WatchObject *w, PyObject *unused)
 {
+	if (forked_copy(w->pid))
+		return NULL;
 	if (!w->call || set_since(w))
 		Py_RETURN_NONE;
 	const uint32_t *word;
@@ -344,6 +364,10 @@ static void watch_end(WatchObject *w)
 {
 	if (!w->call)
 		return;
+	if (w->pid != rally__self_pid()) {
+		w->call = NULL; /* the parent's: ended by the fork */
+		return;
+	}
 	struct pyrally_call *call = w->call;
 	w->call = NULL;
 	pyrally_event_leave(w->event, call);

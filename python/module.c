@@ -214,6 +214,7 @@ struct pyrally_call {
 	struct pyrally_call *prev, *next;
 	unsigned *calls; /* the object's count */
 	pthread_t thread;
+	bool detached; /* held by an object (pyrally_call_detach) */
 };
 
 static struct pyrally_call *calls_in_flight, *spare;
@@ -239,6 +240,7 @@ struct pyrally_call *pyrally_call_enter(unsigned *calls)
 		return (struct pyrally_call *)PyErr_NoMemory();
 	call->calls = calls;
 	call->thread = pthread_self();
+	call->detached = false;
 	call->prev = NULL;
 	call->next = calls_in_flight;
 	if (call->next)
@@ -255,17 +257,27 @@ unsigned pyrally_call_leave(struct pyrally_call *call)
 	return --*calls;
 }
 
+void pyrally_call_detach(struct pyrally_call *call)
+{
+	call->detached = true;
+}
+
 /* rally._after_fork_in_child(), run by os.fork() in the child (registered
  * by the package with os.register_at_fork), with the GIL — which the
- * forking thread held, so the list is whole. The objects the other
- * threads' calls count in are alive: those calls hold references that
- * will never go. */
+ * forking thread held, so the list is whole. Ends the calls of the
+ * threads the fork left behind, and every call an object holds (a
+ * rally.aio wait's: the parent's, whichever thread made it — review round
+ * 12: the loop thread's stayed counted, and a multiprocessing child, which
+ * ends by os._exit, never closed its handle; a robust barrier took it for
+ * dead). The objects those calls count in are alive: the calls' threads
+ * and objects hold references to them. The objects themselves, the
+ * child's copies, never end their calls again (their pid says whose). */
 static PyObject *after_fork_in_child_py(PyObject *self, PyObject *unused)
 {
 	pthread_t me = pthread_self();
 	for (struct pyrally_call *c = calls_in_flight, *next; c; c = next) {
 		next = c->next;
-		if (!pthread_equal(c->thread, me))
+		if (c->detached || !pthread_equal(c->thread, me))
 			pyrally_call_leave(c);
 	}
 	Py_RETURN_NONE;

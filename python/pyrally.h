@@ -70,6 +70,11 @@ struct pyrally_call *pyrally_call_enter(unsigned *calls);
 /* The call is over: returns the calls still in flight on its object. */
 unsigned pyrally_call_leave(struct pyrally_call *call);
 
+/* The call is held by an object (a rally.aio token or watch), not by the
+ * thread's stack: a fork()ed child ends it in _after_fork_in_child, and
+ * the object's copy there must never end it again. */
+void pyrally_call_detach(struct pyrally_call *call);
+
 /* The GIL handoff (module.c): a mark taken as a wait begins (with the
  * GIL); a permit posted right after releasing the GIL to wait; and the
  * bounded poll for a permit before taking the GIL back. */

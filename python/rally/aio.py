@@ -290,7 +290,9 @@ def _sleeper(loop):
 
 def _existing_sleeper(loop):
     s = _lookup(loop)
-    return s if s is not None and not s._closed else None
+    # (a fork()ed child's copy is the parent's: its waits are the parent's)
+    return s if s is not None and not s._closed and s._pid == _pid() \
+        else None
 
 
 def _loop_of(obj):
@@ -591,7 +593,7 @@ class Barrier:
                 if self._blocked or _bound_loop(self) not in (None, loop):
                     self._in_own_loop(loop, self._notify_all)
             else:
-                released = self._spun(loop, token)
+                released = self._spun(loop, token, deadline)
                 if not released:
                     wait = await self._wait(loop, token, deadline)
                     released = wait.released
@@ -672,21 +674,29 @@ class Barrier:
                 timer.cancel()
             wait.end()
 
-    def _spun(self, loop, token):
+    def _spun(self, loop, token, deadline):
         """A short wait right here, without a trip through the loop and
         its sleeper — only when the loop has nothing else to run now (its
         ready queue is empty: it would go to sleep next): the other
         parties are elsewhere, and a phase that completes within
         _SPIN_NS costs no wake-up. Waits that found nothing in that time
         make the next ones skip it (1, 3, 7 ... up to 255 of them), so a
-        barrier whose parties come late costs little. True if released."""
+        barrier whose parties come late costs little. Never past the
+        wait's deadline (review round 12: a wait(timeout=0) was released
+        in place, where threading's breaks the barrier). True if
+        released."""
         if self._spin_skip:
             self._spin_skip -= 1
             return False
         if getattr(loop, "_ready", True):
             return False
+        ns = _SPIN_NS
+        if deadline is not None:
+            ns = min(ns, int((deadline - loop.time()) * 1e9))
+            if ns <= 0:
+                return False
         try:
-            done = token.poll(_SPIN_NS)
+            done = token.poll(ns)
         except threading.BrokenBarrierError as e:
             token.finish(_broken_kind(e))
             raise _asyncio_error(e) from None
@@ -713,7 +723,12 @@ class Barrier:
             wait.fut = loop.create_future()
             wait.sleeper = _sleeper(loop)
             wait.sleeper.add(wait)
-            if deadline is not None:
+            if deadline is not None and deadline <= loop.time():
+                # Out of time already (a timeout of 0): it breaks the
+                # phase now, as threading's does, before anyone else
+                # arrives (review round 12).
+                wait.expire()
+            elif deadline is not None:
                 wait.timer = loop.call_at(deadline, wait.expire)
             await wait.fut
         except asyncio.CancelledError:

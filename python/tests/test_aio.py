@@ -552,6 +552,91 @@ class ThreadsAndLoops(unittest.TestCase):
         self.assertEqual(fds(), before_fds)
         self.assertEqual(tasks_of_process(), before_tasks)
 
+    def test_a_child_started_during_a_wait_stops_taking_part(self):
+        """Review round 12: a multiprocessing child fork()ed while a
+        coroutine of its parent waits takes part in a robust barrier and
+        exits normally: it stops taking part (its copy of the parent's
+        wait kept the handle open, and its exit by os._exit left it
+        registered: the next phase raised OwnerDeadError)."""
+        b = rally.AsyncBarrier(2, robust=True)
+
+        async def run():
+            t = asyncio.create_task(b.wait(timeout=10))
+            await asyncio.sleep(0.05)
+            p = CTX.Process(target=_spawned_waiter, args=(b, 1))
+            p.start()
+            first = await t
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, p.join)
+            th = threading.Thread(target=b.barrier.wait, args=(10,))
+            th.start()
+            # The thread's waits look for the dead every 50 ms meanwhile.
+            await asyncio.sleep(0.3)
+            second = await asyncio.wait_for(b.wait(), 10)
+            th.join()
+            return p.exitcode, first, second
+
+        exitcode, first, second = asyncio.run(run())
+        self.assertEqual(exitcode, 0)
+        self.assertIn(first, (0, 1))
+        self.assertIn(second, (0, 1))
+
+    def test_a_child_that_drops_the_parents_waits_closes(self):
+        """Review round 12: a child fork()ed by another thread than the
+        one whose loop holds a pending wait, that drops that loop (its
+        copy of the wait is freed) and closes the barrier or event: the
+        handle is closed (the copy ended its call a second time — the
+        count wrapped round, and the handle was never closed)."""
+        b = rally.AsyncBarrier(2)
+        self.assertEqual(self._child_drops_and_closes(b, b.barrier), [1, 0])
+        self.assertEqual(b.n_waiting, 0)
+        e = rally.AsyncEvent()
+        self.assertEqual(self._child_drops_and_closes(e, e.event), [1, 0])
+
+    def _child_drops_and_closes(self, obj, handle):
+        """[mappings of the object's name in the child before its close,
+        and after]."""
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(obj.wait())
+        loop.run_until_complete(asyncio.sleep(0.05))
+        r, w = os.pipe()
+
+        def mapped():
+            with open("/proc/self/maps") as f:
+                return sum(handle.name in line for line in f)
+
+        def drop():
+            nonlocal loop, task
+            loop = task = None
+            # What the object does at its first use in the child: its
+            # state (an event's waiters' futures) was the parent's.
+            obj._forked()
+
+        def fork():
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    drop()
+                    gc.collect()
+                    before = mapped()
+                    handle.close()
+                    os.write(w, bytes([before, mapped()]))
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+
+        th = threading.Thread(target=fork)
+        th.start()
+        th.join()
+        got = os.read(r, 2)
+        os.close(r)
+        os.close(w)
+        task.cancel()
+        with self.assertRaises(asyncio.CancelledError):
+            loop.run_until_complete(task)
+        loop.close()
+        return list(got)
+
     def test_a_forked_childs_sleeper_leaves_the_parents_loop(self):
         """Review round 8: a child fork()ed in a running loop (one
         without instance attributes, whose sleeper goes with its last
@@ -692,6 +777,19 @@ def _set_without_a_wake(word_address):
     import ctypes
     word = ctypes.c_uint32.from_address(word_address)
     word.value = ((word.value + 0x4) | 0x2) & ~0x1
+
+
+def _until(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.0001)
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except threading.BrokenBarrierError:
+        pass
 
 
 class IdleLoops(unittest.TestCase):
@@ -1411,6 +1509,43 @@ class Cancellation(unittest.TestCase):
             self.assertTrue(timed.broken)
 
         asyncio.run(run())
+
+    def test_a_timeout_of_zero_does_not_wait(self):
+        """Review round 12: wait(timeout=0) (or less) of a party that is not
+        the last breaks the barrier at once, as threading's and
+        rally.Barrier's do — not released by a partner that arrives in
+        the same loop iteration (nor in the wait in place)."""
+        async def one(timeout):
+            b = rally.AsyncBarrier(2)
+
+            async def first():
+                return await b.wait(timeout=timeout)
+
+            async def second():
+                await asyncio.sleep(0)
+                return await b.wait()
+            got = await asyncio.gather(first(), second(),
+                                       return_exceptions=True)
+            return [type(g).__name__ if isinstance(g, BaseException) else g
+                    for g in got], b.broken
+
+        for timeout in (0, -1):
+            got, broken = asyncio.run(one(timeout))
+            self.assertEqual(got, ["BrokenBarrierError"] * 2, timeout)
+            self.assertTrue(broken)
+        # A partner thread, arriving as soon as the wait has: the wait in
+        # place does not outlast the deadline.
+        b = rally.AsyncBarrier(2)
+        partner = threading.Thread(
+            target=lambda: (_until(lambda: b.n_waiting == 1),
+                            _swallow(b.barrier.wait)))
+        partner.start()
+
+        async def alone():
+            await b.wait(timeout=0)
+        with self.assertRaises(asyncio.BrokenBarrierError):
+            asyncio.run(alone())
+        partner.join()
 
     def test_cancellation_storm_leaves_nothing(self):
         """10 000 waits of 8 coroutines on 3-party barriers, cancelled at

@@ -32,6 +32,7 @@ How it differs from asyncio's, on purpose:
 
 import asyncio
 import collections
+import functools
 import os
 import threading
 import time
@@ -525,7 +526,10 @@ class Barrier:
         self._loop = None
         self._loop_pid = None
         self._mode = _FILLING  # this object's: filling, draining, resetting
-        self._count = 0  # its coroutines inside wait()
+        # Its coroutines inside wait(), by their arrivals' tokens (an
+        # ordered set), and those of them the last reset broke.
+        self._inside = {}
+        self._broken_by_reset = frozenset()
         self._draining = 0  # ... released and not yet resumed
         self._blocked = []  # futures of coroutines waiting for a mode change
         self._spin_skip = self._spin_misses = 0  # see _spun()
@@ -563,6 +567,12 @@ class Barrier:
         pass
 
     @property
+    def _count(self):
+        """Its coroutines inside wait() (asyncio.Barrier's _count, which
+        CPython's own tests read)."""
+        return len(self._inside)
+
+    @property
     def _state(self):
         return _BROKEN if self._b.broken else self._mode
 
@@ -581,7 +591,7 @@ class Barrier:
         token = self._arrive_now(loop, deadline)
         if token is None:
             token = await self._arrive(loop, deadline)
-        self._count += 1
+        self._inside[token] = None
         released = False
         try:
             if token.last:
@@ -604,11 +614,14 @@ class Barrier:
                     # round 2: a partner that kept pace starved them).
                     await asyncio.sleep(0)
                     self._suspended_at = loop.time()
-                if self._state in (_BROKEN, _RESETTING):
+                state = self._state
+                if state is _BROKEN or \
+                        (state is _RESETTING and self._reset_broke(token)):
                     raise BrokenBarrierError("Abort or reset of barrier")
             return token.index
         finally:
-            self._count -= 1
+            # (absent in a fork()ed child that started the object afresh)
+            self._inside.pop(token, None)
             self._exit(released)
 
     def _arrive_now(self, loop, deadline):
@@ -768,9 +781,10 @@ class Barrier:
         if self._mode is _DRAINING and self._draining <= 0:
             self._draining = 0
             self._mode = _FILLING
-        elif self._mode is _RESETTING and self._count == 0:
+        elif self._mode is _RESETTING and not self._any_reset_broke():
             self._mode = _FILLING
-        if self._count == 0 or self._mode is _FILLING:
+            self._broken_by_reset = frozenset()
+        if not self._inside or self._mode is _FILLING:
             self._notify_all()
 
     async def _changed(self, loop):
@@ -815,15 +829,34 @@ class Barrier:
         # nothing, as asyncio's).
         while self._b._busy():
             await self._until_free(loop, None, bind=False)
+        # The waits inside now are those this reset breaks (or, released,
+        # makes raise as they resume). Taken with the GIL, just before:
+        # from another loop's thread too, as a whole.
+        broken = frozenset(self._inside)
         self._b.reset()
         self._poke(loop)
         # This object's state belongs to its loop's thread (review round
         # 7: written from another loop's, it raced that loop's own).
-        self._in_own_loop(loop, self._after_reset)
+        self._in_own_loop(loop, functools.partial(self._after_reset, broken))
 
-    def _after_reset(self):
-        self._mode = _RESETTING if self._count > 0 else _FILLING
+    def _after_reset(self, broken):
+        """Resetting while the waits the reset broke have not left. Those
+        waits, not a count: made from another loop, this runs in the
+        object's own loop later, and waits of that loop may have arrived
+        in the fresh phase meanwhile (review round 13: counted, they kept
+        the object resetting until they left — which needed the very
+        arrivals the resetting state held back)."""
+        self._broken_by_reset = broken
+        self._mode = _RESETTING if self._any_reset_broke() else _FILLING
         self._notify_all()
+
+    def _reset_broke(self, token):
+        """Whether the wait of this token was inside when the last reset
+        made here began."""
+        return token in self._broken_by_reset
+
+    def _any_reset_broke(self):
+        return any(t in self._inside for t in self._broken_by_reset)
 
     async def abort(self):
         """Breaks the barrier: waits raise BrokenBarrierError until
@@ -977,7 +1010,8 @@ class Event:
             return True
         finally:
             # Whatever failed, nothing is left (review round 6).
-            if fut is not None:
+            if fut is not None and fut in self._waiters:
+                # (not there in a fork()ed child that started afresh)
                 self._waiters.remove(fut)
             if wait is not None:
                 wait.end()

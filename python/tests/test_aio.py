@@ -463,6 +463,46 @@ class ThreadsAndLoops(unittest.TestCase):
         asyncio.run(b.reset())
         self.assertFalse(b.broken)
 
+    def test_a_reset_from_another_loop_then_a_fresh_phase(self):
+        """Review round 13: reset() from another loop's thread breaks a
+        wait of this loop; this loop's coroutine arrives in the fresh
+        phase before this loop has run the reset's follow-up: the object
+        is resetting only until the broken wait has left, and the fresh
+        phase completes, as asyncio.Barrier's (the fresh arrival was
+        counted as a broken one: the object stayed resetting, which held
+        back the arrival it needed — a hang). With no wait to break, the
+        same."""
+        async def run(with_a_wait_to_break):
+            b = rally.AsyncBarrier(2)
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.01)
+            await b.wait()
+            await t  # bound to this loop, one phase done
+            broken = None
+            if with_a_wait_to_break:
+                broken = asyncio.create_task(b.wait())
+                await asyncio.sleep(0.01)
+            th = threading.Thread(target=lambda: asyncio.run(b.reset()))
+            th.start()
+            th.join()
+
+            async def late():
+                await asyncio.sleep(0.05)
+                return await b.wait()
+            t2 = asyncio.create_task(late())
+            # This coroutine arrives now, in this very step, before the
+            # follow-up the reset queued.
+            async with asyncio.timeout(5):
+                first = await b.wait()
+                got = sorted([first, await t2])
+            if broken is not None:
+                with self.assertRaises(asyncio.BrokenBarrierError):
+                    await broken
+            return got
+
+        for with_a_wait_to_break in (False, True):
+            self.assertEqual(asyncio.run(run(with_a_wait_to_break)), [0, 1])
+
     def test_a_failed_event_wait_leaves_nothing(self):
         """Review round 6: an event wait that fails before it sleeps
         leaves no waiter behind."""

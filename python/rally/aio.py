@@ -643,19 +643,22 @@ class Barrier:
         the loop; in the executor it ran the action off the loop, held a
         thread per wait and ignored timeouts and cancellation). At the
         deadline it arrives all the same, with a timeout of 0: as a timed
-        arrival of threading's, the last breaks its phase."""
+        arrival of threading's, the last breaks its phase. A reset that
+        runs leaves the barrier broken until it ends: busy is looked at
+        first (review round 14: such an arrival raised, where a thread's
+        waits for the reset and arrives after it)."""
         while True:
             # Block while this object's released waiters drain, or a
             # reset made here is not yet over (asyncio.Barrier's _block)
             # — looked at again after each wait below (review round 5).
             while self._state in (_DRAINING, _RESETTING):
                 await self._changed(loop)
-            if self._state is _BROKEN:
-                try:  # OwnerDeadError if a robust participant died
-                    self._b._raise_broken()
-                except threading.BrokenBarrierError as e:
-                    raise _asyncio_error(e) from None
             if not self._b._busy():
+                if self._state is _BROKEN:
+                    try:  # OwnerDeadError if a robust participant died
+                        self._b._raise_broken()
+                    except threading.BrokenBarrierError as e:
+                        raise _asyncio_error(e) from None
                 break
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
@@ -761,9 +764,11 @@ class Barrier:
         self._draining_done()
 
     def _released(self):
-        """A phase released a coroutine of this process: draining."""
+        """A phase released a coroutine of this process: draining (once
+        the waits a reset broke have left, if it is resetting)."""
         self._draining += 1
-        self._mode = _DRAINING
+        if self._mode is _FILLING:
+            self._mode = _DRAINING
 
     def _released_cancelled(self):
         """A cancelled coroutine's phase completed with its arrival (too
@@ -778,12 +783,13 @@ class Barrier:
     def _exit(self, released):
         if released:
             self._draining -= 1
+        if self._mode is _RESETTING and not self._any_reset_broke():
+            # Released waits of a phase since the reset still drain.
+            self._mode = _DRAINING if self._draining > 0 else _FILLING
+            self._broken_by_reset = frozenset()
         if self._mode is _DRAINING and self._draining <= 0:
             self._draining = 0
             self._mode = _FILLING
-        elif self._mode is _RESETTING and not self._any_reset_broke():
-            self._mode = _FILLING
-            self._broken_by_reset = frozenset()
         if not self._inside or self._mode is _FILLING:
             self._notify_all()
 
@@ -847,7 +853,12 @@ class Barrier:
         the object resetting until they left — which needed the very
         arrivals the resetting state held back)."""
         self._broken_by_reset = broken
-        self._mode = _RESETTING if self._any_reset_broke() else _FILLING
+        if self._any_reset_broke():
+            self._mode = _RESETTING
+        else:
+            # A phase of this loop may have completed since the reset:
+            # its released waits drain (review round 14: overwritten).
+            self._mode = _DRAINING if self._draining > 0 else _FILLING
         self._notify_all()
 
     def _reset_broke(self, token):

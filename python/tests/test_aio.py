@@ -7,6 +7,7 @@ import gc
 import multiprocessing as mp
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -37,7 +38,10 @@ def tasks_of_process():
 
 
 def shm_names():
-    return {n for n in os.listdir("/dev/shm") if n.startswith("rally.")}
+    """The shared names this process made (other test programs, run
+    beside this one by meson, make and remove theirs meanwhile)."""
+    mine = f"rally.b.py.{os.getpid()}.", f"rally.e.py.{os.getpid()}."
+    return {n for n in os.listdir("/dev/shm") if n.startswith(mine)}
 
 
 def sleeper_of(loop):
@@ -503,6 +507,69 @@ class ThreadsAndLoops(unittest.TestCase):
         for with_a_wait_to_break in (False, True):
             self.assertEqual(asyncio.run(run(with_a_wait_to_break)), [0, 1])
 
+    def test_a_reset_from_another_loop_keeps_the_drain(self):
+        """Review round 14: reset() from another loop, then a phase of this
+        loop completes before this loop has run the reset's follow-up:
+        a coroutine arriving while the released waiter has not resumed
+        waits for it, as asyncio.Barrier's (the follow-up overwrote the
+        draining state: it arrived at once)."""
+        async def run():
+            b = rally.AsyncBarrier(2)
+            await asyncio.gather(b.wait(), b.wait())  # bound to this loop
+            t1 = asyncio.create_task(b.wait())
+            t2 = asyncio.create_task(b.wait())  # the last: releases t1
+            th = threading.Thread(target=lambda: asyncio.run(b.reset()))
+            th.start()
+            th.join()
+            seen = []
+
+            async def late():
+                seen.append(b._state)
+                await b.wait()
+            t3 = asyncio.create_task(late())
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            waiting = b.n_waiting
+            t3.cancel()
+            await asyncio.gather(t1, t2, t3, return_exceptions=True)
+            return seen, waiting
+
+        self.assertEqual(asyncio.run(run()), (["draining"], 0))
+
+    def test_an_arrival_while_another_party_resets(self):
+        """Review round 14: a coroutine that arrives while another party's
+        reset() runs (the barrier is broken until it ends) waits for the
+        reset, in its loop, and arrives after it — as a thread does (it
+        raised BrokenBarrierError at once). The reset is held 0.4 s by a
+        stopped process's wait."""
+        b = rally.AsyncBarrier(3)
+        p = CTX.Process(target=_swallow, args=(b.barrier.wait,))
+        p.start()
+        _until(lambda: b.n_waiting == 1)
+        os.kill(p.pid, signal.SIGSTOP)
+        resetter = threading.Thread(target=b.barrier.reset)
+        try:
+            resetter.start()
+            _until(lambda: b.broken)
+
+            async def run():
+                loop = asyncio.get_running_loop()
+                t = asyncio.create_task(b.wait(timeout=10))
+                await asyncio.sleep(0.4)
+                self.assertFalse(t.done())
+                os.kill(p.pid, signal.SIGCONT)
+                await loop.run_in_executor(None, resetter.join)
+                threading.Thread(target=b.barrier.wait, args=(10,),
+                                 daemon=True).start()
+                return await asyncio.wait_for(b.wait(), 10), await t
+
+            got = asyncio.run(run())
+        finally:
+            os.kill(p.pid, signal.SIGCONT)
+            p.join()
+        self.assertEqual(len(got), 2)
+        self.assertFalse(b.broken)
+
     def test_a_failed_event_wait_leaves_nothing(self):
         """Review round 6: an event wait that fails before it sleeps
         leaves no waiter behind."""
@@ -830,6 +897,34 @@ def _swallow(fn):
         fn()
     except threading.BrokenBarrierError:
         pass
+
+
+class _PollSpy:
+    """A rally.Barrier as rally.aio sees it, noting the nanoseconds each
+    of its tokens' poll() is given."""
+
+    def __init__(self, barrier):
+        self._barrier = barrier
+        self.polls = []
+
+    def __getattr__(self, name):
+        return getattr(self._barrier, name)
+
+    def _arrive(self, left):
+        return _TokenSpy(self._barrier._arrive(left), self.polls)
+
+
+class _TokenSpy:
+    def __init__(self, token, polls):
+        self._token = token
+        self._polls = polls
+
+    def __getattr__(self, name):
+        return getattr(self._token, name)
+
+    def poll(self, ns):
+        self._polls.append(ns)
+        return self._token.poll(ns)
 
 
 class IdleLoops(unittest.TestCase):
@@ -1573,19 +1668,25 @@ class Cancellation(unittest.TestCase):
             got, broken = asyncio.run(one(timeout))
             self.assertEqual(got, ["BrokenBarrierError"] * 2, timeout)
             self.assertTrue(broken)
-        # A partner thread, arriving as soon as the wait has: the wait in
-        # place does not outlast the deadline.
-        b = rally.AsyncBarrier(2)
-        partner = threading.Thread(
-            target=lambda: (_until(lambda: b.n_waiting == 1),
-                            _swallow(b.barrier.wait)))
-        partner.start()
+        # The wait in place never outlasts the deadline: what it asks
+        # rally_barrier_poll for is seen through a stand-in for the
+        # barrier (a partner arriving meanwhile would make a race: a
+        # timeout of 0 of threading's is released by an arrival between
+        # its own and its look, too).
+        for timeout, most in ((0, None), (0.00002, 20000)):
+            b = rally.AsyncBarrier(2)
+            spy = _PollSpy(b._b)
+            b._b = spy
 
-        async def alone():
-            await b.wait(timeout=0)
-        with self.assertRaises(asyncio.BrokenBarrierError):
-            asyncio.run(alone())
-        partner.join()
+            async def alone():
+                await b.wait(timeout=timeout)
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                asyncio.run(alone())
+            if most is None:
+                self.assertEqual(spy.polls, [], timeout)
+            else:
+                self.assertTrue(all(ns <= most for ns in spy.polls),
+                                spy.polls)
 
     def test_cancellation_storm_leaves_nothing(self):
         """10 000 waits of 8 coroutines on 3-party barriers, cancelled at

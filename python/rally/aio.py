@@ -583,7 +583,7 @@ class Barrier:
         waiting (abort, a reset, a timeout, an action that raised)."""
         # No binding yet: a wait that never suspends (a last arrival)
         # runs from any loop, as asyncio's (review round 11); one that
-        # suspends binds, or raises if bound to another loop.
+        # waits binds, or raises if bound to another loop.
         loop = _running(self)
         limit = self._limit if timeout is None else \
             _rally._timeout_s(timeout, True)
@@ -591,38 +591,60 @@ class Barrier:
         token = self._arrive_now(loop, deadline)
         if token is None:
             token = await self._arrive(loop, deadline)
+        if token.last:
+            return self._completed(loop, token)
+        self._bind_or_take_back(loop, token)
         self._inside[token] = None
         released = False
         try:
-            if token.last:
-                token.finish("released")
-                released = True
-                self._released()
-                # The same loop's waiters of the phase: released now.
-                self._poke(loop)
-                if self._blocked or _bound_loop(self) not in (None, loop):
-                    self._in_own_loop(loop, self._notify_all)
-            else:
-                released = self._spun(loop, token, deadline)
-                if not released:
-                    wait = await self._wait(loop, token, deadline)
-                    released = wait.released
-                    self._suspended_at = loop.time()
-                elif loop.time() - self._suspended_at >= _YIELD_SECONDS:
-                    # Released in place: the loop has not run anything
-                    # else for a while — timers, I/O, other tasks (review
-                    # round 2: a partner that kept pace starved them).
-                    await asyncio.sleep(0)
-                    self._suspended_at = loop.time()
-                state = self._state
-                if state is _BROKEN or \
-                        (state is _RESETTING and self._reset_broke(token)):
-                    raise BrokenBarrierError("Abort or reset of barrier")
+            released = self._spun(loop, token, deadline)
+            if not released:
+                wait = await self._wait(loop, token, deadline)
+                released = wait.released
+                self._suspended_at = loop.time()
+            elif loop.time() - self._suspended_at >= _YIELD_SECONDS:
+                # Released in place: the loop has not run anything
+                # else for a while — timers, I/O, other tasks (review
+                # round 2: a partner that kept pace starved them).
+                await asyncio.sleep(0)
+                self._suspended_at = loop.time()
+            state = self._state
+            if state is _BROKEN or \
+                    (state is _RESETTING and self._reset_broke(token)):
+                raise BrokenBarrierError("Abort or reset of barrier")
             return token.index
         finally:
             # (absent in a fork()ed child that started the object afresh)
             self._inside.pop(token, None)
             self._exit(released)
+
+    def _completed(self, loop, token):
+        """The last arrival, which completed its phase: it never suspends.
+        The object's draining state is its loop's, kept in that loop's
+        thread: only a last arrival made in that loop drains (and
+        releases that loop's waiters of the phase at once). From another
+        loop, or with none bound (no coroutine of the object waits
+        anywhere), it touches nothing of the object's — the bound loop's
+        waiters are released through their sleeper (review round 15:
+        written from another loop's thread, the state raced that loop's,
+        whose blocked coroutine was never woken)."""
+        token.finish("released")
+        if _bound_loop(self) is loop:
+            self._released()
+            self._poke(loop)
+            self._exit(True)
+        return token.index
+
+    def _bind_or_take_back(self, loop, token):
+        """A wait that will wait (in place or suspended) binds the object
+        to its loop before it does — its release drains the object's
+        state in this thread — or, bound to another loop, raises
+        RuntimeError as asyncio's, its arrival taken back."""
+        try:
+            _bind(self, loop)
+        except BaseException:
+            _BarrierWait(self, token, None, None).cancel()
+            raise
 
     def _arrive_now(self, loop, deadline):
         """The arrival, made at once if nothing is in its way (no drain,

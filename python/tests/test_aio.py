@@ -774,6 +774,82 @@ class ThreadsAndLoops(unittest.TestCase):
             loop1.close()
             loop2.close()
 
+    def test_a_last_arrival_from_another_loops_thread(self):
+        """Review round 15: a last arrival made in another loop's thread
+        changes nothing of the object's state there — it drained and
+        notified from that thread, and, paused between the two, left a
+        coroutine of the bound loop blocked and never woken (the pauses
+        are made here on purpose, at the two steps)."""
+        other = []
+
+        class Paused(rally.AsyncBarrier):
+            def _poke(self, loop):
+                if threading.current_thread() is not main:
+                    other.append("_poke")
+                    time.sleep(0.3)
+                return super()._poke(loop)
+
+            def _exit(self, released):
+                if threading.current_thread() is not main:
+                    other.append("_exit")
+                    time.sleep(0.3)
+                return super()._exit(released)
+
+        main = threading.current_thread()
+        b = Paused(2)
+
+        def last_from_another_loop():
+            async def run():
+                _until(lambda: b.barrier.n_waiting == 1)
+                await b.wait()
+            asyncio.run(run())
+
+        async def run():
+            loop = asyncio.get_running_loop()
+            th = threading.Thread(target=last_from_another_loop)
+            th.start()
+            await asyncio.wait_for(b.wait(), 5)  # completed by th's loop
+            second = asyncio.ensure_future(b.wait())
+            await loop.run_in_executor(None, th.join)
+            t0 = time.monotonic()
+            await loop.run_in_executor(
+                None, _until, lambda: b.barrier.n_waiting == 1, 3)
+            took = time.monotonic() - t0
+            partner = threading.Thread(target=b.barrier.wait, args=(5,))
+            partner.start()
+            await asyncio.wait_for(second, 5)
+            partner.join()
+            return took
+
+        took = asyncio.run(run())
+        self.assertEqual(other, [])
+        self.assertLess(took, 1.0)
+
+    def test_a_wait_from_another_loop_is_refused_before_it_waits(self):
+        """Review round 15: a wait that is not the last, from a loop the
+        object is not bound to, raises RuntimeError (as asyncio's) before
+        it waits at all — not after a wait in place that could release
+        it there, its state written from that loop's thread."""
+        b = rally.AsyncBarrier(3)
+        spy = _PollSpy(b._b)
+        b._b = spy
+        loop1 = asyncio.new_event_loop()
+        loop2 = asyncio.new_event_loop()
+        try:
+            t = loop1.create_task(b.wait())
+            loop1.run_until_complete(asyncio.sleep(0.01))  # t suspends
+            del spy.polls[:]
+            with self.assertRaises(RuntimeError):
+                loop2.run_until_complete(b.wait())
+            self.assertEqual(spy.polls, [])
+            self.assertEqual(b.n_waiting, 1)
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                loop1.run_until_complete(t)
+        finally:
+            loop1.close()
+            loop2.close()
+
     def test_released_in_the_order_they_came(self):
         """Review round 10: a phase's waiters of one loop resume first
         in, first out, after the last arrival, as asyncio.Barrier's."""

@@ -972,14 +972,32 @@ inline token_withdraw() {
 			judge(s, o);
 			if
 			:: o == BROKEN -> wd = 2; rc = RC_BROKEN; break
-			:: o != BROKEN && (id != tid || ap != tph || ac == 0) -> wd = 1; break
-#ifndef MUTANT_WITHDRAW_WHOLE
-			:: o != BROKEN && id == tid && ap == tph && ac >= P -> wd = 1; break
-			:: o != BROKEN && id == tid && ap == tph && ac > 0 && ac < P ->
+			/* wdd: the token's phase past arr's (a last arrival between
+			 * its count and its advance), wdc: its phase's count */
+			:: o != BROKEN -> d_step { wdd = (tph - ap) & SEQ_MASK;
+				wdc = ac - wdd * P };
+				/* "whole": a phase of our epoch answered so has all
+				 * its arrivals (or the token would stand alone in it:
+				 * a ghost arrival, review round 16) */
+				if
+				:: id != tid -> d_step { wd = 1; wdd = 0; wdc = 0 }; break
+#ifndef MUTANT_WITHDRAW_NEXT
+				:: id == tid && (wdd >= SEQ_HALF || ac <= wdd * P) ->
 #else
-			/* takes an arrival from a phase that has all of them */
-			:: o != BROKEN && id == tid && ap == tph && ac > P -> wd = 1; break
-			:: o != BROKEN && id == tid && ap == tph && ac > 0 && ac <= P ->
+				/* a token of the phase after arr's taken for whole */
+				:: id == tid && (wdd != 0 || ac <= wdd * P) ->
+#endif
+					d_step { assert(g_arrived[tk] == P);
+						wd = 1; wdd = 0; wdc = 0 }; break
+#ifndef MUTANT_WITHDRAW_WHOLE
+				:: id == tid && wdd < SEQ_HALF && ac > wdd * P && wdc >= P ->
+					d_step { assert(g_arrived[tk] == P);
+						wd = 1; wdd = 0; wdc = 0 }; break
+				:: id == tid && wdd < SEQ_HALF && ac > wdd * P && wdc < P ->
+#else
+				/* takes an arrival from a phase that has all of them */
+				:: id == tid && wdd < SEQ_HALF && ac > wdd * P && wdc > P -> d_step { wd = 1; wdd = 0; wdc = 0 }; break
+				:: id == tid && wdd < SEQ_HALF && ac > wdd * P && wdc <= P ->
 #endif
 				/* the CAS, from the arr we looked at */
 				atomic { touch;
@@ -987,8 +1005,10 @@ inline token_withdraw() {
 					:: a_phase == ap && a_ep == ae && a_cnt == ac ->
 						a_cnt--; g_arrived[tk]--; wd = 0
 					:: else -> wd = 3
-					fi };
+					fi;
+					wdd = 0; wdc = 0 };
 				if :: wd == 3 -> skip :: else -> break fi
+				fi
 			fi
 		od;
 #ifndef MUTANT_WITHDRAW_CAS_FIRST
@@ -1196,7 +1216,7 @@ proctype Caller(byte me) {
 	int k_, d_, m_;
 	bool ok, dlp, timed, tsave, ws, brk, done, inside, claimed, swapped, stale, looked, gd;
 	bool lastcall, begun, rearr, trusted;
-	byte wd;
+	byte wd, wdd, wdc;
 
 	i = 0;
 	do

@@ -424,9 +424,17 @@ static int withdraw_once(const struct view *v, const struct token_repr *r)
 	if (judge(v, r, &s) == BROKEN)
 		return rally__broken_code(v);
 	/* Not ours to take back: the phase is whole (or completed), or its
-	 * epoch ended (then judge found it cancelled, above). */
-	if (id != r->epoch || arr_phase(a) != phase_of(r) || c == 0 ||
-	    c >= v->parties)
+	 * epoch ended (then judge found it cancelled, above). The token's
+	 * phase may be d phases past arr's: a last arrival counts itself
+	 * (fetch_add) a step before it moves arr on (advance_arrivals), and
+	 * callers in between are counted past `parties`, in the next phase
+	 * (review round 16: such a phase was taken for whole, and the
+	 * cancelled arrival stayed in it as a ghost). Those d phases' counts
+	 * come first; the moves still to come subtract them: our CAS
+	 * commutes with them. */
+	int32_t d = seq_diff(phase_of(r), arr_phase(a));
+	if (id != r->epoch || d < 0 || (uint64_t)d * v->parties >= c ||
+	    c - (uint32_t)d * v->parties >= v->parties)
 		return 1;
 	RALLY_POINT(WITHDRAWING);
 	return atomic_compare_exchange_strong_explicit(

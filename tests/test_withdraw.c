@@ -207,6 +207,31 @@ Test(withdraw, whole_before_arr_moves_on, .timeout = 20)
 	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
 }
 
+/* Review round 16: a caller that arrives while the last arrival is held
+ * between its fetch_add and moving arr on is counted past `parties`, in
+ * the next phase (index 0). Its withdraw takes it back from that phase —
+ * it answered "whole", and the arrival stayed: the next phase later
+ * completed with one live party. */
+Test(withdraw, next_phase_before_arr_moves_on, .timeout = 20)
+{
+	cr_assert_eq(rally_barrier_init(&held_b, 2, NULL), 0);
+	rally_token_t t0 = arrive_ok(&held_b, 0);
+	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
+	int idx = -99;
+	pthread_t t;
+	pthread_create(&t, NULL, arrive_tagged, &idx);
+	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5 * SECOND));
+	rally_token_t next = arrive_ok(&held_b, 0);
+	cr_expect_eq(rally__barrier_withdraw(&held_b, next), 0);
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	pthread_join(t, NULL);
+	cr_expect_eq(idx, 1);
+	cr_expect_eq(rally_barrier_test(&held_b, t0), 1);
+	cr_expect_eq(rally_barrier_n_waiting(&held_b), 0);
+	expect_whole(&held_b, 2);
+	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
+}
+
 static _Atomic int reset_done;
 
 static void *reset_held_b(void *arg)

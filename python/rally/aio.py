@@ -189,6 +189,11 @@ class _LoopSleeper:
                 moved = True
             elif word[3] and not seen[3]:
                 words[word[0]] = word  # one wait on it needs looks
+        if self._closed:
+            # A wait polled above was the last of a transient sleeper,
+            # which closed with it (review round 16: watch() of the
+            # closed threads raised into the loop's handler).
+            return
         words = list(words.values())
         if len(words) > _rally._SLEEPER_WORDS_MAX:
             # More words than the threads take (64 x 127): the rest are

@@ -603,6 +603,33 @@ class ThreadsAndLoops(unittest.TestCase):
         self.assertEqual(aio._by_id, {})
         self.assertEqual(fds(), before)
 
+    def test_the_last_wait_of_a_loop_without_attributes_ends_quietly(self):
+        """Review round 16: in a loop without instance attributes, a wait
+        whose end the sleeper's re-arm finds (an event set from this
+        thread, no poke) is its sleeper's last: the sleeper closes with
+        it, and the re-arm raises nothing into the loop's handler (it
+        handed the closed threads their words: ValueError)."""
+        errors = []
+        e = rally.AsyncEvent()
+
+        async def run():
+            asyncio.get_running_loop().set_exception_handler(
+                lambda loop, ctx: errors.append(
+                    ctx.get("exception") or ctx["message"]))
+            t = asyncio.create_task(e.wait())
+            await asyncio.sleep(0)  # t registers; the re-arm is queued
+            e.event.set()           # seen by the re-arm only
+            got = await asyncio.wait_for(t, 5)
+            await asyncio.sleep(0.05)
+            return got
+
+        loop = self._noattr_loop()
+        try:
+            self.assertIs(loop.run_until_complete(run()), True)
+        finally:
+            loop.close()
+        self.assertEqual(errors, [])
+
     def test_a_busy_reset_binds_nothing(self):
         """Review round 7: a reset() that waits for another party's
         action binds the object to no loop: a wait in another loop

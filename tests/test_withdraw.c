@@ -187,22 +187,39 @@ static void *arrive_tagged(void *arg)
 	return NULL;
 }
 
-/* The last arrival held between its fetch_add and moving arr on: the
- * count says `parties`, and the phase is whole — nothing to take back. */
-Test(withdraw, whole_before_arr_moves_on, .timeout = 20)
+/* held_b, 2 parties: the first arrival (its token), and the last one,
+ * made by thread *t (its index in *idx), held between its fetch_add and
+ * moving arr on. */
+static rally_token_t hold_the_last_arrival(pthread_t *t, int *idx)
 {
 	cr_assert_eq(rally_barrier_init(&held_b, 2, NULL), 0);
 	rally_token_t t0 = arrive_ok(&held_b, 0);
 	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
-	int idx = -99;
-	pthread_t t;
-	pthread_create(&t, NULL, arrive_tagged, &idx);
+	*idx = -99;
+	pthread_create(t, NULL, arrive_tagged, idx);
 	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5 * SECOND));
-	cr_expect_eq(rally__barrier_withdraw(&held_b, t0), 1);
+	return t0;
+}
+
+/* ... then let go: it completes the first phase with index 1. */
+static void let_the_last_arrival_go(pthread_t t, const int *idx,
+                                    rally_token_t t0)
+{
 	rally__pause_release(RALLY__POINT_ARRIVED);
 	pthread_join(t, NULL);
-	cr_expect_eq(idx, 1);
+	cr_expect_eq(*idx, 1);
 	cr_expect_eq(rally_barrier_test(&held_b, t0), 1);
+}
+
+/* The last arrival held between its fetch_add and moving arr on: the
+ * count says `parties`, and the phase is whole — nothing to take back. */
+Test(withdraw, whole_before_arr_moves_on, .timeout = 20)
+{
+	pthread_t t;
+	int idx;
+	rally_token_t t0 = hold_the_last_arrival(&t, &idx);
+	cr_expect_eq(rally__barrier_withdraw(&held_b, t0), 1);
+	let_the_last_arrival_go(t, &idx, t0);
 	expect_whole(&held_b, 2);
 	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
 }
@@ -214,19 +231,12 @@ Test(withdraw, whole_before_arr_moves_on, .timeout = 20)
  * completed with one live party. */
 Test(withdraw, next_phase_before_arr_moves_on, .timeout = 20)
 {
-	cr_assert_eq(rally_barrier_init(&held_b, 2, NULL), 0);
-	rally_token_t t0 = arrive_ok(&held_b, 0);
-	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
-	int idx = -99;
 	pthread_t t;
-	pthread_create(&t, NULL, arrive_tagged, &idx);
-	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5 * SECOND));
+	int idx;
+	rally_token_t t0 = hold_the_last_arrival(&t, &idx);
 	rally_token_t next = arrive_ok(&held_b, 0);
 	cr_expect_eq(rally__barrier_withdraw(&held_b, next), 0);
-	rally__pause_release(RALLY__POINT_ARRIVED);
-	pthread_join(t, NULL);
-	cr_expect_eq(idx, 1);
-	cr_expect_eq(rally_barrier_test(&held_b, t0), 1);
+	let_the_last_arrival_go(t, &idx, t0);
 	cr_expect_eq(rally_barrier_n_waiting(&held_b), 0);
 	expect_whole(&held_b, 2);
 	cr_expect_eq(rally_barrier_destroy(&held_b), 0);

@@ -112,6 +112,12 @@ void rally__token_look(rally_barrier_t *b, rally_token_t token);
  * shared barrier a holder that died is taken over (as by
  * rally_barrier_test(), at most every 25 ms): polling it ends. */
 bool rally__barrier_busy(const rally_barrier_t *b);
+
+/* This process's pid, kept across calls (and forgotten by fork()'s child
+ * handler): getpid() is a system call, and rally.aio asks for it in
+ * every wait (its fork guards). */
+pid_t rally__self_pid(void);
+
 /* For an event loop that waits for that without a thread (rally.aio): 1
  * if b is not BUSY (a dead holder taken over, as above), else 0 with the
  * futex word (the state's low half), the value it holds while BUSY —
@@ -119,11 +125,6 @@ bool rally__barrier_busy(const rally_barrier_t *b);
  * whether it is shared; -EINVAL. Sleep while *word == *value, then ask
  * again (other changes wake the word too; on a shared barrier sleep with
  * a timeout, 50 ms, as a holder may die). */
-/* This process's pid, kept across calls (and forgotten by fork()'s child
- * handler): getpid() is a system call, and rally.aio asks for it in
- * every wait (its fork guards). */
-pid_t rally__self_pid(void);
-
 int rally__barrier_busy_futex(const rally_barrier_t *b, const uint32_t **word,
                               uint32_t *value, bool *shared);
 

@@ -615,7 +615,7 @@ class Barrier:
                 self._suspended_at = loop.time()
             state = self._state
             if state is _BROKEN or \
-                    (state is _RESETTING and self._reset_broke(token)):
+                    (state is _RESETTING and token in self._broken_by_reset):
                 raise BrokenBarrierError("Abort or reset of barrier")
             return token.index
         finally:
@@ -812,7 +812,7 @@ class Barrier:
             self._draining -= 1
         if self._mode is _RESETTING and not self._any_reset_broke():
             # Released waits of a phase since the reset still drain.
-            self._mode = _DRAINING if self._draining > 0 else _FILLING
+            self._mode = self._filling_or_draining()
             self._broken_by_reset = frozenset()
         if self._mode is _DRAINING and self._draining <= 0:
             self._draining = 0
@@ -885,13 +885,11 @@ class Barrier:
         else:
             # A phase of this loop may have completed since the reset:
             # its released waits drain (review round 14: overwritten).
-            self._mode = _DRAINING if self._draining > 0 else _FILLING
+            self._mode = self._filling_or_draining()
         self._notify_all()
 
-    def _reset_broke(self, token):
-        """Whether the wait of this token was inside when the last reset
-        made here began."""
-        return token in self._broken_by_reset
+    def _filling_or_draining(self):
+        return _DRAINING if self._draining > 0 else _FILLING
 
     def _any_reset_broke(self):
         return any(t in self._inside for t in self._broken_by_reset)

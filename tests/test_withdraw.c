@@ -190,14 +190,22 @@ static void *arrive_tagged(void *arg)
 /* held_b, 2 parties: the first arrival (its token), and the last one,
  * made by thread *t (its index in *idx), held between its fetch_add and
  * moving arr on. */
+/* One more arrival at held_b, made by thread *t (its index in *idx) and
+ * held between its fetch_add and whatever follows; `held` threads are
+ * parked at ARRIVED then. */
+static void hold_an_arrival(pthread_t *t, int *idx, unsigned held)
+{
+	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
+	*idx = -99;
+	pthread_create(t, NULL, arrive_tagged, idx);
+	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, held, 5 * SECOND));
+}
+
 static rally_token_t hold_the_last_arrival(pthread_t *t, int *idx)
 {
 	cr_assert_eq(rally_barrier_init(&held_b, 2, NULL), 0);
 	rally_token_t t0 = arrive_ok(&held_b, 0);
-	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
-	*idx = -99;
-	pthread_create(t, NULL, arrive_tagged, idx);
-	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5 * SECOND));
+	hold_an_arrival(t, idx, 1);
 	return t0;
 }
 
@@ -237,6 +245,29 @@ Test(withdraw, next_phase_before_arr_moves_on, .timeout = 20)
 	rally_token_t next = arrive_ok(&held_b, 0);
 	cr_expect_eq(rally__barrier_withdraw(&held_b, next), 0);
 	let_the_last_arrival_go(t, &idx, t0);
+	cr_expect_eq(rally_barrier_n_waiting(&held_b), 0);
+	expect_whole(&held_b, 2);
+	cr_expect_eq(rally_barrier_destroy(&held_b), 0);
+}
+
+/* Two phases' last arrivals held before they move arr on: a caller
+ * after them is counted two phases past arr's (d = 2), index 0 of the
+ * phase after next. Its withdraw takes it back from there: arr's count
+ * less 2 x parties is its phase's count. */
+Test(withdraw, two_phases_before_arr_moves_on, .timeout = 20)
+{
+	pthread_t a, b;
+	int idx_a, idx_b;
+	rally_token_t t0 = hold_the_last_arrival(&a, &idx_a);
+	rally_token_t next = arrive_ok(&held_b, 0);
+	hold_an_arrival(&b, &idx_b, 2); /* the last of phase 1 */
+	rally_token_t after = arrive_ok(&held_b, 0); /* phase 2 */
+	cr_expect_eq(rally__barrier_withdraw(&held_b, after), 0);
+	let_the_last_arrival_go(a, &idx_a, t0);
+	pthread_join(b, NULL);
+	cr_expect_eq(idx_b, 1);
+	cr_expect_eq(rally_barrier_test(&held_b, next), 1);
+	cr_expect_eq(rally_barrier_phase(&held_b), 2);
 	cr_expect_eq(rally_barrier_n_waiting(&held_b), 0);
 	expect_whole(&held_b, 2);
 	cr_expect_eq(rally_barrier_destroy(&held_b), 0);

@@ -638,6 +638,12 @@ class Barrier:
             self._released()
             self._poke(loop)
             self._exit(True)
+        elif _bound_loop(self) is None:
+            # Bound nowhere, it made no wait; this loop may still hold
+            # waits of another object on the barrier (from_barrier
+            # twice): they go at once too (review round 19). Bound to
+            # another loop, it touches nothing (above).
+            self._poke(loop)
         return token.index
 
     def _bind_or_take_back(self, loop, token):
@@ -657,10 +663,20 @@ class Barrier:
         if self._mode is not _FILLING or self._b.broken or self._b._busy():
             return None
         left = None if deadline is None else max(deadline - loop.time(), 0)
+        return self._arrival(loop, left)
+
+    def _arrival(self, loop, left):
+        """The arrival itself. One that breaks its phase as it arrives —
+        the last, whose action raised or whose timeout was 0 — lets this
+        loop's waiters of the phase go at once, as a completing last
+        arrival does, not through the sleeper (review round 19)."""
         try:
             return self._b._arrive(left)
-        except threading.BrokenBarrierError as e:
-            raise _asyncio_error(e) from None
+        except BaseException as e:
+            self._poke(loop)
+            if isinstance(e, threading.BrokenBarrierError):
+                raise _asyncio_error(e) from None
+            raise
 
     async def _arrive(self, loop, deadline):
         """The arrival, in the loop, once it would not wait for another
@@ -692,10 +708,7 @@ class Barrier:
                 break
             await self._until_free(loop, left)
         left = None if deadline is None else max(deadline - loop.time(), 0)
-        try:
-            return self._b._arrive(left)
-        except threading.BrokenBarrierError as e:
-            raise _asyncio_error(e) from None
+        return self._arrival(loop, left)
 
     async def _until_free(self, loop, left, bind=True):
         """Until no action, completion or reset runs (or `left` seconds

@@ -893,6 +893,50 @@ class ThreadsAndLoops(unittest.TestCase):
         self.assertEqual(asyncio.run(order(rally.AsyncBarrier)),
                          asyncio.run(order(asyncio.Barrier)))
 
+    def test_a_last_arrival_whose_action_raises_lets_go_at_once(self):
+        """Review round 19: a last arrival whose action raised broke its
+        phase, and its loop's waiters learnt it only through the sleeper
+        (a trip through the kernel and the eventfd), where a completing
+        last arrival releases them at once: the waiter has resumed by the
+        loop's next iteration, every time."""
+        def fail():
+            raise ValueError("action")
+
+        async def rounds(n):
+            b = rally.AsyncBarrier(2, action=fail)
+            late = 0
+            for _ in range(n):
+                t = asyncio.create_task(b.wait())
+                await asyncio.sleep(0)  # t waits (not in place: we run)
+                with self.assertRaises(ValueError):
+                    await b.wait()
+                await asyncio.sleep(0)
+                late += not t.done()
+                with self.assertRaises(asyncio.BrokenBarrierError):
+                    await t
+                await b.reset()
+            return late
+        self.assertEqual(asyncio.run(rounds(50)), 0)
+
+    def test_a_last_arrival_through_a_second_object_lets_go_at_once(self):
+        """Review round 19: the last arrival made through a second
+        object on the same rally.Barrier, in the loop where the first's
+        coroutine waits, released it only through the sleeper."""
+        async def rounds(n):
+            rb = rally.Barrier(2)
+            first = rally.AsyncBarrier.from_barrier(rb)
+            second = rally.AsyncBarrier.from_barrier(rb)
+            late = 0
+            for _ in range(n):
+                t = asyncio.create_task(first.wait())
+                await asyncio.sleep(0)
+                self.assertEqual(await second.wait(), 1)
+                await asyncio.sleep(0)
+                late += not t.done()
+                self.assertEqual(await t, 0)
+            return late
+        self.assertEqual(asyncio.run(rounds(50)), 0)
+
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes
         before it unwinds drains with the others, as asyncio counts it

@@ -333,6 +333,15 @@ void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase,
 	    memory_order_acquire)); /* a later note's arrival is seen with it */
 }
 
+void rally__robust_unarrived(struct rally__robust *r, int slot,
+                             uint32_t phase)
+{
+	uint32_t mine = phase + 1;
+	atomic_compare_exchange_strong_explicit(&r->p[slot].arrived, &mine, 0,
+	                                        memory_order_acq_rel,
+	                                        memory_order_relaxed);
+}
+
 static void record_dead(struct rally__robust *r, pid_t pid)
 {
 	int32_t none = 0;

@@ -62,6 +62,13 @@ void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase,
                            bool (*taking_arrivals)(const void *, uint32_t),
                            const void *ctx);
 
+/* An arrival in `phase` was taken back (rally__barrier_withdraw): the
+ * note of it goes too, unless it names another phase by now. Another
+ * thread of the process still inside that phase is then not noted: late()
+ * lists the process — which owes the arrival taken back. */
+void rally__robust_unarrived(struct rally__robust *r, int slot,
+                             uint32_t phase);
+
 /* Scans the participants — unless a scan ran less than
  * RALLY__ROBUST_SCAN_NS ago — and returns true (and records it) if one is
  * dead. */

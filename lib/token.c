@@ -466,9 +466,13 @@ int rally__barrier_withdraw(rally_barrier_t *pub, rally_token_t token)
 		;
 	if (rc == 0) {
 		/* Out with the arrival: nothing to leave (a robust caller's
-		 * tracker counts calls, not arrivals: it leaves). */
-		if (view_robust(&v))
+		 * tracker counts calls, not arrivals: it leaves), and its
+		 * note for rally_barrier_late goes with it. */
+		if (view_robust(&v)) {
+			rally__robust_unarrived(&v.b->robust, v.slot,
+			                        phase_of(&r));
 			rally__robust_leave(&v.b->robust, v.slot);
+		}
 		return 0;
 	}
 	rally__leave(&v);

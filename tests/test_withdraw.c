@@ -374,8 +374,17 @@ Test(withdraw, robust_named, .timeout = 20)
 	cr_expect_eq(rally__barrier_withdraw(b, t), 0);
 	cr_expect_eq(rally_barrier_n_waiting(b), 0);
 	expect_whole(b, 2);
+	/* A wait of 1 ms notes our arrival (rally_barrier_late); the
+	 * withdraw takes the note back with the arrival: we are late again
+	 * (review round 19: the note stayed, and late() hid the process
+	 * whose arrival was missing). */
 	t = arrive_ok(b, 0);
+	pid_t late[2];
+	cr_expect_eq(rally_barrier_poll(b, t, 1000000), 0);
+	cr_expect_eq(rally_barrier_late(b, late, 2), 0);
 	cr_expect_eq(rally__barrier_withdraw(b, t), 0);
+	cr_expect_eq(rally_barrier_late(b, late, 2), 1);
+	cr_expect_eq(late[0], getpid());
 	/* The tracker is back at 0: a reset does not wait for us. */
 	cr_expect_eq(rally_barrier_reset(b), 0);
 	cr_expect_eq(rally_barrier_close(b), 0);

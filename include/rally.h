@@ -389,6 +389,9 @@ int rally_barrier_detach(rally_barrier_t *b);
  * once it has waited 0.1 ms (a note on every phase would cost every phase), so
  * one that arrived just now may still be listed — and one that arrived with
  * rally_barrier_arrive() is listed until its await has waited that long.
+ * An arrival taken back (a cancelled rally.AsyncBarrier wait) takes its
+ * note with it: the process is listed again, even if another of its threads
+ * is still inside the phase (it owes the arrival taken back).
  * Notes name a phase mod 2^28: while the phase takes arrivals, a note left
  * exactly a multiple of 2^28 phases before it (by a participant that has
  * not waited 0.1 ms since) passes for an arrival in it. Once every party

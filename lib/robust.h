@@ -62,10 +62,11 @@ void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase,
                            bool (*taking_arrivals)(const void *, uint32_t),
                            const void *ctx);
 
-/* An arrival in `phase` was taken back (rally__barrier_withdraw): the
- * note of it goes too, unless it names another phase by now. Another
- * thread of the process still inside that phase is then not noted: late()
- * lists the process — which owes the arrival taken back. */
+/* An arrival in `phase` was taken back (rally__barrier_withdraw, which is
+ * inside): the note of it goes too, unless it names another phase by now
+ * or another caller of the process is inside (a waiting thread, which
+ * notes only once). A split arrival of the process that is not awaited
+ * just now is listed until its next wait notes it again, as documented. */
 void rally__robust_unarrived(struct rally__robust *r, int slot,
                              uint32_t phase);
 

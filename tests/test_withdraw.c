@@ -390,3 +390,42 @@ Test(withdraw, robust_named, .timeout = 20)
 	cr_expect_eq(rally_barrier_close(b), 0);
 	cr_expect_eq(rally_barrier_unlink(name), 0);
 }
+
+static rally_barrier_t *robust_b;
+
+static void *wait_robust_b(void *arg)
+{
+	*(int *)arg = rally_barrier_wait(robust_b);
+	return NULL;
+}
+
+/* Review round 20: a thread of this process waits in the phase (noted);
+ * another caller's arrival is taken back — the process has still arrived,
+ * and late() must not list it (the note was cleared, and the waiting
+ * thread notes once). */
+Test(withdraw, robust_note_kept_while_another_waits, .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "rally-test-withdraw-kept-%d", getpid());
+	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_open(&robust_b, name, 3, &a,
+	                                O_CREAT | O_EXCL, 0600),
+	             0);
+	int rc = -99;
+	pthread_t t;
+	pthread_create(&t, NULL, wait_robust_b, &rc);
+	pid_t late[2];
+	for (int i = 0; i < 500 && rally_barrier_late(robust_b, late, 2); i++)
+		test_sleep_ms(2);
+	cr_assert_eq(rally_barrier_late(robust_b, late, 2), 0,
+	             "the waiting thread never noted its arrival");
+	rally_token_t mine = arrive_ok(robust_b, 1);
+	cr_expect_eq(rally__barrier_withdraw(robust_b, mine), 0);
+	cr_expect_eq(rally_barrier_late(robust_b, late, 2), 0);
+	arrive_ok(robust_b, 1);
+	arrive_ok(robust_b, 2);
+	pthread_join(t, NULL);
+	cr_expect_eq(rc, 0);
+	cr_expect_eq(rally_barrier_close(robust_b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}

@@ -632,17 +632,16 @@ class Barrier:
         anywhere), it touches nothing of the object's — the bound loop's
         waiters are released through their sleeper (review round 15:
         written from another loop's thread, the state raced that loop's,
-        whose blocked coroutine was never woken)."""
+        whose blocked coroutine was never woken). The waits of this
+        loop on the barrier go at once all the same, made through
+        another object on it (from_barrier twice, a copy; review rounds
+        19 and 21): _poke."""
         token.finish("released")
         if _bound_loop(self) is loop:
             self._released()
             self._poke(loop)
             self._exit(True)
-        elif _bound_loop(self) is None:
-            # Bound nowhere, it made no wait; this loop may still hold
-            # waits of another object on the barrier (from_barrier
-            # twice): they go at once too (review round 19). Bound to
-            # another loop, it touches nothing (above).
+        else:
             self._poke(loop)
         return token.index
 
@@ -859,8 +858,11 @@ class Barrier:
             bound.call_soon_threadsafe(fn)
 
     def _poke(self, loop):
-        if _bound_loop(self) not in (None, loop):
-            return  # another loop's waits: its sleeper finds them
+        """Resolves now the waits on the barrier that `loop` (running,
+        in this thread) holds — this object's if it is bound there, and
+        any other object's on the same barrier (review round 21: one bound
+        to another loop left them to the kernel). Another loop's waits
+        are its sleeper's to find."""
         s = _existing_sleeper(loop)
         if s is not None and s._by_name:
             s.poke(self._name)
@@ -1021,15 +1023,17 @@ class Event:
         self._e.set()
         # From the loop's own thread: its waiters are released now, as
         # asyncio's are (from another thread, the sleeper wakes the loop).
+        # The running loop's waits on the event, made through another
+        # object on it too (from_event, a copy), are released at once:
+        # its sleeper's poke (review round 21).
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if running is not _bound_loop(self):
-            return
-        for fut in self._waiters:
-            if isinstance(fut, asyncio.Future) and not fut.done():
-                fut.set_result(True)
+        if running is _bound_loop(self):
+            for fut in self._waiters:
+                if isinstance(fut, asyncio.Future) and not fut.done():
+                    fut.set_result(True)
         s = _existing_sleeper(running)
         if s is not None:
             s.poke(self._e.name)

@@ -810,11 +810,11 @@ class ThreadsAndLoops(unittest.TestCase):
         other = []
 
         class Paused(rally.AsyncBarrier):
-            def _poke(self, loop):
+            def _released(self):
                 if threading.current_thread() is not main:
-                    other.append("_poke")
+                    other.append("_released")
                     time.sleep(0.3)
-                return super()._poke(loop)
+                return super()._released()
 
             def _exit(self, released):
                 if threading.current_thread() is not main:
@@ -936,6 +936,56 @@ class ThreadsAndLoops(unittest.TestCase):
                 self.assertEqual(await t, 0)
             return late
         self.assertEqual(asyncio.run(rounds(50)), 0)
+
+    def test_a_release_through_an_object_bound_elsewhere_is_at_once(self):
+        """Review round 21: the last arrival, or set(), made in this
+        loop through a second object on the same barrier or event — bound
+        to no loop, or to another running loop — left this loop's waiters
+        to the sleeper and the kernel: every one has resumed by the next
+        iteration, as through the object they wait on."""
+        other_loop = asyncio.new_event_loop()
+        th = threading.Thread(target=other_loop.run_forever)
+        th.start()
+
+        def bound_to_the_other_loop(obj):
+            async def bind():
+                t = asyncio.ensure_future(obj.wait())
+                await asyncio.sleep(0.02)
+                t.cancel()
+                with self.assertRaises(asyncio.CancelledError):
+                    await t
+            asyncio.run_coroutine_threadsafe(bind(), other_loop).result(5)
+            return obj
+
+        async def barrier_round(second, n=20):
+            mine = rally.AsyncBarrier(n + 1)
+            through = second(rally.AsyncBarrier.from_barrier(mine.barrier))
+            waits = [asyncio.create_task(mine.wait()) for _ in range(n)]
+            await asyncio.sleep(0.02)
+            await through.wait()
+            await asyncio.sleep(0)
+            done = sum(t.done() for t in waits)
+            await asyncio.gather(*waits)
+            return done
+
+        async def event_round(second, n=20):
+            mine = rally.AsyncEvent()
+            through = second(rally.AsyncEvent.from_event(mine.event))
+            waits = [asyncio.create_task(mine.wait()) for _ in range(n)]
+            await asyncio.sleep(0.02)
+            through.set()
+            await asyncio.sleep(0)
+            done = sum(t.done() for t in waits)
+            await asyncio.gather(*waits)
+            return done
+        try:
+            for second in (lambda o: o, bound_to_the_other_loop):
+                self.assertEqual(asyncio.run(barrier_round(second)), 20)
+                self.assertEqual(asyncio.run(event_round(second)), 20)
+        finally:
+            other_loop.call_soon_threadsafe(other_loop.stop)
+            th.join()
+            other_loop.close()
 
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes

@@ -390,9 +390,9 @@ int rally_barrier_detach(rally_barrier_t *b);
  * one that arrived just now may still be listed — and one that arrived with
  * rally_barrier_arrive() is listed until its await has waited that long.
  * An arrival taken back (a cancelled rally.AsyncBarrier wait) takes its
- * note with it unless another caller of its process is inside a wait; a
- * process left with split arrivals only is listed until one of their awaits
- * has waited 0.1 ms again.
+ * note with it: its process is listed until another of its callers that
+ * waits in the phase notes again (within 50 ms of its waiting, or when its
+ * next await has waited 0.1 ms).
  * Notes name a phase mod 2^28: while the phase takes arrivals, a note left
  * exactly a multiple of 2^28 phases before it (by a participant that has
  * not waited 0.1 ms since) passes for an arrival in it. Once every party

@@ -234,15 +234,17 @@ uint64_t rally__published(uint64_t s, uint32_t next, uint32_t parity)
 
 /* ---- waiting ------------------------------------------------------------- */
 
-/* A robust waiter that has waited ROBUST_NOTE_NS notes its arrival; every
- * ROBUST_CHECK_NS it scans for dead participants. */
+/* A robust waiter that has waited ROBUST_NOTE_NS notes its arrival, and
+ * again at the end of every slice (ROBUST_CHECK_NS) — a load while the
+ * note stands; a withdraw of another caller of the process may have taken
+ * it away (review round 21) — and scans for dead participants. */
 static void robust_slice_ended(const struct view *v, struct waiting *w)
 {
 	struct rally__robust *r = &v->b->robust;
 	/* Noting does not skip the scan (rate limited in robust.c): a poll
 	 * of 100 us or less has one slice, noted every time, and never found
 	 * the dead (review round 6). */
-	if (v->slot >= 0 && !w->noted) {
+	if (v->slot >= 0) {
 		rally__robust_arrived(r, v->slot, w->note_phase,
 		                      rally__takes_arrivals, v);
 		w->noted = true;

@@ -336,11 +336,6 @@ void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase,
 void rally__robust_unarrived(struct rally__robust *r, int slot,
                              uint32_t phase)
 {
-	/* The withdraw itself is inside: another caller of the process is
-	 * too (a thread's wait, which notes once), and has arrived. */
-	if ((atomic_load_explicit(&r->p[slot].count, memory_order_relaxed) &
-	     INSIDE_MASK) > 1)
-		return;
 	uint32_t mine = phase + 1;
 	atomic_compare_exchange_strong_explicit(&r->p[slot].arrived, &mine, 0,
 	                                        memory_order_acq_rel,

@@ -62,11 +62,11 @@ void rally__robust_arrived(struct rally__robust *r, int slot, uint32_t phase,
                            bool (*taking_arrivals)(const void *, uint32_t),
                            const void *ctx);
 
-/* An arrival in `phase` was taken back (rally__barrier_withdraw, which is
- * inside): the note of it goes too, unless it names another phase by now
- * or another caller of the process is inside (a waiting thread, which
- * notes only once). A split arrival of the process that is not awaited
- * just now is listed until its next wait notes it again, as documented. */
+/* An arrival in `phase` was taken back (rally__barrier_withdraw): the
+ * note of it goes too, unless it names another phase by now. Whether
+ * another caller of the process arrived in `phase` is not known here (one
+ * inside may be leaving the phase before — review round 21): a waiter
+ * that did notes again at the end of its next slice. */
 void rally__robust_unarrived(struct rally__robust *r, int slot,
                              uint32_t phase);
 

@@ -399,14 +399,28 @@ static void *wait_robust_b(void *arg)
 	return NULL;
 }
 
+static unsigned late_count(rally_barrier_t *b)
+{
+	pid_t late[2];
+	return (unsigned)rally_barrier_late(b, late, 2);
+}
+
+/* Until late(b) says `want`, at most 2 s (a waiter notes every 50 ms). */
+static bool late_becomes(rally_barrier_t *b, unsigned want)
+{
+	for (int i = 0; i < 1000 && late_count(b) != want; i++)
+		test_sleep_ms(2);
+	return late_count(b) == want;
+}
+
 /* Review round 20: a thread of this process waits in the phase (noted);
- * another caller's arrival is taken back — the process has still arrived,
- * and late() must not list it (the note was cleared, and the waiting
- * thread notes once). */
-Test(withdraw, robust_note_kept_while_another_waits, .timeout = 20)
+ * another caller's arrival is taken back, and its note with it — the
+ * process has still arrived: the waiting thread notes again at the end of
+ * its next slice (it noted once, and late() listed its process for good). */
+Test(withdraw, robust_noted_again_while_another_waits, .timeout = 20)
 {
 	char name[64];
-	snprintf(name, sizeof name, "rally-test-withdraw-kept-%d", getpid());
+	snprintf(name, sizeof name, "rally-test-withdraw-again-%d", getpid());
 	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
 	cr_assert_eq(rally_barrier_open(&robust_b, name, 3, &a,
 	                                O_CREAT | O_EXCL, 0600),
@@ -414,18 +428,56 @@ Test(withdraw, robust_note_kept_while_another_waits, .timeout = 20)
 	int rc = -99;
 	pthread_t t;
 	pthread_create(&t, NULL, wait_robust_b, &rc);
-	pid_t late[2];
-	for (int i = 0; i < 500 && rally_barrier_late(robust_b, late, 2); i++)
-		test_sleep_ms(2);
-	cr_assert_eq(rally_barrier_late(robust_b, late, 2), 0,
-	             "the waiting thread never noted its arrival");
+	cr_assert(late_becomes(robust_b, 0),
+	          "the waiting thread never noted its arrival");
 	rally_token_t mine = arrive_ok(robust_b, 1);
 	cr_expect_eq(rally__barrier_withdraw(robust_b, mine), 0);
-	cr_expect_eq(rally_barrier_late(robust_b, late, 2), 0);
+	cr_expect(late_becomes(robust_b, 0),
+	          "the waiting thread's arrival not noted again");
 	arrive_ok(robust_b, 1);
 	arrive_ok(robust_b, 2);
 	pthread_join(t, NULL);
 	cr_expect_eq(rc, 0);
+	cr_expect_eq(rally_barrier_close(robust_b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}
+
+static void *wait_robust_b_tagged(void *arg)
+{
+	rally__point_tag(5);
+	return wait_robust_b(arg);
+}
+
+/* Review round 21: a thread of this process released from phase 0 is
+ * still inside (held before it leaves) while another caller arrives in
+ * phase 1, notes, and is taken back. The process owes phase 1 its
+ * arrival: late() lists it (a note kept for the thread inside, which had
+ * not arrived in phase 1, hid the process for good). */
+Test(withdraw, robust_listed_while_one_leaves_the_phase_before,
+     .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "rally-test-withdraw-before-%d", getpid());
+	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_open(&robust_b, name, 2, &a,
+	                                O_CREAT | O_EXCL, 0600),
+	             0);
+	int rc = -99;
+	rally__pause_arm(RALLY__POINT_DECIDED, 5, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, wait_robust_b_tagged, &rc);
+	while (rally_barrier_n_waiting(robust_b) != 1)
+		test_sleep_ms(1);
+	arrive_ok(robust_b, 1); /* phase 0 completes; the thread is held */
+	cr_assert(rally__pause_wait(RALLY__POINT_DECIDED, 1, 5 * SECOND));
+	rally_token_t mine = arrive_ok(robust_b, 0); /* phase 1 */
+	cr_expect_eq(rally_barrier_poll(robust_b, mine, 1000000), 0);
+	cr_expect_eq(late_count(robust_b), 0);
+	cr_expect_eq(rally__barrier_withdraw(robust_b, mine), 0);
+	rally__pause_release(RALLY__POINT_DECIDED);
+	pthread_join(t, NULL);
+	cr_expect_eq(rc, 0);
+	cr_expect_eq(late_count(robust_b), 1);
 	cr_expect_eq(rally_barrier_close(robust_b), 0);
 	cr_expect_eq(rally_barrier_unlink(name), 0);
 }

@@ -1025,18 +1025,20 @@ class Event:
         # asyncio's are (from another thread, the sleeper wakes the loop).
         # The running loop's waits on the event, made through another
         # object on it too (from_event, a copy), are released at once:
-        # its sleeper's poke (review round 21).
+        # its sleeper's poke (review round 21) — first, and so in the
+        # order they came, whichever object they waited on (review round
+        # 22: this object's went first).
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if running is _bound_loop(self):
-            for fut in self._waiters:
-                if isinstance(fut, asyncio.Future) and not fut.done():
-                    fut.set_result(True)
         s = _existing_sleeper(running)
         if s is not None:
             s.poke(self._e.name)
+        if running is _bound_loop(self):
+            for fut in self._waiters:  # (none but in the sleeper, as a rule)
+                if isinstance(fut, asyncio.Future) and not fut.done():
+                    fut.set_result(True)
 
     def clear(self):
         """Clears the flag. A waiter blocked when set() came still

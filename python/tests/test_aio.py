@@ -987,6 +987,35 @@ class ThreadsAndLoops(unittest.TestCase):
             th.join()
             other_loop.close()
 
+    def test_an_event_wakes_in_the_order_they_came(self):
+        """Review round 22: set() woke the waiters of the object it was
+        called on before earlier waiters of another object on the same
+        event in the loop; asyncio's resume first in, first out."""
+        async def order(make_two):
+            a, b = make_two()
+            out = []
+
+            async def one(e, k):
+                await e.wait()
+                out.append(k)
+            ts = []
+            for k in range(8):
+                ts.append(asyncio.create_task(one((b, a)[k % 2], k)))
+                await asyncio.sleep(0)
+            a.set()
+            await asyncio.gather(*ts)
+            return out
+
+        def rally_two():
+            a = rally.AsyncEvent()
+            return a, rally.AsyncEvent.from_event(a.event)
+
+        def asyncio_one():
+            a = asyncio.Event()
+            return a, a
+        self.assertEqual(asyncio.run(order(rally_two)),
+                         asyncio.run(order(asyncio_one)))
+
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes
         before it unwinds drains with the others, as asyncio counts it

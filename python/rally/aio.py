@@ -532,9 +532,11 @@ class Barrier:
         self._loop_pid = None
         self._mode = _FILLING  # this object's: filling, draining, resetting
         # Its coroutines inside wait(), by their arrivals' tokens (an
-        # ordered set), and those of them the last reset broke.
+        # ordered set), and those of them the last reset, or an abort
+        # through this object since they entered, broke.
         self._inside = {}
         self._broken_by_reset = frozenset()
+        self._broken_by_abort = frozenset()
         self._draining = 0  # ... released and not yet resumed
         self._blocked = []  # futures of coroutines waiting for a mode change
         self._spin_skip = self._spin_misses = 0  # see _spun()
@@ -613,9 +615,14 @@ class Barrier:
                 # round 2: a partner that kept pace starved them).
                 await asyncio.sleep(0)
                 self._suspended_at = loop.time()
-            state = self._state
-            if state is _BROKEN or \
-                    (state is _RESETTING and token in self._broken_by_reset):
+            # Released, it raises if an abort or a reset through this
+            # object came before it resumed, as asyncio's; anything else
+            # that broke the barrier since — a timeout in the next phase,
+            # another party's abort — leaves its phase complete, as a
+            # thread's (review round 23: it raised for a timeout).
+            if token in self._broken_by_abort or \
+                    (self._state is _RESETTING and
+                     token in self._broken_by_reset):
                 raise BrokenBarrierError("Abort or reset of barrier")
             return token.index
         finally:
@@ -829,6 +836,8 @@ class Barrier:
         if self._mode is _DRAINING and self._draining <= 0:
             self._draining = 0
             self._mode = _FILLING
+        if not self._inside:
+            self._broken_by_abort = frozenset()
         if not self._inside or self._mode is _FILLING:
             self._notify_all()
 
@@ -913,9 +922,19 @@ class Barrier:
         """Breaks the barrier: waits raise BrokenBarrierError until
         reset()."""
         loop = _running(self)
+        # The waits inside now are those it breaks — or, released, makes
+        # raise as they resume (taken as reset takes them, just before).
+        broken = frozenset(self._inside)
         self._b.abort()
         self._poke(loop)
-        self._in_own_loop(loop, self._notify_all)
+        self._in_own_loop(loop, functools.partial(self._after_abort, broken))
+
+    def _after_abort(self, broken):
+        """In the object's own loop (made from another, later): those
+        still inside join the ones earlier aborts broke."""
+        self._broken_by_abort = frozenset(
+            (self._broken_by_abort | broken) & self._inside.keys())
+        self._notify_all()
 
     @property
     def parties(self):

@@ -1016,6 +1016,32 @@ class ThreadsAndLoops(unittest.TestCase):
         self.assertEqual(asyncio.run(order(rally_two)),
                          asyncio.run(order(asyncio_one)))
 
+    def test_released_before_a_timeout_breaks_the_next_phase(self):
+        """Review round 23: a coroutine released from a phase that
+        completed, resuming after a timeout broke the next phase (a wait
+        that waited for the action and arrived at its deadline), raised
+        "Abort or reset of barrier"; a thread released from the same
+        phase returns its index, and so does it now. Only an abort or a
+        reset through the object makes a released coroutine raise, as
+        asyncio's."""
+        def act():
+            time.sleep(0.4)
+
+        async def run():
+            b = rally.AsyncBarrier(2, action=act)
+            first = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.05)
+            last = threading.Thread(target=b.barrier.wait)
+            last.start()  # completes the phase; its action runs 0.4 s
+            await asyncio.sleep(0.05)
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await b.wait(timeout=0.2)  # breaks the next phase
+            index = await first
+            await asyncio.get_running_loop().run_in_executor(
+                None, last.join)
+            return index, b.broken
+        self.assertEqual(asyncio.run(run()), (0, True))
+
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes
         before it unwinds drains with the others, as asyncio counts it

@@ -434,7 +434,7 @@ class _BarrierWait:
             self.fut.set_exception(exc)
             return
         self.released = True
-        self.owner._released()
+        self.owner._released(self.token)
         self.fut.set_result(True)
 
     def cancel(self):
@@ -768,7 +768,7 @@ class Barrier:
             return False
         self._spin_misses = 0
         token.finish("released")
-        self._released()
+        self._released(token)
         self._poke(loop)
         return True
 
@@ -809,9 +809,12 @@ class Barrier:
         self._draining -= 1
         self._draining_done()
 
-    def _released(self):
-        """A phase released a coroutine of this process: draining (once
-        the waits a reset broke have left, if it is resetting)."""
+    def _released(self, token=None):
+        """A phase released a coroutine of this process (the wait of
+        `token`, if inside): draining (once the waits a reset broke have
+        left, if it is resetting)."""
+        if token in self._inside:
+            self._inside[token] = True  # released: an abort makes it raise
         self._draining += 1
         if self._mode is _FILLING:
             self._mode = _DRAINING
@@ -922,9 +925,13 @@ class Barrier:
         """Breaks the barrier: waits raise BrokenBarrierError until
         reset()."""
         loop = _running(self)
-        # The waits inside now are those it breaks — or, released, makes
-        # raise as they resume (taken as reset takes them, just before).
-        broken = frozenset(self._inside)
+        # The waits released already make raise as they resume, as
+        # asyncio's; those still waiting raise if it breaks their phase —
+        # not if that phase had all its arrivals and an action ran: then
+        # the abort follows it, and they are released (review round 24).
+        # Copied at once (from another loop's thread too), as reset's.
+        broken = frozenset(
+            t for t, released in dict(self._inside).items() if released)
         self._b.abort()
         self._poke(loop)
         self._in_own_loop(loop, functools.partial(self._after_abort, broken))

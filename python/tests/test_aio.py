@@ -810,11 +810,11 @@ class ThreadsAndLoops(unittest.TestCase):
         other = []
 
         class Paused(rally.AsyncBarrier):
-            def _released(self):
+            def _released(self, token=None):
                 if threading.current_thread() is not main:
                     other.append("_released")
                     time.sleep(0.3)
-                return super()._released()
+                return super()._released(token)
 
             def _exit(self, released):
                 if threading.current_thread() is not main:
@@ -1041,6 +1041,37 @@ class ThreadsAndLoops(unittest.TestCase):
                 None, last.join)
             return index, b.broken
         self.assertEqual(asyncio.run(run()), (0, True))
+
+    def test_an_abort_during_an_action_releases_its_phase(self):
+        """Review round 24: an abort() through the object while another
+        party's action runs takes effect once that phase has published,
+        and the phase's waiters are released — its coroutine raised
+        (it was inside when the abort began), where its threads returned
+        their indices. Only the waits already released when an abort
+        begins raise as they resume."""
+        def act():
+            time.sleep(0.3)
+
+        async def run():
+            b = rally.AsyncBarrier(3, action=act)
+            out = {}
+
+            def thread(key, delay):
+                time.sleep(delay)
+                out[key] = b.barrier.wait()
+            ths = [threading.Thread(target=thread, args=(k, d))
+                   for k, d in (("waiter", 0), ("last", 0.1))]
+            coroutine = asyncio.ensure_future(b.wait())
+            for th in ths:
+                th.start()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, _until, b.barrier._busy, 5)
+            await b.abort()
+            out["coroutine"] = await coroutine
+            for th in ths:
+                await loop.run_in_executor(None, th.join)
+            return sorted(out.values()), b.broken
+        self.assertEqual(asyncio.run(run()), ([0, 1, 2], True))
 
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes
@@ -1972,9 +2003,9 @@ class CountingBarrier(rally.AsyncBarrier):
     that also starts this process's draining)."""
     handed_out = 0
 
-    def _released(self):
+    def _released(self, token=None):
         self.handed_out += 1
-        super()._released()
+        super()._released(token)
 
     def _released_cancelled(self):
         self.handed_out += 1

@@ -490,8 +490,19 @@ void rally__token_look(rally_barrier_t *pub, rally_token_t token)
 	if (rally__caller_view(pub, &v) || !view_robust(&v) ||
 	    !unpack(&v, token, &r) || resolved(&r))
 		return;
-	rally__robust_arrived(&v.b->robust, v.slot, phase_of(&r),
-	                      rally__takes_arrivals, &v);
+	/* Counted in, as an await is while it notes: a reset drains us
+	 * before it forgets the notes, and one that began before finds the
+	 * token cancelled here. Only a pending token's arrival is noted: a
+	 * cancelled one of phase cut + 1 named the fresh epoch's first phase,
+	 * and late() hid a process that never arrived there (review round
+	 * 25). */
+	pin(&v, r.epoch);
+	uint64_t s;
+	enum outcome o = judge(&v, &r, &s);
+	if (o == PENDING || o == COMPLETING)
+		rally__robust_arrived(&v.b->robust, v.slot, phase_of(&r),
+		                      rally__takes_arrivals, &v);
+	unpin(&v, r.epoch);
 	if (rally__robust_check(&v.b->robust))
 		rally_barrier_abort(pub);
 }

@@ -481,3 +481,101 @@ Test(withdraw, robust_listed_while_one_leaves_the_phase_before,
 	cr_expect_eq(rally_barrier_close(robust_b), 0);
 	cr_expect_eq(rally_barrier_unlink(name), 0);
 }
+
+static void *reset_robust_b(void *arg)
+{
+	*(int *)arg = rally_barrier_reset(robust_b);
+	return NULL;
+}
+
+static void *arrive_robust_b_tagged(void *arg)
+{
+	rally__point_tag(3);
+	rally_token_t t;
+	*(int *)arg = rally_barrier_arrive(robust_b, &t);
+	return NULL;
+}
+
+/* Review round 25: a token that a reset cancelled, of phase cut + 1 of
+ * the old epoch (counted past `parties` while the last arrival was held
+ * before it moved arr on) — the number of the new epoch's first phase.
+ * An event loop's look at it (rally__token_look, every slice) noted an
+ * arrival, and late() hid the process, which had not arrived in the new
+ * epoch. A look notes a pending token's arrival only. */
+Test(withdraw, robust_look_of_a_cancelled_token_notes_nothing,
+     .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "rally-test-withdraw-look-%d", getpid());
+	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_open(&robust_b, name, 2, &a,
+	                                O_CREAT | O_EXCL, 0600),
+	             0);
+	arrive_ok(robust_b, 0);
+	int last_rc = -99, reset_rc = -99;
+	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
+	pthread_t last, reset;
+	pthread_create(&last, NULL, arrive_robust_b_tagged, &last_rc);
+	cr_assert(rally__pause_wait(RALLY__POINT_ARRIVED, 1, 5 * SECOND));
+	rally_token_t stale = arrive_ok(robust_b, 0); /* phase 1, epoch 0 */
+	pthread_create(&reset, NULL, reset_robust_b, &reset_rc);
+	for (int i = 0; i < 5000 && !rally_barrier_broken(robust_b); i++)
+		test_sleep_ms(1); /* the reset claimed (cut = 0): it drains */
+	rally__pause_release(RALLY__POINT_ARRIVED);
+	pthread_join(last, NULL);
+	pthread_join(reset, NULL);
+	cr_assert_eq(reset_rc, 0);
+	cr_assert_eq(rally_barrier_phase(robust_b), 1);
+	cr_expect_eq(rally_barrier_test(robust_b, stale), RALLY_BROKEN);
+	cr_expect_eq(late_count(robust_b), 1);
+	rally__token_look(robust_b, stale);
+	cr_expect_eq(late_count(robust_b), 1,
+	             "a look at a cancelled token noted an arrival");
+	/* A pending token's look notes it. */
+	rally_token_t fresh = arrive_ok(robust_b, 0);
+	rally__token_look(robust_b, fresh);
+	cr_expect_eq(late_count(robust_b), 0);
+	cr_expect_eq(rally__barrier_withdraw(robust_b, fresh), 0);
+	cr_expect_eq(rally_barrier_close(robust_b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}
+
+static rally_token_t looked_at;
+
+static void *look_tagged(void *arg)
+{
+	(void)arg;
+	rally__point_tag(9);
+	rally__token_look(robust_b, looked_at);
+	return NULL;
+}
+
+/* A look is counted in while it judges and notes (the pin): a reset that
+ * comes meanwhile waits for it, and forgets its note after — so the
+ * fresh epoch starts with nobody noted. */
+Test(withdraw, robust_look_holds_a_reset_until_it_noted, .timeout = 20)
+{
+	char name[64];
+	snprintf(name, sizeof name, "rally-test-withdraw-pin-%d", getpid());
+	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_open(&robust_b, name, 2, &a,
+	                                O_CREAT | O_EXCL, 0600),
+	             0);
+	looked_at = arrive_ok(robust_b, 0);
+	rally__pause_arm(RALLY__POINT_TOKEN_PINNED, 9, 0);
+	pthread_t look, reset;
+	pthread_create(&look, NULL, look_tagged, NULL);
+	cr_assert(rally__pause_wait(RALLY__POINT_TOKEN_PINNED, 1, 5 * SECOND),
+	          "the look was not counted in");
+	int reset_rc = -99;
+	pthread_create(&reset, NULL, reset_robust_b, &reset_rc);
+	test_sleep_ms(100);
+	cr_expect_eq(reset_rc, -99, "the reset ended while a look was inside");
+	rally__pause_release(RALLY__POINT_TOKEN_PINNED);
+	pthread_join(look, NULL);
+	pthread_join(reset, NULL);
+	cr_expect_eq(reset_rc, 0);
+	cr_expect_eq(late_count(robust_b), 1);
+	cr_expect_eq(rally_barrier_close(robust_b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}

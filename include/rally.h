@@ -388,7 +388,9 @@ int rally_barrier_detach(rally_barrier_t *b);
  * snapshot, meant for a phase that is stuck: a participant notes its arrival
  * once it has waited 0.1 ms (a note on every phase would cost every phase), so
  * one that arrived just now may still be listed — and one that arrived with
- * rally_barrier_arrive() is listed until its await has waited that long.
+ * rally_barrier_arrive() is listed until its await has waited that long
+ * (a rally.AsyncBarrier wait: until its event loop's first look, within
+ * 50 ms, or its 0.1 ms poll — its wait in place is shorter).
  * An arrival taken back (a cancelled rally.AsyncBarrier wait) takes its
  * note with it: its process is listed until another of its callers that
  * waits in the phase notes again (within 50 ms of its waiting, or when its

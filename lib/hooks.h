@@ -113,6 +113,13 @@ void rally__token_look(rally_barrier_t *b, rally_token_t token);
  * rally_barrier_test(), at most every 25 ms): polling it ends. */
 bool rally__barrier_busy(const rally_barrier_t *b);
 
+/* The code a caller of b hears while b is broken: RALLY_OWNERDEAD if the
+ * barrier recorded a participant's death, else RALLY_BROKEN — what a
+ * thread's arrival returns (rally.aio raises it before it would arrive:
+ * review round 26, a /proc read of its own told coroutines of a death
+ * the threads did not hear of). -EINVAL for a bad handle. */
+int rally__barrier_broken_code(const rally_barrier_t *b);
+
 /* This process's pid, kept across calls (and forgotten by fork()'s child
  * handler): getpid() is a system call, and rally.aio asks for it in
  * every wait (its fork guards). */

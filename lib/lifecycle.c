@@ -379,6 +379,13 @@ RALLY_EXPORT bool rally_barrier_broken(const rally_barrier_t *pub)
 }
 
 /* hooks.h */
+int rally__barrier_broken_code(const rally_barrier_t *pub)
+{
+	struct view v;
+	return rally__view(pub, &v) ? rally__broken_code(&v) : -EINVAL;
+}
+
+/* hooks.h */
 bool rally__barrier_busy(const rally_barrier_t *pub)
 {
 	struct view v;

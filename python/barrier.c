@@ -516,14 +516,15 @@ static PyObject *barrier_busy_futex(BarrierObject *self, PyObject *unused)
 }
 
 /* Barrier._raise_broken(): the error a wait gets from this broken
- * barrier — OwnerDeadError if a robust participant died. */
+ * barrier — OwnerDeadError if it recorded a participant's death, as a
+ * thread's arrival hears (review round 26: a /proc read of its own told
+ * coroutines of deaths the threads were not told of). */
 static PyObject *barrier_raise_broken(BarrierObject *self, PyObject *unused)
 {
-	int code = RALLY_BROKEN;
-	if (usable(self) && self->robust &&
-	    rally_barrier_dead(self->b, NULL, 0) > 0)
-		code = RALLY_OWNERDEAD;
-	return pyrally_raise(code, "wait");
+	int code = usable(self) ? rally__barrier_broken_code(self->b)
+	                        : RALLY_BROKEN;
+	return pyrally_raise(code == RALLY_OWNERDEAD ? code : RALLY_BROKEN,
+	                     "wait");
 }
 
 /* A token's call is over (aio.c). */

@@ -61,6 +61,15 @@ def _asyncio_error(exc):
     return BrokenBarrierError(*exc.args)
 
 
+def _phase_completed(token):
+    """Whether a pending wait's phase completed (its loop may not have
+    looked yet); False if it broke, or the wait ended."""
+    try:
+        return token.test()
+    except (threading.BrokenBarrierError, ValueError):
+        return False
+
+
 def _broken_kind(exc):
     """How a wait ended, for RALLY_STATS and RALLY_TRACE."""
     return "ownerdead" if isinstance(exc, _rally.OwnerDeadError) \
@@ -925,13 +934,16 @@ class Barrier:
         """Breaks the barrier: waits raise BrokenBarrierError until
         reset()."""
         loop = _running(self)
-        # The waits released already make raise as they resume, as
-        # asyncio's; those still waiting raise if it breaks their phase —
-        # not if that phase had all its arrivals and an action ran: then
-        # the abort follows it, and they are released (review round 24).
-        # Copied at once (from another loop's thread too), as reset's.
+        # The waits released already — seen by the loop, or whose phase
+        # completed before it looked (review round 26) — it makes raise as
+        # they resume, as asyncio's; those still waiting raise if it
+        # breaks their phase — not if that phase had all its arrivals and
+        # an action ran: the abort follows it, and they are released
+        # (review round 24). Copied at once (from another loop's thread
+        # too), as reset's.
         broken = frozenset(
-            t for t, released in dict(self._inside).items() if released)
+            t for t, released in dict(self._inside).items()
+            if released or _phase_completed(t))
         self._b.abort()
         self._poke(loop)
         self._in_own_loop(loop, functools.partial(self._after_abort, broken))

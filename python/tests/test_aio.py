@@ -180,6 +180,38 @@ class AcrossProcesses(unittest.TestCase):
         self.assertIsInstance(exc, rally.OwnerDeadError)
 
 
+    def test_a_broken_robust_barrier_tells_coroutines_what_threads_hear(
+            self):
+        """Review round 26: a robust barrier broken by abort(), then a
+        participant that dies unseen (nobody waits to look): a thread's
+        arrival hears BrokenBarrierError (the barrier records no death),
+        and a coroutine's heard OwnerDeadError (it read /proc itself)."""
+        b = rally.AsyncBarrier(3, robust=True)
+        p = CTX.Process(target=_take_part_and_die, args=(b,))
+        p.start()
+        p.join()
+        b.barrier.abort()
+        heard = []
+
+        def thread():
+            try:
+                b.barrier.wait(timeout=1)
+            except threading.BrokenBarrierError as e:
+                heard.append(type(e))
+        th = threading.Thread(target=thread)
+        th.start()
+        th.join()
+
+        async def coroutine():
+            try:
+                await b.wait(timeout=1)
+            except asyncio.BrokenBarrierError as e:
+                heard.append(type(e))
+        asyncio.run(coroutine())
+        self.assertEqual(heard, [threading.BrokenBarrierError,
+                                 asyncio.BrokenBarrierError])
+
+
 def _arrive_and_die(b):
     """A participant that arrives (through a thread) and is killed
     mid-phase."""
@@ -1072,6 +1104,26 @@ class ThreadsAndLoops(unittest.TestCase):
                 await loop.run_in_executor(None, th.join)
             return sorted(out.values()), b.broken
         self.assertEqual(asyncio.run(run()), ([0, 1, 2], True))
+
+    def test_an_abort_after_a_release_the_loop_has_not_seen(self):
+        """Review round 26: a phase completed by a thread before an
+        abort through the coroutine's object, the loop not yet told (its
+        sleeper's callback not run): the coroutine returned its index,
+        where it raised once the loop had seen the release, and where a
+        reset makes it raise either way. Released before the abort, it
+        raises."""
+        async def run(op):
+            b = rally.AsyncBarrier(2)
+            first = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)  # waits, through the sleeper
+            last = threading.Thread(target=b.barrier.wait)
+            last.start()
+            last.join()  # the phase completed; the loop has not run
+            await getattr(b, op)()
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await first
+        for op in ("abort", "reset"):
+            asyncio.run(run(op))
 
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes

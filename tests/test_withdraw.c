@@ -393,6 +393,24 @@ Test(withdraw, robust_named, .timeout = 20)
 
 static rally_barrier_t *robust_b;
 
+/* robust_b: a robust barrier of `parties`, named after `what` and our pid
+ * (in name); close_robust_b closes and unlinks it. */
+static void open_robust_b(char *name, size_t len, const char *what,
+                          unsigned parties)
+{
+	snprintf(name, len, "rally-test-withdraw-%s-%d", what, getpid());
+	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
+	cr_assert_eq(rally_barrier_open(&robust_b, name, parties, &a,
+	                                O_CREAT | O_EXCL, 0600),
+	             0);
+}
+
+static void close_robust_b(const char *name)
+{
+	cr_expect_eq(rally_barrier_close(robust_b), 0);
+	cr_expect_eq(rally_barrier_unlink(name), 0);
+}
+
 static void *wait_robust_b(void *arg)
 {
 	*(int *)arg = rally_barrier_wait(robust_b);
@@ -420,11 +438,7 @@ static bool late_becomes(rally_barrier_t *b, unsigned want)
 Test(withdraw, robust_noted_again_while_another_waits, .timeout = 20)
 {
 	char name[64];
-	snprintf(name, sizeof name, "rally-test-withdraw-again-%d", getpid());
-	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
-	cr_assert_eq(rally_barrier_open(&robust_b, name, 3, &a,
-	                                O_CREAT | O_EXCL, 0600),
-	             0);
+	open_robust_b(name, sizeof name, "again", 3);
 	int rc = -99;
 	pthread_t t;
 	pthread_create(&t, NULL, wait_robust_b, &rc);
@@ -438,8 +452,7 @@ Test(withdraw, robust_noted_again_while_another_waits, .timeout = 20)
 	arrive_ok(robust_b, 2);
 	pthread_join(t, NULL);
 	cr_expect_eq(rc, 0);
-	cr_expect_eq(rally_barrier_close(robust_b), 0);
-	cr_expect_eq(rally_barrier_unlink(name), 0);
+	close_robust_b(name);
 }
 
 static void *wait_robust_b_tagged(void *arg)
@@ -457,11 +470,7 @@ Test(withdraw, robust_listed_while_one_leaves_the_phase_before,
      .timeout = 20)
 {
 	char name[64];
-	snprintf(name, sizeof name, "rally-test-withdraw-before-%d", getpid());
-	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
-	cr_assert_eq(rally_barrier_open(&robust_b, name, 2, &a,
-	                                O_CREAT | O_EXCL, 0600),
-	             0);
+	open_robust_b(name, sizeof name, "before", 2);
 	int rc = -99;
 	rally__pause_arm(RALLY__POINT_DECIDED, 5, 0);
 	pthread_t t;
@@ -478,8 +487,7 @@ Test(withdraw, robust_listed_while_one_leaves_the_phase_before,
 	pthread_join(t, NULL);
 	cr_expect_eq(rc, 0);
 	cr_expect_eq(late_count(robust_b), 1);
-	cr_expect_eq(rally_barrier_close(robust_b), 0);
-	cr_expect_eq(rally_barrier_unlink(name), 0);
+	close_robust_b(name);
 }
 
 static void *reset_robust_b(void *arg)
@@ -506,11 +514,7 @@ Test(withdraw, robust_look_of_a_cancelled_token_notes_nothing,
      .timeout = 20)
 {
 	char name[64];
-	snprintf(name, sizeof name, "rally-test-withdraw-look-%d", getpid());
-	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
-	cr_assert_eq(rally_barrier_open(&robust_b, name, 2, &a,
-	                                O_CREAT | O_EXCL, 0600),
-	             0);
+	open_robust_b(name, sizeof name, "look", 2);
 	arrive_ok(robust_b, 0);
 	int last_rc = -99, reset_rc = -99;
 	rally__pause_arm(RALLY__POINT_ARRIVED, 3, 0);
@@ -536,8 +540,7 @@ Test(withdraw, robust_look_of_a_cancelled_token_notes_nothing,
 	rally__token_look(robust_b, fresh);
 	cr_expect_eq(late_count(robust_b), 0);
 	cr_expect_eq(rally__barrier_withdraw(robust_b, fresh), 0);
-	cr_expect_eq(rally_barrier_close(robust_b), 0);
-	cr_expect_eq(rally_barrier_unlink(name), 0);
+	close_robust_b(name);
 }
 
 static rally_token_t looked_at;
@@ -556,11 +559,7 @@ static void *look_tagged(void *arg)
 Test(withdraw, robust_look_holds_a_reset_until_it_noted, .timeout = 20)
 {
 	char name[64];
-	snprintf(name, sizeof name, "rally-test-withdraw-pin-%d", getpid());
-	rally_barrier_attr_t a = {.flags = RALLY_ROBUST};
-	cr_assert_eq(rally_barrier_open(&robust_b, name, 2, &a,
-	                                O_CREAT | O_EXCL, 0600),
-	             0);
+	open_robust_b(name, sizeof name, "pin", 2);
 	looked_at = arrive_ok(robust_b, 0);
 	rally__pause_arm(RALLY__POINT_TOKEN_PINNED, 9, 0);
 	pthread_t look, reset;
@@ -576,6 +575,5 @@ Test(withdraw, robust_look_holds_a_reset_until_it_noted, .timeout = 20)
 	pthread_join(reset, NULL);
 	cr_expect_eq(reset_rc, 0);
 	cr_expect_eq(late_count(robust_b), 1);
-	cr_expect_eq(rally_barrier_close(robust_b), 0);
-	cr_expect_eq(rally_barrier_unlink(name), 0);
+	close_robust_b(name);
 }

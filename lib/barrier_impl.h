@@ -513,6 +513,10 @@ bool rally__wait_state(const struct view *v, uint64_t *s,
                        const struct rally__deadline *dl, struct waiting *w);
 void rally__wake_if(const struct view *v, uint64_t old);
 int rally__abort(const struct view *v);
+/* The same for a dead participant found by a waiter's or a look's scan —
+ * except while a reset runs: it forgets the dead, and an abort left for
+ * its fresh epoch broke that again (review round 27). */
+int rally__abort_for_dead(const struct view *v);
 
 /* The barrier whose action this thread runs (its tag), or 0. */
 uint64_t rally__in_action(void);

@@ -113,6 +113,12 @@ void rally__token_look(rally_barrier_t *b, rally_token_t token);
  * rally_barrier_test(), at most every 25 ms): polling it ends. */
 bool rally__barrier_busy(const rally_barrier_t *b);
 
+/* rally_barrier_abort(b), telling whether it was left for the next phase
+ * (1: a phase's action, completion or reset ran; that phase completes
+ * first) or took effect at once (0); -EINVAL. rally.aio tells by it which
+ * of its released waits the abort makes raise (review round 27). */
+int rally__barrier_abort_deferred(rally_barrier_t *b);
+
 /* The code a caller of b hears while b is broken: RALLY_OWNERDEAD if the
  * barrier recorded a participant's death, else RALLY_BROKEN — what a
  * thread's arrival returns (rally.aio raises it before it would arrive:

@@ -50,6 +50,7 @@
 #include "barrier_impl.h"
 #include "export.h"
 #include "futex.h"
+#include "hooks.h"
 #include "points.h"
 #include "trace.h"
 #include "wait.h"
@@ -250,7 +251,7 @@ static void robust_slice_ended(const struct view *v, struct waiting *w)
 		w->noted = true;
 	}
 	if (rally__robust_check(r))
-		rally__abort(v);
+		rally__abort_for_dead(v);
 }
 
 /* A wait that may be stopped (dl->stop): false once it is. Asks go_on
@@ -646,13 +647,23 @@ int rally__complete(const struct view *v, struct arrival t,
 /* ---- abort -----------------------------------------------------------------
  */
 
-int rally__abort(const struct view *v)
+/* *deferred (if given): whether the phase running its action, completion
+ * or reset (BUSY) completes first — the break is left for the next. */
+static int abort_state(const struct view *v, bool spare_reset,
+                       bool *deferred)
 {
 	uint64_t s = atomic_load_explicit(v->state, memory_order_relaxed);
 	uint64_t next;
+	if (deferred)
+		*deferred = false;
 	do {
 		RALLY_POINT(ABORTING);
 		if ((s & ST_BROKEN) && !(s & ST_BUSY))
+			return 0;
+		/* BUSY|BROKEN: a reset runs. Judged on the exact state the
+		 * CAS below replaces: a reset that claims after this look
+		 * makes it fail, and we look again. */
+		if (spare_reset && (s & ST_BROKEN))
 			return 0;
 		if (s & ST_BUSY) {
 			/* An action, a completion or a reset runs: its phase
@@ -667,11 +678,36 @@ int rally__abort(const struct view *v)
 		}
 	} while (!atomic_compare_exchange_weak_explicit(
 	    v->state, &s, next, memory_order_release, memory_order_relaxed));
+	if (deferred)
+		*deferred = s & ST_BUSY;
 	if (next & ST_BROKEN) { /* `ahead`: see break_phase */
 		stats_count(v, STAT_BROKEN);
 		rally__wake_if(v, s);
 	}
 	return 0;
+}
+
+int rally__abort(const struct view *v)
+{
+	return abort_state(v, false, NULL);
+}
+
+int rally__abort_for_dead(const struct view *v)
+{
+	return abort_state(v, true, NULL);
+}
+
+/* hooks.h */
+int rally__barrier_abort_deferred(rally_barrier_t *pub)
+{
+	struct view v;
+	bool deferred;
+	if (!rally__view(pub, &v) || !rally__visit(&v))
+		return -EINVAL;
+	abort_state(&v, false, &deferred);
+	stats_count(&v, STAT_ABORT);
+	rally__unvisit(&v);
+	return deferred;
 }
 
 /* ---- the public calls
@@ -872,11 +908,6 @@ RALLY_EXPORT int rally_barrier_timedwait(rally_barrier_t *pub,
 
 RALLY_EXPORT int rally_barrier_abort(rally_barrier_t *pub)
 {
-	struct view v;
-	if (!rally__view(pub, &v) || !rally__visit(&v))
-		return -EINVAL;
-	int rc = rally__abort(&v);
-	stats_count(&v, STAT_ABORT);
-	rally__unvisit(&v);
-	return rc;
+	int rc = rally__barrier_abort_deferred(pub);
+	return rc < 0 ? rc : 0;
 }

@@ -385,7 +385,7 @@ inline wait_state(s, ws) {
 			/* a robust waiter scans; found dead: abort */
 			sliced = false;
 			robust_check(found);
-			if :: found -> abort_barrier() :: else -> skip fi;
+			if :: found -> abort_state(true) :: else -> skip fi;
 			found = false;
 			atomic { touch; s = st };
 			take_over(s);
@@ -397,13 +397,19 @@ inline wait_state(s, ws) {
 	v = 0
 }
 
-inline abort_barrier() {
+/* rally__abort (spare false) and rally__abort_for_dead (spare true: a
+ * scan's abort leaves a running reset, BUSY|BROKEN, alone — the reset
+ * forgets the dead; review round 27) */
+inline abort_state(spare) {
 	atomic { touch; s2 = st };
 	do
 	:: if
 	   :: (s2 & BRK) != 0 && (s2 & BSY) == 0 -> break
-	   :: (s2 & BSY) != 0 && AHEAD(s2) == 1 -> break
-	   :: (s2 & BSY) != 0 && AHEAD(s2) != 1 -> n2 = WITH_AHEAD(s2, 1)
+	   :: spare && (s2 & (BRK | BSY)) == (BRK | BSY) -> s2 = 0; break
+	   :: (!spare || (s2 & BRK) == 0) && (s2 & BSY) != 0 &&
+	      AHEAD(s2) == 1 -> break
+	   :: (!spare || (s2 & BRK) == 0) && (s2 & BSY) != 0 &&
+	      AHEAD(s2) != 1 -> n2 = WITH_AHEAD(s2, 1)
 	   :: (s2 & (BRK | BSY)) == 0 -> n2 = WITH_AHEAD((s2 | BRK) & ~SLP, 0)
 	   fi;
 	   atomic { touch;
@@ -416,6 +422,8 @@ inline abort_barrier() {
 	od;
 	wake_if(s2); s2 = 0; n2 = 0
 }
+
+inline abort_barrier() { abort_state(false) }
 
 /* rally__break_phase and expire() at the deadline (robust waits are on a
  * shared barrier: the state is reloaded first); brk true if it broke */

@@ -502,9 +502,10 @@ void rally__token_look(rally_barrier_t *pub, rally_token_t token)
 	if (o == PENDING || o == COMPLETING)
 		rally__robust_arrived(&v.b->robust, v.slot, phase_of(&r),
 		                      rally__takes_arrivals, &v);
-	unpin(&v, r.epoch);
+	/* Still counted in: no destroy frees the barrier under the abort. */
 	if (rally__robust_check(&v.b->robust))
-		rally_barrier_abort(pub);
+		rally__abort_for_dead(&v);
+	unpin(&v, r.epoch);
 }
 
 bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)

@@ -593,6 +593,20 @@ static PyObject *barrier_abort(BarrierObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* Barrier._abort() -> bool: abort(), and whether the break was left for
+ * the next phase (an action, completion or reset ran: its phase completes
+ * first) — rally.aio's abort tells by it which waits it makes raise. */
+static PyObject *barrier_abort_deferred(BarrierObject *self, PyObject *unused)
+{
+	rally_barrier_t *b = handle(self);
+	if (!b)
+		return NULL;
+	int rc = rally__barrier_abort_deferred(b);
+	if (rc < 0)
+		return pyrally_raise(rc, "abort");
+	return PyBool_FromLong(rc);
+}
+
 /* Barrier.stats(): rally_stats_t as a dict (rally.h says what each is). */
 static PyObject *barrier_stats(BarrierObject *self, PyObject *unused)
 {
@@ -776,6 +790,9 @@ static PyMethodDef barrier_methods[] = {
      "_busy_futex() -> (address, value, shared) or None."},
     {"_raise_broken", (PyCFunction)barrier_raise_broken, METH_NOARGS,
      "_raise_broken(): raises the broken barrier's error."},
+    {"_abort", (PyCFunction)barrier_abort_deferred, METH_NOARGS,
+     "_abort() -> bool: abort(); True if the phase running an action,\n"
+     "completion or reset completes first."},
     {"_busy", (PyCFunction)barrier_busy, METH_NOARGS,
      "_busy() -> bool: an action, completion or reset runs."},
     {"_arrive", (PyCFunction)barrier_arrive, METH_VARARGS,

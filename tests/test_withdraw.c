@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -575,5 +577,59 @@ Test(withdraw, robust_look_holds_a_reset_until_it_noted, .timeout = 20)
 	pthread_join(reset, NULL);
 	cr_expect_eq(reset_rc, 0);
 	cr_expect_eq(late_count(robust_b), 1);
+	close_robust_b(name);
+}
+
+static void *reset_robust_b_tagged(void *arg)
+{
+	rally__point_tag(5);
+	return reset_robust_b(arg);
+}
+
+/* Review round 27: a participant dies; an event loop's look finds it and
+ * breaks the barrier; a reset in answer runs, and the loop, woken by its
+ * claim, looks again while the reset holds the barrier (held after its
+ * record, before it forgets the dead). That look broke the barrier again
+ * (an abort while BUSY breaks the next phase: the fresh epoch's first),
+ * and the reset returned 0 with the barrier broken. A look's break spares
+ * a reset, which forgets the dead. */
+Test(withdraw, robust_look_during_a_reset_breaks_nothing, .timeout = 20)
+{
+	char name[64];
+	open_robust_b(name, sizeof name, "dead", 2);
+	int ready[2];
+	cr_assert_eq(pipe(ready), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		rally_barrier_t *mine;
+		if (rally_barrier_open(&mine, name, 2, NULL, 0, 0) == 0)
+			(void)!write(ready[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	char c;
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	rally_token_t tok = arrive_ok(robust_b, 0);
+	for (int i = 0; i < 200 && !rally_barrier_broken(robust_b); i++) {
+		rally__token_look(robust_b, tok);
+		test_sleep_ms(5);
+	}
+	cr_assert_eq(rally_barrier_test(robust_b, tok), RALLY_OWNERDEAD);
+	int reset_rc = -99;
+	rally__pause_arm(RALLY__POINT_RESET_RECORDED, 5, 0);
+	pthread_t reset;
+	pthread_create(&reset, NULL, reset_robust_b_tagged, &reset_rc);
+	cr_assert(rally__pause_wait(RALLY__POINT_RESET_RECORDED, 1,
+	                            5 * SECOND));
+	rally__token_look(robust_b, tok);
+	rally__pause_release(RALLY__POINT_RESET_RECORDED);
+	pthread_join(reset, NULL);
+	cr_expect_eq(reset_rc, 0);
+	cr_expect_not(rally_barrier_broken(robust_b),
+	              "a look during the reset broke the fresh epoch");
+	rally_token_t fresh = arrive_ok(robust_b, 0);
+	cr_expect_eq(rally__barrier_withdraw(robust_b, fresh), 0);
 	close_robust_b(name);
 }

@@ -934,19 +934,23 @@ class Barrier:
         """Breaks the barrier: waits raise BrokenBarrierError until
         reset()."""
         loop = _running(self)
-        # The waits released already — seen by the loop, or whose phase
-        # completed before it looked (review round 26) — it makes raise as
-        # they resume, as asyncio's; those still waiting raise if it
-        # breaks their phase — not if that phase had all its arrivals and
-        # an action ran: the abort follows it, and they are released
-        # (review round 24). Copied at once (from another loop's thread
-        # too), as reset's.
-        broken = frozenset(
-            t for t, released in dict(self._inside).items()
-            if released or _phase_completed(t))
-        self._b.abort()
+        # The waits released before the abort took effect it makes raise
+        # as they resume, as asyncio's: those the loop saw released, and
+        # those whose phase had completed (review round 26) — looked at
+        # before the abort, and, if it took effect at once, after it too:
+        # a phase completed in between came first (review round 27). Left
+        # for the next phase (an action ran), the running phase completes
+        # after it, and its waits are released (review round 24). Copied
+        # at once (from another loop's thread too), as reset's.
+        before = self._released_inside()
+        deferred = self._b._abort()
+        broken = before if deferred else self._released_inside()
         self._poke(loop)
         self._in_own_loop(loop, functools.partial(self._after_abort, broken))
+
+    def _released_inside(self):
+        return frozenset(t for t, released in dict(self._inside).items()
+                         if released or _phase_completed(t))
 
     def _after_abort(self, broken):
         """In the object's own loop (made from another, later): those

@@ -1125,6 +1125,80 @@ class ThreadsAndLoops(unittest.TestCase):
         for op in ("abort", "reset"):
             asyncio.run(run(op))
 
+    def test_a_phase_that_completes_as_the_abort_begins(self):
+        """Review round 27: the abort looked for released waits before it
+        broke the barrier; a phase completed in between (a thread's last
+        arrival) let its coroutine, resuming after the abort, return its
+        index. The waits whose phase completed before the abort took
+        effect raise."""
+        class CompletesFirst:
+            """rally.Barrier, whose abort() lets a thread complete the
+            phase first — the window, made reachable."""
+            def __init__(self, b):
+                self._real = b
+
+            def __getattr__(self, name):
+                return getattr(self._real, name)
+
+            def _abort(self):
+                last = threading.Thread(target=self._real.wait)
+                last.start()
+                last.join()
+                return self._real._abort()
+
+        async def run():
+            b = rally.AsyncBarrier(2)
+            first = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            real = b._b
+            b._b = CompletesFirst(real)
+            try:
+                await b.abort()
+            finally:
+                b._b = real
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await first
+        asyncio.run(run())
+
+    def test_a_phase_that_completes_after_a_deferred_abort(self):
+        """The other side of round 27's window: an abort while another
+        party's action runs is left for the next phase; the action's
+        phase completing before the abort's look at the waits — made
+        reachable here — still releases its coroutine, as its thread."""
+        class ActionEndsFirst:
+            def __init__(self, b):
+                self._real = b
+
+            def __getattr__(self, name):
+                return getattr(self._real, name)
+
+            def _abort(self):
+                deferred = self._real._abort()
+                _until(lambda: not self._real._busy(), 5)
+                return deferred
+
+        def act():
+            time.sleep(0.2)
+
+        async def run():
+            b = rally.AsyncBarrier(2, action=act)
+            first = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            last = threading.Thread(target=b.barrier.wait)
+            last.start()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, _until, b.barrier._busy, 5)
+            real = b._b
+            b._b = ActionEndsFirst(real)
+            try:
+                await b.abort()
+            finally:
+                b._b = real
+            index = await first
+            await loop.run_in_executor(None, last.join)
+            return index, b.broken
+        self.assertEqual(asyncio.run(run()), (0, True))
+
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes
         before it unwinds drains with the others, as asyncio counts it

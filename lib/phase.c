@@ -669,8 +669,11 @@ static int abort_state(const struct view *v, bool spare_reset,
 			/* An action, a completion or a reset runs: its phase
 			 * still completes (or is reset); the next one breaks.
 			 */
-			if (st_ahead(s) == 1)
+			if (st_ahead(s) == 1) { /* left there already */
+				if (deferred)
+					*deferred = true;
 				return 0;
+			}
 			next = st_with_ahead(s, 1);
 		} else {
 			next = st_with_ahead(

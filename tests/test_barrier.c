@@ -489,6 +489,35 @@ Test(semantics, reset_of_empty_barrier_is_a_no_op, .timeout = 10)
 
 /* ---- the action and the barrier's own calls ---------------------------- */
 
+static int deferred_answers[2];
+
+static int abort_twice(void *arg)
+{
+	deferred_answers[0] = rally__barrier_abort_deferred(arg);
+	deferred_answers[1] = rally__barrier_abort_deferred(arg);
+	return 0;
+}
+
+/* An abort while the action runs is left for the next phase, and says so
+ * (rally.aio's abort tells by it which coroutines raise) — the second too,
+ * which finds the break already left there (review round 28: it said "at
+ * once"). Made when nothing runs, it takes effect at once. */
+Test(semantics, abort_says_whether_it_was_deferred, .timeout = 10)
+{
+	rally_barrier_t b;
+	rally_barrier_attr_t attr = {.action = abort_twice, .action_arg = &b};
+	cr_assert_eq(rally_barrier_init(&b, 1, &attr), 0);
+	cr_expect_eq(rally_barrier_wait(&b), 0);
+	cr_expect_eq(deferred_answers[0], 1);
+	cr_expect_eq(deferred_answers[1], 1);
+	cr_expect(rally_barrier_broken(&b));
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally__barrier_abort_deferred(&b), 0);
+	cr_expect(rally_barrier_broken(&b));
+	cr_expect_eq(rally__barrier_abort_deferred(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
 struct self_calls {
 	rally_barrier_t b;
 	int reset_rc, destroy_rc, abort_rc;

@@ -546,6 +546,8 @@ class Barrier:
         self._inside = {}
         self._broken_by_reset = frozenset()
         self._broken_by_abort = frozenset()
+        # What abort() and reset() from another loop left for this one.
+        self._follow_ups = collections.deque()
         self._draining = 0  # ... released and not yet resumed
         self._blocked = []  # futures of coroutines waiting for a mode change
         self._spin_skip = self._spin_misses = 0  # see _spun()
@@ -624,6 +626,7 @@ class Barrier:
                 # round 2: a partner that kept pace starved them).
                 await asyncio.sleep(0)
                 self._suspended_at = loop.time()
+            self._follow_up()
             # Released, it raises if an abort or a reset through this
             # object came before it resumed, as asyncio's; anything else
             # that broke the barrier since — a timeout in the next phase,
@@ -871,12 +874,28 @@ class Barrier:
 
     def _in_own_loop(self, loop, fn):
         """fn() now if the call is made in the object's own loop (or it
-        has none), else in that loop's thread (review rounds 6 and 7)."""
+        has none), else in that loop's thread (review rounds 6 and 7) —
+        from the loop's next callback, or sooner, from a wait of that loop
+        that resumes first (_follow_up)."""
         bound = _bound_loop(self)
         if bound is None or bound is loop:
             fn()
         elif not bound.is_closed():
-            bound.call_soon_threadsafe(fn)
+            self._follow_ups.append(fn)
+            bound.call_soon_threadsafe(self._follow_up)
+
+    def _follow_up(self):
+        """Runs, in the object's loop, what abort() and reset() made from
+        another loop left for it. A released wait runs it before it looks
+        whether to raise: the call returned before it resumed (review
+        round 28: its resume came first in the loop's queue, and it
+        returned its index)."""
+        while self._follow_ups:
+            try:
+                fn = self._follow_ups.popleft()
+            except IndexError:
+                return
+            fn()
 
     def _poke(self, loop):
         """Resolves now the waits on the barrier that `loop` (running,

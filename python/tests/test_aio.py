@@ -1199,6 +1199,26 @@ class ThreadsAndLoops(unittest.TestCase):
             return index, b.broken
         self.assertEqual(asyncio.run(run()), (0, True))
 
+    def test_an_abort_or_reset_from_another_loop_before_the_resume(self):
+        """Review round 28: a coroutine released, then abort() or reset()
+        through its object from another loop's thread, returned before
+        the coroutine resumed: it returned its index (the follow-up that
+        marks it came after its resume in the loop's queue), where the
+        same call from its own loop makes it raise, as asyncio's."""
+        async def run(op):
+            b = rally.AsyncBarrier(2)
+            first = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            self.assertEqual(await b.wait(), 1)  # releases `first`
+            th = threading.Thread(
+                target=lambda: asyncio.run(getattr(b, op)()))
+            th.start()
+            th.join()  # the loop has not run: `first` has not resumed
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await first
+        for op in ("abort", "reset"):
+            asyncio.run(run(op))
+
     def test_draining_counts_a_cancelled_waiter_of_the_phase(self):
         """Review round 8: a waiter cancelled whose phase completes
         before it unwinds drains with the others, as asyncio counts it

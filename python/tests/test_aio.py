@@ -1131,15 +1131,9 @@ class ThreadsAndLoops(unittest.TestCase):
         arrival) let its coroutine, resuming after the abort, return its
         index. The waits whose phase completed before the abort took
         effect raise."""
-        class CompletesFirst:
-            """rally.Barrier, whose abort() lets a thread complete the
+        class CompletesFirst(_StandIn):
+            """rally.Barrier, whose abort lets a thread complete the
             phase first — the window, made reachable."""
-            def __init__(self, b):
-                self._real = b
-
-            def __getattr__(self, name):
-                return getattr(self._real, name)
-
             def _abort(self):
                 last = threading.Thread(target=self._real.wait)
                 last.start()
@@ -1165,13 +1159,7 @@ class ThreadsAndLoops(unittest.TestCase):
         party's action runs is left for the next phase; the action's
         phase completing before the abort's look at the waits — made
         reachable here — still releases its coroutine, as its thread."""
-        class ActionEndsFirst:
-            def __init__(self, b):
-                self._real = b
-
-            def __getattr__(self, name):
-                return getattr(self._real, name)
-
+        class ActionEndsFirst(_StandIn):
             def _abort(self):
                 deferred = self._real._abort()
                 _until(lambda: not self._real._busy(), 5)
@@ -1326,6 +1314,16 @@ def _swallow(fn):
         fn()
     except threading.BrokenBarrierError:
         pass
+
+
+class _StandIn:
+    """A rally.Barrier but for the calls a test's subclass overrides."""
+
+    def __init__(self, b):
+        self._real = b
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
 
 
 class _PollSpy:

@@ -582,17 +582,6 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *barrier_abort(BarrierObject *self, PyObject *unused)
-{
-	rally_barrier_t *b = handle(self);
-	if (!b)
-		return NULL;
-	int rc = rally_barrier_abort(b);
-	if (rc < 0)
-		return pyrally_raise(rc, "abort");
-	Py_RETURN_NONE;
-}
-
 /* Barrier._abort() -> bool: abort(), and whether the break was left for
  * the next phase (an action, completion or reset ran: its phase completes
  * first) — rally.aio's abort tells by it which waits it makes raise. */
@@ -605,6 +594,15 @@ static PyObject *barrier_abort_deferred(BarrierObject *self, PyObject *unused)
 	if (rc < 0)
 		return pyrally_raise(rc, "abort");
 	return PyBool_FromLong(rc);
+}
+
+static PyObject *barrier_abort(BarrierObject *self, PyObject *unused)
+{
+	PyObject *deferred = barrier_abort_deferred(self, unused);
+	if (!deferred)
+		return NULL;
+	Py_DECREF(deferred);
+	Py_RETURN_NONE;
 }
 
 /* Barrier.stats(): rally_stats_t as a dict (rally.h says what each is). */

@@ -656,12 +656,12 @@ class Barrier:
         another object on it (from_barrier twice, a copy; review rounds
         19 and 21): _poke."""
         token.finish("released")
-        if _bound_loop(self) is loop:
+        here = _bound_loop(self) is loop
+        if here:
             self._released()
-            self._poke(loop)
+        self._poke(loop)
+        if here:
             self._exit(True)
-        else:
-            self._poke(loop)
         return token.index
 
     def _bind_or_take_back(self, loop, token):
@@ -1082,13 +1082,11 @@ class Event:
     def set(self):
         """Sets the flag: every waiter, of every process, returns True."""
         self._e.set()
-        # From the loop's own thread: its waiters are released now, as
-        # asyncio's are (from another thread, the sleeper wakes the loop).
-        # The running loop's waits on the event, made through another
-        # object on it too (from_event, a copy), are released at once:
-        # its sleeper's poke (review round 21) — first, and so in the
-        # order they came, whichever object they waited on (review round
-        # 22: this object's went first).
+        # In a running loop its waits on the event are released now, as
+        # asyncio's are, in the order they came — this object's and any
+        # other's on it (from_event, a copy): its sleeper's poke (review
+        # rounds 21 and 22). From another thread, the sleeper wakes the
+        # loop.
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -1096,10 +1094,6 @@ class Event:
         s = _existing_sleeper(running)
         if s is not None:
             s.poke(self._e.name)
-        if running is _bound_loop(self):
-            for fut in self._waiters:  # (none but in the sleeper, as a rule)
-                if isinstance(fut, asyncio.Future) and not fut.done():
-                    fut.set_result(True)
 
     def clear(self):
         """Clears the flag. A waiter blocked when set() came still

@@ -1559,6 +1559,47 @@ class WaitInPlace(unittest.TestCase):
             return seen
         self.assertEqual(asyncio.run(run()), [(1, 1), (1, 0)])
 
+    def test_released_in_place_then_aborted_before_it_resumes(self):
+        """Released in place, a wait that has run nothing else for a
+        while yields to the loop once (asyncio.sleep(0)) before it
+        returns; an abort through its object in that yield makes it
+        raise, as asyncio's released waiter that has not resumed does and
+        as one the sleeper released does: the wait in place marks its
+        token released for the abort's look. The window, made reachable:
+        a thread completes the phase as the coroutine arrives (so the
+        poll finds it done at once), and the abort's task is made as the
+        release pokes the loop."""
+        class CompletedAtArrival(_StandIn):
+            def _arrive(self, left):
+                token = self._real._arrive(left)
+                last = threading.Thread(target=self._real.wait)
+                last.start()
+                last.join()
+                return token
+
+        async def run():
+            loop = asyncio.get_running_loop()
+            b = rally.AsyncBarrier(2)
+            b._b = CompletedAtArrival(b._b)
+            aborts = []
+            poke = b._poke
+
+            def poke_then_abort(lp):
+                poke(lp)
+                if not aborts:
+                    aborts.append(loop.create_task(b.abort()))
+            b._poke = poke_then_abort
+            spun, spin = [], b._spun
+            b._spun = lambda *a: spun.append(spin(*a)) or spun[-1]
+            b._suspended_at = float("-inf")  # it yields once released
+            with self.assertRaises(asyncio.BrokenBarrierError):
+                await b.wait()
+            self.assertEqual(spun, [True])  # released in place
+            self.assertEqual(len(aborts), 1)
+            await aborts[0]
+            return b.broken
+        self.assertTrue(asyncio.run(run()))
+
     def test_released_in_place_across_processes(self):
         """2 processes, 2000 phases: the phases complete (through the
         wait in place, mostly) and every index comes out once a phase."""

@@ -188,19 +188,27 @@ static int node_spin(const struct rally_mpi_barrier *b)
 	return RALLY_SPIN_AUTO;
 }
 
-/* Where node_spin() made the node's ranks sleep at once because the
- * machine's ranks outnumber its CPUs, they first yield, testing between
- * yields, for two rotations of a CPU's run queue (as rally's own policy
- * does with more parties than CPUs): a rank of another node, or a leader
- * in MPI, runs meanwhile, and a phase that completes in that time costs no
- * futex wake. Sleeping at once, fake nodes of 2 took 8.9 us a phase at 4
- * ranks on 2 CPUs and 61.8 us at 8; yielding first, 6.9 and 29.9
- * (MPI_Barrier: 4.6 and 18.1). */
+/* Where the machine's ranks outnumber its CPUs and the node's barriers
+ * were left to choose (no RALLY_SPIN, attr.spin auto), a node-level wait
+ * first yields, testing between yields, for two rotations of a CPU's run
+ * queue: a rank of another node, or a leader in MPI, runs meanwhile, and
+ * a phase that completes in that time costs no futex wake. That is where
+ * node_spin() made them sleep at once (fake nodes of 2 took 8.9 us a
+ * phase at 4 ranks on 2 CPUs and 61.8 us at 8 sleeping at once; yielding
+ * first, 6.9 and 29.9 — MPI_Barrier: 4.6 and 18.1) and where it left
+ * them to rally's own policy, whose yields stop at the first that finds
+ * no new arrival (one node of 4 ranks on 2 CPUs took 1.32x the yield
+ * floor's time, of 8 ranks 1.30x; yielding first, 1.08x and 1.11x, in
+ * interleaved runs). A policy the user set (never, a budget) is theirs:
+ * no yields. */
 static unsigned node_yields(const struct rally_mpi_barrier *b,
                             const int leader[2])
 {
-	if (leader[1] == 0 || leader[0] != RALLY_SPIN_NEVER ||
-	    b->machine_cpus < 1)
+	bool left_to_us = leader[1] != 0;
+	bool yields_pay = leader[0] == RALLY_SPIN_NEVER ||
+	                  leader[0] == RALLY_SPIN_AUTO;
+	if (!left_to_us || !yields_pay || b->machine_cpus < 1 ||
+	    b->machine_ranks <= b->machine_cpus)
 		return 0;
 	return 2 * (unsigned)((b->machine_ranks + b->machine_cpus - 1) /
 	                      b->machine_cpus);

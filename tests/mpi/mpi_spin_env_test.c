@@ -34,6 +34,10 @@
  *   mixed   never for the nodes' leaders, auto for the others: nobody
  *           yields in rally (the node's barriers wait by its leader's
  *           policy, the yields before them included).
+ *   flat    (auto, one node, the last rank late) where the machine's
+ *           ranks outnumber its CPUs, a waiting rank yields at the node
+ *           level (librally-mpi's yields, not rally's) before each
+ *           sleep: twice a wait at least; else it never does there.
 
  * Rank 0 prints "N passed, N failed"; every rank exits non-zero on a
  * failure. */
@@ -57,20 +61,31 @@
 
 enum { PHASES = 200, LATE_US = 2000 };
 
-static atomic_long rally_yields, tests, tests_at_first_yield = -1;
+static atomic_long rally_yields, node_level_yields, tests,
+    tests_at_first_yield = -1;
+
+/* Whether the code at addr is in a library whose name has `name`. */
+static bool in_library(void *addr, const char *name)
+{
+	Dl_info info;
+	return dladdr(addr, &info) && info.dli_fname &&
+	       strstr(info.dli_fname, name);
+}
 
 /* Whether the code at addr is librally's or librally-mpi's. */
 static bool in_rally(void *addr)
 {
-	Dl_info info;
-	return dladdr(addr, &info) && info.dli_fname &&
-	       strstr(info.dli_fname, "librally");
+	return in_library(addr, "librally");
 }
 
 int sched_yield(void)
 {
 	if (in_rally(__builtin_return_address(0))) {
 		atomic_fetch_add(&rally_yields, 1);
+		/* librally-mpi's own: its node-level waits' (lib/mpi/phase.c
+		 * node_token) */
+		if (in_library(__builtin_return_address(0), "librally-mpi"))
+			atomic_fetch_add(&node_level_yields, 1);
 		long expect = -1;
 		atomic_compare_exchange_strong(&tests_at_first_yield, &expect,
 		                               atomic_load(&tests));
@@ -147,6 +162,18 @@ static double cpu_s(void)
 	getrusage(RUSAGE_SELF, &u);
 	return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
 	       1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+/* The CPUs of the machine's ranks between them (every rank's affinity
+ * mask, or'ed), as librally-mpi counts them. */
+static int machine_cpus(void)
+{
+	cpu_set_t mine, all;
+	if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+		CPU_ZERO(&mine);
+	MPI_Allreduce(&mine, &all, (int)sizeof mine, MPI_BYTE, MPI_BOR,
+	              MPI_COMM_WORLD);
+	return CPU_COUNT(&all);
 }
 
 static rally_mpi_barrier_t *b;
@@ -263,18 +290,18 @@ int main(int argc, char **argv)
 	 * (review round 11: nothing tested attr.spin); judged as never and
 	 * budget. */
 	const char *modes[] = {"never", "auto", "budget", "bound", "mixed",
-	                       "attr-never", "attr-budget"};
+	                       "attr-never", "attr-budget", "flat"};
 	const char *env[] = {"never", "auto", "10000000", "auto", "never",
-	                     "", ""};
+	                     "", "", "auto"};
 	int mode = -1;
-	for (int i = 0; argc >= 2 && i < 7; i++)
+	for (int i = 0; argc >= 2 && i < 8; i++)
 		if (!strcmp(argv[1], modes[i]))
 			mode = i;
 	int threads = argc == 3 ? atoi(argv[2]) : 1;
 	if (mode < 0 || argc > 3 || threads < 1 || threads > 8) {
 		fprintf(stderr, "usage: mpi_spin_env_test "
 		        "never|auto|budget|bound|mixed|attr-never|"
-		        "attr-budget [THREADS]\n");
+		        "attr-budget|flat [THREADS]\n");
 		return 2;
 	}
 	if (*env[mode])
@@ -284,7 +311,7 @@ int main(int argc, char **argv)
 	rally_barrier_attr_t attr = {.spin = mode == 5   ? RALLY_SPIN_NEVER
 	                                     : mode == 6 ? 10000000
 	                                                 : RALLY_SPIN_AUTO};
-	if (mode >= 5)
+	if (mode == 5 || mode == 6)
 		mode = mode == 5 ? 0 : 2; /* judged as never, budget */
 	int provided;
 	MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
@@ -315,9 +342,11 @@ int main(int argc, char **argv)
 		MPI_Abort(MPI_COMM_WORLD, 1);
 	}
 	int node = rank / l.node_size; /* consecutive fake nodes */
-	late = node % 2 == 1;
+	late = mode == 7 ? rank == size - 1 : node % 2 == 1;
+	bool oversubscribed = mode == 7 && size > machine_cpus();
 	double floor_us = mode == 0 ? sleep_floor_cpu_us() : 0;
 	atomic_store(&rally_yields, 0);
+	atomic_store(&node_level_yields, 0);
 	atomic_store(&tests, 0);
 	atomic_store(&rally_sleeps, 0);
 	double c0 = cpu_s(), u0 = thread_cpu_s(), t0 = MPI_Wtime();
@@ -385,6 +414,17 @@ int main(int argc, char **argv)
 			ok = false, why = "yields in rally where the node leader "
 			                  "said never";
 		break;
+	case 7: /* flat: the node level yields first where it pays */
+		if (l.nodes != 1)
+			ok = false, why = "not one node (RALLY_MPI_NODE_SIZE?)";
+		else if (!late && oversubscribed &&
+		         atomic_load(&node_level_yields) < 2 * PHASES)
+			ok = false, why = "oversubscribed, a waiting rank did not "
+			                  "yield at the node level before it slept";
+		else if (!oversubscribed && atomic_load(&node_level_yields))
+			ok = false, why = "a CPU for every rank, yet the node "
+			                  "level yielded";
+		break;
 	case 3: /* bound, a CPU per leader: the leader spins, then yields */
 		if (!late && l.leader && first < 50)
 			ok = false, why = first < 0 ? "the leader never yielded "
@@ -396,9 +436,11 @@ int main(int argc, char **argv)
 	if (getenv("SPIN_ENV_TEST_VERBOSE"))
 		printf("rank %d: thread CPU %.1f us a phase (median before a "
 		       "sleep %.1f, a plain wait's %.1f), "
-		       "%ld tests a phase, %ld at most before a sleep\n", rank,
+		       "%ld tests a phase, %ld at most before a sleep, %ld "
+		       "yields at the node level\n", rank,
 		       1e6 * user / PHASES, median_wait_cpu_us(), floor_us,
-		       tests_per_phase, atomic_load(&tests_before_sleep));
+		       tests_per_phase, atomic_load(&tests_before_sleep),
+		       atomic_load(&node_level_yields));
 	if (!ok)
 		printf("FAILED: rank %d (node %d%s%s), attr.spin %d, "
 		       "RALLY_SPIN=%s: %ld "

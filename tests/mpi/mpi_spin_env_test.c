@@ -23,9 +23,11 @@
  *           noise; a rank level that yields is seen);
  *   auto    (RALLY_SPIN=auto, machine oversubscribed) the waiting leader
  *           yields in rally: the count sees yields;
- *   budget  (RALLY_SPIN=10000000: polls that outlast the lateness) no
+ *   budget  (RALLY_SPIN=100000000: polls that outlast the lateness) no
  *           rank yields or sleeps in rally: the budget is spent spinning
- *           first;
+ *           first (10 million polls, a quarter of a second of CPU here,
+ *           ran out beside a fresh clone's run and another MPI test: a
+ *           late node that waits seconds for a CPU is late that long);
  *   bound   (auto, 2 ranks bound to a core each, fake nodes of 1) the
  *           leader spins (each leader has a CPU of the machine) before it
  *           yields: 50 tests at least;
@@ -291,7 +293,7 @@ int main(int argc, char **argv)
 	 * budget. */
 	const char *modes[] = {"never", "auto", "budget", "bound", "mixed",
 	                       "attr-never", "attr-budget", "flat"};
-	const char *env[] = {"never", "auto", "10000000", "auto", "never",
+	const char *env[] = {"never", "auto", "100000000", "auto", "never",
 	                     "", "", "auto"};
 	int mode = -1;
 	for (int i = 0; argc >= 2 && i < 8; i++)
@@ -309,7 +311,7 @@ int main(int argc, char **argv)
 	else
 		unsetenv("RALLY_SPIN");
 	rally_barrier_attr_t attr = {.spin = mode == 5   ? RALLY_SPIN_NEVER
-	                                     : mode == 6 ? 10000000
+	                                     : mode == 6 ? 100000000
 	                                                 : RALLY_SPIN_AUTO};
 	if (mode == 5 || mode == 6)
 		mode = mode == 5 ? 0 : 2; /* judged as never, budget */

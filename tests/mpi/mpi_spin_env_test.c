@@ -188,13 +188,16 @@ static bool late;
 static long *main_rc;
 static double wait_cpu_us[PHASES];
 
-/* The CPU this thread spent in wait(arg) before its first sleep (all of
- * it if it never slept), in us. */
-static double cpu_to_sleep_us(int (*wait)(void *), void *arg, int *rc)
+/* Around a wait: the CPU this thread spent in it before its first sleep
+ * (all of it if it never slept), in us. */
+static void wait_begins(void)
 {
 	to_sleep_us = -1;
 	wait_begun = thread_cpu_s();
-	*rc = wait(arg);
+}
+
+static double wait_cpu_before_sleep_us(void)
+{
 	double us = to_sleep_us >= 0 ? to_sleep_us
 	                             : 1e6 * (thread_cpu_s() - wait_begun);
 	wait_begun = -1;
@@ -235,16 +238,6 @@ static void *floor_late_party(void *arg)
 	return NULL;
 }
 
-static int floor_wait(void *arg)
-{
-	return rally_barrier_wait(arg);
-}
-
-static int mpi_wait(void *arg)
-{
-	return rally_mpi_barrier_wait(arg);
-}
-
 static double sleep_floor_cpu_us(void)
 {
 	double us[FLOOR_WAITS];
@@ -259,8 +252,9 @@ static double sleep_floor_cpu_us(void)
 	pthread_t t;
 	pthread_create(&t, NULL, floor_late_party, fb);
 	for (int i = 0; i < FLOOR_WAITS; i++) {
-		int rc;
-		us[i] = cpu_to_sleep_us(floor_wait, fb, &rc);
+		wait_begins();
+		rally_barrier_wait(fb);
+		us[i] = wait_cpu_before_sleep_us();
 	}
 	pthread_join(t, NULL);
 	rally_barrier_destroy(fb);
@@ -276,12 +270,11 @@ static void *phases(void *arg)
 			usleep(LATE_US);
 		atomic_store(&wait_mark, atomic_load(&tests));
 		atomic_store(&slept_this_wait, false);
-		int r;
 		if (rc == main_rc)
-			wait_cpu_us[p] = cpu_to_sleep_us(mpi_wait, b, &r);
-		else
-			r = rally_mpi_barrier_wait(b);
-		*rc = r;
+			wait_begins();
+		*rc = rally_mpi_barrier_wait(b);
+		if (rc == main_rc)
+			wait_cpu_us[p] = wait_cpu_before_sleep_us();
 	}
 	return NULL;
 }

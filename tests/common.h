@@ -3,9 +3,13 @@
 #define RALLY_TEST_COMMON_H
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline int64_t test_now_ns(void)
 {
@@ -52,6 +56,35 @@ static inline void test_run_threads(unsigned n, test_thread_fn fn, void *arg)
 
 /* The thread counts every scenario runs with: 64 on 2 CPUs is 32x
  * oversubscribed. */
+/* Forks a participant of a shared barrier, for a test to kill: the child
+ * runs join(arg) (attaches, opens by name), says whether it joined, and
+ * stays alive until killed. Returns its pid once it joined; -1 if it did
+ * not (join() said no: the child is killed), or no pipe or fork. */
+static inline pid_t test_fork_participant(bool (*join)(void *), void *arg)
+{
+	int ready[2];
+	if (pipe(ready) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		char joined = join(arg) ? 'y' : 'n';
+		(void)!write(ready[1], &joined, 1);
+		pause();
+		_exit(0);
+	}
+	char joined = 'n';
+	if (pid > 0 && read(ready[0], &joined, 1) != 1)
+		joined = 'n';
+	close(ready[0]);
+	close(ready[1]);
+	if (pid > 0 && joined != 'y') {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
 static const unsigned test_thread_counts[] = {1, 2, 4, 16, 64};
 #define N_THREAD_COUNTS 5
 

@@ -3115,6 +3115,11 @@ Test(hardening, T13_a_budget_spins_through_a_claim, .timeout = 30)
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
 
+static bool attach(void *b)
+{
+	return rally_barrier_attach(b) == 0;
+}
+
 /* A robust waiter that polls in short slices finds a dead participant:
  * every poll of 100 us or less noted its arrival and never scanned
  * (review round 6: pending after 2 s, with the dead listed). */
@@ -3124,18 +3129,8 @@ Test(hardening, T14_short_polls_find_a_dead_participant, .timeout = 30)
 	rally_barrier_attr_t attr = {.flags = RALLY_SHARED | RALLY_ROBUST};
 	cr_assert_eq(rally_barrier_init(b, 2, &attr), 0);
 	cr_assert_eq(rally_barrier_attach(b), 0);
-	int p[2];
-	cr_assert_eq(pipe(p), 0);
-	pid_t child = fork();
-	if (child == 0) {
-		rally_barrier_attach(b);
-		char c = 'x';
-		(void)!write(p[1], &c, 1);
-		pause();
-		_exit(0);
-	}
-	char c;
-	cr_assert_eq(read(p[0], &c, 1), 1);
+	pid_t child = test_fork_participant(attach, b);
+	cr_assert_gt(child, 0);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	rally_token_t t;
@@ -3145,8 +3140,6 @@ Test(hardening, T14_short_polls_find_a_dead_participant, .timeout = 30)
 	while (rc == 0 && test_now_ns() - t0 < 2000000000)
 		rc = rally_barrier_poll(b, t, 50000);
 	cr_expect_eq(rc, RALLY_OWNERDEAD, "poll returned %d", rc);
-	close(p[0]);
-	close(p[1]);
 }
 
 /* On a shared barrier a wait sleeps in 50 ms slices; an explicit budget is

@@ -593,22 +593,18 @@ static void *reset_robust_b_tagged(void *arg)
  * (an abort while BUSY breaks the next phase: the fresh epoch's first),
  * and the reset returned 0 with the barrier broken. A look's break spares
  * a reset, which forgets the dead. */
+static bool open_by_name(void *name)
+{
+	rally_barrier_t *mine;
+	return rally_barrier_open(&mine, name, 2, NULL, 0, 0) == 0;
+}
+
 Test(withdraw, robust_look_during_a_reset_breaks_nothing, .timeout = 20)
 {
 	char name[64];
 	open_robust_b(name, sizeof name, "dead", 2);
-	int ready[2];
-	cr_assert_eq(pipe(ready), 0);
-	pid_t child = fork();
-	if (child == 0) {
-		rally_barrier_t *mine;
-		if (rally_barrier_open(&mine, name, 2, NULL, 0, 0) == 0)
-			(void)!write(ready[1], "x", 1);
-		pause();
-		_exit(0);
-	}
-	char c;
-	cr_assert_eq(read(ready[0], &c, 1), 1);
+	pid_t child = test_fork_participant(open_by_name, name);
+	cr_assert_gt(child, 0);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	rally_token_t tok = arrive_ok(robust_b, 0);

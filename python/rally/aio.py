@@ -311,15 +311,19 @@ def _existing_sleeper(loop):
         else None
 
 
+def _fork_guard(obj):
+    """In a fork()ed child, obj's copy starts afresh: its loop and its
+    waits were the parent's (review round 2)."""
+    if obj._loop_pid is not None and obj._loop_pid != _pid():
+        obj._forked()
+
+
 def _loop_of(obj):
     """The running loop; RuntimeError if obj is bound to another. Binds
     nothing (asyncio's primitives bind when they first make a future:
     _bind; review round 5)."""
     loop = asyncio.get_running_loop()
-    if obj._loop_pid != _pid() and obj._loop_pid is not None:
-        # A fork()ed child's copy: its loop and its waits were the
-        # parent's (review round 2).
-        obj._forked()
+    _fork_guard(obj)
     if obj._loop is not None and loop is not obj._loop():
         raise RuntimeError(f"{obj!r} is bound to a different event loop")
     return loop
@@ -330,8 +334,7 @@ def _running(obj):
     (reset, abort): they check no binding, as asyncio's do not (review
     round 6)."""
     loop = asyncio.get_running_loop()
-    if obj._loop_pid != _pid() and obj._loop_pid is not None:
-        obj._forked()
+    _fork_guard(obj)
     return loop
 
 
@@ -589,10 +592,12 @@ class Barrier:
     def _count(self):
         """Its coroutines inside wait() (asyncio.Barrier's _count, which
         CPython's own tests read)."""
+        _fork_guard(self)  # (review round 32: a child read the parent's)
         return len(self._inside)
 
     @property
     def _state(self):
+        _fork_guard(self)
         return _BROKEN if self._b.broken else self._mode
 
     async def wait(self, timeout=None):
@@ -603,10 +608,10 @@ class Barrier:
         # No binding yet: a wait that never suspends (a last arrival)
         # runs from any loop, as asyncio's (review round 11); one that
         # waits binds, or raises if bound to another loop.
-        # The steps of _running, _bind and _spun's first looks are
-        # written out here: this is the hot path of a wait across
-        # processes, where each µs of Python a wait costs makes a phase of
-        # 4 processes on 2 CPUs about 2.5 µs longer.
+        # The steps of _running (_fork_guard), _bind and _spun's first
+        # looks are written out here: this is the hot path of a wait
+        # across processes, where each µs of Python a wait costs makes a
+        # phase of 4 processes on 2 CPUs about 2.5 µs longer.
         loop = _get_running_loop()
         if self._loop_pid is not None and self._loop_pid != _pid():
             self._forked()
@@ -885,9 +890,12 @@ class Barrier:
         """fn() now if the call is made in the object's own loop (or it
         has none), else in that loop's thread (review rounds 6 and 7) —
         from the loop's next callback, or sooner, from a wait of that loop
-        that resumes first (_follow_up)."""
+        that resumes first (_follow_up). In its own loop, what earlier
+        calls from other loops left runs first (review round 32: left
+        for later, an older reset's overwrote a newer one's state)."""
         bound = _bound_loop(self)
         if bound is None or bound is loop:
+            self._follow_up()
             fn()
         elif not bound.is_closed():
             self._follow_ups.append(fn)
@@ -1084,6 +1092,7 @@ class Event:
     def __repr__(self):
         res = super().__repr__()
         extra = "set" if self.is_set() else "unset"
+        _fork_guard(self)  # (a child's copy has none of the parent's)
         if self._waiters:
             extra = f"{extra}, waiters:{len(self._waiters)}"
         return f"<{res[1:-1]} [{extra}]>"

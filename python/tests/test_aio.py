@@ -568,6 +568,93 @@ class ThreadsAndLoops(unittest.TestCase):
 
         self.assertEqual(asyncio.run(run()), (["draining"], 0))
 
+    def test_a_reset_here_after_one_from_another_loop(self):
+        """Review round 32: reset() from another loop (nothing inside: it
+        breaks nothing), then, before this loop ran its follow-up, a
+        phase completed here and reset() through the object here too: the
+        released coroutine, resuming after the reset made here, raises as
+        asyncio.Barrier's (the older follow-up ran after the newer reset
+        and overwrote its state: it returned its index)."""
+        async def run():
+            b = rally.AsyncBarrier(2)
+            await asyncio.gather(b.wait(), b.wait())  # bound to this loop
+            w = asyncio.create_task(b.wait())
+
+            async def last_then_reset():
+                index = await b.wait()  # releases w
+                await b.reset()  # before w resumes
+                return index
+            m = asyncio.create_task(last_then_reset())
+            th = threading.Thread(target=lambda: asyncio.run(b.reset()))
+            th.start()
+            th.join()
+            got = await asyncio.gather(w, m, return_exceptions=True)
+            return [type(g).__name__ if isinstance(g, BaseException)
+                    else g for g in got], b._state
+
+        self.assertEqual(asyncio.run(run()),
+                         (["BrokenBarrierError", 1], "filling"))
+
+    def test_a_forked_childs_look_at_the_state(self):
+        """Review round 32: a child fork()ed while the parent's released
+        coroutine has not resumed (the parent's object drains) and a
+        thread waits in the next phase sees its own copy afresh in
+        n_waiting, _count and _state, as its waits do (it read the
+        parent's: 0, 1, draining)."""
+        async def run():
+            b = rally.AsyncBarrier(2)
+            w = asyncio.create_task(b.wait())
+            await asyncio.sleep(0.01)
+            await b.wait()  # the last: w released, not resumed
+            th = threading.Thread(target=b.barrier.wait, args=(30,))
+            th.start()
+            deadline = time.monotonic() + 30
+            while b.barrier.n_waiting != 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            r, wfd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(wfd, repr((b.n_waiting, b._count,
+                                    b._state)).encode())
+                os._exit(0)
+            os.close(wfd)
+            os.waitpid(pid, 0)
+            child = os.read(r, 200).decode()
+            os.close(r)
+            parent = (b.n_waiting, b._count, b._state)
+            await w
+            await b.wait()
+            th.join(30)
+            return child, parent
+
+        self.assertEqual(asyncio.run(run()),
+                         ("(1, 0, 'filling')", (0, 1, "draining")))
+
+    def test_a_forked_childs_event_repr(self):
+        """Review round 32, its finding for AsyncEvent: a child fork()ed
+        while a coroutine of the parent waits on the event lists none of
+        the parent's waiters (it listed 1)."""
+        async def run():
+            e = rally.AsyncEvent()
+            w = asyncio.create_task(e.wait())
+            await asyncio.sleep(0.01)
+            r, wfd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.write(wfd, repr(e).encode())
+                os._exit(0)
+            os.close(wfd)
+            os.waitpid(pid, 0)
+            child = os.read(r, 200).decode()
+            os.close(r)
+            parent = repr(e)
+            e.set()
+            await w
+            return child.endswith("[unset]>"), parent.endswith(
+                "[unset, waiters:1]>")
+
+        self.assertEqual(asyncio.run(run()), (True, True))
+
     def test_an_arrival_while_another_party_resets(self):
         """Review round 14: a coroutine that arrives while another party's
         reset() runs (the barrier is broken until it ends) waits for the

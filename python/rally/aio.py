@@ -899,7 +899,12 @@ class Barrier:
             fn()
         elif not bound.is_closed():
             self._follow_ups.append(fn)
-            bound.call_soon_threadsafe(self._follow_up)
+            try:
+                bound.call_soon_threadsafe(self._follow_up)
+            except RuntimeError:
+                # Closed since it looked (review round 33): the call took
+                # effect, and that loop has no wait left to follow up.
+                pass
 
     def _follow_up(self):
         """Runs, in the object's loop, what abort() and reset() made from

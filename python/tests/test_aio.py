@@ -595,6 +595,42 @@ class ThreadsAndLoops(unittest.TestCase):
         self.assertEqual(asyncio.run(run()),
                          (["BrokenBarrierError", 1], "filling"))
 
+    def test_a_reset_from_another_loop_as_the_bound_one_closes(self):
+        """Review round 33 (from reading): the object's loop closing
+        between reset()'s look (from another loop) and its note to that
+        loop — made reachable by a loop whose note raises as a closed
+        one's does — leaves the reset made, and reset() returns (it
+        raised RuntimeError after the barrier was reset)."""
+        b = rally.AsyncBarrier(2)
+        loop = asyncio.new_event_loop()
+        try:
+            async def bind():
+                await asyncio.gather(b.wait(), b.wait())
+            loop.run_until_complete(bind())
+
+            def closed(*args):
+                raise RuntimeError("Event loop is closed")
+            loop.call_soon_threadsafe = closed
+            broken = []
+
+            def party():
+                try:
+                    b.barrier.wait(30)
+                except threading.BrokenBarrierError:
+                    broken.append(True)
+            t = threading.Thread(target=party)
+            t.start()
+            deadline = time.monotonic() + 30
+            while b.barrier.n_waiting != 1 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            asyncio.run(b.reset())
+            t.join(30)
+            self.assertEqual(broken, [True])  # the reset broke its wait
+            self.assertFalse(b.broken)
+            self.assertEqual(b.barrier.n_waiting, 0)
+        finally:
+            loop.close()
+
     def test_a_forked_childs_look_at_the_state(self):
         """Review round 32: a child fork()ed while the parent's released
         coroutine has not resumed (the parent's object drains) and a

@@ -542,7 +542,14 @@ bool rally__check_holder(const struct view *v, uint64_t *s);
 /* ---- reset.c --------------------------------------------------------------
  */
 
-int rally__reset(const struct view *v);
+/* Where a reset took effect: the arrivals it came after are those of
+ * epochs before `epoch` and of `epoch`'s phases up to `last` (its cut,
+ * broken; or, a reset with nothing to do, the phase before the next). */
+struct rally__reset_at {
+	uint32_t epoch;
+	uint32_t last;
+};
+int rally__reset(const struct view *v, struct rally__reset_at *at);
 /* The record read for epoch id (token.c): DONE, BROKEN, or PENDING (open:
  * ask the state). */
 enum outcome rally__record_outcome(const struct rally__barrier *b, uint32_t id,

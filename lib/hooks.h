@@ -58,6 +58,21 @@ void rally__set_alone_yield_ns(int64_t ns);
  * arrival): its outcome is then unknown and reported as RALLY_BROKEN. */
 bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
 
+/* rally_barrier_reset(), telling where it took effect (rally.aio's
+ * reset() tells by it which waits came before it: review round 34):
+ * every arrival of an epoch before *epoch, and of *epoch's phases up to
+ * *last, came before it (it broke the phase *last, or, with nothing to
+ * reset, *last is the phase before the next). 0 or a code as
+ * rally_barrier_reset()'s. */
+int rally__barrier_reset_at(rally_barrier_t *b, uint32_t *epoch,
+                            uint32_t *last);
+
+/* Whether a waiter's token arrived before a reset that took effect at
+ * (epoch, last) (rally__barrier_reset_at): 1 or 0; -EINVAL for a bad token
+ * or the last arrival's. */
+int rally__token_arrived_by(rally_barrier_t *b, rally_token_t token,
+                            uint32_t epoch, uint32_t last);
+
 /* rally_barrier_arrive() for a runtime that waits in slices (the Python
  * binding, the rally command), which must end a wait at its deadline or
  * when a signal comes also while the arrival itself blocks: the last

@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 #include "barrier_impl.h"
 #include "export.h"
+#include "hooks.h"
 #include "points.h"
 #include "wait.h"
 
@@ -61,11 +62,12 @@ static uint32_t cut_of(const struct view *v, uint64_t a, uint64_t s)
 	    atomic_load_explicit(&b->base[id & 1], memory_order_relaxed));
 }
 
-/* Step 1; false if the barrier is empty and whole already. The claim names
- * the cut, not gen's seq: an abort meanwhile breaks the phase after the cut
- * (`ahead` 1), which the publish carries down — from a stale seq it was
- * lost halfway (review round 8), and so would a timeout's be. */
-static bool claim(const struct view *v, uint64_t *s)
+/* Step 1; false if the barrier is empty and whole already (*a then the
+ * arr that showed it). The claim names the cut, not gen's seq: an abort
+ * meanwhile breaks the phase after the cut (`ahead` 1), which the publish
+ * carries down — from a stale seq it was lost halfway (review round 8),
+ * and so would a timeout's be. */
+static bool claim(const struct view *v, uint64_t *s, uint64_t *a_seen)
 {
 	struct rally__barrier *b = v->b;
 	struct waiting w = {.noted = true}; /* not an arrival */
@@ -81,6 +83,7 @@ static bool claim(const struct view *v, uint64_t *s)
 		 * what we read here if our CAS succeeds. */
 		uint64_t a =
 		    atomic_load_explicit(&b->arr, memory_order_acquire);
+		*a_seen = a;
 		/* A robust barrier with the dead in its slots has something
 		 * to reset even when idle and whole: forget them (a death
 		 * between phases breaks the phase after). */
@@ -184,18 +187,30 @@ static void drain_and_swap(const struct view *v, uint32_t id, uint32_t cut)
 	}
 }
 
-int rally__reset(const struct view *v)
+int rally__reset(const struct view *v, struct rally__reset_at *at)
 {
 	struct rally__barrier *b = v->b;
-	uint64_t s;
-	if (!claim(v, &s))
+	uint64_t s, a;
+	if (!claim(v, &s, &a)) {
+		/* Nothing to do: every arrival so far is in a phase before
+		 * the next one, seq (count 0), of arr's epoch. */
+		if (at) {
+			at->epoch = epoch_full(
+			    atomic_load_explicit(&b->epoch_id,
+			                         memory_order_acquire),
+			    arr_epoch(a));
+			at->last = (st_seq(s) - 1) & SEQ_MASK;
+		}
 		return 0;
+	}
 	RALLY_POINT(RESET_CLAIMED);
-	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);
+	a = atomic_load_explicit(&b->arr, memory_order_acquire);
 	uint32_t id =
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_acquire),
 	               arr_epoch(a));
 	uint32_t cut = st_seq(s); /* claim() named it */
+	if (at) /* phases before the cut completed, the cut is broken */
+		*at = (struct rally__reset_at){id, cut};
 	if (!view_robust(v))
 		record(v, id, cut);
 	else /* robust awaits count in their tracker, not in pins */
@@ -238,9 +253,30 @@ RALLY_EXPORT int rally_barrier_reset(rally_barrier_t *pub)
 		return -EDEADLK;
 	if (!rally__visit(&v))
 		return -EINVAL;
-	int rc = rally__reset(&v);
+	int rc = rally__reset(&v, NULL);
 	if (rc == 0)
 		stats_count(&v, STAT_RESET);
+	rally__unvisit(&v);
+	return rc;
+}
+
+int rally__barrier_reset_at(rally_barrier_t *pub, uint32_t *epoch,
+                            uint32_t *last)
+{
+	struct view v;
+	if (!rally__view(pub, &v) || !epoch || !last)
+		return -EINVAL;
+	if (rally__in_action() == v.tag)
+		return -EDEADLK;
+	if (!rally__visit(&v))
+		return -EINVAL;
+	struct rally__reset_at at;
+	int rc = rally__reset(&v, &at);
+	if (rc == 0) {
+		stats_count(&v, STAT_RESET);
+		*epoch = at.epoch;
+		*last = at.last;
+	}
 	rally__unvisit(&v);
 	return rc;
 }

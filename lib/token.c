@@ -518,6 +518,18 @@ bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)
 	return (int32_t)(rec_id(rec) - r.epoch) > 0;
 }
 
+int rally__token_arrived_by(rally_barrier_t *pub, rally_token_t token,
+                            uint32_t epoch, uint32_t last)
+{
+	struct view v;
+	struct token_repr r;
+	if (!rally__view(pub, &v) || !unpack(&v, token, &r) || resolved(&r))
+		return -EINVAL;
+	if (r.epoch != epoch)
+		return (int32_t)(epoch - r.epoch) > 0;
+	return seq_diff(phase_of(&r), last) <= 0;
+}
+
 void rally__trace_token(const rally_barrier_t *pub, rally_token_t token,
                         int index, int64_t t0, int rc)
 {

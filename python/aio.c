@@ -262,6 +262,22 @@ static PyObject *token_get_last(TokenObject *t, void *c)
 	return PyBool_FromLong(t->last);
 }
 
+/* arrived_by(at) -> whether the arrival came before the reset that took
+ * effect at `at` (Barrier._reset()'s answer). */
+static PyObject *token_arrived_by(TokenObject *t, PyObject *at)
+{
+	unsigned int epoch, last;
+	if (!PyArg_ParseTuple(at, "II:arrived_by", &epoch, &last))
+		return NULL;
+	rally_barrier_t *b = token_handle(t);
+	if (!b)
+		return NULL;
+	int rc = rally__token_arrived_by(b, t->tok, epoch, last);
+	if (rc < 0)
+		return pyrally_raise(rc, "wait");
+	return PyBool_FromLong(rc);
+}
+
 static PyMethodDef token_methods[] = {
     {"test", (PyCFunction)token_test, METH_NOARGS, NULL},
     {"futex", (PyCFunction)token_futex, METH_NOARGS, NULL},
@@ -269,11 +285,13 @@ static PyMethodDef token_methods[] = {
     {"expire", (PyCFunction)token_expire, METH_NOARGS, NULL},
     {"withdraw", (PyCFunction)token_withdraw, METH_NOARGS, NULL},
     {"finish", (PyCFunction)token_finish, METH_O, NULL},
+    {"arrived_by", (PyCFunction)token_arrived_by, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef token_getset[] = {
     {"index", (getter)token_get_index, NULL, "the arrival index", NULL},
+
     {"last", (getter)token_get_last, NULL,
      "whether this arrival completed its phase", NULL},
     {NULL, NULL, NULL, NULL, NULL},

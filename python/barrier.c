@@ -463,14 +463,24 @@ static int wait_timeout(BarrierObject *self, PyObject *timeout, int64_t *ns)
 	return timeout == Py_None ? 0 : pyrally_timeout(timeout, true, ns);
 }
 
-/* Barrier._arrive(timeout=None) -> rally._rally._Token: the arrival of
- * a rally.aio wait, which awaits its token in the event loop (aio.c). The
- * token keeps the handle open (a call in flight) until it is finished. */
+/* Barrier._arrive(timeout=None, inside=None) -> rally._rally._Token: the
+ * arrival of a rally.aio wait, which awaits its token in the event loop
+ * (aio.c). The token keeps the handle open (a call in flight) until it is
+ * finished. A waiter's token (not the last arrival's) goes into the dict
+ * `inside` before the GIL can pass to another thread — at once if the
+ * arrival kept it (no action, not broken: arrive_on) — so that an abort()
+ * or reset() from another thread that looks there sees every arrival made
+ * before it (review round 34: one made in the bytecodes between, missed,
+ * returned its index where asyncio's raises). */
 static PyObject *barrier_arrive(BarrierObject *self, PyObject *args)
 {
-	PyObject *timeout = Py_None;
-	if (!PyArg_ParseTuple(args, "|O:_arrive", &timeout))
+	PyObject *timeout = Py_None, *inside = Py_None;
+	if (!PyArg_ParseTuple(args, "|OO:_arrive", &timeout, &inside))
 		return NULL;
+	if (inside != Py_None && !PyDict_Check(inside)) {
+		PyErr_SetString(PyExc_TypeError, "_arrive: inside must be a dict");
+		return NULL;
+	}
 	int64_t ns;
 	if (wait_timeout(self, timeout, &ns) < 0)
 		return NULL;
@@ -485,11 +495,19 @@ static PyObject *barrier_arrive(BarrierObject *self, PyObject *args)
 		leave(self, call);
 		return NULL;
 	}
+	bool last = idx == (int)self->parties - 1;
 	PyObject *t = pyrally_token_new((PyObject *)self, b, call, tok, idx,
-	                                idx == (int)self->parties - 1,
-	                                arrived_ns, self->stats, self->robust);
-	if (!t)
+	                                last, arrived_ns, self->stats,
+	                                self->robust);
+	if (!t) {
 		leave(self, call);
+		return NULL;
+	}
+	if (!last && inside != Py_None &&
+	    PyDict_SetItem(inside, t, Py_None) < 0) {
+		Py_DECREF(t); /* (ends it as broken off) */
+		return NULL;
+	}
 	return t;
 }
 
@@ -555,12 +573,14 @@ static PyObject *barrier_wait(BarrierObject *self, PyObject *args,
 
 /* ---- the rest of the API ------------------------------------------------ */
 
-static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
+/* reset(), telling where it took effect (rally__barrier_reset_at): 0, or
+ * -1 with the exception set. */
+static int reset_at(BarrierObject *self, uint32_t *epoch, uint32_t *last)
 {
 	struct pyrally_call *call;
 	rally_barrier_t *b = enter(self, &call);
 	if (!b)
-		return NULL;
+		return -1;
 	/* From a signal handler that interrupted this thread's own arrival
 	 * at this barrier: the reset would wait for the thread, for ever. */
 	if (arriving_at && strcmp(arriving_at, self->name) == 0) {
@@ -569,17 +589,38 @@ static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
 		                "reset: not allowed from a signal handler that "
 		                "interrupted this thread's wait on the barrier "
 		                "(the reset would wait for that wait)");
-		return NULL;
+		return -1;
 	}
 	int rc;
 	/* reset waits for a running action, which needs the GIL. */
 	Py_BEGIN_ALLOW_THREADS
-	rc = rally_barrier_reset(b);
+	rc = rally__barrier_reset_at(b, epoch, last);
 	Py_END_ALLOW_THREADS
 	leave(self, call);
-	if (rc < 0)
-		return pyrally_raise(rc, "reset");
+	if (rc < 0) {
+		pyrally_raise(rc, "reset");
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *barrier_reset(BarrierObject *self, PyObject *unused)
+{
+	uint32_t epoch, last;
+	if (reset_at(self, &epoch, &last) < 0)
+		return NULL;
 	Py_RETURN_NONE;
+}
+
+/* Barrier._reset() -> (epoch, last): reset(), and where it took effect —
+ * rally.aio's reset() tells by it (Token.arrived_by) which of its waits
+ * came before it (review round 34). */
+static PyObject *barrier_reset_where(BarrierObject *self, PyObject *unused)
+{
+	uint32_t epoch, last;
+	if (reset_at(self, &epoch, &last) < 0)
+		return NULL;
+	return Py_BuildValue("(II)", (unsigned int)epoch, (unsigned int)last);
 }
 
 /* Barrier._abort() -> bool: abort(), and whether the break was left for
@@ -788,13 +829,16 @@ static PyMethodDef barrier_methods[] = {
      "_busy_futex() -> (address, value, shared) or None."},
     {"_raise_broken", (PyCFunction)barrier_raise_broken, METH_NOARGS,
      "_raise_broken(): raises the broken barrier's error."},
+    {"_reset", (PyCFunction)barrier_reset_where, METH_NOARGS,
+     "_reset() -> (epoch, last): reset(); where it took effect."},
     {"_abort", (PyCFunction)barrier_abort_deferred, METH_NOARGS,
      "_abort() -> bool: abort(); True if the phase running an action,\n"
      "completion or reset completes first."},
     {"_busy", (PyCFunction)barrier_busy, METH_NOARGS,
      "_busy() -> bool: an action, completion or reset runs."},
     {"_arrive", (PyCFunction)barrier_arrive, METH_VARARGS,
-     "_arrive(timeout=None) -> token: a rally.aio wait's arrival."},
+     "_arrive(timeout=None, inside=None) -> token: a rally.aio wait's "
+     "arrival."},
     {"_open", (PyCFunction)barrier_open, METH_VARARGS | METH_CLASS,
      "_open(name, parties, action, timeout, robust): opens a shared\n"
      "barrier by name (the unpickler)."},

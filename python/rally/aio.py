@@ -71,6 +71,15 @@ def _phase_completed(token):
         return False
 
 
+def _arrived_by(token, at):
+    """Whether a pending wait arrived before the reset that took effect
+    at `at` (Barrier._reset()); False if the wait ended."""
+    try:
+        return token.arrived_by(at)
+    except ValueError:
+        return False
+
+
 def _broken_kind(exc):
     """How a wait ended, for RALLY_STATS and RALLY_TRACE."""
     return "ownerdead" if isinstance(exc, _rally.OwnerDeadError) \
@@ -343,12 +352,28 @@ def _bind(obj, loop):
     primitives bind theirs. Weakly: an object that outlives its loop must
     not keep it — with the waits left pending in it, whose arrivals are
     taken back only once the loop and their coroutines are collected
-    (review round 1)."""
+    (review round 1). Looked at and made under a lock, as asyncio's
+    _LoopBoundMixin does (review round 34: the first waits of two loops'
+    threads, switched between the look and the binding, both bound)."""
     if obj._loop is None:
-        obj._loop = weakref.ref(loop)
-        obj._loop_pid = _pid()
-    elif loop is not obj._loop():
+        with _bind_lock:
+            if obj._loop is None:
+                obj._loop = weakref.ref(loop)
+                obj._loop_pid = _pid()
+    if loop is not obj._loop():
         raise RuntimeError(f"{obj!r} is bound to a different event loop")
+
+
+_bind_lock = threading.Lock()
+
+
+def _fresh_bind_lock():
+    # (a thread of the parent may have held it as it forked)
+    global _bind_lock
+    _bind_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_bind_lock)
 
 
 def _bound_loop(obj):
@@ -634,7 +659,6 @@ class Barrier:
         ref = self._loop
         if ref is None or ref() is not loop:
             self._bind_or_take_back(loop, token)
-        self._inside[token] = None
         released = False
         try:
             if self._spin_skip:
@@ -699,16 +723,19 @@ class Barrier:
         try:
             _bind(self, loop)
         except BaseException:
+            self._inside.pop(token, None)
             _BarrierWait(self, token, None, None).cancel()
             raise
 
     def _arrival(self, loop, left):
-        """The arrival itself. One that breaks its phase as it arrives —
+        """The arrival itself; a waiter's token is inside (_inside) as it
+        returns — put there by the arrival, before another thread can
+        look (review round 34). One that breaks its phase as it arrives —
         the last, whose action raised or whose timeout was 0 — lets this
         loop's waiters of the phase go at once, as a completing last
         arrival does, not through the sleeper (review round 19)."""
         try:
-            return self._b._arrive(left)
+            return self._b._arrive(left, self._inside)
         except BaseException as e:
             self._poke(loop)
             if isinstance(e, threading.BrokenBarrierError):
@@ -946,7 +973,12 @@ class Barrier:
         # makes raise as they resume). Taken with the GIL, just before:
         # from another loop's thread too, as a whole.
         broken = frozenset(self._inside)
-        self._b.reset()
+        at = self._b._reset()
+        # ... and those that arrived after that look and before the reset
+        # took effect, released or broken by it: a thread switch can come
+        # between (review round 34).
+        broken |= frozenset(t for t in list(self._inside)
+                            if _arrived_by(t, at))
         self._poke(loop)
         # This object's state belongs to its loop's thread (review round
         # 7: written from another loop's, it raced that loop's own).
@@ -958,8 +990,12 @@ class Barrier:
         object's own loop later, and waits of that loop may have arrived
         in the fresh phase meanwhile (review round 13: counted, they kept
         the object resetting until they left — which needed the very
-        arrivals the resetting state held back)."""
-        self._broken_by_reset = broken
+        arrivals the resetting state held back). Added to those of resets
+        before it that are still inside: one made from another loop may
+        come after a later one made here (review round 34: its thread
+        switched before it left this; it overwrote the later reset's)."""
+        self._broken_by_reset = frozenset(
+            (self._broken_by_reset | broken) & self._inside.keys())
         if self._any_reset_broke():
             self._mode = _RESETTING
         else:

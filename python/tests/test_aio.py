@@ -631,6 +631,234 @@ class ThreadsAndLoops(unittest.TestCase):
         finally:
             loop.close()
 
+    def test_two_loops_first_waits_bind_one(self):
+        """Review round 34: the first waits of two loops (two threads) on
+        an unbound object, loop A's thread held between _bind's look and
+        its binding (a trace function holds it there, as a thread switch
+        would): one loop binds, the other's wait raises RuntimeError, as
+        asyncio's (both bound; B's wait went on in an object bound to
+        A)."""
+        import inspect
+        b = rally.AsyncBarrier(3)  # neither wait is the last: both bind
+        lines, first = inspect.getsourcelines(aio._bind)
+        line = first + next(i for i, text in enumerate(lines)
+                            if "obj._loop = weakref.ref(loop)" in text)
+        paused, go = threading.Event(), threading.Event()
+        got = {}
+
+        def tracer(frame, event, arg):
+            if event == "call" and frame.f_code is aio._bind.__code__:
+                def local(frame, event, arg):
+                    if event == "line" and frame.f_lineno == line and \
+                            not paused.is_set():
+                        paused.set()
+                        go.wait(30)
+                    return local
+                return local
+            return None
+
+        def in_a_loop(name, trace):
+            async def main():
+                if trace:
+                    sys.settrace(tracer)
+                try:
+                    got[name] = await asyncio.wait_for(b.wait(), 5)
+                except (RuntimeError, asyncio.TimeoutError) as e:
+                    got[name] = type(e).__name__
+                finally:
+                    sys.settrace(None)
+            asyncio.run(main())
+
+        ta = threading.Thread(target=in_a_loop, args=("A", True))
+        ta.start()
+        self.assertTrue(paused.wait(30))
+        tb = threading.Thread(target=in_a_loop, args=("B", False))
+        tb.start()
+        time.sleep(0.2)  # B's wait looks now (and binds, unguarded)
+        go.set()
+        # B's wait ends (refused) at once, or waits on (bound as well).
+        deadline = time.monotonic() + 2
+        while "B" not in got and time.monotonic() < deadline:
+            time.sleep(0.001)
+        # A's partners: two if B's wait was refused (its arrival taken
+        # back), one if both went on.
+        partners = [threading.Thread(target=b.barrier.wait, args=(30,))
+                    for _ in range(3 - b.barrier.n_waiting)]
+        for t in partners:
+            t.start()
+        for t in partners + [ta, tb]:
+            t.join(30)
+        self.assertEqual(got, {"A": 0, "B": "RuntimeError"})
+
+    def test_a_reset_from_another_loop_noted_after_one_here(self):
+        """Review round 34: reset() from another loop's thread (R1) takes
+        effect, and that thread is switched out before it leaves its note
+        for the object's loop (a stand-in holds it there); meanwhile W
+        arrives in the fresh phase here, a thread completes it, and the
+        loop resets here (R2): W, resuming after R2, raises as
+        asyncio.Barrier's (R1's note, run after R2's, overwrote it: W
+        returned its index)."""
+        class HeldAfterReset:
+            def __init__(self, b, hold):
+                self._real, self._hold = b, hold
+
+            def __getattr__(self, name):
+                return getattr(self._real, name)
+
+            def _reset(self):
+                at = self._real._reset()
+                self._hold()
+                return at
+
+        async def run(remote_first):
+            b = rally.AsyncBarrier(2)
+            await asyncio.gather(b.wait(), b.wait())  # bound here
+            real, here = b._b, threading.get_ident()
+            paused, go = threading.Event(), threading.Event()
+
+            def hold():
+                if threading.get_ident() != here:
+                    paused.set()
+                    go.wait(30)
+            b._b = HeldAfterReset(real, hold)
+            other = threading.Thread(
+                target=lambda: asyncio.run(b.reset()))
+            if remote_first:
+                other.start()
+                self.assertTrue(paused.wait(30))  # R1 made, not noted
+            w = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            t = threading.Thread(target=real.wait)  # completes W's phase
+            t.start()
+            t.join(30)
+            await b.reset()  # R2
+            if remote_first:
+                go.set()
+                other.join(30)
+            b._b = real
+            try:
+                got = await w
+            except asyncio.BrokenBarrierError:
+                got = "BrokenBarrierError"
+            await asyncio.sleep(0)
+            return got, b._state
+
+        for remote_first in (False, True):
+            self.assertEqual(asyncio.run(run(remote_first)),
+                             ("BrokenBarrierError", "filling"))
+
+    def test_an_arrival_as_another_loop_aborts_or_resets(self):
+        """Review round 34: a coroutine's arrival returns, and before
+        wait() goes on another thread has the GIL — a thread completes
+        the phase, another loop's thread aborts or resets through the
+        object (a stand-in runs them there): the coroutine, released
+        before that and resuming after, raises as asyncio's (its token
+        was not yet inside: it returned its index)."""
+        class OthersAfterArrival(_StandIn):
+            others = None
+
+            def _arrive(self, left, inside=None):
+                token = self._real._arrive(left, inside)
+                others, self.others = self.others, None
+                if others is not None:
+                    others()
+                return token
+
+        async def run(op):
+            b = rally.AsyncBarrier(2)
+            await asyncio.gather(b.wait(), b.wait())  # bound here
+            real = b._b
+            stand_in = b._b = OthersAfterArrival(real)
+
+            def others():
+                last = threading.Thread(target=real.wait, args=(30,))
+                last.start()
+                last.join(30)
+                other = threading.Thread(
+                    target=lambda: asyncio.run(getattr(b, op)()))
+                other.start()
+                other.join(30)
+            stand_in.others = others
+            try:
+                got = await b.wait()
+            except asyncio.BrokenBarrierError:
+                got = "BrokenBarrierError"
+            b._b = real
+            return got
+
+        for op in ("abort", "reset"):
+            self.assertEqual(asyncio.run(run(op)), "BrokenBarrierError",
+                             op)
+
+    def test_an_arrival_after_a_reset_looked_from_another_loop(self):
+        """Review round 34: reset() from another loop's thread looks at
+        the waits inside, and before it takes effect (a stand-in holds it
+        there, as a thread switch would) a coroutine here arrives and a
+        thread completes its phase: the coroutine, released before the
+        reset and resuming after it, raises as asyncio's (the reset's
+        one look missed it: it returned its index)."""
+        class HeldBeforeReset(_StandIn):
+            hold = None
+
+            def _reset(self):
+                hold, self.hold = self.hold, None
+                if hold is not None:
+                    hold()
+                return self._real._reset()
+
+        async def run():
+            b = rally.AsyncBarrier(2)
+            real = b._b
+            stand_in = b._b = HeldBeforeReset(real)
+            looked, go = threading.Event(), threading.Event()
+
+            def hold():
+                looked.set()
+                go.wait(30)
+            stand_in.hold = hold
+            other = threading.Thread(target=lambda: asyncio.run(b.reset()))
+            other.start()
+            self.assertTrue(looked.wait(30))
+            w = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            last = threading.Thread(target=real.wait, args=(30,))
+            last.start()
+            last.join(30)
+            go.set()
+            other.join(30)
+            try:
+                got = await w
+            except asyncio.BrokenBarrierError:
+                got = "BrokenBarrierError"
+            b._b = real
+            return got, b._state
+
+        self.assertEqual(asyncio.run(run()),
+                         ("BrokenBarrierError", "filling"))
+
+    def test_arrivals_before_and_after_a_reset(self):
+        """Barrier._reset() says where the reset took effect, and a
+        token whether it arrived before: a pending arrival (its phase
+        broken by the reset) and one whose phase completed before a reset
+        with nothing to do came before; the arrivals after either did
+        not (review round 34: a reset with nothing to do ends no epoch)."""
+        b = rally.Barrier(2)
+        done = b._arrive(None)
+        b._arrive(None).finish("released")  # the last: done completed
+        at = b._reset()  # nothing to reset
+        after = b._arrive(None)
+        self.assertEqual((done.arrived_by(at), after.arrived_by(at)),
+                         (True, False))
+        at = b._reset()  # breaks after's phase
+        fresh = b._arrive(None)
+        self.assertEqual((after.arrived_by(at), fresh.arrived_by(at),
+                          done.arrived_by(at)), (True, False, True))
+        for t, how in ((done, "released"), (after, "broken"),
+                       (fresh, "withdrawn")):
+            if how == "withdrawn":
+                self.assertTrue(t.withdraw())  # taken back
+            t.finish(how)
+
     def test_a_forked_childs_look_at_the_state(self):
         """Review round 32: a child fork()ed while the parent's released
         coroutine has not resumed (the parent's object drains) and a
@@ -1460,8 +1688,12 @@ class _PollSpy:
     def __getattr__(self, name):
         return getattr(self._barrier, name)
 
-    def _arrive(self, left):
-        return _TokenSpy(self._barrier._arrive(left), self.polls)
+    def _arrive(self, left, inside=None):
+        token = self._barrier._arrive(left)
+        spy = _TokenSpy(token, self.polls)
+        if inside is not None and not token.last:
+            inside[spy] = None  # the spy is the wait's token
+        return spy
 
 
 class _TokenSpy:
@@ -1693,8 +1925,8 @@ class WaitInPlace(unittest.TestCase):
         poll finds it done at once), and the abort's task is made as the
         release pokes the loop."""
         class CompletedAtArrival(_StandIn):
-            def _arrive(self, left):
-                token = self._real._arrive(left)
+            def _arrive(self, left, inside=None):
+                token = self._real._arrive(left, inside)
                 last = threading.Thread(target=self._real.wait)
                 last.start()
                 last.join()

@@ -67,11 +67,12 @@ bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
 int rally__barrier_reset_at(rally_barrier_t *b, uint32_t *epoch,
                             uint32_t *last);
 
-/* Whether a waiter's token arrived before a reset that took effect at
- * (epoch, last) (rally__barrier_reset_at): 1 or 0; -EINVAL for a bad token
- * or the last arrival's. */
-int rally__token_arrived_by(rally_barrier_t *b, rally_token_t token,
-                            uint32_t epoch, uint32_t last);
+/* Whether a waiter's token arrived before a reset or abort that took
+ * effect at (epoch, last) (rally__barrier_reset_at, _abort_at): 1 or 0;
+ * -EINVAL for the last arrival's. Reads only the token (of the barrier
+ * that answered), which may be finished. */
+int rally__token_arrived_by(rally_token_t token, uint32_t epoch,
+                            uint32_t last);
 
 /* rally_barrier_arrive() for a runtime that waits in slices (the Python
  * binding, the rally command), which must end a wait at its deadline or
@@ -133,6 +134,15 @@ bool rally__barrier_busy(const rally_barrier_t *b);
  * first) or took effect at once (0); -EINVAL. rally.aio tells by it which
  * of its released waits the abort makes raise (review round 27). */
 int rally__barrier_abort_deferred(rally_barrier_t *b);
+
+/* rally__barrier_abort_deferred(), telling also where the abort took
+ * effect, as rally__barrier_reset_at() does: the phases up to *last of
+ * *epoch (and every earlier epoch's) had completed or broken before it —
+ * a phase whose action, completion or reset ran completes (or is reset)
+ * after it. rally.aio's abort() makes those waits raise that it had
+ * released (review round 35). */
+int rally__barrier_abort_at(rally_barrier_t *b, uint32_t *epoch,
+                            uint32_t *last);
 
 /* The code a caller of b hears while b is broken: RALLY_OWNERDEAD if the
  * barrier recorded a participant's death, else RALLY_BROKEN — what a

@@ -649,8 +649,11 @@ int rally__complete(const struct view *v, struct arrival t,
 
 /* *deferred (if given): whether the phase running its action, completion
  * or reset (BUSY) completes first — the break is left for the next. */
+/* deferred, seq (may be NULL): whether the break was left for the next
+ * phase, and gen's phase when the abort took effect (or found nothing to
+ * do) — the phases before it had completed. */
 static int abort_state(const struct view *v, bool spare_reset,
-                       bool *deferred)
+                       bool *deferred, uint32_t *seq)
 {
 	uint64_t s = atomic_load_explicit(v->state, memory_order_relaxed);
 	uint64_t next;
@@ -658,6 +661,8 @@ static int abort_state(const struct view *v, bool spare_reset,
 		*deferred = false;
 	do {
 		RALLY_POINT(ABORTING);
+		if (seq)
+			*seq = st_seq(s);
 		if ((s & ST_BROKEN) && !(s & ST_BUSY))
 			return 0;
 		/* BUSY|BROKEN: a reset runs. Judged on the exact state the
@@ -692,12 +697,12 @@ static int abort_state(const struct view *v, bool spare_reset,
 
 int rally__abort(const struct view *v)
 {
-	return abort_state(v, false, NULL);
+	return abort_state(v, false, NULL, NULL);
 }
 
 int rally__abort_for_dead(const struct view *v)
 {
-	return abort_state(v, true, NULL);
+	return abort_state(v, true, NULL, NULL);
 }
 
 /* hooks.h */
@@ -707,7 +712,28 @@ int rally__barrier_abort_deferred(rally_barrier_t *pub)
 	bool deferred;
 	if (!rally__view(pub, &v) || !rally__visit(&v))
 		return -EINVAL;
-	abort_state(&v, false, &deferred);
+	abort_state(&v, false, &deferred, NULL);
+	stats_count(&v, STAT_ABORT);
+	rally__unvisit(&v);
+	return deferred;
+}
+
+int rally__barrier_abort_at(rally_barrier_t *pub, uint32_t *epoch,
+                            uint32_t *last)
+{
+	struct view v;
+	bool deferred;
+	uint32_t seq;
+	if (!epoch || !last || !rally__view(pub, &v) || !rally__visit(&v))
+		return -EINVAL;
+	abort_state(&v, false, &deferred, &seq);
+	/* arr's epoch now: a reset since can only have moved it on, and
+	 * the later epoch's phases all come after seq. */
+	uint64_t a = atomic_load_explicit(&v.b->arr, memory_order_acquire);
+	*epoch = epoch_full(
+	    atomic_load_explicit(&v.b->epoch_id, memory_order_acquire),
+	    arr_epoch(a));
+	*last = (seq - 1) & SEQ_MASK;
 	stats_count(&v, STAT_ABORT);
 	rally__unvisit(&v);
 	return deferred;

@@ -518,12 +518,12 @@ bool rally__token_stale(rally_barrier_t *pub, rally_token_t token)
 	return (int32_t)(rec_id(rec) - r.epoch) > 0;
 }
 
-int rally__token_arrived_by(rally_barrier_t *pub, rally_token_t token,
-                            uint32_t epoch, uint32_t last)
+int rally__token_arrived_by(rally_token_t token, uint32_t epoch,
+                            uint32_t last)
 {
-	struct view v;
 	struct token_repr r;
-	if (!rally__view(pub, &v) || !unpack(&v, token, &r) || resolved(&r))
+	memcpy(&r, &token, sizeof r);
+	if (r.phase_kind >> KIND_SHIFT != KIND_WAITER)
 		return -EINVAL;
 	if (r.epoch != epoch)
 		return (int32_t)(epoch - r.epoch) > 0;

@@ -262,17 +262,15 @@ static PyObject *token_get_last(TokenObject *t, void *c)
 	return PyBool_FromLong(t->last);
 }
 
-/* arrived_by(at) -> whether the arrival came before the reset that took
- * effect at `at` (Barrier._reset()'s answer). */
+/* arrived_by(at) -> whether the arrival came before the reset or abort
+ * that took effect at `at` (Barrier._reset()'s or _abort()'s answer) —
+ * finished too: it reads only the token (review round 35). */
 static PyObject *token_arrived_by(TokenObject *t, PyObject *at)
 {
 	unsigned int epoch, last;
 	if (!PyArg_ParseTuple(at, "II:arrived_by", &epoch, &last))
 		return NULL;
-	rally_barrier_t *b = token_handle(t);
-	if (!b)
-		return NULL;
-	int rc = rally__token_arrived_by(b, t->tok, epoch, last);
+	int rc = rally__token_arrived_by(t->tok, epoch, last);
 	if (rc < 0)
 		return pyrally_raise(rc, "wait");
 	return PyBool_FromLong(rc);

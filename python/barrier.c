@@ -623,26 +623,27 @@ static PyObject *barrier_reset_where(BarrierObject *self, PyObject *unused)
 	return Py_BuildValue("(II)", (unsigned int)epoch, (unsigned int)last);
 }
 
-/* Barrier._abort() -> bool: abort(), and whether the break was left for
- * the next phase (an action, completion or reset ran: its phase completes
- * first) — rally.aio's abort tells by it which waits it makes raise. */
-static PyObject *barrier_abort_deferred(BarrierObject *self, PyObject *unused)
+/* Barrier._abort() -> (epoch, last): abort(), and where it took effect
+ * (rally__barrier_abort_at) — rally.aio's abort tells by it
+ * (Token.arrived_by) which of its released waits it makes raise. */
+static PyObject *barrier_abort_where(BarrierObject *self, PyObject *unused)
 {
 	rally_barrier_t *b = handle(self);
 	if (!b)
 		return NULL;
-	int rc = rally__barrier_abort_deferred(b);
+	uint32_t epoch, last;
+	int rc = rally__barrier_abort_at(b, &epoch, &last);
 	if (rc < 0)
 		return pyrally_raise(rc, "abort");
-	return PyBool_FromLong(rc);
+	return Py_BuildValue("(II)", (unsigned int)epoch, (unsigned int)last);
 }
 
 static PyObject *barrier_abort(BarrierObject *self, PyObject *unused)
 {
-	PyObject *deferred = barrier_abort_deferred(self, unused);
-	if (!deferred)
+	PyObject *at = barrier_abort_where(self, unused);
+	if (!at)
 		return NULL;
-	Py_DECREF(deferred);
+	Py_DECREF(at);
 	Py_RETURN_NONE;
 }
 
@@ -831,9 +832,8 @@ static PyMethodDef barrier_methods[] = {
      "_raise_broken(): raises the broken barrier's error."},
     {"_reset", (PyCFunction)barrier_reset_where, METH_NOARGS,
      "_reset() -> (epoch, last): reset(); where it took effect."},
-    {"_abort", (PyCFunction)barrier_abort_deferred, METH_NOARGS,
-     "_abort() -> bool: abort(); True if the phase running an action,\n"
-     "completion or reset completes first."},
+    {"_abort", (PyCFunction)barrier_abort_where, METH_NOARGS,
+     "_abort() -> (epoch, last): abort(); where it took effect."},
     {"_busy", (PyCFunction)barrier_busy, METH_NOARGS,
      "_busy() -> bool: an action, completion or reset runs."},
     {"_arrive", (PyCFunction)barrier_arrive, METH_VARARGS,

@@ -62,15 +62,6 @@ def _asyncio_error(exc):
     return BrokenBarrierError(*exc.args)
 
 
-def _phase_completed(token):
-    """Whether a pending wait's phase completed (its loop may not have
-    looked yet); False if it broke, or the wait ended."""
-    try:
-        return token.test()
-    except (threading.BrokenBarrierError, ValueError):
-        return False
-
-
 def _arrived_by(token, at):
     """Whether a pending wait arrived before the reset that took effect
     at `at` (Barrier._reset()); False if the wait ended."""
@@ -682,8 +673,10 @@ class Barrier:
             # that broke the barrier since — a timeout in the next phase,
             # another party's abort — leaves its phase complete, as a
             # thread's (review round 23: it raised for a timeout).
+            # A reset's mark stands if the barrier broke since (review
+            # round 35: a later break undid it).
             if token in self._broken_by_abort or \
-                    (self._mode is _RESETTING and not b.broken and
+                    (self._mode is _RESETTING and
                      token in self._broken_by_reset):
                 raise BrokenBarrierError("Abort or reset of barrier")
             return token.index
@@ -1015,22 +1008,21 @@ class Barrier:
         reset()."""
         loop = _running(self)
         # The waits released before the abort took effect it makes raise
-        # as they resume, as asyncio's: those the loop saw released, and
-        # those whose phase had completed (review round 26) — looked at
-        # before the abort, and, if it took effect at once, after it too:
-        # a phase completed in between came first (review round 27). Left
-        # for the next phase (an action ran), the running phase completes
-        # after it, and its waits are released (review round 24). Copied
-        # at once (from another loop's thread too), as reset's.
-        before = self._released_inside()
-        deferred = self._b._abort()
-        broken = before if deferred else self._released_inside()
+        # as they resume, as asyncio's: those whose phase had completed,
+        # whether or not the loop saw it yet (review round 26). The abort
+        # tells where it took effect, and each wait's token whether it
+        # came before (review round 35: looks at the waits before and
+        # after the abort, with a thread switch between, missed a wait
+        # released before a deferred abort and took one released after a
+        # reset that followed it). Left for the next phase (an action
+        # ran), the running phase completes after it, and its waits are
+        # released (review round 24). Taken at once (from another loop's
+        # thread too), as reset's.
+        at = self._b._abort()
+        broken = frozenset(t for t in list(self._inside)
+                           if _arrived_by(t, at))
         self._poke(loop)
         self._in_own_loop(loop, functools.partial(self._after_abort, broken))
-
-    def _released_inside(self):
-        return frozenset(t for t, released in dict(self._inside).items()
-                         if released or _phase_completed(t))
 
     def _after_abort(self, broken):
         """In the object's own loop (made from another, later): those

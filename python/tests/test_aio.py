@@ -698,34 +698,16 @@ class ThreadsAndLoops(unittest.TestCase):
         loop resets here (R2): W, resuming after R2, raises as
         asyncio.Barrier's (R1's note, run after R2's, overwrote it: W
         returned its index)."""
-        class HeldAfterReset:
-            def __init__(self, b, hold):
-                self._real, self._hold = b, hold
-
-            def __getattr__(self, name):
-                return getattr(self._real, name)
-
-            def _reset(self):
-                at = self._real._reset()
-                self._hold()
-                return at
-
         async def run(remote_first):
             b = rally.AsyncBarrier(2)
             await asyncio.gather(b.wait(), b.wait())  # bound here
-            real, here = b._b, threading.get_ident()
-            paused, go = threading.Event(), threading.Event()
-
-            def hold():
-                if threading.get_ident() != here:
-                    paused.set()
-                    go.wait(30)
-            b._b = HeldAfterReset(real, hold)
-            other = threading.Thread(
-                target=lambda: asyncio.run(b.reset()))
+            real = b._b
+            held = b._b = _Held(real, "_reset", after=True)
             if remote_first:
-                other.start()
-                self.assertTrue(paused.wait(30))  # R1 made, not noted
+                other = _in_another_loop(b.reset)
+                self.assertTrue(held.there.wait(30))  # R1 made, not noted
+            else:
+                held.held = True  # R2 is not held
             w = asyncio.create_task(b.wait())
             await asyncio.sleep(0)
             t = threading.Thread(target=real.wait)  # completes W's phase
@@ -733,7 +715,7 @@ class ThreadsAndLoops(unittest.TestCase):
             t.join(30)
             await b.reset()  # R2
             if remote_first:
-                go.set()
+                held.go.set()
                 other.join(30)
             b._b = real
             try:
@@ -797,34 +779,18 @@ class ThreadsAndLoops(unittest.TestCase):
         thread completes its phase: the coroutine, released before the
         reset and resuming after it, raises as asyncio's (the reset's
         one look missed it: it returned its index)."""
-        class HeldBeforeReset(_StandIn):
-            hold = None
-
-            def _reset(self):
-                hold, self.hold = self.hold, None
-                if hold is not None:
-                    hold()
-                return self._real._reset()
-
         async def run():
             b = rally.AsyncBarrier(2)
             real = b._b
-            stand_in = b._b = HeldBeforeReset(real)
-            looked, go = threading.Event(), threading.Event()
-
-            def hold():
-                looked.set()
-                go.wait(30)
-            stand_in.hold = hold
-            other = threading.Thread(target=lambda: asyncio.run(b.reset()))
-            other.start()
-            self.assertTrue(looked.wait(30))
+            held = b._b = _Held(real, "_reset")
+            other = _in_another_loop(b.reset)
+            self.assertTrue(held.there.wait(30))
             w = asyncio.create_task(b.wait())
             await asyncio.sleep(0)
             last = threading.Thread(target=real.wait, args=(30,))
             last.start()
             last.join(30)
-            go.set()
+            held.go.set()
             other.join(30)
             try:
                 got = await w
@@ -858,6 +824,148 @@ class ThreadsAndLoops(unittest.TestCase):
             if how == "withdrawn":
                 self.assertTrue(t.withdraw())  # taken back
             t.finish(how)
+
+    def test_a_reset_here_then_a_break_by_another(self):
+        """Review round 35: a coroutine released, then reset() through its
+        object, then the barrier broken by another party (a thread's
+        abort through .barrier, a thread's wait timing out in the next
+        phase) before it resumes: it raises, as after the reset alone and
+        as asyncio's (the later break undid the reset's mark: it returned
+        its index)."""
+        def thread_abort(b):
+            b.barrier.abort()
+
+        def thread_times_out(b):
+            with self.assertRaises(threading.BrokenBarrierError):
+                b.barrier.wait(timeout=0)
+
+        async def run(then):
+            b = rally.AsyncBarrier(2)
+            t1 = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            await b.wait()  # the last: t1 released
+            await b.reset()
+            then(b)
+            try:
+                return await t1
+            except asyncio.BrokenBarrierError:
+                return "BrokenBarrierError"
+
+        for then in (thread_abort, thread_times_out):
+            self.assertEqual(asyncio.run(run(then)), "BrokenBarrierError",
+                             then.__name__)
+
+    def test_released_and_looked_at_before_a_reset_from_another_loop(self):
+        """Review round 35: reset() from another loop's thread is held
+        after its first look (a stand-in, as a thread switch would); a
+        coroutine here arrives, a thread completes its phase and the loop
+        sees it released (its token finished); the reset then takes
+        effect (nothing to reset) and returns: the coroutine, resuming
+        after, raises (the reset's look at finished tokens answered no)."""
+        async def run():
+            b = rally.AsyncBarrier(2)
+            await asyncio.gather(b.wait(), b.wait())  # bound here
+            real = b._b
+            held = b._b = _Held(real, "_reset")
+            other = _in_another_loop(b.reset)
+            self.assertTrue(held.there.wait(30))
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            last = threading.Thread(target=real.wait, args=(30,))
+            last.start()
+            last.join(30)
+            deadline = time.monotonic() + 30
+            while not any(b._inside.values()) and \
+                    time.monotonic() < deadline:
+                await asyncio.sleep(0)  # until the loop sees it released
+            # t's resume is queued, not run: the reset goes first (it
+            # needs nothing of this loop: joined without yielding).
+            held.go.set()
+            other.join(30)
+            b._b = real
+            try:
+                return await t
+            except asyncio.BrokenBarrierError:
+                return "BrokenBarrierError"
+
+        self.assertEqual(asyncio.run(run()), "BrokenBarrierError")
+
+    def test_released_before_a_deferred_abort_from_another_loop(self):
+        """Review round 35: abort() from another loop's thread is held
+        before it takes effect (a stand-in); a coroutine here is released
+        in phase p, phase p + 1's action starts in other threads, and the
+        abort takes effect then (deferred): the coroutine, resuming after
+        abort() returned, raises (only the look before the hold counted:
+        it returned its index); phase p + 1's threads are released."""
+        slow, in_action = threading.Event(), threading.Event()
+
+        def action():
+            if slow.is_set():
+                in_action.set()
+                time.sleep(0.3)
+
+        async def run():
+            b = rally.AsyncBarrier(2, action=action)
+            await asyncio.gather(b.wait(), b.wait())  # bound here
+            real = b._b
+            held = b._b = _Held(real, "_abort")
+            other = _in_another_loop(b.abort)
+            self.assertTrue(held.there.wait(30))
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            await b.wait()  # the last of phase p: t released
+            slow.set()
+            got = []
+            threads = [threading.Thread(
+                target=lambda: got.append(real.wait(30)))
+                for _ in range(2)]
+            for x in threads:
+                x.start()
+            self.assertTrue(in_action.wait(30))
+            held.go.set()
+            await asyncio.get_running_loop().run_in_executor(
+                None, other.join, 30)
+            for x in threads:
+                x.join(30)
+            b._b = real
+            try:
+                result = await t
+            except asyncio.BrokenBarrierError:
+                result = "BrokenBarrierError"
+            return result, sorted(got)
+
+        self.assertEqual(asyncio.run(run()), ("BrokenBarrierError", [0, 1]))
+
+    def test_released_after_an_abort_and_a_reset_by_another(self):
+        """Review round 35: abort() from another loop's thread takes
+        effect and is held before it looks at the waits (a stand-in);
+        meanwhile a thread resets through .barrier and a fresh phase
+        completes here: the coroutine released in that phase, after the
+        abort, returns its index (a look made after the abort took every
+        completed phase: it raised)."""
+        async def run():
+            b = rally.AsyncBarrier(2)
+            await asyncio.gather(b.wait(), b.wait())  # bound here
+            real = b._b
+            held = b._b = _Held(real, "_abort", after=True)
+            other = _in_another_loop(b.abort)
+            self.assertTrue(held.there.wait(30))
+            real.reset()  # another party's, through the thread face
+            t = asyncio.create_task(b.wait())
+            await asyncio.sleep(0)
+            last = threading.Thread(target=real.wait, args=(30,))
+            last.start()
+            last.join(30)
+            held.go.set()
+            await asyncio.get_running_loop().run_in_executor(
+                None, other.join, 30)
+            b._b = real
+            try:
+                return await t
+            except asyncio.BrokenBarrierError:
+                return "BrokenBarrierError"
+
+        self.assertEqual(asyncio.run(run()), 0)
 
     def test_a_forked_childs_look_at_the_state(self):
         """Review round 32: a child fork()ed while the parent's released
@@ -1675,6 +1783,44 @@ class _StandIn:
 
     def __getattr__(self, name):
         return getattr(self._real, name)
+
+
+class _Held(_StandIn):
+    """A rally.Barrier whose call `name` (_reset, _abort) is held once,
+    before it takes effect or after it (after=True), until the test lets
+    it go: a thread switch there, made to last. `there` is set while it
+    is held; `go` lets it go."""
+
+    def __init__(self, b, name, after=False):
+        super().__init__(b)
+        self.name, self.after, self.held = name, after, False
+        self.there, self.go = threading.Event(), threading.Event()
+
+    def _hold(self):
+        self.there.set()
+        self.go.wait(30)
+
+    def __getattr__(self, name):
+        call = getattr(self._real, name)
+        if name != self.name or self.held:
+            return call
+
+        def held(*args):
+            self.held = True
+            if not self.after:
+                self._hold()
+            answer = call(*args)
+            if self.after:
+                self._hold()
+            return answer
+        return held
+
+
+def _in_another_loop(make_coroutine):
+    """A started thread that runs make_coroutine() in a loop of its own."""
+    t = threading.Thread(target=lambda: asyncio.run(make_coroutine()))
+    t.start()
+    return t
 
 
 class _PollSpy:

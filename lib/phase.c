@@ -649,43 +649,71 @@ int rally__complete(const struct view *v, struct arrival t,
 
 /* *deferred (if given): whether the phase running its action, completion
  * or reset (BUSY) completes first — the break is left for the next. */
-/* deferred, seq (may be NULL): whether the break was left for the next
- * phase, and gen's phase when the abort took effect (or found nothing to
- * do) — the phases before it had completed. */
+/* The full id of the epoch arr names now. */
+static uint32_t epoch_now(const struct view *v)
+{
+	uint64_t a = atomic_load_explicit(&v->b->arr, memory_order_acquire);
+	return epoch_full(
+	    atomic_load_explicit(&v->b->epoch_id, memory_order_acquire),
+	    arr_epoch(a));
+}
+
+/* deferred, at (may be NULL): whether the break was left for the next
+ * phase, and where the abort took effect (or found nothing to do): the
+ * phases of at->epoch before gen's seq then, and every earlier epoch's,
+ * had completed or broken. The epoch is read under the state the abort
+ * decides on, and that state is still there after (the CAS, or a look
+ * again): a reset claims by changing it before it moves the epoch on —
+ * read after, two resets made a later epoch's arrival seem earlier
+ * (review round 36). Under a running reset's BUSY the epoch read is that
+ * reset's or the next, both before the phases the abort breaks. */
 static int abort_state(const struct view *v, bool spare_reset,
-                       bool *deferred, uint32_t *seq)
+                       bool *deferred, struct rally__reset_at *at)
 {
 	uint64_t s = atomic_load_explicit(v->state, memory_order_relaxed);
 	uint64_t next;
-	if (deferred)
-		*deferred = false;
-	do {
+	for (;;) {
 		RALLY_POINT(ABORTING);
-		if (seq)
-			*seq = st_seq(s);
+		if (deferred)
+			*deferred = false;
+		if (at) {
+			at->epoch = epoch_now(v);
+			at->last = (st_seq(s) - 1) & SEQ_MASK;
+		}
+		bool nothing = false;
 		if ((s & ST_BROKEN) && !(s & ST_BUSY))
-			return 0;
+			nothing = true;
 		/* BUSY|BROKEN: a reset runs. Judged on the exact state the
 		 * CAS below replaces: a reset that claims after this look
 		 * makes it fail, and we look again. */
-		if (spare_reset && (s & ST_BROKEN))
-			return 0;
-		if (s & ST_BUSY) {
-			/* An action, a completion or a reset runs: its phase
-			 * still completes (or is reset); the next one breaks.
-			 */
-			if (st_ahead(s) == 1) { /* left there already */
-				if (deferred)
-					*deferred = true;
+		else if (spare_reset && (s & ST_BROKEN))
+			nothing = true;
+		/* An action, a completion or a reset runs: its phase still
+		 * completes (or is reset); the next one breaks — left there
+		 * already? */
+		else if ((s & ST_BUSY) && st_ahead(s) == 1) {
+			if (deferred)
+				*deferred = true;
+			nothing = true;
+		}
+		if (nothing) {
+			uint64_t again =
+			    atomic_load_explicit(v->state, memory_order_acquire);
+			if (!at || again == s)
 				return 0;
-			}
+			s = again;
+			continue;
+		}
+		if (s & ST_BUSY)
 			next = st_with_ahead(s, 1);
-		} else {
+		else
 			next = st_with_ahead(
 			    (s | ST_BROKEN) & ~(uint64_t)ST_SLEEPERS, 0);
-		}
-	} while (!atomic_compare_exchange_weak_explicit(
-	    v->state, &s, next, memory_order_release, memory_order_relaxed));
+		if (atomic_compare_exchange_weak_explicit(
+		        v->state, &s, next, memory_order_release,
+		        memory_order_relaxed))
+			break;
+	}
 	if (deferred)
 		*deferred = s & ST_BUSY;
 	if (next & ST_BROKEN) { /* `ahead`: see break_phase */
@@ -723,17 +751,12 @@ int rally__barrier_abort_at(rally_barrier_t *pub, uint32_t *epoch,
 {
 	struct view v;
 	bool deferred;
-	uint32_t seq;
+	struct rally__reset_at at;
 	if (!epoch || !last || !rally__view(pub, &v) || !rally__visit(&v))
 		return -EINVAL;
-	abort_state(&v, false, &deferred, &seq);
-	/* arr's epoch now: a reset since can only have moved it on, and
-	 * the later epoch's phases all come after seq. */
-	uint64_t a = atomic_load_explicit(&v.b->arr, memory_order_acquire);
-	*epoch = epoch_full(
-	    atomic_load_explicit(&v.b->epoch_id, memory_order_acquire),
-	    arr_epoch(a));
-	*last = (seq - 1) & SEQ_MASK;
+	abort_state(&v, false, &deferred, &at);
+	*epoch = at.epoch;
+	*last = at.last;
 	stats_count(&v, STAT_ABORT);
 	rally__unvisit(&v);
 	return deferred;

@@ -487,6 +487,73 @@ Test(semantics, reset_of_empty_barrier_is_a_no_op, .timeout = 10)
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
 
+/* ---- where an abort took effect (rally.aio) ----------------------------- */
+
+static rally_barrier_t where_b;
+static rally_token_t where_after; /* arrives in the epoch after the abort */
+static bool where_armed;
+
+/* Another party, while the aborting thread is held after its CAS (it
+ * wakes the broken phase's sleepers: RELEASED): reset, an arrival and its
+ * phase's completion, an arrival in the next phase, reset again. */
+static void two_resets_after_the_abort(enum rally__point p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	if (!where_armed)
+		return;
+	where_armed = false; /* (the resets below reach RELEASED too) */
+	rally_token_t last, next;
+	cr_expect_eq(rally_barrier_reset(&where_b), 0);
+	cr_expect_eq(rally_barrier_arrive(&where_b, &where_after), 0);
+	cr_expect_eq(rally_barrier_arrive(&where_b, &last), 1);
+	cr_expect_eq(rally_barrier_test(&where_b, where_after), 1);
+	cr_expect_eq(rally_barrier_arrive(&where_b, &next), 0);
+	cr_expect_eq(rally_barrier_reset(&where_b), 0);
+}
+
+/* Review round 36: the epoch an abort took effect in is read under the
+ * state it replaced — read after, two resets made an arrival of the epoch
+ * between them (released after the abort) seem to have come before it. */
+Test(semantics, abort_at_names_the_epoch_it_broke, .timeout = 10)
+{
+	cr_assert_eq(rally_barrier_init(&where_b, 2, NULL), 0);
+	rally_token_t before, last;
+	cr_expect_eq(rally_barrier_arrive(&where_b, &before), 0);
+	cr_expect_eq(rally_barrier_arrive(&where_b, &last), 1);
+	rally_token_t pending;
+	cr_expect_eq(rally_barrier_arrive(&where_b, &pending), 0);
+	uint32_t epoch, at_last;
+	where_armed = true;
+	rally__point_on(RALLY__POINT_RELEASED, two_resets_after_the_abort,
+	                NULL);
+	cr_expect_eq(rally__barrier_abort_at(&where_b, &epoch, &at_last), 0);
+	rally__point_on(RALLY__POINT_RELEASED, NULL, NULL);
+	cr_expect(!where_armed);
+	cr_expect_eq(rally__token_arrived_by(before, epoch, at_last), 1);
+	cr_expect_eq(rally__token_arrived_by(where_after, epoch, at_last), 0);
+	cr_expect_eq(rally_barrier_destroy(&where_b), 0);
+}
+
+/* Review round 36: a wait released more than 2^27 phases before an abort
+ * came before it (phases compare within 2^27, as the core's judge takes
+ * them: it read as after). */
+Test(semantics, arrived_by_far_before, .timeout = 10)
+{
+	rally_barrier_t b;
+	cr_assert_eq(rally_barrier_init(&b, 2, NULL), 0);
+	rally_token_t t, last;
+	cr_expect_eq(rally_barrier_arrive(&b, &t), 0);
+	cr_expect_eq(rally_barrier_arrive(&b, &last), 1);
+	cr_assert_eq(rally__barrier_skip_phases(&b, (1u << 27) + 5), 0);
+	cr_expect_eq(rally_barrier_test(&b, t), 1);
+	uint32_t epoch, at_last;
+	cr_expect_eq(rally__barrier_abort_at(&b, &epoch, &at_last), 0);
+	cr_expect_eq(rally__token_arrived_by(t, epoch, at_last), 1);
+	cr_expect_eq(rally_barrier_reset(&b), 0);
+	cr_expect_eq(rally_barrier_destroy(&b), 0);
+}
+
 /* ---- the action and the barrier's own calls ---------------------------- */
 
 static int deferred_answers[2];

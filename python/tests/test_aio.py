@@ -922,9 +922,10 @@ class ThreadsAndLoops(unittest.TestCase):
             for x in threads:
                 x.start()
             self.assertTrue(in_action.wait(30))
+            # t's resume is queued: the abort goes first (it needs
+            # nothing of this loop: joined without yielding).
             held.go.set()
-            await asyncio.get_running_loop().run_in_executor(
-                None, other.join, 30)
+            other.join(30)
             for x in threads:
                 x.join(30)
             b._b = real
@@ -957,8 +958,7 @@ class ThreadsAndLoops(unittest.TestCase):
             last.start()
             last.join(30)
             held.go.set()
-            await asyncio.get_running_loop().run_in_executor(
-                None, other.join, 30)
+            other.join(30)  # (without yielding: t resumes after)
             b._b = real
             try:
                 return await t

@@ -677,7 +677,7 @@ class ThreadsAndLoops(unittest.TestCase):
         time.sleep(0.2)  # B's wait looks now (and binds, unguarded)
         go.set()
         # B's wait ends (refused) at once, or waits on (bound as well).
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 10
         while "B" not in got and time.monotonic() < deadline:
             time.sleep(0.001)
         # A's partners: two if B's wait was refused (its arrival taken

@@ -670,7 +670,11 @@ static uint32_t epoch_now(const struct view *v)
 static int abort_state(const struct view *v, bool spare_reset,
                        bool *deferred, struct rally__reset_at *at)
 {
-	uint64_t s = atomic_load_explicit(v->state, memory_order_relaxed);
+	/* Asked where, the state is read with acquire (the CAS's failure
+	 * too), so that the epoch read after it is no older than it. */
+	memory_order look = at ? memory_order_acquire : memory_order_relaxed;
+	memory_order swap = at ? memory_order_acq_rel : memory_order_release;
+	uint64_t s = atomic_load_explicit(v->state, look);
 	uint64_t next;
 	for (;;) {
 		RALLY_POINT(ABORTING);
@@ -709,9 +713,8 @@ static int abort_state(const struct view *v, bool spare_reset,
 		else
 			next = st_with_ahead(
 			    (s | ST_BROKEN) & ~(uint64_t)ST_SLEEPERS, 0);
-		if (atomic_compare_exchange_weak_explicit(
-		        v->state, &s, next, memory_order_release,
-		        memory_order_relaxed))
+		if (atomic_compare_exchange_weak_explicit(v->state, &s, next,
+		                                          swap, look))
 			break;
 	}
 	if (deferred)

@@ -527,8 +527,9 @@ int rally__token_arrived_by(rally_token_t token, uint32_t epoch,
 		return -EINVAL;
 	if (r.epoch != epoch)
 		return (int32_t)(epoch - r.epoch) > 0;
-	/* Phases compare within 2^27, as judge() takes them: one that seems
-	 * far beyond `last` came that long before it (review round 36). */
+	/* Phases compare as judge() takes them: one that seems more than
+	 * TOKEN_AHEAD_MAX beyond `last` came that long before it (review
+	 * round 36). */
 	int32_t d = seq_diff(phase_of(&r), last);
 	return d <= 0 || d > (int32_t)TOKEN_AHEAD_MAX;
 }

@@ -647,8 +647,6 @@ int rally__complete(const struct view *v, struct arrival t,
 /* ---- abort -----------------------------------------------------------------
  */
 
-/* *deferred (if given): whether the phase running its action, completion
- * or reset (BUSY) completes first — the break is left for the next. */
 /* The full id of the epoch arr names now. */
 static uint32_t epoch_now(const struct view *v)
 {
@@ -739,14 +737,8 @@ int rally__abort_for_dead(const struct view *v)
 /* hooks.h */
 int rally__barrier_abort_deferred(rally_barrier_t *pub)
 {
-	struct view v;
-	bool deferred;
-	if (!rally__view(pub, &v) || !rally__visit(&v))
-		return -EINVAL;
-	abort_state(&v, false, &deferred, NULL);
-	stats_count(&v, STAT_ABORT);
-	rally__unvisit(&v);
-	return deferred;
+	uint32_t epoch, last;
+	return rally__barrier_abort_at(pub, &epoch, &last);
 }
 
 int rally__barrier_abort_at(rally_barrier_t *pub, uint32_t *epoch,

@@ -194,13 +194,10 @@ int rally__reset(const struct view *v, struct rally__reset_at *at)
 	if (!claim(v, &s, &a)) {
 		/* Nothing to do: every arrival so far is in a phase before
 		 * the next one, seq (count 0), of arr's epoch. */
-		if (at) {
-			at->epoch = epoch_full(
-			    atomic_load_explicit(&b->epoch_id,
-			                         memory_order_acquire),
-			    arr_epoch(a));
-			at->last = (st_seq(s) - 1) & SEQ_MASK;
-		}
+		at->epoch = epoch_full(
+		    atomic_load_explicit(&b->epoch_id, memory_order_acquire),
+		    arr_epoch(a));
+		at->last = (st_seq(s) - 1) & SEQ_MASK;
 		return 0;
 	}
 	RALLY_POINT(RESET_CLAIMED);
@@ -209,8 +206,8 @@ int rally__reset(const struct view *v, struct rally__reset_at *at)
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_acquire),
 	               arr_epoch(a));
 	uint32_t cut = st_seq(s); /* claim() named it */
-	if (at) /* phases before the cut completed, the cut is broken */
-		*at = (struct rally__reset_at){id, cut};
+	/* phases before the cut completed, the cut is broken */
+	*at = (struct rally__reset_at){id, cut};
 	if (!view_robust(v))
 		record(v, id, cut);
 	else /* robust awaits count in their tracker, not in pins */
@@ -246,18 +243,8 @@ enum outcome rally__record_outcome(const struct rally__barrier *b, uint32_t id,
 
 RALLY_EXPORT int rally_barrier_reset(rally_barrier_t *pub)
 {
-	struct view v;
-	if (!rally__view(pub, &v))
-		return -EINVAL;
-	if (rally__in_action() == v.tag)
-		return -EDEADLK;
-	if (!rally__visit(&v))
-		return -EINVAL;
-	int rc = rally__reset(&v, NULL);
-	if (rc == 0)
-		stats_count(&v, STAT_RESET);
-	rally__unvisit(&v);
-	return rc;
+	uint32_t epoch, last;
+	return rally__barrier_reset_at(pub, &epoch, &last);
 }
 
 int rally__barrier_reset_at(rally_barrier_t *pub, uint32_t *epoch,

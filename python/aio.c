@@ -289,7 +289,6 @@ static PyMethodDef token_methods[] = {
 
 static PyGetSetDef token_getset[] = {
     {"index", (getter)token_get_index, NULL, "the arrival index", NULL},
-
     {"last", (getter)token_get_last, NULL,
      "whether this arrival completed its phase", NULL},
     {NULL, NULL, NULL, NULL, NULL},

@@ -518,8 +518,9 @@ int rally__abort(const struct view *v);
  * its fresh epoch broke that again (review round 27). */
 int rally__abort_for_dead(const struct view *v);
 
-/* The barrier whose action this thread runs (its tag), or 0. */
-uint64_t rally__in_action(void);
+/* Whether this thread runs the action of the barrier tagged `tag` — the
+ * innermost, or one that an action running here is nested in. */
+bool rally__in_action(uint64_t tag);
 
 /* ---- holder.c -------------------------------------------------------------
  */
@@ -543,8 +544,11 @@ bool rally__check_holder(const struct view *v, uint64_t *s);
  */
 
 /* Where a reset took effect: the arrivals it came after are those of
- * epochs before `epoch` and of `epoch`'s phases up to `last` (its cut,
- * broken; or, a reset with nothing to do, the phase before the next). */
+ * epochs before `epoch` and of `epoch`'s phases up to `last` — a reset
+ * that ends an epoch names the next one and its cut (the next epoch
+ * begins after it: every arrival of the ended one, none of the next);
+ * one with nothing to do, the current epoch and the phase before the
+ * next. */
 struct rally__reset_at {
 	uint32_t epoch;
 	uint32_t last;

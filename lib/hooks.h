@@ -61,14 +61,17 @@ bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
 /* rally_barrier_reset(), telling where it took effect (rally.aio's
  * reset() tells by it which waits came before it: review round 34):
  * every arrival of an epoch before *epoch, and of *epoch's phases up to
- * *last, came before it (it broke the phase *last, or, with nothing to
- * reset, *last is the phase before the next). 0 or a code as
- * rally_barrier_reset()'s. */
+ * *last, came before it (a reset that ends an epoch names the epoch it
+ * begins and its cut: every arrival of the ended epoch came before —
+ * completed or cancelled by it — and none of the new one; with nothing
+ * to reset, the current epoch and the phase before the next). 0 or a
+ * code as rally_barrier_reset()'s. */
 int rally__barrier_reset_at(rally_barrier_t *b, uint32_t *epoch,
                             uint32_t *last);
 
 /* Whether a waiter's token arrived before a reset or abort that took
- * effect at (epoch, last) (rally__barrier_reset_at, _abort_at): 1 or 0;
+ * effect at (epoch, last) (rally__barrier_reset_at, _abort_at) — for an
+ * abort, whether its phase had completed before it: 1 or 0;
  * -EINVAL for the last arrival's. Reads only the token (of the barrier
  * that answered), which may be finished. */
 int rally__token_arrived_by(rally_token_t token, uint32_t epoch,

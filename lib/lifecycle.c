@@ -166,7 +166,7 @@ static bool visit(const struct view *v, bool wait_out_destroy)
 	struct rally__barrier *b = v->b;
 	/* An action runs under BUSY, which destroy waits for: it may not wait
 	 * for destroy. */
-	if (rally__in_action() == v->tag) {
+	if (rally__in_action(v->tag)) {
 		atomic_fetch_add(&b->visitors, 1);
 		return true;
 	}
@@ -304,7 +304,7 @@ RALLY_EXPORT int rally_barrier_destroy(rally_barrier_t *pub)
 	        RALLY__BARRIER_MAGIC ||
 	    !rally__view(pub, &v))
 		return -EINVAL; /* a handle is closed, not destroyed */
-	if (rally__in_action() == v.tag)
+	if (rally__in_action(v.tag))
 		return -EBUSY;
 	uint64_t s = atomic_load_explicit(v.state, memory_order_acquire);
 	uint64_t a = atomic_load_explicit(&b->arr, memory_order_acquire);

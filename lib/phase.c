@@ -60,9 +60,23 @@
  * line the participants share would cost every phase. */
 #define ROBUST_NOTE_NS 100000
 
-static _Thread_local uint64_t in_action_tag;
+/* The actions this thread runs, innermost first: an action may wait on
+ * another barrier, whose action runs nested in it (review round 38: with
+ * only the innermost known, a reset of the outer one from the inner
+ * action waited for ever on the BUSY this thread holds). */
+struct running_action {
+	uint64_t tag;
+	const struct running_action *outer;
+};
+static _Thread_local const struct running_action *running_actions;
 
-uint64_t rally__in_action(void) { return in_action_tag; }
+bool rally__in_action(uint64_t tag)
+{
+	for (const struct running_action *r = running_actions; r; r = r->outer)
+		if (r->tag == tag)
+			return true;
+	return false;
+}
 
 int rally__broken_code(const struct view *v)
 {
@@ -466,10 +480,10 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	}
 	int rc = 0;
 	if (v->action) {
-		uint64_t outer = in_action_tag;
-		in_action_tag = v->tag;
+		struct running_action running = {v->tag, running_actions};
+		running_actions = &running;
 		rc = v->action(v->action_arg);
-		in_action_tag = outer;
+		running_actions = running.outer;
 	}
 	RALLY_POINT(ACTION_RAN);
 	int ret = rc == 0 ? (int)v->parties - 1 : rc < 0 ? rc : RALLY_BROKEN;

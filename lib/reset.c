@@ -206,8 +206,12 @@ int rally__reset(const struct view *v, struct rally__reset_at *at)
 	    epoch_full(atomic_load_explicit(&b->epoch_id, memory_order_acquire),
 	               arr_epoch(a));
 	uint32_t cut = st_seq(s); /* claim() named it */
-	/* phases before the cut completed, the cut is broken */
-	*at = (struct rally__reset_at){id, cut};
+	/* Every arrival of epoch id came before: its phases before the cut
+	 * completed, the rest are cancelled — the phases after the cut too,
+	 * arrived while the cut's last arrival had not yet published (review
+	 * round 38: reported as (id, cut), those seemed to come after). The
+	 * next epoch begins at cut + 1: none of its arrivals came before. */
+	*at = (struct rally__reset_at){id + 1, cut};
 	if (!view_robust(v))
 		record(v, id, cut);
 	else /* robust awaits count in their tracker, not in pins */
@@ -253,7 +257,7 @@ int rally__barrier_reset_at(rally_barrier_t *pub, uint32_t *epoch,
 	struct view v;
 	if (!rally__view(pub, &v) || !epoch || !last)
 		return -EINVAL;
-	if (rally__in_action() == v.tag)
+	if (rally__in_action(v.tag))
 		return -EDEADLK;
 	if (!rally__visit(&v))
 		return -EINVAL;

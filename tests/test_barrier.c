@@ -554,6 +554,69 @@ Test(semantics, arrived_by_far_before, .timeout = 10)
 	cr_expect_eq(rally_barrier_destroy(&b), 0);
 }
 
+/* Review round 38: an arrival in the phase after the cut, of the epoch a
+ * reset ends — made while the cut's last arrival sat between its advance
+ * of arr and its publish, before the reset claimed — came before the
+ * reset (which cancelled it); arrived_by said it did not. */
+static rally_barrier_t next_phase_b;
+static uint32_t next_phase_epoch, next_phase_last;
+static int next_phase_last_rc = 99, next_phase_reset_rc = 99;
+
+static void *next_phase_completer(void *arg)
+{
+	(void)arg;
+	rally__point_tag(1); /* the cut's last arrival: held at ADVANCED */
+	next_phase_last_rc = rally_barrier_wait(&next_phase_b);
+	return NULL;
+}
+
+static void *next_phase_resetter(void *arg)
+{
+	(void)arg;
+	rally__point_tag(2); /* held once it claimed and recorded */
+	next_phase_reset_rc = rally__barrier_reset_at(
+	    &next_phase_b, &next_phase_epoch, &next_phase_last);
+	return NULL;
+}
+
+Test(semantics, reset_at_counts_the_next_phase_of_its_epoch, .timeout = 10)
+{
+	cr_assert_eq(rally_barrier_init(&next_phase_b, 2, NULL), 0);
+	rally_token_t cut, next;
+	cr_expect_eq(rally_barrier_arrive(&next_phase_b, &cut), 0);
+	rally__pause_arm(RALLY__POINT_ADVANCED, 1, 0);
+	rally__pause_arm(RALLY__POINT_RESET_RECORDED, 2, 0);
+	pthread_t completer, resetter;
+	cr_assert_eq(pthread_create(&completer, NULL, next_phase_completer,
+	                            NULL), 0);
+	cr_assert(rally__pause_wait(RALLY__POINT_ADVANCED, 1, 5000000000));
+	cr_expect_eq(rally_barrier_arrive(&next_phase_b, &next), 0);
+	cr_assert_eq(pthread_create(&resetter, NULL, next_phase_resetter,
+	                            NULL), 0);
+	cr_assert(rally__pause_wait(RALLY__POINT_RESET_RECORDED, 1,
+	                            5000000000));
+	rally__pause_release(RALLY__POINT_ADVANCED);
+	rally__pause_release(RALLY__POINT_RESET_RECORDED);
+	pthread_join(resetter, NULL);
+	cr_expect_eq(next_phase_reset_rc, 0);
+	/* The completer's phase broke: it arrives again, in the new epoch. */
+	cr_expect_geq(rally_barrier_wait(&next_phase_b), 0);
+	pthread_join(completer, NULL);
+	cr_expect_geq(next_phase_last_rc, 0);
+	cr_expect_eq(rally_barrier_await(&next_phase_b, next, 0),
+	             RALLY_BROKEN);
+	cr_expect_eq(rally__token_arrived_by(cut, next_phase_epoch,
+	                                     next_phase_last), 1);
+	cr_expect_eq(rally__token_arrived_by(next, next_phase_epoch,
+	                                     next_phase_last), 1);
+	rally_token_t fresh;
+	cr_expect_eq(rally_barrier_arrive(&next_phase_b, &fresh), 0);
+	cr_expect_eq(rally__token_arrived_by(fresh, next_phase_epoch,
+	                                     next_phase_last), 0);
+	cr_expect_eq(rally_barrier_reset(&next_phase_b), 0);
+	cr_expect_eq(rally_barrier_destroy(&next_phase_b), 0);
+}
+
 /* ---- the action and the barrier's own calls ---------------------------- */
 
 static int deferred_answers[2];
@@ -626,6 +689,45 @@ Test(semantics, action_calling_its_own_barrier, .timeout = 60)
 		cr_expect_eq(rally_barrier_reset(&sc.b), 0);
 		cr_expect_eq(rally_barrier_destroy(&sc.b), 0);
 	}
+}
+
+/* Review round 38: an action that waits on another barrier, whose action
+ * calls back into the first: still inside the first's action, so reset
+ * and destroy of it are refused, not a wait for ever on the BUSY this
+ * thread holds (only the innermost action was known). */
+static rally_barrier_t outer_b, inner_b;
+static int nested_reset_rc = 99, nested_destroy_rc = 99,
+           inner_reset_rc = 99;
+
+static int inner_action(void *arg)
+{
+	(void)arg;
+	nested_reset_rc = rally_barrier_reset(&outer_b);
+	nested_destroy_rc = rally_barrier_destroy(&outer_b);
+	inner_reset_rc = rally_barrier_reset(&inner_b);
+	return 0;
+}
+
+static int outer_action(void *arg)
+{
+	(void)arg;
+	return rally_barrier_wait(&inner_b) == 0 ? 0 : -EIO;
+}
+
+Test(semantics, action_nested_in_an_action_calling_the_outer, .timeout = 10)
+{
+	rally_barrier_attr_t outer = {.action = outer_action},
+	                     inner = {.action = inner_action};
+	cr_assert_eq(rally_barrier_init(&outer_b, 1, &outer), 0);
+	cr_assert_eq(rally_barrier_init(&inner_b, 1, &inner), 0);
+	cr_expect_eq(rally_barrier_wait(&outer_b), 0);
+	cr_expect_eq(nested_reset_rc, -EDEADLK);
+	cr_expect_eq(nested_destroy_rc, -EBUSY);
+	cr_expect_eq(inner_reset_rc, -EDEADLK);
+	/* Out of both actions, the calls work. */
+	cr_expect_eq(rally_barrier_reset(&outer_b), 0);
+	cr_expect_eq(rally_barrier_destroy(&inner_b), 0);
+	cr_expect_eq(rally_barrier_destroy(&outer_b), 0);
 }
 
 /* ---- more callers than parties ------------------------------------------- */

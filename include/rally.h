@@ -98,7 +98,9 @@ typedef struct rally_barrier_attr {
 	 * phase get RALLY_BROKEN, the caller that ran it gets the returned
 	 * code if it is negative, else RALLY_BROKEN. NULL: no action. The
 	 * action may call rally_barrier_abort(); rally_barrier_reset() and
-	 * rally_barrier_destroy() on its own barrier return -EDEADLK / -EBUSY.
+	 * rally_barrier_destroy() on its own barrier return -EDEADLK / -EBUSY
+	 * (also from an action nested in it: one of a barrier it waits on),
+	 * rally_barrier_close() of the handle it runs through -EBUSY.
 	 */
 	int (*action)(void *arg);
 	void *action_arg;
@@ -333,8 +335,9 @@ int rally_barrier_open(rally_barrier_t **out, const char *name,
 
 /* Closes a handle from rally_barrier_open() (the object stays until
  * unlinked and closed by all). 0, -EINVAL, or -EBUSY (robust: this
- * process's callers are inside; the handle stays open). Do not close a
- * handle that other threads of this process still use. */
+ * process's callers are inside; and from an action that runs through this
+ * handle: the handle stays open). Do not close a handle that other threads
+ * of this process still use. */
 int rally_barrier_close(rally_barrier_t *b);
 
 /* Removes the name; processes that have it open keep using it. 0, -ENOENT,

@@ -521,6 +521,9 @@ int rally__abort_for_dead(const struct view *v);
 /* Whether this thread runs the action of the barrier tagged `tag` — the
  * innermost, or one that an action running here is nested in. */
 bool rally__in_action(uint64_t tag);
+/* Whether an action running here runs in this mapping of its barrier (a
+ * handle's: closing it would unmap the memory the action returns to). */
+bool rally__in_action_at(const struct rally__barrier *mapping);
 
 /* ---- holder.c -------------------------------------------------------------
  */
@@ -545,10 +548,8 @@ bool rally__check_holder(const struct view *v, uint64_t *s);
 
 /* Where a reset took effect: the arrivals it came after are those of
  * epochs before `epoch` and of `epoch`'s phases up to `last` — a reset
- * that ends an epoch names the next one and its cut (the next epoch
- * begins after it: every arrival of the ended one, none of the next);
- * one with nothing to do, the current epoch and the phase before the
- * next. */
+ * that ends an epoch names it and RALLY__WHOLE_EPOCH (hooks.h); one with
+ * nothing to do, the current epoch and the phase before the next. */
 struct rally__reset_at {
 	uint32_t epoch;
 	uint32_t last;

@@ -61,11 +61,13 @@ bool rally__token_stale(rally_barrier_t *b, rally_token_t token);
 /* rally_barrier_reset(), telling where it took effect (rally.aio's
  * reset() tells by it which waits came before it: review round 34):
  * every arrival of an epoch before *epoch, and of *epoch's phases up to
- * *last, came before it (a reset that ends an epoch names the epoch it
- * begins and its cut: every arrival of the ended epoch came before —
- * completed or cancelled by it — and none of the new one; with nothing
- * to reset, the current epoch and the phase before the next). 0 or a
- * code as rally_barrier_reset()'s. */
+ * *last, came before it. A reset that ends an epoch names it and
+ * RALLY__WHOLE_EPOCH: every arrival of that epoch came before (completed,
+ * or cancelled by it) and none of the next; with nothing to reset, the
+ * current epoch and the phase before the next. 0 or a code as
+ * rally_barrier_reset()'s. */
+#define RALLY__WHOLE_EPOCH UINT32_MAX
+
 int rally__barrier_reset_at(rally_barrier_t *b, uint32_t *epoch,
                             uint32_t *last);
 

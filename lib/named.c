@@ -263,7 +263,14 @@ RALLY_EXPORT int rally_barrier_close(rally_barrier_t *pub)
 {
 	struct rally__barrier_proxy *px = (struct rally__barrier_proxy *)pub;
 	uint32_t magic = RALLY__PROXY_MAGIC;
-	if (!px || !atomic_compare_exchange_strong(&px->magic, &magic, 0))
+	if (!px || atomic_load(&px->magic) != magic)
+		return -EINVAL;
+	/* From an action that runs through this handle: its caller is
+	 * inside, and returns into the mapping (review round 39: unmapped,
+	 * it crashed). */
+	if (rally__in_action_at(px->shared))
+		return -EBUSY;
+	if (!atomic_compare_exchange_strong(&px->magic, &magic, 0))
 		return -EINVAL;
 	/* A fork()ed child's copy of the handle must not end the parent's
 	 * participation. */

@@ -66,6 +66,7 @@
  * action waited for ever on the BUSY this thread holds). */
 struct running_action {
 	uint64_t tag;
+	const struct rally__barrier *mapping; /* the memory it runs in */
 	const struct running_action *outer;
 };
 static _Thread_local const struct running_action *running_actions;
@@ -74,6 +75,14 @@ bool rally__in_action(uint64_t tag)
 {
 	for (const struct running_action *r = running_actions; r; r = r->outer)
 		if (r->tag == tag)
+			return true;
+	return false;
+}
+
+bool rally__in_action_at(const struct rally__barrier *mapping)
+{
+	for (const struct running_action *r = running_actions; r; r = r->outer)
+		if (r->mapping == mapping)
 			return true;
 	return false;
 }
@@ -480,7 +489,7 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	}
 	int rc = 0;
 	if (v->action) {
-		struct running_action running = {v->tag, running_actions};
+		struct running_action running = {v->tag, b, running_actions};
 		running_actions = &running;
 		rc = v->action(v->action_arg);
 		running_actions = running.outer;

@@ -209,9 +209,10 @@ int rally__reset(const struct view *v, struct rally__reset_at *at)
 	/* Every arrival of epoch id came before: its phases before the cut
 	 * completed, the rest are cancelled — the phases after the cut too,
 	 * arrived while the cut's last arrival had not yet published (review
-	 * round 38: reported as (id, cut), those seemed to come after). The
-	 * next epoch begins at cut + 1: none of its arrivals came before. */
-	*at = (struct rally__reset_at){id + 1, cut};
+	 * round 38: reported as (id, cut), those seemed to come after) — and
+	 * none of the next epoch's, however far it runs (round 39: named by
+	 * its first phase, one 2^20 phases on seemed long before). */
+	*at = (struct rally__reset_at){id, RALLY__WHOLE_EPOCH};
 	if (!view_robust(v))
 		record(v, id, cut);
 	else /* robust awaits count in their tracker, not in pins */

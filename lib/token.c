@@ -527,6 +527,8 @@ int rally__token_arrived_by(rally_token_t token, uint32_t epoch,
 		return -EINVAL;
 	if (r.epoch != epoch)
 		return (int32_t)(epoch - r.epoch) > 0;
+	if (last == RALLY__WHOLE_EPOCH)
+		return 1;
 	/* Phases compare as judge() takes them: one that seems more than
 	 * TOKEN_AHEAD_MAX beyond `last` came that long before it (review
 	 * round 36). */

@@ -613,6 +613,14 @@ Test(semantics, reset_at_counts_the_next_phase_of_its_epoch, .timeout = 10)
 	cr_expect_eq(rally_barrier_arrive(&next_phase_b, &fresh), 0);
 	cr_expect_eq(rally__token_arrived_by(fresh, next_phase_epoch,
 	                                     next_phase_last), 0);
+	/* However far the next epoch runs (review round 39: 2^20 phases on,
+	 * an arrival of it seemed long before). */
+	cr_expect_eq(rally__barrier_withdraw(&next_phase_b, fresh), 0);
+	cr_assert_eq(rally__barrier_skip_phases(&next_phase_b, (1u << 20) + 5),
+	             0);
+	cr_expect_eq(rally_barrier_arrive(&next_phase_b, &fresh), 0);
+	cr_expect_eq(rally__token_arrived_by(fresh, next_phase_epoch,
+	                                     next_phase_last), 0);
 	cr_expect_eq(rally_barrier_reset(&next_phase_b), 0);
 	cr_expect_eq(rally_barrier_destroy(&next_phase_b), 0);
 }

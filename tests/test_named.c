@@ -97,6 +97,46 @@ Test(named, lifecycle, .timeout = 30)
 	cr_expect_eq(rally_barrier_open(&b, name, 1, NULL, 0, 0), -ENOENT);
 }
 
+/* Review round 39: the action closes the handle it runs through — its
+ * caller is inside and returns into the mapping: -EBUSY (it said 0 and
+ * unmapped it: a crash) — and another handle of the object, which nobody
+ * uses: closed. */
+static rally_barrier_t *close_running, *close_other;
+static int close_running_rc = 99, close_other_rc = 99;
+
+static int close_handles(void *arg)
+{
+	(void)arg;
+	if (close_other) { /* the first phase only */
+		close_running_rc = rally_barrier_close(close_running);
+		close_other_rc = rally_barrier_close(close_other);
+		close_other = NULL;
+	}
+	return 0;
+}
+
+Test(named, close_from_its_own_action_is_refused, .timeout = 30)
+{
+	const unsigned flags[] = {RALLY_SHARED, RALLY_SHARED | RALLY_ROBUST};
+	for (unsigned i = 0; i < 2; i++) {
+		const char *name = uniq("close-action");
+		rally_barrier_attr_t attr = {.action = close_handles,
+		                             .flags = flags[i]};
+		cr_assert_eq(rally_barrier_open(&close_running, name, 1, &attr,
+		                                O_CREAT | O_EXCL, 0600),
+		             0);
+		cr_assert_eq(rally_barrier_open(&close_other, name, 0, NULL, 0,
+		                                0),
+		             0);
+		cr_expect_eq(rally_barrier_wait(close_running), 0);
+		cr_expect_eq(close_running_rc, -EBUSY, "flags %#x", flags[i]);
+		cr_expect_eq(close_other_rc, 0, "flags %#x", flags[i]);
+		cr_expect_eq(rally_barrier_wait(close_running), 0);
+		cr_expect_eq(rally_barrier_close(close_running), 0);
+		cr_expect_eq(rally_barrier_unlink(name), 0);
+	}
+}
+
 static int write_shm(const char *path, size_t size, unsigned char fill)
 {
 	int fd = shm_open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);

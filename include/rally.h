@@ -100,7 +100,9 @@ typedef struct rally_barrier_attr {
 	 * action may call rally_barrier_abort(); rally_barrier_reset() and
 	 * rally_barrier_destroy() on its own barrier return -EDEADLK / -EBUSY
 	 * (also from an action nested in it: one of a barrier it waits on),
-	 * rally_barrier_close() of the handle it runs through -EBUSY.
+	 * rally_barrier_close() of the handle it runs through -EBUSY. A wait
+	 * on its own barrier from the action waits for a phase that cannot
+	 * complete before the action returns: it ends at its timeout only.
 	 */
 	int (*action)(void *arg);
 	void *action_arg;

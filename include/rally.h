@@ -102,7 +102,12 @@ typedef struct rally_barrier_attr {
 	 * (also from an action nested in it: one of a barrier it waits on),
 	 * rally_barrier_close() of the handle it runs through -EBUSY. A wait
 	 * on its own barrier from the action waits for a phase that cannot
-	 * complete before the action returns: it ends at its timeout only.
+	 * complete before the action returns: with a timeout it ends there
+	 * (RALLY_TIMEDOUT); with none (wait without a default timeout,
+	 * arrive, await RALLY_FOREVER) it returns -EDEADLK at once, its phase
+	 * broken as a timeout breaks it. An await of a token of the phase
+	 * whose action runs returns -EDEADLK whatever its timeout (a timeout
+	 * cannot break that phase), and nothing breaks.
 	 */
 	int (*action)(void *arg);
 	void *action_arg;
@@ -255,7 +260,8 @@ typedef struct rally_token {
  * wait() does; on a RALLY_ROBUST barrier it returns RALLY_BROKEN instead).
  * Those waits have no timeout (the Python binding and the rally command,
  * which must honour theirs and Ctrl-C there too, arrive through an
- * internal variant with a deadline). Between arrive and await the caller
+ * internal variant with a deadline); from the action of the phase it would
+ * wait for, -EDEADLK (attr.action). Between arrive and await the caller
  * computes: the overlap HPC codes get
  * from MPI_Ibarrier. arrive + await behaves as one wait: action, timeouts,
  * abort, reset and the broken state alike. -EINVAL: bad arguments. */
@@ -266,7 +272,8 @@ int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);
  * breaks the barrier, as in wait); -EINVAL (also for a token of another
  * barrier). A timeout of 0 never blocks: while every party of the token's
  * phase has arrived and its action still runs it returns -EAGAIN (nothing
- * broken, ask again); otherwise as wait(0) would. Await every token before
+ * broken, ask again); otherwise as wait(0) would. -EDEADLK from the action
+ * that its phase waits for (attr.action). Await every token before
  * the barrier is destroyed. A token is light (it pins nothing between
  * arrive and await), so its outcome is kept for 8 resets: should a 9th
  * reset come between its arrive and its await, it gets RALLY_BROKEN even if

@@ -524,6 +524,9 @@ bool rally__in_action(uint64_t tag);
 /* Whether an action running here runs in this mapping of its barrier (a
  * handle's: closing it would unmap the memory the action returns to). */
 bool rally__in_action_at(const struct rally__barrier *mapping);
+/* Whether a wait until dl would wait for this thread's own action. */
+bool rally__waits_on_itself(const struct view *v,
+                            const struct rally__deadline *dl);
 
 /* ---- holder.c -------------------------------------------------------------
  */

@@ -412,6 +412,18 @@ static void timed_out(const struct view *v)
 	rally__leave(v);
 }
 
+/* Whether a wait with no deadline (and nobody to stop it) would wait for
+ * an action this very thread runs, of this barrier: the phase it waits
+ * for cannot complete before that action returns (review round 40: an
+ * arrive or a wait from the action hung). It ends as a timeout would
+ * end it at once, with -EDEADLK. A wait with a deadline, or one that can
+ * be stopped (the Python binding's), ends there, as documented. */
+bool rally__waits_on_itself(const struct view *v,
+                            const struct rally__deadline *dl)
+{
+	return dl->forever && !dl->stop && rally__in_action(v->tag);
+}
+
 /* Waits for t's phase from state s, a look after the first (which found
  * no reset cancelling it). */
 static int await_from(const struct view *v, struct arrival t,
@@ -434,13 +446,15 @@ static int await_from(const struct view *v, struct arrival t,
 			 * phase any more; wait for its holder to publish. */
 			rally__wait_state(v, &s, &rally__no_deadline, &w);
 			break;
-		default:
-			if (rally__wait_state(v, &s, dl, &w))
+		default: {
+			bool itself = rally__waits_on_itself(v, dl);
+			if (!itself && rally__wait_state(v, &s, dl, &w))
 				break;
 			if (expire(v, &s, t, &w)) {
 				timed_out(v);
-				return RALLY_TIMEDOUT;
+				return itself ? -EDEADLK : RALLY_TIMEDOUT;
 			}
+		}
 		}
 	}
 }
@@ -613,11 +627,12 @@ static int complete_from(const struct view *v, struct arrival t,
 		}
 		/* An earlier phase is still completing, or the reset that
 		 * opened our epoch is publishing. */
-		if (rally__wait_state(v, &s, dl, &w))
+		bool itself = rally__waits_on_itself(v, dl);
+		if (!itself && rally__wait_state(v, &s, dl, &w))
 			continue;
 		if (expire(v, &s, t, &w)) {
 			timed_out(v);
-			return RALLY_TIMEDOUT;
+			return itself ? -EDEADLK : RALLY_TIMEDOUT;
 		}
 	}
 }

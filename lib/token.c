@@ -292,20 +292,27 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 		if (o == COMPLETING && !soft) {
 			/* Every party arrived; the action runs. A timeout
 			 * cannot break the phase now: wait for it — unless
-			 * told not to block at all. */
+			 * told not to block at all, or the action is this
+			 * thread's own (review round 40: it waited for
+			 * itself, past its timeout). */
 			if (timeout_ns == 0) {
 				if (rally__check_holder(v, &s))
 					continue;
 				rc = -EAGAIN;
 				break;
 			}
+			if (rally__in_action(v->tag)) {
+				rc = -EDEADLK;
+				break;
+			}
 			rally__wait_state(v, &s, &rally__no_deadline, &w);
 			continue;
 		}
-		if (rally__wait_state(v, &s, &dl, &w))
+		bool itself = rally__waits_on_itself(v, &dl);
+		if (!itself && rally__wait_state(v, &s, &dl, &w))
 			continue;
 		if (soft) {
-			rc = 0;
+			rc = itself ? -EDEADLK : 0;
 			break;
 		}
 		if (beyond_arrivals(v, r)) {
@@ -316,7 +323,7 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 		enum brk k = rally__break_phase(v, &s, t.phase, t.epoch & 1);
 		if (k == BRK_DONE) {
 			stats_count(v, STAT_TIMEOUT);
-			rc = RALLY_TIMEDOUT;
+			rc = itself ? -EDEADLK : RALLY_TIMEDOUT;
 			break;
 		}
 		if (k == BRK_TOO_FAR)

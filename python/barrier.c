@@ -38,13 +38,24 @@ typedef struct {
 	char name[64];
 } BarrierObject;
 
+/* The barrier (by name) whose arrival this thread is in: signal handlers
+ * run inside it (arrival_go_on), where this thread is counted, so a reset
+ * of that barrier from one would wait for the thread itself. */
+static _Thread_local const char *arriving_at;
+
 static int call_action(void *arg)
 {
 	BarrierObject *self = arg;
+	/* The action runs inside the arrival too, but is no signal handler:
+	 * the library answers its calls (review round 40: a reset from it
+	 * was told it came from a signal handler). */
+	const char *outer = arriving_at;
+	arriving_at = NULL;
 	PyGILState_STATE st = PyGILState_Ensure();
 	PyObject *r = PyObject_CallNoArgs(self->action);
 	Py_XDECREF(r);
 	PyGILState_Release(st);
+	arriving_at = outer;
 	return r ? 0 : ACTION_RAISED;
 }
 
@@ -348,11 +359,6 @@ struct arrival_check {
 	PyThreadState *ts;           /* while the GIL is released, else NULL */
 	PyObject *type, *value, *tb; /* the handler's exception */
 };
-
-/* The barrier (by name) whose arrival this thread is in: signal handlers
- * run inside it (arrival_go_on), where this thread is counted, so a reset
- * of that barrier from one would wait for the thread itself. */
-static _Thread_local const char *arriving_at;
 
 static bool arrival_go_on(void *arg)
 {

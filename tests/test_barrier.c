@@ -738,6 +738,106 @@ Test(semantics, action_nested_in_an_action_calling_the_outer, .timeout = 10)
 	cr_expect_eq(rally_barrier_destroy(&outer_b), 0);
 }
 
+/* Review round 40: the action waits on its own barrier with nothing to end
+ * the wait — it would wait for itself for ever: -EDEADLK at once, its
+ * phase (the next) broken as a timeout breaks it. An await of the action's
+ * own phase, which a timeout cannot break, -EDEADLK whatever its timeout
+ * (it waited past it), nothing broken. */
+enum self_call { SELF_ARRIVE, SELF_WAIT, SELF_AWAIT_OWN_PHASE };
+struct self_wait {
+	rally_barrier_t b;
+	enum self_call call;
+	rally_token_t own; /* SELF_AWAIT_OWN_PHASE: a token of the phase */
+	int rc, runs;
+};
+
+static int waits_on_itself(void *arg)
+{
+	struct self_wait *sw = arg;
+	rally_token_t t;
+	if (sw->runs++) /* the first phase only */
+		return 0;
+	switch (sw->call) {
+	case SELF_ARRIVE:
+		sw->rc = rally_barrier_arrive(&sw->b, &t);
+		break;
+	case SELF_WAIT:
+		sw->rc = rally_barrier_wait(&sw->b);
+		break;
+	case SELF_AWAIT_OWN_PHASE:
+		sw->rc = rally_barrier_await(&sw->b, sw->own, 100000000);
+		break;
+	}
+	return 0;
+}
+
+static void self_wait_worker(unsigned i, void *arg)
+{
+	struct self_wait *sw = arg;
+	cr_expect_geq(rally_barrier_wait(&sw->b), 0);
+}
+
+Test(semantics, action_waiting_on_its_own_barrier, .timeout = 30)
+{
+	for (unsigned parties = 1; parties <= 2; parties++)
+		for (int c = SELF_ARRIVE; c <= SELF_WAIT; c++) {
+			struct self_wait sw = {.call = c};
+			rally_barrier_attr_t attr = {.action = waits_on_itself,
+			                             .action_arg = &sw};
+			cr_assert_eq(rally_barrier_init(&sw.b, parties, &attr),
+			             0);
+			test_run_threads(parties, self_wait_worker, &sw);
+			if (parties == 2 && c == SELF_ARRIVE) {
+				/* not the last of its phase: arrive returns */
+				cr_expect_eq(sw.rc, 0);
+				cr_expect_eq(rally_barrier_wait(&sw.b), 1);
+			} else {
+				cr_expect_eq(sw.rc, -EDEADLK, "parties %u call %d",
+				             parties, c);
+				cr_expect_eq(rally_barrier_timedwait(&sw.b, 0),
+				             RALLY_BROKEN);
+			}
+			cr_expect_eq(rally_barrier_reset(&sw.b), 0);
+			cr_expect_eq(rally_barrier_destroy(&sw.b), 0);
+		}
+	struct self_wait sw = {.call = SELF_AWAIT_OWN_PHASE};
+	rally_barrier_attr_t attr = {.action = waits_on_itself,
+	                             .action_arg = &sw};
+	cr_assert_eq(rally_barrier_init(&sw.b, 2, &attr), 0);
+	cr_expect_eq(rally_barrier_arrive(&sw.b, &sw.own), 0);
+	cr_expect_eq(rally_barrier_wait(&sw.b), 1); /* runs the action */
+	cr_expect_eq(sw.rc, -EDEADLK);
+	cr_expect_eq(rally_barrier_await(&sw.b, sw.own, 0), 0); /* completed */
+	cr_expect(!rally_barrier_broken(&sw.b));
+	cr_expect_eq(rally_barrier_destroy(&sw.b), 0);
+}
+
+/* The same from an action nested in the barrier's: B's action, run inside
+ * A's (A's action waits on B), awaits a token of A's running phase. */
+static rally_token_t nested_own;
+static int nested_await_rc = 99;
+
+static int awaits_outer(void *arg)
+{
+	(void)arg;
+	nested_await_rc = rally_barrier_await(&outer_b, nested_own, 100000000);
+	return 0;
+}
+
+Test(semantics, action_nested_awaiting_the_outer_phase, .timeout = 10)
+{
+	rally_barrier_attr_t outer = {.action = outer_action},
+	                     inner = {.action = awaits_outer};
+	cr_assert_eq(rally_barrier_init(&outer_b, 2, &outer), 0);
+	cr_assert_eq(rally_barrier_init(&inner_b, 1, &inner), 0);
+	cr_expect_eq(rally_barrier_arrive(&outer_b, &nested_own), 0);
+	cr_expect_eq(rally_barrier_wait(&outer_b), 1);
+	cr_expect_eq(nested_await_rc, -EDEADLK);
+	cr_expect_eq(rally_barrier_await(&outer_b, nested_own, 0), 0);
+	cr_expect_eq(rally_barrier_destroy(&inner_b), 0);
+	cr_expect_eq(rally_barrier_destroy(&outer_b), 0);
+}
+
 /* ---- more callers than parties ------------------------------------------- */
 
 struct many_check {

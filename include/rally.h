@@ -99,15 +99,21 @@ typedef struct rally_barrier_attr {
 	 * code if it is negative, else RALLY_BROKEN. NULL: no action. The
 	 * action may call rally_barrier_abort(); rally_barrier_reset() and
 	 * rally_barrier_destroy() on its own barrier return -EDEADLK / -EBUSY
-	 * (also from an action nested in it: one of a barrier it waits on),
-	 * rally_barrier_close() of the handle it runs through -EBUSY. A wait
-	 * on its own barrier from the action waits for a phase that cannot
-	 * complete before the action returns: with a timeout it ends there
-	 * (RALLY_TIMEDOUT); with none (wait without a default timeout,
-	 * arrive, await RALLY_FOREVER) it returns -EDEADLK at once, its phase
-	 * broken as a timeout breaks it. An await of a token of the phase
-	 * whose action runs returns -EDEADLK whatever its timeout (a timeout
-	 * cannot break that phase), and nothing breaks.
+	 * (also from an action nested in it, in the same thread: one of a
+	 * barrier it waits on; an action run by another thread that resets
+	 * a barrier whose action waits for it waits for ever, as with
+	 * threading.Barrier), rally_barrier_close() of the handle it runs
+	 * through -EBUSY. A wait on its own barrier from the action waits for
+	 * a phase that cannot complete before the action returns: with a
+	 * timeout it ends there (RALLY_TIMEDOUT); with none (wait without a
+	 * default timeout, arrive, await or poll RALLY_FOREVER) it returns
+	 * -EDEADLK at once, its phase broken as a timeout breaks it (not
+	 * counted as one). Behind more than 1023 fully arrived phases queued
+	 * after the action's, too far ahead to break its own, it breaks every
+	 * phase after the action's, as rally_barrier_abort() from the action
+	 * does. An await of a token of the phase whose action runs returns
+	 * -EDEADLK whatever its timeout (0 too: asking again would never
+	 * end), and nothing breaks.
 	 */
 	int (*action)(void *arg);
 	void *action_arg;
@@ -209,7 +215,10 @@ int rally_barrier_wait(rally_barrier_t *b);
  * a reset it returns RALLY_BROKEN: the barrier is broken at that instant).
  * The one wait of a zero timeout: a caller whose phase gets its last party
  * between its own arrival and its first look waits for that phase's action,
- * whose outcome is its own. */
+ * whose outcome is its own. A caller more than 1023 fully arrived phases
+ * ahead of the phase completing (more callers than parties by that much,
+ * behind a slow action) cannot break its phase: past its deadline it waits
+ * until the phases before it complete, then breaks it. */
 int rally_barrier_timedwait(rally_barrier_t *b, int64_t timeout_ns);
 
 /* Breaks the barrier: current waiters return RALLY_BROKEN, and so does
@@ -271,7 +280,8 @@ int rally_barrier_arrive(rally_barrier_t *b, rally_token_t *token);
  * RALLY_OWNERDEAD; RALLY_TIMEDOUT when timeout_ns passes first (which
  * breaks the barrier, as in wait); -EINVAL (also for a token of another
  * barrier). A timeout of 0 never blocks: while every party of the token's
- * phase has arrived and its action still runs it returns -EAGAIN (nothing
+ * phase has arrived and its action still runs (in another thread) it
+ * returns -EAGAIN (nothing
  * broken, ask again); otherwise as wait(0) would. -EDEADLK from the action
  * that its phase waits for (attr.action). Await every token before
  * the barrier is destroyed. A token is light (it pins nothing between
@@ -298,7 +308,8 @@ int rally_barrier_test(rally_barrier_t *b, rally_token_t token);
  * up now and then — a language runtime checking for Ctrl-C between slices
  * of a long wait — and then end it: rally_barrier_await() with the time
  * left (0 breaks the barrier if the phase is still pending, as a timeout
- * does). Unlike a timed wait, its time can run out while an action runs. */
+ * does). Unlike a timed wait, its time can run out while an action runs.
+ * From the action its phase waits for, with RALLY_FOREVER: -EDEADLK. */
 int rally_barrier_poll(rally_barrier_t *b, rally_token_t token,
                        int64_t timeout_ns);
 

@@ -397,7 +397,14 @@ static bool expire(const struct view *v, uint64_t *s, struct arrival t,
 		return true;
 	case BRK_TOO_FAR:
 		/* More than AHEAD_MAX phases ahead of gen, all fully arrived:
-		 * wait for them to complete, then break ours. */
+		 * wait for them to complete, then break ours — unless they
+		 * wait for this thread's own action (review round 41: a hang):
+		 * then every phase after the action's breaks, as an abort
+		 * from the action breaks them. */
+		if (rally__in_action(v->tag)) {
+			rally__abort(v);
+			return true;
+		}
 		rally__wait_state(v, s, &rally__no_deadline, w);
 		return false;
 	default:
@@ -405,11 +412,15 @@ static bool expire(const struct view *v, uint64_t *s, struct arrival t,
 	}
 }
 
-/* A caller whose deadline broke its phase leaves. */
-static void timed_out(const struct view *v)
+/* A caller whose deadline broke its phase leaves: RALLY_TIMEDOUT — or
+ * -EDEADLK, which is no timeout (review round 41: counted as one), for a
+ * wait on this thread's own action (rally__waits_on_itself). */
+static int timed_out(const struct view *v, bool itself)
 {
-	stats_count(v, STAT_TIMEOUT);
+	if (!itself)
+		stats_count(v, STAT_TIMEOUT);
 	rally__leave(v);
+	return itself ? -EDEADLK : RALLY_TIMEDOUT;
 }
 
 /* Whether a wait with no deadline (and nobody to stop it) would wait for
@@ -450,10 +461,8 @@ static int await_from(const struct view *v, struct arrival t,
 			bool itself = rally__waits_on_itself(v, dl);
 			if (!itself && rally__wait_state(v, &s, dl, &w))
 				break;
-			if (expire(v, &s, t, &w)) {
-				timed_out(v);
-				return itself ? -EDEADLK : RALLY_TIMEDOUT;
-			}
+			if (expire(v, &s, t, &w))
+				return timed_out(v, itself);
 		}
 		}
 	}
@@ -630,10 +639,8 @@ static int complete_from(const struct view *v, struct arrival t,
 		bool itself = rally__waits_on_itself(v, dl);
 		if (!itself && rally__wait_state(v, &s, dl, &w))
 			continue;
-		if (expire(v, &s, t, &w)) {
-			timed_out(v);
-			return itself ? -EDEADLK : RALLY_TIMEDOUT;
-		}
+		if (expire(v, &s, t, &w))
+			return timed_out(v, itself);
 	}
 }
 

@@ -295,14 +295,16 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 			 * told not to block at all, or the action is this
 			 * thread's own (review round 40: it waited for
 			 * itself, past its timeout). */
+			if (rally__in_action(v->tag)) {
+				rc = -EDEADLK; /* before -EAGAIN: asked again
+				                  from here, it never ends
+				                  (review round 41) */
+				break;
+			}
 			if (timeout_ns == 0) {
 				if (rally__check_holder(v, &s))
 					continue;
 				rc = -EAGAIN;
-				break;
-			}
-			if (rally__in_action(v->tag)) {
-				rc = -EDEADLK;
 				break;
 			}
 			rally__wait_state(v, &s, &rally__no_deadline, &w);
@@ -321,8 +323,16 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 		}
 		RALLY_POINT(DEADLINE);
 		enum brk k = rally__break_phase(v, &s, t.phase, t.epoch & 1);
+		/* Too far ahead to break, and what it waits for waits for
+		 * this thread's action: every phase after that one breaks
+		 * (as phase.c's expire). */
+		if (k == BRK_TOO_FAR && rally__in_action(v->tag)) {
+			rally__abort(v);
+			k = BRK_DONE;
+		}
 		if (k == BRK_DONE) {
-			stats_count(v, STAT_TIMEOUT);
+			if (!itself) /* -EDEADLK is no timeout */
+				stats_count(v, STAT_TIMEOUT);
 			rc = itself ? -EDEADLK : RALLY_TIMEDOUT;
 			break;
 		}

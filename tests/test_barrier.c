@@ -748,7 +748,7 @@ struct self_wait {
 	rally_barrier_t b;
 	enum self_call call;
 	rally_token_t own; /* SELF_AWAIT_OWN_PHASE: a token of the phase */
-	int rc, runs;
+	int rc, rc0, runs; /* rc0: the same await with timeout 0 */
 };
 
 static int waits_on_itself(void *arg)
@@ -766,6 +766,7 @@ static int waits_on_itself(void *arg)
 		break;
 	case SELF_AWAIT_OWN_PHASE:
 		sw->rc = rally_barrier_await(&sw->b, sw->own, 100000000);
+		sw->rc0 = rally_barrier_await(&sw->b, sw->own, 0);
 		break;
 	}
 	return 0;
@@ -783,7 +784,8 @@ Test(semantics, action_waiting_on_its_own_barrier, .timeout = 30)
 		for (int c = SELF_ARRIVE; c <= SELF_WAIT; c++) {
 			struct self_wait sw = {.call = c};
 			rally_barrier_attr_t attr = {.action = waits_on_itself,
-			                             .action_arg = &sw};
+			                             .action_arg = &sw,
+			                             .flags = RALLY_STATS};
 			cr_assert_eq(rally_barrier_init(&sw.b, parties, &attr),
 			             0);
 			test_run_threads(parties, self_wait_worker, &sw);
@@ -796,6 +798,10 @@ Test(semantics, action_waiting_on_its_own_barrier, .timeout = 30)
 				             parties, c);
 				cr_expect_eq(rally_barrier_timedwait(&sw.b, 0),
 				             RALLY_BROKEN);
+				/* no timeout (review round 41: counted) */
+				rally_stats_t st;
+				cr_expect_eq(rally_barrier_stats(&sw.b, &st), 0);
+				cr_expect_eq(st.timeouts, 0);
 			}
 			cr_expect_eq(rally_barrier_reset(&sw.b), 0);
 			cr_expect_eq(rally_barrier_destroy(&sw.b), 0);
@@ -807,9 +813,82 @@ Test(semantics, action_waiting_on_its_own_barrier, .timeout = 30)
 	cr_expect_eq(rally_barrier_arrive(&sw.b, &sw.own), 0);
 	cr_expect_eq(rally_barrier_wait(&sw.b), 1); /* runs the action */
 	cr_expect_eq(sw.rc, -EDEADLK);
+	/* not -EAGAIN: asked again from the action, it never ends (review
+	 * round 41) */
+	cr_expect_eq(sw.rc0, -EDEADLK);
 	cr_expect_eq(rally_barrier_await(&sw.b, sw.own, 0), 0); /* completed */
 	cr_expect(!rally_barrier_broken(&sw.b));
 	cr_expect_eq(rally_barrier_destroy(&sw.b), 0);
+}
+
+/* Review round 41: more than AHEAD_MAX (1023) fully arrived phases queued
+ * behind the action, each of their last arrivals waiting for the phases
+ * before it: the action's own wait can neither break its phase (too far
+ * ahead) nor wait for them (they wait for the action). It breaks every
+ * phase after the action's, as an abort from the action does: -EDEADLK
+ * (or RALLY_TIMEDOUT at its timeout), the queued callers RALLY_BROKEN.
+ * It waited for ever. */
+enum { FAR_QUEUED = 1030 };
+static rally_barrier_t far_b;
+static _Atomic unsigned far_arrived, far_broken;
+static int64_t far_timeout;
+static int far_rc = 99;
+
+static void *far_caller(void *arg)
+{
+	(void)arg;
+	if (rally_barrier_wait(&far_b) == RALLY_BROKEN)
+		atomic_fetch_add(&far_broken, 1);
+	return NULL;
+}
+
+/* ARRIVED: a caller's arrival is counted in arr. */
+static void far_counted(enum rally__point p, void *arg)
+{
+	(void)p, (void)arg;
+	atomic_fetch_add(&far_arrived, 1);
+}
+
+static int waits_behind_far_phases(void *arg)
+{
+	pthread_t *threads = arg;
+	if (atomic_load(&far_arrived)) /* the first phase only */
+		return 0;
+	rally__point_on(RALLY__POINT_ARRIVED, far_counted, NULL);
+	pthread_attr_t small;
+	pthread_attr_init(&small);
+	pthread_attr_setstacksize(&small, 64 * 1024);
+	for (int i = 0; i < FAR_QUEUED; i++)
+		cr_assert_eq(
+		    pthread_create(&threads[i], &small, far_caller, NULL), 0);
+	pthread_attr_destroy(&small);
+	while (atomic_load(&far_arrived) < FAR_QUEUED)
+		test_sleep_ms(1);
+	rally__point_on(RALLY__POINT_ARRIVED, NULL, NULL);
+	far_rc = rally_barrier_timedwait(&far_b, far_timeout);
+	return 0;
+}
+
+Test(semantics, action_waiting_behind_too_many_phases, .timeout = 60)
+{
+	static pthread_t threads[FAR_QUEUED];
+	const int64_t timeouts[] = {RALLY_FOREVER, 50000000};
+	for (int k = 0; k < 2; k++) {
+		far_timeout = timeouts[k];
+		atomic_store(&far_arrived, 0);
+		atomic_store(&far_broken, 0);
+		rally_barrier_attr_t attr = {.action = waits_behind_far_phases,
+		                             .action_arg = threads};
+		cr_assert_eq(rally_barrier_init(&far_b, 1, &attr), 0);
+		cr_expect_eq(rally_barrier_wait(&far_b), 0);
+		cr_expect_eq(far_rc, k == 0 ? -EDEADLK : RALLY_TIMEDOUT);
+		for (int i = 0; i < FAR_QUEUED; i++)
+			pthread_join(threads[i], NULL);
+		cr_expect_eq(atomic_load(&far_broken), FAR_QUEUED);
+		cr_expect_eq(rally_barrier_reset(&far_b), 0);
+		cr_expect_eq(rally_barrier_wait(&far_b), 0);
+		cr_expect_eq(rally_barrier_destroy(&far_b), 0);
+	}
 }
 
 /* The same from an action nested in the barrier's: B's action, run inside

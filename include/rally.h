@@ -106,14 +106,17 @@ typedef struct rally_barrier_attr {
 	 * through -EBUSY. A wait on its own barrier from the action waits for
 	 * a phase that cannot complete before the action returns: with a
 	 * timeout it ends there (RALLY_TIMEDOUT); with none (wait without a
-	 * default timeout, arrive, await or poll RALLY_FOREVER) it returns
-	 * -EDEADLK at once, its phase broken as a timeout breaks it (not
-	 * counted as one). Behind more than 1023 fully arrived phases queued
+	 * default timeout, arrive, await RALLY_FOREVER) it returns -EDEADLK at
+	 * once, its phase broken as a timeout breaks it (not counted as one);
+	 * poll RALLY_FOREVER returns -EDEADLK and, as a poll does, breaks
+	 * nothing. Behind more than 1023 fully arrived phases queued
 	 * after the action's, too far ahead to break its own, it breaks every
 	 * phase after the action's, as rally_barrier_abort() from the action
 	 * does. An await of a token of the phase whose action runs returns
 	 * -EDEADLK whatever its timeout (0 too: asking again would never
-	 * end), and nothing breaks.
+	 * end), and nothing breaks; rally_barrier_futex() of such a token
+	 * gives a word that changes only after the action returns: not one
+	 * to sleep on there.
 	 */
 	int (*action)(void *arg);
 	void *action_arg;

@@ -67,6 +67,8 @@
 struct running_action {
 	uint64_t tag;
 	const struct rally__barrier *mapping; /* the memory it runs in */
+	pid_t pid; /* a child fork()ed from the action runs none of it
+	              (review round 43: its calls were refused) */
 	const struct running_action *outer;
 };
 static _Thread_local const struct running_action *running_actions;
@@ -74,7 +76,7 @@ static _Thread_local const struct running_action *running_actions;
 bool rally__in_action(uint64_t tag)
 {
 	for (const struct running_action *r = running_actions; r; r = r->outer)
-		if (r->tag == tag)
+		if (r->tag == tag && r->pid == rally__self_pid())
 			return true;
 	return false;
 }
@@ -82,7 +84,7 @@ bool rally__in_action(uint64_t tag)
 bool rally__in_action_at(const struct rally__barrier *mapping)
 {
 	for (const struct running_action *r = running_actions; r; r = r->outer)
-		if (r->mapping == mapping)
+		if (r->mapping == mapping && r->pid == rally__self_pid())
 			return true;
 	return false;
 }
@@ -512,7 +514,8 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	}
 	int rc = 0;
 	if (v->action) {
-		struct running_action running = {v->tag, b, running_actions};
+		struct running_action running = {v->tag, b, rally__self_pid(),
+		                                 running_actions};
 		running_actions = &running;
 		rc = v->action(v->action_arg);
 		running_actions = running.outer;

@@ -38,24 +38,42 @@ typedef struct {
 	char name[64];
 } BarrierObject;
 
-/* The barrier (by name) whose arrival this thread is in: signal handlers
- * run inside it (arrival_go_on), where this thread is counted, so a reset
- * of that barrier from one would wait for the thread itself. */
-static _Thread_local const char *arriving_at;
+/* The arrivals this thread is in (by barrier name), innermost first, and
+ * the actions it runs inside them: signal handlers run inside an arrival
+ * (arrival_go_on), where this thread is counted, so a reset of that
+ * barrier from one would wait for the thread itself. A handler may wait
+ * on another barrier, whose action runs inside it (review round 43: one
+ * slot forgot the outer arrival, and such a reset hung). */
+struct arrival_frame {
+	const char *name;
+	bool action; /* the barrier's action, not an arrival */
+	const struct arrival_frame *outer;
+};
+static _Thread_local const struct arrival_frame *arrivals;
+
+/* Whether a reset of the barrier `name` from here would wait for this
+ * thread's own arrival: its innermost frame of that barrier is an
+ * arrival. In its action (inside its arrival too) the library answers
+ * (review round 40: a reset from the action was told it came from a
+ * signal handler). */
+static bool inside_own_arrival(const char *name)
+{
+	for (const struct arrival_frame *f = arrivals; f; f = f->outer)
+		if (strcmp(f->name, name) == 0)
+			return !f->action;
+	return false;
+}
 
 static int call_action(void *arg)
 {
 	BarrierObject *self = arg;
-	/* The action runs inside the arrival too, but is no signal handler:
-	 * the library answers its calls (review round 40: a reset from it
-	 * was told it came from a signal handler). */
-	const char *outer = arriving_at;
-	arriving_at = NULL;
+	struct arrival_frame frame = {self->name, true, arrivals};
+	arrivals = &frame;
 	PyGILState_STATE st = PyGILState_Ensure();
 	PyObject *r = PyObject_CallNoArgs(self->action);
 	Py_XDECREF(r);
 	PyGILState_Release(st);
-	arriving_at = outer;
+	arrivals = frame.outer;
 	return r ? 0 : ACTION_RAISED;
 }
 
@@ -406,11 +424,11 @@ static int arrive_on(BarrierObject *self, rally_barrier_t *b, int64_t ns,
 	 * to publish — it gives the GIL up at its first look for signals). */
 	if (self->action || rally_barrier_broken(b))
 		c.ts = PyEval_SaveThread();
-	const char *outer = arriving_at;
-	arriving_at = self->name;
+	struct arrival_frame frame = {self->name, false, arrivals};
+	arrivals = &frame;
 	*arrived_ns = rally__now_ns();
 	int idx = rally__barrier_timedarrive(b, tok, ns, arrival_go_on, &c);
-	arriving_at = outer;
+	arrivals = frame.outer;
 	if (c.ts)
 		PyEval_RestoreThread(c.ts);
 	if (c.type) {
@@ -589,7 +607,7 @@ static int reset_at(BarrierObject *self, uint32_t *epoch, uint32_t *last)
 		return -1;
 	/* From a signal handler that interrupted this thread's own arrival
 	 * at this barrier: the reset would wait for the thread, for ever. */
-	if (arriving_at && strcmp(arriving_at, self->name) == 0) {
+	if (inside_own_arrival(self->name)) {
 		leave(self, call);
 		PyErr_SetString(PyExc_RuntimeError,
 		                "reset: not allowed from a signal handler that "

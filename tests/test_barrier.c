@@ -7,6 +7,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "common.h"
 #include "hooks.h"
@@ -889,6 +891,59 @@ Test(semantics, action_waiting_behind_too_many_phases, .timeout = 60)
 		cr_expect_eq(rally_barrier_wait(&far_b), 0);
 		cr_expect_eq(rally_barrier_destroy(&far_b), 0);
 	}
+}
+
+/* Review round 43: a child fork()ed from the action runs no action of the
+ * barrier (the parent's completes without it): its reset and wait work —
+ * they were refused (-EDEADLK) by the chain of running actions it
+ * inherited. */
+static rally_barrier_t *forked_b;
+static _Atomic int *forked_reset_done; /* shared with the child */
+static pid_t forked_child = -1;
+
+static int forks_once(void *arg)
+{
+	(void)arg;
+	if (forked_child != -1)
+		return 0;
+	forked_child = fork();
+	if (forked_child == 0) {
+		/* waits for the parent's action to end, then resets */
+		int reset = rally_barrier_reset(forked_b);
+		atomic_store(forked_reset_done, 1);
+		int wait = rally_barrier_wait(forked_b); /* with the parent */
+		_exit(reset == 0 && wait >= 0 ? 0 : 1);
+	}
+	return 0;
+}
+
+static void forked_worker(unsigned i, void *arg)
+{
+	(void)arg;
+	cr_expect_geq(rally_barrier_wait(forked_b), 0);
+}
+
+Test(semantics, child_forked_from_the_action, .timeout = 30)
+{
+	forked_b = mmap(NULL, 2 * sizeof *forked_b, PROT_READ | PROT_WRITE,
+	                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(forked_b, MAP_FAILED);
+	forked_reset_done = (_Atomic int *)&forked_b[1];
+	rally_barrier_attr_t attr = {.action = forks_once,
+	                             .flags = RALLY_SHARED};
+	cr_assert_eq(rally_barrier_init(forked_b, 2, &attr), 0);
+	test_run_threads(2, forked_worker, NULL);
+	cr_assert_gt(forked_child, 0);
+	/* after the child's reset, which would break our wait */
+	for (int i = 0; i < 10000 && !atomic_load(forked_reset_done); i++)
+		test_sleep_ms(1);
+	cr_expect_geq(rally_barrier_timedwait(forked_b, 10000000000), 0);
+	int st;
+	cr_assert_eq(waitpid(forked_child, &st, 0), forked_child);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d",
+	          st);
+	cr_expect_eq(rally_barrier_destroy(forked_b), 0);
+	munmap(forked_b, 2 * sizeof *forked_b);
 }
 
 /* The same from an action nested in the barrier's: B's action, run inside

@@ -47,13 +47,19 @@ COMMON = textwrap.dedent("""
     def main_wait(b):
         # The main thread's wait: Ctrl-C 0.325 s in, or a 0.5 s timeout.
         # Its outcome, time, and the latency from the signal.
-        if MODE in ("ctrl-c", "handler-reset"):
+        if MODE in ("ctrl-c", "handler-reset", "handler-action-reset"):
             sig = signal.SIGINT
             if MODE == "handler-reset":
                 # The handler runs inside the arrival, which counts this
                 # thread in: a reset there would wait for it for ever.
                 sig = signal.SIGUSR1
                 signal.signal(sig, lambda *a: b.reset())
+            elif MODE == "handler-action-reset":
+                # ... also from the action of another barrier the
+                # handler waits on (it runs inside the handler).
+                sig = signal.SIGUSR1
+                signal.signal(sig, lambda *a: rally.Barrier(
+                    1, action=lambda: b.reset()).wait())
             sent = interrupt_in(0.325, sig)
             def wait():
                 try:
@@ -169,6 +175,15 @@ class LastArrivalDuringAnActionTests(unittest.TestCase):
         arrival blocked hung the process: the reset waited for the
         handler's own thread. It raises RuntimeError instead."""
         out = run(ACTION, "handler-reset")
+        self.assertEqual(out["what"], "RuntimeError", out)
+        self.assertIn("signal handler", out["message"], out)
+        self.assertLess(out["latency"], BOUND, out)
+
+    def test_a_handler_that_resets_it_from_another_barrier_s_action(self):
+        """Review round 43: the handler waits on another barrier whose
+        action resets this one: refused as well (one slot for the
+        arrival forgot this barrier's, and the reset hung)."""
+        out = run(ACTION, "handler-action-reset")
         self.assertEqual(out["what"], "RuntimeError", out)
         self.assertIn("signal handler", out["message"], out)
         self.assertLess(out["latency"], BOUND, out)

@@ -116,7 +116,9 @@ typedef struct rally_barrier_attr {
 	 * -EDEADLK whatever its timeout (0 too: asking again would never
 	 * end), and nothing breaks; rally_barrier_futex() of such a token
 	 * gives a word that changes only after the action returns: not one
-	 * to sleep on there.
+	 * to sleep on there. A child fork()ed in the action runs none of it
+	 * (its calls are answered as anyone's) and must not return from it:
+	 * it would complete the phase a second time (_exit or exec instead).
 	 */
 	int (*action)(void *arg);
 	void *action_arg;

@@ -47,6 +47,8 @@ typedef struct {
 struct arrival_frame {
 	const char *name;
 	bool action; /* the barrier's action, not an arrival */
+	pid_t pid; /* a fork()ed child is in none of its parent's (review
+	              round 44: its reset was refused) */
 	const struct arrival_frame *outer;
 };
 static _Thread_local const struct arrival_frame *arrivals;
@@ -59,7 +61,7 @@ static _Thread_local const struct arrival_frame *arrivals;
 static bool inside_own_arrival(const char *name)
 {
 	for (const struct arrival_frame *f = arrivals; f; f = f->outer)
-		if (strcmp(f->name, name) == 0)
+		if (f->pid == rally__self_pid() && strcmp(f->name, name) == 0)
 			return !f->action;
 	return false;
 }
@@ -67,7 +69,8 @@ static bool inside_own_arrival(const char *name)
 static int call_action(void *arg)
 {
 	BarrierObject *self = arg;
-	struct arrival_frame frame = {self->name, true, arrivals};
+	struct arrival_frame frame = {self->name, true, rally__self_pid(),
+	                              arrivals};
 	arrivals = &frame;
 	PyGILState_STATE st = PyGILState_Ensure();
 	PyObject *r = PyObject_CallNoArgs(self->action);
@@ -424,7 +427,8 @@ static int arrive_on(BarrierObject *self, rally_barrier_t *b, int64_t ns,
 	 * to publish — it gives the GIL up at its first look for signals). */
 	if (self->action || rally_barrier_broken(b))
 		c.ts = PyEval_SaveThread();
-	struct arrival_frame frame = {self->name, false, arrivals};
+	struct arrival_frame frame = {self->name, false, rally__self_pid(),
+	                              arrivals};
 	arrivals = &frame;
 	*arrived_ns = rally__now_ns();
 	int idx = rally__barrier_timedarrive(b, tok, ns, arrival_go_on, &c);

@@ -47,7 +47,8 @@ COMMON = textwrap.dedent("""
     def main_wait(b):
         # The main thread's wait: Ctrl-C 0.325 s in, or a 0.5 s timeout.
         # Its outcome, time, and the latency from the signal.
-        if MODE in ("ctrl-c", "handler-reset", "handler-action-reset"):
+        if MODE in ("ctrl-c", "handler-reset", "handler-action-reset",
+                    "handler-fork-reset"):
             sig = signal.SIGINT
             if MODE == "handler-reset":
                 # The handler runs inside the arrival, which counts this
@@ -60,6 +61,20 @@ COMMON = textwrap.dedent("""
                 sig = signal.SIGUSR1
                 signal.signal(sig, lambda *a: rally.Barrier(
                     1, action=lambda: b.reset()).wait())
+            elif MODE == "handler-fork-reset":
+                # ... but not in a child fork()ed there: it is in no
+                # arrival (its reset waits for the action, then resets).
+                sig = signal.SIGUSR1
+                def forks(*a):
+                    pid = os.fork()
+                    if pid == 0:
+                        try:
+                            b.reset()
+                            os._exit(0)
+                        except BaseException:
+                            os._exit(3)
+                    main_wait.child = pid
+                signal.signal(sig, forks)
             sent = interrupt_in(0.325, sig)
             def wait():
                 try:
@@ -90,8 +105,11 @@ ACTION = COMMON + textwrap.dedent("""
     what, took, latency = main_wait(b)
     for t in ts:
         t.join(10)
+    child = getattr(main_wait, "child", None)
     report(what=what, took=took, latency=latency, got=got, broken=b.broken,
-           message=getattr(main_wait, "message", ""))
+           message=getattr(main_wait, "message", ""),
+           child=os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+           if child else None)
 """)
 
 # A child process waits in phase 0 and is stopped there; a reset waits
@@ -187,6 +205,12 @@ class LastArrivalDuringAnActionTests(unittest.TestCase):
         self.assertEqual(out["what"], "RuntimeError", out)
         self.assertIn("signal handler", out["message"], out)
         self.assertLess(out["latency"], BOUND, out)
+
+    def test_a_child_forked_by_the_handler_may_reset_it(self):
+        """Review round 44: the child of a fork() made in that handler is
+        in none of its parent's arrivals: its reset was refused too."""
+        out = run(ACTION, "handler-fork-reset")
+        self.assertEqual(out["child"], 0, out)
 
     def test_timeout_while_the_previous_phase_s_action_runs(self):
         out = run(ACTION, "timeout")

@@ -119,6 +119,7 @@ typedef struct rally_barrier_attr {
 	 * to sleep on there. A child fork()ed in the action runs none of it
 	 * (its calls are answered as anyone's) and must not return from it:
 	 * it would complete the phase a second time (_exit or exec instead).
+	 * The action returns: leaving it by longjmp() is not allowed.
 	 */
 	int (*action)(void *arg);
 	void *action_arg;
@@ -237,8 +238,10 @@ int rally_barrier_abort(rally_barrier_t *b);
  * after it returns belong to the fresh phase. Waits for a running action to
  * end, and for the callers of the phase it cancels to leave (they do at
  * once; one that is stopped, SIGSTOP, holds the reset until it runs again,
- * and one that died inside a barrier that is not robust, for ever). Returns 0, -EINVAL, or
- * -EDEADLK when called from the barrier's own action. */
+ * and one that died inside a barrier that is not robust, for ever; so not
+ * from a signal handler that interrupted this thread's own wait on the
+ * barrier: it would wait for that wait). Returns 0, -EINVAL, or -EDEADLK
+ * when called from the barrier's own action. */
 int rally_barrier_reset(rally_barrier_t *b);
 
 /* The number of parties, or 0 if b is not a barrier. */

@@ -46,6 +46,7 @@
 #define _GNU_SOURCE
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "barrier_impl.h"
 #include "export.h"
@@ -73,20 +74,28 @@ struct running_action {
 };
 static _Thread_local const struct running_action *running_actions;
 
-bool rally__in_action(uint64_t tag)
+/* The innermost frame of this process that runs tag's action, or
+ * mapping's: by getpid(), not the cached pid, which a child of _Fork() or
+ * of a raw clone (no fork handlers) keeps from its parent (review round
+ * 45). A system call only where an action runs. */
+static bool running_here(uint64_t tag, const struct rally__barrier *mapping)
 {
-	for (const struct running_action *r = running_actions; r; r = r->outer)
-		if (r->tag == tag && r->pid == rally__self_pid())
+	const struct running_action *r = running_actions;
+	if (!r)
+		return false;
+	pid_t self = getpid();
+	for (; r; r = r->outer)
+		if (r->pid == self && (mapping ? r->mapping == mapping
+		                               : r->tag == tag))
 			return true;
 	return false;
 }
 
+bool rally__in_action(uint64_t tag) { return running_here(tag, NULL); }
+
 bool rally__in_action_at(const struct rally__barrier *mapping)
 {
-	for (const struct running_action *r = running_actions; r; r = r->outer)
-		if (r->mapping == mapping && r->pid == rally__self_pid())
-			return true;
-	return false;
+	return running_here(0, mapping);
 }
 
 int rally__broken_code(const struct view *v)
@@ -514,6 +523,7 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	}
 	int rc = 0;
 	if (v->action) {
+		/* the cached pid: no system call per phase */
 		struct running_action running = {v->tag, b, rally__self_pid(),
 		                                 running_actions};
 		running_actions = &running;

@@ -46,7 +46,6 @@
 #define _GNU_SOURCE
 #include <limits.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "barrier_impl.h"
 #include "export.h"
@@ -74,16 +73,15 @@ struct running_action {
 };
 static _Thread_local const struct running_action *running_actions;
 
-/* The innermost frame of this process that runs tag's action, or
- * mapping's: by getpid(), not the cached pid, which a child of _Fork() or
- * of a raw clone (no fork handlers) keeps from its parent (review round
- * 45). A system call only where an action runs. */
+/* Whether a frame of this process runs tag's action, or mapping's: a
+ * child's inherited frames are its parent's (rally__self_pid() is right
+ * in a child of _Fork() too: review rounds 45 and 46). */
 static bool running_here(uint64_t tag, const struct rally__barrier *mapping)
 {
 	const struct running_action *r = running_actions;
 	if (!r)
 		return false;
-	pid_t self = getpid();
+	pid_t self = rally__self_pid();
 	for (; r; r = r->outer)
 		if (r->pid == self && (mapping ? r->mapping == mapping
 		                               : r->tag == tag))
@@ -523,7 +521,6 @@ static int run_busy(const struct view *v, struct arrival t, uint64_t s)
 	}
 	int rc = 0;
 	if (v->action) {
-		/* the cached pid: no system call per phase */
 		struct running_action running = {v->tag, b, rally__self_pid(),
 		                                 running_actions};
 		running_actions = &running;

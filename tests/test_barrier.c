@@ -956,6 +956,39 @@ Test(semantics, child_forked_from_the_action, .timeout = 30)
 	child_forked_from_the_action(true);
 }
 
+/* Review round 46: a child of _Fork() (no fork handlers) after its parent
+ * knew its pid: its own action's reset is refused as anyone's (the frame
+ * carried the parent's pid: it waited for ever on its own BUSY). */
+static int resets_itself(void *arg)
+{
+	return rally_barrier_reset(arg) == -EDEADLK ? 0 : -EIO;
+}
+
+Test(semantics, action_of_a_child_of_fork_without_handlers, .timeout = 30)
+{
+	/* the parent knows its pid: an action ran here */
+	rally_barrier_t warm;
+	rally_barrier_attr_t attr = {.action = resets_itself,
+	                             .action_arg = &warm};
+	cr_assert_eq(rally_barrier_init(&warm, 1, &attr), 0);
+	cr_expect_eq(rally_barrier_wait(&warm), 0);
+	pid_t child = _Fork();
+	if (child == 0) {
+		alarm(10); /* a hang fails the test */
+		rally_barrier_t own;
+		attr.action_arg = &own;
+		if (rally_barrier_init(&own, 1, &attr) != 0)
+			_exit(2);
+		_exit(rally_barrier_wait(&own) == 0 ? 0 : 1);
+	}
+	cr_assert_gt(child, 0);
+	int st;
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d",
+	          st);
+	cr_expect_eq(rally_barrier_destroy(&warm), 0);
+}
+
 /* The same from an action nested in the barrier's: B's action, run inside
  * A's (A's action waits on B), awaits a token of A's running phase. */
 static rally_token_t nested_own;

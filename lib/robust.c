@@ -142,8 +142,13 @@ static void forget_pid(void)
  * the kernel cannot wipe, the handler alone tells a child. */
 static _Atomic(_Atomic pid_t *) wiped_pid;
 
-static void map_wiped_pid(void)
+/* Once per process, before any thread learns the pid (review round 47: a
+ * flag set first let another thread, or a child forked meanwhile, go on
+ * without the page or the handler). glibc runs it again in a child forked
+ * while it ran. */
+static void learn_forks(void)
 {
+	pthread_atfork(NULL, NULL, forget_pid);
 	int saved = errno;
 	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -156,22 +161,23 @@ static void map_wiped_pid(void)
 
 static pid_t self_pid_slow(void)
 {
-	static _Atomic int registered;
-	if (!atomic_exchange(&registered, 1)) {
-		pthread_atfork(NULL, NULL, forget_pid);
-		map_wiped_pid();
-	}
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, learn_forks);
 	_Atomic pid_t *w = atomic_load(&wiped_pid);
-	/* Wiped, yet a pid kept: a fork that ran no handler. */
-	if (w && atomic_load(w) == 0 && atomic_load(&self_pid) != 0)
+	/* A pid kept but its wiped copy gone: a fork that ran no handler.
+	 * The copy is written before the pid (release; read here after it,
+	 * acquire), so a thread of this process learning it meanwhile is
+	 * never taken for one (round 47: that cleared `registering` under a
+	 * registering thread). */
+	pid_t kept = atomic_load_explicit(&self_pid, memory_order_acquire);
+	if (w && kept != 0 && atomic_load(w) == 0)
 		forget_pid();
-	pid_t p = atomic_load_explicit(&self_pid, memory_order_relaxed);
-	if (p == 0) {
+	pid_t p = atomic_load_explicit(&self_pid, memory_order_acquire);
+	if (p == 0)
 		p = getpid();
-		atomic_store_explicit(&self_pid, p, memory_order_relaxed);
-	}
 	if (w)
 		atomic_store_explicit(w, p, memory_order_relaxed);
+	atomic_store_explicit(&self_pid, p, memory_order_release);
 	return p;
 }
 

@@ -144,8 +144,7 @@ static _Atomic(_Atomic pid_t *) wiped_pid;
 
 /* Once per process, before any thread learns the pid (review round 47: a
  * flag set first let another thread, or a child forked meanwhile, go on
- * without the page or the handler). glibc runs it again in a child forked
- * while it ran. */
+ * without the page or the handler). */
 static void learn_forks(void)
 {
 	pthread_atfork(NULL, NULL, forget_pid);
@@ -159,10 +158,40 @@ static void learn_forks(void)
 	errno = saved;
 }
 
+/* learn_forks() once, by the process that runs it: the pid that learns, and
+ * LEARNING or LEARNED. A child forked while its parent learned finds the
+ * parent's pid there and learns again itself — pthread_once() did that
+ * after fork() only, and a child of _Fork() waited for ever (review round
+ * 48). */
+enum { LEARNING = 1, LEARNED = 2 };
+static _Atomic uint64_t learned;
+
+static void learn_forks_once(pid_t me)
+{
+	for (;;) {
+		uint64_t l = atomic_load(&learned);
+		if ((l & 3) == LEARNED)
+			return;
+		if (l == 0) {
+			if (atomic_compare_exchange_strong(
+			        &learned, &l, (uint64_t)me << 2 | LEARNING)) {
+				learn_forks();
+				atomic_store(&learned,
+				             (uint64_t)me << 2 | LEARNED);
+				return;
+			}
+		} else if ((pid_t)(l >> 2) != me) { /* a parent's */
+			atomic_compare_exchange_strong(&learned, &l, 0);
+		} else {
+			sched_yield(); /* another thread of ours learns */
+		}
+	}
+}
+
 static pid_t self_pid_slow(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, learn_forks);
+	pid_t me = getpid();
+	learn_forks_once(me);
 	_Atomic pid_t *w = atomic_load(&wiped_pid);
 	/* A pid kept but its wiped copy gone: a fork that ran no handler.
 	 * The copy is written before the pid (release; read here after it,
@@ -172,13 +201,14 @@ static pid_t self_pid_slow(void)
 	pid_t kept = atomic_load_explicit(&self_pid, memory_order_acquire);
 	if (w && kept != 0 && atomic_load(w) == 0)
 		forget_pid();
-	pid_t p = atomic_load_explicit(&self_pid, memory_order_acquire);
-	if (p == 0)
-		p = getpid();
+	/* Written as this process's, and checked after: a signal handler
+	 * that forks between the look and the stores leaves its child here
+	 * with its parent's (review round 48). */
 	if (w)
-		atomic_store_explicit(w, p, memory_order_relaxed);
-	atomic_store_explicit(&self_pid, p, memory_order_release);
-	return p;
+		atomic_store_explicit(w, me, memory_order_release);
+	atomic_store_explicit(&self_pid, me, memory_order_release);
+	pid_t now = getpid();
+	return now == me ? me : self_pid_slow();
 }
 
 pid_t rally__self_pid(void)

@@ -524,6 +524,10 @@ bool rally__in_action(uint64_t tag);
 /* Whether an action running here runs in this mapping of its barrier (a
  * handle's: closing it would unmap the memory the action returns to). */
 bool rally__in_action_at(const struct rally__barrier *mapping);
+/* A waiter's deadline passed with its phase pending: breaks the phase
+ * (true), or returns false with *s fresh to classify again. */
+bool rally__expire(const struct view *v, uint64_t *s, struct arrival t,
+                   struct waiting *w);
 /* Whether a wait until dl would wait for this thread's own action. */
 bool rally__waits_on_itself(const struct view *v,
                             const struct rally__deadline *dl);

@@ -397,7 +397,7 @@ enum brk rally__break_phase(const struct view *v, uint64_t *s, uint32_t p,
 
 /* The caller's deadline passed with its phase pending: breaks it (true), or
  * returns false with *s fresh to classify again. */
-static bool expire(const struct view *v, uint64_t *s, struct arrival t,
+bool rally__expire(const struct view *v, uint64_t *s, struct arrival t,
                    struct waiting *w)
 {
 	RALLY_POINT(DEADLINE);
@@ -470,7 +470,7 @@ static int await_from(const struct view *v, struct arrival t,
 			bool itself = rally__waits_on_itself(v, dl);
 			if (!itself && rally__wait_state(v, &s, dl, &w))
 				break;
-			if (expire(v, &s, t, &w))
+			if (rally__expire(v, &s, t, &w))
 				return timed_out(v, itself);
 		}
 		}
@@ -649,7 +649,7 @@ static int complete_from(const struct view *v, struct arrival t,
 		bool itself = rally__waits_on_itself(v, dl);
 		if (!itself && rally__wait_state(v, &s, dl, &w))
 			continue;
-		if (expire(v, &s, t, &w))
+		if (rally__expire(v, &s, t, &w))
 			return timed_out(v, itself);
 	}
 }

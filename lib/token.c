@@ -321,23 +321,12 @@ static int await_waiter(const struct view *v, const struct token_repr *r,
 			rc = -EINVAL;
 			break;
 		}
-		RALLY_POINT(DEADLINE);
-		enum brk k = rally__break_phase(v, &s, t.phase, t.epoch & 1);
-		/* Too far ahead to break, and what it waits for waits for
-		 * this thread's action: every phase after that one breaks
-		 * (as phase.c's expire). */
-		if (k == BRK_TOO_FAR && rally__in_action(v->tag)) {
-			rally__abort(v);
-			k = BRK_DONE;
-		}
-		if (k == BRK_DONE) {
+		if (rally__expire(v, &s, t, &w)) {
 			if (!itself) /* -EDEADLK is no timeout */
 				stats_count(v, STAT_TIMEOUT);
 			rc = itself ? -EDEADLK : RALLY_TIMEDOUT;
 			break;
 		}
-		if (k == BRK_TOO_FAR)
-			rally__wait_state(v, &s, &rally__no_deadline, &w);
 	}
 	if (soft && rc == 0 && w.planned) {
 		last_poll.tag = v->tag;
